@@ -1,0 +1,91 @@
+"""Hatchling build hook that vendors uPlot into ``webui/static/vendor/``.
+
+uPlot is pinned in ``package.json`` / ``package-lock.json`` and installed from the npm registry at
+build time; its files are never committed. The hook runs for every target (sdist, wheel, editable):
+
+- the vendored files are already there (a previous build, or an unpacked sdist): nothing to do, so a
+  wheel built from the sdist needs no npm;
+- they are missing: ``npm ci --ignore-scripts`` in the project root, then copy the three files over;
+- they are missing and npm is not on PATH: fail the build and say what to do.
+
+``[tool.hatch.build] artifacts`` in ``pyproject.toml`` puts the git-ignored folder into both the
+wheel and the sdist.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+VENDOR_DIR = Path("webui", "static", "vendor")
+
+# Destination name in VENDOR_DIR -> source path inside node_modules/uplot/.
+UPLOT_FILES = {
+    "uPlot.iife.min.js": Path("dist", "uPlot.iife.min.js"),
+    "uPlot.min.css": Path("dist", "uPlot.min.css"),
+    "uPlot.LICENSE": Path("LICENSE"),
+}
+
+
+class VendorBuildError(RuntimeError):
+    """The vendored browser assets are missing and cannot be produced here."""
+
+
+class UplotVendorHook(BuildHookInterface):
+    """Make sure uPlot's files are in ``webui/static/vendor/`` before anything is packed."""
+
+    PLUGIN_NAME = "custom"
+
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        root = Path(self.root)
+        vendor = root / VENDOR_DIR
+        missing = [name for name in UPLOT_FILES if not (vendor / name).is_file()]
+        if not missing:
+            return
+        self.app.display_info(f"localtrack: {', '.join(missing)} missing from {VENDOR_DIR}/")
+        _install_uplot(root, self.app.display_info)
+        _copy_uplot(root / "node_modules" / "uplot", vendor)
+
+
+def _install_uplot(root: Path, say: Callable[[str], None]) -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise VendorBuildError(
+            f"localtrack: {VENDOR_DIR}/ lacks uPlot and `npm` is not on PATH. "
+            "Install Node.js and npm (e.g. `apt-get install npm`) and build again, "
+            "or build from a localtrack sdist, which already contains these files."
+        )
+    if not (root / "package-lock.json").is_file():
+        raise VendorBuildError(
+            f"localtrack: {root / 'package-lock.json'} is missing; cannot run npm ci."
+        )
+    say(
+        "localtrack: running `npm ci --ignore-scripts` to fetch uPlot (pinned in package-lock.json)"
+    )
+    try:
+        subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=root, check=True
+        )
+    except subprocess.CalledProcessError as exc:
+        raise VendorBuildError(
+            f"localtrack: `npm ci --ignore-scripts` failed with exit code {exc.returncode}; "
+            "see npm's output above (is the npm registry reachable?)."
+        ) from exc
+
+
+def _copy_uplot(package: Path, vendor: Path) -> None:
+    vendor.mkdir(parents=True, exist_ok=True)
+    for name, source in UPLOT_FILES.items():
+        src = package / source
+        if not src.is_file():
+            raise VendorBuildError(f"localtrack: npm ci finished but {src} does not exist.")
+        # Copy to a partial name, then rename, so an interrupted build never leaves a torn file
+        # that the "already vendored" check above would trust.
+        partial = vendor / f".{name}.tmp"
+        shutil.copyfile(src, partial)
+        partial.replace(vendor / name)

@@ -1,0 +1,106 @@
+"""localtrack: a local-first experiment tracker.
+
+W&B-shaped, so ``import localtrack as wandb`` runs typical scripts::
+
+    import localtrack
+    run = localtrack.init(project="demo", config={"lr": 1e-3})
+    run.log({"train/loss": 0.5})
+    run.finish()
+
+Importing localtrack is cheap: pyarrow and the writer load when the first run starts, Flask only
+for the UI.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    LocaltrackError,
+    RunExistsError,
+    RunNotFoundError,
+    UnsupportedValueError,
+    UsageError,
+)
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .api import Api
+    from .live_run import Run
+
+__version__ = "0.1.0"
+__all__ = [
+    "Api",
+    "LocaltrackError",
+    "Run",
+    "RunExistsError",
+    "RunNotFoundError",
+    "Settings",
+    "UnsupportedValueError",
+    "UsageError",
+    "config",
+    "define_metric",
+    "finish",
+    "init",
+    "log",
+    "run",
+    "summary",
+]
+
+
+def init(*args: Any, **kwargs: Any) -> Any:
+    """Start or resume a run; see ``localtrack.init_run.init`` for every argument."""
+    from .init_run import init as _init
+
+    return _init(*args, **kwargs)
+
+
+def _current() -> Any:
+    from . import lifecycle
+
+    return lifecycle.current()
+
+
+def _require_run(what: str) -> Any:
+    current = _current()
+    if current is None:
+        raise UsageError(f"localtrack.{what}() needs a run: call localtrack.init() first")
+    return current
+
+
+def log(data: dict[str, Any], step: int | None = None, commit: bool = True) -> None:
+    """Log to the current run (see Run.log)."""
+    _require_run("log").log(data, step=step, commit=commit)
+
+
+def finish(exit_code: int = 0, quiet: bool | None = None) -> None:
+    """Finish the current run, if any (see Run.finish)."""
+    current = _current()
+    if current is not None:
+        current.finish(exit_code=exit_code)
+
+
+def define_metric(
+    name: str, step_metric: str | None = None, summary: str | None = None, **kw: Any
+) -> None:
+    """Define a metric on the current run (see Run.define_metric)."""
+    _require_run("define_metric").define_metric(
+        name, step_metric=step_metric, summary=summary, **kw
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run":
+        return _current()
+    if name in ("config", "summary"):
+        current = _current()
+        return None if current is None else getattr(current, name)
+    if name == "Api":
+        from .api import Api
+
+        return Api
+    if name == "Run":
+        from .live_run import Run
+
+        return Run
+    raise AttributeError(f"module 'localtrack' has no attribute {name!r}")

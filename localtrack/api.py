@@ -1,0 +1,151 @@
+"""localtrack.Api: read runs back from a store, in Python.
+
+::
+
+    api = localtrack.Api()                       # dir= > LOCALTRACK_DIR > ./localtrack-runs
+    for run in api.runs("mnist", filters={"state": "finished", "config.lr": {"$lt": 1e-3}}):
+        print(run.name, run.summary.get("val/acc"))
+        df = run.history(keys=["train/loss"]).to_pandas()
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from .errors import UsageError
+from .settings import resolve_dir
+from .store.reader import MetricKey, ProjectInfo, RunInfo, StoreReader
+from .store.series import Series
+
+_OPERATORS = {
+    "$eq": lambda a, b: a == b,
+    "$ne": lambda a, b: a != b,
+    "$lt": lambda a, b: a is not None and a < b,
+    "$lte": lambda a, b: a is not None and a <= b,
+    "$gt": lambda a, b: a is not None and a > b,
+    "$gte": lambda a, b: a is not None and a >= b,
+    "$in": lambda a, b: a in b,
+}
+
+
+class ApiRun:
+    """One run, read-only: metadata as attributes, metric data through methods."""
+
+    def __init__(self, reader: StoreReader, info: RunInfo) -> None:
+        self._reader = reader
+        self._info = info
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._info, name)
+
+    def __repr__(self) -> str:
+        return f"<ApiRun {self.id} {self.name!r} {self.state}>"
+
+    @property
+    def info(self) -> RunInfo:
+        return self._info
+
+    def history(self, keys: Sequence[str] | None = None) -> pa.Table:
+        """One row per step: ``step``, ``wall_time``, and a column per key (null where unlogged).
+
+        ``.to_pandas()`` on the result gives a DataFrame when pandas is installed.
+        """
+        return self._reader.history(self.id, keys)
+
+    def long_table(self, keys: Sequence[str] | None = None) -> pa.Table:
+        """Long format: one row per logged value (step, key, value, wall_time)."""
+        return self._reader.long_table(self.id, keys)
+
+    def series(
+        self,
+        key: str,
+        x0: float | None = None,
+        x1: float | None = None,
+        buckets: int | None = None,
+        x: str = "step",
+        edges: np.ndarray | None = None,
+    ) -> Series:
+        """Per-bucket min/max/last of `key` over [x0, x1] on given edges (what charts use)."""
+        return self._reader.series(self.id, key, x0, x1, buckets, x, edges)
+
+    def metric_keys(self) -> list[MetricKey]:
+        return self._reader.metric_keys(self.id)
+
+    def refresh(self) -> ApiRun:
+        """Re-read the run's metadata (for a run that is still logging)."""
+        self._info = self._reader.run(self.id)
+        return self
+
+
+def _field(info: RunInfo, name: str) -> Any:
+    if name.startswith("config."):
+        value: Any = info.config
+        for part in name[len("config.") :].split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        return value
+    if name.startswith("summary."):
+        return info.summary.get(name[len("summary.") :])
+    if name == "group":
+        return info.group
+    if not hasattr(info, name):
+        raise UsageError(
+            f"cannot filter on {name!r}: use a run field (state, name, tags, group, job_type, "
+            "project), config.<key> or summary.<key>"
+        )
+    return getattr(info, name)
+
+
+def _matches(info: RunInfo, filters: Mapping[str, Any]) -> bool:
+    for name, wanted in filters.items():
+        value = _field(info, name)
+        if isinstance(wanted, Mapping):
+            for op, operand in wanted.items():
+                if op not in _OPERATORS:
+                    raise UsageError(
+                        f"unknown filter operator {op!r}; use one of {sorted(_OPERATORS)}"
+                    )
+                try:
+                    if not _OPERATORS[op](value, operand):
+                        return False
+                except TypeError:
+                    return False
+        elif name == "tags":
+            if wanted not in value:
+                return False
+        elif value != wanted:
+            return False
+    return True
+
+
+class Api:
+    """Read access to a store: projects, runs and their data."""
+
+    def __init__(self, dir: str | os.PathLike[str] | None = None) -> None:
+        self.reader = StoreReader(resolve_dir(dir))
+
+    def projects(self) -> list[ProjectInfo]:
+        return self.reader.projects()
+
+    def runs(
+        self, project: str | None = None, filters: Mapping[str, Any] | None = None
+    ) -> list[ApiRun]:
+        """Runs newest first, optionally of one project and matching `filters`.
+
+        Filters map a field (``state``, ``name``, ``tags``, ``group``, ``job_type``,
+        ``config.<key>`` with dots for nesting, ``summary.<key>``) to a value, or to operators:
+        ``{"$lt": x}``, ``$lte``, ``$gt``, ``$gte``, ``$ne``, ``$in``. ``tags`` matches a run
+        that has the tag.
+        """
+        infos = self.reader.runs(project)
+        if filters:
+            infos = [i for i in infos if _matches(i, filters)]
+        return [ApiRun(self.reader, i) for i in infos]
+
+    def run(self, run_id: str) -> ApiRun:
+        """A run by id (or a unique id prefix)."""
+        return ApiRun(self.reader, self.reader.run(run_id))

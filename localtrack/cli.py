@@ -1,0 +1,261 @@
+"""The `localtrack` command: thin click commands over the library.
+
+Errors print one clear line (no traceback) and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import LocaltrackError
+from .settings import resolve_dir
+
+
+def _dir_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--dir",
+        "dir_",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Store directory (default: $LOCALTRACK_DIR, else ./localtrack-runs).",
+    )(fn)
+
+
+def _json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(fn)
+
+
+def _clean_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LocaltrackError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            raise click.ClickException(
+                f"{exc.strerror or exc}: {exc.filename or ''}".strip(": ")
+            ) from None
+
+    return wrapper
+
+
+def _reader(dir_: str | None):
+    from .store.reader import StoreReader
+
+    root = resolve_dir(dir_)
+    if not root.exists():
+        raise click.ClickException(
+            f"no store at {root}: log a run first (localtrack.init()), run `localtrack demo`, "
+            "or pass --dir"
+        )
+    return StoreReader(root)
+
+
+def _fmt_time(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def _run_json(info: Any) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "project": info.project,
+        "name": info.name,
+        "state": info.state,
+        "created_at": info.created_at,
+        "ended_at": info.ended_at,
+        "duration": info.duration,
+        "tags": list(info.tags),
+        "group": info.group,
+        "job_type": info.job_type,
+        "notes": info.notes,
+        "host": info.host,
+        "max_step": info.max_step,
+        "config": info.config,
+        "summary": info.summary,
+        "warnings": list(info.warnings),
+    }
+
+
+@click.group()
+@click.version_option(package_name="localtrack")
+@click.option("-v", "--verbose", is_flag=True, help="Show the library's log messages.")
+def cli(verbose: bool) -> None:
+    """localtrack: a local-first experiment tracker.
+
+    Example: localtrack demo && localtrack runs
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.command()
+@_dir_option
+@click.option("--project", "-p", default=None, help="Only runs of this project.")
+@_json_option
+@_clean_errors
+def runs(dir_: str | None, project: str | None, as_json: bool) -> None:
+    """List runs, newest first.
+
+    Example: localtrack runs --project demo-cifar
+    """
+    infos = _reader(dir_).runs(project)
+    if as_json:
+        click.echo(json.dumps([_run_json(i) for i in infos], indent=1, default=str))
+        return
+    if not infos:
+        click.echo("No runs yet. Log one with localtrack.init(), or try `localtrack demo`.")
+        return
+    header = f"{'ID':<13} {'PROJECT':<16} {'NAME':<24} {'STATE':<9} {'STARTED':<16} {'TIME':>7} {'STEPS':>7}"
+    click.echo(header)
+    for i in infos:
+        steps = "-" if i.max_step is None else str(i.max_step + 1)
+        click.echo(
+            f"{i.id:<13} {i.project[:16]:<16} {i.name[:24]:<24} {i.state:<9} "
+            f"{_fmt_time(i.created_at):<16} {_fmt_duration(i.duration):>7} {steps:>7}"
+        )
+
+
+@cli.command()
+@click.argument("run_id")
+@_dir_option
+@_json_option
+@_clean_errors
+def show(run_id: str, dir_: str | None, as_json: bool) -> None:
+    """Show one run: metadata, config, summary and metric keys.
+
+    Example: localtrack show 3kf9a2
+    """
+    reader = _reader(dir_)
+    info = reader.run(run_id)
+    keys = reader.metric_keys(info.id)
+    if as_json:
+        data = _run_json(info)
+        data["system"] = info.system
+        data["metrics"] = [k.__dict__ for k in keys]
+        click.echo(json.dumps(data, indent=1, default=str))
+        return
+    click.echo(f"{info.name}  ({info.id})  project={info.project}  state={info.state}")
+    click.echo(
+        f"started {_fmt_time(info.created_at)}, ran {_fmt_duration(info.duration)} on {info.host}"
+    )
+    for label, value in (
+        ("tags", ", ".join(info.tags)),
+        ("group", info.group),
+        ("notes", info.notes),
+    ):
+        if value:
+            click.echo(f"{label}: {value}")
+    git = info.system.get("git") or {}
+    if git:
+        click.echo(
+            f"git: {git.get('commit', '')[:12]} on {git.get('branch')}{' (dirty)' if git.get('dirty') else ''}"
+        )
+    click.echo("config:")
+    click.echo("  " + json.dumps(info.config, indent=1, sort_keys=True).replace("\n", "\n  "))
+    click.echo(f"metrics ({len(keys)}):")
+    for k in keys:
+        click.echo(f"  {k.key:<32} last={k.last!r:<22} min={k.min!r} max={k.max!r} n={k.count}")
+    for w in info.warnings:
+        click.echo(f"warning: {w}", err=True)
+
+
+@cli.command()
+@_dir_option
+@_clean_errors
+def reindex(dir_: str | None) -> None:
+    """Rebuild index.db from the run directories (the index is only a cache).
+
+    Example: localtrack reindex --dir ./localtrack-runs
+    """
+    from .store.recovery import reindex as rebuild
+    from .store.root import StoreRoot
+
+    count, problems = rebuild(StoreRoot(resolve_dir(dir_)))
+    for p in problems:
+        click.echo(f"problem: {p}", err=True)
+    click.echo(f"indexed {count} runs")
+    if problems:
+        sys.exit(1)
+
+
+@cli.command()
+@_dir_option
+@click.option(
+    "--repair", is_flag=True, help="Fix what is found (truncate, adopt, quarantine, mark crashed)."
+)
+@_json_option
+@_clean_errors
+def doctor(dir_: str | None, repair: bool, as_json: bool) -> None:
+    """Check a store for damage left by crashes; --repair fixes it.
+
+    Example: localtrack doctor --repair
+    """
+    from .store.doctor import run_doctor
+
+    report = run_doctor(resolve_dir(dir_), repair=repair)
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+    else:
+        for line in report["lines"]:
+            click.echo(line)
+    if report["problems"] and not repair:
+        sys.exit(1)
+
+
+@cli.command()
+@_dir_option
+@_clean_errors
+def demo(dir_: str | None) -> None:
+    """Write a demo project (a small sweep: finished, failed and crashed runs).
+
+    Example: localtrack demo && localtrack ui
+    """
+    from .demo import PROJECT, write_demo
+
+    root = resolve_dir(dir_)
+    with click.progressbar(length=1, label=f"writing demo project {PROJECT!r} to {root}") as bar:
+        ids = write_demo(Path(root))
+        bar.update(1)
+    click.echo(f"wrote {len(ids)} runs. See them with `localtrack runs` or `localtrack ui`.")
+
+
+@cli.command()
+@_dir_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the UI in a web browser.")
+@_clean_errors
+def ui(dir_: str | None, host: str, port: int, open_browser: bool) -> None:
+    """Serve the web UI for a store.
+
+    Example: localtrack ui --port 8080 --open
+    """
+    from webui.serve import serve
+
+    serve(resolve_dir(dir_), host=host, port=port, open_browser=open_browser)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="localtrack")

@@ -1,0 +1,135 @@
+"""run.config and run.summary: dict-like objects that persist every change at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from .values import jsonable
+
+
+class Config:
+    """The run's configuration: attribute and item access, update(), nested values.
+
+    Every change is written to run.json immediately (atomically).
+    """
+
+    def __init__(self, data: dict[str, Any], on_change: Callable[[dict[str, Any]], None]) -> None:
+        object.__setattr__(self, "_data", data)
+        object.__setattr__(self, "_on_change", on_change)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._data[name]
+        except KeyError:
+            raise AttributeError(f"config has no key {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.update({key: value})
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+        self._on_change(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"Config({self._data!r})"
+
+    def keys(self) -> Any:
+        return self._data.keys()
+
+    def items(self) -> Any:
+        return self._data.items()
+
+    def values(self) -> Any:
+        return self._data.values()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
+    def update(
+        self, values: Mapping[str, Any] | None = None, allow_val_change: bool = True, **kw: Any
+    ) -> None:
+        """Merge values into the config (W&B-compatible signature) and persist it."""
+        merged = dict(values or {}, **kw)
+        if hasattr(values, "__dict__") and not isinstance(values, Mapping):
+            merged = dict(vars(values), **kw)  # argparse.Namespace and similar
+        for key, value in merged.items():
+            self._data[str(key)] = jsonable(value)
+        self._on_change(self._data)
+
+    def setdefaults(self, values: Mapping[str, Any]) -> None:
+        missing = {k: v for k, v in values.items() if k not in self._data}
+        if missing:
+            self.update(missing)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class Summary:
+    """The run's summary: the last value of each metric unless set explicitly.
+
+    Reading returns the current summary; assigning overrides one key and persists it.
+    """
+
+    def __init__(
+        self,
+        compute: Callable[[], dict[str, Any]],
+        on_override: Callable[[str, Any], None],
+        on_delete: Callable[[str], None],
+    ) -> None:
+        self._compute = compute
+        self._on_override = on_override
+        self._on_delete = on_delete
+
+    def __getitem__(self, key: str) -> Any:
+        return self._compute()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._on_override(key, jsonable(value))
+
+    def __delitem__(self, key: str) -> None:
+        self._on_delete(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._compute()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._compute())
+
+    def __len__(self) -> int:
+        return len(self._compute())
+
+    def __repr__(self) -> str:
+        return f"Summary({self._compute()!r})"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._compute().get(key, default)
+
+    def keys(self) -> Any:
+        return self._compute().keys()
+
+    def items(self) -> Any:
+        return self._compute().items()
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        for key, value in values.items():
+            self[key] = value
+
+    def as_dict(self) -> dict[str, Any]:
+        return self._compute()

@@ -1,0 +1,252 @@
+"""localtrack.init(): create or resume a run and start its background writer."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import lifecycle, sysinfo
+from .disabled import DisabledRun
+from .errors import RunExistsError, RunNotFoundError, UsageError
+from .live_run import Run
+from .naming import new_run_id, new_run_name
+from .settings import Settings, resolve_dir
+from .store.layout import RunPaths, is_valid_run_id
+from .store.recovery import repair_run, scan_run
+from .store.root import StoreRoot
+from .store.runmeta import MetaDocument, current_boot_id, effective_state, heartbeat_time, load
+from .store.writer import RunWriter, WriterOptions
+from .values import jsonable
+
+log = logging.getLogger(__name__)
+MODES = ("offline", "disabled", "online")
+RESUME = (None, "allow", "must", "never")
+
+
+def _ddp_rank() -> int | None:
+    for var in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
+        value = os.environ.get(var)
+        if value is not None and value.strip().isdigit():
+            if var == "SLURM_PROCID" and "WORLD_SIZE" not in os.environ:
+                continue
+            return int(value)
+    return None
+
+
+def init(
+    project: str | None = None,
+    name: str | None = None,
+    id: str | None = None,
+    config: Mapping[str, Any] | Any | None = None,
+    tags: Sequence[str] | None = None,
+    notes: str | None = None,
+    group: str | None = None,
+    job_type: str | None = None,
+    entity: str | None = None,
+    dir: str | os.PathLike[str] | None = None,
+    mode: str | None = None,
+    resume: str | bool | None = None,
+    settings: Settings | None = None,
+    reinit: bool | str | None = None,
+    **unused: Any,
+) -> Run | DisabledRun:
+    """Start a run (or resume one) and return it. Logging never touches the network.
+
+    Example::
+
+        run = localtrack.init(project="mnist", config={"lr": 1e-3})
+        for step in range(100):
+            run.log({"train/loss": 1 / (step + 1)})
+        run.finish()
+    """
+    resolved = (settings or Settings()).resolved()
+    mode = mode or resolved["mode"]
+    if mode not in MODES:
+        raise UsageError(f"mode must be 'offline' or 'disabled', not {mode!r}")
+    if resume is True:
+        resume = "allow"
+    if resume is False:
+        resume = None
+    if resume not in RESUME:
+        raise UsageError(f"resume must be None, 'allow', 'must' or 'never', not {resume!r}")
+    if unused:
+        log.info("init(): ignoring unsupported arguments %s", sorted(unused))
+    rank = _ddp_rank()
+    if mode == "disabled" or (rank not in (None, 0) and not resolved["per_rank"]):
+        return DisabledRun(project=project, name=name, config=config)
+    if mode == "online":
+        log.warning("mode='online' needs a server (see `localtrack sync`); logging offline instead")
+    if reinit not in ("create_new", True) and (previous := lifecycle.current()) is not None:
+        previous.finish()
+    if rank is not None and resolved["per_rank"]:
+        name = f"{name or new_run_name()}-rank{rank}"
+    store = StoreRoot(resolve_dir(dir), create=True, index_mode=resolved["index"])
+    run_id = id or new_run_id()
+    if not isinstance(run_id, str) or not is_valid_run_id(run_id):
+        raise UsageError(
+            f"run id {run_id!r} is not usable: use 1-128 letters, digits, '_', '-' or '.'"
+        )
+    paths = store.run(run_id)
+    fields = {
+        "project": project,
+        "name": name,
+        "notes": notes,
+        "tags": tags,
+        "group": group,
+        "job_type": job_type,
+        "entity": entity,
+    }
+    if paths.run_json.exists():
+        if resume in (None, "never"):
+            raise RunExistsError(
+                f"run {run_id!r} already exists in {store.root}. Pass resume='allow' to continue "
+                "it, or leave out id= to start a new run."
+            )
+        meta, stats, shards = _resume_meta(paths, fields, config, resolved)
+    else:
+        if resume == "must":
+            raise RunNotFoundError(
+                f"resume='must' but there is no run {run_id!r} in {store.root} to resume"
+            )
+        paths.dir.mkdir(parents=True, exist_ok=True)
+        meta, stats, shards = _new_meta(run_id, fields, config, resolved), {}, []
+    return _start(store, paths, meta, stats, shards, resolved)
+
+
+def _segment_record(segment: int, first_step: int) -> dict[str, Any]:
+    return {
+        "segment": segment,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "boot_id": current_boot_id(),
+        "started_at": time.time(),
+        "first_step": first_step,
+        "ended_at": None,
+        "exit_code": None,
+    }
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        if hasattr(config, "__dict__"):
+            config = vars(config)
+        else:
+            raise UsageError(
+                f"config must be a dict (or argparse.Namespace), not {type(config).__name__}"
+            )
+    return {str(k): jsonable(v) for k, v in config.items()}
+
+
+def _new_meta(
+    run_id: str, fields: dict[str, Any], config: Any, settings: dict[str, Any]
+) -> dict[str, Any]:
+    now = time.time()
+    cfg = _config_dict(config)
+    return {
+        "id": run_id,
+        "project": fields["project"] or "uncategorized",
+        "entity": fields["entity"],
+        "name": fields["name"] or new_run_name(),
+        "notes": fields["notes"],
+        "tags": sorted({str(t) for t in (fields["tags"] or [])}),
+        "group": fields["group"],
+        "job_type": fields["job_type"],
+        "state": "running",
+        "created_at": now,
+        "updated_at": now,
+        "ended_at": None,
+        "exit_code": None,
+        "config": cfg,
+        "config_versions": [{"version": 1, "segment": 0, "time": now, "config": cfg}],
+        "summary_overrides": {},
+        "metric_definitions": [],
+        "segments": [_segment_record(0, 0)],
+        "system": sysinfo.capture(with_git=settings["capture_git"]),
+    }
+
+
+def _resume_meta(paths: RunPaths, fields: dict[str, Any], config: Any, settings: dict[str, Any]):
+    meta = load(paths.run_json)
+    if effective_state(meta, heartbeat_time(paths.heartbeat)) == "running":
+        seg = (meta.get("segments") or [{}])[-1]
+        raise RunExistsError(
+            f"run {meta['id']!r} is being written right now (pid {seg.get('pid')} on "
+            f"{seg.get('host')}); only one process may write a run. Stop it first, or wait "
+            f"{settings['stale_after']:.0f} s after it died."
+        )
+    report = repair_run(paths)
+    for action in report.actions:
+        log.info("run %s: %s", meta["id"], action)
+    scan = scan_run(paths)
+    meta = scan.meta
+    steps = [s.max_step for s in scan.stats.values() if s.max_step is not None]
+    first_step = max(steps) + 1 if steps else 0
+    segments = list(meta.get("segments") or [])
+    segments.append(_segment_record(len(segments), first_step))
+    if fields["project"] and fields["project"] != meta.get("project"):
+        log.warning(
+            "resuming run %s of project %r; project=%r ignored",
+            meta["id"],
+            meta.get("project"),
+            fields["project"],
+        )
+    for key in ("name", "notes", "group", "job_type"):
+        if fields[key]:
+            meta[key] = fields[key]
+    if fields["tags"]:
+        meta["tags"] = sorted(set(meta.get("tags") or []) | {str(t) for t in fields["tags"]})
+    old_cfg = dict(meta.get("config") or {})
+    new_cfg = dict(old_cfg, **_config_dict(config))
+    versions = list(meta.get("config_versions") or [])
+    if new_cfg != old_cfg:
+        versions.append(
+            {
+                "version": len(versions) + 1,
+                "segment": len(segments) - 1,
+                "time": time.time(),
+                "config": new_cfg,
+            }
+        )
+    meta.update(
+        state="running",
+        ended_at=None,
+        exit_code=None,
+        segments=segments,
+        config=new_cfg,
+        config_versions=versions,
+        updated_at=time.time(),
+    )
+    return meta, scan.stats, scan.shards
+
+
+def _start(
+    store: StoreRoot,
+    paths: RunPaths,
+    meta: dict[str, Any],
+    stats: dict,
+    shards: list,
+    settings: dict[str, Any],
+) -> Run:
+    document = MetaDocument(paths.run_json, meta)
+    document.save()
+    dtypes = {key: s.dtype for key, s in stats.items()}
+    options = WriterOptions(
+        flush_interval_s=settings["flush_interval"],
+        seal_scalars=settings["seal_scalars"],
+        seal_interval_s=settings["seal_interval"],
+    )
+    segment = meta["segments"][-1]["segment"]
+    writer = RunWriter(
+        paths, segment, document, store.open_index, dtypes, dict(stats), shards, options
+    )
+    run = Run(paths, document, writer, settings, meta["segments"][-1]["first_step"])
+    writer.publish_meta()
+    writer.start()
+    lifecycle.remember(run)
+    return run

@@ -1,0 +1,220 @@
+"""The SQLite index: a rebuildable cache of what the run directories hold.
+
+Writers open it with ``isolation_level=None`` and wrap every change in a short
+``BEGIN IMMEDIATE`` transaction with a busy timeout, so many processes can log into one root
+without "database is locked". Readers open it read-only. All of localtrack's SQL lives here and
+in ``schema.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from ..errors import IndexUnavailableError
+from .metrics import KeyStats
+from .schema import migrations
+from .shards import ShardInfo
+
+BUSY_TIMEOUT_MS = 30_000
+RUN_COLUMNS = [
+    "id",
+    "project",
+    "entity",
+    "name",
+    "state",
+    "created_at",
+    "updated_at",
+    "heartbeat_at",
+    "ended_at",
+    "exit_code",
+    "tags",
+    "run_group",
+    "job_type",
+    "notes",
+    "host",
+    "pid",
+    "config",
+    "summary",
+    "meta",
+    "max_step",
+    "warnings",
+]
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        uri = f"file:{path}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
+class Index:
+    """One connection to a store's index.db."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        try:
+            self.conn = _connect(path, readonly)
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                self.conn.execute("PRAGMA synchronous = NORMAL")
+                self._migrate()
+        except sqlite3.Error as exc:
+            raise IndexUnavailableError(
+                f"cannot open the index {path}: {exc}. Run `localtrack doctor --repair` "
+                "or delete it and run `localtrack reindex`."
+            ) from exc
+        self.db = Database(self.conn)
+
+    def _migrate(self) -> None:
+        db = Database(self.conn)
+        with self.transaction():
+            migrations.apply(db)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A short write transaction that takes the write lock up front (BEGIN IMMEDIATE)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def upsert_run(self, row: Mapping[str, Any]) -> None:
+        cols = [c for c in RUN_COLUMNS if c in row]
+        placeholders = ",".join("?" for _ in cols)
+        updates = ",".join(f"{c}=excluded.{c}" for c in cols if c != "id")
+        self.conn.execute(
+            f"INSERT INTO runs ({','.join(cols)}) VALUES ({placeholders}) "
+            f"ON CONFLICT(id) DO UPDATE SET {updates}",
+            [row[c] for c in cols],
+        )
+        now = time.time()
+        self.conn.execute(
+            "INSERT INTO projects (name, created_at, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET updated_at = max(updated_at, excluded.updated_at)",
+            [row["project"], row.get("created_at") or now, row.get("updated_at") or now],
+        )
+
+    def update_run_fields(self, run_id: str, **fields: Any) -> None:
+        sets = ",".join(f"{c}=?" for c in fields)
+        self.conn.execute(f"UPDATE runs SET {sets} WHERE id=?", [*fields.values(), run_id])
+
+    def upsert_key_stats(self, run_id: str, stats: Mapping[str, KeyStats]) -> None:
+        rows = [(run_id, key, *s.as_row().values()) for key, s in stats.items()]
+        if not rows:
+            return
+        cols = ["run_id", "key", *KeyStats().as_row().keys()]
+        placeholders = ",".join("?" for _ in cols)
+        updates = ",".join(f"{c}=excluded.{c}" for c in cols[2:])
+        self.conn.executemany(
+            f"INSERT INTO metric_keys ({','.join(cols)}) VALUES ({placeholders}) "
+            f"ON CONFLICT(run_id, key) DO UPDATE SET {updates}",
+            rows,
+        )
+
+    def replace_shards(self, run_id: str, add: list[ShardInfo], remove: list[str]) -> None:
+        if remove:
+            self.conn.executemany(
+                "DELETE FROM shards WHERE run_id=? AND name=?", [(run_id, n) for n in remove]
+            )
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO shards (run_id, name, segment, first_batch, last_batch, rows,"
+            " bytes, sha256, min_step, max_step) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    run_id,
+                    s.name.filename,
+                    s.name.segment,
+                    s.name.first_batch,
+                    s.name.last_batch,
+                    s.rows,
+                    s.bytes,
+                    s.sha256,
+                    s.min_step,
+                    s.max_step,
+                )
+                for s in add
+            ],
+        )
+
+    def delete_run(self, run_id: str) -> None:
+        for table in ("metric_keys", "shards"):
+            self.conn.execute(f"DELETE FROM {table} WHERE run_id=?", [run_id])
+        self.conn.execute("DELETE FROM runs WHERE id=?", [run_id])
+
+    def delete_everything(self) -> None:
+        for table in ("metric_keys", "shards", "runs", "projects"):
+            self.conn.execute(f"DELETE FROM {table}")
+
+    def bump_changes(self) -> None:
+        self.conn.execute("UPDATE store_state SET value = value + 1 WHERE name='changes'")
+
+    def checkpoint(self) -> None:
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def changes(self) -> int:
+        row = self.conn.execute("SELECT value FROM store_state WHERE name='changes'").fetchone()
+        return int(row[0]) if row else 0
+
+    def run_rows(self, project: str | None = None) -> list[dict[str, Any]]:
+        sql = f"SELECT {','.join(RUN_COLUMNS)} FROM runs"
+        args: list[Any] = []
+        if project is not None:
+            sql += " WHERE project=?"
+            args.append(project)
+        sql += " ORDER BY created_at DESC, id"
+        return [dict(zip(RUN_COLUMNS, r, strict=False)) for r in self.conn.execute(sql, args)]
+
+    def run_row(self, run_id: str) -> dict[str, Any] | None:
+        sql = f"SELECT {','.join(RUN_COLUMNS)} FROM runs WHERE id=?"
+        row = self.conn.execute(sql, [run_id]).fetchone()
+        return dict(zip(RUN_COLUMNS, row, strict=False)) if row else None
+
+    def run_ids_with_prefix(self, prefix: str) -> list[str]:
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self.conn.execute(
+            "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY id", [escaped + "%"]
+        )
+        return [r[0] for r in rows]
+
+    def key_stats(self, run_id: str) -> dict[str, KeyStats]:
+        cols = list(KeyStats().as_row().keys())
+        rows = self.conn.execute(
+            f"SELECT key, {','.join(cols)} FROM metric_keys WHERE run_id=? ORDER BY key", [run_id]
+        )
+        return {r[0]: KeyStats(**dict(zip(cols, r[1:], strict=False))) for r in rows}
+
+    def shard_rows(self, run_id: str) -> list[dict[str, Any]]:
+        cur = self.conn.execute("SELECT * FROM shards WHERE run_id=? ORDER BY name", [run_id])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=False)) for r in cur]
+
+    def integrity_check(self) -> str:
+        return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def encode_json(value: Any) -> str:
+    """JSON for an index column (NaN and Infinity kept, as Python's json writes them)."""
+    return json.dumps(value, sort_keys=True, default=str)

@@ -1,0 +1,425 @@
+"""StoreReader: the one read API that the UI, the CLI, sync and `localtrack.Api` all use.
+
+It answers from the index where it can (run lists, key statistics) and from the run directories
+where it must (metric rows, the live tail, runs the index does not know yet). It never writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import CorruptDataError, RunNotFoundError, UsageError
+from .index import Index
+from .layout import is_valid_run_id
+from .metrics import KeyStats, normalize, update_stats
+from .root import StoreRoot
+from .runfiles import list_shards, list_tail_segments, read_run_data
+from .runmeta import effective_state, heartbeat_time, index_row, load, typed_value
+from .series import Series, bucketize, make_edges
+from .wide import to_wide
+
+BUILTIN_X = ("step", "wall_time", "relative_time")
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    name: str
+    run_count: int
+    running_count: int
+    last_activity: float | None
+    state_counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricKey:
+    key: str
+    dtype: str
+    count: int
+    min: float | None
+    max: float | None
+    last: float | None
+    last_step: int | None
+    mean: float | None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run as readers see it. `state` already says "crashed" for a dead writer."""
+
+    id: str
+    project: str
+    entity: str | None
+    name: str
+    state: str
+    created_at: float | None
+    updated_at: float | None
+    heartbeat_at: float | None
+    ended_at: float | None
+    exit_code: int | None
+    tags: tuple[str, ...]
+    group: str | None
+    job_type: str | None
+    notes: str | None
+    host: str | None
+    pid: int | None
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    max_step: int | None
+    warnings: tuple[str, ...]
+    meta: dict[str, Any]
+
+    @property
+    def duration(self) -> float | None:
+        if self.created_at is None:
+            return None
+        end = self.ended_at if self.state != "running" else time.time()
+        end = end or self.updated_at
+        return None if end is None else max(0.0, end - self.created_at)
+
+    @property
+    def system(self) -> dict[str, Any]:
+        return dict(self.meta.get("system") or {})
+
+    @property
+    def metric_definitions(self) -> list[dict[str, Any]]:
+        return list(self.meta.get("metric_definitions") or [])
+
+
+def _run_info(row: dict[str, Any]) -> RunInfo:
+    meta = json.loads(row["meta"]) if row.get("meta") else {}
+    meta_for_state = dict(meta, state=row["state"])
+    return RunInfo(
+        id=row["id"],
+        project=row["project"],
+        entity=row.get("entity"),
+        name=row["name"],
+        state=effective_state(meta_for_state, row.get("heartbeat_at")),
+        created_at=row.get("created_at"),
+        updated_at=row.get("updated_at"),
+        heartbeat_at=row.get("heartbeat_at"),
+        ended_at=row.get("ended_at"),
+        exit_code=row.get("exit_code"),
+        tags=tuple(json.loads(row["tags"] or "[]")),
+        group=row.get("run_group"),
+        job_type=row.get("job_type"),
+        notes=row.get("notes"),
+        host=row.get("host"),
+        pid=row.get("pid"),
+        config=json.loads(row["config"] or "{}"),
+        summary=json.loads(row["summary"] or "{}"),
+        max_step=row.get("max_step"),
+        warnings=tuple(json.loads(row.get("warnings") or "[]")),
+        meta=meta,
+    )
+
+
+class _LRU:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        return None
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+
+class StoreReader:
+    """Read-only access to a store. Safe to share between threads."""
+
+    def __init__(self, root: Path | str, index_mode: str = "auto") -> None:
+        self.store = StoreRoot(root, create=False, index_mode=index_mode)
+        self._local = threading.local()
+        self._points_cache = _LRU(64)
+        self._scan_cache = _LRU(4096)
+
+    @property
+    def root(self) -> Path:
+        return self.store.root
+
+    def _index(self) -> Index | None:
+        idx = getattr(self._local, "index", None)
+        if idx is None:
+            idx = self.store.open_index(readonly=True)
+            self._local.index = idx
+        return idx
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def changes(self) -> int:
+        """A number that changes whenever data lands in the store (for ETags and polling)."""
+        idx = self._index()
+        counter = idx.changes() if idx is not None else 0
+        try:
+            mtime = os.stat(self.store.paths.runs).st_mtime_ns
+        except OSError:
+            mtime = 0
+        return hash((counter, mtime, self._unindexed_ids_signature())) & 0x7FFFFFFFFFFF
+
+    def _unindexed_ids_signature(self) -> int:
+        idx = self._index()
+        if idx is not None:
+            return 0
+        sig = 0
+        for run_id in self.store.run_ids():
+            sig ^= hash(self._dir_version(run_id))
+        return sig
+
+    def _dir_version(self, run_id: str) -> tuple:
+        paths = self.store.run(run_id)
+        parts: list[Any] = [run_id]
+        for p in (paths.run_json, paths.heartbeat, paths.metrics):
+            try:
+                st = p.stat()
+                parts.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                parts.append(None)
+        for seg in list_tail_segments(paths):
+            try:
+                parts.append(paths.tail(seg).stat().st_size)
+            except OSError:
+                parts.append(None)
+        return tuple(parts)
+
+    def _scanned_row(self, run_id: str) -> dict[str, Any] | None:
+        version = self._dir_version(run_id)
+        cached = self._scan_cache.get(version)
+        if cached is not None:
+            return cached
+        paths = self.store.run(run_id)
+        try:
+            meta = load(paths.run_json)
+        except (OSError, CorruptDataError):
+            return None
+        data = read_run_data(paths)
+        stats: dict[str, KeyStats] = {}
+        for table in data.tables:
+            update_stats(stats, table, data.dtypes)
+        row = index_row(meta, stats, heartbeat_time(paths.heartbeat), data.warnings)
+        row["_stats"] = stats
+        self._scan_cache.put(version, row)
+        return row
+
+    def _rows(self, project: str | None) -> list[dict[str, Any]]:
+        idx = self._index()
+        rows = idx.run_rows(project) if idx is not None else []
+        known = {r["id"] for r in rows}
+        if idx is not None:
+            known |= set(idx.run_ids_with_prefix(""))
+        for run_id in self.store.run_ids():
+            if run_id not in known:
+                row = self._scanned_row(run_id)
+                if row is not None and (project is None or row["project"] == project):
+                    rows.append(row)
+        rows.sort(key=lambda r: (-(r.get("created_at") or 0), r["id"]))
+        return rows
+
+    def runs(self, project: str | None = None) -> list[RunInfo]:
+        """Every run (of one project), newest first."""
+        return [_run_info(r) for r in self._rows(project)]
+
+    def projects(self) -> list[ProjectInfo]:
+        by_name: dict[str, list[RunInfo]] = {}
+        for run in self.runs():
+            by_name.setdefault(run.project, []).append(run)
+        out = []
+        for name, runs in sorted(by_name.items()):
+            counts: dict[str, int] = {}
+            for r in runs:
+                counts[r.state] = counts.get(r.state, 0) + 1
+            activity = [r.updated_at or r.created_at or 0 for r in runs]
+            out.append(
+                ProjectInfo(name, len(runs), counts.get("running", 0), max(activity), counts)
+            )
+        return out
+
+    def resolve_run_id(self, run_id: str) -> str:
+        """The full id for an id or a unique id prefix; RunNotFoundError otherwise."""
+        if not run_id or not is_valid_run_id(run_id):
+            raise RunNotFoundError(f"no run with id {run_id!r}: run ids are letters, digits, _ - .")
+        if self.store.run(run_id).run_json.exists():
+            return run_id
+        matches = [r for r in self.store.run_ids() if r.startswith(run_id)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise RunNotFoundError(
+                f"run id prefix {run_id!r} is ambiguous ({len(matches)} runs); give more characters"
+            )
+        raise RunNotFoundError(f"no run {run_id!r} in {self.root}; `localtrack runs` lists them")
+
+    def _row(self, run_id: str) -> dict[str, Any]:
+        run_id = self.resolve_run_id(run_id)
+        idx = self._index()
+        row = idx.run_row(run_id) if idx is not None else None
+        if row is None:
+            row = self._scanned_row(run_id)
+        if row is None:
+            raise RunNotFoundError(f"run {run_id!r} has no readable run.json")
+        return row
+
+    def run(self, run_id: str) -> RunInfo:
+        return _run_info(self._row(run_id))
+
+    def key_stats(self, run_id: str) -> dict[str, KeyStats]:
+        row = self._row(run_id)
+        if "_stats" in row:
+            return dict(row["_stats"])
+        idx = self._index()
+        return idx.key_stats(row["id"]) if idx is not None else {}
+
+    def metric_keys(self, run_id: str) -> list[MetricKey]:
+        return [
+            MetricKey(
+                k,
+                s.dtype,
+                s.count,
+                typed_value(s.min, s.dtype),
+                typed_value(s.max, s.dtype),
+                typed_value(s.last, s.dtype),
+                s.last_step,
+                s.mean,
+            )
+            for k, s in sorted(self.key_stats(run_id).items())
+        ]
+
+    # -- metric data --------------------------------------------------------------------------
+
+    def long_table(self, run_id: str, keys: Sequence[str] | None = None) -> pa.Table:
+        """Metric rows in long format (step, key, value, wall_time), overwrites resolved."""
+        table, _, _ = self._long(self.resolve_run_id(run_id), keys)
+        return table
+
+    def _long(
+        self, run_id: str, keys: Sequence[str] | None
+    ) -> tuple[pa.Table, dict[str, str], list[str]]:
+        data = read_run_data(self.store.run(run_id), keys)
+        return normalize(data.tables), data.dtypes, data.warnings
+
+    def history(self, run_id: str, keys: Sequence[str] | None = None) -> pa.Table:
+        """One row per step, one column per key (null where a key was not logged at that step)."""
+        run_id = self.resolve_run_id(run_id)
+        table, dtypes, _ = self._long(run_id, keys)
+        return to_wide(table, dtypes, keys)
+
+    def data_warnings(self, run_id: str) -> list[str]:
+        """Problems found reading the run's files right now (damaged shard, torn tail)."""
+        return read_run_data(self.store.run(self.resolve_run_id(run_id)), keys=[]).warnings
+
+    def _data_version(self, run_id: str) -> tuple:
+        paths = self.store.run(run_id)
+        tails = []
+        for seg in list_tail_segments(paths):
+            try:
+                tails.append((seg, paths.tail(seg).stat().st_size))
+            except OSError:
+                tails.append((seg, -1))
+        return (tuple(list_shards(paths)), tuple(tails))
+
+    def points(self, run_id: str, key: str, x: str = "step") -> tuple[np.ndarray, np.ndarray]:
+        """All points of one key as (x, y) arrays sorted by x; x is step, wall_time,
+        relative_time (seconds since the run started) or another metric key (e.g. "epoch")."""
+        run_id = self.resolve_run_id(run_id)
+        cache_key = (run_id, key, x, self._data_version(run_id))
+        cached = self._points_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        result = self._compute_points(run_id, key, x)
+        self._points_cache.put(cache_key, result)
+        return result
+
+    def _compute_points(self, run_id: str, key: str, x: str) -> tuple[np.ndarray, np.ndarray]:
+        keys = [key] if x in BUILTIN_X else [key, x]
+        table, _, _ = self._long(run_id, keys)
+        is_key = np.asarray(table.column("key").to_numpy(zero_copy_only=False) == key)
+        steps = table.column("step").to_numpy()
+        values = table.column("value").to_numpy(zero_copy_only=False)
+        ys = values[is_key]
+        if x == "step":
+            return steps[is_key].astype(np.float64), ys
+        if x in ("wall_time", "relative_time"):
+            walls = table.column("wall_time").cast(pa.int64()).to_numpy()[is_key] / 1e6
+            if x == "relative_time":
+                start = self.run(run_id).created_at or (walls.min() if len(walls) else 0.0)
+                walls = walls - start
+            order = np.argsort(walls, kind="stable")
+            return walls[order], ys[order]
+        return _align_on_metric(steps, values, is_key, x_is=~is_key, ys=ys)
+
+    def series(
+        self,
+        run_id: str,
+        key: str,
+        x0: float | None = None,
+        x1: float | None = None,
+        buckets: int | None = None,
+        x: str = "step",
+        edges: np.ndarray | None = None,
+    ) -> Series:
+        """Per-bucket min/max/last of one key over [x0, x1] (raw points when few enough)."""
+        if buckets is not None and not 1 <= buckets <= 100_000:
+            raise UsageError(f"buckets must be between 1 and 100000, not {buckets}")
+        xs, ys = self.points(run_id, key, x)
+        return bucketize(run_id, key, x, xs, ys, x0, x1, buckets, edges)
+
+    def series_many(
+        self,
+        run_ids: Sequence[str],
+        key: str,
+        x0: float | None = None,
+        x1: float | None = None,
+        buckets: int = 1000,
+        x: str = "step",
+    ) -> list[Series]:
+        """The same key for several runs, bucketed on shared edges so they line up."""
+        loaded = []
+        for run_id in run_ids:
+            xs, ys = self.points(run_id, key, x)
+            loaded.append((self.resolve_run_id(run_id), xs, ys))
+        lo = x0 if x0 is not None else min((xs[0] for _, xs, _ in loaded if len(xs)), default=0)
+        hi = x1 if x1 is not None else max((xs[-1] for _, xs, _ in loaded if len(xs)), default=1)
+        in_range = sum(int(np.count_nonzero((xs >= lo) & (xs <= hi))) for _, xs, _ in loaded)
+        edges = make_edges(lo, hi, buckets) if in_range > buckets else None
+        return [
+            bucketize(rid, key, x, xs, ys, lo, hi, None if edges is None else buckets, edges)
+            for rid, xs, ys in loaded
+        ]
+
+
+def _align_on_metric(
+    steps: np.ndarray, values: np.ndarray, is_key: np.ndarray, x_is: np.ndarray, ys: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pair each point of a key with the x metric's latest value at or before its step."""
+    x_steps, x_vals = steps[x_is], values[x_is]
+    key_steps = steps[is_key]
+    if len(x_steps) == 0:
+        return np.empty(0), np.empty(0)
+    order = np.argsort(x_steps, kind="stable")
+    x_steps, x_vals = x_steps[order], x_vals[order]
+    pos = np.searchsorted(x_steps, key_steps, side="right") - 1
+    ok = pos >= 0
+    xs = x_vals[pos[ok]]
+    ys = ys[ok]
+    sort = np.argsort(xs, kind="stable")
+    return xs[sort], ys[sort]

@@ -1,0 +1,102 @@
+"""Opening a store's root directory: the format marker, and whether the shared index is usable."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from ..errors import FormatVersionError, IndexUnavailableError, StoreError
+from .atomic import read_json, write_json_atomic
+from .fsdetect import filesystem_type, is_network_filesystem
+from .index import Index
+from .layout import FORMAT_VERSION, RunPaths, StorePaths
+
+log = logging.getLogger(__name__)
+_warned_network_fs: set[str] = set()
+
+INDEX_MODES = ("auto", "on", "off")
+
+
+def check_format(paths: StorePaths) -> None:
+    """Refuse a store written in a newer format than this localtrack reads."""
+    try:
+        marker = read_json(paths.marker)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        raise StoreError(
+            f"{paths.marker} is unreadable ({exc}); it should hold the format version"
+        ) from exc
+    version = marker.get("format_version") if isinstance(marker, dict) else None
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise FormatVersionError(
+            f"{paths.root} is in localtrack format version {version}, but this localtrack reads "
+            f"up to version {FORMAT_VERSION}. Upgrade localtrack (pip install -U localtrack)."
+        )
+
+
+class StoreRoot:
+    """A store root directory, opened for reading or writing."""
+
+    def __init__(self, root: Path | str, create: bool = False, index_mode: str = "auto") -> None:
+        self.paths = StorePaths(Path(root).expanduser().absolute())
+        if index_mode not in INDEX_MODES:
+            raise StoreError(f"index mode must be one of {INDEX_MODES}, not {index_mode!r}")
+        self.index_mode = index_mode
+        if create:
+            self.paths.runs.mkdir(parents=True, exist_ok=True)
+            if not self.paths.marker.exists():
+                write_json_atomic(
+                    self.paths.marker, {"format": "localtrack", "format_version": FORMAT_VERSION}
+                )
+        check_format(self.paths)
+
+    @property
+    def root(self) -> Path:
+        return self.paths.root
+
+    def run(self, run_id: str) -> RunPaths:
+        return self.paths.run(run_id)
+
+    def index_usable(self) -> bool:
+        """False on a network filesystem (unless forced on) or when the index is turned off."""
+        if self.index_mode == "off":
+            return False
+        if self.index_mode == "on":
+            return True
+        if is_network_filesystem(self.paths.root):
+            key = str(self.paths.root)
+            if key not in _warned_network_fs:
+                _warned_network_fs.add(key)
+                log.warning(
+                    "%s is on a network filesystem (%s): the shared SQLite index is not used "
+                    "there; runs are logged to per-run files only and readers scan them.",
+                    key,
+                    filesystem_type(self.paths.root),
+                )
+            return False
+        return True
+
+    def open_index(self, readonly: bool = False) -> Index | None:
+        """The index, or None where it is not usable (or, read-only, does not exist yet)."""
+        if not self.index_usable():
+            return None
+        if readonly and not self.paths.index.exists():
+            return None
+        if not readonly and not os.access(self.paths.root, os.W_OK):
+            return None
+        try:
+            return Index(self.paths.index, readonly=readonly)
+        except IndexUnavailableError as exc:
+            log.warning("%s", exc)
+            return None
+
+    def run_ids(self) -> list[str]:
+        """Every run directory's id (sorted), straight from the file system."""
+        try:
+            entries = os.scandir(self.paths.runs)
+        except FileNotFoundError:
+            return []
+        with entries:
+            return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))

@@ -1,0 +1,79 @@
+"""The index's schema, as sqlite-utils migrations. Never edit a migration: add a new one."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("localtrack.index")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["projects"].create(
+        {"name": str, "created_at": float, "updated_at": float}, pk="name", if_not_exists=True
+    )
+    db["runs"].create(
+        {
+            "id": str,
+            "project": str,
+            "entity": str,
+            "name": str,
+            "state": str,
+            "created_at": float,
+            "updated_at": float,
+            "heartbeat_at": float,
+            "ended_at": float,
+            "exit_code": int,
+            "tags": str,
+            "run_group": str,
+            "job_type": str,
+            "notes": str,
+            "host": str,
+            "pid": int,
+            "config": str,
+            "summary": str,
+            "meta": str,
+            "max_step": int,
+            "warnings": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db["runs"].create_index(["project", "created_at"], if_not_exists=True)
+    db["metric_keys"].create(
+        {
+            "run_id": str,
+            "key": str,
+            "dtype": str,
+            "count": int,
+            "min": float,
+            "max": float,
+            "sum": float,
+            "finite_count": int,
+            "last": float,
+            "last_step": int,
+            "max_step": int,
+            "last_wall": float,
+        },
+        pk=("run_id", "key"),
+        if_not_exists=True,
+    )
+    db["shards"].create(
+        {
+            "run_id": str,
+            "name": str,
+            "segment": int,
+            "first_batch": int,
+            "last_batch": int,
+            "rows": int,
+            "bytes": int,
+            "sha256": str,
+            "min_step": int,
+            "max_step": int,
+        },
+        pk=("run_id", "name"),
+        if_not_exists=True,
+    )
+    db["store_state"].create({"name": str, "value": int}, pk="name", if_not_exists=True)
+    db["store_state"].insert({"name": "changes", "value": 0}, ignore=True)

@@ -1,0 +1,126 @@
+"""Sealed metric shards: Parquet files written atomically, read with key and step filters.
+
+A shard holds the rows of a contiguous range of batches of one segment (its file name says
+which), sorted by (key, step), with page checksums and a whole-file sha256 recorded in the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..errors import CorruptDataError
+from .atomic import fsync_dir, partial_path
+from .layout import ShardName
+from .metrics import DTYPES_META, SCHEMA, dtypes_from_metadata
+
+ROW_GROUP_ROWS = 128 * 1024
+_WRITE_OPTIONS = {
+    "compression": "zstd",
+    "use_dictionary": ["key"],
+    "column_encoding": {
+        "step": "DELTA_BINARY_PACKED",
+        "value": "BYTE_STREAM_SPLIT",
+        "wall_time": "DELTA_BINARY_PACKED",
+    },
+    "write_page_checksum": True,
+    "write_statistics": True,
+}
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    """A sealed shard as recorded in the index."""
+
+    name: ShardName
+    rows: int
+    bytes: int
+    sha256: str
+    min_step: int | None
+    max_step: int | None
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_shard(
+    path: Path, name: ShardName, table: pa.Table, dtypes: Mapping[str, str]
+) -> ShardInfo:
+    """Write `table` (sorted by key, step) to `path` atomically: tmp → fsync → rename → fsync(dir)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {DTYPES_META: json.dumps(dict(dtypes), sort_keys=True).encode()}
+    table = table.cast(SCHEMA).replace_schema_metadata(meta)
+    tmp = partial_path(path)
+    try:
+        with open(tmp, "wb") as f:
+            pq.write_table(
+                table,
+                f,
+                row_group_size=ROW_GROUP_ROWS,
+                sorting_columns=[pq.SortingColumn(1), pq.SortingColumn(0)],
+                **_WRITE_OPTIONS,
+            )
+            f.flush()
+            os.fsync(f.fileno())
+        digest = sha256_file(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    steps = table.column("step")
+    return ShardInfo(
+        name=name,
+        rows=table.num_rows,
+        bytes=path.stat().st_size,
+        sha256=digest,
+        min_step=pc.min(steps).as_py() if table.num_rows else None,
+        max_step=pc.max(steps).as_py() if table.num_rows else None,
+    )
+
+
+def read_shard(path: Path, keys: Sequence[str] | None = None) -> tuple[pa.Table, dict[str, str]]:
+    """Read a shard's rows (optionally only some keys) and its dtypes; damaged → CorruptDataError."""
+    filters = [("key", "in", list(keys))] if keys is not None else None
+    try:
+        pf = pq.ParquetFile(path, page_checksum_verification=True)
+        dtypes = dtypes_from_metadata(pf.schema_arrow.metadata)
+        table = pq.read_table(path, filters=filters, page_checksum_verification=True, schema=None)
+    except FileNotFoundError:
+        raise
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        raise CorruptDataError(f"shard {path} is damaged: {exc}") from exc
+    table = table.replace_schema_metadata(None)
+    if table.schema != SCHEMA:
+        try:
+            table = table.select(SCHEMA.names).cast(SCHEMA)
+        except (KeyError, pa.ArrowException) as exc:
+            raise CorruptDataError(f"shard {path} has an unexpected schema: {exc}") from exc
+    return table, dtypes
+
+
+def shard_info_from_file(path: Path, name: ShardName) -> ShardInfo:
+    """Verify a shard fully (parse every page) and describe it; damaged → CorruptDataError."""
+    table, _ = read_shard(path)
+    steps = table.column("step")
+    return ShardInfo(
+        name=name,
+        rows=table.num_rows,
+        bytes=path.stat().st_size,
+        sha256=sha256_file(path),
+        min_step=pc.min(steps).as_py() if table.num_rows else None,
+        max_step=pc.max(steps).as_py() if table.num_rows else None,
+    )

@@ -1,0 +1,63 @@
+"""Pivot long-format metric rows into the wide table `history()` returns.
+
+One row per step (ascending), a ``step`` column, a ``wall_time`` column (the latest wall time
+logged at that step), then one column per key, typed by what was logged (bool, int64 or
+float64) and null where the key was not logged at that step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from .metrics import WALL_TYPE
+
+_ARROW_TYPES = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64()}
+_MAX_EXACT_INT = 2**53
+
+
+def _typed_column(values: np.ndarray, mask: np.ndarray, dtype: str) -> pa.Array:
+    if dtype == "int":
+        finite = values[~mask]
+        if np.all(np.isfinite(finite)) and np.all(np.abs(finite) <= _MAX_EXACT_INT):
+            return pa.array(np.where(mask, 0, values).astype(np.int64), mask=mask)
+        dtype = "float"
+    if dtype == "bool":
+        return pa.array(np.where(mask, 0, values) != 0, mask=mask)
+    return pa.array(values, type=pa.float64(), mask=mask)
+
+
+def to_wide(
+    table: pa.Table, dtypes: Mapping[str, str], keys: Sequence[str] | None = None
+) -> pa.Table:
+    """Pivot a normalized long table (sorted by key, step; no duplicates) to one row per step."""
+    steps = table.column("step").to_numpy()
+    all_steps = np.unique(steps)
+    walls = table.column("wall_time").cast(pa.int64()).to_numpy()
+    wall_at = np.full(len(all_steps), np.iinfo(np.int64).min, dtype=np.int64)
+    if len(steps):
+        np.maximum.at(wall_at, np.searchsorted(all_steps, steps), walls)
+    columns: dict[str, pa.Array] = {
+        "step": pa.array(all_steps, type=pa.int64()),
+        "wall_time": pa.array(wall_at).cast(WALL_TYPE),
+    }
+    encoded = table.column("key").combine_chunks().dictionary_encode() if table.num_rows else None
+    names = encoded.dictionary.to_pylist() if encoded is not None else []
+    codes = encoded.indices.to_numpy() if encoded is not None else np.empty(0, np.int32)
+    values = table.column("value").to_numpy(zero_copy_only=False)
+    wanted = list(keys) if keys is not None else sorted(names)
+    position = {name: i for i, name in enumerate(names)}
+    for key in wanted:
+        if key in ("step", "wall_time"):
+            continue
+        dense = np.full(len(all_steps), np.nan)
+        mask = np.ones(len(all_steps), dtype=bool)
+        if key in position:
+            rows = np.flatnonzero(codes == position[key])
+            where = np.searchsorted(all_steps, steps[rows])
+            dense[where] = values[rows]
+            mask[where] = False
+        columns[key] = _typed_column(dense, mask, dtypes.get(key, "float"))
+    return pa.table(columns)

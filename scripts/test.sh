@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs, then run all of it.
+#
+#   bash scripts/test.sh                 # the whole suite, browser, crash, server and slow tiers included
+#   bash scripts/test.sh -m "not slow"   # extra arguments go to pytest
+#
+# System packages come from apt (chromium for the browser tests, npm for the uPlot build hook when
+# missing); Python packages from pip. Never runs `playwright install`: the tests use Debian's chromium.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf 'scripts/test.sh: %s\n' "$*" >&2; }
+
+python=${PYTHON:-$(command -v python3 || command -v python)}
+
+apt_packages=()
+[ -x /usr/bin/chromium ] || apt_packages+=(chromium)
+command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
+
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+  elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo -n)
+  else
+    as_root=(none)
+  fi
+  if [ "${as_root[*]-}" = none ]; then
+    say "cannot install ${apt_packages[*]}: not root and no sudo. Browser tests will fail without /usr/bin/chromium."
+  elif ! { ${as_root[@]+"${as_root[@]}"} apt-get update &&
+           ${as_root[@]+"${as_root[@]}"} env DEBIAN_FRONTEND=noninteractive \
+             apt-get install -y "${apt_packages[@]}"; }; then
+    say "apt-get could not install ${apt_packages[*]}; continuing. Browser tests will fail without /usr/bin/chromium."
+  fi
+fi
+
+"$python" -m pip install -e ".[test]"
+
+set +e
+"$python" -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  say "pytest collected no tests; that is a failure, not a pass."
+  exit 1
+fi
+exit "$status"

@@ -1,0 +1,1 @@
+"""localtrack web UI: Flask app factory, blueprints, templates and static assets."""
