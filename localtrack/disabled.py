@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .config import Config
+from .runconfig import Config
 
 
 class DisabledRun:

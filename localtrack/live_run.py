@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .config import Config, Summary
 from .errors import UnsupportedValueError, UsageError
+from .runconfig import Config, Summary
 from .store.layout import RunPaths
 from .store.metrics import KeyStats
 from .store.runmeta import SUMMARY_MODES, MetaDocument, compute_summary

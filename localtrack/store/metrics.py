@@ -11,7 +11,6 @@ import json
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from itertools import repeat
 
 import numpy as np
 import pyarrow as pa
@@ -41,28 +40,99 @@ def merge_dtype(old: str | None, new: str) -> str:
     return old
 
 
+def _key_pieces(rows: Iterable[Row]) -> dict[str, list[tuple[np.ndarray, ...]]]:
+    """Group rows by their key set, then cut each group into per-key columns (vectorised)."""
+    groups: dict[tuple[str, ...], tuple[list[int], list[float], list[int], list[tuple]]] = {}
+    for seq, (step, wall, data) in enumerate(rows):
+        keyset = tuple(data)
+        group = groups.get(keyset)
+        if group is None:
+            group = groups[keyset] = ([], [], [], [])
+        group[0].append(step)
+        group[1].append(wall)
+        group[2].append(seq)
+        group[3].append(tuple(data.values()))
+    pieces: dict[str, list[tuple[np.ndarray, ...]]] = {}
+    for keyset, (steps, walls, seqs, values) in groups.items():
+        step_arr = np.asarray(steps, dtype=np.int64)
+        wall_arr = (np.asarray(walls, dtype=np.float64) * 1e6).astype(np.int64)
+        seq_arr = np.asarray(seqs, dtype=np.int64)
+        matrix = np.asarray(values, dtype=np.float64).reshape(len(steps), len(keyset))
+        for j, key in enumerate(keyset):
+            pieces.setdefault(key, []).append((step_arr, matrix[:, j], wall_arr, seq_arr))
+    return pieces
+
+
 def rows_to_table(rows: Iterable[Row]) -> pa.Table:
-    """Turn logged rows into a long-format table (in logging order)."""
-    keys: list[str] = []
-    values: list[object] = []
-    steps: list[int] = []
-    walls: list[float] = []
-    for step, wall, data in rows:
-        n = len(data)
-        keys.extend(data)
-        values.extend(data.values())
-        steps.extend(repeat(step, n))
-        walls.extend(repeat(wall, n))
-    wall_us = (np.asarray(walls, dtype=np.float64) * 1e6).astype(np.int64)
+    """Turn logged rows into a long-format table sorted by (key, step), logging order among ties.
+
+    Every table localtrack keeps (tail batches and shards alike) is sorted this way.
+    """
+    pieces = _key_pieces(rows)
+    keys = sorted(pieces)
+    parts: list[tuple[np.ndarray, ...]] = []
+    for key in keys:
+        chunks = pieces[key]
+        if len(chunks) == 1:
+            steps, values, walls, _ = chunks[0]
+            if len(steps) > 1 and np.any(steps[1:] < steps[:-1]):
+                order = np.argsort(steps, kind="stable")
+                steps, values, walls = steps[order], values[order], walls[order]
+        else:
+            steps, values, walls, seqs = (np.concatenate(c) for c in zip(*chunks, strict=True))
+            order = np.lexsort((seqs, steps))
+            steps, values, walls = steps[order], values[order], walls[order]
+        parts.append((steps, values, walls))
+    if not parts:
+        return empty_table()
+    lengths = np.fromiter((len(p[0]) for p in parts), dtype=np.int64, count=len(parts))
+    codes = np.repeat(np.arange(len(keys), dtype=np.int32), lengths)
+    key_column = pa.DictionaryArray.from_arrays(
+        arrow_from_numpy(codes, pa.int32()), arrow_strings(keys)
+    )
     return pa.table(
         [
-            pa.array(np.asarray(steps, dtype=np.int64)),
-            pa.array(keys, type=pa.string()),
-            pa.array(np.asarray(values, dtype=np.float64)),
-            pa.array(wall_us).cast(WALL_TYPE),
+            arrow_from_numpy(np.concatenate([p[0] for p in parts]), pa.int64()),
+            key_column.cast(pa.string()),
+            arrow_from_numpy(np.concatenate([p[1] for p in parts]), pa.float64()),
+            arrow_from_numpy(np.concatenate([p[2] for p in parts]), WALL_TYPE),
         ],
         schema=SCHEMA,
     )
+
+
+def arrow_from_numpy(values: np.ndarray, type_: pa.DataType) -> pa.Array:
+    """Wrap a numpy array without copying (and without pyarrow's lazy pandas import)."""
+    n = len(values)
+    if type_ == pa.bool_():
+        bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
+        return pa.Array.from_buffers(type_, n, [None, pa.py_buffer(bits)])
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(type_, n, [None, pa.py_buffer(values)])
+
+
+def arrow_strings(values: list[str]) -> pa.Array:
+    """A string array built from buffers (pa.array() would import pandas on first use)."""
+    encoded = [v.encode("utf-8") for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    data = b"".join(encoded)
+    return pa.Array.from_buffers(
+        pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+
+def numpy_bools(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean numpy array from an Arrow boolean result (without pyarrow's pandas import)."""
+    return array.cast(pa.uint8()).to_numpy() != 0
+
+
+def numpy_values(table: pa.Table, column: str) -> np.ndarray:
+    """A numeric column as numpy (timestamps as int64 microseconds)."""
+    col = table.column(column)
+    if pa.types.is_timestamp(col.type):
+        col = col.cast(pa.int64())
+    return col.to_numpy()
 
 
 def empty_table() -> pa.Table:
@@ -70,11 +140,16 @@ def empty_table() -> pa.Table:
 
 
 def sort_by_key_step(table: pa.Table) -> pa.Table:
-    """Sort by (key, step), keeping logging order among equal pairs (a stable sort)."""
+    """Sort by (key, step), keeping the existing order among equal pairs (a stable sort)."""
     if table.num_rows == 0:
         return table
-    order = pc.sort_indices(table, sort_keys=[("key", "ascending"), ("step", "ascending")])
-    return table.take(order)
+    encoded = table.column("key").combine_chunks().dictionary_encode()
+    dictionary = encoded.dictionary.to_pylist()
+    rank = np.empty(len(dictionary), dtype=np.int64)
+    rank[sorted(range(len(dictionary)), key=dictionary.__getitem__)] = np.arange(len(dictionary))
+    key_rank = rank[encoded.indices.to_numpy()]
+    order = np.lexsort((table.column("step").to_numpy(), key_rank))
+    return table.take(arrow_from_numpy(order, pa.int64()))
 
 
 def drop_overwritten(table: pa.Table) -> pa.Table:
@@ -90,11 +165,11 @@ def drop_overwritten(table: pa.Table) -> pa.Table:
     same_step = steps[1:] == steps[:-1]
     if not same_step.any():
         return table
-    same_key = pc.equal(keys.slice(1), keys.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    same_key = numpy_bools(pc.equal(keys.slice(1), keys.slice(0, n - 1)))
     duplicate_of_next = np.append(same_step & same_key, False)
     if not duplicate_of_next.any():
         return table
-    return table.filter(pa.array(~duplicate_of_next))
+    return table.filter(arrow_from_numpy(~duplicate_of_next, pa.bool_()))
 
 
 def is_sorted_by_key_step(table: pa.Table) -> bool:
@@ -106,13 +181,13 @@ def is_sorted_by_key_step(table: pa.Table) -> bool:
     a, b = keys.slice(0, n - 1), keys.slice(1)
     if pc.any(pc.greater(a, b)).as_py():
         return False
-    same_key = pc.equal(a, b).to_numpy(zero_copy_only=False)
+    same_key = numpy_bools(pc.equal(a, b))
     steps = table.column("step").to_numpy()
     return not bool(np.any(same_key & (steps[1:] < steps[:-1])))
 
 
 def sort_rows(tables: list[pa.Table]) -> pa.Table:
-    """Concatenate tables given in logging order and sort by (key, step), keeping every row."""
+    """Merge tables given in logging order into one sorted by (key, step), keeping every row."""
     tables = [t for t in tables if t.num_rows]
     if not tables:
         return empty_table()
@@ -204,37 +279,47 @@ def _opt_max(a: float | None, b: float) -> float:
     return b if a is None or b > a else a
 
 
+def _key_bounds(table: pa.Table) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Names and [start, end) row ranges of each key in a table sorted by key."""
+    keys = table.column("key").combine_chunks()
+    n = len(keys)
+    changes = numpy_bools(pc.not_equal(keys.slice(1), keys.slice(0, n - 1)))
+    starts = np.flatnonzero(np.r_[True, changes])
+    ends = np.r_[starts[1:], n]
+    names = keys.take(arrow_from_numpy(starts, pa.int64())).to_pylist()
+    return names, starts, ends
+
+
 def update_stats(stats: dict[str, KeyStats], table: pa.Table, dtypes: Mapping[str, str]) -> None:
-    """Fold a batch (rows in logging order) into per-key running statistics."""
+    """Fold a table sorted by (key, step) into per-key running statistics.
+
+    Tables must be folded in logging order; `last` is the value at the highest step, the one
+    logged last among equal steps.
+    """
     if table.num_rows == 0:
         return
-    encoded = table.column("key").combine_chunks().dictionary_encode()
-    codes = encoded.indices.to_numpy()
-    names = encoded.dictionary.to_pylist()
-    values = table.column("value").to_numpy(zero_copy_only=False)
+    names, starts, ends = _key_bounds(table)
+    values = numpy_values(table, "value")
     steps = table.column("step").to_numpy()
     walls = table.column("wall_time").cast(pa.int64()).to_numpy()
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
-    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    ends = np.r_[starts[1:], len(order)]
-    for start, end in zip(starts, ends, strict=False):
-        idx = order[start:end]
-        name = names[sorted_codes[start]]
-        vals = values[idx]
-        finite = vals[np.isfinite(vals)]
+    finite_mask = np.isfinite(values)
+    finite = np.where(finite_mask, values, np.nan)
+    lows = np.fmin.reduceat(finite, starts)
+    highs = np.fmax.reduceat(finite, starts)
+    sums = np.add.reduceat(np.where(finite_mask, values, 0.0), starts)
+    finite_counts = np.add.reduceat(finite_mask.astype(np.int64), starts)
+    for i, name in enumerate(names):
         s = stats.get(name) or KeyStats()
         s.dtype = merge_dtype(s.dtype if s.count else None, dtypes.get(name, "float"))
-        s.count += len(idx)
-        if len(finite):
-            s.min = _opt_min(s.min, float(finite.min()))
-            s.max = _opt_max(s.max, float(finite.max()))
-            s.sum += float(finite.sum())
-            s.finite_count += len(finite)
-        key_steps = steps[idx]
-        top = int(key_steps.max())
+        s.count += int(ends[i] - starts[i])
+        if finite_counts[i]:
+            s.min = _opt_min(s.min, float(lows[i]))
+            s.max = _opt_max(s.max, float(highs[i]))
+            s.sum += float(sums[i])
+            s.finite_count += int(finite_counts[i])
+        last = ends[i] - 1
+        top = int(steps[last])
         if s.max_step is None or top >= s.max_step:
-            last = idx[np.flatnonzero(key_steps == top)[-1]]
             s.last = float(values[last])
             s.last_step = top
             s.last_wall = int(walls[last]) / 1e6

@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import CorruptDataError, RunNotFoundError, UsageError
 from .index import Index
 from .layout import is_valid_run_id
-from .metrics import KeyStats, normalize, update_stats
+from .metrics import KeyStats, normalize, numpy_bools, numpy_values, update_stats
 from .root import StoreRoot
 from .runfiles import list_shards, list_tail_segments, read_run_data
 from .runmeta import effective_state, heartbeat_time, index_row, load, typed_value
@@ -352,9 +353,9 @@ class StoreReader:
     def _compute_points(self, run_id: str, key: str, x: str) -> tuple[np.ndarray, np.ndarray]:
         keys = [key] if x in BUILTIN_X else [key, x]
         table, _, _ = self._long(run_id, keys)
-        is_key = np.asarray(table.column("key").to_numpy(zero_copy_only=False) == key)
+        is_key = numpy_bools(pc.equal(table.column("key"), key))
         steps = table.column("step").to_numpy()
-        values = table.column("value").to_numpy(zero_copy_only=False)
+        values = numpy_values(table, "value")
         ys = values[is_key]
         if x == "step":
             return steps[is_key].astype(np.float64), ys

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from .metrics import WALL_TYPE
+from .metrics import WALL_TYPE, numpy_values
 
 _ARROW_TYPES = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64()}
 _MAX_EXACT_INT = 2**53
@@ -46,7 +46,7 @@ def to_wide(
     encoded = table.column("key").combine_chunks().dictionary_encode() if table.num_rows else None
     names = encoded.dictionary.to_pylist() if encoded is not None else []
     codes = encoded.indices.to_numpy() if encoded is not None else np.empty(0, np.int32)
-    values = table.column("value").to_numpy(zero_copy_only=False)
+    values = numpy_values(table, "value")
     wanted = list(keys) if keys is not None else sorted(names)
     position = {name: i for i, name in enumerate(names)}
     for key in wanted:

@@ -65,9 +65,9 @@ class Config:
         self, values: Mapping[str, Any] | None = None, allow_val_change: bool = True, **kw: Any
     ) -> None:
         """Merge values into the config (W&B-compatible signature) and persist it."""
+        if values is not None and not isinstance(values, Mapping) and hasattr(values, "__dict__"):
+            values = vars(values)  # argparse.Namespace and similar
         merged = dict(values or {}, **kw)
-        if hasattr(values, "__dict__") and not isinstance(values, Mapping):
-            merged = dict(vars(values), **kw)  # argparse.Namespace and similar
         for key, value in merged.items():
             self._data[str(key)] = jsonable(value)
         self._on_change(self._data)

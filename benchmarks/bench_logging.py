@@ -1,0 +1,128 @@
+"""Logging benchmarks against DESIGN.md §8. Run: python benchmarks/bench_logging.py [--quick]
+
+Each measurement runs in a fresh subprocess so that imports, threads and memory of one do not
+colour the next. Prints a Markdown table for the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import textwrap
+import time
+
+CHILD_PRELUDE = """
+import gc, json, os, statistics, sys, tempfile, time
+import localtrack
+root = tempfile.mkdtemp(prefix="lt-bench-")
+"""
+
+CASES = {
+    "log_cost_10": """
+run = localtrack.init(project="bench", dir=root)
+rows = [{f"train/m{j}": i * 0.001 + j for j in range(10)} for i in range(STEPS)]
+times = []
+perf = time.perf_counter_ns
+for row in rows:
+    t0 = perf(); run.log(row); times.append(perf() - t0)
+run.finish()
+base = []
+sink = []
+for row in rows:
+    t0 = perf(); sink.append(row); base.append(perf() - t0)
+print(json.dumps({"median_us": statistics.median(times) / 1000, "p99_us": sorted(times)[int(len(times) * .99)] / 1000,
+                  "baseline_us": statistics.median(base) / 1000}))
+""",
+    "log_cost_1": """
+run = localtrack.init(project="bench", dir=root)
+rows = [{"train/loss": i * 0.001} for i in range(STEPS)]
+times = []
+perf = time.perf_counter_ns
+for row in rows:
+    t0 = perf(); run.log(row); times.append(perf() - t0)
+run.finish()
+base = []
+sink = []
+for row in rows:
+    t0 = perf(); sink.append(row); base.append(perf() - t0)
+print(json.dumps({"median_us": statistics.median(times) / 1000, "baseline_us": statistics.median(base) / 1000}))
+""",
+    "loop_and_finish": """
+import math, random
+rng = random.Random(0)
+rows = [{f"train/m{j}": math.exp(-i / 30000) * (1 + j) + rng.gauss(0, 0.01) for j in range(10)} for i in range(STEPS)]
+run = localtrack.init(project="bench", dir=root)
+t0 = time.perf_counter()
+for row in rows:
+    run.log(row)
+t1 = time.perf_counter()
+run.finish()
+t2 = time.perf_counter()
+size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(os.path.join(root, "runs", run.id, "metrics")) for f in fs)
+t3 = time.perf_counter()
+table = localtrack.Api(root).run(run.id).history(keys=["train/m0"])
+t4 = time.perf_counter()
+assert table.num_rows == STEPS
+print(json.dumps({"loop_s": t1 - t0, "finish_s": t2 - t1, "total_s": t2 - t0,
+                  "bytes_per_scalar": size / (STEPS * 10), "history_10_keys_table_s": t4 - t3}))
+""",
+    "history_1m": """
+run = localtrack.init(project="bench", dir=root)
+for i in range(STEPS):
+    run.log({"loss": 1.0 / (i + 1)})
+run.finish()
+api = localtrack.Api(root)
+times = []
+for _ in range(5):
+    t0 = time.perf_counter(); table = api.run(run.id).history(keys=["loss"]); times.append(time.perf_counter() - t0)
+assert table.num_rows == STEPS
+print(json.dumps({"history_s_median": statistics.median(times)}))
+""",
+    "rss_10m": """
+import psutil
+proc = psutil.Process()
+run = localtrack.init(project="bench", dir=root)
+samples = []
+row = {f"m{j}": 0.0 for j in range(10)}
+for i in range(STEPS):
+    row = {f"m{j}": i * 0.5 + j for j in range(10)}
+    run.log(row)
+    if i % (STEPS // 10) == 0:
+        samples.append(proc.memory_info().rss / 2**20)
+run.finish()
+samples.append(proc.memory_info().rss / 2**20)
+print(json.dumps({"rss_mib": [round(s) for s in samples]}))
+""",
+}
+DEFAULT_STEPS = {
+    "log_cost_10": 100_000,
+    "log_cost_1": 100_000,
+    "loop_and_finish": 100_000,
+    "history_1m": 1_000_000,
+    "rss_10m": 1_000_000,
+}
+
+
+def run_case(name: str, steps: int) -> dict:
+    code = CHILD_PRELUDE + f"STEPS = {steps}\n" + textwrap.dedent(CASES[name])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="10x fewer steps")
+    parser.add_argument("cases", nargs="*", default=list(CASES))
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
+    for name in args.cases:
+        steps = DEFAULT_STEPS[name] // (10 if args.quick else 1)
+        result = run_case(name, steps)
+        print(f"| {name} | {steps:,} steps | {json.dumps(result)} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""Fixtures shared by every test: an isolated store directory and a clean environment."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No LOCALTRACK_* setting leaks in from the machine; no run outlives its test."""
+    for name in list(os.environ):
+        if name.startswith("LOCALTRACK_") or name in (
+            "RANK",
+            "LOCAL_RANK",
+            "SLURM_PROCID",
+            "WORLD_SIZE",
+        ):
+            monkeypatch.delenv(name, raising=False)
+    yield
+    from localtrack import lifecycle
+
+    while (run := lifecycle.current()) is not None:
+        run.finish()
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """An empty store directory."""
+    return tmp_path / "store"
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """Environment for a child Python process that imports this checkout's localtrack."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCALTRACK_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+PYTHON = sys.executable
