@@ -42,7 +42,7 @@ def merge_dtype(old: str | None, new: str) -> str:
 
 def _key_pieces(rows: Iterable[Row]) -> dict[str, list[tuple[np.ndarray, ...]]]:
     """Group rows by their key set, then cut each group into per-key columns (vectorised)."""
-    groups: dict[tuple[str, ...], tuple[list[int], list[float], list[int], list[tuple]]] = {}
+    groups: dict[tuple[str, ...], tuple[list[int], list[float], list[int], list[object]]] = {}
     for seq, (step, wall, data) in enumerate(rows):
         keyset = tuple(data)
         group = groups.get(keyset)
@@ -51,7 +51,7 @@ def _key_pieces(rows: Iterable[Row]) -> dict[str, list[tuple[np.ndarray, ...]]]:
         group[0].append(step)
         group[1].append(wall)
         group[2].append(seq)
-        group[3].append(tuple(data.values()))
+        group[3].extend(data.values())
     pieces: dict[str, list[tuple[np.ndarray, ...]]] = {}
     for keyset, (steps, walls, seqs, values) in groups.items():
         step_arr = np.asarray(steps, dtype=np.int64)
@@ -122,17 +122,47 @@ def arrow_strings(values: list[str]) -> pa.Array:
     )
 
 
+_NUMPY_TYPES = {
+    pa.int64(): np.int64,
+    pa.int32(): np.int32,
+    pa.float64(): np.float64,
+    pa.uint8(): np.uint8,
+}
+
+
+def to_numpy(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A numpy view of a null-free numeric or boolean Arrow array.
+
+    Reads the buffers directly: pyarrow's own to_numpy() imports pandas on first use, which
+    costs a training process a noticeable pause.
+    """
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    if pa.types.is_timestamp(array.type):
+        array = array.view(pa.int64())
+    n, offset = len(array), array.offset
+    data = array.buffers()[1]
+    if pa.types.is_boolean(array.type):
+        if data is None:
+            return np.zeros(n, dtype=bool)
+        bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), bitorder="little")
+        return bits[offset : offset + n].astype(bool)
+    dtype = _NUMPY_TYPES[array.type]
+    if data is None:
+        return np.zeros(n, dtype=dtype)
+    return np.frombuffer(data, dtype=dtype, count=n, offset=offset * np.dtype(dtype).itemsize)
+
+
 def numpy_bools(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A boolean numpy array from an Arrow boolean result (without pyarrow's pandas import)."""
-    return array.cast(pa.uint8()).to_numpy() != 0
+    """A boolean numpy array from an Arrow boolean result (nulls count as False)."""
+    if array.null_count:
+        array = pc.fill_null(array, False)
+    return to_numpy(array)
 
 
 def numpy_values(table: pa.Table, column: str) -> np.ndarray:
     """A numeric column as numpy (timestamps as int64 microseconds)."""
-    col = table.column(column)
-    if pa.types.is_timestamp(col.type):
-        col = col.cast(pa.int64())
-    return col.to_numpy()
+    return to_numpy(table.column(column))
 
 
 def empty_table() -> pa.Table:
@@ -147,8 +177,8 @@ def sort_by_key_step(table: pa.Table) -> pa.Table:
     dictionary = encoded.dictionary.to_pylist()
     rank = np.empty(len(dictionary), dtype=np.int64)
     rank[sorted(range(len(dictionary)), key=dictionary.__getitem__)] = np.arange(len(dictionary))
-    key_rank = rank[encoded.indices.to_numpy()]
-    order = np.lexsort((table.column("step").to_numpy(), key_rank))
+    key_rank = rank[to_numpy(encoded.indices)]
+    order = np.lexsort((numpy_values(table, "step"), key_rank))
     return table.take(arrow_from_numpy(order, pa.int64()))
 
 
@@ -160,7 +190,7 @@ def drop_overwritten(table: pa.Table) -> pa.Table:
     n = table.num_rows
     if n < 2:
         return table
-    steps = table.column("step").to_numpy()
+    steps = numpy_values(table, "step")
     keys = table.column("key")
     same_step = steps[1:] == steps[:-1]
     if not same_step.any():
@@ -182,7 +212,7 @@ def is_sorted_by_key_step(table: pa.Table) -> bool:
     if pc.any(pc.greater(a, b)).as_py():
         return False
     same_key = numpy_bools(pc.equal(a, b))
-    steps = table.column("step").to_numpy()
+    steps = numpy_values(table, "step")
     return not bool(np.any(same_key & (steps[1:] < steps[:-1])))
 
 
@@ -300,8 +330,8 @@ def update_stats(stats: dict[str, KeyStats], table: pa.Table, dtypes: Mapping[st
         return
     names, starts, ends = _key_bounds(table)
     values = numpy_values(table, "value")
-    steps = table.column("step").to_numpy()
-    walls = table.column("wall_time").cast(pa.int64()).to_numpy()
+    steps = numpy_values(table, "step")
+    walls = numpy_values(table, "wall_time")
     finite_mask = np.isfinite(values)
     finite = np.where(finite_mask, values, np.nan)
     lows = np.fmin.reduceat(finite, starts)

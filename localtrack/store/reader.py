@@ -354,13 +354,13 @@ class StoreReader:
         keys = [key] if x in BUILTIN_X else [key, x]
         table, _, _ = self._long(run_id, keys)
         is_key = numpy_bools(pc.equal(table.column("key"), key))
-        steps = table.column("step").to_numpy()
+        steps = numpy_values(table, "step")
         values = numpy_values(table, "value")
         ys = values[is_key]
         if x == "step":
             return steps[is_key].astype(np.float64), ys
         if x in ("wall_time", "relative_time"):
-            walls = table.column("wall_time").cast(pa.int64()).to_numpy()[is_key] / 1e6
+            walls = numpy_values(table, "wall_time")[is_key] / 1e6
             if x == "relative_time":
                 start = self.run(run_id).created_at or (walls.min() if len(walls) else 0.0)
                 walls = walls - start

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from .metrics import WALL_TYPE, numpy_values
+from .metrics import WALL_TYPE, numpy_values, to_numpy
 
 _ARROW_TYPES = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64()}
 _MAX_EXACT_INT = 2**53
@@ -33,9 +33,9 @@ def to_wide(
     table: pa.Table, dtypes: Mapping[str, str], keys: Sequence[str] | None = None
 ) -> pa.Table:
     """Pivot a normalized long table (sorted by key, step; no duplicates) to one row per step."""
-    steps = table.column("step").to_numpy()
+    steps = numpy_values(table, "step")
     all_steps = np.unique(steps)
-    walls = table.column("wall_time").cast(pa.int64()).to_numpy()
+    walls = numpy_values(table, "wall_time")
     wall_at = np.full(len(all_steps), np.iinfo(np.int64).min, dtype=np.int64)
     if len(steps):
         np.maximum.at(wall_at, np.searchsorted(all_steps, steps), walls)
@@ -45,7 +45,7 @@ def to_wide(
     }
     encoded = table.column("key").combine_chunks().dictionary_encode() if table.num_rows else None
     names = encoded.dictionary.to_pylist() if encoded is not None else []
-    codes = encoded.indices.to_numpy() if encoded is not None else np.empty(0, np.int32)
+    codes = to_numpy(encoded.indices) if encoded is not None else np.empty(0, np.int32)
     values = numpy_values(table, "value")
     wanted = list(keys) if keys is not None else sorted(names)
     position = {name: i for i, name in enumerate(names)}
