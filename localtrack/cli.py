@@ -259,3 +259,7 @@ def ui(dir_: str | None, host: str, port: int, open_browser: bool) -> None:
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="localtrack")
+
+
+if __name__ == "__main__":
+    main()
