@@ -86,7 +86,7 @@ def test_doctor_reports_then_repairs(root: Path, runner: CliRunner) -> None:
 
 
 def test_every_command_has_help_with_an_example(runner: CliRunner) -> None:
-    for name, command in cli.commands.items():
+    for name in cli.commands:
         text = runner.invoke(cli, [name, "--help"]).output
         assert "Example:" in text, f"`localtrack {name} --help` has no example"
         readme = (Path(__file__).parent.parent / "README.md").read_text()

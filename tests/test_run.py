@@ -146,7 +146,7 @@ def test_log_rejects_a_non_dict_and_bad_steps(root: Path) -> None:
         with pytest.raises(UsageError, match="step"):
             run.log({"a": 1.0}, step=step)  # type: ignore[arg-type]
     run.finish()
-    with pytest.raises(UsageError, match="after run.finish"):
+    with pytest.raises(UsageError, match=r"after run\.finish"):
         run.log({"a": 1.0})
 
 

@@ -1,0 +1,73 @@
+"""The background writer: sealing, compaction and the files a long run leaves behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import localtrack
+from localtrack.store.layout import parse_shard_name
+
+
+def _settings(**kw) -> localtrack.Settings:
+    return localtrack.Settings(flush_interval=0.01, **kw)
+
+
+def test_many_seals_are_compacted_into_few_shards_without_losing_rows(root: Path) -> None:
+    run = localtrack.init(project="p", dir=root, settings=_settings(seal_scalars=50))
+    total = 0
+    for i in range(400):
+        run.log({"a": float(i), "b": i})
+        total += 1
+        if i % 10 == 9:
+            run.flush()
+    run.finish()
+    shards = [parse_shard_name(p.name) for p in (root / "runs" / run.id / "metrics").iterdir()]
+    assert all(shards)
+    assert len(shards) <= 12, f"{len(shards)} shards left; compaction should keep them few"
+    covered = sorted((s.first_batch, s.last_batch) for s in shards)
+    assert covered[0][0] == 1 and all(
+        a[1] + 1 == b[0] for a, b in zip(covered, covered[1:], strict=False)
+    )
+    hist = localtrack.Api(root).run(run.id).history().to_pydict()
+    assert hist["a"] == [float(i) for i in range(400)] and hist["b"] == list(range(400))
+    [keys] = [localtrack.Api(root).run(run.id).metric_keys()]
+    assert {k.key: k.count for k in keys} == {"a": 400, "b": 400}
+
+
+def test_seal_interval_seals_a_slow_run(root: Path) -> None:
+    run = localtrack.init(project="p", dir=root, settings=_settings(seal_interval=0.0))
+    run.log({"a": 1.0})
+    run.flush()
+    run.log({"a": 2.0})
+    run.flush()
+    assert list((root / "runs" / run.id / "metrics").glob("*.parquet"))
+    tail = root / "runs" / run.id / "tail-0000.log"
+    assert tail.stat().st_size == 8  # only the magic: sealed rows left the tail log
+    run.finish()
+    assert not tail.exists()
+    assert localtrack.Api(root).run(run.id).history()["a"].to_pylist() == [1.0, 2.0]
+
+
+def test_finished_run_statistics_match_a_rebuild_from_files(root: Path) -> None:
+    from localtrack.store.recovery import scan_run
+    from localtrack.store.root import StoreRoot
+
+    run = localtrack.init(project="p", dir=root, settings=_settings(seal_scalars=30))
+    for i in range(100):
+        run.log({"x": (i * 7) % 13 - 6.5, "n": float("nan") if i % 9 == 0 else i})
+        if i % 17 == 0:
+            run.flush()
+    with pytest.warns(UserWarning, match="lower than step"):
+        run.log({"x": 99.0}, step=3)  # an overwrite of an early step
+    run.finish()
+    indexed = {k.key: k for k in localtrack.Api(root).run(run.id).metric_keys()}
+    rebuilt = scan_run(StoreRoot(root).run(run.id)).stats
+    for key, stats in rebuilt.items():
+        assert (stats.count, stats.min, stats.max, stats.last_step) == (
+            indexed[key].count,
+            indexed[key].min,
+            indexed[key].max,
+            indexed[key].last_step,
+        )
