@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,8 @@ def _settings(**kw) -> localtrack.Settings:
 
 def test_many_seals_are_compacted_into_few_shards_without_losing_rows(root: Path) -> None:
     run = localtrack.init(project="p", dir=root, settings=_settings(seal_scalars=50))
-    total = 0
     for i in range(400):
         run.log({"a": float(i), "b": i})
-        total += 1
         if i % 10 == 9:
             run.flush()
     run.finish()
