@@ -26,9 +26,7 @@ def test_many_seals_are_compacted_into_few_shards_without_losing_rows(root: Path
     assert all(shards)
     assert len(shards) <= 12, f"{len(shards)} shards left; compaction should keep them few"
     covered = sorted((s.first_batch, s.last_batch) for s in shards)
-    assert covered[0][0] == 1 and all(
-        a[1] + 1 == b[0] for a, b in zip(covered, covered[1:], strict=False)
-    )
+    assert covered[0][0] == 1 and all(a[1] + 1 == b[0] for a, b in itertools.pairwise(covered))
     hist = localtrack.Api(root).run(run.id).history().to_pydict()
     assert hist["a"] == [float(i) for i in range(400)] and hist["b"] == list(range(400))
     [keys] = [localtrack.Api(root).run(run.id).metric_keys()]
