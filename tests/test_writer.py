@@ -68,3 +68,31 @@ def test_finished_run_statistics_match_a_rebuild_from_files(root: Path) -> None:
             indexed[key].max,
             indexed[key].last_step,
         )
+
+
+def test_finish_never_hangs_on_a_stuck_disk(
+    root: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+    import time
+
+    from localtrack.store import writer as writer_module
+
+    release = threading.Event()
+    real_write_shard = writer_module.write_shard
+
+    def stuck_write_shard(*args, **kwargs):
+        release.wait(30)
+        return real_write_shard(*args, **kwargs)
+
+    monkeypatch.setattr(writer_module, "write_shard", stuck_write_shard)
+    run = localtrack.init(project="p", dir=root, settings=_settings(finish_timeout=0.5))
+    run.log({"a": 1.0})
+    assert run.flush(timeout=5)  # the row is in the tail log before the disk "sticks"
+    start = time.monotonic()
+    run.finish()
+    elapsed = time.monotonic() - start
+    release.set()
+    assert elapsed < 5, f"finish() took {elapsed:.1f} s despite a 0.5 s deadline"
+    assert any("gave up" in r.message for r in caplog.records)
+    assert localtrack.Api(root).run(run.id).history()["a"].to_pylist() == [1.0]
