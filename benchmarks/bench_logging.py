@@ -69,6 +69,16 @@ assert table.num_rows == STEPS
 print(json.dumps({"loop_s": t1 - t0, "finish_s": t2 - t1, "total_s": t2 - t0,
                   "bytes_per_scalar": size / (STEPS * 10), "history_10_keys_table_s": t4 - t3}))
 """,
+    "flush_throughput": """
+run = localtrack.init(project="bench", dir=root, settings=localtrack.Settings(flush_interval=3600))
+rows = [{f"train/m{j}": i * 0.001 + j for j in range(10)} for i in range(STEPS)]
+for row in rows:
+    run.log(row)
+t0 = time.perf_counter(); run.flush(); t1 = time.perf_counter()
+run.finish(); t2 = time.perf_counter()
+print(json.dumps({"flush_s": t1 - t0, "scalars_per_s_flush": STEPS * 10 / (t1 - t0),
+                  "seal_s": t2 - t1, "scalars_per_s_seal": STEPS * 10 / (t2 - t1)}))
+""",
     "history_1m": """
 run = localtrack.init(project="bench", dir=root)
 for i in range(STEPS):
@@ -101,6 +111,7 @@ DEFAULT_STEPS = {
     "log_cost_10": 100_000,
     "log_cost_1": 100_000,
     "loop_and_finish": 100_000,
+    "flush_throughput": 100_000,
     "history_1m": 1_000_000,
     "rss_10m": 1_000_000,
 }

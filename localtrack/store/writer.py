@@ -85,7 +85,8 @@ class RunWriter:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._flushed = threading.Condition()
-        self._flush_generation = 0
+        self._flush_requested = 0  # flush() calls so far
+        self._flush_served = 0  # the last request whose rows are on disk
         self._tail: TailWriter | None = None
         self._thread = threading.Thread(
             target=self._run, name=f"localtrack-writer-{paths.run_id}", daemon=True
@@ -104,10 +105,11 @@ class RunWriter:
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything queued before this call is on disk; False on timeout."""
         with self._flushed:
-            target = self._flush_generation + 2
+            self._flush_requested += 1
+            ticket = self._flush_requested
             self._wake.set()
             return self._flushed.wait_for(
-                lambda: self._flush_generation >= target or not self._thread.is_alive(), timeout
+                lambda: self._flush_served >= ticket or not self._thread.is_alive(), timeout
             )
 
     def close(self, timeout: float | None = None) -> bool:
@@ -137,6 +139,8 @@ class RunWriter:
         self._round(final=True)
 
     def _round(self, final: bool) -> None:
+        with self._flushed:
+            serving = self._flush_requested  # rows queued before these requests are drained below
         try:
             self._collect()
             if final:
@@ -151,7 +155,8 @@ class RunWriter:
             self._warn(type(exc).__name__, f"writer round failed: {exc!r}; will retry")
         finally:
             with self._flushed:
-                self._flush_generation += 1
+                if self.healthy:
+                    self._flush_served = max(self._flush_served, serving)
                 self._flushed.notify_all()
         if final:
             self._close_files()
