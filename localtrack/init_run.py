@@ -248,5 +248,26 @@ def _start(
     run = Run(paths, document, writer, settings, meta["segments"][-1]["first_step"])
     writer.publish_meta()
     writer.start()
+    if settings["system_metrics"]:
+        run.attach_sampler(_start_sampler(paths, writer, stats, settings))
     lifecycle.remember(run)
     return run
+
+
+def _start_sampler(paths: RunPaths, writer: RunWriter, stats: dict, settings: dict[str, Any]):
+    from .system_metrics import PREFIX, HostSampler, SystemMetricsThread, load_nvml
+
+    try:
+        sampler = HostSampler(paths.dir, load_nvml())
+    except Exception as exc:  # psutil missing or unusable: the run goes on without it
+        log.debug("no system metrics: %s", exc)
+        return None
+    done = [s.max_step for k, s in stats.items() if k.startswith(PREFIX) and s.max_step is not None]
+
+    def emit(step: int, wall: float, values: dict[str, float]) -> None:
+        for key in values:
+            writer.dtypes.setdefault(key, "float")
+        writer.queue.append((step, wall, values))
+
+    interval = float(settings["system_metrics_interval"])
+    return SystemMetricsThread(sampler.sample, emit, interval, max(done, default=-1) + 1).start()

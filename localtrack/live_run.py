@@ -52,6 +52,7 @@ class Run:
         self._warned_backwards = False
         self._finished = False
         self._lock = threading.Lock()
+        self._sampler: Any = None
         self.config = Config(meta.get("config") or {}, self._save_config)
         self.summary = Summary(self._summary, self._override_summary, self._delete_summary)
 
@@ -248,6 +249,10 @@ class Run:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
+    def attach_sampler(self, sampler: Any) -> None:
+        """A background sampler (system metrics) to stop when the run finishes."""
+        self._sampler = sampler
+
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything logged so far is durable on disk; False on timeout."""
         with self._lock:
@@ -269,6 +274,8 @@ class Run:
         with self._lock:
             if self._pending is not None:
                 self._commit_pending()
+        if self._sampler is not None:
+            self._sampler.stop()
         deadline = float(self._settings["finish_timeout"])
         complete = self._writer.close(timeout=deadline)
         state = "finished" if exit_code == 0 else "failed"

@@ -89,6 +89,14 @@ SPECS: tuple[SettingSpec, ...] = (
         "Record git commit, branch and dirty flag at init when inside a repository.",
     ),
     SettingSpec(
+        "system_metrics", "LOCALTRACK_SYSTEM_METRICS", bool, True,
+        "Sample CPU, memory, disk, network and GPU use in the background (system/* keys).",
+    ),
+    SettingSpec(
+        "system_metrics_interval", "LOCALTRACK_SYSTEM_METRICS_INTERVAL", float, 5.0,
+        "Seconds between system metric samples.",
+    ),
+    SettingSpec(
         "stale_after",
         "LOCALTRACK_STALE_AFTER",
         float,
@@ -149,6 +157,8 @@ class Settings:
     index: str | None = None
     per_rank: bool | None = None
     capture_git: bool | None = None
+    system_metrics: bool | None = None
+    system_metrics_interval: float | None = None
     stale_after: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

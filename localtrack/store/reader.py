@@ -26,7 +26,7 @@ from .layout import is_valid_run_id
 from .metrics import KeyStats, normalize, numpy_bools, numpy_values, update_stats
 from .root import StoreRoot
 from .runfiles import list_shards, list_tail_segments, read_run_data
-from .runmeta import effective_state, heartbeat_time, index_row, load, typed_value
+from .runmeta import SYSTEM_PREFIX, effective_state, heartbeat_time, index_row, load, typed_value
 from .series import Series, bucketize, make_edges
 from .wide import to_wide
 
@@ -319,8 +319,16 @@ class StoreReader:
         return normalize(data.tables), data.dtypes, data.warnings
 
     def history(self, run_id: str, keys: Sequence[str] | None = None) -> pa.Table:
-        """One row per step, one column per key (null where a key was not logged at that step)."""
+        """One row per step, one column per key (null where a key was not logged at that step).
+
+        Without `keys`, every key except system metrics (system/...), which have their own
+        sample counter as step; ask for them by name, or use `series(..., x="wall_time")`.
+        """
         run_id = self.resolve_run_id(run_id)
+        if keys is None:
+            keys = [k for k in self.key_stats(run_id) if not k.startswith(SYSTEM_PREFIX)]
+            if not keys:
+                keys = None
         table, dtypes, _ = self._long(run_id, keys)
         return to_wide(table, dtypes, keys)
 

@@ -26,6 +26,7 @@ STATES = ("running", "finished", "failed", "crashed")
 SUMMARY_MODES = ("min", "max", "mean", "last")
 HEARTBEAT_INTERVAL_S = 5.0
 DEFAULT_STALE_AFTER_S = 60.0
+SYSTEM_PREFIX = "system/"  # system metrics: their own sample counter as step, not in the summary
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -110,10 +111,15 @@ def typed_value(value: float | None, dtype: str) -> Any:
 
 
 def compute_summary(meta: Mapping[str, Any], stats: Mapping[str, KeyStats]) -> dict[str, Any]:
-    """Per key: the last value (or min/max/mean per define_metric), then explicit overrides."""
+    """Per key: the last value (or min/max/mean per define_metric), then explicit overrides.
+
+    System metrics (system/...) are left out, as in W&B.
+    """
     definitions = list(meta.get("metric_definitions") or [])
     summary: dict[str, Any] = {}
     for key, s in stats.items():
+        if key.startswith(SYSTEM_PREFIX):
+            continue
         definition = _definition_for(key, definitions)
         mode = (definition or {}).get("summary") or "last"
         if mode == "min":
@@ -139,7 +145,11 @@ def index_row(
 ) -> dict[str, Any]:
     """The runs-table row for this run."""
     segment = (meta.get("segments") or [{}])[-1]
-    max_steps = [s.max_step for s in stats.values() if s.max_step is not None]
+    max_steps = [
+        s.max_step
+        for k, s in stats.items()
+        if s.max_step is not None and not k.startswith(SYSTEM_PREFIX)
+    ]
     return {
         "id": meta["id"],
         "project": meta.get("project") or "uncategorized",
