@@ -249,7 +249,11 @@ def _start(
     writer.publish_meta()
     writer.start()
     if settings["system_metrics"]:
-        run.attach_sampler(_start_sampler(paths, writer, stats, settings))
+        run.attach_background(_start_sampler(paths, writer, stats, settings))
+    if settings["console"] and lifecycle.current() is None:
+        from .console import start_capture
+
+        run.attach_background(start_capture(paths.files / "output.log"))
     lifecycle.remember(run)
     return run
 

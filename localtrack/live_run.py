@@ -52,7 +52,7 @@ class Run:
         self._warned_backwards = False
         self._finished = False
         self._lock = threading.Lock()
-        self._sampler: Any = None
+        self._background: list[Any] = []
         self.config = Config(meta.get("config") or {}, self._save_config)
         self.summary = Summary(self._summary, self._override_summary, self._delete_summary)
 
@@ -249,9 +249,10 @@ class Run:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def attach_sampler(self, sampler: Any) -> None:
-        """A background sampler (system metrics) to stop when the run finishes."""
-        self._sampler = sampler
+    def attach_background(self, worker: Any) -> None:
+        """A background worker (system metrics, console capture) to stop() at finish."""
+        if worker is not None:
+            self._background.append(worker)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until everything logged so far is durable on disk; False on timeout."""
@@ -274,8 +275,11 @@ class Run:
         with self._lock:
             if self._pending is not None:
                 self._commit_pending()
-        if self._sampler is not None:
-            self._sampler.stop()
+        for worker in reversed(self._background):
+            try:
+                worker.stop()
+            except Exception as exc:  # a background helper must never break finish()
+                log.warning("run %s: stopping %s failed: %s", self.id, type(worker).__name__, exc)
         deadline = float(self._settings["finish_timeout"])
         complete = self._writer.close(timeout=deadline)
         state = "finished" if exit_code == 0 else "failed"

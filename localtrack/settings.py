@@ -97,6 +97,10 @@ SPECS: tuple[SettingSpec, ...] = (
         "Seconds between system metric samples.",
     ),
     SettingSpec(
+        "console", "LOCALTRACK_CONSOLE", bool, True,
+        "Copy stdout and stderr to the run's files/output.log (they still reach the terminal).",
+    ),
+    SettingSpec(
         "stale_after",
         "LOCALTRACK_STALE_AFTER",
         float,
@@ -159,6 +163,7 @@ class Settings:
     capture_git: bool | None = None
     system_metrics: bool | None = None
     system_metrics_interval: float | None = None
+    console: bool | None = None
     stale_after: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
