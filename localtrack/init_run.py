@@ -250,12 +250,26 @@ def _start(
     writer.start()
     if settings["system_metrics"]:
         run.attach_background(_start_sampler(paths, writer, stats, settings))
+    run.attach_background(_start_environment(paths, document, settings))
     if settings["console"] and lifecycle.current() is None:
         from .console import start_capture
 
         run.attach_background(start_capture(paths.files / "output.log"))
     lifecycle.remember(run)
     return run
+
+
+def _start_environment(paths: RunPaths, document: MetaDocument, settings: dict[str, Any]):
+    from .environment import EnvironmentCapture
+
+    def record(environment: dict[str, Any]) -> None:
+        system = document.get("system") or {}
+        system["environment"] = environment
+        document.update(system=system)
+
+    return EnvironmentCapture(
+        paths.files, settings["capture_packages"], settings["save_code"], record
+    )
 
 
 def _start_sampler(paths: RunPaths, writer: RunWriter, stats: dict, settings: dict[str, Any]):

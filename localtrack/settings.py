@@ -101,6 +101,14 @@ SPECS: tuple[SettingSpec, ...] = (
         "Copy stdout and stderr to the run's files/output.log (they still reach the terminal).",
     ),
     SettingSpec(
+        "save_code", "LOCALTRACK_SAVE_CODE", bool, True,
+        "Save uncommitted changes (git diff HEAD) as the run's files/diff.patch.",
+    ),
+    SettingSpec(
+        "capture_packages", "LOCALTRACK_CAPTURE_PACKAGES", bool, True,
+        "Save the installed packages (like pip freeze) as the run's files/requirements.txt.",
+    ),
+    SettingSpec(
         "stale_after",
         "LOCALTRACK_STALE_AFTER",
         float,
@@ -164,6 +172,8 @@ class Settings:
     system_metrics: bool | None = None
     system_metrics_interval: float | None = None
     console: bool | None = None
+    save_code: bool | None = None
+    capture_packages: bool | None = None
     stale_after: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
