@@ -27,15 +27,19 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .api import Api
     from .live_run import Run
+    from .media import Histogram, Image, Table
 
 __version__ = "0.1.0"
 __all__ = [
     "Api",
+    "Histogram",
+    "Image",
     "LocaltrackError",
     "Run",
     "RunExistsError",
     "RunNotFoundError",
     "Settings",
+    "Table",
     "UnsupportedValueError",
     "UsageError",
     "config",
@@ -103,4 +107,8 @@ def __getattr__(name: str) -> Any:
         from .live_run import Run
 
         return Run
+    if name in ("Image", "Table", "Histogram"):
+        from . import media
+
+        return getattr(media, name)
     raise AttributeError(f"module 'localtrack' has no attribute {name!r}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UnsupportedValueError, UsageError
+from .media import Media
 from .runconfig import Config, Summary
 from .store.layout import RunPaths
 from .store.metrics import KeyStats
@@ -53,6 +54,7 @@ class Run:
         self._finished = False
         self._lock = threading.Lock()
         self._background: list[Any] = []
+        self._call_media: list[tuple[str, Media]] = []
         self.config = Config(meta.get("config") or {}, self._save_config)
         self.summary = Summary(self._summary, self._override_summary, self._delete_summary)
 
@@ -111,6 +113,8 @@ class Run:
                 row[key] = value
                 continue
             self._add_slow(row, key, value)
+        if self._call_media:
+            self._queue_media(step if step is None else _check_step(step))
         if step is None and commit and self._pending is None:
             s = self._step
             self._step = s + 1
@@ -124,6 +128,9 @@ class Run:
         self._log_general(row, step, commit)
 
     def _add_slow(self, row: dict[str, Any], key: Any, value: Any) -> None:
+        if isinstance(value, Media):
+            self._add_media(key, value)
+            return
         if isinstance(value, Mapping):
             for sub_key, sub_value in flatten(value, f"{key}/" if isinstance(key, str) else ""):
                 self._add_slow(row, sub_key, sub_value)
@@ -139,9 +146,29 @@ class Run:
             self._dtypes[key] = kind if known is None or _rank(kind) > _rank(known) else known
         row[key] = stored
 
+    def _add_media(self, key: Any, value: Media) -> None:
+        try:
+            check_key(key)
+        except Unsupported as exc:
+            self._reject(key, value, str(exc))
+            return
+        if value.error:
+            self._reject(key, value, value.error)
+            return
+        self._call_media.append((key, value))
+
+    def _queue_media(self, step: int | None) -> None:
+        if step is None:
+            step = self._pending_step if self._pending is not None else self._step
+        now = time.time()
+        for key, value in self._call_media:
+            self._writer.media_queue.append((key, int(step), now, value))
+        self._call_media = []
+
     def _reject(self, key: Any, value: Any, reason: str) -> None:
         message = f"run.log(): key {key!r} ({type(value).__name__}) dropped: {reason}"
         if self._strict:
+            self._call_media = []
             raise UnsupportedValueError(
                 message + " (strict mode; nothing from this call was logged)"
             )

@@ -23,6 +23,16 @@ import pyarrow.compute as pc
 from ..errors import CorruptDataError, RunNotFoundError, UsageError
 from .index import Index
 from .layout import is_valid_run_id
+from .media import blob_path
+from .media_reader import (
+    HistogramSeries,
+    MediaItem,
+    TablePage,
+    histogram_series,
+    media_items,
+    media_keys,
+    table_page,
+)
 from .metrics import KeyStats, normalize, numpy_bools, numpy_values, update_stats
 from .root import StoreRoot
 from .runfiles import list_shards, list_tail_segments, read_run_data
@@ -335,6 +345,39 @@ class StoreReader:
     def data_warnings(self, run_id: str) -> list[str]:
         """Problems found reading the run's files right now (damaged shard, torn tail)."""
         return read_run_data(self.store.run(self.resolve_run_id(run_id)), keys=[]).warnings
+
+    # -- media --------------------------------------------------------------------------------
+
+    def media(self, run_id: str, key: str | None = None) -> list[MediaItem]:
+        """Logged images, tables and histograms (of one key), in (key, step) order."""
+        return media_items(self.store.run(self.resolve_run_id(run_id)), key)
+
+    def media_keys(self, run_id: str) -> dict[str, str]:
+        """Each media key of a run and its type ("image", "table" or "histogram")."""
+        return media_keys(self.store.run(self.resolve_run_id(run_id)))
+
+    def media_file(self, run_id: str, name: str) -> Path | None:
+        """The file of a media blob named ``<sha256>.<ext>``; None for any other name."""
+        return blob_path(self.store.run(self.resolve_run_id(run_id)), name)
+
+    def table_page(
+        self,
+        run_id: str,
+        key: str,
+        step: int | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        sort: str | None = None,
+        descending: bool = False,
+        search: str | None = None,
+    ) -> TablePage:
+        """A page of a logged table, sorted and filtered on the server (latest step by default)."""
+        paths = self.store.run(self.resolve_run_id(run_id))
+        return table_page(paths, key, step, offset, limit, sort, descending, search)
+
+    def histograms(self, run_id: str, key: str, bins: int = 64) -> HistogramSeries:
+        """A key's histograms over steps on shared edges (a heatmap's data)."""
+        return histogram_series(self.store.run(self.resolve_run_id(run_id)), key, bins)
 
     def _data_version(self, run_id: str) -> tuple:
         paths = self.store.run(run_id)

@@ -23,11 +23,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
 from .index import Index
 from .layout import RunPaths, ShardName
+from .media import MediaLog, write_blob
 from .metrics import KeyStats, Row, encode_batch, rows_to_table, sort_rows, update_stats
 from .runmeta import MetaDocument, index_row
 from .shards import ShardInfo, read_shard, write_shard
@@ -68,6 +70,9 @@ class RunWriter:
         self.meta = meta
         self.options = options or WriterOptions()
         self.queue: deque[Row] = deque()
+        self.media_queue: deque[tuple[str, int, float, Any]] = deque()
+        self._media_pending: list[tuple[str, int, float, Any]] = []
+        self._media_log: MediaLog | None = None
         self.dtypes = dtypes
         self.stats = stats
         self._open_index = open_index
@@ -121,7 +126,7 @@ class RunWriter:
 
     @property
     def healthy(self) -> bool:
-        return not self._pending
+        return not self._pending and not self._media_pending
 
     # -- the writer thread --------------------------------------------------------------------
 
@@ -142,6 +147,7 @@ class RunWriter:
         with self._flushed:
             serving = self._flush_requested  # rows queued before these requests are drained below
         try:
+            self._write_media()
             self._collect()
             if final:
                 self._seal(final=True)
@@ -167,6 +173,36 @@ class RunWriter:
         if n:
             rows = [queue.popleft() for _ in range(n)]
             self._pending.append(rows_to_table(rows))
+
+    def _write_media(self) -> None:
+        """Encode queued media (PNG, Parquet), store blobs once, append the media log."""
+        queue = self.media_queue
+        self._media_pending.extend(queue.popleft() for _ in range(len(queue)))
+        if not self._media_pending:
+            return
+        records = []
+        try:
+            if self._media_log is None:
+                self._media_log = MediaLog(self.paths, self.segment)
+            for key, step, wall, item in self._media_pending:
+                try:
+                    record, blobs = item.encode()
+                except Exception as exc:
+                    self._warn(f"media:{key}", f"could not encode {key!r} at step {step}: {exc}")
+                    continue
+                for sha, ext, data in blobs:
+                    record.setdefault("file", None)
+                    path = write_blob(self.paths, sha, ext, data)
+                    if sha == record.get("sha256"):
+                        record["file"] = path
+                records.append({"key": key, "step": step, "wall_time": wall, **record})
+            self._media_log.append(records)
+        except OSError as exc:
+            self._warn("media", f"cannot write media ({exc}); keeping it in memory")
+            return
+        self._media_pending = []
+        self._clear_warning("media")
+        self._index_dirty = True
 
     def _append_to_tail(self) -> None:
         if self._tail is None:

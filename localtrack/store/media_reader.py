@@ -1,0 +1,176 @@
+"""Reading a run's media back: items by key, table pages, histograms over steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..errors import CorruptDataError, UsageError
+from .layout import RunPaths
+from .media import blob_path, read_media
+
+IMAGE_COLUMNS_META = b"localtrack.image_columns"
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """One logged image, table or histogram."""
+
+    key: str
+    step: int
+    wall_time: float
+    type: str
+    file: str | None = None
+    sha256: str | None = None
+    caption: str | None = None
+    width: int | None = None
+    height: int | None = None
+    rows: int | None = None
+    columns: tuple[str, ...] = ()
+    edges: tuple[float, ...] = ()
+    counts: tuple[float, ...] = ()
+
+
+def _item(record: dict[str, Any]) -> MediaItem:
+    return MediaItem(
+        key=str(record["key"]),
+        step=int(record["step"]),
+        wall_time=float(record["wall_time"]),
+        type=str(record["type"]),
+        file=record.get("file"),
+        sha256=record.get("sha256"),
+        caption=record.get("caption"),
+        width=record.get("width"),
+        height=record.get("height"),
+        rows=record.get("rows"),
+        columns=tuple(record.get("columns") or ()),
+        edges=tuple(record.get("edges") or ()),
+        counts=tuple(record.get("counts") or ()),
+    )
+
+
+def media_items(paths: RunPaths, key: str | None = None) -> list[MediaItem]:
+    """Media of a run in (key, step) order; a step logged twice keeps its later item."""
+    latest: dict[tuple[str, int], MediaItem] = {}
+    for record in read_media(paths):
+        if key is None or record.get("key") == key:
+            try:
+                item = _item(record)
+            except (KeyError, TypeError, ValueError):
+                continue
+            latest[(item.key, item.step)] = item
+    return [latest[k] for k in sorted(latest)]
+
+
+def media_keys(paths: RunPaths) -> dict[str, str]:
+    """Each media key and its type."""
+    return {item.key: item.type for item in media_items(paths)}
+
+
+@dataclass(frozen=True)
+class TablePage:
+    columns: list[str]
+    image_columns: list[str]
+    rows: list[list[Any]]
+    total_rows: int  # rows matching the filter
+    offset: int
+    step: int
+    all_rows: int = 0
+    steps: list[int] = field(default_factory=list)
+
+
+def _table_item(paths: RunPaths, key: str, step: int | None) -> tuple[MediaItem, list[int]]:
+    items = [i for i in media_items(paths, key) if i.type == "table"]
+    if not items:
+        raise UsageError(f"no table {key!r} in this run")
+    steps = [i.step for i in items]
+    chosen = items[-1] if step is None else next((i for i in items if i.step == step), None)
+    if chosen is None:
+        raise UsageError(f"table {key!r} was not logged at step {step}; it was at steps {steps}")
+    return chosen, steps
+
+
+def table_page(
+    paths: RunPaths,
+    key: str,
+    step: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    sort: str | None = None,
+    descending: bool = False,
+    search: str | None = None,
+) -> TablePage:
+    """One page of a logged table, sorted and filtered on the server."""
+    item, steps = _table_item(paths, key, step)
+    path = blob_path(paths, (item.file or "").rsplit("/", 1)[-1])
+    if path is None:
+        raise CorruptDataError(
+            f"table {key!r} at step {item.step}: its file {item.file} is missing"
+        )
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise CorruptDataError(f"table {key!r} at step {item.step} is damaged: {exc}") from exc
+    meta = table.schema.metadata or {}
+    import json
+
+    image_columns = json.loads(meta.get(IMAGE_COLUMNS_META, b"[]"))
+    all_rows = table.num_rows
+    if search:
+        masks = [
+            pc.match_substring(pc.cast(table.column(c), pa.string()), search, ignore_case=True)
+            for c in table.column_names
+            if c not in image_columns
+        ]
+        if masks:
+            mask = masks[0]
+            for m in masks[1:]:
+                mask = pc.or_(mask, m)
+            table = table.filter(pc.fill_null(mask, False))
+    if sort is not None:
+        if sort not in table.column_names:
+            raise UsageError(f"table {key!r} has no column {sort!r}")
+        order = "descending" if descending else "ascending"
+        table = table.take(pc.sort_indices(table, [(sort, order)]))  # nulls sort last
+    offset, limit = max(0, int(offset)), max(1, min(int(limit), 1000))
+    rows = table.slice(offset, limit).to_pylist()
+    return TablePage(
+        columns=table.column_names,
+        image_columns=image_columns,
+        rows=[[r[c] for c in table.column_names] for r in rows],
+        total_rows=table.num_rows,
+        offset=offset,
+        step=item.step,
+        all_rows=all_rows,
+        steps=steps,
+    )
+
+
+@dataclass(frozen=True)
+class HistogramSeries:
+    """Histograms of one key over steps, re-binned onto shared edges (for a heatmap)."""
+
+    key: str
+    steps: np.ndarray
+    edges: np.ndarray
+    counts: np.ndarray  # shape (len(steps), len(edges) - 1)
+
+
+def histogram_series(paths: RunPaths, key: str, bins: int = 64) -> HistogramSeries:
+    items = [i for i in media_items(paths, key) if i.type == "histogram"]
+    if not items:
+        raise UsageError(f"no histogram {key!r} in this run")
+    lo = min(i.edges[0] for i in items)
+    hi = max(i.edges[-1] for i in items)
+    edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
+    counts = np.zeros((len(items), bins))
+    for row, item in enumerate(items):
+        centres = (np.asarray(item.edges[:-1]) + np.asarray(item.edges[1:])) / 2
+        idx = np.clip(np.searchsorted(edges, centres, side="right") - 1, 0, bins - 1)
+        np.add.at(counts[row], idx, np.asarray(item.counts))
+    return HistogramSeries(key, np.array([i.step for i in items]), edges, counts)
