@@ -49,6 +49,8 @@ __all__ = [
     "log",
     "run",
     "summary",
+    "unwatch",
+    "watch",
 ]
 
 
@@ -91,6 +93,26 @@ def define_metric(
     _require_run("define_metric").define_metric(
         name, step_metric=step_metric, summary=summary, **kw
     )
+
+
+def watch(
+    models: Any,
+    criterion: Any = None,
+    log: str | None = "gradients",
+    log_freq: int = 100,
+    **kw: Any,
+) -> None:
+    """Log gradient/parameter histograms of PyTorch models (see localtrack.torch_watch)."""
+    from .torch_watch import watch as _watch
+
+    _watch(models, criterion, log=log, log_freq=log_freq, **kw)
+
+
+def unwatch(models: Any = None) -> None:
+    """Remove the hooks watch() added."""
+    from .torch_watch import unwatch as _unwatch
+
+    _unwatch(models)
 
 
 def __getattr__(name: str) -> Any:

@@ -35,6 +35,9 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
 fi
 
 "$python" -m pip install -e ".[test]"
+# PyTorch for the localtrack.watch() tests. Pinned to the CPU build that this project's CI
+# machines carry on disk (a plain `torch` would fetch a multi-GB CUDA build).
+"$python" -c "import torch" 2>/dev/null || "$python" -m pip install "torch==2.13.0"
 
 set +e
 "$python" -m pytest "$@"
