@@ -79,6 +79,20 @@ run.finish(); t2 = time.perf_counter()
 print(json.dumps({"flush_s": t1 - t0, "scalars_per_s_flush": STEPS * 10 / (t1 - t0),
                   "seal_s": t2 - t1, "scalars_per_s_seal": STEPS * 10 / (t2 - t1)}))
 """,
+    "sampler_cost": """
+perf = time.perf_counter_ns
+rows = [{f"train/m{j}": i * 0.001 + j for j in range(10)} for i in range(STEPS)]
+result = {}
+for label, on in (("without_sampler", False), ("with_sampler_every_50ms", True)):
+    settings = localtrack.Settings(system_metrics=on, system_metrics_interval=0.05)
+    run = localtrack.init(project="bench", dir=root, settings=settings, reinit="create_new")
+    times = []
+    for row in rows:
+        t0 = perf(); run.log(row); times.append(perf() - t0)
+    run.finish()
+    result[label + "_median_us"] = statistics.median(times) / 1000
+print(json.dumps(result))
+""",
     "history_1m": """
 run = localtrack.init(project="bench", dir=root)
 for i in range(STEPS):
@@ -112,6 +126,7 @@ DEFAULT_STEPS = {
     "log_cost_1": 100_000,
     "loop_and_finish": 100_000,
     "flush_throughput": 100_000,
+    "sampler_cost": 100_000,
     "history_1m": 1_000_000,
     "rss_10m": 1_000_000,
 }
