@@ -42,6 +42,7 @@ class Run:
         self._writer = writer
         self._queue = writer.queue
         self._wake_rows = writer.options.wake_rows
+        self._max_queue = writer.options.max_queue_rows
         self._settings = settings
         self._strict = bool(settings["strict"])
         self._dtypes = writer.dtypes
@@ -123,9 +124,14 @@ class Run:
             if row:
                 self._queue.append((s, time.time(), row))
                 if len(self._queue) > self._wake_rows:
-                    self._writer.wake()
+                    self._wake_writer()
             return
         self._log_general(row, step, commit)
+
+    def _wake_writer(self) -> None:
+        self._writer.wake()
+        if len(self._queue) > self._max_queue:
+            self._writer.wait_for_room()  # bounded memory: a runaway loop waits for the disk
 
     def _add_slow(self, row: dict[str, Any], key: Any, value: Any) -> None:
         if isinstance(value, Media):
@@ -207,6 +213,8 @@ class Run:
         self._step = max(self._step, s + 1)
         if row:
             self._queue.append((s, time.time(), row))
+            if len(self._queue) > self._wake_rows:
+                self._wake_writer()
 
     def define_metric(
         self,

@@ -43,7 +43,7 @@ SPECS: tuple[SettingSpec, ...] = (
         "flush_interval",
         "LOCALTRACK_FLUSH_INTERVAL",
         float,
-        1.0,
+        0.5,
         "Seconds between background flushes to the tail log (bounds crash loss).",
     ),
     SettingSpec(
@@ -57,7 +57,7 @@ SPECS: tuple[SettingSpec, ...] = (
         "seal_scalars",
         "LOCALTRACK_SEAL_SCALARS",
         int,
-        1_000_000,
+        500_000,
         "Logged scalars after which flushed rows are sealed into a Parquet shard.",
     ),
     SettingSpec(

@@ -20,7 +20,7 @@ def test_every_setting_is_documented_in_the_readme() -> None:
 
 
 def test_explicit_beats_environment_beats_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert resolve("flush_interval") == 1.0
+    assert resolve("flush_interval") == 0.5
     monkeypatch.setenv("LOCALTRACK_FLUSH_INTERVAL", "0.25")
     assert resolve("flush_interval") == 0.25
     assert resolve("flush_interval", 2.0) == 2.0

@@ -101,14 +101,19 @@ def rows_to_table(rows: Iterable[Row]) -> pa.Table:
     )
 
 
-def arrow_from_numpy(values: np.ndarray, type_: pa.DataType) -> pa.Array:
-    """Wrap a numpy array without copying (and without pyarrow's lazy pandas import)."""
+def arrow_from_numpy(
+    values: np.ndarray, type_: pa.DataType, mask: np.ndarray | None = None
+) -> pa.Array:
+    """Wrap a numpy array as Arrow (True in `mask` = null), without pyarrow's lazy pandas import."""
     n = len(values)
+    validity = None
+    if mask is not None and mask.any():
+        validity = pa.py_buffer(np.packbits(~np.asarray(mask, dtype=bool), bitorder="little"))
     if type_ == pa.bool_():
         bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
-        return pa.Array.from_buffers(type_, n, [None, pa.py_buffer(bits)])
+        return pa.Array.from_buffers(type_, n, [validity, pa.py_buffer(bits)])
     values = np.ascontiguousarray(values)
-    return pa.Array.from_buffers(type_, n, [None, pa.py_buffer(values)])
+    return pa.Array.from_buffers(type_, n, [validity, pa.py_buffer(values)])
 
 
 def arrow_strings(values: list[str]) -> pa.Array:
@@ -328,6 +333,8 @@ def update_stats(stats: dict[str, KeyStats], table: pa.Table, dtypes: Mapping[st
     """
     if table.num_rows == 0:
         return
+    if not is_sorted_by_key_step(table):  # a merged shard: several sorted runs
+        table = sort_by_key_step(table)
     names, starts, ends = _key_bounds(table)
     values = numpy_values(table, "value")
     steps = numpy_values(table, "step")

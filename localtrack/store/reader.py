@@ -12,7 +12,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +90,12 @@ class RunInfo:
     summary: dict[str, Any]
     max_step: int | None
     warnings: tuple[str, ...]
-    meta: dict[str, Any]
+    meta_json: str = field(default="{}", repr=False, compare=False)
+
+    @cached_property
+    def meta(self) -> dict[str, Any]:
+        """run.json without the config (system info, segments, metric definitions, ...)."""
+        return json.loads(self.meta_json) if self.meta_json else {}
 
     @property
     def duration(self) -> float | None:
@@ -107,15 +114,20 @@ class RunInfo:
         return list(self.meta.get("metric_definitions") or [])
 
 
-def _run_info(row: dict[str, Any]) -> RunInfo:
+def _state(row: dict[str, Any]) -> str:
+    if row["state"] != "running":
+        return str(row["state"])
     meta = json.loads(row["meta"]) if row.get("meta") else {}
-    meta_for_state = dict(meta, state=row["state"])
+    return effective_state(dict(meta, state="running"), row.get("heartbeat_at"))
+
+
+def _run_info(row: dict[str, Any]) -> RunInfo:
     return RunInfo(
         id=row["id"],
         project=row["project"],
         entity=row.get("entity"),
         name=row["name"],
-        state=effective_state(meta_for_state, row.get("heartbeat_at")),
+        state=_state(row),
         created_at=row.get("created_at"),
         updated_at=row.get("updated_at"),
         heartbeat_at=row.get("heartbeat_at"),
@@ -131,29 +143,44 @@ def _run_info(row: dict[str, Any]) -> RunInfo:
         summary=json.loads(row["summary"] or "{}"),
         max_step=row.get("max_step"),
         warnings=tuple(json.loads(row.get("warnings") or "[]")),
-        meta=meta,
+        meta_json=row.get("meta") or "{}",
     )
 
 
 class _LRU:
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict[Any, Any] = OrderedDict()
+    """A thread-safe LRU cache bounded by the total size (in bytes) of its values."""
+
+    def __init__(self, max_bytes: int, size_of: Any = lambda value: 1) -> None:
+        self.max_bytes = max_bytes
+        self._size_of = size_of
+        self._data: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, key: Any) -> Any:
         with self._lock:
             if key in self._data:
                 self._data.move_to_end(key)
-                return self._data[key]
+                return self._data[key][0]
         return None
 
     def put(self, key: Any, value: Any) -> None:
+        size = self._size_of(value)
         with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
+            if key in self._data:
+                self._bytes -= self._data.pop(key)[1]
+            self._data[key] = (value, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes and len(self._data) > 1:
+                self._bytes -= self._data.popitem(last=False)[1][1]
+
+
+def _arrays_nbytes(value: tuple[np.ndarray, np.ndarray]) -> int:
+    return int(value[0].nbytes + value[1].nbytes) + 200
+
+
+POINTS_CACHE_BYTES = 512 * 1024 * 1024
+SCAN_CACHE_ENTRIES = 4096
 
 
 class StoreReader:
@@ -162,8 +189,8 @@ class StoreReader:
     def __init__(self, root: Path | str, index_mode: str = "auto") -> None:
         self.store = StoreRoot(root, create=False, index_mode=index_mode)
         self._local = threading.local()
-        self._points_cache = _LRU(64)
-        self._scan_cache = _LRU(4096)
+        self._points_cache = _LRU(POINTS_CACHE_BYTES, _arrays_nbytes)
+        self._scan_cache = _LRU(SCAN_CACHE_ENTRIES)
 
     @property
     def root(self) -> Path:
@@ -445,10 +472,13 @@ class StoreReader:
         x: str = "step",
     ) -> list[Series]:
         """The same key for several runs, bucketed on shared edges so they line up."""
-        loaded = []
-        for run_id in run_ids:
-            xs, ys = self.points(run_id, key, x)
-            loaded.append((self.resolve_run_id(run_id), xs, ys))
+        full_ids = [self.resolve_run_id(r) for r in run_ids]
+        if len(full_ids) > 1:  # Parquet decoding releases the GIL: read runs side by side
+            with ThreadPoolExecutor(max_workers=min(8, len(full_ids))) as pool:
+                arrays = list(pool.map(lambda r: self.points(r, key, x), full_ids))
+        else:
+            arrays = [self.points(r, key, x) for r in full_ids]
+        loaded = [(rid, xs, ys) for rid, (xs, ys) in zip(full_ids, arrays, strict=True)]
         lo = x0 if x0 is not None else min((xs[0] for _, xs, _ in loaded if len(xs)), default=0)
         hi = x1 if x1 is not None else max((xs[-1] for _, xs, _ in loaded if len(xs)), default=1)
         in_range = sum(int(np.count_nonzero((xs >= lo) & (xs <= hi))) for _, xs, _ in loaded)

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from ..errors import CorruptDataError
 from . import taillog
 from .layout import RunPaths, ShardName, is_partial_name, parse_shard_name, parse_tail_name
-from .metrics import decode_batch, merge_dtype
+from .metrics import arrow_strings, decode_batch, merge_dtype
 from .shards import read_shard
 
 _ATTEMPTS = 5
@@ -104,7 +104,7 @@ def read_tail_batches(paths: RunPaths, segment: int) -> tuple[list[TailBatch], s
 def _filter_keys(table: pa.Table, keys: Sequence[str] | None) -> pa.Table:
     if keys is None:
         return table
-    return table.filter(pc.is_in(table.column("key"), value_set=pa.array(list(keys), pa.string())))
+    return table.filter(pc.is_in(table.column("key"), value_set=arrow_strings(sorted(set(keys)))))
 
 
 def _read_once(paths: RunPaths, keys: Sequence[str] | None) -> RunData:

@@ -6,6 +6,7 @@ which), sorted by (key, step), with page checksums and a whole-file sha256 recor
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ import pyarrow.parquet as pq
 from ..errors import CorruptDataError
 from .atomic import fsync_dir, partial_path
 from .layout import ShardName
-from .metrics import DTYPES_META, SCHEMA, dtypes_from_metadata
+from .metrics import DTYPES_META, SCHEMA, arrow_strings, dtypes_from_metadata
 
 ROW_GROUP_ROWS = 128 * 1024
 _WRITE_OPTIONS = {
@@ -92,13 +93,83 @@ def write_shard(
     )
 
 
+def concat_shards(
+    sources: list[Path], path: Path, name: ShardName, dtypes: Mapping[str, str]
+) -> ShardInfo:
+    """Join shards into one file row group by row group, in memory one row group at a time.
+
+    The result is a sequence of sorted runs (one per source, in logging order) rather than one
+    sorted run; readers sort what they read. Used to merge shards too big to sort in memory.
+    """
+    meta = {DTYPES_META: json.dumps(dict(dtypes), sort_keys=True).encode()}
+    schema = SCHEMA.with_metadata(meta)
+    tmp = partial_path(path)
+    rows, lows, highs = 0, [], []
+    try:
+        with open(tmp, "wb") as f:
+            with pq.ParquetWriter(f, schema, **_WRITE_OPTIONS) as writer:
+                for source in sources:
+                    pf = pq.ParquetFile(source, page_checksum_verification=True)
+                    for i in range(pf.metadata.num_row_groups):
+                        group = pf.read_row_group(i).replace_schema_metadata(None).cast(SCHEMA)
+                        writer.write_table(
+                            group.replace_schema_metadata(meta), row_group_size=ROW_GROUP_ROWS
+                        )
+                        rows += group.num_rows
+                        if group.num_rows:
+                            lows.append(pc.min(group.column("step")).as_py())
+                            highs.append(pc.max(group.column("step")).as_py())
+            f.flush()
+            os.fsync(f.fileno())
+        digest = sha256_file(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    return ShardInfo(
+        name, rows, path.stat().st_size, digest, min(lows, default=None), max(highs, default=None)
+    )
+
+
+def _row_groups_for(pf: pq.ParquetFile, keys: Sequence[str]) -> list[int]:
+    """Row groups whose key statistics admit one of `keys` (the file is sorted by key)."""
+    wanted = sorted(set(keys))
+    if not wanted:
+        return []
+    key_column = pf.schema_arrow.get_field_index("key")
+    groups = []
+    for i in range(pf.metadata.num_row_groups):
+        stats = pf.metadata.row_group(i).column(key_column).statistics
+        if stats is None or not stats.has_min_max:
+            groups.append(i)
+            continue
+        lo, hi = stats.min, stats.max
+        if isinstance(lo, bytes):
+            lo, hi = lo.decode(), hi.decode()
+        at = bisect.bisect_left(wanted, lo)
+        if at < len(wanted) and wanted[at] <= hi:
+            groups.append(i)
+    return groups
+
+
 def read_shard(path: Path, keys: Sequence[str] | None = None) -> tuple[pa.Table, dict[str, str]]:
-    """Read a shard's rows (optionally only some keys) and its dtypes; damaged → CorruptDataError."""
-    filters = [("key", "in", list(keys))] if keys is not None else None
+    """Read a shard's rows (optionally only some keys) and its dtypes; damaged → CorruptDataError.
+
+    With `keys`, only row groups whose statistics admit those keys are read. ``keys=[]`` reads
+    just the footer (a cheap check that the file is whole).
+    """
     try:
         pf = pq.ParquetFile(path, page_checksum_verification=True)
         dtypes = dtypes_from_metadata(pf.schema_arrow.metadata)
-        table = pq.read_table(path, filters=filters, page_checksum_verification=True, schema=None)
+        if keys is None:
+            table = pf.read()
+        else:
+            groups = _row_groups_for(pf, keys)
+            table = pf.read_row_groups(groups) if groups else pf.schema_arrow.empty_table()
+            if groups:
+                wanted = arrow_strings(sorted(set(keys)))
+                table = table.filter(pc.is_in(table.column("key"), value_set=wanted))
     except FileNotFoundError:
         raise
     except (OSError, pa.ArrowException, ValueError) as exc:

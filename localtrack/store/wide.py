@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from .metrics import WALL_TYPE, numpy_values, to_numpy
+from .metrics import WALL_TYPE, arrow_from_numpy, numpy_values, to_numpy
 
 _ARROW_TYPES = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64()}
 _MAX_EXACT_INT = 2**53
@@ -22,11 +22,11 @@ def _typed_column(values: np.ndarray, mask: np.ndarray, dtype: str) -> pa.Array:
     if dtype == "int":
         finite = values[~mask]
         if np.all(np.isfinite(finite)) and np.all(np.abs(finite) <= _MAX_EXACT_INT):
-            return pa.array(np.where(mask, 0, values).astype(np.int64), mask=mask)
+            return arrow_from_numpy(np.where(mask, 0, values).astype(np.int64), pa.int64(), mask)
         dtype = "float"
     if dtype == "bool":
-        return pa.array(np.where(mask, 0, values) != 0, mask=mask)
-    return pa.array(values, type=pa.float64(), mask=mask)
+        return arrow_from_numpy(np.where(mask, 0, values) != 0, pa.bool_(), mask)
+    return arrow_from_numpy(values, pa.float64(), mask)
 
 
 def to_wide(
@@ -40,8 +40,8 @@ def to_wide(
     if len(steps):
         np.maximum.at(wall_at, np.searchsorted(all_steps, steps), walls)
     columns: dict[str, pa.Array] = {
-        "step": pa.array(all_steps, type=pa.int64()),
-        "wall_time": pa.array(wall_at).cast(WALL_TYPE),
+        "step": arrow_from_numpy(all_steps.astype(np.int64), pa.int64()),
+        "wall_time": arrow_from_numpy(wall_at, WALL_TYPE),
     }
     encoded = table.column("key").combine_chunks().dictionary_encode() if table.num_rows else None
     names = encoded.dictionary.to_pylist() if encoded is not None else []

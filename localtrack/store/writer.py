@@ -30,9 +30,17 @@ import pyarrow as pa
 from .index import Index
 from .layout import RunPaths, ShardName
 from .media import MediaLog, write_blob
-from .metrics import KeyStats, Row, encode_batch, rows_to_table, sort_rows, update_stats
+from .metrics import (
+    KeyStats,
+    Row,
+    encode_batch,
+    merge_dtype,
+    rows_to_table,
+    sort_rows,
+    update_stats,
+)
 from .runmeta import MetaDocument, index_row
-from .shards import ShardInfo, read_shard, write_shard
+from .shards import ShardInfo, concat_shards, read_shard, write_shard
 from .taillog import RECORD_METRICS, TailWriter
 
 log = logging.getLogger(__name__)
@@ -42,13 +50,16 @@ log = logging.getLogger(__name__)
 class WriterOptions:
     """Timing and size knobs of the background writer."""
 
-    flush_interval_s: float = 1.0
-    wake_rows: int = 50_000
-    seal_scalars: int = 1_000_000
+    flush_interval_s: float = 0.5
+    wake_rows: int = 20_000  # queued rows that wake the writer before its interval is up
+    batch_rows: int = 50_000  # rows converted and written at a time, so progress lands early
+    max_queue_rows: int = 50_000  # beyond this, log() waits for the writer (bounded memory)
+    seal_scalars: int = 500_000
     seal_interval_s: float = 300.0
     heartbeat_interval_s: float = 5.0
     compaction_fanout: int = 4
     compaction_min_rows: int = 10_000
+    merge_sort_rows: int = 500_000  # merges bigger than this join row groups instead of sorting
 
 
 class RunWriter:
@@ -88,6 +99,7 @@ class RunWriter:
         self._last_heartbeat = 0.0
         self._warned: set[str] = set()
         self._wake = threading.Event()
+        self._room = threading.Event()
         self._stop = threading.Event()
         self._flushed = threading.Condition()
         self._flush_requested = 0  # flush() calls so far
@@ -148,11 +160,11 @@ class RunWriter:
             serving = self._flush_requested  # rows queued before these requests are drained below
         try:
             self._write_media()
-            self._collect()
             if final:
+                self._collect(limit=None)
                 self._seal(final=True)
             else:
-                self._append_to_tail()
+                self._drain_to_tail()
                 if self._seal_due():
                     self._seal(final=False)
             self._maybe_heartbeat()
@@ -167,12 +179,39 @@ class RunWriter:
         if final:
             self._close_files()
 
-    def _collect(self) -> None:
+    def _collect(self, limit: int | None) -> int:
+        """Turn up to `limit` queued rows into a pending batch; returns how many."""
         queue = self.queue
-        n = len(queue)
+        n = len(queue) if limit is None else min(len(queue), limit)
         if n:
             rows = [queue.popleft() for _ in range(n)]
             self._pending.append(rows_to_table(rows))
+        if len(queue) < self.options.max_queue_rows:
+            self._room.set()
+        return n
+
+    def _drain_to_tail(self) -> None:
+        """Convert and append queued rows batch by batch (each lands as soon as it is written)."""
+        landed = False
+        budget = len(self.queue)  # rows queued now; later ones wait for the next round
+        while True:
+            got = self._collect(limit=min(self.options.batch_rows, budget))
+            budget -= got
+            landed = self._append_to_tail() or landed
+            if not got or budget <= 0 or self._pending or self._stop.is_set():
+                break
+        if landed and self._tail is not None:
+            try:
+                self._tail.sync()
+            except OSError as exc:
+                self._warn("tail-sync", f"fsync of the tail log failed: {exc}")
+
+    def wait_for_room(self, timeout: float = 30.0) -> None:
+        """Called by log() when the queue is full: wait until the writer has drained some."""
+        self._room.clear()
+        self._wake.set()
+        if self._thread.is_alive() and len(self.queue) >= self.options.max_queue_rows:
+            self._room.wait(timeout)
 
     def _write_media(self) -> None:
         """Encode queued media (PNG, Parquet), store blobs once, append the media log."""
@@ -204,12 +243,13 @@ class RunWriter:
         self._clear_warning("media")
         self._index_dirty = True
 
-    def _append_to_tail(self) -> None:
+    def _append_to_tail(self) -> bool:
+        """Append pending batches to the tail log (not fsynced); True if any landed."""
         if self._tail is None:
             try:
                 self._tail = TailWriter(self.paths.tail(self.segment))
             except OSError:
-                return
+                return False
         landed = False
         while self._pending:
             table = self._pending[0]
@@ -226,11 +266,8 @@ class RunWriter:
             self._land(batch, table)
             landed = True
         if landed:
-            try:
-                self._tail.sync()
-            except OSError as exc:
-                self._warn("tail-sync", f"fsync of the tail log failed: {exc}")
             self._clear_warning("tail-write")
+        return landed
 
     def _land(self, batch: int, table: pa.Table) -> None:
         if not self._unsealed:
@@ -302,15 +339,21 @@ class RunWriter:
                 return
 
     def _merge(self, group: list[ShardInfo]) -> bool:
-        tables, dtypes = [], dict(self.dtypes)
+        """Replace `group` by one shard: sorted when small, row groups joined when big."""
+        name = ShardName(self.segment, group[0].name.first_batch, group[-1].name.last_batch)
+        sources = [self.paths.shard(info.name) for info in group]
+        dtypes = dict(self.dtypes)
         try:
-            for info in group:
-                table, shard_dtypes = read_shard(self.paths.shard(info.name))
-                tables.append(table)
-                for k, v in shard_dtypes.items():
-                    dtypes.setdefault(k, v)
-            name = ShardName(self.segment, group[0].name.first_batch, group[-1].name.last_batch)
-            merged = write_shard(self.paths.shard(name), name, sort_rows(tables), dtypes)
+            if sum(s.rows for s in group) <= self.options.merge_sort_rows:
+                tables = []
+                for source in sources:
+                    table, shard_dtypes = read_shard(source)
+                    tables.append(table)
+                    for k, v in shard_dtypes.items():
+                        dtypes[k] = merge_dtype(dtypes.get(k), v)
+                merged = write_shard(self.paths.shard(name), name, sort_rows(tables), dtypes)
+            else:
+                merged = concat_shards(sources, self.paths.shard(name), name, dtypes)
         except Exception as exc:
             self._warn("compact", f"compaction skipped: {exc}")
             return False
