@@ -40,7 +40,9 @@ BUILTIN_FIELDS = (
 )
 STATES = ("running", "finished", "failed", "crashed")
 MAX_PER_PAGE = 500
-AUTO_COLUMNS = 6
+AUTO_CONFIG_COLUMNS = 3
+AUTO_SUMMARY_COLUMNS = 4
+EVAL_PREFIXES = ("val", "valid", "validation", "eval", "test")
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -176,7 +178,9 @@ def select(records: Sequence[Record], q: TableQuery) -> TablePage:
     fields = available_fields(records)
     columns = list(q.columns) if q.columns is not None else default_columns(records, fields)
     groups = summarize_groups(matched, group_key) if group_key else []
-    return TablePage(len(records), len(matched), matched[start : start + q.per_page], columns, fields, groups)
+    return TablePage(
+        len(records), len(matched), matched[start : start + q.per_page], columns, fields, groups
+    )
 
 
 def filter_records(records: Iterable[Record], q: TableQuery) -> list[Record]:
@@ -237,7 +241,9 @@ def sort_records(records: list[Record], sort: str, group_key: str | None = None)
     present.sort(key=lambda r: sort_value(r.get(name)), reverse=descending)
     ordered = present + absent
     if group_key:
-        ordered.sort(key=lambda r: sort_value(r.get(group_key))[:1] + (_group_label(r.get(group_key)),))
+        ordered.sort(
+            key=lambda r: (sort_value(r.get(group_key))[0], _group_label(r.get(group_key)))
+        )
     return ordered
 
 
@@ -279,17 +285,20 @@ def available_fields(records: Iterable[Record]) -> dict[str, list[str]]:
 
 
 def default_columns(records: Sequence[Record], fields: dict[str, list[str]]) -> list[str]:
-    """Config keys whose values differ between runs (up to 6), then summary keys (up to 6)."""
+    """Config keys whose values differ between runs, then summary metrics, evaluation ones first."""
     varying = [k for k in fields["config"] if _varies(records, k)]
-    config = varying[:AUTO_COLUMNS] or fields["config"][:AUTO_COLUMNS]
-    summary = fields["summary"][:AUTO_COLUMNS]
+    config = varying[:AUTO_CONFIG_COLUMNS] or fields["config"][:AUTO_CONFIG_COLUMNS]
+    metrics = [k for k in fields["summary"] if not k.startswith("system/")]
+    metrics.sort(key=lambda k: (k.split("/", 1)[0].lower() not in EVAL_PREFIXES, "/" not in k))
+    summary = metrics[:AUTO_SUMMARY_COLUMNS]
     return [f"config.{k}" for k in config] + [f"summary.{k}" for k in summary]
 
 
 def _varies(records: Sequence[Record], key: str) -> bool:
     seen: set[str] = set()
     for rec in records[:2000]:
-        seen.add(repr(rec.config.get(key)))
+        if key in rec.config:  # a run without the key does not make it interesting
+            seen.add(repr(rec.config[key]))
         if len(seen) > 1:
             return True
     return False
@@ -337,4 +346,3 @@ def json_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_value(v) for v in value]
     return str(value)
-

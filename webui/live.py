@@ -7,6 +7,8 @@ costs almost nothing and no connection stays open (waitress's thread pool is sma
   changes. Partial files (``.name.tmp``) are ignored; a rename counts by its destination.
 - On a network filesystem (NFS, Lustre, GPFS, …) inotify sees nothing written by other hosts, so
   the polling observer is used instead.
+- When inotify runs out of watches (a huge store), only the root is watched: the index's WAL file
+  there changes on every flush of every run.
 - A rescan thread asks ``StoreReader.changes()`` every few seconds and bumps the counter when it
   moved: the backstop for inotify overflow, a missing directory, or an observer that failed.
 """
@@ -33,7 +35,12 @@ IGNORED_NAMES = frozenset({"heartbeat"})
 def is_relevant(path: str) -> bool:
     """Whether a changed path can mean new data: not a partial, dot or heartbeat file."""
     name = Path(path).name
-    return bool(name) and not name.startswith(".") and not name.endswith(".tmp") and name not in IGNORED_NAMES
+    return (
+        bool(name)
+        and not name.startswith(".")
+        and not name.endswith(".tmp")
+        and name not in IGNORED_NAMES
+    )
 
 
 class _Handler(FileSystemEventHandler):
@@ -41,8 +48,10 @@ class _Handler(FileSystemEventHandler):
         self.feed = feed
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("opened", "closed_no_write"):
-            return
+        if event.event_type in ("opened", "closed_no_write", "attrib"):
+            return  # reads; a reader opening the index even touches its WAL file's attributes
+        if event.is_directory and event.event_type == "modified":
+            return  # a child changed: its own event says whether that matters
         path = getattr(event, "dest_path", "") or event.src_path
         if is_relevant(str(path)):
             self.feed.bump()
@@ -51,7 +60,9 @@ class _Handler(FileSystemEventHandler):
 class ChangeFeed:
     """A counter that moves whenever data lands under a store root."""
 
-    def __init__(self, reader: StoreReader, rescan_interval: float = 2.0, polling: bool | None = None) -> None:
+    def __init__(
+        self, reader: StoreReader, rescan_interval: float = 2.0, polling: bool | None = None
+    ) -> None:
         self.reader = reader
         self.root = reader.root
         self.rescan_interval = rescan_interval
@@ -75,7 +86,9 @@ class ChangeFeed:
         """Start the observer and the rescan thread (both daemons); returns self."""
         self._last_changes = self._safe_changes()
         self._observer = self._start_observer()
-        self._rescan = threading.Thread(target=self._rescan_loop, name="localtrack-ui-rescan", daemon=True)
+        self._rescan = threading.Thread(
+            target=self._rescan_loop, name="localtrack-ui-rescan", daemon=True
+        )
         self._rescan.start()
         return self
 
@@ -94,22 +107,35 @@ class ChangeFeed:
         return "polling" if isinstance(self._observer, PollingObserver) else "native"
 
     def _start_observer(self) -> Any:
+        """The first observer that starts: see ``_observer_plan`` for the order tried."""
         if not self.root.is_dir():
             log.info("%s does not exist yet; relying on the periodic rescan", self.root)
             return None
-        polling = self.polling if self.polling is not None else is_network_filesystem(self.root)
-        kinds = [PollingObserver] if polling else [Observer, PollingObserver]
-        for kind in kinds:
+        for kind, recursive in self._observer_plan():
             observer = kind(timeout=1.0) if kind is PollingObserver else kind()
             try:
-                observer.schedule(_Handler(self), str(self.root), recursive=True)
+                observer.schedule(_Handler(self), str(self.root), recursive=recursive)
                 observer.daemon = True
                 observer.start()
             except OSError as exc:
-                log.warning("cannot watch %s with %s (%s); trying the next way", self.root, kind.__name__, exc)
+                log.warning(
+                    "cannot watch %s with %s (%s); trying the next way",
+                    self.root,
+                    kind.__name__,
+                    exc,
+                )
                 continue
             return observer
         return None
+
+    def _observer_plan(self) -> list[tuple[type, bool]]:
+        """Network filesystem: poll the tree. Local: inotify on the whole tree, or — when the
+        kernel's watch limit is reached — on the root alone (the index's WAL file changes there
+        on every flush) with the rescan for the rest."""
+        polling = self.polling if self.polling is not None else is_network_filesystem(self.root)
+        if polling:
+            return [(PollingObserver, True)]
+        return [(Observer, True), (Observer, False)]
 
     def _safe_changes(self) -> int | None:
         try:

@@ -15,26 +15,30 @@ from . import catalog
 from .state import UIState
 
 MAX_COMPARE = 200
+SYSTEM_SECTION = "system"  # system/* keys: sampled by the client in the background
 
 
 def projects_view(state: UIState) -> dict[str, Any]:
-    projects = state.reader.projects()
-    return {
-        "root": str(state.reader.root),
-        "projects": [
+    """Every project with its run counts (from the shared runs snapshot, like the runs table)."""
+    projects = []
+    for name, records in sorted(state.snapshot().by_project.items()):
+        counts: dict[str, int] = {}
+        for rec in records:
+            counts[rec.run.state] = counts.get(rec.run.state, 0) + 1
+        activity = [rec.run.updated_at or rec.run.created_at or 0 for rec in records]
+        projects.append(
             {
-                "name": p.name,
-                "run_count": p.run_count,
-                "running_count": p.running_count,
-                "last_activity": p.last_activity,
-                "state_counts": dict(p.state_counts),
+                "name": name,
+                "run_count": len(records),
+                "running_count": counts.get("running", 0),
+                "last_activity": max(activity),
+                "state_counts": counts,
             }
-            for p in projects
-        ],
-    }
+        )
+    return {"root": str(state.reader.root), "projects": projects}
 
 
-def _project_records(state: UIState, project: str) -> list[catalog.Record]:
+def project_records(state: UIState, project: str) -> list[catalog.Record]:
     records = state.records(project)
     if not records:
         raise RunNotFoundError(f"there is no project named {project!r} in {state.reader.root}")
@@ -43,7 +47,7 @@ def _project_records(state: UIState, project: str) -> list[catalog.Record]:
 
 def runs_view(state: UIState, project: str, args: Mapping[str, Any]) -> dict[str, Any]:
     """One page of a project's runs table (see ``catalog.TableQuery`` for the arguments)."""
-    records = _project_records(state, project)
+    records = project_records(state, project)
     q = catalog.TableQuery.from_args(args)
     page = catalog.select(records, q)
     tags: dict[str, int] = {}
@@ -94,11 +98,11 @@ def _key_json(k: MetricKey) -> dict[str, Any]:
 
 
 def sections(keys: Sequence[str]) -> list[dict[str, Any]]:
-    """Keys grouped by prefix: named sections alphabetically, un-prefixed 'charts' first."""
+    """Keys grouped by prefix: un-prefixed 'charts' first, then by name, 'system' metrics last."""
     grouped: dict[str, list[str]] = {}
     for key in keys:
         grouped.setdefault(section_of(key), []).append(key)
-    order = sorted(grouped, key=lambda s: (s != "charts", s.lower()))
+    order = sorted(grouped, key=lambda s: (s != "charts", s == SYSTEM_SECTION, s.lower()))
     return [{"name": name, "keys": sorted(grouped[name])} for name in order]
 
 
@@ -130,27 +134,38 @@ def run_json(run: RunInfo) -> dict[str, Any]:
     }
 
 
+def _summary_order(item: tuple[str, Any]) -> tuple[bool, str]:
+    return item[0].startswith(SYSTEM_SECTION + "/"), item[0]
+
+
 def run_view(state: UIState, run_id: str) -> dict[str, Any]:
     """Everything the run page shows: overview, config, summary, metric keys, warnings."""
     run = state.reader.run(run_id)
     keys = [k for k in state.reader.metric_keys(run.id)]
     warnings = list(run.warnings)
-    warnings += [w for w in state.reader.data_warnings(run.id) if w not in warnings]
+    warnings += [w for w in data_warnings(state, run.id) if w not in warnings]
     return {
         "run": run_json(run),
         "config": catalog.json_value(run.config),
         "config_flat": catalog.json_value(catalog.flatten(run.config)),
-        "summary": catalog.json_value(dict(sorted(run.summary.items()))),
+        "summary": catalog.json_value(dict(sorted(run.summary.items(), key=_summary_order))),
         "keys": [_key_json(k) for k in keys],
         "sections": sections([k.key for k in keys]),
         "warnings": warnings,
     }
 
 
+def data_warnings(state: UIState, run_id: str) -> list[str]:
+    """Problems reading the run's files now (damaged shard, torn tail), for the run page."""
+    return state.reader.data_warnings(run_id)
+
+
 def parse_run_ids(raw: str | None) -> list[str]:
     ids = [r for r in (raw or "").replace(" ", ",").split(",") if r]
     if not ids:
-        raise UsageError("give the runs to compare as ?runs=ID,ID,… (select them in the runs table)")
+        raise UsageError(
+            "give the runs to compare as ?runs=ID,ID,… (select them in the runs table)"
+        )
     if len(ids) > MAX_COMPARE:
         raise UsageError(f"compare at most {MAX_COMPARE} runs at once, not {len(ids)}")
     return list(dict.fromkeys(ids))
@@ -176,7 +191,7 @@ def compare_view(state: UIState, project: str, run_ids: Sequence[str]) -> dict[s
                 "config": catalog.json_value(f),
                 "summary": catalog.json_value(r.summary),
             }
-            for r, f in zip(runs, flat)
+            for r, f in zip(runs, flat, strict=True)
         ],
         "shared_keys": shared,
         "all_keys": every,
@@ -196,7 +211,10 @@ def config_diff(flat: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             diff.append(
                 {
                     "key": key,
-                    "values": [None if v is catalog.query.MISSING else catalog.json_value(v) for v in values],
+                    "values": [
+                        None if v is catalog.query.MISSING else catalog.json_value(v)
+                        for v in values
+                    ],
                     "missing": [v is catalog.query.MISSING for v in values],
                 }
             )
@@ -213,9 +231,9 @@ def numeric_fields(
         out = []
         for key in keys:
             values = [r[key] for r in rows if key in r and r[key] is not None]
-            if values and all(isinstance(v, (int, float)) for v in values):
-                out.append(key)
-            elif values and all(isinstance(v, (str, bool)) for v in values) and len(set(values)) <= 20:
+            numeric = all(isinstance(v, (int, float)) for v in values)
+            few_labels = all(isinstance(v, (str, bool)) for v in values) and len(set(values)) <= 20
+            if values and (numeric or few_labels):
                 out.append(key)
         return out
 

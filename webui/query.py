@@ -102,7 +102,9 @@ def tokenize(text: str) -> list[Token]:
     while pos < len(text):
         match = _TOKEN_RE.match(text, pos)
         if match is None:
-            raise QueryError(f"unexpected character {text[pos]!r} at column {pos + 1} of the filter")
+            raise QueryError(
+                f"unexpected character {text[pos]!r} at column {pos + 1} of the filter"
+            )
         kind = match.lastgroup or ""
         raw = match.group()
         if kind == "num":
@@ -204,7 +206,9 @@ class _Parser:
             raise self.fail("',' or ')'")
         self.take()
         if any(isinstance(item, Field) for item in items):
-            raise QueryError("a list after 'in' may hold only numbers, strings, true, false or null")
+            raise QueryError(
+                "a list after 'in' may hold only numbers, strings, true, false or null"
+            )
         return Const(tuple(item.value for item in items))
 
     def value(self) -> Any:

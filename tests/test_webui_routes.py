@@ -1,0 +1,298 @@
+"""Every route of the UI app through Flask's test client: pages, JSON twins, policy, errors.
+
+``ROUTES`` is the policy table: a route added to the app without an entry here fails
+``test_every_route_has_a_policy``, and every entry is fetched and checked for status, content
+type and security headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from webui import create_app, models
+from webui.app import CSP
+
+from . import webui_fixtures
+
+Ids = dict[str, str]
+ui_store = webui_fixtures.ui_store  # a fixture: the store every test here reads
+
+HTML, JSON, CSV, PARQUET, CSS = (
+    "text/html",
+    "application/json",
+    "text/csv",
+    "application/vnd.apache.parquet",
+    "text/css",
+)
+
+# rule -> (example URL built from the store's run ids, expected mimetype)
+ROUTES: dict[str, tuple[Callable[[Ids], str], str]] = {
+    "/": (lambda ids: "/", HTML),
+    "/projects/<project>": (lambda ids: "/projects/mnist", HTML),
+    "/projects/<project>/compare": (
+        lambda ids: f"/projects/mnist/compare?runs={ids['alpha']},{ids['beta']}",
+        HTML,
+    ),
+    "/runs/<run_id>": (lambda ids: f"/runs/{ids['alpha']}", HTML),
+    "/healthz": (lambda ids: "/healthz", JSON),
+    "/static/<path:filename>": (lambda ids: "/static/css/app.css", CSS),
+    "/api/v1/": (lambda ids: "/api/v1/", JSON),
+    "/api/v1/projects": (lambda ids: "/api/v1/projects", JSON),
+    "/api/v1/projects/<project>/runs": (lambda ids: "/api/v1/projects/mnist/runs", JSON),
+    "/api/v1/projects/<project>/compare": (
+        lambda ids: f"/api/v1/projects/mnist/compare?runs={ids['alpha']},{ids['beta']}",
+        JSON,
+    ),
+    "/api/v1/runs/<run_id>": (lambda ids: f"/api/v1/runs/{ids['alpha']}", JSON),
+    "/api/v1/runs/<run_id>/history": (lambda ids: f"/api/v1/runs/{ids['alpha']}/history", CSV),
+    "/api/v1/series": (lambda ids: f"/api/v1/series?runs={ids['alpha']}&key=train/loss", JSON),
+    "/api/v1/export": (lambda ids: f"/api/v1/export?runs={ids['alpha']}&key=train/loss", CSV),
+    "/api/v1/changes": (lambda ids: "/api/v1/changes", JSON),
+}
+
+# HTML page -> its JSON twin, and a value both must show
+TWINS = [
+    (lambda ids: "/", lambda ids: "/api/v1/projects", lambda ids: "mnist"),
+    (lambda ids: "/projects/mnist", lambda ids: "/api/v1/projects/mnist/runs", lambda ids: "mnist"),
+    (
+        lambda ids: f"/runs/{ids['beta']}",
+        lambda ids: f"/api/v1/runs/{ids['beta']}",
+        lambda ids: "beta",
+    ),
+    (
+        lambda ids: f"/projects/mnist/compare?runs={ids['alpha']},{ids['gamma']}",
+        lambda ids: f"/api/v1/projects/mnist/compare?runs={ids['alpha']},{ids['gamma']}",
+        lambda ids: "gamma",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def app(ui_store: tuple[Path, Ids]) -> Flask:
+    return create_app(ui_store[0], watch=False)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def ids(ui_store: tuple[Path, Ids]) -> Ids:
+    return ui_store[1]
+
+
+def test_every_route_has_a_policy(app: Flask) -> None:
+    rules = {rule.rule for rule in app.url_map.iter_rules()}
+    assert rules == set(ROUTES), "a route was added or removed: update ROUTES (and docs/api.md)"
+
+
+def test_every_route_only_reads(app: Flask) -> None:
+    for rule in app.url_map.iter_rules():
+        assert set(rule.methods or ()) <= {"GET", "HEAD", "OPTIONS"}, rule.rule
+
+
+@pytest.mark.parametrize("rule", sorted(ROUTES))
+def test_route_answers_with_security_headers(client: FlaskClient, ids: Ids, rule: str) -> None:
+    make_url, mimetype = ROUTES[rule]
+    with client.get(make_url(ids)) as response:  # closes the static file it may stream
+        response.make_sequence()
+    assert response.status_code == 200, response.data[:500]
+    assert response.mimetype == mimetype
+    assert response.headers["Content-Security-Policy"] == CSP
+    assert CSP.startswith("default-src 'self'")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert b"Traceback" not in response.data
+
+
+@pytest.mark.parametrize(("page", "api", "needle"), TWINS)
+def test_every_page_has_a_json_twin(
+    client: FlaskClient, ids: Ids, page: Any, api: Any, needle: Any
+) -> None:
+    html = client.get(page(ids))
+    twin = client.get(api(ids))
+    assert html.status_code == twin.status_code == 200
+    assert needle(ids) in html.get_data(as_text=True)
+    assert needle(ids) in twin.get_data(as_text=True)
+    assert twin.mimetype == JSON
+
+
+def test_pages_reference_no_outside_url(client: FlaskClient, ids: Ids) -> None:
+    for make_url, mimetype in ROUTES.values():
+        if mimetype in (HTML, CSS):
+            with client.get(make_url(ids)) as response:
+                body = response.get_data(as_text=True)
+            assert (
+                "http://" not in body
+                and "https://" not in body
+                and "//" not in body.replace("://", "")
+            )
+
+
+def test_static_files_reference_no_outside_url() -> None:
+    static = Path(__file__).resolve().parents[1] / "webui" / "static"
+    for path in list(static.glob("js/*.js")) + list(static.glob("css/*.css")):
+        text = path.read_text()
+        assert "http://" not in text and "https://" not in text, path
+
+
+# --- the runs table API ------------------------------------------------------------------------
+
+
+def test_runs_api_sorts_filters_and_pages(client: FlaskClient) -> None:
+    body = client.get("/api/v1/projects/mnist/runs?sort=config.lr&per_page=2").json
+    assert [r["name"] for r in body["rows"]] == ["alpha", "beta"]
+    assert (body["total"], body["matched"], body["pages"]) == (4, 4, 2)
+    body = client.get(
+        "/api/v1/projects/mnist/runs", query_string={"where": "lr < 1e-2 and val/acc > 0.8"}
+    ).json
+    assert sorted(r["name"] for r in body["rows"]) == ["<script>alert(1)</script>", "alpha", "beta"]
+    body = client.get("/api/v1/projects/mnist/runs?state=failed").json
+    assert [r["name"] for r in body["rows"]] == ["gamma"]
+    body = client.get("/api/v1/projects/mnist/runs?tag=v2&sort=name").json
+    assert [r["name"] for r in body["rows"]] == ["beta", "gamma"]
+    body = client.get("/api/v1/projects/mnist/runs?q=GAM").json
+    assert [r["name"] for r in body["rows"]] == ["gamma"]
+
+
+def test_runs_api_groups_and_columns(client: FlaskClient) -> None:
+    body = client.get(
+        "/api/v1/projects/mnist/runs?group_by=group&columns=config.lr,summary.val/acc"
+    ).json
+    assert [g["value"] for g in body["groups"]] == ["g1", "g2"]
+    assert [r["group_value"] for r in body["rows"]] == ["g1", "g1", "g2", "g2"]
+    assert body["columns"] == ["config.lr", "summary.val/acc"]
+    assert set(body["rows"][0]["values"]) == {"config.lr", "summary.val/acc"}
+    assert "optimizer.name" in body["fields"]["config"]
+    assert body["tags"] == {"<b>tag</b>": 1, "baseline": 2, "v2": 2}
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "code", "fragment"),
+    [
+        ("/api/v1/nope", 404, "not_found", "no API route /api/v1/nope"),
+        ("/api/v1/projects/nope/runs", 404, "not_found", "no project named 'nope'"),
+        ("/api/v1/runs/doesnotexist", 404, "not_found", "no run 'doesnotexist'"),
+        ("/api/v1/runs/..%2f..%2fetc/history", 404, "not_found", ""),
+        ("/api/v1/projects/mnist/runs?where=lr%20%3C", 400, "bad_request", "expected a field name"),
+        ("/api/v1/projects/mnist/runs?sort=bogus", 400, "bad_request", "unknown field 'bogus'"),
+        ("/api/v1/projects/mnist/compare", 400, "bad_request", "?runs="),
+        ("/api/v1/series?key=train/loss", 400, "bad_request", "?runs=ID,ID&key=METRIC"),
+        ("/api/v1/series?runs=x&key=k&buckets=0", 400, "bad_request", "buckets must be"),
+        ("/api/v1/series?runs=x&key=k&x0=nan", 400, "bad_request", "finite"),
+        ("/api/v1/series?runs=x&key=k&x0=5&x1=1", 400, "bad_request", "must not be less"),
+        ("/api/v1/series?runs=nope&key=k", 404, "not_found", "no run 'nope'"),
+        ("/api/v1/export?runs=x&key=k&format=xlsx", 400, "bad_request", "csv or parquet"),
+    ],
+)
+def test_api_errors_use_one_envelope(
+    client: FlaskClient, url: str, status: int, code: str, fragment: str
+) -> None:
+    response = client.get(url)
+    assert response.status_code == status
+    assert response.mimetype == JSON
+    assert set(response.json) == {"error"}
+    assert set(response.json["error"]) == {"code", "message"}
+    assert response.json["error"]["code"] == code
+    assert fragment in response.json["error"]["message"]
+
+
+def test_api_method_not_allowed_uses_the_envelope(client: FlaskClient) -> None:
+    response = client.post("/api/v1/projects")
+    assert response.status_code == 405
+    assert response.json["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "text"),
+    [
+        ("/no/such/page", 404, "Page not found"),
+        ("/projects/nope", 404, "no project named"),
+        ("/runs/nope", 404, "no run"),
+        ("/projects/mnist/compare", 400, "select them in the runs table"),
+    ],
+)
+def test_html_errors_are_friendly(client: FlaskClient, url: str, status: int, text: str) -> None:
+    response = client.get(url)
+    assert response.status_code == status
+    assert response.mimetype == HTML
+    body = response.get_data(as_text=True)
+    assert text in body.replace("&#39;", "'")
+    assert 'href="/"' in body
+    assert response.headers["Content-Security-Policy"] == CSP
+
+
+def test_unexpected_errors_never_show_a_traceback(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def boom(state: Any) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(models, "projects_view", boom)
+    page = client.get("/")
+    api = client.get("/api/v1/projects")
+    assert (page.status_code, api.status_code) == (500, 500)
+    for response in (page, api):
+        assert b"secret internals" not in response.data and b"Traceback" not in response.data
+    assert api.json["error"]["code"] == "internal_error"
+    assert "secret internals" in caplog.text  # logged on the server, for the operator
+
+
+# --- escaping ------------------------------------------------------------------------------------
+
+
+def test_user_text_is_escaped_on_pages(client: FlaskClient, ids: Ids) -> None:
+    xss = ids["<script>alert(1)</script>"]
+    pages = [f"/runs/{xss}", f"/projects/mnist/compare?runs={xss},{ids['alpha']}"]
+    for url in pages:
+        body = client.get(url).get_data(as_text=True)
+        assert "<script>alert(1)</script>" not in body
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+        assert "<b>tag</b>" not in body
+    run_page = client.get(f"/runs/{xss}").get_data(as_text=True)
+    assert "<img src=x" not in run_page and "&lt;img src=x onerror=alert(2)&gt;" in run_page
+
+
+def test_project_names_are_escaped_in_errors(client: FlaskClient) -> None:
+    body = client.get("/projects/%3Cscript%3Ex%3C%2Fscript%3E").get_data(as_text=True)
+    assert "<script>x</script>" not in body
+
+
+# --- run and compare twins ---------------------------------------------------------------------
+
+
+def test_run_api_has_overview_config_summary_and_sections(client: FlaskClient, ids: Ids) -> None:
+    body = client.get(f"/api/v1/runs/{ids['gamma']}").json
+    assert body["run"]["state"] == "failed" and body["run"]["exit_code"] == 1
+    assert body["config_flat"]["optimizer.name"] == "adam"
+    assert body["summary"]["epoch"] == 5
+    assert [s["name"] for s in body["sections"]] == ["charts", "train", "val", "system"]
+    logged = {k["key"]: k["count"] for k in body["keys"] if not k["key"].startswith("system/")}
+    assert logged == {"epoch": 60, "train/loss": 60, "val/acc": 60}
+    assert body["warnings"] == []
+
+
+def test_run_prefix_resolves(client: FlaskClient, ids: Ids) -> None:
+    assert client.get(f"/api/v1/runs/{ids['alpha'][:8]}").json["run"]["id"] == ids["alpha"]
+
+
+def test_compare_api_diffs_only_differing_keys(client: FlaskClient, ids: Ids) -> None:
+    body = client.get(f"/api/v1/projects/mnist/compare?runs={ids['alpha']},{ids['gamma']}").json
+    assert [d["key"] for d in body["config_diff"]] == ["lr", "seed"]
+    assert [k for k in body["shared_keys"] if not k.startswith("system/")] == [
+        "epoch",
+        "train/loss",
+        "val/acc",
+    ]
+    assert (
+        "lr" in body["numeric_fields"]["config"] and "val/acc" in body["numeric_fields"]["summary"]
+    )

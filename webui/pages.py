@@ -1,0 +1,45 @@
+"""The HTML pages. Each renders from the same view model as its /api/v1 twin; the page scripts
+(static/js/) then keep it live by polling that twin with If-None-Match.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, request
+
+from . import models
+from .responses import ui_state
+
+pages = Blueprint("pages", __name__)
+
+
+def _render(template: str, page: str, **context: object) -> str:
+    poll = current_app.config["LOCALTRACK_POLL_MS"]
+    return render_template(template, page=page, poll_ms=poll, **context)
+
+
+@pages.get("/")
+def projects() -> str:
+    """Every project in the store, or how to log a first run when there is none."""
+    return _render("projects.html", "projects", view=models.projects_view(ui_state()))
+
+
+@pages.get("/projects/<project>")
+def runs(project: str) -> str:
+    """A project's runs table; rows, sorting and filtering come from the JSON twin."""
+    records = models.project_records(ui_state(), project)
+    return _render("runs.html", "runs", project=project, run_count=len(records))
+
+
+@pages.get("/projects/<project>/compare")
+def compare(project: str) -> str:
+    """Selected runs overlaid, with a config diff, parallel coordinates and a scatter plot."""
+    run_ids = models.parse_run_ids(request.args.get("runs"))
+    view = models.compare_view(ui_state(), project, run_ids)
+    return _render("compare.html", "compare", project=project, view=view, run_ids=run_ids)
+
+
+@pages.get("/runs/<run_id>")
+def run(run_id: str) -> str:
+    """One run: overview, config, summary, warnings, and a chart per metric key."""
+    view = models.run_view(ui_state(), run_id)
+    return _render("run.html", "run", view=view, run=view["run"])

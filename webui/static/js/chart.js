@@ -1,0 +1,283 @@
+/* Metric charts on uPlot: bucketed line + min/max band, drag to zoom (re-queried at full
+ * resolution), EMA smoothing with the raw line faint behind, log y, legend at the cursor,
+ * CSV/Parquet download, and lazy creation as charts scroll into view. */
+(function () {
+  "use strict";
+  const { h, clear, urls, getJSON, ApiError, fmtNum, fmtInt, fmtDuration, alpha } = window.LT;
+  const HEIGHT = 200;
+  const X_LABELS = { step: "step", wall_time: "wall time", relative_time: "relative time" };
+
+  function ema(ys, w) {
+    if (!(w > 0)) return ys;
+    const out = new Array(ys.length);
+    let s = 0, c = 0;
+    for (let i = 0; i < ys.length; i++) {
+      const v = ys[i];
+      if (v === null || !isFinite(v)) { out[i] = null; continue; }
+      s = w * s + (1 - w) * v; c = w * c + (1 - w);
+      out[i] = s / c;
+    }
+    return out;
+  }
+  const positive = (ys) => ys && ys.map((v) => (v !== null && v > 0 ? v : null));
+  function fmtTick(v) {
+    if (v === null) return "";
+    const a = Math.abs(v);
+    if (a >= 1e9) return (v / 1e9).toPrecision(3) + "B";
+    if (a >= 1e6) return (v / 1e6).toPrecision(3) + "M";
+    if (a >= 1e4) return (v / 1e3).toPrecision(3) + "k";
+    return fmtNum(v);
+  }
+  function fmtX(axis, v) {
+    if (v === null || v === undefined) return "";
+    if (axis === "wall_time") return new Date(v * 1000).toLocaleString();
+    if (axis === "relative_time") return fmtDuration(v);
+    if (axis === "step") return fmtTick(Math.round(v));
+    return fmtTick(v);
+  }
+
+  /* Page-wide chart settings: x axis, log y, smoothing, key search. */
+  class ChartControls {
+    constructor(el, xChoices) {
+      this.el = el; this.listeners = [];
+      const saved = JSON.parse(localStorage.getItem("lt.chart") || "{}");
+      this.x = "step"; this.logY = Boolean(saved.logY); this.smoothing = Number(saved.smoothing || 0); this.search = "";
+      this.render(xChoices || []);
+    }
+    on(fn) { this.listeners.push(fn); }
+    emit(what) {
+      localStorage.setItem("lt.chart", JSON.stringify({ logY: this.logY, smoothing: this.smoothing }));
+      for (const fn of this.listeners) fn(what);
+    }
+    render(metricKeys) {
+      const search = h("input", { type: "search", id: "chart-search", placeholder: "Search charts…", "aria-label": "Search charts" });
+      search.addEventListener("input", () => { this.search = search.value.trim().toLowerCase(); this.emit("search"); });
+      const xSel = h("select", { id: "chart-x", "aria-label": "X axis" },
+        Object.entries(X_LABELS).map(([v, l]) => h("option", { value: v, text: l })),
+        metricKeys.length ? h("optgroup", { label: "metric" }, metricKeys.map((k) => h("option", { value: k, text: k }))) : null);
+      xSel.addEventListener("change", () => { this.x = xSel.value; this.emit("x"); });
+      const log = h("input", { type: "checkbox", id: "chart-logy", checked: this.logY });
+      log.addEventListener("change", () => { this.logY = log.checked; this.emit("style"); });
+      const smooth = h("input", { type: "range", id: "chart-smoothing", min: "0", max: "0.99", step: "0.01", value: String(this.smoothing) });
+      const shown = h("span", { class: "mono", text: this.smoothing.toFixed(2) });
+      smooth.addEventListener("input", () => { this.smoothing = Number(smooth.value); shown.textContent = this.smoothing.toFixed(2); this.emit("style"); });
+      clear(this.el).append(search,
+        h("label", { class: "ctl" }, "X axis", xSel),
+        h("label", { class: "ctl" }, log, "log y"),
+        h("label", { class: "ctl", title: "Exponential moving average, applied in the browser; the raw line stays faint behind" }, "smoothing", smooth, shown));
+    }
+  }
+
+  class Chart {
+    /* opts: {runIds, names, colors, key, controls, groupBy, project} */
+    constructor(card, opts) {
+      this.card = card; this.opts = opts; this.key = opts.key; this.controls = opts.controls;
+      this.range = null; this.data = null; this.etag = null; this.plot = null; this.loading = false;
+      this.build();
+    }
+    build() {
+      this.zoomBtn = h("button", { type: "button", text: "reset zoom", hidden: true, on: { click: () => this.zoom(null) } });
+      this.csv = h("a", { text: "CSV", download: "" });
+      this.parquet = h("a", { text: "Parquet", download: "" });
+      this.plotEl = h("div", { class: "chart-plot" }, h("div", { class: "chart-msg", text: "Loading…" }));
+      this.label = h("span", { class: "sample" });
+      this.legend = h("div", { class: "chart-legend" });
+      clear(this.card).append(
+        h("div", { class: "chart-title" }, h("span", { class: "key", title: this.key, text: this.key }), h("span", { class: "spacer" }), this.zoomBtn, this.csv, this.parquet),
+        this.plotEl, h("div", { class: "chart-foot" }, this.label), this.legend);
+      this.card.dataset.chart = "ready";
+    }
+    /* System metrics count samples, not training steps: they are drawn against time. */
+    xAxis() { return this.controls.x === "step" && this.key.startsWith("system/") ? "relative_time" : this.controls.x; }
+    params(extra) {
+      const p = { runs: this.opts.runIds.join(","), key: this.key, x: this.xAxis() };
+      if (this.range) { p.x0 = this.range[0]; p.x1 = this.range[1]; }
+      return Object.assign(p, extra || {});
+    }
+    buckets() { return Math.max(100, Math.min(2000, Math.round((this.card.clientWidth || 600) / 50) * 50)); }
+    async load(force) {
+      if (this.loading) { this.pending = true; return; }
+      this.loading = true;
+      const params = this.params({ buckets: this.buckets(), group_by: this.opts.groupBy || null });
+      const url = urls.api.series(params);
+      if (url !== this.url) { this.url = url; this.etag = null; }
+      try {
+        const { data, etag } = await getJSON(url, force ? null : this.etag);
+        if (data !== null) { this.etag = etag; this.data = data; this.draw(); }
+      } catch (e) {
+        this.message(e instanceof ApiError ? e.message : "Could not reach the server.", true);
+      } finally {
+        this.loading = false;
+        if (this.pending) { this.pending = false; this.load(); }
+      }
+      this.csv.href = urls.api.exportChart(this.params({ format: "csv" }));
+      this.parquet.href = urls.api.exportChart(this.params({ format: "parquet" }));
+    }
+    message(text, err) {
+      if (this.plot) { this.plot.destroy(); this.plot = null; }
+      clear(this.plotEl).appendChild(h("div", { class: "chart-msg" + (err ? " err" : ""), text }));
+    }
+    zoom(range) { this.range = range; this.zoomBtn.hidden = !range; this.load(); }
+    lines() {
+      /* One entry per drawn line: {id, name, color, last, min, max}. */
+      const d = this.data, colors = this.opts.colors;
+      if (d.groups) {
+        const gc = LT.assignColors(d.groups.map((g) => g.value));
+        return d.groups.map((g) => ({ id: g.value, name: `${g.value} (mean of ${g.run_ids.length})`, color: gc[g.value], last: g.mean, min: g.min, max: g.max }));
+      }
+      return d.runs.map((r) => ({ id: r.id, name: r.name, color: colors[r.id] || "#3b5bdb", last: r.last, min: r.min, max: r.max }));
+    }
+    draw() {
+      const d = this.data;
+      if (!d.x.length) { this.message(this.range ? "No points in this range." : "No points yet."); this.label.textContent = d.label; return; }
+      const c = this.controls, log = c.logY, w = c.smoothing;
+      const data = [d.x], series = [{ value: (u, v) => fmtX(d.x_axis, v) }], bands = [], legend = [];
+      for (const line of this.lines()) {
+        const tr = (ys) => (log ? positive(ys) : ys);
+        if (line.min && line.max) {
+          data.push(tr(line.max), tr(line.min));
+          series.push({ stroke: "rgba(0,0,0,0)", width: 0, points: { show: false }, spanGaps: true },
+            { stroke: "rgba(0,0,0,0)", width: 0, points: { show: false }, spanGaps: true });
+          bands.push({ series: [data.length - 2, data.length - 1], fill: alpha(line.color, 0.14) });
+        }
+        if (w > 0) {
+          data.push(tr(line.last));
+          series.push({ stroke: alpha(line.color, 0.28), width: 1, points: { show: false }, spanGaps: true });
+        }
+        data.push(tr(ema(line.last, w)));
+        series.push({ label: line.name, stroke: line.color, width: 1.5, points: { show: false }, spanGaps: true });
+        legend.push({ line, idx: data.length - 1 });
+      }
+      this.legendItems = legend;
+      this.render(data, series, bands);
+      this.label.textContent = d.label + (this.range ? " · zoomed (double-click to reset)" : "");
+      this.label.title = d.runs.map((r) => `${r.name}: ${fmtInt(r.shown_points)} of ${fmtInt(r.points_in_range)}`).join("\n");
+      this.updateLegend(null);
+      this.card.dataset.painted = "true";
+      if (!this.marked) { this.marked = true; performance.mark(`lt:painted:${this.key}`); }
+    }
+    render(data, series, bands) {
+      if (this.plot) this.plot.destroy();
+      clear(this.plotEl);
+      const self = this, xAxis = this.data.x_axis;
+      const opts = {
+        width: Math.max(200, this.plotEl.clientWidth || this.card.clientWidth - 20), height: HEIGHT,
+        legend: { show: false },
+        cursor: { drag: { x: true, y: false, setScale: false }, sync: { key: "lt-" + xAxis }, points: { size: 5 } },
+        scales: { x: { time: xAxis === "wall_time" }, y: { distr: this.controls.logY ? 3 : 1 } },
+        axes: [
+          { stroke: "#6b7180", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#e2e4ea" },
+            values: xAxis === "wall_time" ? undefined : (u, vals) => vals.map((v) => fmtX(xAxis, v)) },
+          { stroke: "#6b7180", size: 52, grid: { stroke: "#eef0f4" }, ticks: { stroke: "#e2e4ea" }, values: (u, vals) => vals.map(fmtTick) },
+        ],
+        series, bands,
+        hooks: {
+          setSelect: [(u) => {
+            if (u.select.width < 4) return;
+            const x0 = u.posToVal(u.select.left, "x"), x1 = u.posToVal(u.select.left + u.select.width, "x");
+            u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+            self.zoom([x0, x1]);
+          }],
+          setCursor: [(u) => self.updateLegend(u.cursor.idx)],
+        },
+      };
+      this.plot = new uPlot(opts, data, this.plotEl);
+      this.plot.over.addEventListener("dblclick", () => { if (this.range) this.zoom(null); });
+    }
+    /* Values at the cursor; away from the plot, each line's last value. */
+    updateLegend(idx) {
+      if (!this.plot || !this.legendItems) return;
+      const data = this.plot.data, xs = data[0];
+      const hover = idx !== null && idx !== undefined;
+      const lastOf = (ys) => { for (let i = ys.length - 1; i >= 0; i--) if (ys[i] !== null && ys[i] !== undefined) return i; return -1; };
+      const xLabel = X_LABELS[this.data.x_axis] || this.data.x_axis;
+      const items = [h("span", { class: "item muted", text: hover ? `${xLabel} ${fmtX(this.data.x_axis, xs[idx])}` : `last ${xLabel}` })];
+      for (const { line, idx: s } of this.legendItems) {
+        const at = hover ? idx : lastOf(data[s]);
+        const sw = h("span", { class: "swatch" });
+        sw.style.background = line.color;
+        items.push(h("span", { class: "item", title: line.name }, sw, h("span", { class: "name", text: line.name }),
+          h("span", { class: "v", text: at >= 0 ? fmtNum(data[s][at]) : "—" })));
+      }
+      clear(this.legend).append(...items);
+    }
+    resize() { if (this.plot) this.plot.setSize({ width: Math.max(200, this.plotEl.clientWidth), height: HEIGHT }); }
+    destroy() { if (this.plot) this.plot.destroy(); this.plot = null; }
+  }
+
+  /* Sections of chart cards; a chart is created when its card scrolls into view. */
+  class ChartGrid {
+    constructor(el, controls, makeOpts) {
+      this.el = el; this.controls = controls; this.makeOpts = makeOpts;
+      this.cards = new Map(); this.charts = new Map(); this.visible = new Set(); this.sections = new Map();
+      this.io = new IntersectionObserver((entries) => this.onIntersect(entries), { rootMargin: "300px 0px" });
+      this.ro = new ResizeObserver(() => { for (const c of this.charts.values()) c.resize(); });
+      this.ro.observe(el);
+      controls.on((what) => this.onControls(what));
+    }
+    update(sections) {
+      for (const s of sections) {
+        let sec = this.sections.get(s.name);
+        if (!sec) {
+          const grid = h("div", { class: "chart-grid" });
+          const count = h("span", { class: "count" });
+          const det = h("details", { class: "chart-section", open: true, dataset: { section: s.name } }, h("summary", {}, s.name, " ", count), grid);
+          this.el.appendChild(det);
+          sec = { det, grid, count, keys: [] };
+          this.sections.set(s.name, sec);
+        }
+        for (const key of s.keys) {
+          if (this.cards.has(key)) continue;
+          const card = h("div", { class: "chart-card", dataset: { key } }, h("div", { class: "chart-title" }, h("span", { class: "key", text: key })), h("div", { class: "chart-msg", text: "" }));
+          sec.grid.appendChild(card); sec.keys.push(key);
+          this.cards.set(key, card); this.io.observe(card);
+        }
+        sec.count.textContent = sec.keys.length;
+      }
+      /* keep sections in the server's order when a live run adds one (appendChild moves) */
+      const want = sections.map((s) => this.sections.get(s.name).det);
+      const have = [...this.el.children].filter((c) => c.classList.contains("chart-section"));
+      if (want.some((d, i) => have[i] !== d)) for (const d of want) this.el.appendChild(d);
+      this.applySearch();
+    }
+    onIntersect(entries) {
+      for (const e of entries) {
+        const key = e.target.dataset.key;
+        if (!e.isIntersecting) { this.visible.delete(key); continue; }
+        this.visible.add(key);
+        let chart = this.charts.get(key);
+        if (!chart) { chart = new Chart(e.target, Object.assign({ key, controls: this.controls }, this.makeOpts())); this.charts.set(key, chart); chart.load(); }
+        else if (chart.stale) { chart.stale = false; chart.load(); }
+      }
+    }
+    onControls(what) {
+      if (what === "search") return this.applySearch();
+      for (const [key, chart] of this.charts) {
+        if (what === "x") { chart.range = null; chart.zoomBtn.hidden = true; }
+        if (what === "style") { if (chart.data) chart.draw(); continue; }
+        if (this.visible.has(key)) chart.load(); else chart.stale = true;
+      }
+    }
+    applySearch() {
+      const q = this.controls.search;
+      for (const sec of this.sections.values()) {
+        let shown = 0;
+        for (const key of sec.keys) {
+          const hit = !q || key.toLowerCase().includes(q);
+          this.cards.get(key).classList.toggle("hidden", !hit);
+          shown += hit ? 1 : 0;
+        }
+        sec.det.hidden = shown === 0;
+      }
+    }
+    /* Data landed: refetch visible charts now (304 if theirs did not change), others later. */
+    refresh(opts) {
+      for (const [key, chart] of this.charts) {
+        if (opts) Object.assign(chart.opts, opts);
+        if (this.visible.has(key)) chart.load(); else chart.stale = true;
+      }
+    }
+  }
+
+  Object.assign(window.LT, { Chart, ChartGrid, ChartControls, ema });
+})();

@@ -1,0 +1,58 @@
+/* Run page: charts per metric key (lazy, searchable, grouped by prefix) and live updates of
+ * the overview and summary while the run is running. */
+(function () {
+  "use strict";
+  const { h, clear, urls, Poller, stateBadge, fmtTime, fmtDuration, fmtValue, assignColors, ChartGrid, ChartControls } = window.LT;
+  const app = document.getElementById("run-app");
+  if (!app) return;
+  const runId = app.dataset.runId;
+  const colors = assignColors([runId]);
+  let grid = null, names = {}, lastSeen = null;
+
+  function setField(name, text) {
+    const el = app.querySelector(`[data-field="${name}"]`);
+    if (el && el.textContent !== text) el.textContent = text;
+  }
+  function renderSummary(summary) {
+    const keys = Object.keys(summary); /* the server orders them: system/* last */
+    document.getElementById("summary-count").textContent = keys.length;
+    const body = clear(document.getElementById("summary-body"));
+    if (!keys.length) { body.appendChild(h("p", { class: "muted", text: "No metrics yet." })); return; }
+    body.appendChild(h("table", { class: "kv" }, h("tbody", {}, keys.map((k) =>
+      h("tr", {}, h("th", { scope: "row", text: k }), h("td", { text: fmtValue(summary[k]) }))))));
+  }
+  function renderOverview(view) {
+    const r = view.run;
+    const badge = document.getElementById("run-state");
+    if (badge.textContent.trim() !== r.state) clear(badge).appendChild(stateBadge(r.state));
+    const exit = r.exit_code !== null && r.exit_code !== 0 ? ` (exit code ${r.exit_code})` : "";
+    setField("state", r.state + exit);
+    setField("ended_at", r.ended_at ? fmtTime(r.ended_at, true) : "—");
+    setField("duration", fmtDuration(r.duration));
+    setField("max_step", r.max_step === null ? "—" : String(r.max_step));
+  }
+
+  /* What changes when data lands: then the charts refetch. */
+  function signature(view) { return JSON.stringify([view.run.max_step, view.run.state, view.keys.map((k) => k.count)]); }
+
+  function onData(view) {
+    names = { [view.run.id]: view.run.name };
+    renderOverview(view);
+    renderSummary(view.summary);
+    if (!grid) {
+      const controls = new ChartControls(document.getElementById("chart-controls"), view.keys.map((k) => k.key));
+      const sections = document.getElementById("chart-sections");
+      if (view.keys.length) clear(sections);
+      grid = new ChartGrid(sections, controls, () => ({ runIds: [view.run.id], names, colors }));
+      grid.update(view.sections);
+      lastSeen = signature(view);
+      return;
+    }
+    if (view.keys.length && !grid.cards.size) clear(document.getElementById("chart-sections"));
+    grid.update(view.sections);
+    const seen = signature(view);
+    if (seen !== lastSeen) { lastSeen = seen; grid.refresh(); }
+  }
+
+  new Poller(urls.api.run(runId), onData).start();
+})();
