@@ -98,3 +98,26 @@ def test_console_capture_can_be_turned_off(root: Path) -> None:
     run = localtrack.init(project="p", dir=root, settings=localtrack.Settings(console=False))
     run.finish()
     assert not (root / "runs" / run.id / "files" / "output.log").exists()
+
+
+def test_reader_pages_searches_and_tails_the_console(root: Path) -> None:
+    from localtrack.store.reader import StoreReader
+
+    code = "import localtrack\nr = localtrack.init(project='p')\nfor i in range(30): print('line', i)\nprint('ERROR boom')\nprint(r.id)"
+    out = subprocess.run(
+        [PYTHON, "-c", code],
+        env=child_env(LOCALTRACK_DIR=str(root)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    run_id = out.stdout.split()[-1]
+    reader = StoreReader(root)
+    page = reader.console(run_id, start_line=5, limit=3)
+    assert page.lines == ["line 5", "line 6", "line 7"] and page.line_numbers == [6, 7, 8]
+    assert page.total_lines == 32
+    assert reader.console(run_id, search="error").lines == ["ERROR boom"]
+    assert reader.console(run_id, start_line=-2).lines == ["ERROR boom", run_id]
+    for bad in ("../run.json", ".hidden", "a/b", ""):
+        assert reader.run_file(run_id, bad) is None
+    assert reader.run_file(run_id, "output.log") is not None

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import CorruptDataError, RunNotFoundError, UsageError
+from .console_reader import ConsolePage, read_console
 from .index import Index
 from .layout import is_valid_run_id
 from .media import blob_path
@@ -405,6 +406,25 @@ class StoreReader:
     def histograms(self, run_id: str, key: str, bins: int = 64) -> HistogramSeries:
         """A key's histograms over steps on shared edges (a heatmap's data)."""
         return histogram_series(self.store.run(self.resolve_run_id(run_id)), key, bins)
+
+    # -- files (console output, environment) -------------------------------------------------
+
+    def run_file(self, run_id: str, name: str) -> Path | None:
+        """A file in the run's files/ folder (output.log, requirements.txt, diff.patch, ...).
+
+        Only plain names are accepted (no folders, no dot-files): anything else is None.
+        """
+        if not name or "/" in name or "\\" in name or "\x00" in name or name.startswith("."):
+            return None
+        path = self.store.run(self.resolve_run_id(run_id)).files / name
+        return path if path.is_file() and not path.is_symlink() else None
+
+    def console(
+        self, run_id: str, search: str | None = None, start_line: int = 0, limit: int = 1000
+    ) -> ConsolePage:
+        """Lines of the run's captured console output (files/output.log), optionally filtered."""
+        path = self.run_file(run_id, "output.log")
+        return read_console(path, search, start_line, limit)
 
     def _data_version(self, run_id: str) -> tuple:
         paths = self.store.run(run_id)
