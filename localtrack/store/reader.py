@@ -7,16 +7,18 @@ where it must (metric rows, the live tail, runs the index does not know yet). It
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -44,6 +46,8 @@ from .series import Series, bucketize, make_edges
 from .wide import to_wide
 
 BUILTIN_X = ("step", "wall_time", "relative_time")
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -204,12 +208,23 @@ class StoreReader:
             self._local.index = idx
         return idx
 
+    def _from_index(self, query: Callable[[Index], T], default: T) -> T:
+        """Ask the index; `default` when there is none or it cannot answer (being created,
+        locked for too long, damaged): callers then fall back to the run directories."""
+        idx = self._index()
+        if idx is None:
+            return default
+        try:
+            return query(idx)
+        except sqlite3.Error as exc:
+            log.debug("index query failed (%s); reading run directories instead", exc)
+            return default
+
     # -- runs ---------------------------------------------------------------------------------
 
     def changes(self) -> int:
         """A number that changes whenever data lands in the store (for ETags and polling)."""
-        idx = self._index()
-        counter = idx.changes() if idx is not None else 0
+        counter = self._from_index(lambda idx: idx.changes(), 0)
         try:
             mtime = os.stat(self.store.paths.runs).st_mtime_ns
         except OSError:
@@ -261,11 +276,10 @@ class StoreReader:
         return row
 
     def _rows(self, project: str | None) -> list[dict[str, Any]]:
-        idx = self._index()
-        rows = idx.run_rows(project) if idx is not None else []
+        rows = self._from_index(lambda idx: idx.run_rows(project), [])
         known = {r["id"] for r in rows}
-        if idx is not None:
-            known |= set(idx.run_ids_with_prefix(""))
+        if project is not None:
+            known |= set(self._from_index(lambda idx: idx.run_ids_with_prefix(""), []))
         for run_id in self.store.run_ids():
             if run_id not in known:
                 row = self._scanned_row(run_id)
@@ -310,8 +324,7 @@ class StoreReader:
 
     def _row(self, run_id: str) -> dict[str, Any]:
         run_id = self.resolve_run_id(run_id)
-        idx = self._index()
-        row = idx.run_row(run_id) if idx is not None else None
+        row = self._from_index(lambda idx: idx.run_row(run_id), None)
         if row is None:
             row = self._scanned_row(run_id)
         if row is None:
@@ -325,8 +338,7 @@ class StoreReader:
         row = self._row(run_id)
         if "_stats" in row:
             return dict(row["_stats"])
-        idx = self._index()
-        return idx.key_stats(row["id"]) if idx is not None else {}
+        return self._from_index(lambda idx: idx.key_stats(row["id"]), {})
 
     def metric_keys(self, run_id: str) -> list[MetricKey]:
         return [
