@@ -256,6 +256,16 @@ def ui(dir_: str | None, host: str, port: int, open_browser: bool) -> None:
     serve(resolve_dir(dir_), host=host, port=port, open_browser=open_browser)
 
 
+def _add_sync_commands() -> None:
+    from .cli_sync import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_add_sync_commands()
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="localtrack")

@@ -25,6 +25,7 @@ from .values import jsonable
 log = logging.getLogger(__name__)
 MODES = ("offline", "disabled", "online")
 RESUME = (None, "allow", "must", "never")
+ONLINE_SEAL_INTERVAL_S = 15.0
 
 
 def _ddp_rank() -> int | None:
@@ -66,20 +67,24 @@ def init(
     resolved = (settings or Settings()).resolved()
     mode = mode or resolved["mode"]
     if mode not in MODES:
-        raise UsageError(f"mode must be 'offline' or 'disabled', not {mode!r}")
+        raise UsageError(f"mode must be 'offline', 'online' or 'disabled', not {mode!r}")
     if resume is True:
         resume = "allow"
     if resume is False:
         resume = None
     if resume not in RESUME:
         raise UsageError(f"resume must be None, 'allow', 'must' or 'never', not {resume!r}")
+    if (
+        mode == "online"
+        and (settings is None or settings.seal_interval is None)
+        and ("LOCALTRACK_SEAL_INTERVAL" not in os.environ)
+    ):
+        resolved["seal_interval"] = ONLINE_SEAL_INTERVAL_S  # the server sees sealed data only
     if unused:
         log.info("init(): ignoring unsupported arguments %s", sorted(unused))
     rank = _ddp_rank()
     if mode == "disabled" or (rank not in (None, 0) and not resolved["per_rank"]):
         return DisabledRun(project=project, name=name, config=config)
-    if mode == "online":
-        log.warning("mode='online' needs a server (see `localtrack sync`); logging offline instead")
     if reinit not in ("create_new", True) and (previous := lifecycle.current()) is not None:
         previous.finish()
     if rank is not None and resolved["per_rank"]:
@@ -114,7 +119,12 @@ def init(
             )
         paths.dir.mkdir(parents=True, exist_ok=True)
         meta, stats, shards = _new_meta(run_id, fields, config, resolved), {}, []
-    return _start(store, paths, meta, stats, shards, resolved)
+    run = _start(store, paths, meta, stats, shards, resolved)
+    if mode == "online":
+        from .sync.online import start_online
+
+        run.attach_background(start_online(run, settings))
+    return run
 
 
 def _segment_record(segment: int, first_step: int) -> dict[str, Any]:

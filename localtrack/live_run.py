@@ -284,6 +284,13 @@ class Run:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
+    def _wait_for_background(self, timeout: float) -> None:
+        """Let workers that finish after the data is sealed (the online pusher) complete."""
+        for worker in self._background:
+            wait = getattr(worker, "wait", None)
+            if callable(wait):
+                wait(timeout)
+
     def attach_background(self, worker: Any) -> None:
         """A background worker (system metrics, console capture) to stop() at finish."""
         if worker is not None:
@@ -331,6 +338,7 @@ class Run:
             log.warning("run %s: could not record the final state (%s)", self.id, exc)
         finally:
             self._writer.close_index()
+            self._wait_for_background(deadline)
             from . import lifecycle
 
             lifecycle.forget(self)

@@ -24,13 +24,27 @@ class SettingSpec:
 
 
 SPECS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        "base_url",
+        "LOCALTRACK_BASE_URL",
+        str,
+        None,
+        "Server that `localtrack sync` and mode='online' push to (else the last `localtrack login`).",
+    ),
+    SettingSpec(
+        "api_key",
+        "LOCALTRACK_API_KEY",
+        str,
+        None,
+        "API key for that server (else the one `localtrack login` saved).",
+    ),
     SettingSpec("dir", "LOCALTRACK_DIR", str, DEFAULT_DIR, "Root directory of the store."),
     SettingSpec(
         "mode",
         "LOCALTRACK_MODE",
         str,
         "offline",
-        "offline (write locally) or disabled (log nothing; same API).",
+        "offline (write locally), online (also push to a server in the background) or disabled.",
     ),
     SettingSpec(
         "strict",
@@ -89,23 +103,38 @@ SPECS: tuple[SettingSpec, ...] = (
         "Record git commit, branch and dirty flag at init when inside a repository.",
     ),
     SettingSpec(
-        "system_metrics", "LOCALTRACK_SYSTEM_METRICS", bool, True,
+        "system_metrics",
+        "LOCALTRACK_SYSTEM_METRICS",
+        bool,
+        True,
         "Sample CPU, memory, disk, network and GPU use in the background (system/* keys).",
     ),
     SettingSpec(
-        "system_metrics_interval", "LOCALTRACK_SYSTEM_METRICS_INTERVAL", float, 5.0,
+        "system_metrics_interval",
+        "LOCALTRACK_SYSTEM_METRICS_INTERVAL",
+        float,
+        5.0,
         "Seconds between system metric samples.",
     ),
     SettingSpec(
-        "console", "LOCALTRACK_CONSOLE", bool, True,
+        "console",
+        "LOCALTRACK_CONSOLE",
+        bool,
+        True,
         "Copy stdout and stderr to the run's files/output.log (they still reach the terminal).",
     ),
     SettingSpec(
-        "save_code", "LOCALTRACK_SAVE_CODE", bool, True,
+        "save_code",
+        "LOCALTRACK_SAVE_CODE",
+        bool,
+        True,
         "Save uncommitted changes (git diff HEAD) as the run's files/diff.patch.",
     ),
     SettingSpec(
-        "capture_packages", "LOCALTRACK_CAPTURE_PACKAGES", bool, True,
+        "capture_packages",
+        "LOCALTRACK_CAPTURE_PACKAGES",
+        bool,
+        True,
         "Save the installed packages (like pip freeze) as the run's files/requirements.txt.",
     ),
     SettingSpec(
@@ -161,6 +190,8 @@ class Settings:
     """
 
     mode: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
     strict: bool | None = None
     flush_interval: float | None = None
     seal_interval: float | None = None

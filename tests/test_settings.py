@@ -19,6 +19,19 @@ def test_every_setting_is_documented_in_the_readme() -> None:
         assert spec.env in readme, f"{spec.env} is not documented in README.md"
 
 
+def test_every_environment_variable_the_code_reads_is_documented() -> None:
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    internal = {"LOCALTRACK_ROOT", "LOCALTRACK_POLL_MS"}  # Flask config keys, not variables
+    for folder in ("localtrack", "webui"):
+        for path in (REPO / folder).rglob("*.py"):
+            for name in set(re.findall(r"LOCALTRACK_[A-Z_]+", path.read_text())) - internal:
+                assert name in readme, (
+                    f"{name} (read in {path.name}) is not documented in README.md"
+                )
+
+
 def test_explicit_beats_environment_beats_default(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve("flush_interval") == 0.5
     monkeypatch.setenv("LOCALTRACK_FLUSH_INTERVAL", "0.25")

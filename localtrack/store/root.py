@@ -99,4 +99,8 @@ class StoreRoot:
         except FileNotFoundError:
             return []
         with entries:
-            return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+            return sorted(
+                e.name
+                for e in entries
+                if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+            )

@@ -1,0 +1,201 @@
+"""Users and API keys of a server, kept in its directory: ``<root>/server/keys.json``.
+
+A key looks like ``lt_<id>_<secret>``. It is shown once, when created; the file keeps only the
+sha256 of the secret (the secret is 256 random bits, so a fast hash is enough) and compares it
+with ``hmac.compare_digest``. Roles are ordered: ``read`` < ``write`` < ``admin``. A read or
+write key may be scoped to one project (``--project mnist``); admin keys are never scoped. Revoking rewrites the file, and a running
+server re-reads it when it changes (one stat per request), so a revoked key fails at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .store.atomic import read_json, write_json_atomic
+
+ROLES = ("read", "write", "admin")
+SERVER_DIR = "server"
+KEYS_FILE = "keys.json"
+SECRET_FILE = "session-secret"
+_KEY_RE = re.compile(r"^lt_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
+_SCOPE_RE = re.compile(r"^\S(?:[^\x00-\x1f]{0,126}\S)?$")
+_USER_RE = re.compile(r"^[^\s/]{1,64}$")
+_DUMMY_HASH = hashlib.sha256(b"localtrack-no-such-key").hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One key as stored (never with its secret)."""
+
+    id: str
+    user: str
+    role: str
+    project: str | None
+    created_at: float
+    revoked_at: float | None = None
+    secret_sha256: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def has_role(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+    def can_access(self, project: str | None) -> bool:
+        """Whether this key's scope covers runs of `project`."""
+        return self.project is None or project == self.project
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("secret_sha256")
+        data["active"] = self.active
+        return data
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A key just created: `token` is the only time the secret is visible."""
+
+    key: ApiKey
+    token: str
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class KeyStore:
+    """The keys file of one server directory. Thread-safe; reloads when the file changes."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.dir = Path(root).expanduser().absolute() / SERVER_DIR
+        self.path = self.dir / KEYS_FILE
+        self._lock = threading.Lock()
+        self._signature: tuple[int, int, int] | None = None
+        self._keys: dict[str, ApiKey] = {}
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def _stat_signature(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _load(self) -> dict[str, ApiKey]:
+        with self._lock:
+            signature = self._stat_signature()
+            if signature == self._signature and (signature is not None or not self._keys):
+                return self._keys
+            keys: dict[str, ApiKey] = {}
+            if signature is not None:
+                data = read_json(self.path)
+                for item in data.get("keys", []):
+                    key = ApiKey(**item)
+                    keys[key.id] = key
+            self._keys, self._signature = keys, signature
+            return keys
+
+    def list(self) -> list[ApiKey]:
+        return sorted(self._load().values(), key=lambda k: (k.created_at, k.id))
+
+    def active_count(self) -> int:
+        return sum(1 for k in self._load().values() if k.active)
+
+    def authenticate(self, token: str | None) -> ApiKey | None:
+        """The active key `token` names, or None; the comparison takes the same time either way."""
+        match = _KEY_RE.match(token or "")
+        key_id, secret = (match.group(1), match.group(2)) if match else ("", "")
+        key = self._load().get(key_id)
+        stored = key.secret_sha256 if key is not None else _DUMMY_HASH
+        ok = hmac.compare_digest(stored.encode(), _hash_secret(secret).encode())
+        if not ok or key is None or not match or not key.active:
+            return None
+        return key
+
+    def get(self, key_id: str) -> ApiKey | None:
+        return self._load().get(key_id)
+
+    # -- changing (the CLI, or tests) -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[dict[str, ApiKey]]:
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.dir / "keys.lock", "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                keys = dict(self._load())
+                yield keys
+                write_json_atomic(
+                    self.path, {"version": 1, "keys": [asdict(k) for k in keys.values()]}
+                )
+                os.chmod(self.path, 0o600)
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def create(self, user: str, role: str, project: str | None = None) -> NewKey:
+        """A new key for `user`; the returned token is shown once and never stored."""
+        if role not in ROLES:
+            raise UsageError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        if not _USER_RE.match(user or ""):
+            raise UsageError(f"user name {user!r} must be 1-64 characters without spaces or '/'")
+        if project is not None:
+            if role == "admin":
+                raise UsageError("admin keys cover every project; leave out --project")
+            if not _SCOPE_RE.match(project):
+                raise UsageError(f"project {project!r} must be 1-128 printable characters")
+        secret = secrets.token_urlsafe(32)
+        with self._exclusive() as keys:
+            key_id = secrets.token_hex(6)
+            while key_id in keys:
+                key_id = secrets.token_hex(6)
+            key = ApiKey(key_id, user, role, project, time.time(), None, _hash_secret(secret))
+            keys[key_id] = key
+        return NewKey(key, f"lt_{key_id}_{secret}")
+
+    def revoke(self, key_id: str) -> ApiKey:
+        """Revoke a key by its id (or the whole token); it fails on the next request."""
+        match = _KEY_RE.match(key_id)
+        if match:
+            key_id = match.group(1)
+        with self._exclusive() as keys:
+            key = keys.get(key_id)
+            if key is None:
+                raise UsageError(f"no key with id {key_id!r}; `localtrack keys list` shows them")
+            if key.active:
+                key = ApiKey(**dict(asdict(key), revoked_at=time.time()))
+                keys[key_id] = key
+        return key
+
+    def session_secret(self) -> bytes:
+        """The server's secret for signing session cookies (created on first use, mode 0600)."""
+        path = self.dir / SECRET_FILE
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            pass
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes()  # another process made it first
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+            f.flush()
+            os.fsync(f.fileno())
+        return path.read_bytes()
