@@ -6,17 +6,12 @@ where it must (metric rows, the live tail, runs the index does not know yet). It
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
 import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +23,7 @@ from ..errors import CorruptDataError, RunNotFoundError, UsageError
 from .console_reader import ConsolePage, read_console
 from .index import Index
 from .layout import is_valid_run_id
+from .lru import SizedLRU
 from .media import blob_path
 from .media_reader import (
     HistogramSeries,
@@ -41,143 +37,14 @@ from .media_reader import (
 from .metrics import KeyStats, normalize, numpy_bools, numpy_values, update_stats
 from .root import StoreRoot
 from .runfiles import list_shards, list_tail_segments, read_run_data
-from .runmeta import SYSTEM_PREFIX, effective_state, heartbeat_time, index_row, load, typed_value
+from .runinfo import MetricKey, ProjectInfo, RunInfo, run_info
+from .runmeta import SYSTEM_PREFIX, heartbeat_time, index_row, load, typed_value
 from .series import Series, bucketize, make_edges
 from .wide import to_wide
 
 BUILTIN_X = ("step", "wall_time", "relative_time")
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ProjectInfo:
-    name: str
-    run_count: int
-    running_count: int
-    last_activity: float | None
-    state_counts: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class MetricKey:
-    key: str
-    dtype: str
-    count: int
-    min: float | None
-    max: float | None
-    last: float | None
-    last_step: int | None
-    mean: float | None
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """One run as readers see it. `state` already says "crashed" for a dead writer."""
-
-    id: str
-    project: str
-    entity: str | None
-    name: str
-    state: str
-    created_at: float | None
-    updated_at: float | None
-    heartbeat_at: float | None
-    ended_at: float | None
-    exit_code: int | None
-    tags: tuple[str, ...]
-    group: str | None
-    job_type: str | None
-    notes: str | None
-    host: str | None
-    pid: int | None
-    config: dict[str, Any]
-    summary: dict[str, Any]
-    max_step: int | None
-    warnings: tuple[str, ...]
-    meta_json: str = field(default="{}", repr=False, compare=False)
-
-    @cached_property
-    def meta(self) -> dict[str, Any]:
-        """run.json without the config (system info, segments, metric definitions, ...)."""
-        return json.loads(self.meta_json) if self.meta_json else {}
-
-    @property
-    def duration(self) -> float | None:
-        if self.created_at is None:
-            return None
-        end = self.ended_at if self.state != "running" else time.time()
-        end = end or self.updated_at
-        return None if end is None else max(0.0, end - self.created_at)
-
-    @property
-    def system(self) -> dict[str, Any]:
-        return dict(self.meta.get("system") or {})
-
-    @property
-    def metric_definitions(self) -> list[dict[str, Any]]:
-        return list(self.meta.get("metric_definitions") or [])
-
-
-def _state(row: dict[str, Any]) -> str:
-    if row["state"] != "running":
-        return str(row["state"])
-    meta = json.loads(row["meta"]) if row.get("meta") else {}
-    return effective_state(dict(meta, state="running"), row.get("heartbeat_at"))
-
-
-def _run_info(row: dict[str, Any]) -> RunInfo:
-    return RunInfo(
-        id=row["id"],
-        project=row["project"],
-        entity=row.get("entity"),
-        name=row["name"],
-        state=_state(row),
-        created_at=row.get("created_at"),
-        updated_at=row.get("updated_at"),
-        heartbeat_at=row.get("heartbeat_at"),
-        ended_at=row.get("ended_at"),
-        exit_code=row.get("exit_code"),
-        tags=tuple(json.loads(row["tags"] or "[]")),
-        group=row.get("run_group"),
-        job_type=row.get("job_type"),
-        notes=row.get("notes"),
-        host=row.get("host"),
-        pid=row.get("pid"),
-        config=json.loads(row["config"] or "{}"),
-        summary=json.loads(row["summary"] or "{}"),
-        max_step=row.get("max_step"),
-        warnings=tuple(json.loads(row.get("warnings") or "[]")),
-        meta_json=row.get("meta") or "{}",
-    )
-
-
-class _LRU:
-    """A thread-safe LRU cache bounded by the total size (in bytes) of its values."""
-
-    def __init__(self, max_bytes: int, size_of: Any = lambda value: 1) -> None:
-        self.max_bytes = max_bytes
-        self._size_of = size_of
-        self._data: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                return self._data[key][0]
-        return None
-
-    def put(self, key: Any, value: Any) -> None:
-        size = self._size_of(value)
-        with self._lock:
-            if key in self._data:
-                self._bytes -= self._data.pop(key)[1]
-            self._data[key] = (value, size)
-            self._bytes += size
-            while self._bytes > self.max_bytes and len(self._data) > 1:
-                self._bytes -= self._data.popitem(last=False)[1][1]
 
 
 def _arrays_nbytes(value: tuple[np.ndarray, np.ndarray]) -> int:
@@ -194,8 +61,8 @@ class StoreReader:
     def __init__(self, root: Path | str, index_mode: str = "auto") -> None:
         self.store = StoreRoot(root, create=False, index_mode=index_mode)
         self._local = threading.local()
-        self._points_cache = _LRU(POINTS_CACHE_BYTES, _arrays_nbytes)
-        self._scan_cache = _LRU(SCAN_CACHE_ENTRIES)
+        self._points_cache = SizedLRU(POINTS_CACHE_BYTES, _arrays_nbytes)
+        self._scan_cache = SizedLRU(SCAN_CACHE_ENTRIES)
 
     @property
     def root(self) -> Path:
@@ -290,7 +157,7 @@ class StoreReader:
 
     def runs(self, project: str | None = None) -> list[RunInfo]:
         """Every run (of one project), newest first."""
-        return [_run_info(r) for r in self._rows(project)]
+        return [run_info(r) for r in self._rows(project)]
 
     def projects(self) -> list[ProjectInfo]:
         by_name: dict[str, list[RunInfo]] = {}
@@ -332,7 +199,7 @@ class StoreReader:
         return row
 
     def run(self, run_id: str) -> RunInfo:
-        return _run_info(self._row(run_id))
+        return run_info(self._row(run_id))
 
     def key_stats(self, run_id: str) -> dict[str, KeyStats]:
         row = self._row(run_id)
