@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 
-def partial_path(path: Path) -> Path:
-    """The temporary name a file is written under before it is renamed into place."""
+def partial_path(path: Path, unique: bool = False) -> Path:
+    """The temporary name a file is written under before it is renamed into place.
+
+    ``.<name>.tmp``: a partial left by a crash is simply overwritten by the next write. With
+    `unique` (for files several processes may publish at once, like a new store's marker) the
+    name gets the process id and a random part, ``.<name>.<pid>-<random>.tmp``.
+    """
+    if unique:
+        return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     return path.with_name(f".{path.name}.tmp")
 
 
@@ -26,9 +34,9 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Publish `data` at `path` atomically and durably."""
-    tmp = partial_path(path)
+def write_bytes_atomic(path: Path, data: bytes, unique: bool = False) -> None:
+    """Publish `data` at `path` atomically and durably (`unique`: see partial_path)."""
+    tmp = partial_path(path, unique)
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -41,10 +49,11 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
-def write_json_atomic(path: Path, value: Any) -> None:
-    """Publish `value` as pretty JSON at `path` atomically and durably."""
+def write_json_atomic(path: Path, value: Any, unique: bool = False) -> None:
+    """Publish `value` as pretty JSON at `path` atomically and durably (`unique`: see
+    partial_path)."""
     text = json.dumps(value, indent=1, sort_keys=True, allow_nan=True, default=str)
-    write_bytes_atomic(path, text.encode("utf-8") + b"\n")
+    write_bytes_atomic(path, text.encode("utf-8") + b"\n", unique)
 
 
 def read_json(path: Path) -> Any:

@@ -28,6 +28,8 @@ def read_console(
     """
     if path is None:
         return ConsolePage()
+    if start_line < 0 and not search:
+        return _tail(path, -start_line, limit)
     data = path.read_bytes()
     text = data.decode("utf-8", errors="replace")
     all_lines = text.split("\n")
@@ -49,3 +51,53 @@ def read_console(
         file_lines=len(all_lines),
         size_bytes=len(data),
     )
+
+
+_TAIL_CHUNK = 256 * 1024
+
+
+def _tail(path: Path, count: int, limit: int) -> ConsolePage:
+    """The last `count` lines (at most `limit` of them), reading the file from its end.
+
+    Only the end is decoded; the lines before it are counted (for line numbers) without
+    decoding, so following a big log stays cheap.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        data, start = b"", size
+        while start > 0 and data.count(b"\n") <= count:
+            start = max(0, start - _TAIL_CHUNK)
+            f.seek(start)
+            data = f.read(size - start)
+        cut = 0
+        if start > 0:  # drop the piece of a line that began before `start`
+            cut = data.find(b"\n") + 1
+        before = _count_newlines(f, start + cut)
+    lines = data[cut:].split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    take = lines[-count:] if count else []
+    total = before + len(lines)
+    first = total - len(take)
+    take = take[: max(1, min(int(limit), 10_000))]
+    return ConsolePage(
+        lines=[t.decode("utf-8", errors="replace") for t in take],
+        line_numbers=list(range(first + 1, first + 1 + len(take))),
+        start_line=first,
+        total_lines=total,
+        file_lines=total,
+        size_bytes=size,
+    )
+
+
+def _count_newlines(f: object, end: int) -> int:
+    """Newlines in the first `end` bytes of the open file `f`."""
+    count, pos = 0, 0
+    f.seek(0)  # type: ignore[attr-defined]
+    while pos < end:
+        chunk = f.read(min(_TAIL_CHUNK * 4, end - pos))  # type: ignore[attr-defined]
+        if not chunk:
+            break
+        count += chunk.count(b"\n")
+        pos += len(chunk)
+    return count

@@ -59,6 +59,19 @@ def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     return conn
 
 
+def _switch_to_wal(conn: sqlite3.Connection, attempts: int = 50) -> None:
+    """PRAGMA journal_mode=WAL answers BUSY at once (ignoring busy_timeout) while another
+    process holds the database during its own switch: retry with a short backoff."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == attempts - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+
+
 class Index:
     """One connection to a store's index.db."""
 
@@ -68,7 +81,7 @@ class Index:
         try:
             self.conn = _connect(path, readonly)
             if not readonly:
-                self.conn.execute("PRAGMA journal_mode = WAL")
+                _switch_to_wal(self.conn)
                 self.conn.execute("PRAGMA synchronous = NORMAL")
                 self._migrate()
         except sqlite3.Error as exc:

@@ -24,7 +24,7 @@ from .layout import RunPaths
 
 MEDIA_DIR = "media"
 BLOBS_DIR = "blobs"
-_BLOB_RE = re.compile(r"^[0-9a-f]{64}\.(png|parquet|jpg|gif)$")
+_BLOB_RE = re.compile(r"[0-9a-f]{64}\.(png|parquet|jpg|gif)")
 _LOG_RE = re.compile(r"^log-(\d{4})\.jsonl$")
 
 
@@ -48,7 +48,7 @@ def write_blob(paths: RunPaths, sha256: str, ext: str, data: bytes) -> str:
 
 def blob_path(paths: RunPaths, name: str) -> Path | None:
     """The file of a blob named ``<sha256>.<ext>``; None for any other name (no traversal)."""
-    if not _BLOB_RE.match(name):
+    if not _BLOB_RE.fullmatch(name):
         return None
     path = media_dir(paths) / BLOBS_DIR / name
     return path if path.is_file() else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,8 @@ import pyarrow.parquet as pq
 
 from ..errors import CorruptDataError, UsageError
 from .layout import RunPaths
-from .media import blob_path, read_media
+from .lru import SizedLRU
+from .media import blob_path, media_dir, read_media
 
 IMAGE_COLUMNS_META = b"localtrack.image_columns"
 
@@ -54,17 +56,45 @@ def _item(record: dict[str, Any]) -> MediaItem:
     )
 
 
-def media_items(paths: RunPaths, key: str | None = None) -> list[MediaItem]:
-    """Media of a run in (key, step) order; a step logged twice keeps its later item."""
+_ITEMS_CACHE = SizedLRU(256)  # parsed media logs of recently read runs
+_TABLE_CACHE = SizedLRU(256 * 1024 * 1024, lambda table: table.nbytes)  # blobs never change
+
+
+def _log_version(paths: RunPaths) -> tuple:
+    directory = media_dir(paths)
+    try:
+        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    except FileNotFoundError:
+        return ()
+    return tuple(
+        (e.name, e.stat().st_size, e.stat().st_mtime_ns)
+        for e in entries
+        if e.name.endswith(".jsonl")
+    )
+
+
+def _all_items(paths: RunPaths) -> list[MediaItem]:
+    """Every media item of a run, parsed once per version of its media logs."""
+    cache_key = (str(paths.dir), _log_version(paths))
+    cached = _ITEMS_CACHE.get(cache_key)
+    if cached is not None:
+        return cached
     latest: dict[tuple[str, int], MediaItem] = {}
     for record in read_media(paths):
-        if key is None or record.get("key") == key:
-            try:
-                item = _item(record)
-            except (KeyError, TypeError, ValueError):
-                continue
-            latest[(item.key, item.step)] = item
-    return [latest[k] for k in sorted(latest)]
+        try:
+            item = _item(record)
+        except (KeyError, TypeError, ValueError):
+            continue
+        latest[(item.key, item.step)] = item
+    items = [latest[k] for k in sorted(latest)]
+    _ITEMS_CACHE.put(cache_key, items)
+    return items
+
+
+def media_items(paths: RunPaths, key: str | None = None) -> list[MediaItem]:
+    """Media of a run in (key, step) order; a step logged twice keeps its later item."""
+    items = _all_items(paths)
+    return items if key is None else [i for i in items if i.key == key]
 
 
 def media_keys(paths: RunPaths) -> dict[str, str]:
@@ -112,10 +142,13 @@ def table_page(
         raise CorruptDataError(
             f"table {key!r} at step {item.step}: its file {item.file} is missing"
         )
-    try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowException) as exc:
-        raise CorruptDataError(f"table {key!r} at step {item.step} is damaged: {exc}") from exc
+    table = _TABLE_CACHE.get(str(path))
+    if table is None:
+        try:
+            table = pq.read_table(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise CorruptDataError(f"table {key!r} at step {item.step} is damaged: {exc}") from exc
+        _TABLE_CACHE.put(str(path), table)
     meta = table.schema.metadata or {}
     import json
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 import pyarrow as pa
@@ -272,6 +273,29 @@ def dtypes_from_metadata(metadata: Mapping[bytes, bytes] | None) -> dict[str, st
     return dict(json.loads(metadata[DTYPES_META]))
 
 
+def exact_sum(values: np.ndarray) -> Fraction:
+    """The exact sum of finite float64 values, independent of their order or grouping.
+
+    Each value is mantissa × 2^exponent with an integer 53-bit mantissa; mantissas are summed
+    as integers per exponent. So statistics rebuilt from differently grouped files (reindex)
+    give bit-identical sums and means.
+    """
+    if len(values) == 0:
+        return Fraction(0)
+    mantissas, exponents = np.frexp(values)
+    ints = (mantissas * float(2**53)).astype(np.int64)
+    exponents = exponents.astype(np.int64) - 53
+    order = np.argsort(exponents, kind="stable")
+    ints, exponents = ints[order], exponents[order]
+    starts = np.flatnonzero(np.r_[True, exponents[1:] != exponents[:-1]])
+    high = np.add.reduceat(ints >> 32, starts)  # |x >> 32| < 2**21: no overflow below 2**42 values
+    low = np.add.reduceat(ints & 0xFFFFFFFF, starts)
+    total = Fraction(0)
+    for h, lo, e in zip(high.tolist(), low.tolist(), exponents[starts].tolist(), strict=True):
+        total += Fraction((h << 32) + lo) * (Fraction(2) ** e)
+    return total
+
+
 @dataclass
 class KeyStats:
     """Running statistics of one metric key; merged batch by batch."""
@@ -286,6 +310,7 @@ class KeyStats:
     last_step: int | None = None
     max_step: int | None = None
     last_wall: float | None = None
+    exact_sum: Fraction | None = field(default=None, repr=False, compare=False)
 
     @property
     def mean(self) -> float | None:
@@ -343,7 +368,6 @@ def update_stats(stats: dict[str, KeyStats], table: pa.Table, dtypes: Mapping[st
     finite = np.where(finite_mask, values, np.nan)
     lows = np.fmin.reduceat(finite, starts)
     highs = np.fmax.reduceat(finite, starts)
-    sums = np.add.reduceat(np.where(finite_mask, values, 0.0), starts)
     finite_counts = np.add.reduceat(finite_mask.astype(np.int64), starts)
     for i, name in enumerate(names):
         s = stats.get(name) or KeyStats()
@@ -352,7 +376,10 @@ def update_stats(stats: dict[str, KeyStats], table: pa.Table, dtypes: Mapping[st
         if finite_counts[i]:
             s.min = _opt_min(s.min, float(lows[i]))
             s.max = _opt_max(s.max, float(highs[i]))
-            s.sum += float(sums[i])
+            chunk = values[starts[i] : ends[i]]
+            base = s.exact_sum if s.exact_sum is not None else Fraction(s.sum)
+            s.exact_sum = base + exact_sum(chunk[finite_mask[starts[i] : ends[i]]])
+            s.sum = float(s.exact_sum)
             s.finite_count += int(finite_counts[i])
         last = ends[i] - 1
         top = int(steps[last])

@@ -238,15 +238,14 @@ class StoreReader:
     def history(self, run_id: str, keys: Sequence[str] | None = None) -> pa.Table:
         """One row per step, one column per key (null where a key was not logged at that step).
 
-        Without `keys`, every key except system metrics (system/...), which have their own
-        sample counter as step; ask for them by name, or use `series(..., x="wall_time")`.
+        Without `keys`, every key the run's files hold except system metrics (system/...), which
+        have their own sample counter as step; ask for them by name, or use
+        `series(..., x="wall_time")`.
         """
         run_id = self.resolve_run_id(run_id)
-        if keys is None:
-            keys = [k for k in self.key_stats(run_id) if not k.startswith(SYSTEM_PREFIX)]
-            if not keys:
-                keys = None
         table, dtypes, _ = self._long(run_id, keys)
+        if keys is None and table.num_rows:
+            table = table.filter(pc.invert(pc.starts_with(table.column("key"), SYSTEM_PREFIX)))
         return to_wide(table, dtypes, keys)
 
     def data_warnings(self, run_id: str) -> list[str]:

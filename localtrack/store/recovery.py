@@ -19,6 +19,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow.parquet as pq
 
@@ -30,7 +31,7 @@ from .metrics import KeyStats, sort_rows, update_stats
 from .root import StoreRoot
 from .runfiles import drop_covered, list_tail_segments, read_run_data
 from .runmeta import effective_state, heartbeat_time, index_row, load, save
-from .shards import ShardInfo, sha256_file, shard_info_from_file, write_shard
+from .shards import ShardInfo, check_sha256, sha256_file, shard_info_from_file, write_shard
 
 log = logging.getLogger(__name__)
 
@@ -105,16 +106,19 @@ def index_run(index: Index, scan: RunScan) -> None:
         index.bump_changes()
 
 
+def partial_files(paths: RunPaths) -> list[Path]:
+    """Partial files (``.<name>...tmp``) anywhere in a run directory except quarantine/."""
+    found = []
+    for folder, dirs, files in os.walk(paths.dir):
+        dirs[:] = [d for d in dirs if Path(folder, d) != paths.quarantine]
+        found.extend(Path(folder, f) for f in files if is_partial_name(f))
+    return sorted(found)
+
+
 def _remove_partials(paths: RunPaths, report: RepairReport) -> None:
-    for directory in (paths.dir, paths.metrics):
-        try:
-            entries = list(os.scandir(directory))
-        except FileNotFoundError:
-            continue
-        for entry in entries:
-            if is_partial_name(entry.name):
-                os.unlink(entry.path)
-                report.actions.append(f"removed partial file {entry.name}")
+    for path in partial_files(paths):
+        path.unlink(missing_ok=True)
+        report.actions.append(f"removed partial file {path.relative_to(paths.dir)}")
 
 
 def _quarantine(paths: RunPaths, name: str, reason: str, report: RepairReport) -> None:
@@ -125,7 +129,8 @@ def _quarantine(paths: RunPaths, name: str, reason: str, report: RepairReport) -
     report.actions.append(f"quarantined {name} → quarantine/{target.name}")
 
 
-def _fix_shards(paths: RunPaths, report: RepairReport) -> None:
+def _fix_shards(paths: RunPaths, hashes: dict[str, str], report: RepairReport) -> None:
+    """Remove merge debris; quarantine shards that fail their sha256 or do not parse."""
     try:
         names = [n for e in os.scandir(paths.metrics) if (n := parse_shard_name(e.name))]
     except FileNotFoundError:
@@ -134,15 +139,26 @@ def _fix_shards(paths: RunPaths, report: RepairReport) -> None:
     for name in names:
         if name not in live:
             paths.shard(name).unlink()
+            hashes.pop(name.filename, None)
             report.actions.append(f"removed {name.filename} (its rows are in a merged shard)")
     for name in sorted(live):
-        try:
-            shard_info_from_file(paths.shard(name), name)
-        except CorruptDataError as exc:
-            _quarantine(paths, name.filename, str(exc), report)
+        problem = shard_problem(paths, name, hashes.get(name.filename))
+        if problem:
+            _quarantine(paths, name.filename, problem, report)
+            hashes.pop(name.filename, None)
 
 
-def _adopt_tails(paths: RunPaths, report: RepairReport) -> None:
+def shard_problem(paths: RunPaths, name: ShardName, expected: str | None) -> str | None:
+    """Why a shard cannot be trusted (sha256 mismatch, unparsable), or None."""
+    try:
+        check_sha256(paths.shard(name), expected)
+        shard_info_from_file(paths.shard(name), name)
+    except CorruptDataError as exc:
+        return str(exc)
+    return None
+
+
+def _adopt_tails(paths: RunPaths, hashes: dict[str, str], report: RepairReport) -> None:
     for segment in list_tail_segments(paths):
         cut = taillog.repair(paths.tail(segment))
         if cut:
@@ -156,7 +172,8 @@ def _adopt_tails(paths: RunPaths, report: RepairReport) -> None:
         dtypes: dict[str, str] = {}
         for b in batches:
             dtypes.update(b.dtypes)
-        write_shard(paths.shard(name), name, sort_rows([b.table for b in batches]), dtypes)
+        info = write_shard(paths.shard(name), name, sort_rows([b.table for b in batches]), dtypes)
+        hashes[name.filename] = info.sha256
         report.actions.append(f"sealed {len(batches)} tail batches into {name.filename}")
     for segment in list_tail_segments(paths):
         paths.tail(segment).unlink()
@@ -174,14 +191,20 @@ def repair_run(paths: RunPaths) -> RepairReport:
     if state == "running":
         return report
     paths.metrics.mkdir(exist_ok=True)
+    hashes = dict(meta.get("shards") or {})
     _remove_partials(paths, report)
-    _fix_shards(paths, report)
-    _adopt_tails(paths, report)
+    _fix_shards(paths, hashes, report)
+    _adopt_tails(paths, hashes, report)
+    changed = hashes != (meta.get("shards") or {})
+    meta["shards"] = hashes
     if meta.get("state") == "running":
         meta["state"] = "crashed"
-        meta.setdefault("ended_at", heartbeat_time(paths.heartbeat) or time.time())
-        save(paths.run_json, meta)
+        if meta.get("ended_at") is None:
+            meta["ended_at"] = heartbeat_time(paths.heartbeat) or time.time()
         report.actions.append("marked crashed (its writer stopped without finishing)")
+        changed = True
+    if changed:
+        save(paths.run_json, meta)
     return report
 
 
@@ -197,14 +220,10 @@ def check_run(paths: RunPaths) -> RepairReport:
     report.problems.extend(scan.warnings)
     if meta.get("state") == "running" and effective_state(meta, scan.heartbeat_at) == "crashed":
         report.problems.append("says running, but its writer is gone (will be marked crashed)")
-    live = effective_state(meta, scan.heartbeat_at) == "running"
-    for directory in (paths.dir, paths.metrics):
-        if directory.exists() and not live:
-            report.problems.extend(
-                f"stray partial file {e.name}"
-                for e in os.scandir(directory)
-                if is_partial_name(e.name)
-            )
+    if effective_state(meta, scan.heartbeat_at) != "running":
+        report.problems.extend(
+            f"stray partial file {p.relative_to(paths.dir)}" for p in partial_files(paths)
+        )
     return report
 
 

@@ -47,8 +47,12 @@ class StoreRoot:
         if create:
             self.paths.runs.mkdir(parents=True, exist_ok=True)
             if not self.paths.marker.exists():
+                # several processes may create a new store at once: each publishes a whole
+                # marker atomically under its own partial name; the last rename wins, same content
                 write_json_atomic(
-                    self.paths.marker, {"format": "localtrack", "format_version": FORMAT_VERSION}
+                    self.paths.marker,
+                    {"format": "localtrack", "format_version": FORMAT_VERSION},
+                    unique=True,
                 )
         check_format(self.paths)
 

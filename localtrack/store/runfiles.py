@@ -7,6 +7,7 @@ that compaction deletes while we read makes us start over (the merged shard hold
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from ..errors import CorruptDataError
 from . import taillog
 from .layout import RunPaths, ShardName, is_partial_name, parse_shard_name, parse_tail_name
 from .metrics import arrow_strings, decode_batch, merge_dtype
-from .shards import read_shard
+from .shards import check_sha256, read_shard
 
 _ATTEMPTS = 5
 
@@ -107,6 +108,16 @@ def _filter_keys(table: pa.Table, keys: Sequence[str] | None) -> pa.Table:
     return table.filter(pc.is_in(table.column("key"), value_set=arrow_strings(sorted(set(keys)))))
 
 
+def expected_hashes(paths: RunPaths) -> dict[str, str]:
+    """The sha256 of each shard, as recorded in run.json when it was sealed ({} if unknown)."""
+    try:
+        meta = json.loads(paths.run_json.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    shards = meta.get("shards") if isinstance(meta, dict) else None
+    return {str(k): str(v) for k, v in shards.items()} if isinstance(shards, dict) else {}
+
+
 def _read_once(paths: RunPaths, keys: Sequence[str] | None) -> RunData:
     data = RunData()
     tails: list[TailBatch] = []
@@ -115,10 +126,12 @@ def _read_once(paths: RunPaths, keys: Sequence[str] | None) -> RunData:
         tails.extend(batches)
         if problem:
             data.damaged.append((paths.tail(segment).name, problem))
+    expected = expected_hashes(paths)
     shards = list_shards(paths)
     pieces: list[tuple[tuple[int, int], pa.Table]] = []
     for name in shards:
         try:
+            check_sha256(paths.shard(name), expected.get(name.filename))
             table, dtypes = read_shard(paths.shard(name), keys)
         except CorruptDataError as exc:
             data.damaged.append((name.filename, str(exc)))

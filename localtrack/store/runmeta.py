@@ -7,6 +7,7 @@ from it plus the metric statistics. Pure functions: no I/O except `load`/`save`.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import math
 import os
 import socket
@@ -22,6 +23,7 @@ from .index import encode_json
 from .layout import FORMAT_VERSION
 from .metrics import KeyStats
 
+log = logging.getLogger(__name__)
 STATES = ("running", "finished", "failed", "crashed")
 SUMMARY_MODES = ("min", "max", "mean", "last")
 HEARTBEAT_INTERVAL_S = 5.0
@@ -36,6 +38,7 @@ def load(path: Path) -> dict[str, Any]:
         raise CorruptDataError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(meta, dict) or "id" not in meta:
         raise CorruptDataError(f"{path} does not describe a run (no 'id')")
+    meta.pop("format_version", None)  # a property of the file, not of the run
     return meta
 
 
@@ -169,7 +172,7 @@ def index_row(
         "pid": segment.get("pid"),
         "config": encode_json(meta.get("config") or {}),
         "summary": encode_json(compute_summary(meta, stats)),
-        "meta": encode_json({k: v for k, v in meta.items() if k not in ("config",)}),
+        "meta": encode_json({k: v for k, v in meta.items() if k not in ("config", "shards")}),
         "max_step": max(max_steps) if max_steps else None,
         "warnings": encode_json(warnings or []),
     }
@@ -185,13 +188,16 @@ def heartbeat_time(path: Path) -> float | None:
 class MetaDocument:
     """The in-memory run.json of a live run, shared by the training thread and the writer.
 
-    Every change is saved at once, atomically; a lock keeps the two threads' saves in order.
+    Every change is saved at once, atomically; a lock keeps the two threads' saves in order. A
+    save that fails (disk full) never reaches the training loop: the change stays in memory, one
+    warning is logged, and the writer saves it on a later round.
     """
 
     def __init__(self, path: Path, meta: dict[str, Any]) -> None:
         self.path = path
         self._meta = meta
         self._lock = threading.Lock()
+        self._unsaved = False
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -206,11 +212,29 @@ class MetaDocument:
             self._meta.update(changes)
             self._meta["updated_at"] = time.time()
             if save_now:
-                save(self.path, self._meta)
+                self._save_locked()
 
     def save(self) -> None:
         with self._lock:
+            self._save_locked()
+
+    def save_if_unsaved(self) -> None:
+        """Retry a save that failed earlier (called by the writer thread)."""
+        with self._lock:
+            if self._unsaved:
+                self._save_locked()
+
+    def _save_locked(self) -> None:
+        try:
             save(self.path, self._meta)
+        except OSError as exc:
+            if not self._unsaved:
+                log.warning("cannot save %s (%s); kept in memory, will retry", self.path, exc)
+            self._unsaved = True
+            return
+        if self._unsaved:
+            log.warning("saved %s again", self.path)
+        self._unsaved = False
 
 
 def _deep_copy(value: Any) -> Any:

@@ -49,6 +49,33 @@ class ShardInfo:
     max_step: int | None
 
 
+_VERIFIED: dict[tuple[str, int, int], str] = {}
+_VERIFIED_MAX = 100_000
+
+
+def check_sha256(path: Path, expected: str | None) -> None:
+    """Raise CorruptDataError unless the file's bytes hash to `expected` (None: nothing known).
+
+    Checked before the file is parsed: a flipped bit in a Parquet footer can make the Parquet
+    reader abort the whole process. Each (path, size, mtime) is hashed once per process.
+    """
+    if expected is None:
+        return
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    actual = _VERIFIED.get(key)
+    if actual is None:
+        actual = sha256_file(path)
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            _VERIFIED.clear()
+        _VERIFIED[key] = actual
+    if actual != expected:
+        raise CorruptDataError(
+            f"shard {path} does not match the sha256 recorded when it was sealed "
+            f"({actual[:12]}… ≠ {expected[:12]}…); `localtrack doctor --repair` quarantines it"
+        )
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -172,7 +199,7 @@ def read_shard(path: Path, keys: Sequence[str] | None = None) -> tuple[pa.Table,
                 table = table.filter(pc.is_in(table.column("key"), value_set=wanted))
     except FileNotFoundError:
         raise
-    except (OSError, pa.ArrowException, ValueError) as exc:
+    except (OSError, pa.ArrowException, ValueError, IndexError, KeyError, TypeError) as exc:
         raise CorruptDataError(f"shard {path} is damaged: {exc}") from exc
     table = table.replace_schema_metadata(None)
     if table.schema != SCHEMA:

@@ -167,6 +167,7 @@ class RunWriter:
                 self._drain_to_tail()
                 if self._seal_due():
                     self._seal(final=False)
+            self.meta.save_if_unsaved()
             self._maybe_heartbeat()
             self._update_index()
         except Exception as exc:
@@ -287,6 +288,7 @@ class RunWriter:
         )
 
     def _seal(self, final: bool) -> None:
+        in_tail_up_to = self._next_batch - 1  # batches numbered so far went through the tail
         if final:
             for table in self._pending:
                 self._land(self._next_batch, table)
@@ -302,10 +304,11 @@ class RunWriter:
         except OSError as exc:
             self._warn("seal", f"cannot write shard {name.filename} ({exc}); will retry")
             if final:
-                self._rescue_into_tail()
+                self._rescue_into_tail(after=in_tail_up_to)
             return
         self._clear_warning("seal")
         self._shards.append(info)
+        self._record_hashes(add=[info], remove=[])
         self._index_call(lambda idx: idx.replace_shards(self.paths.run_id, [info], []))
         self._unsealed, self._unsealed_rows = [], 0
         if self._tail is not None:
@@ -313,15 +316,27 @@ class RunWriter:
                 self._tail.reset()
         self._compact()
 
-    def _rescue_into_tail(self) -> None:
-        """At finish, when a shard cannot be written: leave what we can in the tail log."""
+    def _rescue_into_tail(self, after: int) -> None:
+        """At finish, when a shard cannot be written: add to the tail log the batches that
+        never reached it (those numbered after `after`), so the next open can seal them."""
         if self._tail is None:
             return
         for batch, table in self._unsealed:
+            if batch <= after:
+                continue
             with contextlib.suppress(OSError):
                 self._tail.append(RECORD_METRICS, encode_batch(batch, table, self.dtypes.copy()))
         with contextlib.suppress(OSError):
             self._tail.sync()
+
+    def _record_hashes(self, add: list[ShardInfo], remove: list[str]) -> None:
+        """Keep run.json's map of shard sha256s (what readers verify files against) current."""
+        hashes = self.meta.get("shards") or {}
+        for name in remove:
+            hashes.pop(name, None)
+        for info in add:
+            hashes[info.name.filename] = info.sha256
+        self.meta.update(shards=hashes)
 
     # -- compaction ---------------------------------------------------------------------------
 
@@ -358,6 +373,7 @@ class RunWriter:
             self._warn("compact", f"compaction skipped: {exc}")
             return False
         removed = [s.name.filename for s in group]
+        self._record_hashes(add=[merged], remove=removed)
         self._index_call(lambda idx: idx.replace_shards(self.paths.run_id, [merged], removed))
         for info in group:
             self.paths.shard(info.name).unlink(missing_ok=True)
