@@ -5,48 +5,17 @@ Errors print one clear line (no traceback) and exit non-zero.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from .errors import LocaltrackError
+from .cli_options import clean_errors, dir_option, json_option
 from .settings import resolve_dir
-
-
-def _dir_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--dir",
-        "dir_",
-        type=click.Path(file_okay=False),
-        default=None,
-        help="Store directory (default: $LOCALTRACK_DIR, else ./localtrack-runs).",
-    )(fn)
-
-
-def _json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(fn)
-
-
-def _clean_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except LocaltrackError as exc:
-            raise click.ClickException(str(exc)) from None
-        except OSError as exc:
-            raise click.ClickException(
-                f"{exc.strerror or exc}: {exc.filename or ''}".strip(": ")
-            ) from None
-
-    return wrapper
 
 
 def _reader(dir_: str | None):
@@ -110,10 +79,10 @@ def cli(verbose: bool) -> None:
 
 
 @cli.command()
-@_dir_option
+@dir_option
 @click.option("--project", "-p", default=None, help="Only runs of this project.")
-@_json_option
-@_clean_errors
+@json_option
+@clean_errors
 def runs(dir_: str | None, project: str | None, as_json: bool) -> None:
     """List runs, newest first.
 
@@ -138,9 +107,9 @@ def runs(dir_: str | None, project: str | None, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("run_id")
-@_dir_option
-@_json_option
-@_clean_errors
+@dir_option
+@json_option
+@clean_errors
 def show(run_id: str, dir_: str | None, as_json: bool) -> None:
     """Show one run: metadata, config, summary and metric keys.
 
@@ -181,8 +150,8 @@ def show(run_id: str, dir_: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@_dir_option
-@_clean_errors
+@dir_option
+@clean_errors
 def reindex(dir_: str | None) -> None:
     """Rebuild index.db from the run directories (the index is only a cache).
 
@@ -200,12 +169,12 @@ def reindex(dir_: str | None) -> None:
 
 
 @cli.command()
-@_dir_option
+@dir_option
 @click.option(
     "--repair", is_flag=True, help="Fix what is found (truncate, adopt, quarantine, mark crashed)."
 )
-@_json_option
-@_clean_errors
+@json_option
+@clean_errors
 def doctor(dir_: str | None, repair: bool, as_json: bool) -> None:
     """Check a store for damage left by crashes; --repair fixes it.
 
@@ -224,8 +193,8 @@ def doctor(dir_: str | None, repair: bool, as_json: bool) -> None:
 
 
 @cli.command()
-@_dir_option
-@_clean_errors
+@dir_option
+@clean_errors
 def demo(dir_: str | None) -> None:
     """Write a demo project (a small sweep: finished, failed and crashed runs).
 
@@ -241,11 +210,11 @@ def demo(dir_: str | None) -> None:
 
 
 @cli.command()
-@_dir_option
+@dir_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the UI in a web browser.")
-@_clean_errors
+@clean_errors
 def ui(dir_: str | None, host: str, port: int, open_browser: bool) -> None:
     """Serve the web UI for a store.
 

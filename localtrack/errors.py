@@ -4,13 +4,28 @@
 
     LocaltrackError                 base class: catch this to catch everything below
     ├── UsageError                  the caller passed something wrong (bad value, bad argument)
-    │   └── UnsupportedValueError   run.log() got a value it cannot store (raised only with strict=True)
+    │   ├── UnsupportedValueError   run.log() got a value it cannot store (raised only with strict=True)
+    │   ├── BlobTooLargeError       an imported blob is bigger than the store accepts
+    │   └── ManifestError           a manifest names a file it may not name, or is malformed
     ├── RunNotFoundError            no run with that id (or id prefix) in the store
     ├── RunExistsError              init(id=...) names a run that exists and resume does not allow it
     ├── StoreError                  the store on disk is unusable
     │   ├── FormatVersionError      the store was written by a newer, incompatible localtrack
-    │   └── CorruptDataError        a file failed its checksum or could not be parsed
-    └── IndexUnavailableError       the SQLite index cannot be used here (e.g. network filesystem)
+    │   ├── CorruptDataError        a file failed its checksum or could not be parsed
+    │   │   └── DigestMismatchError received bytes do not hash to the sha256 they were sent under
+    │   ├── MissingBlobsError       a commit needs blobs that were never uploaded (``missing``)
+    │   └── RunConflictError        the run id already belongs to another run here
+    ├── IndexUnavailableError       the SQLite index cannot be used here (e.g. network filesystem)
+    └── SyncError                   sync, export or import could not finish
+        ├── TransientSyncError      worth retrying: connection reset or refused, timeout,
+        │                           5xx, 429 (``retry_after`` says how long to wait)
+        ├── AuthError               401/403: no key, a wrong or revoked key, too small a role
+        │                           or another project's scope; retrying will not help
+        ├── ProtocolError           the other side speaks another protocol version, or sent
+        │                           something that is not the protocol
+        ├── RemoteError             the server refused a request for a reason of its own
+        │                           (4xx with the API's error envelope): ``status``, ``code``
+        └── BundleError             a bundle file is truncated, tampered with or not a bundle
 
 Every message says what was wrong and what to do about it.
 """
@@ -28,6 +43,14 @@ class UsageError(LocaltrackError, ValueError):
 
 class UnsupportedValueError(UsageError, TypeError):
     """run.log() received a value of a type it cannot store (strict mode)."""
+
+
+class BlobTooLargeError(UsageError):
+    """A blob is bigger than the store accepts."""
+
+
+class ManifestError(UsageError):
+    """A manifest names a file it may not name, or is otherwise malformed."""
 
 
 class RunNotFoundError(LocaltrackError, LookupError):
@@ -50,5 +73,57 @@ class CorruptDataError(StoreError):
     """A file in the store failed its checksum or could not be parsed."""
 
 
+class DigestMismatchError(CorruptDataError):
+    """Received bytes do not hash to the sha256 they were sent under."""
+
+
+class MissingBlobsError(StoreError):
+    """A commit needs blobs that were never uploaded (``missing`` lists their sha256)."""
+
+    def __init__(self, message: str, missing: list[str]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+class RunConflictError(StoreError):
+    """The run id already belongs to another run here (another origin, or a live local writer)."""
+
+
 class IndexUnavailableError(LocaltrackError):
     """The SQLite index cannot be used (network filesystem, read-only directory, ...)."""
+
+
+class SyncError(LocaltrackError):
+    """Sync, export or import could not finish."""
+
+
+class TransientSyncError(SyncError):
+    """A failure worth retrying (network trouble, 5xx, 429); ``retry_after`` is a hint in seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AuthError(SyncError):
+    """The server refused the API key (missing, wrong, revoked, too small a role or scope)."""
+
+
+class ProtocolError(SyncError):
+    """The other side does not speak this protocol version, or answered something malformed."""
+
+
+class RemoteError(SyncError):
+    """The server refused a request (a 4xx with the API's error envelope)."""
+
+    def __init__(
+        self, message: str, status: int, code: str, details: dict[str, object] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.details = details or {}
+
+
+class BundleError(SyncError):
+    """A bundle file is truncated, tampered with, or not a localtrack bundle."""

@@ -13,9 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from localtrack.cli_sync import standalone
-from localtrack.sync.bundle import MAGIC, BundleSource, export_bundle, import_bundle, scan_bundle
+from localtrack.errors import BundleError
+from localtrack.sync.bundle import BundleSource, export_bundle, import_bundle
+from localtrack.sync.bundle_format import MAGIC, scan_bundle
 from localtrack.sync.client import SyncClient
-from localtrack.sync.errors import BundleError
 from localtrack.sync.remote import Remote
 from webui.server import create_server_app
 

@@ -21,7 +21,7 @@ from localtrack.store.root import StoreRoot
 from localtrack.sync import protocol
 from localtrack.sync.manifest import ManifestBuilder
 from localtrack.sync.state import RunSyncState
-from webui import auth
+from webui import access, policies, sessions
 from webui.server import create_server_app
 
 from .sync_fixtures import ServerProcess, log_runs
@@ -84,8 +84,8 @@ def _routes(app: Any) -> list[tuple[str, str, Any]]:
 
 
 def test_every_route_has_an_access_policy(server: dict[str, Any]) -> None:
-    missing = {e for e, _, _ in _routes(server["app"]) if e not in auth.POLICIES}
-    assert missing == set(), f"routes without a policy in webui/auth.py POLICIES: {missing}"
+    missing = {e for e, _, _ in _routes(server["app"]) if e not in policies.POLICIES}
+    assert missing == set(), f"routes without a policy in webui/policies.py POLICIES: {missing}"
 
 
 def test_a_route_added_without_a_policy_is_closed(server: dict[str, Any]) -> None:
@@ -100,7 +100,7 @@ def test_deny_by_default_every_route_by_role(server: dict[str, Any], who: str) -
     client = server["app"].test_client()
     headers = {} if who == "anonymous" else _bearer(server["tokens"][who])
     for endpoint, method, rule in _routes(server["app"]):
-        policy = auth.POLICIES[endpoint]
+        policy = policies.POLICIES[endpoint]
         reply = client.open(_sample_url(rule, server), method=method, headers=headers, data=b"{}")
         reply.close()
         needed = policy.role
@@ -112,7 +112,7 @@ def test_deny_by_default_every_route_by_role(server: dict[str, Any], who: str) -
             assert reply.status_code in (303, 401), (endpoint, method, reply.status_code)
             if reply.status_code == 303:
                 assert reply.headers["Location"].startswith("/login?next=")
-        elif auth.Principal("x", "x", who, None, "bearer").has_role(needed):
+        elif access.Principal("x", "x", who, None, "bearer").has_role(needed):
             assert reply.status_code not in (401, 403), (endpoint, method, reply.status_code)
         else:
             assert reply.status_code == 403, (endpoint, method, reply.status_code)
@@ -440,7 +440,7 @@ def test_login_sets_a_strict_httponly_session_and_refuses_bad_keys(server: dict[
     reply = _login(client, server["tokens"]["read"], "/projects/alpha")
     assert reply.status_code == 303 and reply.headers["Location"] == "/projects/alpha"
     cookie = next(
-        c for c in reply.headers.getlist("Set-Cookie") if c.startswith(auth.SESSION_COOKIE)
+        c for c in reply.headers.getlist("Set-Cookie") if c.startswith(sessions.SESSION_COOKIE)
     )
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert client.get("/api/v1/projects").status_code == 200
@@ -467,7 +467,7 @@ def test_state_changing_requests_on_a_session_need_the_csrf_token(server: dict[s
     reply = client.post("/api/v1/sync/negotiate", json=body)
     assert reply.status_code == 403 and reply.json["error"]["code"] == "csrf"
     cfg = server["app"].extensions["localtrack_auth"]
-    session = cfg.sessions.read(client.get_cookie(auth.SESSION_COOKIE).value)
+    session = cfg.sessions.read(client.get_cookie(sessions.SESSION_COOKIE).value)
     token = cfg.sessions.csrf_token(session)
     reply = client.post("/api/v1/sync/negotiate", json=body, headers={"X-CSRF-Token": token})
     assert reply.status_code == 200
@@ -478,10 +478,10 @@ def test_state_changing_requests_on_a_session_need_the_csrf_token(server: dict[s
 def test_a_tampered_session_cookie_is_ignored(server: dict[str, Any]) -> None:
     client = server["app"].test_client()
     _login(client, server["tokens"]["read"])
-    value = client.get_cookie(auth.SESSION_COOKIE).value
+    value = client.get_cookie(sessions.SESSION_COOKIE).value
     _, mac = value.split(".")
-    forged = auth._b64(json.dumps({"k": "someoneelse", "e": 9e12, "n": "x"}).encode())
-    client.set_cookie(auth.SESSION_COOKIE, f"{forged}.{mac}")
+    forged = sessions._b64(json.dumps({"k": "someoneelse", "e": 9e12, "n": "x"}).encode())
+    client.set_cookie(sessions.SESSION_COOKIE, f"{forged}.{mac}")
     assert client.get("/api/v1/projects").status_code == 401
 
 

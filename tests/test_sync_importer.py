@@ -10,19 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from localtrack.errors import CorruptDataError
-from localtrack.store import importer
-from localtrack.store.importer import (
+from localtrack.errors import (
     BlobTooLargeError,
+    CorruptDataError,
     DigestMismatchError,
-    FileRef,
-    Ingest,
     ManifestError,
     MissingBlobsError,
     RunConflictError,
-    RunManifest,
 )
+from localtrack.store import commits
+from localtrack.store.importer import Ingest
 from localtrack.store.root import StoreRoot
+from localtrack.store.runmanifest import FileRef, RunManifest
 from localtrack.sync.manifest import ManifestBuilder
 from localtrack.sync.state import RunSyncState
 
@@ -172,7 +171,7 @@ def test_a_crash_mid_commit_is_finished_by_recover(
     area = Ingest(server).create()
     manifest, blobs = _manifest(root, ids[0])
     _upload(area, blobs)
-    real = importer._link_into_place
+    real = commits._link_into_place
     calls = []
 
     def crash_after_one(blob: Path, target: Path) -> None:
@@ -181,10 +180,10 @@ def test_a_crash_mid_commit_is_finished_by_recover(
         calls.append(target)
         real(blob, target)
 
-    monkeypatch.setattr(importer, "_link_into_place", crash_after_one)
+    monkeypatch.setattr(commits, "_link_into_place", crash_after_one)
     with pytest.raises(KeyboardInterrupt):
         area.commit(manifest)
-    monkeypatch.setattr(importer, "_link_into_place", real)
+    monkeypatch.setattr(commits, "_link_into_place", real)
     assert os.listdir(area.journal) == [f"{ids[0]}.json"]
     assert Ingest(server).recover() == [ids[0]]
     assert os.listdir(area.journal) == [] and area.status(manifest).current

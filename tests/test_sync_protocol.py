@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from localtrack.store.importer import FileRef, RunManifest
+from localtrack.errors import AuthError, ProtocolError, RemoteError, TransientSyncError
+from localtrack.store.runmanifest import FileRef, RunManifest
 from localtrack.sync import protocol
-from localtrack.sync.errors import AuthError, ProtocolError, RemoteError, TransientSyncError
 from localtrack.sync.remote import LocalFileChangedError, Remote, RetryPolicy
 from localtrack.sync.transport import MockTransport, Request, Response
 

@@ -18,21 +18,21 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from localtrack.errors import CorruptDataError, StoreError
-from localtrack.store.importer import (
+from localtrack.errors import (
     BlobTooLargeError,
+    CorruptDataError,
     DigestMismatchError,
-    Ingest,
     ManifestError,
     MissingBlobsError,
+    ProtocolError,
     RunConflictError,
-    RunIdentity,
-    is_sha256,
+    StoreError,
 )
+from localtrack.store.importer import Ingest
+from localtrack.store.runmanifest import RunIdentity, is_sha256
 from localtrack.sync import protocol
-from localtrack.sync.errors import ProtocolError
 
-from .auth import principal
+from .access import principal
 from .responses import error_json, json_response
 
 log = logging.getLogger(__name__)

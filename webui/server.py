@@ -28,7 +28,8 @@ from waitress.server import create_server
 
 from localtrack.errors import UsageError
 from localtrack.keys import KeyStore
-from localtrack.store.importer import DEFAULT_MAX_BLOB_BYTES, Ingest
+from localtrack.store.importer import Ingest
+from localtrack.store.staging import DEFAULT_MAX_BLOB_BYTES
 
 from . import auth
 from .app import create_app

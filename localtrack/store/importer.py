@@ -1,6 +1,6 @@
 """Importing runs into a store: verified blobs in, a run's manifest applied in one step.
 
-The server's ingest API and ``localtrack import`` (bundles) both go through this module, so a
+The server's ingest API and ``localtrack import`` (bundles) both go through ``Ingest``, so a
 blob is verified the same way whichever door it came in by. Everything lives under the store root::
 
     <root>/ingest/tmp/.<token>.tmp      a blob being received (deleted on failure, GC'd by age)
@@ -9,13 +9,14 @@ blob is verified the same way whichever door it came in by. Everything lives und
     <root>/ingest/runs/<run>.json       what the last commit of a run placed: {name: sha256, bytes}
     <root>/ingest/locks/<run>.lock      flock'ed while one run is committed (threads and processes)
 
-A run directory is changed only by ``Ingest.commit``: it writes a journal naming the final set
-of files, links each blob into place (partial name → rename, so a reader never sees half a file),
-removes shards that a listed shard covers, updates the heartbeat, rewrites the commit record,
-re-indexes the run and deletes the journal. Blobs stay staged (as hard links) until ``gc()``,
-so runs sharing a content (the same requirements.txt) can all be committed from one upload. A crash in between leaves the journal, and the next
-``recover()`` (or the next commit of that run) finishes it. Every intermediate state is a valid
-run directory: a covering shard next to the shards it covers is what compaction leaves too.
+A run directory is changed only by ``Ingest.commit``, under the run's lock. The parts live in
+their own modules::
+
+    runmanifest.py  the value types (FileRef, RunManifest, ...) and the allowlist of file names
+    staging.py      receiving blobs: hashed while streamed, kept only if the hash matches
+    runorigin.py    whose run an incoming run.json is, and whether it may replace the one here
+    commits.py      plan → journal → apply, and rolling an interrupted commit forward
+    runlock.py      the per-run lock across threads and processes
 
 File names are never taken from outside as paths: a manifest may name only ``run.json`` and
 ``metrics/<segment>-<first>-<last>.parquet``; blobs are named by their sha256.
@@ -24,190 +25,33 @@ File names are never taken from outside as paths: a manifest may name only ``run
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import hashlib
-import json
 import logging
-import os
-import re
-import secrets
-import shutil
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorruptDataError, StoreError, UsageError
-from .atomic import fsync_dir, partial_path, read_json, write_json_atomic
-from .layout import (
-    METRICS_DIR,
-    RUN_JSON,
-    ShardName,
-    StorePaths,
-    is_valid_run_id,
-    parse_shard_name,
+from ..errors import CorruptDataError, ManifestError, MissingBlobsError
+from .atomic import read_json, write_json_atomic
+from .commits import CommitJournal, plan_commit
+from .layout import METRICS_DIR, StorePaths, is_valid_run_id
+from .runlock import LOCK_TIMEOUT_S, run_lock
+from .runmanifest import (
+    CommitResult,
+    FileRef,
+    RunIdentity,
+    RunManifest,
+    RunStatus,
+    check_file_name,
+    shard_of,
 )
+from .runorigin import check_same_run, parse_run_json
+from .staging import BlobStaging
 
 log = logging.getLogger(__name__)
 
 INGEST_DIR = "ingest"
-DEFAULT_MAX_BLOB_BYTES = 512 << 20
-MAX_FILES_PER_RUN = 100_000
-LOCK_TIMEOUT_S = 60.0
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_CHUNK = 1 << 20
-_process_locks: dict[str, threading.Lock] = {}
-_process_locks_guard = threading.Lock()
-
-
-class DigestMismatchError(CorruptDataError):
-    """Received bytes do not hash to the sha256 they were sent under."""
-
-
-class BlobTooLargeError(UsageError):
-    """A blob is bigger than the store accepts."""
-
-
-class ManifestError(UsageError):
-    """A manifest names a file it may not name, or is otherwise malformed."""
-
-
-class MissingBlobsError(StoreError):
-    """A commit needs blobs that were never uploaded (``missing`` lists their sha256)."""
-
-    def __init__(self, message: str, missing: list[str]) -> None:
-        super().__init__(message)
-        self.missing = missing
-
-
-class RunConflictError(StoreError):
-    """The run id already belongs to another run here (another origin, or a live local writer)."""
-
-
-# -- value types -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FileRef:
-    """One file of a run, by content: its name inside the run directory, sha256 and size."""
-
-    name: str
-    sha256: str
-    bytes: int
-
-
-@dataclass(frozen=True)
-class RunManifest:
-    """What a run consists of right now: run.json plus its live sealed shards."""
-
-    run_id: str
-    files: tuple[FileRef, ...]
-    heartbeat_at: float | None = None
-
-    def validate(self) -> None:
-        """Raise ManifestError unless every name is allowed, unique, and run.json is there."""
-        if not isinstance(self.run_id, str) or not is_valid_run_id(self.run_id):
-            raise ManifestError(f"run id {self.run_id!r} is not a valid run id")
-        if len(self.files) > MAX_FILES_PER_RUN:
-            raise ManifestError(f"a manifest may list at most {MAX_FILES_PER_RUN} files")
-        names = set()
-        for ref in self.files:
-            check_file_name(ref.name)
-            if not is_sha256(ref.sha256):
-                raise ManifestError(f"{ref.name}: {ref.sha256!r} is not a lowercase hex sha256")
-            if not isinstance(ref.bytes, int) or isinstance(ref.bytes, bool) or ref.bytes < 0:
-                raise ManifestError(f"{ref.name}: bytes must be a non-negative integer")
-            if ref.name in names:
-                raise ManifestError(f"{ref.name} is listed twice")
-            promised = media_blob_sha(ref.name)
-            if promised is not None and promised != ref.sha256:
-                raise ManifestError(f"{ref.name} is named for another sha256 than its content's")
-            names.add(ref.name)
-        if RUN_JSON not in names:
-            raise ManifestError("a manifest must list run.json")
-
-    @property
-    def run_json(self) -> FileRef:
-        return next(f for f in self.files if f.name == RUN_JSON)
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(f.bytes for f in self.files)
-
-
-@dataclass(frozen=True)
-class RunStatus:
-    """What a store holds of a manifest: up to date, or which blobs it still lacks."""
-
-    run_id: str
-    current: bool
-    missing: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class RunIdentity:
-    """Who a run belongs to: from the incoming run.json, and from the run already here."""
-
-    run_id: str
-    project: str
-    entity: str | None
-    existing_project: str | None
-    existing_entity: str | None
-
-
-@dataclass(frozen=True)
-class CommitResult:
-    run_id: str
-    changed: bool
-    placed: int
-    removed: int
-    project: str
-    entity: str | None
-
-
-def is_sha256(value: object) -> bool:
-    return isinstance(value, str) and bool(_SHA256_RE.match(value))
-
-
-_MEDIA_BLOB_RE = re.compile(r"^media/blobs/([0-9a-f]{64})\.(?:png|parquet|jpg|gif)$")
-_MEDIA_LOG_RE = re.compile(r"^media/log-\d{4}\.jsonl$")
-_FILES_RE = re.compile(r"^files/[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-
-
-def check_file_name(name: object) -> ShardName | None:
-    """Allow only the names a run directory holds (an allowlist, so no name is a path outside
-    it): ``run.json``, ``metrics/<shard>``, ``media/blobs/<sha256>.<ext>``,
-    ``media/log-<segment>.jsonl`` and ``files/<name>``. Returns the shard name, if one."""
-    if name == RUN_JSON:
-        return None
-    if isinstance(name, str):
-        if name.startswith(METRICS_DIR + "/"):
-            shard = parse_shard_name(name[len(METRICS_DIR) + 1 :])
-            if shard is not None:
-                return shard
-        elif (
-            _MEDIA_BLOB_RE.match(name)
-            or _MEDIA_LOG_RE.match(name)
-            or (_FILES_RE.match(name) and ".." not in name and not name.endswith(".tmp"))
-        ):
-            return None
-    raise ManifestError(
-        f"{name!r} is not a file a run may hold (run.json, metrics/<shard>.parquet, "
-        "media/blobs/<sha256>.<ext>, media/log-<segment>.jsonl or files/<name>)"
-    )
-
-
-def media_blob_sha(name: str) -> str | None:
-    """The sha256 a media blob's name promises, or None for other files."""
-    match = _MEDIA_BLOB_RE.match(name)
-    return match.group(1) if match else None
-
-
-# -- the ingest area ---------------------------------------------------------------------------
 
 
 class Ingest:
@@ -223,6 +67,10 @@ class Ingest:
         self.records = self.dir / "runs"
         self.locks = self.dir / "locks"
         self._local = threading.local()
+        self._staging = BlobStaging(self.tmp, self.blobs)
+        self._commits = CommitJournal(
+            self.paths, self.blobs, self.journal, self.records, self._reindex
+        )
 
     def create(self) -> Ingest:
         """Make the store (format marker, runs/) and the ingest folders if they are missing."""
@@ -241,12 +89,10 @@ class Ingest:
     # -- blobs ----------------------------------------------------------------------------------
 
     def blob_path(self, sha256: str) -> Path:
-        if not is_sha256(sha256):
-            raise ManifestError(f"{sha256!r} is not a lowercase hex sha256")
-        return self.blobs / sha256
+        return self._staging.path(sha256)
 
     def has_blob(self, sha256: str) -> bool:
-        return self.blob_path(sha256).is_file()
+        return self._staging.has(sha256)
 
     def receive(self, sha256: str, chunks: Iterable[bytes], max_bytes: int) -> int:
         """Stream `chunks` to a temp file, counting and hashing; keep it only if the hash matches.
@@ -254,35 +100,7 @@ class Ingest:
         Raises BlobTooLargeError as soon as more than `max_bytes` arrived (whatever any header
         said), DigestMismatchError when the bytes hash to something else. Returns the size.
         """
-        final = self.blob_path(sha256)
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        self.blobs.mkdir(parents=True, exist_ok=True)
-        tmp = self.tmp / f".{sha256[:16]}-{secrets.token_hex(6)}.tmp"
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            with open(tmp, "wb") as f:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise BlobTooLargeError(
-                            f"blob {sha256[:12]}… is larger than the {max_bytes} bytes accepted here"
-                        )
-                    digest.update(chunk)
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
-            actual = digest.hexdigest()
-            if actual != sha256:
-                raise DigestMismatchError(
-                    f"the {size} bytes received hash to {actual[:12]}…, not {sha256[:12]}…; "
-                    "they were damaged on the way (or the file changed): send them again"
-                )
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
-        fsync_dir(self.blobs)
-        return size
+        return self._staging.receive(sha256, chunks, max_bytes)
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -306,9 +124,7 @@ class Ingest:
         missing: list[str] = []
         in_place = 0
         covering = [
-            s
-            for name in placed
-            if (s := _shard_of(name)) is not None and (run_dir / name).is_file()
+            s for name in placed if (s := shard_of(name)) is not None and (run_dir / name).is_file()
         ]
         for ref in manifest.files:
             have = placed.get(ref.name) or {}
@@ -355,7 +171,7 @@ class Ingest:
         source = self._source(manifest, ref, self.record(manifest.run_id) or {})
         if source is None:
             raise MissingBlobsError(f"run.json of {manifest.run_id} was not uploaded", [ref.sha256])
-        meta = _parse_run_json(source.read_bytes(), manifest.run_id)
+        meta = parse_run_json(source.read_bytes(), manifest.run_id)
         return meta
 
     def existing_project(self, run_id: str) -> str | None:
@@ -387,7 +203,7 @@ class Ingest:
         manifest.validate()
         self.create()
         with self.run_lock(manifest.run_id):
-            self._finish_journal(manifest.run_id)
+            self._commits.finish(manifest.run_id)
             record = self.record(manifest.run_id) or {}
             missing = [
                 ref.sha256 for ref in manifest.files if self._source(manifest, ref, record) is None
@@ -404,13 +220,12 @@ class Ingest:
             status = self.status(manifest)
             if status.current:
                 return CommitResult(manifest.run_id, False, 0, 0, identity.project, identity.entity)
-            plan = self._plan(manifest, record)
+            plan = plan_commit(manifest, record, self.paths.run(manifest.run_id).dir)
             if not plan["place"] and not plan["remove"]:
                 self._touch_heartbeat(manifest, record)
                 return CommitResult(manifest.run_id, False, 0, 0, identity.project, identity.entity)
             self._check_shards(manifest, plan)
-            write_json_atomic(self.journal / f"{manifest.run_id}.json", plan)
-            self._apply(plan)
+            self._commits.commit(plan)
             return CommitResult(
                 manifest.run_id,
                 True,
@@ -427,59 +242,7 @@ class Ingest:
         if not existing and record:
             return  # an unreadable run.json that an earlier commit placed: replace it
         incoming = self._incoming_meta(manifest)
-        if _origin(existing) != _origin(incoming):
-            raise RunConflictError(
-                f"run id {manifest.run_id!r} already belongs to another run here (created "
-                f"{existing.get('created_at')} on {_first_host(existing)}); give one of them "
-                "another id (init(id=...)) before syncing"
-            )
-        if not record and _has_local_writer(existing):
-            raise RunConflictError(
-                f"run {manifest.run_id!r} is being written by a live process on this machine; "
-                "import it after that run finished"
-            )
-
-    def _plan(self, manifest: RunManifest, record: dict[str, Any]) -> dict[str, Any]:
-        run_dir = self.paths.run(manifest.run_id).dir
-        placed = dict(record.get("files") or {})
-        on_disk = _shard_names_on_disk(run_dir)
-        candidates = {n for n in on_disk} | {
-            s for ref in manifest.files if (s := check_file_name(ref.name)) is not None
-        }
-        from .runfiles import drop_covered
-
-        live = set(drop_covered(sorted(candidates)))
-        final: dict[str, dict[str, Any]] = {}
-        place = []
-        for ref in manifest.files:
-            shard = check_file_name(ref.name)
-            if shard is not None and shard not in live:
-                continue  # an older manifest's shard that a shard here already covers
-            final[ref.name] = {"sha256": ref.sha256, "bytes": ref.bytes}
-            have = placed.get(ref.name) or {}
-            if have.get("sha256") != ref.sha256 or not (run_dir / ref.name).is_file():
-                place.append({"name": ref.name, "sha256": ref.sha256, "bytes": ref.bytes})
-        for name, entry in placed.items():
-            if name not in final and _shard_of(name) is None and (run_dir / name).is_file():
-                final[name] = entry  # e.g. a media log the client no longer has: kept
-        remove = []
-        for shard in sorted(on_disk):
-            name = f"{METRICS_DIR}/{shard.filename}"
-            if name in final:
-                continue
-            if shard in live:
-                if name in placed:  # kept: sealed earlier, not covered by anything listed
-                    final[name] = placed[name]
-                continue
-            remove.append(name)
-        return {
-            "run_id": manifest.run_id,
-            "place": place,
-            "remove": remove,
-            "files": final,
-            "heartbeat_at": manifest.heartbeat_at,
-            "started_at": time.time(),
-        }
+        check_same_run(manifest.run_id, existing, incoming, committed_before=bool(record))
 
     def _check_shards(self, manifest: RunManifest, plan: dict[str, Any]) -> None:
         """Refuse blobs listed as shards that are not Parquet files (footer parse only)."""
@@ -500,54 +263,10 @@ class Ingest:
                     f"{item['name']} of run {manifest.run_id} is not a readable Parquet shard: {exc}"
                 ) from exc
 
-    def _apply(self, plan: dict[str, Any]) -> None:
-        run_id = plan["run_id"]
-        run_paths = self.paths.run(run_id)
-        self._check_inside(run_paths.metrics / "x")
-        run_paths.metrics.mkdir(parents=True, exist_ok=True)
-        for item in plan["place"]:
-            check_file_name(item["name"])
-            target = run_paths.dir / item["name"]
-            self._check_inside(target)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            blob = self.blobs / item["sha256"]
-            if not blob.is_file():
-                if target.is_file() and _sha256_file(target) == item["sha256"]:
-                    continue  # placed before a crash; its blob is gone since
-                raise MissingBlobsError(
-                    f"run {run_id}: blob of {item['name']} vanished mid-commit", [item["sha256"]]
-                )
-            _link_into_place(blob, target)
-        for name in plan["remove"]:
-            (run_paths.dir / name).unlink(missing_ok=True)
-        fsync_dir(run_paths.metrics)
-        fsync_dir(run_paths.dir)
-        self._set_heartbeat(run_id, plan.get("heartbeat_at"))
-        write_json_atomic(
-            self.records / f"{run_id}.json",
-            {
-                "run_id": run_id,
-                "files": plan["files"],
-                "heartbeat_at": plan.get("heartbeat_at"),
-                "committed_at": time.time(),
-            },
-        )
-        self._reindex(run_id)
-        (self.journal / f"{run_id}.json").unlink(missing_ok=True)
-        # Staged blobs stay (hard links: no extra space) for other runs that share a content,
-        # such as the same requirements.txt; gc() drops them a day later.
-
-    def _check_inside(self, target: Path) -> None:
-        """Refuse to write through a symlink planted in the store to somewhere outside it."""
-        runs = os.path.realpath(self.paths.runs)
-        where = os.path.realpath(target.parent)
-        if where == runs or os.path.commonpath([runs, where]) != runs or os.path.islink(target):
-            raise StoreError(f"{target} leads outside {self.paths.runs}; refusing to write there")
-
     def _touch_heartbeat(self, manifest: RunManifest, record: dict[str, Any]) -> None:
         if manifest.heartbeat_at is None:
             return
-        self._set_heartbeat(manifest.run_id, manifest.heartbeat_at)
+        self._commits.set_heartbeat(manifest.run_id, manifest.heartbeat_at)
         write_json_atomic(
             self.records / f"{manifest.run_id}.json",
             dict(record, heartbeat_at=manifest.heartbeat_at, committed_at=time.time()),
@@ -557,15 +276,6 @@ class Ingest:
             with index.transaction():
                 index.update_run_fields(manifest.run_id, heartbeat_at=manifest.heartbeat_at)
                 index.bump_changes()
-
-    def _set_heartbeat(self, run_id: str, heartbeat_at: float | None) -> None:
-        if heartbeat_at is None:
-            return
-        path = self.paths.run(run_id).heartbeat
-        self._check_inside(path)
-        with open(path, "a"):
-            pass
-        os.utime(path, (heartbeat_at, heartbeat_at))
 
     def _index(self) -> Any:
         from .root import StoreRoot
@@ -591,182 +301,25 @@ class Ingest:
 
     # -- crash recovery and housekeeping ----------------------------------------------------------
 
-    def _finish_journal(self, run_id: str) -> bool:
-        path = self.journal / f"{run_id}.json"
-        try:
-            plan = read_json(path)
-        except FileNotFoundError:
-            return False
-        except (OSError, ValueError) as exc:
-            log.warning("dropping the unreadable commit journal of run %s: %s", run_id, exc)
-            path.unlink(missing_ok=True)
-            return False
-        try:
-            self._apply(plan)
-        except MissingBlobsError as exc:
-            log.warning("abandoning an interrupted commit of run %s: %s", run_id, exc)
-            path.unlink(missing_ok=True)
-            return False
-        log.info("finished an interrupted commit of run %s", run_id)
-        return True
-
     def recover(self) -> list[str]:
         """Finish every commit a crash interrupted; returns the run ids it finished."""
         done: list[str] = []
-        try:
-            names = sorted(p.name for p in self.journal.iterdir() if p.suffix == ".json")
-        except FileNotFoundError:
-            return done
-        for name in names:
-            run_id = name[: -len(".json")]
-            if not is_valid_run_id(run_id):
-                continue
+        for run_id in self._commits.pending():
             with self.run_lock(run_id):
-                if self._finish_journal(run_id):
+                if self._commits.finish(run_id):
                     done.append(run_id)
         return done
 
     def gc(self, tmp_age_s: float = 3600.0, blob_age_s: float = 86400.0) -> int:
         """Delete partial uploads and never-committed blobs older than the given ages."""
-        now = time.time()
-        removed = 0
-        for directory, age in ((self.tmp, tmp_age_s), (self.blobs, blob_age_s)):
-            try:
-                entries = list(os.scandir(directory))
-            except FileNotFoundError:
-                continue
-            for entry in entries:
-                with contextlib.suppress(FileNotFoundError):
-                    if now - entry.stat().st_mtime > age:
-                        os.unlink(entry.path)
-                        removed += 1
-        return removed
+        return self._staging.gc(tmp_age_s, blob_age_s)
 
-    @contextlib.contextmanager
-    def run_lock(self, run_id: str, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    def run_lock(
+        self, run_id: str, timeout: float = LOCK_TIMEOUT_S
+    ) -> contextlib.AbstractContextManager[None]:
         """Hold the run's lock against other threads and other processes (flock)."""
-        if not is_valid_run_id(run_id):
-            raise ManifestError(f"run id {run_id!r} is not a valid run id")
-        self.locks.mkdir(parents=True, exist_ok=True)
-        key = str(self.locks / run_id)
-        with _process_locks_guard:
-            thread_lock = _process_locks.setdefault(key, threading.Lock())
-        if not thread_lock.acquire(timeout=timeout):
-            raise StoreError(f"run {run_id} is being committed by another request; try again")
-        try:
-            with open(self.locks / f"{run_id}.lock", "a+b") as f:
-                deadline = time.monotonic() + timeout
-                while True:
-                    try:
-                        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if time.monotonic() > deadline:
-                            raise StoreError(
-                                f"run {run_id} is being committed by another process; try again"
-                            ) from None
-                        time.sleep(0.02)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-        finally:
-            thread_lock.release()
-
-
-# -- helpers ------------------------------------------------------------------------------------
+        return run_lock(self.locks, run_id, timeout)
 
 
 def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def _parse_run_json(data: bytes, run_id: str) -> dict[str, Any]:
-    try:
-        meta = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ManifestError(f"run.json of {run_id} is not valid JSON: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("id") != run_id:
-        raise ManifestError(f"run.json sent for run {run_id} describes another run (or none)")
-    return meta
-
-
-def _shard_of(name: str) -> ShardName | None:
-    try:
-        return check_file_name(name)
-    except ManifestError:
-        return None
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _first_host(meta: dict[str, Any]) -> str | None:
-    segments = meta.get("segments") or [{}]
-    first = segments[0] if isinstance(segments, list) and segments else {}
-    return first.get("host") if isinstance(first, dict) else None
-
-
-def _origin(meta: dict[str, Any]) -> tuple[Any, ...]:
-    """What tells one run from another with the same id: when and where it started."""
-    segments = meta.get("segments") or [{}]
-    first = segments[0] if isinstance(segments, list) and segments else {}
-    first = first if isinstance(first, dict) else {}
-    return (meta.get("created_at"), first.get("host"), first.get("started_at"))
-
-
-def _has_local_writer(meta: dict[str, Any]) -> bool:
-    if meta.get("state") != "running":
-        return False
-    segments = meta.get("segments") or [{}]
-    last = segments[-1] if isinstance(segments, list) and segments else {}
-    if not isinstance(last, dict) or last.get("host") != socket.gethostname():
-        return False
-    pid = last.get("pid")
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _shard_names_on_disk(run_dir: Path) -> set[ShardName]:
-    try:
-        entries = list(os.scandir(run_dir / METRICS_DIR))
-    except FileNotFoundError:
-        return set()
-    return {n for e in entries if (n := parse_shard_name(e.name)) is not None}
-
-
-def _link_into_place(blob: Path, target: Path) -> None:
-    """Publish `blob`'s content at `target` atomically: hard link (or copy) → rename."""
-    with contextlib.suppress(FileNotFoundError):
-        if os.path.samefile(blob, target):
-            return  # placed before a crash (a hard link to this very blob)
-    tmp = partial_path(target)
-    tmp.unlink(missing_ok=True)
-    try:
-        try:
-            os.link(blob, tmp)
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-                raise
-            with open(blob, "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst, _CHUNK)
-                dst.flush()
-                os.fsync(dst.fileno())
-        os.replace(tmp, target)
-        # rename() between two links to one file does nothing and keeps both names: drop ours.
-        tmp.unlink(missing_ok=True)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import LocaltrackError
+from ..errors import AuthError, LocaltrackError, ProtocolError, RemoteError, SyncError
 from ..store.root import StoreRoot
 from . import protocol
-from .errors import AuthError, ProtocolError, RemoteError, SyncError
 from .manifest import LocalRun, ManifestBuilder
 from .remote import LocalFileChangedError, Remote
 from .state import RunSyncState

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import CorruptDataError, RunNotFoundError
-from ..store.importer import FileRef, ManifestError, RunManifest, check_file_name, media_blob_sha
+from ..errors import CorruptDataError, ManifestError, RunNotFoundError
 from ..store.index import Index
 from ..store.layout import METRICS_DIR, RUN_JSON, RunPaths, is_partial_name, is_valid_run_id
 from ..store.root import StoreRoot
 from ..store.runfiles import list_shards, list_tail_segments
+from ..store.runmanifest import FileRef, RunManifest, check_file_name, media_blob_sha
 from ..store.runmeta import effective_state, heartbeat_time
 from .protocol import Manifest
 from .state import RunSyncState

@@ -26,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..store.importer import FileRef, ManifestError, RunManifest
-from .errors import ProtocolError
+from ..errors import ManifestError, ProtocolError
+from ..store.runmanifest import FileRef, RunManifest
 
 PROTOCOL_VERSION = 1
 MIN_PROTOCOL_VERSION = 1

@@ -15,9 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from ..errors import CorruptDataError
+from ..errors import AuthError, CorruptDataError, ProtocolError, RemoteError, TransientSyncError
 from . import protocol
-from .errors import AuthError, ProtocolError, RemoteError, TransientSyncError
 from .transport import Request, Response, Transport
 
 log = logging.getLogger(__name__)

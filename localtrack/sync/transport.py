@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
-from ..errors import UsageError
-from .errors import ProtocolError, TransientSyncError
+from ..errors import ProtocolError, TransientSyncError, UsageError
 
 Body = bytes | Callable[[], BinaryIO] | None
 _BLOCK = 1 << 16

@@ -1,0 +1,108 @@
+"""CLI commands for bundles: ``export`` runs into one file, ``import`` one into a store.
+
+Registered with the sync commands (``cli_sync.COMMANDS``); the work is ``localtrack/sync/bundle.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .cli_options import (
+    EXIT_FAILED_RUNS,
+    clean_errors,
+    dir_option,
+    json_option,
+    selected_runs,
+    selection_options,
+)
+from .cli_progress import fmt_bytes, progress
+from .settings import resolve_dir
+
+
+@click.command("export")
+@selection_options
+@dir_option
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Bundle file to write."
+)
+@json_option
+@clean_errors
+def export_cmd(
+    runs: tuple[str, ...],
+    project: str | None,
+    all_runs: bool,
+    dir_: str | None,
+    output: str,
+    as_json: bool,
+) -> None:
+    """Write runs into one bundle file (manifests + blobs + a whole-file checksum).
+
+    Example: localtrack export --project mnist -o mnist.ltbundle
+    """
+    from .sync.bundle import export_bundle
+
+    root, run_ids = selected_runs(dir_, runs, project, all_runs)
+    with progress(f"exporting {len(run_ids)} runs") as tick:
+        report = export_bundle(root, run_ids, output, progress=tick)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "path": str(report.path),
+                    "runs": report.runs,
+                    "failed": report.failed,
+                    "blobs": report.blobs,
+                    "bytes": report.bytes,
+                },
+                indent=1,
+            )
+        )
+    else:
+        for run_id, why in report.failed.items():
+            click.echo(f"{run_id}: left out: {why}", err=True)
+        click.echo(
+            f"exported {len(report.runs)} runs ({report.blobs} blobs, {fmt_bytes(report.bytes)}) "
+            f"to {report.path} in {report.seconds:.1f} s"
+        )
+    if report.failed:
+        sys.exit(EXIT_FAILED_RUNS)
+
+
+@click.command("import")
+@click.argument("bundle", type=click.Path(dir_okay=False, exists=True))
+@dir_option
+@json_option
+@clean_errors
+def import_cmd(bundle: str, dir_: str | None, as_json: bool) -> None:
+    """Import a bundle into a store (a running server's too): verified first, nothing half-done.
+
+    Example: localtrack import mnist.ltbundle --dir /srv/localtrack
+    """
+    from .sync.bundle import import_bundle
+
+    report = import_bundle(bundle, resolve_dir(dir_))
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "runs": report.runs,
+                    "changed": report.changed,
+                    "failed": report.failed,
+                    "blobs": report.blobs,
+                    "bytes": report.bytes,
+                },
+                indent=1,
+            )
+        )
+    else:
+        for run_id, why in report.failed.items():
+            click.echo(f"{run_id}: FAILED: {why}", err=True)
+        click.echo(
+            f"imported {len(report.runs) - len(report.failed)} of {len(report.runs)} runs "
+            f"({len(report.changed)} changed, {fmt_bytes(report.bytes)} new) in {report.seconds:.1f} s"
+        )
+    if report.failed:
+        sys.exit(EXIT_FAILED_RUNS)

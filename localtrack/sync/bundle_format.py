@@ -1,0 +1,230 @@
+"""The bundle file format: frames, their limits, and the whole-file checksum.
+
+The format is framed, not an archive: nothing in it is a path, so no member name can point
+outside the store (blobs are named by their sha256, files by the manifest's allowlisted names)::
+
+    magic    b"LTBNDL1\\n"                                   8 bytes
+    frame*   kind (1 byte) | length (u64 little-endian) | payload (length bytes)
+               H  header JSON {"format": "localtrack-bundle", "version": 1, "created_at", ...}
+               B  blob: sha256 (32 raw bytes) + content
+               M  a run's manifest (the sync protocol's JSON)
+    end      kind "E" | length 32 | sha256 of every byte before this frame
+
+``FrameWriter`` writes frames and hashes them; ``scan_bundle`` reads a bundle once and refuses
+anything truncated, tampered with or malformed. Exporting and importing runs is ``bundle.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..errors import BundleError, DigestMismatchError, ProtocolError
+from . import protocol
+
+MAGIC = b"LTBNDL1\n"
+FORMAT = "localtrack-bundle"
+VERSION = 1
+_FRAME = struct.Struct("<cQ")
+MAX_JSON_FRAME = protocol.MAX_JSON_BYTES
+MAX_FRAMES = 10_000_000
+MAX_BLOB_BYTES = 64 << 30
+_CHUNK = 1 << 20
+
+
+# -- writing -------------------------------------------------------------------------------------
+
+
+class FrameWriter:
+    """Writes frames to `f`, hashing every byte for the end frame's checksum."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.f.write(data)
+        self.digest.update(data)
+        self.size += len(data)
+
+    def frame(self, kind: bytes, payload: bytes) -> None:
+        self.write(_FRAME.pack(kind, len(payload)))
+        self.write(payload)
+
+    def begin_blob(self, sha256: str, size: int) -> None:
+        """Start a blob frame of `size` content bytes; the caller writes the content next."""
+        self.write(_FRAME.pack(b"B", 32 + size))
+        self.write(bytes.fromhex(sha256))
+
+    def end(self) -> None:
+        """Write the end frame: the sha256 of every byte before it."""
+        self.f.write(_FRAME.pack(b"E", 32) + self.digest.digest())
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Sequential frame reader that hashes every byte before the end frame."""
+
+    def __init__(self, f: BinaryIO, size: int) -> None:
+        self.f = f
+        self.size = size
+        self.pos = 0
+        self.digest = hashlib.sha256()
+
+    def read(self, n: int, hashed: bool = True) -> bytes:
+        data = self.f.read(n)
+        if len(data) != n:
+            raise BundleError(
+                f"the bundle is truncated: wanted {n} bytes at offset {self.pos}, "
+                f"the file has {len(data)}"
+            )
+        self.pos += n
+        if hashed:
+            self.digest.update(data)
+        return data
+
+    def chunks(self, n: int) -> Iterator[bytes]:
+        left = n
+        while left > 0:
+            chunk = self.read(min(_CHUNK, left))
+            left -= len(chunk)
+            yield chunk
+
+
+@dataclass
+class BundleContents:
+    """What a verified bundle holds: manifests, and where each blob's bytes are."""
+
+    path: Path
+    manifests: list[protocol.Manifest] = field(default_factory=list)
+    blobs: dict[str, tuple[int, int]] = field(default_factory=dict)  # sha → (offset, length)
+    header: dict[str, Any] = field(default_factory=dict)
+
+
+def scan_bundle(
+    path: Path | str,
+    on_blob: Callable[[str, Iterator[bytes], int], None] | None = None,
+    max_blob_bytes: int = MAX_BLOB_BYTES,
+) -> BundleContents:
+    """Read a bundle once, checking its structure, every blob's sha256 and the whole-file
+    checksum; `on_blob(sha, chunks, length)` consumes each blob's bytes (else they are hashed
+    here). Raises BundleError for anything truncated, tampered with or malformed."""
+    path = Path(path)
+    contents = BundleContents(path)
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise BundleError(f"cannot open the bundle {path}: {exc.strerror or exc}") from exc
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        r = _Reader(f, size)
+        if size < len(MAGIC) or r.read(len(MAGIC)) != MAGIC:
+            raise BundleError(f"{path} is not a localtrack bundle (no LTBNDL1 magic)")
+        frames = 0
+        while True:
+            kind, length = _FRAME.unpack(r.read(_FRAME.size, hashed=False))
+            if kind == b"E":
+                _check_end(r, path, length)
+                break
+            r.digest.update(_FRAME.pack(kind, length))
+            frames += 1
+            if frames > MAX_FRAMES:
+                raise BundleError(f"{path} has more than {MAX_FRAMES} frames")
+            if length > size - r.pos:
+                raise BundleError(
+                    f"the bundle is truncated: a frame at offset {r.pos} claims {length} bytes"
+                )
+            if kind == b"B":
+                _read_blob(r, contents, length, on_blob, max_blob_bytes)
+            elif kind in (b"H", b"M"):
+                _read_json_frame(r, contents, kind, length)
+            else:
+                raise BundleError(f"unknown frame kind {kind!r} at offset {r.pos - _FRAME.size}")
+    if contents.header.get("format") != FORMAT:
+        raise BundleError(f"{path} has no localtrack bundle header")
+    for manifest in contents.manifests:
+        for ref in manifest.files:
+            if ref.sha256 not in contents.blobs:
+                raise BundleError(
+                    f"run {manifest.run_id} lists {ref.name}, but the bundle does not hold it"
+                )
+    return contents
+
+
+def _check_end(r: _Reader, path: Path, length: int) -> None:
+    if length != 32:
+        raise BundleError(f"{path}: the end frame is malformed")
+    expected = r.digest.digest()
+    stored = r.read(32, hashed=False)
+    if stored != expected:
+        raise BundleError(
+            f"{path} fails its whole-file checksum: it was changed or damaged after export"
+        )
+    if r.f.read(1):
+        raise BundleError(f"{path} has bytes after its end frame")
+
+
+def _read_blob(
+    r: _Reader,
+    contents: BundleContents,
+    length: int,
+    on_blob: Callable[[str, Iterator[bytes], int], None] | None,
+    max_blob_bytes: int,
+) -> None:
+    if length < 32:
+        raise BundleError(f"a blob frame at offset {r.pos} is too short")
+    sha = r.read(32).hex()
+    size = length - 32
+    if size > max_blob_bytes:
+        raise BundleError(f"blob {sha[:12]}… is {size} bytes, over the {max_blob_bytes} limit")
+    offset = r.pos
+    if on_blob is not None:
+        chunks = r.chunks(size)
+        try:
+            on_blob(sha, chunks, size)
+        except DigestMismatchError as exc:
+            raise BundleError(f"blob {sha[:12]}… at offset {offset} is damaged: {exc}") from exc
+        for _ in chunks:  # whatever the consumer left unread still counts for the checksum
+            pass
+    else:
+        digest = hashlib.sha256()
+        for chunk in r.chunks(size):
+            digest.update(chunk)
+        if digest.hexdigest() != sha:
+            raise BundleError(f"blob {sha[:12]}… at offset {offset} is damaged (sha256 differs)")
+    contents.blobs[sha] = (offset, size)
+
+
+def _read_json_frame(r: _Reader, contents: BundleContents, kind: bytes, length: int) -> None:
+    if length > MAX_JSON_FRAME:
+        raise BundleError(f"a {kind.decode()} frame of {length} bytes is over the limit")
+    try:
+        data = json.loads(r.read(length).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BundleError(f"a {kind.decode()} frame is not valid JSON: {exc}") from None
+    if kind == b"H":
+        if contents.header or not isinstance(data, dict):
+            raise BundleError("the bundle has a second or malformed header")
+        if data.get("version") != VERSION:
+            raise BundleError(
+                f"bundle version {data.get('version')!r} is not readable by this localtrack "
+                f"(reads {VERSION}); upgrade it"
+            )
+        contents.header = data
+        return
+    try:
+        manifest = protocol.Manifest.from_json(data)
+    except ProtocolError as exc:
+        raise BundleError(f"a manifest in the bundle is malformed: {exc}") from None
+    if any(m.run_id == manifest.run_id for m in contents.manifests):
+        raise BundleError(f"run {manifest.run_id} appears twice in the bundle")
+    contents.manifests.append(manifest)

@@ -1,0 +1,52 @@
+"""The vocabulary of access control: who is asking (``Principal``) and how a refusal is answered.
+
+Every refusal is the API's one JSON error envelope, with ``WWW-Authenticate`` on a 401 and
+``Retry-After`` on a 429.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from flask import Response, g
+
+from localtrack.keys import ApiKey
+
+from .responses import error_json
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a key, or the local user of a server without keys."""
+
+    id: str
+    user: str
+    role: str
+    project: str | None
+    via: str  # "bearer", "session", "loopback"
+    key: ApiKey | None = None
+
+    def has_role(self, role: str) -> bool:
+        order = ("read", "write", "admin")
+        return order.index(self.role) >= order.index(role)
+
+    def can_access(self, project: str | None) -> bool:
+        return self.key is None or self.key.can_access(project)
+
+
+def principal() -> Principal | None:
+    """The principal of the current request (set by the auth hook)."""
+    return g.get("localtrack_principal")
+
+
+def deny(status: int, code: str, message: str, retry_after: float | None = None) -> Response:
+    """The error response refusing the current request (401, 403, 404 or 429)."""
+    response = error_json(status, message, code)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="localtrack"'
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return response
