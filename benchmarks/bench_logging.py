@@ -143,7 +143,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10x fewer steps")
     parser.add_argument("cases", nargs="*", default=list(CASES))
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
+    print(
+        f"machine: {platform.machine()}, {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
+    )
     for name in args.cases:
         steps = DEFAULT_STEPS[name] // (10 if args.quick else 1)
         result = run_case(name, steps)

@@ -15,10 +15,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from localtrack.store.reader import StoreReader
 from webui import create_app, models
 from webui.app import CSP
 
-from . import webui_fixtures
+from . import media_fixtures, webui_fixtures
 
 Ids = dict[str, str]
 ui_store = webui_fixtures.ui_store  # a fixture: the store every test here reads
@@ -54,6 +55,32 @@ ROUTES: dict[str, tuple[Callable[[Ids], str], str]] = {
     "/api/v1/series": (lambda ids: f"/api/v1/series?runs={ids['alpha']}&key=train/loss", JSON),
     "/api/v1/export": (lambda ids: f"/api/v1/export?runs={ids['alpha']}&key=train/loss", CSV),
     "/api/v1/changes": (lambda ids: "/api/v1/changes", JSON),
+    "/api/v1/runs/<run_id>/media": (lambda ids: f"/api/v1/runs/{ids['rich']}/media", JSON),
+    "/api/v1/runs/<run_id>/media/<name>": (
+        lambda ids: f"/api/v1/runs/{ids['rich']}/media/{ids['blob']}",
+        "image/png",
+    ),
+    "/api/v1/runs/<run_id>/table": (
+        lambda ids: f"/api/v1/runs/{ids['rich']}/table?key=predictions",
+        JSON,
+    ),
+    "/api/v1/runs/<run_id>/histograms": (
+        lambda ids: f"/api/v1/runs/{ids['rich']}/histograms?key=weights/layer1",
+        JSON,
+    ),
+    "/api/v1/runs/<run_id>/histogram": (
+        lambda ids: f"/api/v1/runs/{ids['rich']}/histogram?key=weights/layer1",
+        JSON,
+    ),
+    "/api/v1/runs/<run_id>/console": (lambda ids: f"/api/v1/runs/{ids['alpha']}/console", JSON),
+    "/api/v1/runs/<run_id>/environment": (
+        lambda ids: f"/api/v1/runs/{ids['alpha']}/environment",
+        JSON,
+    ),
+    "/api/v1/runs/<run_id>/files/<name>": (
+        lambda ids: f"/api/v1/runs/{ids['alpha']}/files/requirements.txt",
+        "text/plain",
+    ),
 }
 
 # HTML page -> its JSON twin, and a value both must show
@@ -85,7 +112,11 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture(scope="module")
 def ids(ui_store: tuple[Path, Ids]) -> Ids:
-    return ui_store[1]
+    """The store's run ids, plus a run with media (``rich``) and one of its image blobs."""
+    root, ids = ui_store
+    rich = media_fixtures.rich_run(root)
+    image = next(i for i in StoreReader(root).media(rich) if i.type == "image")
+    return dict(ids, rich=rich, blob=str(image.file).rsplit("/", 1)[-1])
 
 
 def test_every_route_has_a_policy(app: Flask) -> None:

@@ -6,10 +6,10 @@ envelope from ``responses.error_json``. Documented route by route in docs/api.md
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, request, send_file
 
-from . import catalog, charts, export, models
-from .responses import conditional, json_response, ui_state
+from . import catalog, charts, export, files_models, media_models, models
+from .responses import conditional, error_json, json_response, ui_state
 
 api = Blueprint("api", __name__)
 
@@ -25,6 +25,14 @@ def index() -> Response:
         "history": "GET /api/v1/runs/<run_id>/history?format=csv|parquet&keys=K,K",
         "series": "GET /api/v1/series?runs=ID,ID&key=K&x&x0&x1&buckets&group_by",
         "export": "GET /api/v1/export?runs=ID,ID&key=K&x&x0&x1&format=csv|parquet",
+        "media": "GET /api/v1/runs/<run_id>/media",
+        "media_file": "GET /api/v1/runs/<run_id>/media/<sha256>.<png|parquet>",
+        "table": "GET /api/v1/runs/<run_id>/table?key&step&offset&limit&sort&order&q",
+        "histograms": "GET /api/v1/runs/<run_id>/histograms?key&bins&max_steps",
+        "histogram": "GET /api/v1/runs/<run_id>/histogram?key&step",
+        "console": "GET /api/v1/runs/<run_id>/console?q&start&limit",
+        "environment": "GET /api/v1/runs/<run_id>/environment",
+        "run_file": "GET /api/v1/runs/<run_id>/files/<name>",
         "changes": "GET /api/v1/changes",
     }
     return json_response({"version": 1, "routes": routes})
@@ -123,3 +131,97 @@ def changes() -> Response:
             "watching": state.feed.observer_kind if state.feed is not None else "off",
         }
     )
+
+
+# -- media, console, environment ------------------------------------------------------------------
+
+YEAR_S = 365 * 24 * 3600
+BLOB_TYPES = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "gif": "image/gif",
+    "parquet": "application/vnd.apache.parquet",
+}
+
+
+@api.get("/runs/<run_id>/media")
+@conditional
+def media(run_id: str) -> Response:
+    """Every media key of the run: type, steps, and the items of images and tables."""
+    return json_response(media_models.media_index(ui_state().reader, run_id))
+
+
+@api.get("/runs/<run_id>/media/<name>", merge_slashes=False)
+def media_file(run_id: str, name: str) -> Response:
+    """A media blob by its content-addressed name; cached for good, since it never changes."""
+    reader = ui_state().reader
+    info = reader.run(run_id)
+    path = reader.media_file(info.id, name)
+    ext = name.rsplit(".", 1)[-1]
+    if path is None or ext not in BLOB_TYPES or not files_models.inside(path, reader.root):
+        return error_json(404, f"run {info.id} has no media file {name!r}")
+    response = send_file(
+        path,
+        mimetype=BLOB_TYPES[ext],
+        as_attachment=ext == "parquet",
+        download_name=export.safe_filename(info.name, name),
+        conditional=True,
+        etag=name.split(".", 1)[0],
+        max_age=YEAR_S,
+    )
+    response.headers["Cache-Control"] = f"private, max-age={YEAR_S}, immutable"
+    return response
+
+
+@api.get("/runs/<run_id>/table")
+@conditional
+def table(run_id: str) -> Response:
+    """One page of a logged table (sorted, filtered and paged here, not in the browser)."""
+    return json_response(media_models.table_view(ui_state().reader, run_id, request.args))
+
+
+@api.get("/runs/<run_id>/histograms")
+@conditional
+def histograms(run_id: str) -> Response:
+    """A key's histograms over steps on shared edges (the heatmap)."""
+    return json_response(media_models.histograms_view(ui_state().reader, run_id, request.args))
+
+
+@api.get("/runs/<run_id>/histogram")
+@conditional
+def histogram(run_id: str) -> Response:
+    """One step's histogram with the bins it was logged with."""
+    return json_response(media_models.histogram_view(ui_state().reader, run_id, request.args))
+
+
+@api.get("/runs/<run_id>/console")
+@conditional
+def console(run_id: str) -> Response:
+    """Lines of the run's console output, searched on the server; the tail by default."""
+    return json_response(files_models.console_view(ui_state().reader, run_id, request.args))
+
+
+@api.get("/runs/<run_id>/environment")
+@conditional
+def environment(run_id: str) -> Response:
+    """Hardware, git, command line, Python, packages and the uncommitted diff."""
+    return json_response(files_models.environment_view(ui_state().reader, run_id))
+
+
+@api.get("/runs/<run_id>/files/<name>", merge_slashes=False)
+def run_file(run_id: str, name: str) -> Response:
+    """A file of the run's files/ folder (output.log, requirements.txt, diff.patch) to download."""
+    reader = ui_state().reader
+    info = reader.run(run_id)
+    path = reader.run_file(info.id, name)
+    if path is None or not files_models.inside(path, reader.root):
+        return error_json(404, f"run {info.id} has no file {name!r}")
+    response = send_file(
+        path,
+        mimetype=files_models.file_type(name),
+        as_attachment=True,
+        download_name=export.safe_filename(info.name, info.id, name),
+        conditional=True,
+    )
+    response.headers["Cache-Control"] = "no-cache"
+    return response

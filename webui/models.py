@@ -12,6 +12,7 @@ from localtrack.errors import RunNotFoundError, UsageError
 from localtrack.store.reader import MetricKey, RunInfo
 
 from . import catalog
+from .files_models import redact_remote
 from .state import UIState
 
 MAX_COMPARE = 200
@@ -108,7 +109,9 @@ def sections(keys: Sequence[str]) -> list[dict[str, Any]]:
 
 def run_json(run: RunInfo) -> dict[str, Any]:
     """The run's overview fields (what the run page's header shows)."""
-    system = run.system
+    system = dict(run.system)
+    if isinstance(system.get("git"), Mapping):  # a remote URL can carry a token
+        system["git"] = dict(system["git"], remote=redact_remote(system["git"].get("remote")))
     argv = system.get("argv") or []
     return {
         "id": run.id,

@@ -97,6 +97,14 @@
       compare: (p, ids) => `${API}/projects/${enc(p)}/compare` + qs({ runs: ids.join(",") }),
       series: (params) => `${API}/series` + qs(params),
       exportChart: (params) => `${API}/export` + qs(params),
+      media: (id) => `${API}/runs/${enc(id)}/media`,
+      mediaFile: (id, name) => `${API}/runs/${enc(id)}/media/${enc(name)}`,
+      table: (id, params) => `${API}/runs/${enc(id)}/table` + qs(params),
+      histograms: (id, params) => `${API}/runs/${enc(id)}/histograms` + qs(params),
+      histogram: (id, params) => `${API}/runs/${enc(id)}/histogram` + qs(params),
+      console: (id, params) => `${API}/runs/${enc(id)}/console` + qs(params),
+      environment: (id) => `${API}/runs/${enc(id)}/environment`,
+      runFile: (id, name) => `${API}/runs/${enc(id)}/files/${enc(name)}`,
     },
   };
 
@@ -197,11 +205,45 @@
     toastTimer = setTimeout(() => { el.hidden = true; }, 6000);
   }
 
+  /* A run-page tab that loads when first opened and refreshes when data lands while it is
+   * open (or when it is opened again after data landed). Subclasses implement refresh(). */
+  class TabPanel {
+    constructor(el, runId) {
+      this.el = el; this.runId = runId;
+      this.active = false; this.running = false; this.loaded = false; this.stale = false; this.busy = false;
+    }
+    setActive(on, running) {
+      this.active = on; this.running = running;
+      if (on && (!this.loaded || this.stale)) this.kick();
+    }
+    changed(running) {
+      this.running = running;
+      if (this.active) this.kick(); else if (this.loaded) this.stale = true;
+    }
+    async kick() {
+      if (this.busy) { this.again = true; return; }
+      this.busy = true; this.again = false; this.stale = false;
+      try { await this.refresh(); this.loaded = true; }
+      catch (e) { this.failed(e instanceof ApiError ? e.message : "Could not reach the server."); }
+      finally { this.busy = false; if (this.again) this.kick(); }
+    }
+    failed(message) { toast(message); }
+  }
+
+  function fmtBytes(n) {
+    if (n === null || n === undefined) return "—";
+    const units = ["B", "KB", "MB", "GB", "TB"];
+    let i = 0, v = n;
+    while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+    return (i ? v.toFixed(v < 10 ? 1 : 0) : String(v)) + " " + units[i];
+  }
+
   function stateBadge(state) { return h("span", { class: `badge state-${state}`, dataset: { state }, text: state }); }
   function tags(list) { return (list || []).map((t) => h("span", { class: "tag", text: t })); }
 
   window.LT = {
     h, append, clear, fmtInt, fmtNum, fmtValue, fmtTime, fmtDuration, fmtAgo, urls, qs,
     assignColors, alpha, PALETTE, getJSON, Poller, ApiError, toast, stateBadge, tags, setLive, POLL_MS,
+    TabPanel, fmtBytes,
   };
 })();

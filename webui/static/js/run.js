@@ -1,5 +1,5 @@
-/* Run page: charts per metric key (lazy, searchable, grouped by prefix) and live updates of
- * the overview and summary while the run is running. */
+/* Run page: charts per metric key (lazy, searchable, grouped by prefix), tabs for media, console
+ * and environment, and live updates of everything while the run is running. */
 (function () {
   "use strict";
   const { h, clear, urls, Poller, stateBadge, fmtTime, fmtDuration, fmtValue, assignColors, ChartGrid, ChartControls } = window.LT;
@@ -32,13 +32,45 @@
     setField("max_step", r.max_step === null ? "—" : String(r.max_step));
   }
 
+  /* --- tabs: charts, media, console, environment (the address keeps the open one: #media) --- */
+  const tabs = [...document.querySelectorAll("#run-tabs [data-tab]")];
+  const panels = {
+    media: LT.MediaPanel && new LT.MediaPanel(document.getElementById("media-panel"), runId, document.getElementById("media-count")),
+    console: LT.ConsolePanel && new LT.ConsolePanel(document.getElementById("console-panel"), runId),
+    environment: LT.EnvironmentPanel && new LT.EnvironmentPanel(document.getElementById("environment-panel"), runId),
+  };
+  let current = null, running = false;
+  function openTab(name) {
+    if (!tabs.some((t) => t.dataset.tab === name)) name = "charts";
+    if (name === current) return;
+    current = name;
+    for (const t of tabs) {
+      const on = t.dataset.tab === name;
+      t.classList.toggle("active", on);
+      t.setAttribute("aria-selected", on ? "true" : "false");
+    }
+    for (const el of app.querySelectorAll(".tab-panel")) el.hidden = el.dataset.panel !== name;
+    for (const [key, panel] of Object.entries(panels)) if (panel) panel.setActive(key === name, running);
+  }
+  for (const t of tabs) {
+    t.addEventListener("click", (e) => {
+      e.preventDefault();
+      history.replaceState(null, "", "#" + t.dataset.tab);
+      openTab(t.dataset.tab);
+    });
+  }
+  window.addEventListener("hashchange", () => openTab(location.hash.slice(1)));
+  openTab(location.hash.slice(1));
+
   /* What changes when data lands: then the charts refetch. */
   function signature(view) { return JSON.stringify([view.run.max_step, view.run.state, view.keys.map((k) => k.count)]); }
 
   function onData(view) {
     names = { [view.run.id]: view.run.name };
+    running = view.run.state === "running";
     renderOverview(view);
     renderSummary(view.summary);
+    for (const panel of Object.values(panels)) if (panel) panel.changed(running);
     if (!grid) {
       const controls = new ChartControls(document.getElementById("chart-controls"), view.keys.map((k) => k.key));
       const sections = document.getElementById("chart-sections");

@@ -1,0 +1,194 @@
+"""View models for a run's media: the index of its keys, one page of a table, histograms.
+
+Everything is read through ``StoreReader`` (``media``, ``table_page``, ``histograms``). Blobs are
+named to the browser by their file name only (``<sha256>.png``); the page fetches them from
+``/api/v1/runs/<run_id>/media/<name>``, where ``StoreReader.media_file`` accepts nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from localtrack.errors import UsageError
+from localtrack.store.reader import MediaItem, StoreReader
+
+from .catalog import json_value
+from .charts import Y_DIGITS, floats
+
+TYPE_ORDER = ("image", "table", "histogram")
+_DIGITS = re.compile(r"(\d+)")
+DEFAULT_TABLE_ROWS = 50
+MAX_TABLE_ROWS = 500
+DEFAULT_BINS = 64
+MAX_BINS = 256
+DEFAULT_HEATMAP_STEPS = 400
+MAX_HEATMAP_STEPS = 2000
+
+
+def int_arg(args: Mapping[str, Any], name: str, default: int | None, lo: int, hi: int) -> Any:
+    """A whole-number request argument in [lo, hi]; `default` when absent (UsageError if bad)."""
+    raw = args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise UsageError(f"{name} must be a whole number, not {raw!r}") from None
+    if not lo <= value <= hi:
+        raise UsageError(f"{name} must be between {lo} and {hi}, not {value}")
+    return value
+
+
+def required_key(args: Mapping[str, Any]) -> str:
+    key = str(args.get("key") or "")
+    if not key:
+        raise UsageError("give the media key as ?key=NAME (GET …/media lists them)")
+    return key
+
+
+def natural(key: str) -> list[tuple[int, Any]]:
+    """A sort key that puts layer2 before layer10."""
+    return [(0, int(part)) if part.isdigit() else (1, part.lower()) for part in _DIGITS.split(key)]
+
+
+def blob_name(file: str | None) -> str | None:
+    """``media/blobs/<sha>.png`` → ``<sha>.png`` (the name the media route serves)."""
+    return file.rsplit("/", 1)[-1] if file else None
+
+
+def _item_json(item: MediaItem) -> dict[str, Any]:
+    out: dict[str, Any] = {"step": item.step, "wall_time": item.wall_time}
+    if item.type == "image":
+        out.update(
+            file=blob_name(item.file),
+            caption=item.caption,
+            width=item.width,
+            height=item.height,
+        )
+    elif item.type == "table":
+        out.update(file=blob_name(item.file), rows=item.rows, columns=list(item.columns))
+    return out
+
+
+def media_index(reader: StoreReader, run_id: str) -> dict[str, Any]:
+    """Every media key of a run with its type and the steps it was logged at.
+
+    Images and tables list their items (caption, size, rows); histograms only their steps, since
+    their bins come from ``/histograms``.
+    """
+    run = reader.run(run_id)
+    by_key: dict[tuple[str, str], list[MediaItem]] = {}
+    for item in reader.media(run.id):
+        by_key.setdefault((item.type, item.key), []).append(item)
+    order = {t: i for i, t in enumerate(TYPE_ORDER)}
+    keys = []
+    ordered = sorted(by_key.items(), key=lambda e: (order.get(e[0][0], 9), natural(e[0][1])))
+    for (kind, key), items in ordered:
+        entry: dict[str, Any] = {
+            "key": key,
+            "type": kind,
+            "count": len(items),
+            "steps": [i.step for i in items],
+        }
+        if kind in ("image", "table"):
+            entry["items"] = [_item_json(i) for i in items]
+        keys.append(entry)
+    counts = {t: sum(1 for k in keys if k["type"] == t) for t in TYPE_ORDER}
+    return {"run_id": run.id, "counts": counts, "keys": keys}
+
+
+def table_view(reader: StoreReader, run_id: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """One page of a logged table, sorted, filtered and paged on the server."""
+    run = reader.run(run_id)
+    key = required_key(args)
+    step = int_arg(args, "step", None, -(2**62), 2**62)
+    offset = int_arg(args, "offset", 0, 0, 2**62)
+    limit = int_arg(args, "limit", DEFAULT_TABLE_ROWS, 1, MAX_TABLE_ROWS)
+    sort = str(args.get("sort") or "") or None
+    order = str(args.get("order") or "asc")
+    if order not in ("asc", "desc"):
+        raise UsageError(f"order must be asc or desc, not {order!r}")
+    search = str(args.get("q") or "").strip()
+    page = reader.table_page(
+        run.id, key, step, offset, limit, sort, order == "desc", search or None
+    )
+    images = set(page.image_columns)
+    flags = [c in images for c in page.columns]
+    rows = [
+        [
+            blob_name(v) if is_image else json_value(v)
+            for v, is_image in zip(row, flags, strict=True)
+        ]
+        for row in page.rows
+    ]
+    return {
+        "key": key,
+        "step": page.step,
+        "steps": list(page.steps),
+        "columns": list(page.columns),
+        "image_columns": list(page.image_columns),
+        "rows": rows,
+        "offset": page.offset,
+        "limit": limit,
+        "total_rows": page.total_rows,
+        "all_rows": page.all_rows,
+        "sort": sort,
+        "order": order,
+        "q": search,
+    }
+
+
+def histograms_view(reader: StoreReader, run_id: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """A key's histograms over steps on shared edges: the heatmap's data.
+
+    With more steps than ``max_steps``, consecutive steps are merged (their counts summed) so the
+    heatmap keeps one column per few pixels; ``step_from``/``steps`` give each column's range.
+    """
+    run = reader.run(run_id)
+    key = required_key(args)
+    bins = int_arg(args, "bins", DEFAULT_BINS, 1, MAX_BINS)
+    max_steps = int_arg(args, "max_steps", DEFAULT_HEATMAP_STEPS, 1, MAX_HEATMAP_STEPS)
+    series = reader.histograms(run.id, key, bins)
+    steps = np.asarray(series.steps, dtype=np.int64)
+    counts = np.asarray(series.counts, dtype=np.float64)
+    n = len(steps)
+    starts = np.arange(n)
+    if n > max_steps:
+        starts = np.unique(np.linspace(0, n, max_steps, endpoint=False).astype(np.int64))
+        counts = np.add.reduceat(counts, starts, axis=0)
+    ends = np.append(starts[1:], n) - 1
+    return {
+        "key": key,
+        "bins": bins,
+        "total_steps": n,
+        "merged": bool(n > max_steps),
+        "all_steps": steps.tolist(),
+        "step_from": steps[starts].tolist(),
+        "steps": steps[ends].tolist(),
+        "edges": floats(series.edges, Y_DIGITS),
+        "counts": [floats(row, Y_DIGITS) for row in counts],
+    }
+
+
+def histogram_view(reader: StoreReader, run_id: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """One histogram with its own bins, as logged (the latest step unless ``step`` is given)."""
+    run = reader.run(run_id)
+    key = required_key(args)
+    step = int_arg(args, "step", None, -(2**62), 2**62)
+    items = [i for i in reader.media(run.id, key) if i.type == "histogram"]
+    if not items:
+        raise UsageError(f"no histogram {key!r} in this run")
+    chosen = items[-1] if step is None else next((i for i in items if i.step == step), None)
+    if chosen is None:
+        raise UsageError(f"histogram {key!r} was not logged at step {step}")
+    return {
+        "key": key,
+        "step": chosen.step,
+        "wall_time": chosen.wall_time,
+        "edges": floats(np.asarray(chosen.edges), Y_DIGITS),
+        "counts": floats(np.asarray(chosen.counts), Y_DIGITS),
+    }
