@@ -107,7 +107,9 @@ def _grid(series: Sequence[Series]) -> np.ndarray:
     parts = [s.x for s in series if len(s.x)]
     if not parts:
         return np.empty(0)
-    return np.unique(np.concatenate(parts))
+    # sort-based unique: numpy's default (hash-based) unique is far slower on large grids
+    ordered = np.sort(np.concatenate(parts))
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
 
 
 def _place(grid: np.ndarray, s: Series, values: np.ndarray) -> np.ndarray:
