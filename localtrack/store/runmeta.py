@@ -46,7 +46,8 @@ def save(path: Path, meta: Mapping[str, Any]) -> None:
     write_json_atomic(path, dict(meta, format_version=FORMAT_VERSION))
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -77,7 +78,7 @@ def effective_state(
     now = time.time() if now is None else now
     segment = (meta.get("segments") or [{}])[-1]
     if segment.get("host") == socket.gethostname() and isinstance(segment.get("pid"), int):
-        if not _pid_alive(segment["pid"]):
+        if not pid_alive(segment["pid"]):
             return "crashed"
         boot_id = segment.get("boot_id")
         if boot_id and boot_id != current_boot_id():

@@ -8,11 +8,11 @@ refused with ``RunConflictError``.
 from __future__ import annotations
 
 import json
-import os
 import socket
 from typing import Any
 
 from ..errors import ManifestError, RunConflictError
+from .runmeta import pid_alive
 
 
 def parse_run_json(data: bytes, run_id: str) -> dict[str, Any]:
@@ -66,12 +66,4 @@ def _has_local_writer(meta: dict[str, Any]) -> bool:
     if not isinstance(last, dict) or last.get("host") != socket.gethostname():
         return False
     pid = last.get("pid")
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return isinstance(pid, int) and pid_alive(pid)

@@ -10,9 +10,11 @@ import bisect
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -84,37 +86,46 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_shard(
-    path: Path, name: ShardName, table: pa.Table, dtypes: Mapping[str, str]
-) -> ShardInfo:
-    """Write `table` (sorted by key, step) to `path` atomically: tmp → fsync → rename → fsync(dir)."""
+@contextmanager
+def _publishing(path: Path) -> Iterator[tuple[BinaryIO, list[str]]]:
+    """Write a file under its partial name, fsync it, record its sha256, rename it into place
+    and fsync the directory; a failure leaves nothing behind. Yields (file, [sha256 after])."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {DTYPES_META: json.dumps(dict(dtypes), sort_keys=True).encode()}
-    table = table.cast(SCHEMA).replace_schema_metadata(meta)
     tmp = partial_path(path)
+    digest: list[str] = []
     try:
         with open(tmp, "wb") as f:
-            pq.write_table(
-                table,
-                f,
-                row_group_size=ROW_GROUP_ROWS,
-                sorting_columns=[pq.SortingColumn(1), pq.SortingColumn(0)],
-                **_WRITE_OPTIONS,
-            )
+            yield f, digest
             f.flush()
             os.fsync(f.fileno())
-        digest = sha256_file(tmp)
+        digest.append(sha256_file(tmp))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def write_shard(
+    path: Path, name: ShardName, table: pa.Table, dtypes: Mapping[str, str]
+) -> ShardInfo:
+    """Write `table` (sorted by key, step) to `path` atomically: tmp → fsync → rename → fsync(dir)."""
+    meta = {DTYPES_META: json.dumps(dict(dtypes), sort_keys=True).encode()}
+    table = table.cast(SCHEMA).replace_schema_metadata(meta)
+    with _publishing(path) as (f, digest):
+        pq.write_table(
+            table,
+            f,
+            row_group_size=ROW_GROUP_ROWS,
+            sorting_columns=[pq.SortingColumn(1), pq.SortingColumn(0)],
+            **_WRITE_OPTIONS,
+        )
     steps = table.column("step")
     return ShardInfo(
         name=name,
         rows=table.num_rows,
         bytes=path.stat().st_size,
-        sha256=digest,
+        sha256=digest[0],
         min_step=pc.min(steps).as_py() if table.num_rows else None,
         max_step=pc.max(steps).as_py() if table.num_rows else None,
     )
@@ -130,32 +141,26 @@ def concat_shards(
     """
     meta = {DTYPES_META: json.dumps(dict(dtypes), sort_keys=True).encode()}
     schema = SCHEMA.with_metadata(meta)
-    tmp = partial_path(path)
     rows, lows, highs = 0, [], []
-    try:
-        with open(tmp, "wb") as f:
-            with pq.ParquetWriter(f, schema, **_WRITE_OPTIONS) as writer:
-                for source in sources:
-                    pf = pq.ParquetFile(source, page_checksum_verification=True)
-                    for i in range(pf.metadata.num_row_groups):
-                        group = pf.read_row_group(i).replace_schema_metadata(None).cast(SCHEMA)
-                        writer.write_table(
-                            group.replace_schema_metadata(meta), row_group_size=ROW_GROUP_ROWS
-                        )
-                        rows += group.num_rows
-                        if group.num_rows:
-                            lows.append(pc.min(group.column("step")).as_py())
-                            highs.append(pc.max(group.column("step")).as_py())
-            f.flush()
-            os.fsync(f.fileno())
-        digest = sha256_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    with _publishing(path) as (f, digest), pq.ParquetWriter(f, schema, **_WRITE_OPTIONS) as writer:
+        for source in sources:
+            pf = pq.ParquetFile(source, page_checksum_verification=True)
+            for i in range(pf.metadata.num_row_groups):
+                group = pf.read_row_group(i).replace_schema_metadata(None).cast(SCHEMA)
+                writer.write_table(
+                    group.replace_schema_metadata(meta), row_group_size=ROW_GROUP_ROWS
+                )
+                rows += group.num_rows
+                if group.num_rows:
+                    lows.append(pc.min(group.column("step")).as_py())
+                    highs.append(pc.max(group.column("step")).as_py())
     return ShardInfo(
-        name, rows, path.stat().st_size, digest, min(lows, default=None), max(highs, default=None)
+        name,
+        rows,
+        path.stat().st_size,
+        digest[0],
+        min(lows, default=None),
+        max(highs, default=None),
     )
 
 
