@@ -175,7 +175,13 @@ def test_a_project_scoped_key_sees_and_writes_only_its_project(
         reply = client.get(path, headers=read)
         assert reply.status_code == 404, (path, reply.status_code)
         assert beta.encode() not in reply.data or b"no run" in reply.data
-    assert client.get("/api/v1/projects", headers=read).status_code == 403
+    listing = client.get("/api/v1/projects", headers=read)
+    assert listing.status_code == 200
+    assert [p["name"] for p in listing.json["projects"]] == ["alpha"]  # beta is not even named
+    assert listing.json["root"] == ""  # a server never tells its directory
+    page = client.get("/", headers=read)
+    assert page.status_code == 200 and b"alpha" in page.data and b"beta" not in page.data
+    assert str(server["root"]).encode() not in page.data
     # Writing: a beta run is refused at negotiate and at commit, whatever the manifest claims.
     write = server["tokens"]["write_alpha"]
     other = tmp_path / "client"

@@ -265,7 +265,7 @@ def test_html_errors_are_friendly(client: FlaskClient, url: str, status: int, te
 def test_unexpected_errors_never_show_a_traceback(
     client: FlaskClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def boom(state: Any) -> None:
+    def boom(state: Any, **options: Any) -> None:
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(models, "projects_view", boom)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Response, g
 
@@ -50,3 +51,17 @@ def deny(status: int, code: str, message: str, retry_after: float | None = None)
     if retry_after is not None:
         response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return response
+
+
+def can_see(project: str) -> bool:
+    """Whether the current request may see `project` (any project without auth)."""
+    who = principal()
+    return who is None or who.can_access(project)
+
+
+def listing_options() -> dict[str, Any]:
+    """How the projects list is shown to this request: only visible projects, and the store's
+    directory only on a local UI (never on a server with keys)."""
+    from flask import current_app
+
+    return {"visible": can_see, "show_root": not current_app.config.get("LOCALTRACK_SERVER")}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request, send_file
 
 from . import catalog, charts, export, files_models, media_models, models
+from .access import listing_options
 from .responses import conditional, error_json, json_response, ui_state
 
 api = Blueprint("api", __name__)
@@ -41,7 +42,7 @@ def index() -> Response:
 @api.get("/projects")
 @conditional
 def projects() -> Response:
-    return json_response(models.projects_view(ui_state()))
+    return json_response(models.projects_view(ui_state(), **listing_options()))
 
 
 @api.get("/projects/<project>/runs")

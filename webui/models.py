@@ -5,7 +5,7 @@ call these, so the two can never disagree. Reads go through ``StoreReader`` only
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from localtrack.errors import RunNotFoundError, UsageError
@@ -19,10 +19,18 @@ MAX_COMPARE = 200
 SYSTEM_SECTION = "system"  # system/* keys: sampled by the client in the background
 
 
-def projects_view(state: UIState) -> dict[str, Any]:
-    """Every project with its run counts (from the shared runs snapshot, like the runs table)."""
+def projects_view(
+    state: UIState, visible: Callable[[str], bool] = lambda _name: True, show_root: bool = True
+) -> dict[str, Any]:
+    """Every project (that `visible` admits) with its run counts, from the shared runs snapshot.
+
+    A central server hides its directory (`show_root=False`) and lists a project-scoped key's
+    project only.
+    """
     projects = []
     for name, records in sorted(state.snapshot().by_project.items()):
+        if not visible(name):
+            continue
         counts: dict[str, int] = {}
         for rec in records:
             counts[rec.run.state] = counts.get(rec.run.state, 0) + 1
@@ -36,7 +44,7 @@ def projects_view(state: UIState) -> dict[str, Any]:
                 "state_counts": counts,
             }
         )
-    return {"root": str(state.reader.root), "projects": projects}
+    return {"root": str(state.reader.root) if show_root else "", "projects": projects}
 
 
 def project_records(state: UIState, project: str) -> list[catalog.Record]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 
 from . import models
+from .access import listing_options
 from .responses import ui_state
 
 pages = Blueprint("pages", __name__)
@@ -20,7 +21,9 @@ def _render(template: str, page: str, **context: object) -> str:
 @pages.get("/")
 def projects() -> str:
     """Every project in the store, or how to log a first run when there is none."""
-    return _render("projects.html", "projects", view=models.projects_view(ui_state()))
+    return _render(
+        "projects.html", "projects", view=models.projects_view(ui_state(), **listing_options())
+    )
 
 
 @pages.get("/projects/<project>")

@@ -40,12 +40,12 @@ POLICIES: dict[str, Policy] = {
     "auth.login_form": PUBLIC,
     "auth.login": PUBLIC,
     "auth.logout": Policy("read"),
-    "pages.projects": Policy("read", ("all",)),
+    "pages.projects": Policy("read", ("view",)),  # lists only the key's projects
     "pages.runs": Policy("read", ("project",)),
     "pages.compare": Policy("read", ("project", "runs")),
     "pages.run": Policy("read", ("run",)),
     "api.index": Policy("read"),
-    "api.projects": Policy("read", ("all",)),
+    "api.projects": Policy("read", ("view",)),  # lists only the key's projects
     "api.runs": Policy("read", ("project",)),
     "api.compare": Policy("read", ("project", "runs")),
     "api.run": Policy("read", ("run",)),

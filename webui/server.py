@@ -76,6 +76,7 @@ def create_server_app(
     area.gc()
     app = create_app(root, **ui_options)
     app.config["LOCALTRACK_MAX_BLOB_BYTES"] = max_blob_bytes or max_blob_bytes_from_env()
+    app.config["LOCALTRACK_SERVER"] = True
     app.extensions["localtrack_ingest"] = area
     app.register_blueprint(ingest, url_prefix="/api/v1")
     extra = (
