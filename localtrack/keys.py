@@ -56,8 +56,15 @@ class ApiKey:
         return ROLES.index(self.role) >= ROLES.index(role)
 
     def can_access(self, project: str | None) -> bool:
-        """Whether this key's scope covers runs of `project`."""
-        return self.project is None or project == self.project
+        """Whether this key's scope covers `project` (a project, or an ``entity/project``
+        namespace): a key for "p" covers "p" of any entity; a key for "team/p" only that one."""
+        if self.project is None or project == self.project:
+            return True
+        return (
+            project is not None
+            and "/" not in self.project
+            and (project.rpartition("/")[2] == self.project)
+        )
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)

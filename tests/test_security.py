@@ -506,3 +506,34 @@ def test_without_keys_only_loopback_clients_are_answered(tmp_path: Path) -> None
         )
         assert reply.status_code == 403
     app.extensions["localtrack"].close()
+
+
+def test_entity_namespaces_keep_same_named_projects_apart(tmp_path: Path) -> None:
+    import localtrack
+
+    root = tmp_path / "ns-server"
+    settings = localtrack.Settings(console=False, system_metrics=False, capture_packages=False)
+    ids = {}
+    for entity in ("team-a", "team-b"):
+        run = localtrack.init(project="mnist", entity=entity, dir=root, settings=settings)
+        run.log({"loss": 1.0})
+        run.finish()
+        ids[entity] = run.id
+    app = create_server_app(root, watch=False)
+    try:
+        store_keys = KeyStore(root)
+        admin = _bearer(store_keys.create("root", "admin").token)
+        team_a = _bearer(store_keys.create("alice", "read", "team-a/mnist").token)
+        client = app.test_client()
+        names = [p["name"] for p in client.get("/api/v1/projects", headers=admin).json["projects"]]
+        assert names == ["team-a/mnist", "team-b/mnist"]
+        page = client.get("/projects/team-a/mnist", headers=admin)
+        assert page.status_code == 200
+        listing = client.get("/api/v1/projects", headers=team_a).json["projects"]
+        assert [p["name"] for p in listing] == ["team-a/mnist"]
+        assert client.get(f"/api/v1/runs/{ids['team-a']}", headers=team_a).status_code == 200
+        assert client.get(f"/api/v1/runs/{ids['team-b']}", headers=team_a).status_code == 404
+        assert client.get("/api/v1/projects/team-b/mnist/runs", headers=team_a).status_code == 404
+    finally:
+        app.extensions["localtrack"].close()
+        app.extensions["localtrack_ingest"].close()

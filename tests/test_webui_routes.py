@@ -35,8 +35,8 @@ HTML, JSON, CSV, PARQUET, CSS = (
 # rule -> (example URL built from the store's run ids, expected mimetype)
 ROUTES: dict[str, tuple[Callable[[Ids], str], str]] = {
     "/": (lambda ids: "/", HTML),
-    "/projects/<project>": (lambda ids: "/projects/mnist", HTML),
-    "/projects/<project>/compare": (
+    "/projects/<path:project>": (lambda ids: "/projects/mnist", HTML),
+    "/projects/<path:project>/compare": (
         lambda ids: f"/projects/mnist/compare?runs={ids['alpha']},{ids['beta']}",
         HTML,
     ),
@@ -45,8 +45,8 @@ ROUTES: dict[str, tuple[Callable[[Ids], str], str]] = {
     "/static/<path:filename>": (lambda ids: "/static/css/app.css", CSS),
     "/api/v1/": (lambda ids: "/api/v1/", JSON),
     "/api/v1/projects": (lambda ids: "/api/v1/projects", JSON),
-    "/api/v1/projects/<project>/runs": (lambda ids: "/api/v1/projects/mnist/runs", JSON),
-    "/api/v1/projects/<project>/compare": (
+    "/api/v1/projects/<path:project>/runs": (lambda ids: "/api/v1/projects/mnist/runs", JSON),
+    "/api/v1/projects/<path:project>/compare": (
         lambda ids: f"/api/v1/projects/mnist/compare?runs={ids['alpha']},{ids['beta']}",
         JSON,
     ),

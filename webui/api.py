@@ -45,13 +45,13 @@ def projects() -> Response:
     return json_response(models.projects_view(ui_state(), **listing_options()))
 
 
-@api.get("/projects/<project>/runs")
+@api.get("/projects/<path:project>/runs")
 @conditional
 def runs(project: str) -> Response:
     return json_response(models.runs_view(ui_state(), project, request.args))
 
 
-@api.get("/projects/<project>/compare")
+@api.get("/projects/<path:project>/compare")
 @conditional
 def compare(project: str) -> Response:
     run_ids = models.parse_run_ids(request.args.get("runs"))

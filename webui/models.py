@@ -126,6 +126,7 @@ def run_json(run: RunInfo) -> dict[str, Any]:
         "name": run.name,
         "project": run.project,
         "entity": run.entity,
+        "namespace": run.namespace,
         "state": run.state,
         "created_at": run.created_at,
         "updated_at": run.updated_at,

@@ -26,14 +26,14 @@ def projects() -> str:
     )
 
 
-@pages.get("/projects/<project>")
+@pages.get("/projects/<path:project>")
 def runs(project: str) -> str:
     """A project's runs table; rows, sorting and filtering come from the JSON twin."""
     records = models.project_records(ui_state(), project)
     return _render("runs.html", "runs", project=project, run_count=len(records))
 
 
-@pages.get("/projects/<project>/compare")
+@pages.get("/projects/<path:project>/compare")
 def compare(project: str) -> str:
     """Selected runs overlaid, with a config diff, parallel coordinates and a scatter plot."""
     run_ids = models.parse_run_ids(request.args.get("runs"))

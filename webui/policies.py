@@ -121,6 +121,6 @@ def check_scope(who: Principal, policy: Policy) -> Response | None:
                     info = reader.run(run_id)
                 except RunNotFoundError:
                     continue  # the view answers 404 itself
-                if not who.can_access(info.project):
+                if not who.can_access(info.namespace):
                     return deny(404, "not_found", f"no run {run_id!r} here")
     return None

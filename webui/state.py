@@ -99,7 +99,7 @@ class UIState:
         records = [make_record(run) for run in self.reader.runs()]
         by_project: dict[str, list[Record]] = {}
         for rec in records:
-            by_project.setdefault(rec.run.project, []).append(rec)
+            by_project.setdefault(rec.run.namespace, []).append(rec)
         snap = Snapshot(
             stamp, records, by_project, time.monotonic(), time.perf_counter() - start, etag
         )

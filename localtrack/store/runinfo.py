@@ -64,6 +64,12 @@ class RunInfo:
         return json.loads(self.meta_json) if self.meta_json else {}
 
     @property
+    def namespace(self) -> str:
+        """``entity/project`` (just the project when no entity was given): where the run lives
+        in the UI, so runs of a project name used by two teams or clusters stay apart."""
+        return f"{self.entity}/{self.project}" if self.entity else self.project
+
+    @property
     def duration(self) -> float | None:
         if self.created_at is None:
             return None
