@@ -161,8 +161,11 @@ def test_readers_opening_the_index_do_not_count_as_changes(tmp_path: Path) -> No
     log_run(tmp_path, "p", "first", steps=3)
     feed = ChangeFeed(StoreReader(tmp_path), rescan_interval=60, polling=False).start()
     try:
-        wait_for(lambda: False, timeout=0.3)
-        settled = feed.version
+        settled = feed.version  # wait until the writes of logging are all seen (quiet for 0.5 s)
+        for _ in range(20):
+            if not wait_for(lambda: feed.version != settled, timeout=0.5):
+                break
+            settled = feed.version
         for _ in range(3):  # fresh readers open index.db and its WAL, as request threads do
             StoreReader(tmp_path).runs()
         assert not wait_for(lambda: feed.version != settled, timeout=0.5)
