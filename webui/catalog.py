@@ -137,22 +137,9 @@ class TableQuery:
             sort=str(args.get("sort") or "-created_at"),
             group_by=str(args.get("group_by") or ""),
             columns=columns,
-            page=_int_arg(args, "page", 1, 1, 10**9),
-            per_page=_int_arg(args, "per_page", 50, 1, MAX_PER_PAGE),
+            page=int_arg(args, "page", 1, 1, 10**9),
+            per_page=int_arg(args, "per_page", 50, 1, MAX_PER_PAGE),
         )
-
-
-def _int_arg(args: Mapping[str, Any], name: str, default: int, lo: int, hi: int) -> int:
-    raw = args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(str(raw))
-    except ValueError:
-        raise UsageError(f"{name} must be a whole number, not {raw!r}") from None
-    if not lo <= value <= hi:
-        raise UsageError(f"{name} must be between {lo} and {hi}, not {value}")
-    return value
 
 
 @dataclass
@@ -346,3 +333,17 @@ def json_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_value(v) for v in value]
     return str(value)
+
+
+def int_arg(args: Mapping[str, Any], name: str, default: int | None, lo: int, hi: int) -> Any:
+    """A whole-number request argument in [lo, hi]; `default` when absent (UsageError if bad)."""
+    raw = args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise UsageError(f"{name} must be a whole number, not {raw!r}") from None
+    if not lo <= value <= hi:
+        raise UsageError(f"{name} must be between {lo} and {hi}, not {value}")
+    return value

@@ -16,8 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from localtrack.store.reader import StoreReader
 
-from .catalog import json_value
-from .media_models import int_arg
+from .catalog import int_arg, json_value
 
 DEFAULT_CONSOLE_LINES = 1000
 MAX_CONSOLE_LINES = 5000

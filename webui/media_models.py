@@ -16,7 +16,7 @@ import numpy as np
 from localtrack.errors import UsageError
 from localtrack.store.reader import MediaItem, StoreReader
 
-from .catalog import json_value
+from .catalog import int_arg, json_value
 from .charts import Y_DIGITS, floats
 
 TYPE_ORDER = ("image", "table", "histogram")
@@ -27,20 +27,6 @@ DEFAULT_BINS = 64
 MAX_BINS = 256
 DEFAULT_HEATMAP_STEPS = 400
 MAX_HEATMAP_STEPS = 2000
-
-
-def int_arg(args: Mapping[str, Any], name: str, default: int | None, lo: int, hi: int) -> Any:
-    """A whole-number request argument in [lo, hi]; `default` when absent (UsageError if bad)."""
-    raw = args.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(str(raw))
-    except ValueError:
-        raise UsageError(f"{name} must be a whole number, not {raw!r}") from None
-    if not lo <= value <= hi:
-        raise UsageError(f"{name} must be between {lo} and {hi}, not {value}")
-    return value
 
 
 def required_key(args: Mapping[str, Any]) -> str:
