@@ -23,7 +23,7 @@ def test_every_environment_variable_the_code_reads_is_documented() -> None:
     import re
 
     readme = (REPO / "README.md").read_text()
-    internal = {"LOCALTRACK_ROOT", "LOCALTRACK_POLL_MS"}  # Flask config keys, not variables
+    internal = {"LOCALTRACK_ROOT", "LOCALTRACK_POLL_MS", "LOCALTRACK_SERVER"}  # Flask config keys
     for folder in ("localtrack", "webui"):
         for path in (REPO / folder).rglob("*.py"):
             for name in set(re.findall(r"LOCALTRACK_[A-Z_]+", path.read_text())) - internal:

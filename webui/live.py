@@ -30,15 +30,20 @@ from localtrack.store.reader import StoreReader
 log = logging.getLogger(__name__)
 
 IGNORED_NAMES = frozenset({"heartbeat"})
+# SQLite's side files change when readers merely open the index (read marks in -shm, -wal
+# created and removed); the data they index arrives as run files, which have events of their own
+IGNORED_SUFFIXES = ("-wal", "-shm", "-journal")
 
 
 def is_relevant(path: str) -> bool:
-    """Whether a changed path can mean new data: not a partial, dot or heartbeat file."""
+    """Whether a changed path can mean new data: not a partial, dot, heartbeat or SQLite side
+    file."""
     name = Path(path).name
     return (
         bool(name)
         and not name.startswith(".")
         and not name.endswith(".tmp")
+        and not name.endswith(IGNORED_SUFFIXES)
         and name not in IGNORED_NAMES
     )
 
