@@ -143,10 +143,12 @@ class StoreReader:
         return row
 
     def _rows(self, project: str | None) -> list[dict[str, Any]]:
-        rows = self._from_index(lambda idx: idx.run_rows(project), [])
+        no_rows: list[dict[str, Any]] = []
+        rows = self._from_index(lambda idx: idx.run_rows(project), no_rows)
         known = {r["id"] for r in rows}
         if project is not None:
-            known |= set(self._from_index(lambda idx: idx.run_ids_with_prefix(""), []))
+            no_ids: list[str] = []
+            known |= set(self._from_index(lambda idx: idx.run_ids_with_prefix(""), no_ids))
         for run_id in self.store.run_ids():
             if run_id not in known:
                 row = self._scanned_row(run_id)

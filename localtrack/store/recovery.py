@@ -108,7 +108,7 @@ def index_run(index: Index, scan: RunScan) -> None:
 
 def partial_files(paths: RunPaths) -> list[Path]:
     """Partial files (``.<name>...tmp``) anywhere in a run directory except quarantine/."""
-    found = []
+    found: list[Path] = []
     for folder, dirs, files in os.walk(paths.dir):
         dirs[:] = [d for d in dirs if Path(folder, d) != paths.quarantine]
         found.extend(Path(folder, f) for f in files if is_partial_name(f))

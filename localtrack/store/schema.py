@@ -10,10 +10,10 @@ migrations = Migrations("localtrack.index")
 
 @migrations()
 def m001_initial(db: Database) -> None:
-    db["projects"].create(
+    db.table("projects").create(
         {"name": str, "created_at": float, "updated_at": float}, pk="name", if_not_exists=True
     )
-    db["runs"].create(
+    db.table("runs").create(
         {
             "id": str,
             "project": str,
@@ -40,8 +40,8 @@ def m001_initial(db: Database) -> None:
         pk="id",
         if_not_exists=True,
     )
-    db["runs"].create_index(["project", "created_at"], if_not_exists=True)
-    db["metric_keys"].create(
+    db.table("runs").create_index(["project", "created_at"], if_not_exists=True)
+    db.table("metric_keys").create(
         {
             "run_id": str,
             "key": str,
@@ -59,7 +59,7 @@ def m001_initial(db: Database) -> None:
         pk=("run_id", "key"),
         if_not_exists=True,
     )
-    db["shards"].create(
+    db.table("shards").create(
         {
             "run_id": str,
             "name": str,
@@ -75,5 +75,5 @@ def m001_initial(db: Database) -> None:
         pk=("run_id", "name"),
         if_not_exists=True,
     )
-    db["store_state"].create({"name": str, "value": int}, pk="name", if_not_exists=True)
-    db["store_state"].insert({"name": "changes", "value": 0}, ignore=True)
+    db.table("store_state").create({"name": str, "value": int}, pk="name", if_not_exists=True)
+    db.table("store_state").insert({"name": "changes", "value": 0}, ignore=True)
