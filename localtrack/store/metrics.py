@@ -228,9 +228,33 @@ def sort_rows(tables: list[pa.Table]) -> pa.Table:
     if not tables:
         return empty_table()
     table = pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0]
+    if len(tables) > 1:
+        table = _interleave_by_key(tables, table)
     if not is_sorted_by_key_step(table):
         table = sort_by_key_step(table)
     return table
+
+
+def _interleave_by_key(tables: list[pa.Table], joined: pa.Table) -> pa.Table:
+    """Rows of tables that are each sorted by key, regrouped key by key in table order.
+
+    When later tables hold later steps (the usual case) this is the (key, step) order at the cost
+    of one take, not a sort; the caller checks and sorts when it is not.
+    """
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    offset = 0
+    for table in tables:
+        if is_sorted_by_key_step(table):
+            names, starts, ends = _key_bounds(table)
+            for name, start, end in zip(names, starts.tolist(), ends.tolist(), strict=True):
+                ranges.setdefault(name, []).append((offset + start, offset + end))
+        else:
+            return joined
+        offset += table.num_rows
+    order = np.concatenate(
+        [np.arange(a, b, dtype=np.int64) for name in sorted(ranges) for a, b in ranges[name]]
+    )
+    return joined.take(arrow_from_numpy(order, pa.int64()))
 
 
 def normalize(tables: list[pa.Table]) -> pa.Table:
