@@ -47,28 +47,20 @@ def export_cmd(
     root, run_ids = selected_runs(dir_, runs, project, all_runs)
     with progress(f"exporting {len(run_ids)} runs") as tick:
         report = export_bundle(root, run_ids, output, progress=tick)
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "path": str(report.path),
-                    "runs": report.runs,
-                    "failed": report.failed,
-                    "blobs": report.blobs,
-                    "bytes": report.bytes,
-                },
-                indent=1,
-            )
-        )
-    else:
-        for run_id, why in report.failed.items():
-            click.echo(f"{run_id}: left out: {why}", err=True)
-        click.echo(
-            f"exported {len(report.runs)} runs ({report.blobs} blobs, {fmt_bytes(report.bytes)}) "
-            f"to {report.path} in {report.seconds:.1f} s"
-        )
-    if report.failed:
-        sys.exit(EXIT_FAILED_RUNS)
+    _finish(
+        as_json,
+        {
+            "path": str(report.path),
+            "runs": report.runs,
+            "failed": report.failed,
+            "blobs": report.blobs,
+            "bytes": report.bytes,
+        },
+        report.failed,
+        "left out",
+        f"exported {len(report.runs)} runs ({report.blobs} blobs, {fmt_bytes(report.bytes)}) "
+        f"to {report.path} in {report.seconds:.1f} s",
+    )
 
 
 @click.command("import")
@@ -84,25 +76,29 @@ def import_cmd(bundle: str, dir_: str | None, as_json: bool) -> None:
     from .sync.bundle import import_bundle
 
     report = import_bundle(bundle, resolve_dir(dir_))
+    _finish(
+        as_json,
+        {
+            "runs": report.runs,
+            "changed": report.changed,
+            "failed": report.failed,
+            "blobs": report.blobs,
+            "bytes": report.bytes,
+        },
+        report.failed,
+        "FAILED",
+        f"imported {len(report.runs) - len(report.failed)} of {len(report.runs)} runs "
+        f"({len(report.changed)} changed, {fmt_bytes(report.bytes)} new) in {report.seconds:.1f} s",
+    )
+
+
+def _finish(as_json: bool, data: dict, failed: dict[str, str], label: str, summary: str) -> None:
+    """Print a bundle report (JSON, or one line per failed run and a summary); exit 1 on failures."""
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "runs": report.runs,
-                    "changed": report.changed,
-                    "failed": report.failed,
-                    "blobs": report.blobs,
-                    "bytes": report.bytes,
-                },
-                indent=1,
-            )
-        )
+        click.echo(json.dumps(data, indent=1))
     else:
-        for run_id, why in report.failed.items():
-            click.echo(f"{run_id}: FAILED: {why}", err=True)
-        click.echo(
-            f"imported {len(report.runs) - len(report.failed)} of {len(report.runs)} runs "
-            f"({len(report.changed)} changed, {fmt_bytes(report.bytes)} new) in {report.seconds:.1f} s"
-        )
-    if report.failed:
+        for run_id, why in failed.items():
+            click.echo(f"{run_id}: {label}: {why}", err=True)
+        click.echo(summary)
+    if failed:
         sys.exit(EXIT_FAILED_RUNS)
