@@ -115,8 +115,13 @@ class Ingest:
             return None
         return value if isinstance(value, dict) else None
 
-    def status(self, manifest: RunManifest) -> RunStatus:
-        """Whether the store already holds `manifest`, and which of its blobs it lacks."""
+    def status(
+        self, manifest: RunManifest, counts: Callable[[str], bool] | None = None
+    ) -> RunStatus:
+        """Whether the store already holds `manifest`, and which of its blobs it lacks.
+
+        `counts`: which staged blobs may count as present for this caller (default: all); the
+        server passes one per key namespace, so a key never learns of another project's blobs."""
         manifest.validate()
         record = self.record(manifest.run_id) or {}
         placed = record.get("files") or {}
@@ -135,7 +140,7 @@ class Ingest:
             if shard is not None and any(c != shard and c.covers(shard) for c in covering):
                 in_place += 1  # a bigger shard here already holds its rows
                 continue
-            if ref.sha256 not in missing and not self.has_blob(ref.sha256):
+            if ref.sha256 not in missing and not self._counted_blob(ref.sha256, counts):
                 missing.append(ref.sha256)
         heartbeat = record.get("heartbeat_at")
         fresh = manifest.heartbeat_at is None or (
@@ -156,10 +161,18 @@ class Ingest:
             None if existing is None else _opt_str(existing.get("entity")),
         )
 
-    def _source(self, manifest: RunManifest, ref: FileRef, record: dict[str, Any]) -> Path | None:
-        blob = self.blob_path(ref.sha256)
-        if blob.is_file():
-            return blob
+    def _counted_blob(self, sha256: str, counts: Callable[[str], bool] | None) -> bool:
+        return self.has_blob(sha256) and (counts is None or counts(sha256))
+
+    def _source(
+        self,
+        manifest: RunManifest,
+        ref: FileRef,
+        record: dict[str, Any],
+        counts: Callable[[str], bool] | None = None,
+    ) -> Path | None:
+        if self._counted_blob(ref.sha256, counts):
+            return self.blob_path(ref.sha256)
         placed = (record.get("files") or {}).get(ref.name) or {}
         target = self.paths.run(manifest.run_id).dir / ref.name
         if placed.get("sha256") == ref.sha256 and target.is_file():
@@ -173,6 +186,13 @@ class Ingest:
             raise MissingBlobsError(f"run.json of {manifest.run_id} was not uploaded", [ref.sha256])
         meta = parse_run_json(source.read_bytes(), manifest.run_id)
         return meta
+
+    def existing_namespace(self, run_id: str) -> tuple[str | None, str] | None:
+        """(entity, project) of the run with this id already in the store, or None."""
+        meta = self._existing_meta(run_id)
+        if meta is None:
+            return None
+        return _opt_str(meta.get("entity")), str(meta.get("project") or "uncategorized")
 
     def existing_project(self, run_id: str) -> str | None:
         """The project of the run with this id already in the store, or None if there is none."""
@@ -197,16 +217,20 @@ class Ingest:
         self,
         manifest: RunManifest,
         authorize: Callable[[RunIdentity], None] | None = None,
+        counts: Callable[[str], bool] | None = None,
     ) -> CommitResult:
         """Make the run directory hold exactly what `manifest` lists (plus older shards it does
-        not cover), in one step; `authorize` may veto, under the run's lock, by raising."""
+        not cover), in one step; `authorize` may veto, under the run's lock, by raising.
+        `counts` limits which staged blobs it may use, as in ``status``."""
         manifest.validate()
         self.create()
         with self.run_lock(manifest.run_id):
             self._commits.finish(manifest.run_id)
             record = self.record(manifest.run_id) or {}
             missing = [
-                ref.sha256 for ref in manifest.files if self._source(manifest, ref, record) is None
+                ref.sha256
+                for ref in manifest.files
+                if self._source(manifest, ref, record, counts) is None
             ]
             if missing:
                 raise MissingBlobsError(
