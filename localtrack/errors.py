@@ -7,6 +7,8 @@
     │   ├── UnsupportedValueError   run.log() got a value it cannot store (raised only with strict=True)
     │   ├── BlobTooLargeError       an imported blob is bigger than the store accepts
     │   └── ManifestError           a manifest names a file it may not name, or is malformed
+    │       └── DocumentError       a document a client sent has a field of the wrong type
+    │                               or over a limit (``document``, ``field`` name it)
     ├── RunNotFoundError            no run with that id (or id prefix) in the store
     ├── RunExistsError              init(id=...) names a run that exists and resume does not allow it
     ├── StoreError                  the store on disk is unusable
@@ -51,6 +53,16 @@ class BlobTooLargeError(UsageError):
 
 class ManifestError(UsageError):
     """A manifest names a file it may not name, or is otherwise malformed."""
+
+
+class DocumentError(ManifestError):
+    """A document a client sent (run.json, a manifest, a media log, a bundle header) is not
+    valid JSON, is nested too deep, or has a field of the wrong type or over a limit."""
+
+    def __init__(self, message: str, document: str = "", field: str = "") -> None:
+        super().__init__(message)
+        self.document = document
+        self.field = field
 
 
 class RunNotFoundError(LocaltrackError, LookupError):

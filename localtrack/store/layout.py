@@ -28,9 +28,9 @@ METRICS_DIR = "metrics"
 QUARANTINE_DIR = "quarantine"
 FILES_DIR = "files"
 
-_RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_SHARD_RE = re.compile(r"^(\d{4})-(\d{9})-(\d{9})\.parquet$")
-_TAIL_RE = re.compile(r"^tail-(\d{4})\.log$")
+_RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_SHARD_RE = re.compile(r"(\d{4})-(\d{9})-(\d{9})\.parquet", re.ASCII)
+_TAIL_RE = re.compile(r"tail-(\d{4})\.log", re.ASCII)
 
 
 @dataclass(frozen=True, order=True)
@@ -59,11 +59,11 @@ class ShardName:
 
 def is_valid_run_id(run_id: str) -> bool:
     """Run ids are path-safe: letters, digits, '_', '-', '.', not starting with a dot."""
-    return bool(_RUN_ID_RE.match(run_id)) and ".." not in run_id
+    return bool(_RUN_ID_RE.fullmatch(run_id)) and ".." not in run_id
 
 
 def parse_shard_name(name: str) -> ShardName | None:
-    match = _SHARD_RE.match(name)
+    match = _SHARD_RE.fullmatch(name)
     if not match:
         return None
     seg, first, last = (int(g) for g in match.groups())
@@ -72,7 +72,7 @@ def parse_shard_name(name: str) -> ShardName | None:
 
 def parse_tail_name(name: str) -> int | None:
     """The segment number of a tail log file name, or None if it is not one."""
-    match = _TAIL_RE.match(name)
+    match = _TAIL_RE.fullmatch(name)
     return int(match.group(1)) if match else None
 
 

@@ -14,10 +14,10 @@ from ..errors import ManifestError
 from .layout import METRICS_DIR, RUN_JSON, ShardName, is_valid_run_id, parse_shard_name
 
 MAX_FILES_PER_RUN = 100_000
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_MEDIA_BLOB_RE = re.compile(r"^media/blobs/([0-9a-f]{64})\.(?:png|parquet|jpg|gif)$")
-_MEDIA_LOG_RE = re.compile(r"^media/log-\d{4}\.jsonl$")
-_FILES_RE = re.compile(r"^files/[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_MEDIA_BLOB_RE = re.compile(r"media/blobs/([0-9a-f]{64})\.(?:png|parquet|jpg|gif)")
+_MEDIA_LOG_RE = re.compile(r"media/log-\d{4}\.jsonl", re.ASCII)
+_FILES_RE = re.compile(r"files/[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class CommitResult:
 
 
 def is_sha256(value: object) -> bool:
-    return isinstance(value, str) and bool(_SHA256_RE.match(value))
+    return isinstance(value, str) and bool(_SHA256_RE.fullmatch(value))
 
 
 def check_file_name(name: object) -> ShardName | None:
@@ -114,9 +114,9 @@ def check_file_name(name: object) -> ShardName | None:
             if shard is not None:
                 return shard
         elif (
-            _MEDIA_BLOB_RE.match(name)
-            or _MEDIA_LOG_RE.match(name)
-            or (_FILES_RE.match(name) and ".." not in name and not name.endswith(".tmp"))
+            _MEDIA_BLOB_RE.fullmatch(name)
+            or _MEDIA_LOG_RE.fullmatch(name)
+            or (_FILES_RE.fullmatch(name) and ".." not in name and not name.endswith(".tmp"))
         ):
             return None
     raise ManifestError(
@@ -135,5 +135,5 @@ def shard_of(name: str) -> ShardName | None:
 
 def media_blob_sha(name: str) -> str | None:
     """The sha256 a media blob's name promises, or None for other files."""
-    match = _MEDIA_BLOB_RE.match(name)
+    match = _MEDIA_BLOB_RE.fullmatch(name)
     return match.group(1) if match else None

@@ -17,27 +17,36 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorruptDataError
+from ..errors import CorruptDataError, DocumentError
 from .atomic import read_json, write_json_atomic
 from .index import encode_json
 from .layout import FORMAT_VERSION
 from .metrics import KeyStats
+from .runschema import STATES as STATES
+from .runschema import SUMMARY_MODES as SUMMARY_MODES
+from .runschema import check_run_json
 
 log = logging.getLogger(__name__)
-STATES = ("running", "finished", "failed", "crashed")
-SUMMARY_MODES = ("min", "max", "mean", "last")
 HEARTBEAT_INTERVAL_S = 5.0
 DEFAULT_STALE_AFTER_S = 60.0
 SYSTEM_PREFIX = "system/"  # system metrics: their own sample counter as step, not in the summary
 
 
 def load(path: Path) -> dict[str, Any]:
+    """A run's run.json; CorruptDataError unless it is valid JSON that fits the schema
+    (``runschema.py``), so no reader indexes or shows a run from a document it cannot use."""
     try:
         meta = read_json(path)
+    except RecursionError:
+        raise CorruptDataError(f"{path} is nested too deep to be a run.json") from None
     except ValueError as exc:
         raise CorruptDataError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(meta, dict) or "id" not in meta:
         raise CorruptDataError(f"{path} does not describe a run (no 'id')")
+    try:
+        check_run_json(meta, str(path))
+    except DocumentError as exc:
+        raise CorruptDataError(str(exc)) from None
     meta.pop("format_version", None)  # a property of the file, not of the run
     return meta
 
@@ -76,15 +85,16 @@ def effective_state(
     if state != "running":
         return str(state)
     now = time.time() if now is None else now
-    segment = (meta.get("segments") or [{}])[-1]
-    if segment.get("host") == socket.gethostname() and isinstance(segment.get("pid"), int):
-        if not pid_alive(segment["pid"]):
+    segment = last_segment(meta)
+    pid = segment.get("pid")
+    if segment.get("host") == socket.gethostname() and isinstance(pid, int) and 0 < pid < 2**31:
+        if not pid_alive(pid):
             return "crashed"
         boot_id = segment.get("boot_id")
         if boot_id and boot_id != current_boot_id():
             return "crashed"
-    last_sign = heartbeat_at or meta.get("updated_at") or meta.get("created_at") or 0
-    if now - float(last_sign) > stale_after_s():
+    last_sign = heartbeat_at or _number(meta.get("updated_at")) or _number(meta.get("created_at"))
+    if now - float(last_sign or 0) > stale_after_s():
         return "crashed"
     return "running"
 
@@ -147,36 +157,81 @@ def index_row(
     heartbeat_at: float | None,
     warnings: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The runs-table row for this run."""
-    segment = (meta.get("segments") or [{}])[-1]
+    """The runs-table row for this run.
+
+    A field of the wrong type (an old store may hold one) becomes null rather than an error, so
+    one run's junk never costs the others their listing; ``load`` refuses such documents.
+    """
+    segment = last_segment(meta)
     max_steps = [
         s.max_step
         for k, s in stats.items()
         if s.max_step is not None and not k.startswith(SYSTEM_PREFIX)
     ]
+    run_id = str(meta["id"])
+    updated = max(_number(meta.get("updated_at")) or 0.0, float(heartbeat_at or 0))
+    tags = meta.get("tags")
+    config = meta.get("config")
+    state = meta.get("state", "running")
     return {
-        "id": meta["id"],
-        "project": meta.get("project") or "uncategorized",
-        "entity": meta.get("entity"),
-        "name": meta.get("name") or meta["id"],
-        "state": meta.get("state", "running"),
-        "created_at": meta.get("created_at"),
-        "updated_at": max(float(meta.get("updated_at") or 0), float(heartbeat_at or 0)) or None,
+        "id": run_id,
+        "project": _text(meta.get("project")) or "uncategorized",
+        "entity": _text(meta.get("entity")),
+        "name": _text(meta.get("name")) or run_id,
+        "state": state if state in STATES else "crashed",
+        "created_at": _number(meta.get("created_at")),
+        "updated_at": updated or None,
         "heartbeat_at": heartbeat_at,
-        "ended_at": meta.get("ended_at"),
-        "exit_code": meta.get("exit_code"),
-        "tags": encode_json(list(meta.get("tags") or [])),
-        "run_group": meta.get("group"),
-        "job_type": meta.get("job_type"),
-        "notes": meta.get("notes"),
-        "host": segment.get("host"),
-        "pid": segment.get("pid"),
-        "config": encode_json(meta.get("config") or {}),
-        "summary": encode_json(compute_summary(meta, stats)),
+        "ended_at": _number(meta.get("ended_at")),
+        "exit_code": _integer(meta.get("exit_code")),
+        "tags": encode_json(
+            [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+        ),
+        "run_group": _text(meta.get("group")),
+        "job_type": _text(meta.get("job_type")),
+        "notes": _text(meta.get("notes")),
+        "host": _text(segment.get("host")),
+        "pid": _integer(segment.get("pid")),
+        "config": encode_json(config if isinstance(config, Mapping) else {}),
+        "summary": encode_json(_summary_or_empty(meta, stats)),
         "meta": encode_json({k: v for k, v in meta.items() if k not in ("config", "shards")}),
         "max_step": max(max_steps) if max_steps else None,
         "warnings": encode_json(warnings or []),
     }
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def last_segment(meta: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The record of the process that wrote the run last ({} when there is none, or junk)."""
+    segments = meta.get("segments")
+    segment = segments[-1] if isinstance(segments, list) and segments else {}
+    return segment if isinstance(segment, Mapping) else {}
+
+
+def _integer(value: object) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
+    return value if ok else None  # type: ignore[return-value]
+
+
+def _summary_or_empty(meta: Mapping[str, Any], stats: Mapping[str, KeyStats]) -> dict[str, Any]:
+    try:
+        return compute_summary(meta, stats)
+    except (TypeError, AttributeError, ValueError) as exc:
+        log.warning("run %s: summary left empty, its run.json is malformed: %s", meta["id"], exc)
+        return {}
 
 
 def heartbeat_time(path: Path) -> float | None:

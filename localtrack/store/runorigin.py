@@ -7,22 +7,20 @@ refused with ``RunConflictError``.
 
 from __future__ import annotations
 
-import json
 import socket
 from typing import Any
 
 from ..errors import ManifestError, RunConflictError
 from .runmeta import pid_alive
+from .runschema import parse_run_json_bytes
 
 
 def parse_run_json(data: bytes, run_id: str) -> dict[str, Any]:
-    """The run.json sent for `run_id`, parsed; ManifestError unless it describes that run."""
-    try:
-        meta = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ManifestError(f"run.json of {run_id} is not valid JSON: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("id") != run_id:
-        raise ManifestError(f"run.json sent for run {run_id} describes another run (or none)")
+    """The run.json sent for `run_id`, parsed and checked against the schema (``runschema``);
+    DocumentError naming the field that does not fit, ManifestError unless it describes that run."""
+    meta = parse_run_json_bytes(data, f"run.json of {run_id}")
+    if meta.get("id") != run_id:
+        raise ManifestError(f"run.json sent for run {run_id} describes another run")
     return meta
 
 
