@@ -4,15 +4,22 @@
 
     <root>/ingest/journal/<run>.json    a commit being applied (rolled forward after a crash)
     <root>/ingest/runs/<run>.json       what the last commit of a run placed: {name: sha256, bytes}
+    <root>/ingest/undo/<run>/           what the commit in progress replaces (commitundo.py)
+    <root>/ingest/quarantine/           journals that could not be applied, set aside
 
-A commit writes a journal naming the final set of files, links each blob into place (partial
-name → rename, so a reader never sees half a file), removes shards that a listed shard covers,
-updates the heartbeat, rewrites the commit record, re-indexes the run and deletes the journal.
-Blobs stay staged (as hard links) until ``gc()``, so runs sharing a content (the same
-requirements.txt) can all be committed from one upload. A crash in between leaves the journal,
-and ``CommitJournal.finish`` (from ``Ingest.recover`` or the next commit of that run) completes
-it. Every intermediate state is a valid run directory: a covering shard next to the shards it
-covers is what compaction leaves too.
+A commit writes a journal naming the final set of files, keeps aside what it will replace,
+links each blob into place (partial name → rename, so a reader never sees half a file), removes
+shards that a listed shard covers, updates the heartbeat, rewrites the commit record, re-indexes
+the run and deletes the journal. Blobs stay staged (as hard links) until ``gc()``, so runs
+sharing a content (the same requirements.txt) can all be committed from one upload. A crash in
+between leaves the journal, and ``CommitJournal.finish`` (from ``Ingest.recover`` or the next
+commit of that run) completes it. Every intermediate state is a valid run directory: a covering
+shard next to the shards it covers is what compaction leaves too.
+
+A commit that fails — in the request, or when rolled forward after a crash — is undone: the run
+directory, its commit record and heartbeat are put back as they were, and a journal that cannot
+be applied is moved to ``ingest/quarantine/`` with one log line. ``finish`` never raises, so one
+bad journal never stops a server from starting.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Any
 
 from ..errors import MissingBlobsError, StoreError
 from .atomic import fsync_dir, partial_path, read_json, write_json_atomic
+from .commitundo import CommitUndo
 from .layout import METRICS_DIR, ShardName, StorePaths, is_valid_run_id, parse_shard_name
 from .runmanifest import RunManifest, check_file_name, shard_of
 
@@ -98,18 +106,44 @@ class CommitJournal:
         self.blobs = blobs
         self.journal = journal
         self.records = records
+        self.undo_root = journal.parent / "undo"
+        self.quarantine = journal.parent / "quarantine"
         self._reindex = reindex
 
     def commit(self, plan: dict[str, Any]) -> None:
-        """Journal `plan`, then apply it."""
-        write_json_atomic(self.journal / f"{plan['run_id']}.json", plan)
-        self.apply(plan)
+        """Journal `plan`, then apply it; if that fails, undo it and raise."""
+        run_id = plan["run_id"]
+        undo = self._undo(run_id)
+        undo.discard()  # left by a commit that was done but not cleaned up
+        path = self.journal / f"{run_id}.json"
+        write_json_atomic(path, plan)
+        try:
+            self.apply(plan)
+        except Exception:  # a crash (or KeyboardInterrupt) leaves the journal to roll forward
+            self._roll_back(run_id, path)
+            raise
+
+    def _undo(self, run_id: str) -> CommitUndo:
+        return CommitUndo(self.undo_root, self.paths.run(run_id), self.records / f"{run_id}.json")
+
+    def _roll_back(self, run_id: str, journal: Path) -> None:
+        """Put the run back as it was before the commit, then drop its journal."""
+        try:
+            self._undo(run_id).restore()
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("run %s: could not undo a failed commit: %s", run_id, exc)
+            return  # the journal stays, so the next start tries again
+        journal.unlink(missing_ok=True)
 
     def apply(self, plan: dict[str, Any]) -> None:
-        """Place, remove, set the heartbeat, record, re-index; then drop the journal."""
+        """Keep aside what changes, place, remove, set the heartbeat, record, re-index; then
+        drop the journal and the backups."""
         run_id = plan["run_id"]
         run_paths = self.paths.run(run_id)
         self.check_inside(run_paths.metrics / "x")
+        undo = self._undo(run_id)
+        if not undo.ready():
+            undo.save(plan)
         run_paths.metrics.mkdir(parents=True, exist_ok=True)
         for item in plan["place"]:
             check_file_name(item["name"])
@@ -139,29 +173,68 @@ class CommitJournal:
             },
         )
         self._reindex(run_id)
-        (self.journal / f"{run_id}.json").unlink(missing_ok=True)
+        # Done: what follows only cleans up, and its failure would not undo the commit.
+        try:
+            (self.journal / f"{run_id}.json").unlink(missing_ok=True)
+            undo.discard()
+        except OSError as exc:
+            log.warning("run %s: committed, but cleaning up after it failed: %s", run_id, exc)
         # Staged blobs stay (hard links: no extra space) for other runs that share a content,
         # such as the same requirements.txt; gc() drops them a day later.
 
     def finish(self, run_id: str) -> bool:
-        """Finish the commit of `run_id` a crash interrupted, if any; True if it did."""
+        """Finish the commit of `run_id` a crash interrupted, if any; True if it did.
+
+        Never raises: a journal that cannot be applied is undone and set aside."""
         path = self.journal / f"{run_id}.json"
+        if not path.exists():
+            return False
         try:
             plan = read_json(path)
-        except FileNotFoundError:
-            return False
-        except (OSError, ValueError) as exc:
-            log.warning("dropping the unreadable commit journal of run %s: %s", run_id, exc)
-            path.unlink(missing_ok=True)
-            return False
-        try:
+            if not isinstance(plan, dict) or plan.get("run_id") != run_id:
+                raise ValueError("it is not a commit plan of this run")
             self.apply(plan)
-        except MissingBlobsError as exc:
-            log.warning("abandoning an interrupted commit of run %s: %s", run_id, exc)
-            path.unlink(missing_ok=True)
+        except Exception as exc:  # whatever it is, it must not stop the server from starting
+            self._set_aside(run_id, path, exc)
             return False
         log.info("finished an interrupted commit of run %s", run_id)
         return True
+
+    def _set_aside(self, run_id: str, path: Path, exc: BaseException) -> None:
+        """Undo what an unappliable journal changed and move it to quarantine/, logging once."""
+        try:
+            self._undo(run_id).restore()
+            self.quarantine.mkdir(parents=True, exist_ok=True)
+            target = self.quarantine / f"{run_id}.{int(time.time() * 1000)}.json"
+            os.replace(path, target)
+        except (OSError, ValueError, KeyError, TypeError) as undo_exc:
+            log.error(
+                "run %s: an interrupted commit can be neither applied (%s) nor undone (%s); "
+                "its journal stays in %s",
+                run_id,
+                exc,
+                undo_exc,
+                path,
+            )
+            return
+        log.error(
+            "run %s: an interrupted commit could not be applied (%s: %s); the run is as it was "
+            "before it, and its journal was moved to %s",
+            run_id,
+            type(exc).__name__,
+            exc,
+            target,
+        )
+
+    def discard_stale_undo(self) -> None:
+        """Drop backups of commits that are done (their journal is gone)."""
+        try:
+            entries = list(self.undo_root.iterdir())
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if not (self.journal / f"{entry.name}.json").exists():
+                shutil.rmtree(entry, ignore_errors=True)
 
     def pending(self) -> list[str]:
         """The run ids whose commits a crash interrupted, sorted."""

@@ -32,10 +32,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorruptDataError, ManifestError, MissingBlobsError
+from ..errors import CorruptDataError, ManifestError, MissingBlobsError, StoreError
 from .atomic import read_json, write_json_atomic
 from .commits import CommitJournal, plan_commit
 from .layout import METRICS_DIR, StorePaths, is_valid_run_id
+from .mediaschema import check_media_log
 from .runlock import LOCK_TIMEOUT_S, run_lock
 from .runmanifest import (
     CommitResult,
@@ -249,6 +250,7 @@ class Ingest:
                 self._touch_heartbeat(manifest, record)
                 return CommitResult(manifest.run_id, False, 0, 0, identity.project, identity.entity)
             self._check_shards(manifest, plan)
+            self._check_media_logs(manifest, [item["name"] for item in plan["place"]])
             self._commits.commit(plan)
             return CommitResult(
                 manifest.run_id,
@@ -286,6 +288,23 @@ class Ingest:
                 raise CorruptDataError(
                     f"{item['name']} of run {manifest.run_id} is not a readable Parquet shard: {exc}"
                 ) from exc
+
+    def check_documents(self, manifest: RunManifest) -> None:
+        """Refuse (DocumentError, naming the field) a run whose run.json or media logs break
+        their schemas; ``localtrack import`` checks every run of a bundle before committing one."""
+        self._incoming_meta(manifest)
+        self._check_media_logs(manifest, [ref.name for ref in manifest.files])
+
+    def _check_media_logs(self, manifest: RunManifest, names: list[str]) -> None:
+        """Refuse a media log with a line that breaks its schema (``mediaschema``)."""
+        record = self.record(manifest.run_id) or {}
+        refs = {ref.name: ref for ref in manifest.files}
+        for name in names:
+            if name.startswith("media/log-"):
+                source = self._source(manifest, refs[name], record)
+                if source is None:
+                    raise MissingBlobsError(f"{name} was not uploaded", [refs[name].sha256])
+                check_media_log(source.read_bytes(), f"{name} of run {manifest.run_id}")
 
     def _touch_heartbeat(self, manifest: RunManifest, record: dict[str, Any]) -> None:
         if manifest.heartbeat_at is None:
@@ -326,12 +345,19 @@ class Ingest:
     # -- crash recovery and housekeeping ----------------------------------------------------------
 
     def recover(self) -> list[str]:
-        """Finish every commit a crash interrupted; returns the run ids it finished."""
+        """Finish every commit a crash interrupted; returns the run ids it finished.
+
+        Never raises for one run: a journal that cannot be applied is undone and set aside
+        (``ingest/quarantine/``), a run locked by another process is left for later."""
         done: list[str] = []
         for run_id in self._commits.pending():
-            with self.run_lock(run_id):
-                if self._commits.finish(run_id):
-                    done.append(run_id)
+            try:
+                with self.run_lock(run_id):
+                    if self._commits.finish(run_id):
+                        done.append(run_id)
+            except (StoreError, OSError) as exc:
+                log.error("run %s: its interrupted commit is left for later: %s", run_id, exc)
+        self._commits.discard_stale_undo()
         return done
 
     def gc(self, tmp_age_s: float = 3600.0, blob_age_s: float = 86400.0) -> int:

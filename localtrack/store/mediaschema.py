@@ -1,0 +1,113 @@
+"""The schema of a media log line (``media/log-<segment>.jsonl``), checked where logs are received.
+
+Each line is a JSON object: ``key``, ``step``, ``wall_time``, ``type`` and the fields of its
+type (docs/format.md, "Media"). ``check_media_log`` checks every whole line of a log a client
+sent; a last line without its newline is a write torn by a crash, which readers ignore, so it is
+not checked either. Errors name the line and the field::
+
+    media/log-0000.jsonl line 3 field 'step' must be an integer, got str
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import DocumentError
+from .jsondoc import (
+    Check,
+    Invalid,
+    check_fields,
+    integer,
+    loads,
+    number,
+    one_of,
+    text,
+    text_list,
+    type_name,
+)
+from .runmanifest import is_sha256, media_blob_sha
+
+MAX_KEY_CHARS = 512
+MAX_CAPTION_CHARS = 10_000
+MAX_TABLE_COLUMNS = 10_000
+MAX_BINS = 512
+TYPES = ("image", "table", "histogram")
+
+
+def _sha256(value: Any) -> None:
+    if not is_sha256(value):
+        raise Invalid(f"must be a lowercase hex sha256, got {type_name(value)}")
+
+
+def _blob_file(value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or media_blob_sha(value) is None):
+        raise Invalid("must be null or media/blobs/<sha256>.<png|parquet|jpg|gif>")
+
+
+def _numbers(max_items: int) -> Check:
+    def check(value: Any) -> None:
+        if not isinstance(value, list):
+            raise Invalid(f"must be a list of numbers, got {type_name(value)}")
+        if len(value) > max_items:
+            raise Invalid(f"must hold at most {max_items} numbers, got {len(value)}")
+        finite = number()
+        for i, entry in enumerate(value):
+            try:
+                finite(entry)
+            except Invalid as exc:
+                raise Invalid(str(exc), f"[{i}]") from None
+
+    return check
+
+
+_COLUMN = text(MAX_KEY_CHARS)
+COMMON: dict[str, Check] = {
+    "key": text(MAX_KEY_CHARS, min_chars=1),
+    "step": integer(),
+    "wall_time": number(),
+    "type": one_of(TYPES),
+}
+BY_TYPE: dict[str, dict[str, Check]] = {
+    "image": {
+        "sha256": _sha256,
+        "file": _blob_file,
+        "width": integer(nullable=True, minimum=0),
+        "height": integer(nullable=True, minimum=0),
+        "caption": text(MAX_CAPTION_CHARS, nullable=True, multiline=True),
+    },
+    "table": {
+        "sha256": _sha256,
+        "file": _blob_file,
+        "rows": integer(minimum=0),
+        "columns": text_list(MAX_TABLE_COLUMNS, _COLUMN),
+        "image_columns": text_list(MAX_TABLE_COLUMNS, _COLUMN),
+    },
+    "histogram": {"edges": _numbers(MAX_BINS + 1), "counts": _numbers(MAX_BINS)},
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "image": ("sha256",),
+    "table": ("sha256",),
+    "histogram": ("edges", "counts"),
+}
+
+
+def check_media_record(record: object, document: str) -> None:
+    """Raise DocumentError naming the field of one media log line that breaks the schema."""
+    check_fields(document, record, COMMON, required=tuple(COMMON))
+    assert isinstance(record, dict)
+    kind = record["type"]
+    check_fields(document, record, BY_TYPE[kind], required=REQUIRED[kind])
+    if kind == "histogram" and len(record["edges"]) != len(record["counts"]) + 1:
+        raise DocumentError(
+            f"{document}: a histogram needs one more edge than counts", document, "edges"
+        )
+
+
+def check_media_log(data: bytes, name: str) -> int:
+    """Check every whole line of a media log; returns how many there are."""
+    lines = data.split(b"\n")
+    lines.pop()  # after the last newline: empty, or a torn write that readers ignore
+    for number_, line in enumerate(lines, 1):
+        document = f"{name} line {number_}"
+        check_media_record(loads(line, document), document)
+    return len(lines)
