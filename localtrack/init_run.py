@@ -11,14 +11,16 @@ from typing import Any
 
 from . import lifecycle, sysinfo
 from .disabled import DisabledRun
-from .errors import RunExistsError, RunNotFoundError, UsageError
+from .errors import DocumentError, RunExistsError, RunNotFoundError, UsageError
 from .live_run import Run
 from .naming import new_run_id, new_run_name
 from .settings import Settings, resolve_dir
+from .store.jsondoc import Invalid, check_depth
 from .store.layout import RunPaths, is_valid_run_id
 from .store.recovery import repair_run, scan_run
 from .store.root import StoreRoot
 from .store.runmeta import MetaDocument, current_boot_id, effective_state, heartbeat_time, load
+from .store.runschema import check_field
 from .store.writer import RunWriter, WriterOptions
 from .values import jsonable
 
@@ -150,18 +152,40 @@ def _config_dict(config: Any) -> dict[str, Any]:
             raise UsageError(
                 f"config must be a dict (or argparse.Namespace), not {type(config).__name__}"
             )
-    return {str(k): jsonable(v) for k, v in config.items()}
+    try:
+        cfg = {str(k): jsonable(v) for k, v in config.items()}
+        check_depth(cfg, "init(config=...)")
+    except RecursionError:
+        raise UsageError("init(config=...) contains itself or is nested too deep") from None
+    except DocumentError as exc:
+        raise UsageError(str(exc)) from None
+    return cfg
+
+
+def _check_arguments(fields: Mapping[str, Any]) -> None:
+    """UsageError naming the init() argument that run.json's schema (runschema.py) refuses."""
+    for name, value in fields.items():
+        if value is None or (value == "" and name in ("project", "name", "entity")):
+            continue  # left out: a default takes its place
+        if name == "tags" and isinstance(value, tuple | set | frozenset):
+            value = list(value)
+        try:
+            check_field(name, value)
+        except Invalid as exc:
+            where = f": {name}{exc.at}" if exc.at else ""
+            raise UsageError(f"init({name}=...){where} {exc}") from None
 
 
 def _new_meta(
     run_id: str, fields: dict[str, Any], config: Any, settings: dict[str, Any]
 ) -> dict[str, Any]:
+    _check_arguments(fields)
     now = time.time()
     cfg = _config_dict(config)
     return {
         "id": run_id,
         "project": fields["project"] or "uncategorized",
-        "entity": fields["entity"],
+        "entity": fields["entity"] or None,
         "name": fields["name"] or new_run_name(),
         "notes": fields["notes"],
         "tags": sorted({str(t) for t in (fields["tags"] or [])}),
@@ -182,6 +206,7 @@ def _new_meta(
 
 
 def _resume_meta(paths: RunPaths, fields: dict[str, Any], config: Any, settings: dict[str, Any]):
+    _check_arguments(fields)
     meta = load(paths.run_json)
     if effective_state(meta, heartbeat_time(paths.heartbeat)) == "running":
         seg = (meta.get("segments") or [{}])[-1]

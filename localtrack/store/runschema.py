@@ -60,7 +60,7 @@ def _shards(value: Any) -> None:
             raise Invalid("must be a lowercase hex sha256", f"[{name[:80]!r}]")
 
 
-_NAMESPACE = text(MAX_NAMESPACE_CHARS, nullable=True, min_chars=1, forbid="/")
+_NAMESPACE = text(MAX_NAMESPACE_CHARS, nullable=True, forbid="/")
 _NAME = text(MAX_NAME_CHARS, nullable=True)
 _LABEL = text(MAX_LABEL_CHARS, nullable=True)
 _TIME = number(nullable=True)

@@ -22,13 +22,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import BundleError, LocaltrackError, MissingBlobsError
+from ..errors import BundleError, DocumentError, LocaltrackError, MissingBlobsError
 from ..store.atomic import fsync_dir, partial_path
 from ..store.importer import Ingest
 from ..store.layout import RUN_JSON
 from ..store.root import StoreRoot
 from . import protocol
-from .bundle_format import FORMAT, MAGIC, MAX_BLOB_BYTES, VERSION, FrameWriter, scan_bundle
+from .bundle_format import (
+    FORMAT,
+    MAGIC,
+    MAX_BLOB_BYTES,
+    VERSION,
+    BundleContents,
+    FrameWriter,
+    scan_bundle,
+)
 from .manifest import LocalRun, ManifestBuilder
 from .state import RunSyncState
 
@@ -188,6 +196,7 @@ def import_bundle(
 
     try:
         contents = scan_bundle(path, on_blob)
+        _check_documents(ingest, contents)
     except BaseException:
         for sha in staged:
             ingest.blob_path(sha).unlink(missing_ok=True)
@@ -208,6 +217,18 @@ def import_bundle(
         ingest.close()
     report.seconds = time.monotonic() - started
     return report
+
+
+def _check_documents(ingest: Ingest, contents: BundleContents) -> None:
+    """Refuse the whole bundle, before any run changes, if one run's run.json or media log
+    breaks its schema (the message names the run and the field)."""
+    for manifest in contents.manifests:
+        try:
+            ingest.check_documents(manifest.run)
+        except DocumentError as exc:
+            raise BundleError(
+                f"{contents.path}: run {manifest.run_id} cannot be imported: {exc}"
+            ) from None
 
 
 # -- pushing a bundle to a server ----------------------------------------------------------------

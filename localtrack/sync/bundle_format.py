@@ -17,7 +17,6 @@ anything truncated, tampered with or malformed. Exporting and importing runs is 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import struct
 from collections.abc import Callable, Iterator
@@ -25,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..errors import BundleError, DigestMismatchError, ProtocolError
+from ..errors import BundleError, DigestMismatchError, DocumentError, ProtocolError
+from ..store import jsondoc
 from . import protocol
 
 MAGIC = b"LTBNDL1\n"
@@ -160,6 +160,28 @@ def scan_bundle(
     return contents
 
 
+HEADER_FIELDS: dict[str, jsondoc.Check] = {
+    "format": jsondoc.one_of((FORMAT,)),
+    "version": jsondoc.integer(minimum=1),
+    "created_at": jsondoc.number(nullable=True),
+}
+
+
+def check_header(data: object) -> dict[str, Any]:
+    """The bundle header, if it fits its schema and this version reads it; else BundleError."""
+    try:
+        jsondoc.check_fields("the bundle header", data, HEADER_FIELDS, required=("format",))
+    except DocumentError as exc:
+        raise BundleError(str(exc)) from None
+    assert isinstance(data, dict)
+    if data.get("version") != VERSION:
+        raise BundleError(
+            f"bundle version {data.get('version')!r} is not readable by this localtrack "
+            f"(reads {VERSION}); upgrade it"
+        )
+    return data
+
+
 def _check_end(r: _Reader, path: Path, length: int) -> None:
     if length != 32:
         raise BundleError(f"{path}: the end frame is malformed")
@@ -207,19 +229,15 @@ def _read_blob(
 def _read_json_frame(r: _Reader, contents: BundleContents, kind: bytes, length: int) -> None:
     if length > MAX_JSON_FRAME:
         raise BundleError(f"a {kind.decode()} frame of {length} bytes is over the limit")
+    what = "the bundle header" if kind == b"H" else f"a manifest frame at offset {r.pos}"
     try:
-        data = json.loads(r.read(length).decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise BundleError(f"a {kind.decode()} frame is not valid JSON: {exc}") from None
+        data = jsondoc.loads(r.read(length), what)
+    except DocumentError as exc:
+        raise BundleError(str(exc)) from None
     if kind == b"H":
-        if contents.header or not isinstance(data, dict):
-            raise BundleError("the bundle has a second or malformed header")
-        if data.get("version") != VERSION:
-            raise BundleError(
-                f"bundle version {data.get('version')!r} is not readable by this localtrack "
-                f"(reads {VERSION}); upgrade it"
-            )
-        contents.header = data
+        if contents.header:
+            raise BundleError("the bundle has a second header")
+        contents.header = check_header(data)
         return
     try:
         manifest = protocol.Manifest.from_json(data)

@@ -26,7 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ManifestError, ProtocolError
+from ..errors import DocumentError, ManifestError, ProtocolError
+from ..store import runschema
+from ..store.jsondoc import Check, Invalid, loads, number, type_name
 from ..store.runmanifest import FileRef, RunManifest
 
 PROTOCOL_VERSION = 1
@@ -92,13 +94,14 @@ class Manifest:
                 raise ProtocolError("each manifest file must be an object")
             refs.append(FileRef(item.get("name"), item.get("sha256"), item.get("bytes")))  # type: ignore[arg-type]
         heartbeat = data.get("heartbeat_at")
-        if heartbeat is not None and (
-            not isinstance(heartbeat, int | float) or isinstance(heartbeat, bool)
-        ):
-            raise ProtocolError("manifest.heartbeat_at must be a number or null")
         project, entity = data.get("project"), data.get("entity")
-        if not isinstance(project, str) or (entity is not None and not isinstance(entity, str)):
-            raise ProtocolError("manifest.project must be a string, entity a string or null")
+        if not isinstance(project, str):
+            raise ProtocolError(f"manifest.project must be a string, got {type_name(project)}")
+        for name, check in _MANIFEST_FIELDS.items():
+            try:
+                check(data.get(name))
+            except Invalid as exc:
+                raise ProtocolError(f"manifest.{name} {exc}") from None
         run = RunManifest(
             data.get("run_id"),  # type: ignore[arg-type]
             tuple(refs),
@@ -109,6 +112,22 @@ class Manifest:
         except ManifestError as exc:
             raise ProtocolError(f"bad manifest: {exc}") from None
         return cls(run, project, entity)
+
+
+_MANIFEST_FIELDS: dict[str, Check] = {
+    "project": runschema.FIELDS["project"],
+    "entity": runschema.FIELDS["entity"],
+    "heartbeat_at": number(nullable=True),
+}
+
+
+def parse_body(data: bytes) -> Any:
+    """A request or reply body as JSON, nested at most ``jsondoc.MAX_DEPTH`` levels deep;
+    ProtocolError otherwise (never a RecursionError, whatever the nesting)."""
+    try:
+        return loads(data, "the request body", MAX_JSON_BYTES)
+    except DocumentError as exc:
+        raise ProtocolError(str(exc)) from None
 
 
 @dataclass(frozen=True)
