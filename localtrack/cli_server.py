@@ -19,15 +19,24 @@ from .settings import resolve_dir
 @dir_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    help="Another Host name to answer to (repeatable; adds to LOCALTRACK_ALLOWED_HOSTS).",
+)
 @clean_errors
-def server_cmd(dir_: str | None, host: str, port: int) -> None:
+def server_cmd(dir_: str | None, host: str, port: int, allow_hosts: tuple[str, ...]) -> None:
     """Serve the UI plus the authenticated ingest API for a store, under waitress.
 
-    Example: localtrack server --dir /srv/localtrack --port 8080
+    Example: localtrack server --dir /srv/localtrack --port 8080 --allow-host tracker.example.org
     """
+    import os
+
     from webui.server import serve_server
 
-    serve_server(resolve_dir(dir_), host=host, port=port)
+    extra = ",".join([*allow_hosts, os.environ.get("LOCALTRACK_ALLOWED_HOSTS") or ""])
+    serve_server(resolve_dir(dir_), host=host, port=port, allowed_hosts=extra)
 
 
 @click.group("keys")
@@ -95,14 +104,29 @@ def keys_list(dir_: str | None, as_json: bool) -> None:
 
 @keys_group.command("revoke")
 @click.argument("key_id")
+@click.option(
+    "--force", is_flag=True, help="Revoke even the last active admin key (leaves no admin)."
+)
 @dir_option
 @clean_errors
-def keys_revoke(key_id: str, dir_: str | None) -> None:
+def keys_revoke(key_id: str, force: bool, dir_: str | None) -> None:
     """Revoke a key by id; a running server refuses it from the next request.
+
+    The last active admin key is kept unless --force: revoking it leaves nobody with admin
+    rights (the server does not fall back to trusting loopback).
 
     Example: localtrack keys revoke 3f9a0c1b2d4e --dir /srv/lt
     """
     from .keys import KeyStore
 
-    key = KeyStore(resolve_dir(dir_)).revoke(key_id)
+    store = KeyStore(resolve_dir(dir_))
+    key = store.revoke(key_id, force=force)
     click.echo(f"revoked key {key.id} of {key.user}")
+    if key.role == "admin" and store.active_admins() == 0:
+        click.echo(
+            "WARNING: this server has NO active admin key now"
+            + (" and no active key at all" if store.active_count() == 0 else "")
+            + ". It stays closed (loopback gets no special access); create a new admin key "
+            "with: localtrack keys create --user NAME --role admin",
+            err=True,
+        )

@@ -2,9 +2,15 @@
 
 A key looks like ``lt_<id>_<secret>``. It is shown once, when created; the file keeps only the
 sha256 of the secret (the secret is 256 random bits, so a fast hash is enough) and compares it
-with ``hmac.compare_digest``. Roles are ordered: ``read`` < ``write`` < ``admin``. A read or
-write key may be scoped to one project (``--project mnist``); admin keys are never scoped. Revoking rewrites the file, and a running
-server re-reads it when it changes (one stat per request), so a revoked key fails at once.
+with ``hmac.compare_digest``. Roles are ordered: ``read`` < ``write`` < ``admin``.
+
+A read or write key may be scoped to one namespace, compared whole: ``--project team-a/mnist``
+covers project ``mnist`` of entity ``team-a`` only; ``--project mnist`` covers the project
+``mnist`` logged without an entity only (never ``mnist`` of some entity). Admin keys are never
+scoped. Revoking rewrites the file, and a running server re-reads it when it changes (one stat
+per request), so a revoked key fails at once. The file remembers that keys have existed
+(``keys_existed``) even when every key is revoked: a server opens to loopback clients only
+before its first key, never again after.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,10 +36,28 @@ ROLES = ("read", "write", "admin")
 SERVER_DIR = "server"
 KEYS_FILE = "keys.json"
 SECRET_FILE = "session-secret"
-_KEY_RE = re.compile(r"^lt_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
-_SCOPE_RE = re.compile(r"^\S(?:[^\x00-\x1f]{0,126}\S)?$")
-_USER_RE = re.compile(r"^[^\s/]{1,64}$")
+_KEY_RE = re.compile(r"lt_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})")
+_SCOPE_RE = re.compile(r"\S(?:[^\x00-\x1f\x7f]{0,126}\S)?")
+_USER_RE = re.compile(r"[^\s/]{1,64}")
 _DUMMY_HASH = hashlib.sha256(b"localtrack-no-such-key").hexdigest()
+
+
+def parse_scope(scope: str) -> tuple[str | None, str]:
+    """(entity, project) a key scope names: "team-a/mnist" → ("team-a", "mnist"), "mnist" →
+    (None, "mnist"). Neither part may contain '/' (nor may a run's project or entity)."""
+    entity, sep, project = scope.partition("/")
+    return (entity, project) if sep else (None, scope)
+
+
+def check_scope(scope: str) -> str:
+    """`scope` if it is a valid key scope (``project`` or ``entity/project``); UsageError if not."""
+    entity, project = parse_scope(scope)
+    if not _SCOPE_RE.fullmatch(scope) or entity == "" or not project.strip() or "/" in project:
+        raise UsageError(
+            f"project {scope!r} must be PROJECT or ENTITY/PROJECT: 1-128 printable characters, "
+            "no leading or trailing space"
+        )
+    return scope
 
 
 @dataclass(frozen=True)
@@ -55,16 +79,17 @@ class ApiKey:
     def has_role(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
 
-    def can_access(self, project: str | None) -> bool:
-        """Whether this key's scope covers `project` (a project, or an ``entity/project``
-        namespace): a key for "p" covers "p" of any entity; a key for "team/p" only that one."""
-        if self.project is None or project == self.project:
+    def covers(self, entity: str | None, project: str | None) -> bool:
+        """Whether this key may touch runs of `project` of `entity` (None or "": no entity):
+        the whole namespace must be the key's, so "mnist" never covers "team-a/mnist"."""
+        if self.project is None:
             return True
-        return (
-            project is not None
-            and "/" not in self.project
-            and (project.rpartition("/")[2] == self.project)
-        )
+        return project is not None and parse_scope(self.project) == (entity or None, project)
+
+    def can_access(self, namespace: str | None) -> bool:
+        """Whether this key covers the namespace named by one string (a project page's
+        ``entity/project``, or ``project`` for runs without an entity): equal, or nothing."""
+        return self.project is None or namespace == self.project
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
@@ -94,6 +119,7 @@ class KeyStore:
         self._lock = threading.Lock()
         self._signature: tuple[int, int, int] | None = None
         self._keys: dict[str, ApiKey] = {}
+        self._existed = False
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -110,12 +136,14 @@ class KeyStore:
             if signature == self._signature and (signature is not None or not self._keys):
                 return self._keys
             keys: dict[str, ApiKey] = {}
+            existed = False
             if signature is not None:
                 data = read_json(self.path)
                 for item in data.get("keys", []):
                     key = ApiKey(**item)
                     keys[key.id] = key
-            self._keys, self._signature = keys, signature
+                existed = bool(data.get("keys_existed")) or bool(keys)
+            self._keys, self._signature, self._existed = keys, signature, existed
             return keys
 
     def list(self) -> list[ApiKey]:
@@ -124,9 +152,14 @@ class KeyStore:
     def active_count(self) -> int:
         return sum(1 for k in self._load().values() if k.active)
 
+    def ever_had_keys(self) -> bool:
+        """Whether a key was ever created here (still true when every key is revoked)."""
+        self._load()
+        return self._existed
+
     def authenticate(self, token: str | None) -> ApiKey | None:
         """The active key `token` names, or None; the comparison takes the same time either way."""
-        match = _KEY_RE.match(token or "")
+        match = _KEY_RE.fullmatch(token or "")
         key_id, secret = (match.group(1), match.group(2)) if match else ("", "")
         key = self._load().get(key_id)
         stored = key.secret_sha256 if key is not None else _DUMMY_HASH
@@ -148,9 +181,13 @@ class KeyStore:
             try:
                 keys = dict(self._load())
                 yield keys
-                write_json_atomic(
-                    self.path, {"version": 1, "keys": [asdict(k) for k in keys.values()]}
-                )
+                existed = self._existed or bool(keys)
+                body = {
+                    "version": 1,
+                    "keys_existed": existed,
+                    "keys": [asdict(k) for k in keys.values()],
+                }
+                write_json_atomic(self.path, body)
                 os.chmod(self.path, 0o600)
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
@@ -159,13 +196,12 @@ class KeyStore:
         """A new key for `user`; the returned token is shown once and never stored."""
         if role not in ROLES:
             raise UsageError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-        if not _USER_RE.match(user or ""):
+        if not _USER_RE.fullmatch(user or ""):
             raise UsageError(f"user name {user!r} must be 1-64 characters without spaces or '/'")
         if project is not None:
             if role == "admin":
                 raise UsageError("admin keys cover every project; leave out --project")
-            if not _SCOPE_RE.match(project):
-                raise UsageError(f"project {project!r} must be 1-128 printable characters")
+            check_scope(project)
         secret = secrets.token_urlsafe(32)
         with self._exclusive() as keys:
             key_id = secrets.token_hex(6)
@@ -175,19 +211,32 @@ class KeyStore:
             keys[key_id] = key
         return NewKey(key, f"lt_{key_id}_{secret}")
 
-    def revoke(self, key_id: str) -> ApiKey:
-        """Revoke a key by its id (or the whole token); it fails on the next request."""
-        match = _KEY_RE.match(key_id)
+    def revoke(self, key_id: str, force: bool = False) -> ApiKey:
+        """Revoke a key by its id (or the whole token); it fails on the next request.
+
+        Revoking the last active admin key raises UsageError unless `force`: the server then
+        has no admin until one is created on its machine (it never reopens to loopback)."""
+        match = _KEY_RE.fullmatch(key_id)
         if match:
             key_id = match.group(1)
         with self._exclusive() as keys:
             key = keys.get(key_id)
             if key is None:
                 raise UsageError(f"no key with id {key_id!r}; `localtrack keys list` shows them")
+            if key.active and not force and _is_last_admin(key, keys.values()):
+                raise UsageError(
+                    f"key {key.id} is the last active admin key: revoking it leaves this server "
+                    "without an admin. Create another admin key first (localtrack keys create "
+                    "--user NAME --role admin), or pass --force"
+                )
             if key.active:
                 key = ApiKey(**dict(asdict(key), revoked_at=time.time()))
                 keys[key_id] = key
         return key
+
+    def active_admins(self) -> int:
+        """How many active admin keys there are."""
+        return sum(1 for k in self._load().values() if k.active and k.role == "admin")
 
     def session_secret(self) -> bytes:
         """The server's secret for signing session cookies (created on first use, mode 0600)."""
@@ -206,3 +255,9 @@ class KeyStore:
             f.flush()
             os.fsync(f.fileno())
         return path.read_bytes()
+
+
+def _is_last_admin(key: ApiKey, keys: Iterable[ApiKey]) -> bool:
+    if key.role != "admin":
+        return False
+    return not any(k.active and k.role == "admin" and k.id != key.id for k in keys)
