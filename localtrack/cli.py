@@ -214,15 +214,24 @@ def demo(dir_: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the UI in a web browser.")
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    help="Another Host name to answer to (repeatable; adds to LOCALTRACK_ALLOWED_HOSTS).",
+)
 @clean_errors
-def ui(dir_: str | None, host: str, port: int, open_browser: bool) -> None:
-    """Serve the web UI for a store.
+def ui(
+    dir_: str | None, host: str, port: int, open_browser: bool, allow_hosts: tuple[str, ...]
+) -> None:
+    """Serve the web UI for a store (it answers loopback names and the bound address only).
 
     Example: localtrack ui --port 8080 --open
     """
     from webui.serve import serve
 
-    serve(resolve_dir(dir_), host=host, port=port, open_browser=open_browser)
+    root = resolve_dir(dir_)
+    serve(root, host=host, port=port, open_browser=open_browser, allowed_hosts=allow_hosts)
 
 
 def _add_sync_commands() -> None:

@@ -1,11 +1,13 @@
 """The Flask app factory: blueprints, security headers on every response, and error pages.
 
-No response ever carries a traceback: /api/v1 errors use the one JSON envelope
-(``responses.error_json``), everything else a friendly HTML page.
+No response ever carries a traceback or the store's directory: /api/v1 errors use the one JSON
+envelope (``responses.error_json``), everything else a friendly HTML page. Every app answers only
+the ``Host`` names of its allowlist (``hosts.py``).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from pathlib import Path
@@ -17,12 +19,12 @@ from werkzeug.exceptions import HTTPException
 from localtrack.errors import LocaltrackError, RunNotFoundError, UsageError
 from localtrack.store.reader import StoreReader
 
-from . import filters
+from . import filters, hosts
 from .api import api
 from .health import health
 from .live import ChangeFeed
 from .pages import pages
-from .responses import error_json
+from .responses import error_json, scrub_paths
 from .state import UIState
 
 log = logging.getLogger(__name__)
@@ -46,8 +48,12 @@ def create_app(
     poll_interval_ms: int = 1000,
     polling_observer: bool | None = None,
     config: dict[str, Any] | None = None,
+    allowed_hosts: frozenset[str] | None = None,
 ) -> Flask:
     """Build the UI app for the store at `root`.
+
+    allowed_hosts: the Host names it answers to (default: loopback names plus
+    $LOCALTRACK_ALLOWED_HOSTS; ``hosts.allowed_hosts_for`` makes one for a bound address).
 
     watch: follow changes with watchdog + a periodic rescan (else every ETag asks the store).
     poll_interval_ms: how often open pages poll for changes (they get 304 while nothing changed).
@@ -60,6 +66,7 @@ def create_app(
         LOCALTRACK_POLL_MS=int(poll_interval_ms),
     )
     app.config.update(config or {})
+    hosts.install(app, allowed_hosts if allowed_hosts is not None else hosts.from_env("127.0.0.1"))
     reader = StoreReader(root)
     feed = ChangeFeed(reader, rescan_interval, polling_observer).start() if watch else None
     state = UIState(reader, feed)
@@ -88,6 +95,7 @@ def _is_api() -> bool:
 
 
 def _error(status: int, title: str, message: str) -> Any:
+    message = scrub_paths(message)
     if _is_api():
         return error_json(status, message)
     body = render_template("error.html", status=status, title=title, message=message)
@@ -119,6 +127,12 @@ def _register_errors(app: Flask) -> None:
     def store_error(exc: LocaltrackError) -> Any:
         log.warning("store error on %s: %s", request.path, exc)
         return _error(500, "The store could not be read", str(exc))
+
+    @app.errorhandler(OSError)
+    def os_error(exc: OSError) -> Any:
+        if exc.errno == errno.ENAMETOOLONG:  # a name no file can have: nothing lives there
+            return _error(404, "Not found", "nothing here has a name that long")
+        return internal_error(exc)
 
     @app.errorhandler(Exception)
     def internal_error(exc: Exception) -> Any:

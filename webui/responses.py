@@ -2,17 +2,18 @@
 
 Every /api/v1 error has one shape::
 
-    {"error": {"code": "not_found", "message": "there is no project named 'x' in /data"}}
+    {"error": {"code": "not_found", "message": "there is no project named 'x' here"}}
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, g, has_app_context, request
 
 from .state import UIState
 
@@ -40,7 +41,19 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 def error_json(status: int, message: str, code: str | None = None) -> Response:
     code = code or ERROR_CODES.get(status, "error")
-    return json_response({"error": {"code": code, "message": message}}, status)
+    return json_response({"error": {"code": code, "message": scrub_paths(message)}}, status)
+
+
+def scrub_paths(message: str) -> str:
+    """`message` with the store's directory replaced by "the store": no error shows where the
+    data lives on disk (messages from the store name files by their full path)."""
+    if not has_app_context() or not current_app.config.get("LOCALTRACK_ROOT"):
+        return message
+    root = str(current_app.config["LOCALTRACK_ROOT"])
+    forms = {os.path.realpath(root), os.path.abspath(root)}
+    for form in sorted((f for f in forms if len(f) > 1), key=len, reverse=True):
+        message = message.replace(form, "the store")
+    return message
 
 
 def conditional(view: F) -> F:

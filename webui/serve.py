@@ -4,6 +4,10 @@
 
     from webui.serve import serve
     serve("./localtrack-runs", host="127.0.0.1", port=8080, open_browser=False)
+
+The UI has no login, so it answers only the Host names of its allowlist (``hosts.py``):
+loopback names, the bound address, and names added with ``allowed_hosts`` / --allow-host or
+$LOCALTRACK_ALLOWED_HOSTS. That keeps a DNS-rebinding page from reading runs through a browser.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ import os
 import socket
 import threading
 import webbrowser
+from collections.abc import Sequence
 from typing import Any
 
 from waitress.server import create_server
 
 from localtrack.errors import UsageError
 
+from . import hosts
 from .app import create_app
 
 THREADS = 8
@@ -81,19 +87,26 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8080,
     open_browser: bool = False,
+    allowed_hosts: Sequence[str] = (),
 ) -> None:
-    """Serve the UI for the store at `root` until interrupted; prints the URL first.
+    """Serve the UI for the store at `root` until interrupted; prints the URL first, and the
+    Host names it answers to (`allowed_hosts` and $LOCALTRACK_ALLOWED_HOSTS add to them).
 
     Raises localtrack.errors.UsageError when the port is busy (the message suggests --port N).
     """
-    app = create_app(root)
+    app = create_app(root, allowed_hosts=hosts.from_env(host, allowed_hosts))
     try:
         server = make_server(app, host, port)
     except UsageError:
         app.extensions["localtrack"].close()
         raise
     url = url_for_server(host, int(server.effective_port))
-    print(f"localtrack UI for {os.fspath(root)} at {url}  (Ctrl+C to stop)", flush=True)
+    names = hosts.describe(app.config["LOCALTRACK_ALLOWED_HOSTS"])
+    print(
+        f"localtrack UI for {os.fspath(root)} at {url}  (Ctrl+C to stop; answers Host: {names}; "
+        f"add names with --allow-host or {hosts.ENV_VAR})",
+        flush=True,
+    )
     if open_browser:
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
     try:
