@@ -34,8 +34,13 @@ class Principal:
         order = ("read", "write", "admin")
         return order.index(self.role) >= order.index(role)
 
-    def can_access(self, project: str | None) -> bool:
-        return self.key is None or self.key.can_access(project)
+    def can_access(self, namespace: str | None) -> bool:
+        """Whether it may see the project named by `namespace` (``entity/project``)."""
+        return self.key is None or self.key.can_access(namespace)
+
+    def covers(self, entity: str | None, project: str | None) -> bool:
+        """Whether it may read or write runs of `project` of `entity` (whole namespace)."""
+        return self.key is None or self.key.covers(entity, project)
 
 
 def principal() -> Principal | None:
@@ -51,6 +56,19 @@ def deny(status: int, code: str, message: str, retry_after: float | None = None)
     if retry_after is not None:
         response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return response
+
+
+def missing_message(kind: str, name: str) -> str:
+    """The one message for a run or project that is not there *or* not the key's to see."""
+    shown = name if len(name) <= 80 else name[:77] + "..."
+    if kind == "project":
+        return f"there is no project named {shown!r} here"
+    return f"no run {shown!r} here"
+
+
+def not_found(kind: str, name: str) -> Response:
+    """404 for a missing run or project; the same whether it is absent or out of scope."""
+    return deny(404, "not_found", missing_message(kind, name))
 
 
 def can_see(project: str) -> bool:

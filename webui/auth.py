@@ -1,12 +1,15 @@
 """Who may do what on a server: the gate in front of every request. Deny by default.
 
-The gate checks, in order: the Host allowlist; the endpoint's policy (``policies.py``; no
-policy, no access); who is asking; the key's rate limit (``ratelimit.py``); its role; the CSRF
-token of a session (``sessions.py``); and the project scope of the runs it names.
+The gate checks, in order: the Host allowlist (``hosts.py``); the endpoint's policy
+(``policies.py``; no policy, no access); who is asking; the key's rate limit (``ratelimit.py``);
+its role; the CSRF token of a session (``sessions.py``); and that the project or runs it names
+exist and lie in the key's namespace.
 
 Credentials: ``Authorization: Bearer lt_…`` for scripts and sync; a signed session cookie
 (HttpOnly, SameSite=Strict) for the browser, set by ``POST /login`` with a key (``login.py``).
-With no active key, the server answers loopback clients only.
+Before its first key was ever created, the server answers direct loopback clients only (as the
+local user); once a key has existed, loopback is treated like any other address, even when
+every key has been revoked since.
 """
 
 from __future__ import annotations
@@ -21,15 +24,18 @@ from flask import Flask, Response, current_app, g, redirect, request
 
 from localtrack.keys import KeyStore
 
+from . import hosts
 from .access import SAFE_METHODS, Principal, deny
 from .login import login_pages
-from .policies import POLICIES, check_run_dirs, check_scope
+from .policies import POLICIES, check_targets
 from .ratelimit import RateLimiter, env_float
 from .sessions import SESSION_COOKIE, Sessions, check_csrf
 
 log = logging.getLogger(__name__)
 
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+LOOPBACK_NAMES = hosts.LOOPBACK_NAMES
+allowed_hosts_for = hosts.allowed_hosts_for
+_PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-Ip")
 
 
 @dataclass
@@ -43,13 +49,6 @@ class AuthConfig:
     failures: RateLimiter
 
 
-def _hostname(host: str) -> str:
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-
-
 def _is_loopback(addr: str | None) -> bool:
     try:
         return ipaddress.ip_address(addr or "").is_loopback
@@ -61,19 +60,24 @@ def _is_page() -> bool:
     return not request.path.startswith("/api/") and request.method in SAFE_METHODS
 
 
+def _first_run(cfg: AuthConfig) -> Principal | Response:
+    """Before any key ever existed: the local user on a direct loopback connection is admin."""
+    proxied = any(h in request.headers for h in _PROXY_HEADERS)
+    local_name = hosts.hostname(request.host) in LOOPBACK_NAMES
+    if _is_loopback(request.remote_addr) and local_name and not proxied:
+        # Loopback for real: not a reverse proxy on this machine relaying someone else.
+        return Principal("local", "local", "admin", None, "loopback")
+    return deny(
+        403,
+        "no_keys",
+        "this server has no API keys yet, so it answers loopback clients only. Create the "
+        "first admin key on the server: localtrack keys create --user admin --role admin --dir DIR",
+    )
+
+
 def _identify(cfg: AuthConfig) -> Principal | Response | None:
-    if cfg.keys.active_count() == 0:
-        proxied = any(h in request.headers for h in ("Forwarded", "X-Forwarded-For", "X-Real-Ip"))
-        local_name = _hostname(request.host) in LOOPBACK_NAMES
-        if _is_loopback(request.remote_addr) and local_name and not proxied:
-            # Loopback for real: not a reverse proxy on this machine relaying someone else.
-            return Principal("local", "local", "admin", None, "loopback")
-        return deny(
-            403,
-            "no_keys",
-            "this server has no API keys yet, so it answers loopback clients only. Create the "
-            "first admin key on the server: localtrack keys create --user admin --role admin --dir DIR",
-        )
+    if not cfg.keys.ever_had_keys():
+        return _first_run(cfg)
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
@@ -94,13 +98,9 @@ def _identify(cfg: AuthConfig) -> Principal | Response | None:
 
 
 def _gate(cfg: AuthConfig) -> Response | None:
-    if _hostname(request.host) not in cfg.allowed_hosts:
-        return deny(
-            400,
-            "bad_host",
-            f"this server does not answer to the host name {request.host!r} "
-            "(add it with LOCALTRACK_ALLOWED_HOSTS)",
-        )
+    refused = hosts.refuse_foreign_host()
+    if refused is not None:
+        return refused
     endpoint = request.endpoint
     if endpoint is None:
         return None  # no route: Flask answers 404/405 without touching anything
@@ -126,7 +126,7 @@ def _gate(cfg: AuthConfig) -> Response | None:
             return deny(429, "rate_limited", "too many requests for this key; slow down", wait)
     if not who.has_role(policy.role):
         return deny(403, "forbidden", f"this needs a {policy.role} key; yours is {who.role}")
-    return check_csrf(cfg.sessions, who) or check_run_dirs(policy) or check_scope(who, policy)
+    return check_csrf(cfg.sessions, who) or check_targets(who, policy)
 
 
 def _strip_cors(response: Response) -> Response:
@@ -134,18 +134,6 @@ def _strip_cors(response: Response) -> Response:
         del response.headers["Access-Control-Allow-Origin"]
     response.headers.add("Vary", "Cookie")
     return response
-
-
-def allowed_hosts_for(host: str, extra: str | None = None) -> frozenset[str]:
-    """Host names the server answers to: loopback names, the bound address, and any listed in
-    `extra` (comma-separated, e.g. LOCALTRACK_ALLOWED_HOSTS="tracker.example.org")."""
-    names = set(LOOPBACK_NAMES)
-    if host and host not in ("0.0.0.0", "::", ""):
-        names.add(_hostname(host) if not host.count(":") > 1 else host.lower())
-    for name in (extra or "").split(","):
-        if name.strip():
-            names.add(_hostname(name))
-    return frozenset(names)
 
 
 def install(app: Flask, keys: KeyStore, allowed_hosts: frozenset[str]) -> AuthConfig:
@@ -160,6 +148,7 @@ def install(app: Flask, keys: KeyStore, allowed_hosts: frozenset[str]) -> AuthCo
         failures=RateLimiter(1.0, 20.0),
     )
     app.extensions["localtrack_auth"] = cfg
+    app.config["LOCALTRACK_ALLOWED_HOSTS"] = allowed_hosts
     app.before_request_funcs.setdefault(None, []).insert(0, lambda: _gate(cfg))
     app.after_request(_strip_cors)
     app.register_blueprint(login_pages)

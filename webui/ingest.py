@@ -3,8 +3,12 @@
 The views only translate HTTP to the store's ``Ingest`` (``localtrack/store/importer.py``) and
 back; every check of a blob or manifest happens there, the same code ``localtrack import`` runs.
 Who may call them is decided first by ``auth.py`` (write role); which runs a key may touch is
-checked here, per run: the project named by the manifest, the project in the uploaded run.json
-and the project of the run already on the server must all be in the key's scope.
+checked here, per run: the namespace (``entity/project``) named by the manifest, the one in the
+uploaded run.json and the one of the run already on the server must all be the key's.
+
+A project-scoped key counts as present only the blobs its namespace uploaded or references
+(``store/blobscope.py``): it can neither probe for other projects' content nor commit it
+without sending the bytes. Unscoped keys count every blob.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -28,6 +32,8 @@ from localtrack.errors import (
     RunConflictError,
     StoreError,
 )
+from localtrack.keys import parse_scope
+from localtrack.store.blobscope import Namespace, NamespaceBlobs
 from localtrack.store.importer import Ingest
 from localtrack.store.runmanifest import RunIdentity, is_sha256
 from localtrack.sync import protocol
@@ -61,9 +67,27 @@ def _json_body() -> Any:
     return protocol.parse_body(request.get_data())  # nesting bounded: never a RecursionError
 
 
-def _may_touch(project: str | None) -> bool:
+def blob_scopes() -> NamespaceBlobs:
+    scopes: NamespaceBlobs = current_app.extensions["localtrack_blob_scopes"]
+    return scopes
+
+
+def _may_touch(entity: str | None, project: str | None) -> bool:
     who = principal()
-    return who is None or who.can_access(project)
+    return who is None or who.covers(entity, project)
+
+
+def _key_namespace() -> Namespace | None:
+    """The namespace of a project-scoped key; None for unscoped keys (they count every blob)."""
+    who = principal()
+    if who is None or who.project is None:
+        return None
+    return parse_scope(who.project)
+
+
+def _counts() -> Callable[[str], bool] | None:
+    namespace = _key_namespace()
+    return None if namespace is None else blob_scopes().counts(namespace)
 
 
 @ingest.errorhandler(ProtocolError)
@@ -150,8 +174,10 @@ def negotiate() -> Response:
                 protocol.RunVerdict(run_id, protocol.STATUS_ERROR, (), "bad_manifest", str(exc))
             )
             continue
-        existing = area.existing_project(manifest.run_id)
-        if not _may_touch(manifest.project) or (existing is not None and not _may_touch(existing)):
+        existing = area.existing_namespace(manifest.run_id)
+        if not _may_touch(manifest.entity, manifest.project) or (
+            existing is not None and not _may_touch(*existing)
+        ):
             verdicts.append(
                 protocol.RunVerdict(
                     run_id,
@@ -162,7 +188,7 @@ def negotiate() -> Response:
                 )
             )
             continue
-        status = area.status(manifest.run)
+        status = area.status(manifest.run, _counts())
         verdicts.append(
             protocol.RunVerdict(
                 run_id,
@@ -189,6 +215,9 @@ def put_blob(sha256: str) -> Response:
         return error_json(400, "blobs are named by their lowercase hex sha256", "bad_name")
     area = ingest_area()
     size = area.receive(sha256, _body_chunks(max_blob_bytes()), max_blob_bytes())
+    namespace = _key_namespace()
+    if namespace is not None:
+        blob_scopes().add(namespace, [sha256])  # it sent the bytes: it may count them now
     return json_response({"sha256": sha256, "bytes": size}, 201)
 
 
@@ -198,11 +227,16 @@ def commit() -> Response:
     manifest = protocol.parse_commit_request(_json_body())
 
     def authorize(identity: RunIdentity) -> None:
-        for project in (manifest.project, identity.project, identity.existing_project):
-            if project is not None and not _may_touch(project):
-                raise _Forbidden(f"this key may not write runs of project {project!r}")
+        owners = [(manifest.entity, manifest.project), (identity.entity, identity.project)]
+        if identity.existing_project is not None:
+            owners.append((identity.existing_entity, identity.existing_project))
+        for entity, project in owners:
+            if not _may_touch(entity, project):
+                shown = f"{entity}/{project}" if entity else project
+                raise _Forbidden(f"this key may not write runs of project {shown!r}")
 
-    result = ingest_area().commit(manifest.run, authorize)
+    result = ingest_area().commit(manifest.run, authorize, _counts())
+    blob_scopes().add((result.entity, result.project), [ref.sha256 for ref in manifest.files])
     who = principal()
     if result.changed:
         log.info(

@@ -3,8 +3,8 @@
 Every endpoint has an entry in ``POLICIES`` (the role it needs and how its project scope is
 found); a request to an endpoint without one is refused, so a route added without a policy fails
 closed (``tests/test_security.py`` walks ``app.url_map`` to catch it early). Scoped keys see
-their project only: a run or project outside the scope answers 404, exactly as one that does not
-exist.
+their namespace (``entity/project``, compared whole) only: a run or project outside it answers
+404 with the very message of one that does not exist.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from flask import Response, request
 
 from localtrack.errors import RunNotFoundError
+from localtrack.store.reader import StoreReader
 
-from .access import Principal, deny
+from .access import Principal, deny, not_found
 from .responses import ui_state
 
 log = logging.getLogger(__name__)
@@ -75,52 +76,53 @@ def _requested_runs(scope: str) -> list[str]:
     return [r for r in raw.replace(" ", ",").split(",") if r]
 
 
-def _planted(run_id: str) -> bool:
+def _planted(reader: StoreReader, run_id: str) -> bool:
     """A run directory that is a symlink, or leads outside the store: never served."""
-    reader = ui_state().reader
-    try:
-        run_id = reader.resolve_run_id(run_id)
-    except RunNotFoundError:
-        return False
     runs = os.path.realpath(reader.root / "runs")
     path = reader.root / "runs" / run_id
-    real = os.path.realpath(path)
-    return path.is_symlink() or os.path.dirname(real) != runs
+    if path.is_symlink() or os.path.dirname(os.path.realpath(path)) != runs:
+        log.warning("refusing run %r: its directory is a link out of the store", run_id)
+        return True
+    return False
 
 
-def check_run_dirs(policy: Policy) -> Response | None:
-    """Refuse (404) a requested run whose directory is a link out of the store."""
-    for scope in policy.scopes:
-        if scope in ("run", "runs"):
-            for run_id in _requested_runs(scope):
-                if _planted(run_id):
-                    log.warning("refusing run %r: its directory is a link out of the store", run_id)
-                    return deny(404, "not_found", f"no run {run_id!r} here")
-    return None
-
-
-def check_scope(who: Principal, policy: Policy) -> Response | None:
-    """Refuse a scoped key a project or run outside its project (404; 403 for all projects)."""
-    if who.key is None or who.key.project is None:
-        return None
+def _run_visible(who: Principal, run_id: str) -> bool:
+    """Whether `run_id` is here, in the store for real, and inside the key's namespace."""
     reader = ui_state().reader
+    try:
+        full_id = reader.resolve_run_id(run_id)
+        if _planted(reader, full_id):
+            return False
+        if who.key is None or who.key.project is None:
+            return True
+        info = reader.run(full_id)
+    except (RunNotFoundError, OSError):  # OSError: a name too long for the filesystem
+        return False
+    return who.covers(info.entity, info.project)
+
+
+def _project_visible(who: Principal, project: str) -> bool:
+    return who.can_access(project) and bool(ui_state().records(project))
+
+
+def check_targets(who: Principal, policy: Policy) -> Response | None:
+    """Refuse the project or runs a request names when they are missing, a link out of the
+    store, or outside a scoped key's namespace: 404 with one message for all three, so a key
+    cannot tell another project's run from no run. Lists of all projects: 403 to a scoped key."""
+    scoped = who.key is not None and who.key.project is not None
     for scope in policy.scopes:
-        if scope == "all":
+        if scope == "all" and scoped:
             return deny(
                 403,
                 "forbidden",
-                f"this key is limited to project {who.key.project!r}; open that project",
+                f"this key is limited to project {who.project!r}; open that project",
             )
         if scope == "project":
-            project = (request.view_args or {}).get("project")
-            if not who.can_access(project):
-                return deny(404, "not_found", f"there is no project named {project!r} here")
+            project = str((request.view_args or {}).get("project", ""))
+            if not _project_visible(who, project):
+                return not_found("project", project)
         if scope in ("run", "runs"):
             for run_id in _requested_runs(scope):
-                try:
-                    info = reader.run(run_id)
-                except RunNotFoundError:
-                    continue  # the view answers 404 itself
-                if not who.can_access(info.namespace):
-                    return deny(404, "not_found", f"no run {run_id!r} here")
+                if not _run_visible(who, run_id):
+                    return not_found("run", run_id)
     return None

@@ -28,10 +28,11 @@ from waitress.server import create_server
 
 from localtrack.errors import UsageError
 from localtrack.keys import KeyStore
+from localtrack.store.blobscope import NamespaceBlobs
 from localtrack.store.importer import Ingest
 from localtrack.store.staging import DEFAULT_MAX_BLOB_BYTES
 
-from . import auth
+from . import auth, hosts
 from .app import create_app
 from .ingest import ingest
 from .serve import url_for_server
@@ -65,7 +66,8 @@ def create_server_app(
 ) -> Flask:
     """The UI app for the store at `root` (created if missing) with ingest and auth added.
 
-    allowed_hosts: extra Host header names, comma-separated (default $LOCALTRACK_ALLOWED_HOSTS).
+    allowed_hosts: extra Host header names, comma-separated (default $LOCALTRACK_ALLOWED_HOSTS;
+    given, it replaces the variable).
     max_blob_bytes: the largest blob a PUT may carry (default $LOCALTRACK_MAX_BLOB_BYTES, 512 MiB).
     ui_options go to ``webui.app.create_app`` (watch, rescan_interval, poll_interval_ms, ...).
     """
@@ -74,15 +76,17 @@ def create_server_app(
     if finished:
         log.warning("finished %d commits interrupted by a crash: %s", len(finished), finished)
     area.gc()
-    app = create_app(root, **ui_options)
+    if allowed_hosts is None:
+        allowed = hosts.from_env(host)
+    else:
+        allowed = hosts.allowed_hosts_for(host, allowed_hosts)
+    app = create_app(root, allowed_hosts=allowed, **ui_options)
     app.config["LOCALTRACK_MAX_BLOB_BYTES"] = max_blob_bytes or max_blob_bytes_from_env()
     app.config["LOCALTRACK_SERVER"] = True
     app.extensions["localtrack_ingest"] = area
+    app.extensions["localtrack_blob_scopes"] = NamespaceBlobs(area.dir)
     app.register_blueprint(ingest, url_prefix="/api/v1")
-    extra = (
-        allowed_hosts if allowed_hosts is not None else os.environ.get("LOCALTRACK_ALLOWED_HOSTS")
-    )
-    auth.install(app, KeyStore(root), auth.allowed_hosts_for(host, extra))
+    auth.install(app, KeyStore(root), allowed)
     return app
 
 
@@ -96,9 +100,11 @@ def is_loopback_host(host: str) -> bool:
 
 
 def check_bind(root: str | os.PathLike[str], host: str) -> int:
-    """The number of active keys; UsageError if `host` is not loopback and there are none."""
-    active = KeyStore(root).active_count()
-    if not is_loopback_host(host) and active == 0:
+    """The number of active keys; UsageError if `host` is not loopback and no key was ever made
+    (after that, a server without active keys answers nobody, wherever it listens)."""
+    keys = KeyStore(root)
+    active = keys.active_count()
+    if not is_loopback_host(host) and not keys.ever_had_keys():
         raise UsageError(
             f"refusing to serve on {host} without API keys: anyone who can reach it could read "
             f"and write. Create an admin key first: localtrack keys create --user admin "
@@ -128,24 +134,37 @@ def make_server(app: Flask, host: str, port: int, threads: int = THREADS) -> Any
         raise UsageError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
 
 
-def serve_server(root: str | os.PathLike[str], host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Serve until interrupted (Ctrl+C or SIGTERM); prints the URL and the auth mode first."""
+def _mode(root: str | os.PathLike[str], active: int) -> str:
+    if active:
+        return f"{active} API keys; sign in with one"
+    create = f"localtrack keys create --user admin --role admin --dir {os.fspath(root)}"
+    if KeyStore(root).ever_had_keys():
+        return f"every API key is revoked: nobody can sign in until you run `{create}`"
+    return f"no API keys: loopback clients only. Create one with `{create}`"
+
+
+def serve_server(
+    root: str | os.PathLike[str],
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    allowed_hosts: str | None = None,
+) -> None:
+    """Serve until interrupted (Ctrl+C or SIGTERM); prints the URL, the auth mode and the Host
+    names it answers to first. allowed_hosts: as in ``create_server_app``."""
     active = check_bind(root, host)
-    app = create_server_app(root, host=host)
+    app = create_server_app(root, host=host, allowed_hosts=allowed_hosts)
     try:
         server = make_server(app, host, port)
     except UsageError:
         app.extensions["localtrack"].close()
         raise
     url = url_for_server(host, int(server.effective_port))
-    if active:
-        mode = f"{active} API keys; sign in with one"
-    else:
-        mode = (
-            "no API keys: loopback clients only. Create one with `localtrack keys create "
-            f"--user admin --role admin --dir {os.fspath(root)}`"
-        )
-    print(f"localtrack server for {os.fspath(root)} listening on {url}  ({mode})", flush=True)
+    names = hosts.describe(app.config["LOCALTRACK_ALLOWED_HOSTS"])
+    print(
+        f"localtrack server for {os.fspath(root)} listening on {url}  ({_mode(root, active)}; "
+        f"answers Host: {names})",
+        flush=True,
+    )
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -169,10 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", required=True, help="the server's store directory")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--allow-host", action="append", default=[], help="extra Host name")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    extra = ",".join([*args.allow_host, os.environ.get(hosts.ENV_VAR) or ""])
     try:
-        serve_server(Path(args.dir), args.host, args.port)
+        serve_server(Path(args.dir), args.host, args.port, extra)
     except UsageError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
