@@ -118,9 +118,11 @@ def sections(keys: Sequence[str]) -> list[dict[str, Any]]:
 def run_json(run: RunInfo) -> dict[str, Any]:
     """The run's overview fields (what the run page's header shows)."""
     system = dict(run.system)
-    if isinstance(system.get("git"), Mapping):  # a remote URL can carry a token
-        system["git"] = dict(system["git"], remote=redact_remote(system["git"].get("remote")))
-    argv = system.get("argv") or []
+    git, argv = system.get("git"), system.get("argv")
+    if isinstance(git, Mapping):  # a remote URL can carry a token
+        remote = git.get("remote")
+        system["git"] = dict(git, remote=redact_remote(remote) if isinstance(remote, str) else None)
+    argv = argv if isinstance(argv, list) else []  # an old store may hold junk here
     return {
         "id": run.id,
         "name": run.name,

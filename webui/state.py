@@ -23,7 +23,7 @@ from typing import Any
 
 from flask import g, has_request_context
 
-from localtrack.store.reader import StoreReader
+from localtrack.store.reader import RunInfo, StoreReader
 
 from .catalog import Record, make_record
 from .live import ChangeFeed
@@ -96,7 +96,7 @@ class UIState:
 
     def _build(self, stamp: tuple[Any, ...], etag: str) -> Snapshot:
         start = time.perf_counter()
-        records = [make_record(run) for run in self.reader.runs()]
+        records = [rec for run in self.reader.runs() if (rec := _record_or_none(run)) is not None]
         by_project: dict[str, list[Record]] = {}
         for rec in records:
             by_project.setdefault(rec.run.namespace, []).append(rec)
@@ -150,3 +150,15 @@ class UIState:
     def close(self) -> None:
         if self.feed is not None:
             self.feed.stop()
+
+
+def _record_or_none(run: RunInfo) -> Record | None:
+    """A run's table record; None (logged) when its metadata cannot be flattened, so one
+    run's junk never costs everyone the listing."""
+    try:
+        return make_record(run)
+    except (TypeError, ValueError, AttributeError, RecursionError) as exc:
+        log.warning(
+            "run %s is left out of the runs table: its metadata is malformed (%s)", run.id, exc
+        )
+        return None

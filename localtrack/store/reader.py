@@ -37,7 +37,7 @@ from .media_reader import (
 from .metrics import KeyStats, normalize, numpy_bools, numpy_values, update_stats
 from .root import StoreRoot
 from .runfiles import list_shards, list_tail_segments, read_run_data
-from .runinfo import MetricKey, ProjectInfo, RunInfo, run_info
+from .runinfo import MetricKey, ProjectInfo, RunInfo, newest_first, run_info
 from .runmeta import SYSTEM_PREFIX, heartbeat_time, index_row, load, typed_value
 from .series import Series, bucketize, make_edges
 from .wide import to_wide
@@ -154,7 +154,7 @@ class StoreReader:
                 row = self._scanned_row(run_id)
                 if row is not None and (project is None or row["project"] == project):
                     rows.append(row)
-        rows.sort(key=lambda r: (-(r.get("created_at") or 0), r["id"]))
+        rows.sort(key=newest_first)
         return rows
 
     def runs(self, project: str | None = None) -> list[RunInfo]:

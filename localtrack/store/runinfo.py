@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from .runmeta import effective_state
+from .runmeta import as_integer, as_number, as_text, effective_state
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,9 @@ class RunInfo:
     @cached_property
     def meta(self) -> dict[str, Any]:
         """run.json without the config (system info, segments, metric definitions, ...)."""
-        return json.loads(self.meta_json) if self.meta_json else {}
+        meta = _decoded(self.meta_json, dict)
+        assert isinstance(meta, dict)
+        return meta
 
     @property
     def namespace(self) -> str:
@@ -79,41 +81,61 @@ class RunInfo:
 
     @property
     def system(self) -> dict[str, Any]:
-        return dict(self.meta.get("system") or {})
+        system = self.meta.get("system")
+        return dict(system) if isinstance(system, dict) else {}
 
     @property
     def metric_definitions(self) -> list[dict[str, Any]]:
-        return list(self.meta.get("metric_definitions") or [])
+        found = self.meta.get("metric_definitions")
+        return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
 
 
 def _state(row: dict[str, Any]) -> str:
-    if row["state"] != "running":
-        return str(row["state"])
-    meta = json.loads(row["meta"]) if row.get("meta") else {}
-    return effective_state(dict(meta, state="running"), row.get("heartbeat_at"))
+    state = as_text(row.get("state")) or "crashed"
+    if state != "running":
+        return state
+    meta = _decoded(row.get("meta"), dict)
+    return effective_state(dict(meta, state="running"), as_number(row.get("heartbeat_at")))
+
+
+def _decoded(text: object, kind: type) -> Any:
+    """A JSON column decoded, if it holds a `kind`; else an empty one (old indexes may hold
+    junk: readers show the run without it rather than fail the listing)."""
+    try:
+        value = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        value = None
+    return value if isinstance(value, kind) else kind()
+
+
+def newest_first(row: dict[str, Any]) -> tuple[float, str]:
+    """Sort key for index rows: newest first, then by id."""
+    return (-(as_number(row.get("created_at")) or 0.0), str(row["id"]))
 
 
 def run_info(row: dict[str, Any]) -> RunInfo:
+    """A RunInfo from an index row, each column taken only if it has its type."""
+    run_id = str(row["id"])
     return RunInfo(
-        id=row["id"],
-        project=row["project"],
-        entity=row.get("entity"),
-        name=row["name"],
+        id=run_id,
+        project=as_text(row.get("project")) or "uncategorized",
+        entity=as_text(row.get("entity")),
+        name=as_text(row.get("name")) or run_id,
         state=_state(row),
-        created_at=row.get("created_at"),
-        updated_at=row.get("updated_at"),
-        heartbeat_at=row.get("heartbeat_at"),
-        ended_at=row.get("ended_at"),
-        exit_code=row.get("exit_code"),
-        tags=tuple(json.loads(row["tags"] or "[]")),
-        group=row.get("run_group"),
-        job_type=row.get("job_type"),
-        notes=row.get("notes"),
-        host=row.get("host"),
-        pid=row.get("pid"),
-        config=json.loads(row["config"] or "{}"),
-        summary=json.loads(row["summary"] or "{}"),
-        max_step=row.get("max_step"),
-        warnings=tuple(json.loads(row.get("warnings") or "[]")),
-        meta_json=row.get("meta") or "{}",
+        created_at=as_number(row.get("created_at")),
+        updated_at=as_number(row.get("updated_at")),
+        heartbeat_at=as_number(row.get("heartbeat_at")),
+        ended_at=as_number(row.get("ended_at")),
+        exit_code=as_integer(row.get("exit_code")),
+        tags=tuple(t for t in _decoded(row.get("tags"), list) if isinstance(t, str)),
+        group=as_text(row.get("run_group")),
+        job_type=as_text(row.get("job_type")),
+        notes=as_text(row.get("notes")),
+        host=as_text(row.get("host")),
+        pid=as_integer(row.get("pid")),
+        config=_decoded(row.get("config"), dict),
+        summary=_decoded(row.get("summary"), dict),
+        max_step=as_integer(row.get("max_step")),
+        warnings=tuple(str(w) for w in _decoded(row.get("warnings"), list)),
+        meta_json=row.get("meta") if isinstance(row.get("meta"), str) else "{}",
     )

@@ -93,7 +93,9 @@ def effective_state(
         boot_id = segment.get("boot_id")
         if boot_id and boot_id != current_boot_id():
             return "crashed"
-    last_sign = heartbeat_at or _number(meta.get("updated_at")) or _number(meta.get("created_at"))
+    last_sign = (
+        heartbeat_at or as_number(meta.get("updated_at")) or as_number(meta.get("created_at"))
+    )
     if now - float(last_sign or 0) > stale_after_s():
         return "crashed"
     return "running"
@@ -169,29 +171,29 @@ def index_row(
         if s.max_step is not None and not k.startswith(SYSTEM_PREFIX)
     ]
     run_id = str(meta["id"])
-    updated = max(_number(meta.get("updated_at")) or 0.0, float(heartbeat_at or 0))
+    updated = max(as_number(meta.get("updated_at")) or 0.0, float(heartbeat_at or 0))
     tags = meta.get("tags")
     config = meta.get("config")
     state = meta.get("state", "running")
     return {
         "id": run_id,
-        "project": _text(meta.get("project")) or "uncategorized",
-        "entity": _text(meta.get("entity")),
-        "name": _text(meta.get("name")) or run_id,
+        "project": as_text(meta.get("project")) or "uncategorized",
+        "entity": as_text(meta.get("entity")),
+        "name": as_text(meta.get("name")) or run_id,
         "state": state if state in STATES else "crashed",
-        "created_at": _number(meta.get("created_at")),
+        "created_at": as_number(meta.get("created_at")),
         "updated_at": updated or None,
         "heartbeat_at": heartbeat_at,
-        "ended_at": _number(meta.get("ended_at")),
-        "exit_code": _integer(meta.get("exit_code")),
+        "ended_at": as_number(meta.get("ended_at")),
+        "exit_code": as_integer(meta.get("exit_code")),
         "tags": encode_json(
             [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
         ),
-        "run_group": _text(meta.get("group")),
-        "job_type": _text(meta.get("job_type")),
-        "notes": _text(meta.get("notes")),
-        "host": _text(segment.get("host")),
-        "pid": _integer(segment.get("pid")),
+        "run_group": as_text(meta.get("group")),
+        "job_type": as_text(meta.get("job_type")),
+        "notes": as_text(meta.get("notes")),
+        "host": as_text(segment.get("host")),
+        "pid": as_integer(segment.get("pid")),
         "config": encode_json(config if isinstance(config, Mapping) else {}),
         "summary": encode_json(_summary_or_empty(meta, stats)),
         "meta": encode_json({k: v for k, v in meta.items() if k not in ("config", "shards")}),
@@ -200,11 +202,13 @@ def index_row(
     }
 
 
-def _text(value: object) -> str | None:
+def as_text(value: object) -> str | None:
+    """`value` if it is a string, else None (for fields an old store may hold junk in)."""
     return value if isinstance(value, str) else None
 
 
-def _number(value: object) -> float | None:
+def as_number(value: object) -> float | None:
+    """`value` as a finite float if it is a number, else None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
@@ -221,7 +225,8 @@ def last_segment(meta: Mapping[str, Any]) -> Mapping[str, Any]:
     return segment if isinstance(segment, Mapping) else {}
 
 
-def _integer(value: object) -> int | None:
+def as_integer(value: object) -> int | None:
+    """`value` if it is an integer within 64 bits (not a bool), else None."""
     ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
     return value if ok else None  # type: ignore[return-value]
 
