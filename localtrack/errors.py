@@ -6,6 +6,8 @@
     ├── UsageError                  the caller passed something wrong (bad value, bad argument)
     │   ├── UnsupportedValueError   run.log() got a value it cannot store (raised only with strict=True)
     │   ├── BlobTooLargeError       an imported blob is bigger than the store accepts
+    │   ├── LimitExceededError      a file a client sent decodes to more than the receiver takes
+    │                               (``setting`` names the LOCALTRACK_MAX_* variable that raises it)
     │   └── ManifestError           a manifest names a file it may not name, or is malformed
     │       └── DocumentError       a document a client sent has a field of the wrong type
     │                               or over a limit (``document``, ``field`` name it)
@@ -58,6 +60,14 @@ class ManifestError(UsageError):
 class DocumentError(ManifestError):
     """A document a client sent (run.json, a manifest, a media log, a bundle header) is not
     valid JSON, is nested too deep, or has a field of the wrong type or over a limit."""
+class LimitExceededError(UsageError):
+    """A file a client sent would decode to more rows or bytes than the receiver accepts."""
+
+    def __init__(self, message: str, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
 
     def __init__(self, message: str, document: str = "", field: str = "") -> None:
         super().__init__(message)

@@ -32,10 +32,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import CorruptDataError, ManifestError, MissingBlobsError, StoreError
+from ..errors import ManifestError, MissingBlobsError, StoreError
+from . import limits
 from .atomic import read_json, write_json_atomic
 from .commits import CommitJournal, plan_commit
-from .layout import METRICS_DIR, StorePaths, is_valid_run_id
+from .layout import StorePaths, is_valid_run_id
 from .mediaschema import check_media_log
 from .runlock import LOCK_TIMEOUT_S, run_lock
 from .runmanifest import (
@@ -185,6 +186,7 @@ class Ingest:
         source = self._source(manifest, ref, self.record(manifest.run_id) or {})
         if source is None:
             raise MissingBlobsError(f"run.json of {manifest.run_id} was not uploaded", [ref.sha256])
+        limits.check_json_file(f"run.json of run {manifest.run_id}", source)
         meta = parse_run_json(source.read_bytes(), manifest.run_id)
         return meta
 
@@ -271,23 +273,16 @@ class Ingest:
         check_same_run(manifest.run_id, existing, incoming, committed_before=bool(record))
 
     def _check_shards(self, manifest: RunManifest, plan: dict[str, Any]) -> None:
-        """Refuse blobs listed as shards that are not Parquet files (footer parse only)."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
+        """Refuse placed files over the size limits or not of their documented shape: Parquet
+        by its footer, JSON by its size, before anything is decoded (see ``limits``)."""
         record = self.record(manifest.run_id) or {}
         refs = {ref.name: ref for ref in manifest.files}
+        bounds = limits.current()
         for item in plan["place"]:
-            if not item["name"].startswith(METRICS_DIR + "/"):
-                continue
             source = self._source(manifest, refs[item["name"]], record)
             assert source is not None
-            try:
-                pq.ParquetFile(source).metadata  # noqa: B018 - parsing the footer is the check
-            except (OSError, pa.ArrowException, ValueError) as exc:
-                raise CorruptDataError(
-                    f"{item['name']} of run {manifest.run_id} is not a readable Parquet shard: {exc}"
-                ) from exc
+            label = f"{item['name']} of run {manifest.run_id}"
+            limits.check_incoming(item["name"], source, bounds, label=label)
 
     def check_documents(self, manifest: RunManifest) -> None:
         """Refuse (DocumentError, naming the field) a run whose run.json or media logs break

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from ..errors import CorruptDataError, UsageError
 from .layout import RunPaths
+from .limits import check_table
 from .lru import SizedLRU
 from .media import blob_path, media_dir, read_media
 
@@ -144,6 +145,8 @@ def table_page(
         )
     table = _TABLE_CACHE.get(str(path))
     if table is None:
+        # a table may have come from a client: measured from its footer before it is decoded
+        check_table(f"table {key!r} at step {item.step}", path)
         try:
             table = pq.read_table(path)
         except (OSError, pa.ArrowException) as exc:

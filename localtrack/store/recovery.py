@@ -27,10 +27,11 @@ from ..errors import CorruptDataError
 from . import taillog
 from .index import Index
 from .layout import RunPaths, ShardName, is_partial_name, parse_shard_name
-from .metrics import KeyStats, sort_rows, update_stats
+from .metrics import KeyStats, sort_rows
 from .root import StoreRoot
 from .runfiles import drop_covered, list_tail_segments, read_run_data
 from .runmeta import effective_state, heartbeat_time, index_row, load, save
+from .runstats import scan_stats
 from .shards import ShardInfo, check_sha256, sha256_file, shard_info_from_file, write_shard
 
 log = logging.getLogger(__name__)
@@ -59,10 +60,8 @@ class RepairReport:
 def scan_run(paths: RunPaths, verify: bool = False) -> RunScan:
     """Rebuild a run's statistics and shard list from its files (no index involved)."""
     meta = load(paths.run_json)
-    data = read_run_data(paths)
-    stats: dict[str, KeyStats] = {}
-    for table in data.tables:
-        update_stats(stats, table, data.dtypes)
+    data = scan_stats(paths)  # in bounded batches: a shard may declare more than fits in memory
+    stats = data.stats
     shards = []
     for name in data.shards:
         if verify:

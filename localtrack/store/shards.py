@@ -26,6 +26,8 @@ from .layout import ShardName
 from .metrics import DTYPES_META, SCHEMA, arrow_strings, dtypes_from_metadata
 
 ROW_GROUP_ROWS = 128 * 1024
+BATCH_ROWS = 64 * 1024  # rows decoded at a time where a whole shard need not be in memory
+_PARSE_ERRORS = (OSError, pa.ArrowException, ValueError, IndexError, KeyError, TypeError)
 _WRITE_OPTIONS = {
     "compression": "zstd",
     "use_dictionary": ["key"],
@@ -204,26 +206,62 @@ def read_shard(path: Path, keys: Sequence[str] | None = None) -> tuple[pa.Table,
                 table = table.filter(pc.is_in(table.column("key"), value_set=wanted))
     except FileNotFoundError:
         raise
-    except (OSError, pa.ArrowException, ValueError, IndexError, KeyError, TypeError) as exc:
+    except _PARSE_ERRORS as exc:
         raise CorruptDataError(f"shard {path} is damaged: {exc}") from exc
+    return _conform(table, path), dtypes
+
+
+def _conform(table: pa.Table, path: Path) -> pa.Table:
     table = table.replace_schema_metadata(None)
     if table.schema != SCHEMA:
         try:
             table = table.select(SCHEMA.names).cast(SCHEMA)
         except (KeyError, pa.ArrowException) as exc:
             raise CorruptDataError(f"shard {path} has an unexpected schema: {exc}") from exc
-    return table, dtypes
+    return table
+
+
+def shard_batches(
+    path: Path, batch_rows: int = BATCH_ROWS
+) -> tuple[dict[str, str], Iterator[pa.Table]]:
+    """A shard's dtypes and its rows in file order, at most `batch_rows` at a time, so memory
+    stays bounded whatever the file declares. Damaged → CorruptDataError, from this call (the
+    footer) or from the iterator (a page), possibly after some batches."""
+    try:
+        pf = pq.ParquetFile(path, page_checksum_verification=True)
+        dtypes = dtypes_from_metadata(pf.schema_arrow.metadata)
+    except FileNotFoundError:
+        raise
+    except _PARSE_ERRORS as exc:
+        raise CorruptDataError(f"shard {path} is damaged: {exc}") from exc
+
+    def batches() -> Iterator[pa.Table]:
+        try:
+            for batch in pf.iter_batches(batch_size=batch_rows):
+                yield _conform(pa.Table.from_batches([batch]), path)
+        except FileNotFoundError:
+            raise
+        except _PARSE_ERRORS as exc:
+            raise CorruptDataError(f"shard {path} is damaged: {exc}") from exc
+
+    return dtypes, batches()
 
 
 def shard_info_from_file(path: Path, name: ShardName) -> ShardInfo:
-    """Verify a shard fully (parse every page) and describe it; damaged → CorruptDataError."""
-    table, _ = read_shard(path)
-    steps = table.column("step")
+    """Verify a shard fully (parse every page, in bounded batches) and describe it;
+    damaged → CorruptDataError."""
+    _, batches = shard_batches(path)
+    rows, lows, highs = 0, [], []
+    for table in batches:
+        rows += table.num_rows
+        if table.num_rows:
+            lows.append(pc.min(table.column("step")).as_py())
+            highs.append(pc.max(table.column("step")).as_py())
     return ShardInfo(
         name=name,
-        rows=table.num_rows,
+        rows=rows,
         bytes=path.stat().st_size,
         sha256=sha256_file(path),
-        min_step=pc.min(steps).as_py() if table.num_rows else None,
-        max_step=pc.max(steps).as_py() if table.num_rows else None,
+        min_step=min(lows, default=None),
+        max_step=max(highs, default=None),
     )
