@@ -53,13 +53,6 @@ class BlobTooLargeError(UsageError):
     """A blob is bigger than the store accepts."""
 
 
-class ManifestError(UsageError):
-    """A manifest names a file it may not name, or is otherwise malformed."""
-
-
-class DocumentError(ManifestError):
-    """A document a client sent (run.json, a manifest, a media log, a bundle header) is not
-    valid JSON, is nested too deep, or has a field of the wrong type or over a limit."""
 class LimitExceededError(UsageError):
     """A file a client sent would decode to more rows or bytes than the receiver accepts."""
 
@@ -68,6 +61,13 @@ class LimitExceededError(UsageError):
         self.setting = setting
 
 
+class ManifestError(UsageError):
+    """A manifest names a file it may not name, or is otherwise malformed."""
+
+
+class DocumentError(ManifestError):
+    """A document a client sent (run.json, a manifest, a media log, a bundle header) is not
+    valid JSON, is nested too deep, or has a field of the wrong type or over a limit."""
 
     def __init__(self, message: str, document: str = "", field: str = "") -> None:
         super().__init__(message)
