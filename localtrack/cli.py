@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from .cli_options import clean_errors, dir_option, json_option
-from .settings import resolve_dir
+from .settings import resolve, resolve_dir
 
 
 def _reader(dir_: str | None):
@@ -27,7 +27,7 @@ def _reader(dir_: str | None):
             f"no store at {root}: log a run first (localtrack.init()), run `localtrack demo`, "
             "or pass --dir"
         )
-    return StoreReader(root)
+    return StoreReader(root, index_mode=resolve("index"))
 
 
 def _fmt_time(ts: float | None) -> str:
@@ -155,12 +155,20 @@ def show(run_id: str, dir_: str | None, as_json: bool) -> None:
 def reindex(dir_: str | None) -> None:
     """Rebuild index.db from the run directories (the index is only a cache).
 
+    A damaged index.db (not a database, fails SQLite's integrity check) is moved aside as
+    index.db.corrupt-<time> first.
+
     Example: localtrack reindex --dir ./localtrack-runs
     """
     from .store.recovery import reindex as rebuild
     from .store.root import StoreRoot
 
-    count, problems = rebuild(StoreRoot(resolve_dir(dir_)))
+    store = StoreRoot(resolve_dir(dir_), index_mode=resolve("index"))
+    damage = store.index_damage()
+    if damage is not None:
+        moved = store.set_aside_index()
+        click.echo(f"index.db was damaged: {damage}. Moved it aside to {moved.name}.", err=True)
+    count, problems = rebuild(store)
     for p in problems:
         click.echo(f"problem: {p}", err=True)
     click.echo(f"indexed {count} runs")
@@ -182,7 +190,7 @@ def doctor(dir_: str | None, repair: bool, as_json: bool) -> None:
     """
     from .store.doctor import run_doctor
 
-    report = run_doctor(resolve_dir(dir_), repair=repair)
+    report = run_doctor(resolve_dir(dir_), repair=repair, index_mode=resolve("index"))
     if as_json:
         click.echo(json.dumps(report, indent=1))
     else:

@@ -228,6 +228,29 @@ class Index:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
 
 
+_DAMAGE_CODES = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def index_file_problem(path: Path) -> str | None:
+    """Why the index file at `path` is damaged (not a database, fails SQLite's integrity
+    check), or None when it is whole or absent. A locked or busy index is not damaged."""
+    if not path.exists():
+        return None
+    try:
+        conn = _connect(path, readonly=True)
+        try:
+            rows = conn.execute("PRAGMA integrity_check(5)").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code in _DAMAGE_CODES or "malformed" in str(exc) or "not a database" in str(exc):
+            return f"it is not a readable SQLite database ({exc})"
+        raise IndexUnavailableError(f"cannot check the index {path}: {exc}") from exc
+    verdict = "; ".join(str(r[0]) for r in rows)
+    return None if verdict == "ok" else f"it fails SQLite's integrity check ({verdict})"
+
+
 def encode_json(value: Any) -> str:
     """JSON for an index column (NaN and Infinity kept, as Python's json writes them)."""
     return json.dumps(value, sort_keys=True, default=str)

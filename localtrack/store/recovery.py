@@ -230,7 +230,7 @@ def reindex(root: StoreRoot) -> tuple[int, list[str]]:
     """Rebuild index.db from the run directories; returns (runs indexed, problems)."""
     index = root.open_index()
     if index is None:
-        return 0, ["the index is not used here (network filesystem or LOCALTRACK_INDEX=off)"]
+        return 0, [root.why_no_index()]
     problems: list[str] = []
     count = 0
     try:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 from ..errors import FormatVersionError, IndexUnavailableError, StoreError
 from .atomic import read_json, write_json_atomic
 from .fsdetect import filesystem_type, is_network_filesystem
-from .index import Index
+from .index import Index, index_file_problem
 from .layout import FORMAT_VERSION, RunPaths, StorePaths
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,46 @@ class StoreRoot:
         except IndexUnavailableError as exc:
             log.warning("%s", exc)
             return None
+
+    def why_no_index(self) -> str:
+        """In plain words, why ``open_index()`` gives no index here."""
+        if self.index_mode == "off":
+            return "the index is turned off here (LOCALTRACK_INDEX=off)"
+        if self.index_mode == "auto" and is_network_filesystem(self.paths.root):
+            kind = filesystem_type(self.paths.root)
+            return (
+                f"{self.paths.root} is on a network filesystem ({kind}), where the SQLite index "
+                "is not used (LOCALTRACK_INDEX=on forces it)"
+            )
+        if not os.access(self.paths.root, os.W_OK):
+            return f"{self.paths.root} is not writable, so its index cannot be written"
+        problem = index_file_problem(self.paths.index)
+        if problem:
+            return f"{self.paths.index} is damaged: {problem}; `localtrack reindex` rebuilds it"
+        return f"{self.paths.index} could not be opened (see the warning logged above)"
+
+    def index_damage(self) -> str | None:
+        """Why index.db is damaged, or None when it is whole, absent or not used here."""
+        if not self.index_usable():
+            return None
+        return index_file_problem(self.paths.index)
+
+    def set_aside_index(self) -> Path:
+        """Move index.db (with its -wal and -shm files) aside as ``index.db.corrupt-<time>``,
+        so that the next ``open_index()`` starts a new one; returns where it went."""
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        target = self.paths.index.with_name(f"{self.paths.index.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.paths.index.with_name(f"{self.paths.index.name}.corrupt-{stamp}-{n}")
+        for suffix in ("-wal", "-shm"):
+            side = self.paths.index.with_name(self.paths.index.name + suffix)
+            if side.exists():
+                os.replace(side, target.with_name(target.name + suffix))
+        os.replace(self.paths.index, target)
+        log.warning("moved the damaged index %s aside to %s", self.paths.index, target.name)
+        return target
 
     def run_ids(self) -> list[str]:
         """Every run directory's id (sorted), straight from the file system."""
