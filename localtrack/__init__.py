@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
+    DataDamageWarning,
     LocaltrackError,
     RunExistsError,
     RunNotFoundError,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 __all__ = [
     "Api",
+    "DataDamageWarning",
     "Histogram",
     "Image",
     "LocaltrackError",

@@ -6,19 +6,25 @@
     for run in api.runs("mnist", filters={"state": "finished", "config.lr": {"$lt": 1e-3}}):
         print(run.name, run.summary.get("val/acc"))
         df = run.history(keys=["train/loss"]).to_pandas()
+
+A read that meets damaged data (a shard that fails its checksum, a torn tail log) returns what
+is whole and warns with ``localtrack.DataDamageWarning`` naming the run and the damaged files;
+``run.damage()`` lists them without reading the data.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from .errors import UsageError
-from .settings import resolve_dir
+from .errors import DataDamageWarning, UsageError
+from .settings import resolve, resolve_dir
 from .store.reader import MetricKey, ProjectInfo, RunInfo, StoreReader
 from .store.series import Series
 
@@ -31,6 +37,23 @@ _OPERATORS = {
     "$gte": lambda a, b: a is not None and a >= b,
     "$in": lambda a, b: a in b,
 }
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _caller_stacklevel() -> int:
+    """The stacklevel of the first frame outside localtrack, counted from our caller's caller."""
+    level, frame = 2, sys._getframe(2)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def warn_damage(run_id: str, problems: list[str]) -> None:
+    """Warn, at the caller's line, that a read of `run_id` left damaged data out."""
+    warnings.warn(DataDamageWarning(run_id, problems), stacklevel=_caller_stacklevel())
 
 
 class ApiRun:
@@ -75,6 +98,11 @@ class ApiRun:
 
     def metric_keys(self) -> list[MetricKey]:
         return self._reader.metric_keys(self.id)
+
+    def damage(self) -> list[str]:
+        """The run's damaged files and why, as ``localtrack show`` and the run page list them
+        (found when it was indexed, or now); empty when its data is whole."""
+        return self._reader.damage(self.id)
 
     def refresh(self) -> ApiRun:
         """Re-read the run's metadata (for a run that is still logging)."""
@@ -126,7 +154,9 @@ class Api:
     """Read access to a store: projects, runs and their data."""
 
     def __init__(self, dir: str | os.PathLike[str] | None = None) -> None:
-        self.reader = StoreReader(resolve_dir(dir))
+        self.reader = StoreReader(
+            resolve_dir(dir), index_mode=resolve("index"), on_damage=warn_damage
+        )
 
     def projects(self) -> list[ProjectInfo]:
         return self.reader.projects()

@@ -118,8 +118,12 @@ def show(run_id: str, dir_: str | None, as_json: bool) -> None:
     reader = _reader(dir_)
     info = reader.run(run_id)
     keys = reader.metric_keys(info.id)
+    damage = reader.damage(info.id)
     if as_json:
+        _echo_damage(damage)
         data = _run_json(info)
+        data["warnings"] = damage
+        data["damaged"] = bool(damage)
         data["system"] = info.system
         data["metrics"] = [k.__dict__ for k in keys]
         click.echo(json.dumps(data, indent=1, default=str))
@@ -145,8 +149,13 @@ def show(run_id: str, dir_: str | None, as_json: bool) -> None:
     click.echo(f"metrics ({len(keys)}):")
     for k in keys:
         click.echo(f"  {k.key:<32} last={k.last!r:<22} min={k.min!r} max={k.max!r} n={k.count}")
-    for w in info.warnings:
-        click.echo(f"warning: {w}", err=True)
+    _echo_damage(damage)
+
+
+def _echo_damage(damage: list[str]) -> None:
+    """One stderr line per damaged file, worded as the run page and DataDamageWarning word it."""
+    for w in damage:
+        click.echo(f"warning: damaged data left out: {w}", err=True)
 
 
 @cli.command()

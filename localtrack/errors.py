@@ -32,6 +32,11 @@
         └── BundleError             a bundle file is truncated, tampered with or not a bundle
 
 Every message says what was wrong and what to do about it.
+
+One warning class, for reads that go on past damage::
+
+    DataDamageWarning (UserWarning)  data read from a run is partial: a shard or tail log is damaged
+                                     (``run_id``, ``problems``); `localtrack doctor --repair` fixes it
 """
 
 from __future__ import annotations
@@ -149,3 +154,15 @@ class RemoteError(SyncError):
 
 class BundleError(SyncError):
     """A bundle file is truncated, tampered with, or not a localtrack bundle."""
+
+class DataDamageWarning(UserWarning):
+    """Data read from a run is partial: some of its files are damaged and were left out."""
+
+    def __init__(self, run_id: str, problems: list[str]) -> None:
+        self.run_id = run_id
+        self.problems = list(problems)
+        super().__init__(
+            f"run {run_id}: some of its data is damaged and was left out of what you read: "
+            + "; ".join(self.problems)
+            + ". `localtrack doctor --repair` quarantines the damaged files."
+        )

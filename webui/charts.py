@@ -161,6 +161,7 @@ def chart_data(
                 "total_points": s.total_points,
                 "points_in_range": s.points_in_range,
                 "shown_points": s.shown_points,
+                "warnings": list(s.warnings),  # damaged data left out, as on the run page
             }
             for s, last, lo, hi in placed
         ],

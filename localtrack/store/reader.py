@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,35 +35,65 @@ from .media_reader import (
     media_keys,
     table_page,
 )
-from .metrics import KeyStats, normalize, numpy_bools, numpy_values, update_stats
+from .metrics import KeyStats, normalize
 from .root import StoreRoot
-from .runfiles import list_shards, list_tail_segments, read_run_data
+from .runfiles import data_version, dir_version, read_run_data
 from .runinfo import MetricKey, ProjectInfo, RunInfo, newest_first, run_info
 from .runmeta import SYSTEM_PREFIX, heartbeat_time, index_row, load, typed_value
-from .series import Series, bucketize, make_edges
+from .runstats import scan_stats
+from .series import BUILTIN_X, Series, bucketize, make_edges, points_of
 from .wide import to_wide
 
-BUILTIN_X = ("step", "wall_time", "relative_time")
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def _arrays_nbytes(value: tuple[np.ndarray, np.ndarray]) -> int:
-    return int(value[0].nbytes + value[1].nbytes) + 200
+def _arrays_nbytes(value: tuple[np.ndarray, np.ndarray, list[str]]) -> int:
+    return int(value[0].nbytes + value[1].nbytes) + 200 + sum(len(w) for w in value[2])
+
+
+DamageHandler = Callable[[str, list[str]], None]
 
 
 POINTS_CACHE_BYTES = 512 * 1024 * 1024
 SCAN_CACHE_ENTRIES = 4096
+_LOGGED_DAMAGE_MAX = 10_000
 
 
 class StoreReader:
-    """Read-only access to a store. Safe to share between threads."""
+    """Read-only access to a store. Safe to share between threads.
 
-    def __init__(self, root: Path | str, index_mode: str = "auto") -> None:
+    Every read of metric rows that finds damage (a shard that fails its checksum or does not
+    parse, a torn tail log) leaves the damaged part out and reports it: ``on_damage(run_id,
+    problems)`` is called in the reading thread (``localtrack.Api`` turns it into a
+    ``DataDamageWarning``); without one, each problem is logged once. ``Series.warnings``
+    and ``damage()`` carry the same lines.
+    """
+
+    def __init__(
+        self, root: Path | str, index_mode: str = "auto", on_damage: DamageHandler | None = None
+    ) -> None:
         self.store = StoreRoot(root, create=False, index_mode=index_mode)
         self._local = threading.local()
         self._points_cache = SizedLRU(POINTS_CACHE_BYTES, _arrays_nbytes)
         self._scan_cache = SizedLRU(SCAN_CACHE_ENTRIES)
+        self._on_damage = on_damage
+        self._logged: set[tuple[str, str]] = set()
+        self._index_damage_logged = False
+
+    def _report(self, run_id: str, problems: list[str]) -> None:
+        """Tell whoever reads that what they got of `run_id` is partial."""
+        if not problems:
+            return
+        if self._on_damage is not None:
+            self._on_damage(run_id, list(problems))
+            return
+        for problem in problems:
+            if (run_id, problem) not in self._logged:
+                if len(self._logged) >= _LOGGED_DAMAGE_MAX:
+                    self._logged.clear()
+                self._logged.add((run_id, problem))
+                log.warning("run %s: damaged data left out of a read: %s", run_id, problem)
 
     @property
     def root(self) -> Path:
@@ -84,6 +115,15 @@ class StoreReader:
         try:
             return query(idx)
         except sqlite3.Error as exc:
+            damaged = "malformed" in str(exc) or "not a database" in str(exc)
+            if damaged and not self._index_damage_logged:
+                self._index_damage_logged = True
+                log.warning(
+                    "%s is damaged (%s): reading run directories instead; "
+                    "`localtrack doctor --repair` rebuilds it",
+                    self.store.paths.index,
+                    exc,
+                )
             log.debug("index query failed (%s); reading run directories instead", exc)
             return default
 
@@ -108,20 +148,7 @@ class StoreReader:
         return sig
 
     def _dir_version(self, run_id: str) -> tuple:
-        paths = self.store.run(run_id)
-        parts: list[Any] = [run_id]
-        for p in (paths.run_json, paths.heartbeat, paths.metrics):
-            try:
-                st = p.stat()
-                parts.append((st.st_mtime_ns, st.st_size))
-            except OSError:
-                parts.append(None)
-        for seg in list_tail_segments(paths):
-            try:
-                parts.append(paths.tail(seg).stat().st_size)
-            except OSError:
-                parts.append(None)
-        return tuple(parts)
+        return (run_id, *dir_version(self.store.run(run_id)))
 
     def _scanned_row(self, run_id: str) -> dict[str, Any] | None:
         version = self._dir_version(run_id)
@@ -133,12 +160,9 @@ class StoreReader:
             meta = load(paths.run_json)
         except (OSError, CorruptDataError):
             return None
-        data = read_run_data(paths)
-        stats: dict[str, KeyStats] = {}
-        for table in data.tables:
-            update_stats(stats, table, data.dtypes)
-        row = index_row(meta, stats, heartbeat_time(paths.heartbeat), data.warnings)
-        row["_stats"] = stats
+        data = scan_stats(paths)  # bounded batches, whatever a shard declares
+        row = index_row(meta, data.stats, heartbeat_time(paths.heartbeat), data.warnings)
+        row["_stats"] = data.stats
         self._scan_cache.put(version, row)
         return row
 
@@ -228,7 +252,9 @@ class StoreReader:
 
     def long_table(self, run_id: str, keys: Sequence[str] | None = None) -> pa.Table:
         """Metric rows in long format (step, key, value, wall_time), overwrites resolved."""
-        table, _, _ = self._long(self.resolve_run_id(run_id), keys)
+        run_id = self.resolve_run_id(run_id)
+        table, _, problems = self._long(run_id, keys)
+        self._report(run_id, problems)
         return table
 
     def _long(
@@ -245,7 +271,8 @@ class StoreReader:
         `series(..., x="wall_time")`.
         """
         run_id = self.resolve_run_id(run_id)
-        table, dtypes, _ = self._long(run_id, keys)
+        table, dtypes, problems = self._long(run_id, keys)
+        self._report(run_id, problems)
         if keys is None and table.num_rows:
             table = table.filter(pc.invert(pc.starts_with(table.column("key"), SYSTEM_PREFIX)))
         return to_wide(table, dtypes, keys)
@@ -253,6 +280,14 @@ class StoreReader:
     def data_warnings(self, run_id: str) -> list[str]:
         """Problems found reading the run's files right now (damaged shard, torn tail)."""
         return read_run_data(self.store.run(self.resolve_run_id(run_id)), keys=[]).warnings
+
+    def damage(self, run_id: str) -> list[str]:
+        """Every damage known for a run: found when it was indexed, and found reading it now.
+
+        This is what the run page, ``localtrack show`` and ``ApiRun.damage()`` list."""
+        info = self.run(run_id)
+        found = list(info.warnings)
+        return found + [w for w in self.data_warnings(info.id) if w not in found]
 
     # -- media --------------------------------------------------------------------------------
 
@@ -306,45 +341,26 @@ class StoreReader:
         path = self.run_file(run_id, "output.log")
         return read_console(path, search, start_line, limit)
 
-    def _data_version(self, run_id: str) -> tuple:
-        paths = self.store.run(run_id)
-        tails = []
-        for seg in list_tail_segments(paths):
-            try:
-                tails.append((seg, paths.tail(seg).stat().st_size))
-            except OSError:
-                tails.append((seg, -1))
-        return (tuple(list_shards(paths)), tuple(tails))
-
     def points(self, run_id: str, key: str, x: str = "step") -> tuple[np.ndarray, np.ndarray]:
         """All points of one key as (x, y) arrays sorted by x; x is step, wall_time,
         relative_time (seconds since the run started) or another metric key (e.g. "epoch")."""
         run_id = self.resolve_run_id(run_id)
-        cache_key = (run_id, key, x, self._data_version(run_id))
+        xs, ys, problems = self._points(run_id, key, x)
+        self._report(run_id, problems)
+        return xs, ys
+
+    def _points(self, run_id: str, key: str, x: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(xs, ys, damage found reading them), cached per version of the run's files."""
+        cache_key = (run_id, key, x, data_version(self.store.run(run_id)))
         cached = self._points_cache.get(cache_key)
         if cached is not None:
             return cached
-        result = self._compute_points(run_id, key, x)
-        self._points_cache.put(cache_key, result)
-        return result
-
-    def _compute_points(self, run_id: str, key: str, x: str) -> tuple[np.ndarray, np.ndarray]:
         keys = [key] if x in BUILTIN_X else [key, x]
-        table, _, _ = self._long(run_id, keys)
-        is_key = numpy_bools(pc.equal(table.column("key"), key))
-        steps = numpy_values(table, "step")
-        values = numpy_values(table, "value")
-        ys = values[is_key]
-        if x == "step":
-            return steps[is_key].astype(np.float64), ys
-        if x in ("wall_time", "relative_time"):
-            walls = numpy_values(table, "wall_time")[is_key] / 1e6
-            if x == "relative_time":
-                start = self.run(run_id).created_at or (walls.min() if len(walls) else 0.0)
-                walls = walls - start
-            order = np.argsort(walls, kind="stable")
-            return walls[order], ys[order]
-        return _align_on_metric(steps, values, is_key, x_is=~is_key, ys=ys)
+        table, _, problems = self._long(run_id, keys)
+        start = self.run(run_id).created_at if x == "relative_time" else None
+        xs, ys = points_of(table, key, x, start)
+        self._points_cache.put(cache_key, (xs, ys, problems))
+        return xs, ys, problems
 
     def series(
         self,
@@ -359,8 +375,11 @@ class StoreReader:
         """Per-bucket min/max/last of one key over [x0, x1] (raw points when few enough)."""
         if buckets is not None and not 1 <= buckets <= 100_000:
             raise UsageError(f"buckets must be between 1 and 100000, not {buckets}")
-        xs, ys = self.points(run_id, key, x)
-        return bucketize(run_id, key, x, xs, ys, x0, x1, buckets, edges)
+        run_id = self.resolve_run_id(run_id)
+        xs, ys, problems = self._points(run_id, key, x)
+        self._report(run_id, problems)
+        series = bucketize(run_id, key, x, xs, ys, x0, x1, buckets, edges)
+        return replace(series, warnings=tuple(problems))
 
     def series_many(
         self,
@@ -375,33 +394,21 @@ class StoreReader:
         full_ids = [self.resolve_run_id(r) for r in run_ids]
         if len(full_ids) > 1:  # Parquet decoding releases the GIL: read runs side by side
             with ThreadPoolExecutor(max_workers=min(8, len(full_ids))) as pool:
-                arrays = list(pool.map(lambda r: self.points(r, key, x), full_ids))
+                arrays = list(pool.map(lambda r: self._points(r, key, x), full_ids))
         else:
-            arrays = [self.points(r, key, x) for r in full_ids]
-        loaded = [(rid, xs, ys) for rid, (xs, ys) in zip(full_ids, arrays, strict=True)]
+            arrays = [self._points(r, key, x) for r in full_ids]
+        for rid, (_, _, problems) in zip(full_ids, arrays, strict=True):
+            self._report(rid, problems)  # here, in the caller's thread
+        loaded = [(rid, xs, ys) for rid, (xs, ys, _) in zip(full_ids, arrays, strict=True)]
+        damage = {rid: tuple(p) for rid, (_, _, p) in zip(full_ids, arrays, strict=True)}
         lo = x0 if x0 is not None else min((xs[0] for _, xs, _ in loaded if len(xs)), default=0)
         hi = x1 if x1 is not None else max((xs[-1] for _, xs, _ in loaded if len(xs)), default=1)
         in_range = sum(int(np.count_nonzero((xs >= lo) & (xs <= hi))) for _, xs, _ in loaded)
         edges = make_edges(lo, hi, buckets) if in_range > buckets else None
         return [
-            bucketize(rid, key, x, xs, ys, lo, hi, None if edges is None else buckets, edges)
+            replace(
+                bucketize(rid, key, x, xs, ys, lo, hi, None if edges is None else buckets, edges),
+                warnings=damage[rid],
+            )
             for rid, xs, ys in loaded
         ]
-
-
-def _align_on_metric(
-    steps: np.ndarray, values: np.ndarray, is_key: np.ndarray, x_is: np.ndarray, ys: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pair each point of a key with the x metric's latest value at or before its step."""
-    x_steps, x_vals = steps[x_is], values[x_is]
-    key_steps = steps[is_key]
-    if len(x_steps) == 0:
-        return np.empty(0), np.empty(0)
-    order = np.argsort(x_steps, kind="stable")
-    x_steps, x_vals = x_steps[order], x_vals[order]
-    pos = np.searchsorted(x_steps, key_steps, side="right") - 1
-    ok = pos >= 0
-    xs = x_vals[pos[ok]]
-    ys = ys[ok]
-    sort = np.argsort(xs, kind="stable")
-    return xs[sort], ys[sort]

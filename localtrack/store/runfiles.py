@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -81,6 +82,34 @@ def list_tail_segments(paths: RunPaths) -> list[int]:
         )
     except FileNotFoundError:
         return []
+
+
+def dir_version(paths: RunPaths) -> tuple:
+    """What changes when anything a run scan reads changes (run.json, heartbeat, shards, tails)."""
+    parts: list[Any] = []
+    for p in (paths.run_json, paths.heartbeat, paths.metrics):
+        try:
+            st = p.stat()
+            parts.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            parts.append(None)
+    for seg in list_tail_segments(paths):
+        try:
+            parts.append(paths.tail(seg).stat().st_size)
+        except OSError:
+            parts.append(None)
+    return tuple(parts)
+
+
+def data_version(paths: RunPaths) -> tuple:
+    """What changes when a run's metric rows change (its live shards, its tail sizes)."""
+    tails = []
+    for seg in list_tail_segments(paths):
+        try:
+            tails.append((seg, paths.tail(seg).stat().st_size))
+        except OSError:
+            tails.append((seg, -1))
+    return (tuple(list_shards(paths)), tuple(tails))
 
 
 def read_tail_batches(paths: RunPaths, segment: int) -> tuple[list[TailBatch], str | None]:

@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .metrics import numpy_bools, numpy_values
+
+BUILTIN_X = ("step", "wall_time", "relative_time")
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,11 @@ class Series:
     edges: np.ndarray | None  # bucket edges (len buckets + 1), None when raw
     total_points: int  # points the key has over its whole range
     points_in_range: int  # points between x0 and x1
+    warnings: tuple[str, ...] = ()  # damage left out of this read (a damaged shard, a torn tail)
+
+    @property
+    def damaged(self) -> bool:
+        return bool(self.warnings)
 
     @property
     def bucketed(self) -> bool:
@@ -104,3 +115,45 @@ def bucketize(
         total,
         n,
     )
+
+
+def points_of(
+    table: pa.Table, key: str, x: str, start: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One key's points from a normalized long table as (x, y) arrays sorted by x.
+
+    x is step, wall_time, relative_time (seconds since `start`, else since the first point) or
+    another metric key, whose latest value at or before each point's step is its x.
+    """
+    is_key = numpy_bools(pc.equal(table.column("key"), key))
+    steps = numpy_values(table, "step")
+    values = numpy_values(table, "value")
+    ys = values[is_key]
+    if x == "step":
+        return steps[is_key].astype(np.float64), ys
+    if x in ("wall_time", "relative_time"):
+        walls = numpy_values(table, "wall_time")[is_key] / 1e6
+        if x == "relative_time":
+            walls = walls - (start or (walls.min() if len(walls) else 0.0))
+        order = np.argsort(walls, kind="stable")
+        return walls[order], ys[order]
+    return _align_on_metric(steps, values, is_key, ys)
+
+
+def _align_on_metric(
+    steps: np.ndarray, values: np.ndarray, is_key: np.ndarray, ys: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pair each point of a key with the x metric's latest value at or before its step."""
+    x_is = ~is_key
+    x_steps, x_vals = steps[x_is], values[x_is]
+    key_steps = steps[is_key]
+    if len(x_steps) == 0:
+        return np.empty(0), np.empty(0)
+    order = np.argsort(x_steps, kind="stable")
+    x_steps, x_vals = x_steps[order], x_vals[order]
+    pos = np.searchsorted(x_steps, key_steps, side="right") - 1
+    ok = pos >= 0
+    xs = x_vals[pos[ok]]
+    ys = ys[ok]
+    sort = np.argsort(xs, kind="stable")
+    return xs[sort], ys[sort]
