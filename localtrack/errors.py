@@ -155,6 +155,7 @@ class RemoteError(SyncError):
 class BundleError(SyncError):
     """A bundle file is truncated, tampered with, or not a localtrack bundle."""
 
+
 class DataDamageWarning(UserWarning):
     """Data read from a run is partial: some of its files are damaged and were left out."""
 
