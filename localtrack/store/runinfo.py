@@ -137,5 +137,5 @@ def run_info(row: dict[str, Any]) -> RunInfo:
         summary=_decoded(row.get("summary"), dict),
         max_step=as_integer(row.get("max_step")),
         warnings=tuple(str(w) for w in _decoded(row.get("warnings"), list)),
-        meta_json=row.get("meta") if isinstance(row.get("meta"), str) else "{}",
+        meta_json=as_text(row.get("meta")) or "{}",
     )
