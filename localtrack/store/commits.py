@@ -4,7 +4,7 @@
 
     <root>/ingest/journal/<run>.json    a commit being applied (rolled forward after a crash)
     <root>/ingest/runs/<run>.json       what the last commit of a run placed: {name: sha256, bytes}
-    <root>/ingest/undo/<run>/           what the commit in progress replaces (commitundo.py)
+    <root>/ingest/undo/<run>+...        what the commit in progress replaces (commitundo.py)
     <root>/ingest/quarantine/           journals that could not be applied, set aside
 
 A commit writes a journal naming the final set of files, keeps aside what it will replace,
@@ -37,7 +37,7 @@ from typing import Any
 
 from ..errors import MissingBlobsError, StoreError
 from .atomic import fsync_dir, partial_path, read_json, write_json_atomic
-from .commitundo import CommitUndo
+from .commitundo import CommitUndo, discard_where
 from .layout import METRICS_DIR, ShardName, StorePaths, is_valid_run_id, parse_shard_name
 from .runmanifest import RunManifest, check_file_name, shard_of
 
@@ -228,13 +228,7 @@ class CommitJournal:
 
     def discard_stale_undo(self) -> None:
         """Drop backups of commits that are done (their journal is gone)."""
-        try:
-            entries = list(self.undo_root.iterdir())
-        except FileNotFoundError:
-            return
-        for entry in entries:
-            if not (self.journal / f"{entry.name}.json").exists():
-                shutil.rmtree(entry, ignore_errors=True)
+        discard_where(self.undo_root, lambda run_id: not (self.journal / f"{run_id}.json").exists())
 
     def pending(self) -> list[str]:
         """The run ids whose commits a crash interrupted, sorted."""

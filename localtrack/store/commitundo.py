@@ -2,9 +2,12 @@
 
 ::
 
-    <root>/ingest/undo/<run>/files/<n>      a file of the run that the commit replaces or removes
-    <root>/ingest/undo/<run>/state.json     written last: which names existed, the old commit
+    <root>/ingest/undo/<run>+<n>            a file of the run that the commit replaces or removes
+    <root>/ingest/undo/<run>+state.json     written last: which names existed, the old commit
                                             record and heartbeat, which folders were there
+
+("+" is no run-id character, so one run's files never match another's prefix; no folder is made
+per commit, so the UI's file watcher does not churn through watches.)
 
 Before a commit places anything, ``save`` hard-links (or copies) every file of the run it will
 replace or remove, and only then writes ``state.json``; so whenever ``state.json`` exists the
@@ -20,6 +23,7 @@ import errno
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,7 @@ from .runmanifest import check_file_name
 log = logging.getLogger(__name__)
 
 _STATE = "state.json"
+_SEPARATOR = "+"  # not a run-id character
 _FOLDERS = ("media/blobs", "media", "files", METRICS_DIR, "")  # deepest first; "" is the run
 
 
@@ -37,28 +42,32 @@ class CommitUndo:
     """The backups of one run's commit in progress."""
 
     def __init__(self, undo_root: Path, run: RunPaths, record: Path) -> None:
-        self.dir = undo_root / run.run_id
+        self.dir = undo_root
+        self.prefix = run.run_id + _SEPARATOR
+        self.state = undo_root / (self.prefix + _STATE)
         self.run = run
         self.record = record
 
     def ready(self) -> bool:
         """Whether every backup is in place (``state.json`` exists)."""
-        return (self.dir / _STATE).is_file()
+        return self.state.is_file()
+
+    def _backup(self, key: str) -> Path:
+        return self.dir / (self.prefix + key)
 
     def save(self, plan: dict[str, Any]) -> None:
         """Keep aside everything `plan` will change, then write ``state.json``."""
         self.discard()
-        files = self.dir / "files"
-        files.mkdir(parents=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
         names = sorted({item["name"] for item in plan["place"]} | set(plan["remove"]))
         existed: dict[str, str] = {}
         for i, name in enumerate(names):
             check_file_name(name)
             source = self.run.dir / name
             if source.is_file() and not source.is_symlink():
-                _keep(source, files / str(i))
+                _keep(source, self._backup(str(i)))
                 existed[name] = str(i)
-        fsync_dir(files)
+        fsync_dir(self.dir)
         state = {
             "names": names,
             "existed": existed,
@@ -66,12 +75,12 @@ class CommitUndo:
             "heartbeat": _mtime(self.run.heartbeat),
             "record": _read_or_none(self.record),
         }
-        write_json_atomic(self.dir / _STATE, state)
+        write_json_atomic(self.state, state)
 
     def restore(self) -> bool:
         """Put the run directory back as it was before the commit; False if nothing changed."""
         try:
-            state = read_json(self.dir / _STATE)
+            state = read_json(self.state)
         except FileNotFoundError:
             self.discard()
             return False
@@ -80,7 +89,7 @@ class CommitUndo:
             check_file_name(name)
             target = self.run.dir / name
             if name in existed:
-                os.replace(self.dir / "files" / existed[name], target)
+                os.replace(self._backup(existed[name]), target)
             else:
                 target.unlink(missing_ok=True)
         self._restore_heartbeat(state["heartbeat"])
@@ -96,13 +105,26 @@ class CommitUndo:
         return True
 
     def discard(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """Drop this run's backups and ``state.json``."""
+        discard_where(self.dir, lambda run_id: run_id == self.run.run_id)
 
     def _restore_heartbeat(self, mtime: float | None) -> None:
         if mtime is None:
             self.run.heartbeat.unlink(missing_ok=True)
         elif self.run.heartbeat.is_file():
             os.utime(self.run.heartbeat, (mtime, mtime))
+
+
+def discard_where(undo_root: Path, drop: Callable[[str], bool]) -> None:
+    """Remove the backups of every run for which `drop(run_id)` is true."""
+    try:
+        names = os.listdir(undo_root)
+    except FileNotFoundError:
+        return
+    for name in names:
+        run_id, sep, _ = name.partition(_SEPARATOR)
+        if sep and drop(run_id):
+            (undo_root / name).unlink(missing_ok=True)
 
 
 def _keep(source: Path, backup: Path) -> None:
