@@ -226,3 +226,14 @@ def test_recover_undoes_and_sets_aside_a_journal_it_cannot_roll_forward(
     assert [p.name.split(".")[0] for p in (area.dir / "quarantine").iterdir()] == [run_id]
     assert any("could not be applied" in r.getMessage() for r in caplog.records)
     assert Ingest(server).recover() == []  # and the next start has nothing left to trip over
+
+
+def test_a_deeply_nested_run_json_already_on_disk_does_not_break_negotiation(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "server"
+    area = Ingest(root).create()
+    run_dir = root / "runs" / "old-junk"
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_bytes(b"[" * 5000 + b"]" * 5000)  # left by an older version
+    assert area.existing_project("old-junk") == "uncategorized"

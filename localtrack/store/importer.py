@@ -210,7 +210,7 @@ class Ingest:
             meta = read_json(path)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # junk an older version let in
             return {}
         return meta if isinstance(meta, dict) else {}
 
