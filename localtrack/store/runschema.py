@@ -12,6 +12,7 @@ writes them; timestamps, exit codes and counters must be finite numbers.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..errors import DocumentError
@@ -57,7 +58,7 @@ def _shards(value: Any) -> None:
         raise Invalid(f"must be an object of shard file names to sha256, got {type_name(value)}")
     for name, sha in value.items():
         if not is_sha256(sha):
-            raise Invalid("must be a lowercase hex sha256", f"[{name[:80]!r}]")
+            raise Invalid("must be a lowercase hex sha256", f"[{json.dumps(name[:80])}]")
 
 
 _NAMESPACE = text(MAX_NAMESPACE_CHARS, nullable=True, forbid="/")
