@@ -25,7 +25,7 @@ from ..errors import DocumentError
 
 MAX_DEPTH = 64
 INT64_MAX = 2**63 - 1
-_CONTROL = frozenset(chr(c) for c in (*range(32), 127))
+_CONTROL = frozenset(chr(c) for c in range(32))  # as metric keys (values.check_key)
 _LINE_BREAKS = frozenset("\n\r\t")
 
 Check = Callable[[Any], None]
