@@ -20,6 +20,7 @@ from .errors import (
     LocaltrackError,
     RunExistsError,
     RunNotFoundError,
+    RunWriteError,
     UnsupportedValueError,
     UsageError,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Run",
     "RunExistsError",
     "RunNotFoundError",
+    "RunWriteError",
     "Settings",
     "Table",
     "UnsupportedValueError",

@@ -18,7 +18,9 @@
     │   ├── CorruptDataError        a file failed its checksum or could not be parsed
     │   │   └── DigestMismatchError received bytes do not hash to the sha256 they were sent under
     │   ├── MissingBlobsError       a commit needs blobs that were never uploaded (``missing``)
-    │   └── RunConflictError        the run id already belongs to another run here
+    │   ├── RunConflictError        the run id already belongs to another run here
+    │   └── RunWriteError           a live run's data could not all be written (the writer
+    │                               failed, or finish() ran out of time); the run is ``failed``
     ├── IndexUnavailableError       the SQLite index cannot be used here (e.g. network filesystem)
     └── SyncError                   sync, export or import could not finish
         ├── TransientSyncError      worth retrying: connection reset or refused, timeout,
@@ -114,6 +116,10 @@ class MissingBlobsError(StoreError):
 
 class RunConflictError(StoreError):
     """The run id already belongs to another run here (another origin, or a live local writer)."""
+
+
+class RunWriteError(StoreError):
+    """A live run's logged data could not all be written; the run is (or will be) marked failed."""
 
 
 class IndexUnavailableError(LocaltrackError):

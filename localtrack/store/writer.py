@@ -7,41 +7,36 @@ record, fsyncs, and updates the index. When enough rows have accumulated, or eno
 passed, the batches are sealed into a Parquet shard and the tail log is emptied. Shards are merged
 (tiered compaction) so a day-long run leaves a handful of files, not thousands.
 
-Failures (disk full, I/O errors, a locked or missing index) never reach the training thread:
-the rows stay in memory, a warning is logged once, and the next round tries again.
+Transient failures (disk full, I/O errors, a locked or missing index) never reach the training
+thread: the rows stay in memory, a warning is logged once, and the next round tries again. A
+deterministic failure that repeats makes the writer give up loudly, and a value that cannot be
+stored costs only itself (writerhealth.py, badrows.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
-import math
-import os
-import sqlite3
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pyarrow as pa
 
+from .badrows import rows_to_table_isolating
+from .compaction import compaction_group, merge_shards
 from .index import Index
 from .layout import RunPaths, ShardName
-from .media import MediaLog, write_blob
-from .metrics import (
-    KeyStats,
-    Row,
-    encode_batch,
-    merge_dtype,
-    rows_to_table,
-    sort_rows,
-    update_stats,
-)
-from .runmeta import MetaDocument, index_row
-from .shards import ShardInfo, concat_shards, read_shard, write_shard
+from .media import MediaWriter
+from .metrics import KeyStats, Row, encode_batch, sort_rows, update_stats
+from .runmeta import MetaDocument
+from .runpublish import RunPublisher
+from .shards import ShardInfo, write_shard
 from .taillog import RECORD_METRICS, TailWriter
+from .writerhealth import WriterHealth
 
 log = logging.getLogger(__name__)
 
@@ -81,23 +76,21 @@ class RunWriter:
         self.meta = meta
         self.options = options or WriterOptions()
         self.queue: deque[Row] = deque()
-        self.media_queue: deque[tuple[str, int, float, Any]] = deque()
-        self._media_pending: list[tuple[str, int, float, Any]] = []
-        self._media_log: MediaLog | None = None
+        self.health = WriterHealth(paths.run_id)
+        self._media = MediaWriter(paths, segment, self.health.warn, self.health.recovered)
+        self.media_queue = self._media.queue
         self.dtypes = dtypes
         self.stats = stats
-        self._open_index = open_index
-        self._index: Index | None = None
+        self._publisher = RunPublisher(
+            paths, meta, stats, open_index, self.health, self.options.heartbeat_interval_s
+        )
         self._shards = [s for s in shards if s.name.segment == segment]
         self._next_batch = max((s.name.last_batch for s in self._shards), default=0) + 1
         self._pending: list[pa.Table] = []
         self._unsealed: list[tuple[int, pa.Table]] = []
         self._unsealed_rows = 0
         self._oldest_unsealed = time.monotonic()
-        self._dirty_keys: set[str] = set()
-        self._index_dirty = True
-        self._last_heartbeat = 0.0
-        self._warned: set[str] = set()
+        self._synced_through = self._next_batch - 1  # batches up to here are durable
         self._wake = threading.Event()
         self._room = threading.Event()
         self._stop = threading.Event()
@@ -113,7 +106,7 @@ class RunWriter:
 
     def start(self) -> None:
         self.paths.metrics.mkdir(parents=True, exist_ok=True)
-        self._touch_heartbeat()
+        self._publisher.touch_heartbeat()
         self._thread.start()
 
     def wake(self) -> None:
@@ -126,7 +119,12 @@ class RunWriter:
             ticket = self._flush_requested
             self._wake.set()
             return self._flushed.wait_for(
-                lambda: self._flush_served >= ticket or not self._thread.is_alive(), timeout
+                lambda: (
+                    self._flush_served >= ticket
+                    or not self._thread.is_alive()
+                    or self.health.failure is not None
+                ),
+                timeout,
             )
 
     def close(self, timeout: float | None = None) -> bool:
@@ -138,7 +136,20 @@ class RunWriter:
 
     @property
     def healthy(self) -> bool:
-        return not self._pending and not self._media_pending
+        return not self._pending and not self._media.pending
+
+    @property
+    def failure(self) -> str | None:
+        """Why the writer gave up (a deterministic error that repeated), or None."""
+        return self.health.failure
+
+    def values_at_risk(self) -> int:
+        """Logged values (and media items) not yet durable on disk: 0 once all are written."""
+        queued = sum(len(row[2]) for row in list(self.queue))
+        pending = sum(t.num_rows for t in list(self._pending))
+        synced = self._synced_through
+        unsynced = sum(t.num_rows for b, t in list(self._unsealed) if b > synced)
+        return queued + pending + unsynced + self._media.at_risk
 
     # -- the writer thread --------------------------------------------------------------------
 
@@ -146,7 +157,9 @@ class RunWriter:
         try:
             self._tail = TailWriter(self.paths.tail(self.segment))
         except OSError as exc:
-            self._warn("tail", f"cannot open the tail log ({exc}); logged data stays in memory")
+            self.health.warn(
+                "tail", f"cannot open the tail log ({exc}); logged data stays in memory"
+            )
         while not self._stop.is_set():
             self._wake.wait(self.options.flush_interval_s)
             self._wake.clear()
@@ -158,20 +171,16 @@ class RunWriter:
     def _round(self, final: bool) -> None:
         with self._flushed:
             serving = self._flush_requested  # rows queued before these requests are drained below
+        stages: list[tuple[str, Callable[[], object]]] = [
+            ("media", self._write_media),
+            ("metrics", lambda: self._write_metrics(final)),
+            ("run.json", self.meta.save_if_unsaved),
+            ("heartbeat", self._publisher.maybe_heartbeat),
+            ("index", self._publisher.update_index),
+        ]
         try:
-            self._write_media()
-            if final:
-                self._collect(limit=None)
-                self._seal(final=True)
-            else:
-                self._drain_to_tail()
-                if self._seal_due():
-                    self._seal(final=False)
-            self.meta.save_if_unsaved()
-            self._maybe_heartbeat()
-            self._update_index()
-        except Exception as exc:
-            self._warn(type(exc).__name__, f"writer round failed: {exc!r}; will retry")
+            for stage, action in stages:  # each stage apart: one failing never blocks the others
+                self.health.run_stage(stage, action, final)
         finally:
             with self._flushed:
                 if self.healthy:
@@ -180,13 +189,30 @@ class RunWriter:
         if final:
             self._close_files()
 
+    def _write_metrics(self, final: bool) -> None:
+        if final:  # straight into a shard: a tail write first would slow every finish()
+            self._collect(limit=None)
+            self._seal(final=True)
+        else:
+            self._drain_to_tail()
+            if self._seal_due():
+                self._seal(final=False)
+
     def _collect(self, limit: int | None) -> int:
-        """Turn up to `limit` queued rows into a pending batch; returns how many."""
+        """Turn up to `limit` queued rows into a pending batch; returns how many.
+
+        The rows leave the queue only once converted, so an unexpected error keeps them there.
+        """
         queue = self.queue
         n = len(queue) if limit is None else min(len(queue), limit)
         if n:
-            rows = [queue.popleft() for _ in range(n)]
-            self._pending.append(rows_to_table(rows))
+            rows = list(itertools.islice(queue, n))  # one C call: appends cannot interleave
+            table, dropped = rows_to_table_isolating(rows)
+            for _ in range(n):
+                queue.popleft()
+            self.health.dropped(dropped)
+            if table.num_rows:
+                self._pending.append(table)
         if len(queue) < self.options.max_queue_rows:
             self._room.set()
         return n
@@ -205,7 +231,9 @@ class RunWriter:
             try:
                 self._tail.sync()
             except OSError as exc:
-                self._warn("tail-sync", f"fsync of the tail log failed: {exc}")
+                self.health.warn("tail-sync", f"fsync of the tail log failed: {exc}")
+            else:
+                self._synced_through = self._next_batch - 1
 
     def wait_for_room(self, timeout: float = 30.0) -> None:
         """Called by log() when the queue is full: wait until the writer has drained some."""
@@ -216,33 +244,8 @@ class RunWriter:
 
     def _write_media(self) -> None:
         """Encode queued media (PNG, Parquet), store blobs once, append the media log."""
-        queue = self.media_queue
-        self._media_pending.extend(queue.popleft() for _ in range(len(queue)))
-        if not self._media_pending:
-            return
-        records = []
-        try:
-            if self._media_log is None:
-                self._media_log = MediaLog(self.paths, self.segment)
-            for key, step, wall, item in self._media_pending:
-                try:
-                    record, blobs = item.encode()
-                except Exception as exc:
-                    self._warn(f"media:{key}", f"could not encode {key!r} at step {step}: {exc}")
-                    continue
-                for sha, ext, data in blobs:
-                    record.setdefault("file", None)
-                    path = write_blob(self.paths, sha, ext, data)
-                    if sha == record.get("sha256"):
-                        record["file"] = path
-                records.append({"key": key, "step": step, "wall_time": wall, **record})
-            self._media_log.append(records)
-        except OSError as exc:
-            self._warn("media", f"cannot write media ({exc}); keeping it in memory")
-            return
-        self._media_pending = []
-        self._clear_warning("media")
-        self._index_dirty = True
+        if self._media.write():
+            self._publisher.dirty = True
 
     def _append_to_tail(self) -> bool:
         """Append pending batches to the tail log (not fsynced); True if any landed."""
@@ -258,7 +261,7 @@ class RunWriter:
             try:
                 self._tail.append(RECORD_METRICS, encode_batch(batch, table, self.dtypes.copy()))
             except OSError as exc:
-                self._warn(
+                self.health.warn(
                     "tail-write", f"cannot write the tail log ({exc}); keeping rows in memory"
                 )
                 break
@@ -267,7 +270,7 @@ class RunWriter:
             self._land(batch, table)
             landed = True
         if landed:
-            self._clear_warning("tail-write")
+            self.health.recovered("tail-write")
         return landed
 
     def _land(self, batch: int, table: pa.Table) -> None:
@@ -276,8 +279,7 @@ class RunWriter:
         self._unsealed.append((batch, table))
         self._unsealed_rows += table.num_rows
         update_stats(self.stats, table, self.dtypes)
-        self._dirty_keys.update(table.column("key").unique().to_pylist())
-        self._index_dirty = True
+        self._publisher.keys_changed(table.column("key").unique().to_pylist())
 
     def _seal_due(self) -> bool:
         if not self._unsealed:
@@ -302,14 +304,18 @@ class RunWriter:
         try:
             info = write_shard(self.paths.shard(name), name, table, self.dtypes.copy())
         except OSError as exc:
-            self._warn("seal", f"cannot write shard {name.filename} ({exc}); will retry")
+            self.health.warn("seal", f"cannot write shard {name.filename} ({exc}); will retry")
             if final:
                 self._rescue_into_tail(after=in_tail_up_to)
             return
-        self._clear_warning("seal")
+        except Exception:
+            if final:  # whatever went wrong, what is in memory must reach the disk
+                self._rescue_into_tail(after=in_tail_up_to)
+            raise
+        self.health.recovered("seal")
         self._shards.append(info)
         self._record_hashes(add=[info], remove=[])
-        self._index_call(lambda idx: idx.replace_shards(self.paths.run_id, [info], []))
+        self._publisher.index_call(lambda idx: idx.replace_shards(self.paths.run_id, [info], []))
         self._unsealed, self._unsealed_rows = [], 0
         if self._tail is not None:
             with contextlib.suppress(OSError):
@@ -319,15 +325,20 @@ class RunWriter:
     def _rescue_into_tail(self, after: int) -> None:
         """At finish, when a shard cannot be written: add to the tail log the batches that
         never reached it (those numbered after `after`), so the next open can seal them."""
-        if self._tail is None:
-            return
-        for batch, table in self._unsealed:
-            if batch <= after:
-                continue
-            with contextlib.suppress(OSError):
-                self._tail.append(RECORD_METRICS, encode_batch(batch, table, self.dtypes.copy()))
-        with contextlib.suppress(OSError):
+        try:
+            if self._tail is None:
+                self._tail = TailWriter(self.paths.tail(self.segment))
+            for batch, table in self._unsealed:
+                if batch > after:
+                    self._tail.append(
+                        RECORD_METRICS, encode_batch(batch, table, self.dtypes.copy())
+                    )
+                    after = batch
             self._tail.sync()
+        except OSError as exc:
+            self.health.warn("rescue", f"cannot add unsealed rows to the tail log either ({exc})")
+            return
+        self._synced_through = max(self._synced_through, after)
 
     def _record_hashes(self, add: list[ShardInfo], remove: list[str]) -> None:
         """Keep run.json's map of shard sha256s (what readers verify files against) current."""
@@ -340,129 +351,47 @@ class RunWriter:
 
     # -- compaction ---------------------------------------------------------------------------
 
-    def _level(self, rows: int) -> int:
-        base = self.options.compaction_min_rows
-        return int(math.log(max(rows, base) / base, self.options.compaction_fanout))
-
     def _compact(self) -> None:
-        fanout = self.options.compaction_fanout
-        while len(self._shards) >= fanout:
-            group = self._shards[-fanout:]
-            if len({self._level(s.rows) for s in group}) != 1:
+        options = self.options
+        while group := compaction_group(
+            self._shards, options.compaction_min_rows, options.compaction_fanout
+        ):
+            try:
+                merged = merge_shards(
+                    self.paths, self.segment, group, self.dtypes, options.merge_sort_rows
+                )
+            except Exception as exc:  # the shards stay as they are; a later seal tries again
+                self.health.warn("compact", f"compaction skipped: {exc}")
                 return
-            if not self._merge(group):
-                return
+            self._replace(group, merged)
 
-    def _merge(self, group: list[ShardInfo]) -> bool:
-        """Replace `group` by one shard: sorted when small, row groups joined when big."""
-        name = ShardName(self.segment, group[0].name.first_batch, group[-1].name.last_batch)
-        sources = [self.paths.shard(info.name) for info in group]
-        dtypes = dict(self.dtypes)
-        try:
-            if sum(s.rows for s in group) <= self.options.merge_sort_rows:
-                tables = []
-                for source in sources:
-                    table, shard_dtypes = read_shard(source)
-                    tables.append(table)
-                    for k, v in shard_dtypes.items():
-                        dtypes[k] = merge_dtype(dtypes.get(k), v)
-                merged = write_shard(self.paths.shard(name), name, sort_rows(tables), dtypes)
-            else:
-                merged = concat_shards(sources, self.paths.shard(name), name, dtypes)
-        except Exception as exc:
-            self._warn("compact", f"compaction skipped: {exc}")
-            return False
+    def _replace(self, group: list[ShardInfo], merged: ShardInfo) -> None:
         removed = [s.name.filename for s in group]
         self._record_hashes(add=[merged], remove=removed)
-        self._index_call(lambda idx: idx.replace_shards(self.paths.run_id, [merged], removed))
+        self._publisher.index_call(
+            lambda idx: idx.replace_shards(self.paths.run_id, [merged], removed)
+        )
         for info in group:
             self.paths.shard(info.name).unlink(missing_ok=True)
         self._shards = [*self._shards[: -len(group)], merged]
-        return True
 
     # -- index, heartbeat ---------------------------------------------------------------------
 
-    def _index_call(self, fn: Callable[[Index], None]) -> bool:
-        if self._index is None:
-            self._index = self._open_index()
-            if self._index is None:
-                return False
-        try:
-            with self._index.transaction():
-                fn(self._index)
-                self._index.bump_changes()
-        except sqlite3.Error as exc:
-            self._warn("index", f"index update failed ({exc}); `localtrack reindex` repairs it")
-            return False
-        self._clear_warning("index")
-        return True
-
-    def _update_index(self) -> None:
-        if not self._index_dirty:
-            return
-        keys = set(self._dirty_keys)
-        changed = {k: self.stats[k] for k in keys if k in self.stats}
-        row = index_row(self.meta.snapshot(), self.stats, self._heartbeat_at())
-
-        def apply(idx: Index) -> None:
-            idx.upsert_run(row)
-            idx.upsert_key_stats(self.paths.run_id, changed)
-
-        if self._index_call(apply):
-            self._dirty_keys -= keys
-            self._index_dirty = False
-
     def publish_meta_later(self) -> None:
         """Ask the writer thread to refresh the run's index row on its next round."""
-        self._index_dirty = True
+        self._publisher.dirty = True
 
     def publish_meta(self) -> None:
         """Write the run's current index row (after run.json changed)."""
-        self._index_dirty = True
-        self._update_index()
-
-    def _heartbeat_at(self) -> float | None:
-        try:
-            return self.paths.heartbeat.stat().st_mtime
-        except OSError:
-            return None
-
-    def _touch_heartbeat(self) -> None:
-        try:
-            with open(self.paths.heartbeat, "a"):
-                pass
-            os.utime(self.paths.heartbeat)
-            self._last_heartbeat = time.monotonic()
-        except OSError as exc:
-            self._warn("heartbeat", f"cannot update the heartbeat file: {exc}")
-
-    def _maybe_heartbeat(self) -> None:
-        if time.monotonic() - self._last_heartbeat >= self.options.heartbeat_interval_s:
-            self._touch_heartbeat()
-            self._index_dirty = True
+        self._publisher.dirty = True
+        self._publisher.update_index()
 
     def _close_files(self) -> None:
         if self._tail is not None:
             self._tail.close()
             if not self._unsealed and not self._pending:
                 self.paths.tail(self.segment).unlink(missing_ok=True)
-        if self._index is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._index.checkpoint()
+        self._publisher.checkpoint()
 
     def close_index(self) -> None:
-        if self._index is not None:
-            self._index.close()
-            self._index = None
-
-    # -- warnings -----------------------------------------------------------------------------
-
-    def _warn(self, kind: str, message: str) -> None:
-        if kind not in self._warned:
-            self._warned.add(kind)
-            log.warning("run %s: %s", self.paths.run_id, message)
-
-    def _clear_warning(self, kind: str) -> None:
-        if kind in self._warned:
-            self._warned.discard(kind)
-            log.warning("run %s: %s recovered; logging continues", self.paths.run_id, kind)
+        self._publisher.close()
