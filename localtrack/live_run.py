@@ -1,8 +1,12 @@
-"""Run: the logging client. ``log()`` only validates and queues; a writer thread does all I/O."""
+"""Run: the logging client. ``log()`` only validates and queues; a writer thread does all I/O.
+
+The hot path costs one flag test for everything unusual: ``_attention`` is set when the run is
+finished, when the writer has news for the training thread (values it had to drop, or a failure),
+and while the step counter is near its int64 limit; ``_attend()`` then sorts it out.
+"""
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import threading
 import time
@@ -11,19 +15,30 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import UnsupportedValueError, UsageError
+from .errors import RunWriteError, UnsupportedValueError, UsageError
 from .media import Media
 from .runconfig import Config, Summary
+from .runedits import RunEdits
 from .store.layout import RunPaths
 from .store.metrics import KeyStats
-from .store.runmeta import SUMMARY_MODES, MetaDocument, compute_summary
+from .store.runmeta import MetaDocument, compute_summary
 from .store.writer import RunWriter
-from .values import Unsupported, check_key, coerce_scalar, flatten
+from .values import (
+    MAX_STEP,
+    TooDeep,
+    Unsupported,
+    check_exit_code,
+    check_key,
+    check_step,
+    coerce_scalar,
+    flatten,
+)
 
 log = logging.getLogger(__name__)
 _FLOAT = float
 _INT = int
 _INT_LIMIT = 2**1023
+_NEAR_STEP_LIMIT = MAX_STEP - 2**32  # beyond this, every log() checks the step counter
 
 
 class Run:
@@ -36,8 +51,10 @@ class Run:
         writer: RunWriter,
         settings: dict[str, Any],
         first_step: int,
+        writer_lock: Any = None,
     ) -> None:
         self._paths = paths
+        self._writer_lock = writer_lock  # released by finish(): the next writer may start
         self._meta = meta
         self._writer = writer
         self._queue = writer.queue
@@ -53,11 +70,17 @@ class Run:
         self._warned_keys: set[object] = set()
         self._warned_backwards = False
         self._finished = False
+        self._attention = first_step > _NEAR_STEP_LIMIT
+        self._failure_raised = False
+        writer.health.notify = self._writer_has_news
         self._lock = threading.Lock()
         self._background: list[Any] = []
         self._call_media: list[tuple[str, Media]] = []
-        self.config = Config(meta.get("config") or {}, self._save_config)
-        self.summary = Summary(self._summary, self._override_summary, self._delete_summary)
+        self._edits = RunEdits(meta, writer.segment, writer.publish_meta_later)
+        self.config = Config(meta.get("config") or {}, self._edits.save_config)
+        self.summary = Summary(
+            self._summary, self._edits.override_summary, self._edits.delete_summary
+        )
 
     # -- identity -----------------------------------------------------------------------------
 
@@ -97,11 +120,16 @@ class Run:
     # -- logging (the hot path) ---------------------------------------------------------------
 
     def log(self, data: Mapping[str, Any], step: int | None = None, commit: bool = True) -> None:
-        """Log a dict of scalars (nested dicts flatten to "a/b") at `step` (default: next step)."""
-        if self._finished:
-            raise UsageError("run.log() after run.finish(): start a new run with localtrack.init()")
+        """Log a dict of scalars (nested dicts flatten to "a/b") at `step` (default: next step).
+
+        A bad `step` (not a whole number from 0 to 2**63-1) raises UsageError and logs nothing.
+        """
+        if self._attention:
+            self._attend(step)
         if type(data) is not dict and not isinstance(data, Mapping):
             raise UsageError(f"run.log() takes a dict of values, not {type(data).__name__}")
+        if step is not None:
+            step = check_step(step)
         row: dict[str, Any] = {}
         dtypes = self._dtypes
         for key, value in data.items():
@@ -115,7 +143,7 @@ class Run:
                 continue
             self._add_slow(row, key, value)
         if self._call_media:
-            self._queue_media(step if step is None else _check_step(step))
+            self._queue_media(step)
         if step is None and commit and self._pending is None:
             s = self._step
             self._step = s + 1
@@ -128,6 +156,35 @@ class Run:
             return
         self._log_general(row, step, commit)
 
+    def _attend(self, step: Any) -> None:
+        """Whatever set `_attention`: a finished run, news from the writer, a step near int64."""
+        if self._finished:
+            raise UsageError("run.log() after run.finish(): start a new run with localtrack.init()")
+        self._attention = self._step > _NEAR_STEP_LIMIT
+        self._raise_if_writer_failed()
+        for message in self._writer.health.take_notices():
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+        if step is None and self._pending is None and self._step > MAX_STEP:
+            raise UsageError(
+                f"the step counter has reached the int64 limit ({MAX_STEP}); "
+                "no later step can be logged in this run"
+            )
+
+    def _writer_has_news(self) -> None:
+        """Called by the writer thread: the next log() must look at what it reports."""
+        self._attention = True
+
+    def _raise_if_writer_failed(self) -> None:
+        failure = self._writer.failure
+        if failure is not None:
+            self._attention = True
+            self._failure_raised = True
+            raise RunWriteError(
+                f"run {self.id}: the background writer cannot write this run's data ({failure}). "
+                "Logging has stopped; finish() marks the run failed. Data written before the "
+                "failure is kept; check the disk and the log messages above, and start a new run."
+            )
+
     def _wake_writer(self) -> None:
         self._writer.wake()
         if len(self._queue) > self._max_queue:
@@ -137,15 +194,18 @@ class Run:
         if isinstance(value, Media):
             self._add_media(key, value)
             return
-        if isinstance(value, Mapping):
-            for sub_key, sub_value in flatten(value, f"{key}/" if isinstance(key, str) else ""):
-                self._add_slow(row, sub_key, sub_value)
+        if isinstance(value, Mapping) and isinstance(key, str):
+            for sub_key, sub_value in flatten(value, f"{key}/"):
+                if type(sub_value) is TooDeep:
+                    self._reject(sub_key, sub_value.type_name, sub_value.reason)
+                else:
+                    self._add_slow(row, sub_key, sub_value)
             return
         try:
             check_key(key)
             stored, kind = coerce_scalar(value)
         except Unsupported as exc:
-            self._reject(key, value, str(exc))
+            self._reject(key, type(value).__name__, str(exc))
             return
         known = self._dtypes.get(key)
         if known != kind:
@@ -156,10 +216,10 @@ class Run:
         try:
             check_key(key)
         except Unsupported as exc:
-            self._reject(key, value, str(exc))
+            self._reject(key, type(value).__name__, str(exc))
             return
         if value.error:
-            self._reject(key, value, value.error)
+            self._reject(key, type(value).__name__, value.error)
             return
         self._call_media.append((key, value))
 
@@ -171,8 +231,8 @@ class Run:
             self._writer.media_queue.append((key, int(step), now, value))
         self._call_media = []
 
-    def _reject(self, key: Any, value: Any, reason: str) -> None:
-        message = f"run.log(): key {key!r} ({type(value).__name__}) dropped: {reason}"
+    def _reject(self, key: Any, type_name: str, reason: str) -> None:
+        message = f"run.log(): key {key!r} ({type_name}) dropped: {reason}"
         if self._strict:
             self._call_media = []
             raise UnsupportedValueError(
@@ -185,10 +245,11 @@ class Run:
             )
 
     def _log_general(self, row: dict[str, Any], step: Any, commit: bool) -> None:
+        s = step
         if step is None:
             s = self._pending_step if self._pending is not None else self._step
-        else:
-            s = _check_step(step)
+            if s > MAX_STEP:
+                raise UsageError(f"the step counter has reached the int64 limit ({MAX_STEP})")
         with self._lock:
             if self._pending is not None and s != self._pending_step:
                 self._commit_pending()
@@ -211,6 +272,8 @@ class Run:
             )
         self._max_step = max(self._max_step, s)
         self._step = max(self._step, s + 1)
+        if self._step > _NEAR_STEP_LIMIT:
+            self._attention = True
         if row:
             self._queue.append((s, time.time(), row))
             if len(self._queue) > self._wake_rows:
@@ -224,42 +287,12 @@ class Run:
         **_ignored: Any,
     ) -> None:
         """Declare how a metric (or glob like "val/*") is shown: its x axis and summary mode."""
-        if not isinstance(name, str) or not name:
-            raise UsageError("define_metric() needs a metric name or glob such as 'val/*'")
-        if summary is not None and summary not in SUMMARY_MODES:
-            raise UsageError(
-                f"define_metric(summary=...) must be one of {SUMMARY_MODES}, not {summary!r}"
-            )
-        definitions = [d for d in self._meta.get("metric_definitions", []) if d.get("name") != name]
-        definitions.append({"name": name, "step_metric": step_metric, "summary": summary})
-        self._meta.update(metric_definitions=definitions)
-        self._writer.publish_meta_later()
+        self._edits.define_metric(name, step_metric, summary)
 
     def step_metric_for(self, key: str) -> str | None:
-        found = None
-        for d in self._meta.get("metric_definitions", []):
-            if fnmatch.fnmatchcase(key, d.get("name", "")) and d.get("step_metric"):
-                found = d["step_metric"]
-        return found
+        return self._edits.step_metric_for(key)
 
-    # -- config and summary -------------------------------------------------------------------
-
-    def _save_config(self, data: dict[str, Any]) -> None:
-        versions = self._meta.get("config_versions") or []
-        segment = self._writer.segment
-        if versions and versions[-1].get("segment") == segment:
-            versions[-1] = dict(versions[-1], config=dict(data), time=time.time())
-        else:
-            versions.append(
-                {
-                    "version": len(versions) + 1,
-                    "segment": segment,
-                    "time": time.time(),
-                    "config": dict(data),
-                }
-            )
-        self._meta.update(config=dict(data), config_versions=versions)
-        self._writer.publish_meta_later()
+    # -- summary ------------------------------------------------------------------------------
 
     def _summary(self) -> dict[str, Any]:
         self._writer.flush(timeout=2.0)
@@ -267,20 +300,6 @@ class Run:
 
     def _stats_snapshot(self) -> dict[str, KeyStats]:
         return dict(self._writer.stats)
-
-    def _override_summary(self, key: str, value: Any) -> None:
-        overrides = self._meta.get("summary_overrides") or {}
-        overrides[key] = value
-        deleted = [k for k in self._meta.get("summary_deleted") or [] if k != key]
-        self._meta.update(summary_overrides=overrides, summary_deleted=deleted)
-        self._writer.publish_meta_later()
-
-    def _delete_summary(self, key: str) -> None:
-        overrides = self._meta.get("summary_overrides") or {}
-        overrides.pop(key, None)
-        deleted = sorted(set(self._meta.get("summary_deleted") or []) | {key})
-        self._meta.update(summary_overrides=overrides, summary_deleted=deleted)
-        self._writer.publish_meta_later()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -297,23 +316,33 @@ class Run:
             self._background.append(worker)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Block until everything logged so far is durable on disk; False on timeout."""
+        """Block until everything logged so far is durable on disk; False on timeout.
+
+        Raises RunWriteError when the writer has failed (the data cannot become durable).
+        """
+        self._raise_if_writer_failed()
         with self._lock:
             if self._pending is not None:
                 self._commit_pending()
-        return self._writer.flush(
+        done = self._writer.flush(
             timeout if timeout is not None else self._settings["finish_timeout"]
         )
+        self._raise_if_writer_failed()
+        return done
 
     def finish(self, exit_code: int = 0, quiet: bool | None = None) -> None:
         """Make everything durable and mark the run finished (exit_code 0) or failed.
 
         Idempotent. Never hangs: after `finish_timeout` seconds it gives up waiting, logs a
-        warning, and leaves the rest to `localtrack doctor --repair`.
+        warning, and leaves the rest to `localtrack doctor --repair`. When logged data could not
+        all be written (the writer failed, or rows were still in memory at the deadline), the run
+        is marked ``failed`` with the reason in run.json's ``failure`` and RunWriteError is raised
+        once the run is closed.
         """
         if self._finished:
             return
-        self._finished = True
+        exit_code = check_exit_code(exit_code)
+        self._finished = self._attention = True
         with self._lock:
             if self._pending is not None:
                 self._commit_pending()
@@ -324,14 +353,46 @@ class Run:
                 log.warning("run %s: stopping %s failed: %s", self.id, type(worker).__name__, exc)
         deadline = float(self._settings["finish_timeout"])
         complete = self._writer.close(timeout=deadline)
-        state = "finished" if exit_code == 0 else "failed"
+        failure = self._unwritten_reason(complete, deadline)
+        self._record_end(exit_code, failure, deadline)
+        for message in self._writer.health.take_notices():
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+        if failure is not None:
+            log.error("run %s: marked failed: %s", self.id, failure)
+            raise RunWriteError(f"run {self.id} is marked failed: {failure}")
+        if not complete:
+            log.warning(
+                "run %s: finish() gave up after %.0f s; data up to the last flush is on disk. "
+                "Run `localtrack doctor --repair` to seal the rest.",
+                self.id,
+                deadline,
+            )
+
+    def _unwritten_reason(self, complete: bool, deadline: float) -> str | None:
+        """Why the run must not read as finished: its data did not all reach the disk."""
+        failure = self._writer.failure
+        if failure is not None:
+            return f"the background writer failed: {failure}"
+        at_risk = self._writer.values_at_risk()
+        if not at_risk:
+            return None
+        why = f"gave up after {deadline:.0f} s" if not complete else "could not write them"
+        return f"{at_risk} logged values never reached the disk (finish() {why})"
+
+    def _record_end(self, exit_code: int, failure: str | None, deadline: float) -> None:
+        state = "finished" if exit_code == 0 and failure is None else "failed"
         now = time.time()
         try:
             segments = self._meta.get("segments") or [{}]
             segments[-1].update(ended_at=now, exit_code=exit_code)
             summary = compute_summary(self._meta.snapshot(), self._stats_snapshot())
             self._meta.update(
-                state=state, ended_at=now, exit_code=exit_code, segments=segments, summary=summary
+                state=state,
+                ended_at=now,
+                exit_code=exit_code,
+                segments=segments,
+                summary=summary,
+                failure=failure,
             )
             self._writer.publish_meta()
         except OSError as exc:
@@ -342,35 +403,22 @@ class Run:
             from . import lifecycle
 
             lifecycle.forget(self)
-        if not complete:
-            log.warning(
-                "run %s: finish() gave up after %.0f s; data up to the last flush is on disk. "
-                "Run `localtrack doctor --repair` to seal the rest.",
-                self.id,
-                deadline,
-            )
+            if self._writer_lock is not None:
+                self._writer_lock.release()
 
     def __enter__(self) -> Run:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        self.finish(exit_code=0 if exc_type is None else 1)
+        if exc_type is None:
+            self.finish(exit_code=0)
+            return False
+        try:
+            self.finish(exit_code=1)
+        except RunWriteError as error:  # the block's own exception is the one to see
+            log.error("%s", error)
         return False
 
 
 def _rank(kind: str) -> int:
     return {"bool": 0, "int": 1, "float": 2}.get(kind, 2)
-
-
-def _check_step(step: Any) -> int:
-    if isinstance(step, bool):
-        raise UsageError(f"step must be an integer, not a bool ({step!r})")
-    try:
-        value = int(step)
-    except (TypeError, ValueError):
-        raise UsageError(f"step must be an integer, not {type(step).__name__} ({step!r})") from None
-    if value != step:
-        raise UsageError(f"step must be a whole number, not {step!r}")
-    if value < 0:
-        raise UsageError(f"step must be zero or positive, not {value}")
-    return value

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from .values import jsonable
+from .values import config_key, jsonable
 
 
 class Config:
     """The run's configuration: attribute and item access, update(), nested values.
 
-    Every change is written to run.json immediately (atomically).
+    Every change is written to run.json immediately (atomically). Values nested more than
+    ``values.MAX_NESTING`` levels deep (or containing themselves) and keys that are not valid
+    Unicode raise UsageError, and leave the config unchanged.
     """
 
     def __init__(self, data: dict[str, Any], on_change: Callable[[dict[str, Any]], None]) -> None:
@@ -68,8 +70,11 @@ class Config:
         if values is not None and not isinstance(values, Mapping) and hasattr(values, "__dict__"):
             values = vars(values)  # argparse.Namespace and similar
         merged = dict(values or {}, **kw)
+        converted = {}  # all or nothing: one bad value leaves the config as it was
         for key, value in merged.items():
-            self._data[str(key)] = jsonable(value)
+            name = config_key(key)
+            converted[name] = jsonable(value, f"config[{name!r}]")
+        self._data.update(converted)
         self._on_change(self._data)
 
     def setdefaults(self, values: Mapping[str, Any]) -> None:
@@ -101,7 +106,7 @@ class Summary:
         return self._compute()[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._on_override(key, jsonable(value))
+        self._on_override(key, jsonable(value, f"summary[{key!r}]"))
 
     def __delitem__(self, key: str) -> None:
         self._on_delete(key)
