@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import socket
+import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,6 +22,7 @@ from .store.jsondoc import Invalid, check_depth
 from .store.layout import RunPaths, is_valid_run_id
 from .store.recovery import repair_run, scan_run
 from .store.root import StoreRoot
+from .store.runlock import WriterLock
 from .store.runmeta import MetaDocument, current_boot_id, effective_state, heartbeat_time, load
 from .store.runschema import check_field
 from .store.writer import RunWriter, WriterOptions
@@ -91,13 +95,12 @@ def init(
         previous.finish()
     if rank is not None and resolved["per_rank"]:
         name = f"{name or new_run_name()}-rank{rank}"
-    store = StoreRoot(resolve_dir(dir), create=True, index_mode=resolved["index"])
     run_id = id or new_run_id()
     if not isinstance(run_id, str) or not is_valid_run_id(run_id):
         raise UsageError(
             f"run id {run_id!r} is not usable: use 1-128 letters, digits, '_', '-' or '.'"
         )
-    paths = store.run(run_id)
+    store = _open_store(dir, resolved["index"])
     fields = {
         "project": project,
         "name": name,
@@ -107,26 +110,81 @@ def init(
         "job_type": job_type,
         "entity": entity,
     }
-    if paths.run_json.exists():
-        if resume in (None, "never"):
-            raise RunExistsError(
-                f"run {run_id!r} already exists in {store.root}. Pass resume='allow' to continue "
-                "it, or leave out id= to start a new run."
-            )
-        meta, stats, shards = _resume_meta(paths, fields, config, resolved)
-    else:
-        if resume == "must":
-            raise RunNotFoundError(
-                f"resume='must' but there is no run {run_id!r} in {store.root} to resume"
-            )
-        paths.dir.mkdir(parents=True, exist_ok=True)
-        meta, stats, shards = _new_meta(run_id, fields, config, resolved), {}, []
-    run = _start(store, paths, meta, stats, shards, resolved)
-    if mode == "online":
-        from .sync.online import start_online
+    lock = WriterLock(store.root, run_id)
+    if not lock.acquire():
+        raise RunExistsError(
+            f"run {run_id!r} is being written right now by another process (or another run in "
+            "this one); only one process may write a run. Wait for it to finish, or choose "
+            "another id."
+        )
+    paths = store.run(run_id)
+    created = run = None
+    try:  # nothing is written before the lock is held; a failure undoes what this call made
+        if paths.run_json.exists():
+            if resume in (None, "never"):
+                raise RunExistsError(
+                    f"run {run_id!r} already exists in {store.root}. Pass resume='allow' to "
+                    "continue it, or leave out id= to start a new run."
+                )
+            meta, stats, shards = _resume_meta(paths, fields, config, resolved)
+        else:
+            if resume == "must":
+                raise RunNotFoundError(
+                    f"resume='must' but there is no run {run_id!r} in {store.root} to resume"
+                )
+            meta, stats, shards = _new_meta(run_id, fields, config, resolved), {}, []
+            created = not paths.dir.exists()
+            paths.dir.mkdir(parents=True, exist_ok=True)
+        run = _start(store, paths, meta, stats, shards, resolved, lock)
+        if mode == "online":
+            from .sync.online import start_online
 
-        run.attach_background(start_online(run, settings))
+            run.attach_background(start_online(run, settings))
+    except BaseException:
+        _undo(store, paths, run, lock, bool(created))
+        raise
     return run
+
+
+def _open_store(dir: str | os.PathLike[str] | None, index_mode: str) -> StoreRoot:
+    """The store at dir= (or its default), created if needed; UsageError if it cannot be one."""
+    root = resolve_dir(dir)
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"init(dir=...): {root} is a file, not a directory; pass a directory")
+    try:
+        return StoreRoot(root, create=True, index_mode=index_mode)
+    except (NotADirectoryError, FileExistsError) as exc:
+        raise UsageError(
+            f"init(dir=...): cannot make a store at {root}: a part of that path is a file ({exc})"
+        ) from None
+
+
+def _undo(
+    store: StoreRoot, paths: RunPaths, run: Run | None, lock: WriterLock, created: bool
+) -> None:
+    """After a failed init(): stop what started and remove a run directory this call made."""
+    try:
+        if run is not None:
+            _abandon(run)
+        if created:
+            shutil.rmtree(paths.dir, ignore_errors=True)
+            _forget_in_index(store, paths.run_id)
+    finally:
+        lock.release()
+
+
+def _forget_in_index(store: StoreRoot, run_id: str) -> None:
+    index = store.open_index()
+    if index is None:
+        return
+    try:
+        with index.transaction():
+            index.delete_run(run_id)
+            index.bump_changes()
+    except sqlite3.Error as exc:
+        log.warning("run %s: could not remove it from the index (%s)", run_id, exc)
+    finally:
+        index.close()
 
 
 def _segment_record(segment: int, first_step: int) -> dict[str, Any]:
@@ -267,7 +325,9 @@ def _start(
     stats: dict,
     shards: list,
     settings: dict[str, Any],
+    lock: WriterLock | None = None,
 ) -> Run:
+    meta.pop("failure", None)  # a resumed run is running again
     document = MetaDocument(paths.run_json, meta)
     document.save()
     dtypes = {key: s.dtype for key, s in stats.items()}
@@ -280,18 +340,29 @@ def _start(
     writer = RunWriter(
         paths, segment, document, store.open_index, dtypes, dict(stats), shards, options
     )
-    run = Run(paths, document, writer, settings, meta["segments"][-1]["first_step"])
-    writer.publish_meta()
-    writer.start()
-    if settings["system_metrics"]:
-        run.attach_background(_start_sampler(paths, writer, stats, settings))
-    run.attach_background(_start_environment(paths, document, settings))
-    if settings["console"] and lifecycle.current() is None:
-        from .console import start_capture
+    run = Run(paths, document, writer, settings, meta["segments"][-1]["first_step"], lock)
+    try:
+        writer.publish_meta()
+        writer.start()
+        if settings["system_metrics"]:
+            run.attach_background(_start_sampler(paths, writer, stats, settings))
+        run.attach_background(_start_environment(paths, document, settings))
+        if settings["console"] and lifecycle.current() is None:
+            from .console import start_capture
 
-        run.attach_background(start_capture(paths.files / "output.log"))
-    lifecycle.remember(run)
+            run.attach_background(start_capture(paths.files / "output.log"))
+        lifecycle.remember(run)
+    except BaseException:
+        _abandon(run)
+        raise
     return run
+
+
+def _abandon(run: Run) -> None:
+    """Stop the writer and workers of a run whose init() failed; the lock stays with init()."""
+    run._writer_lock = None
+    with contextlib.suppress(Exception):
+        run.finish(exit_code=1)
 
 
 def _start_environment(paths: RunPaths, document: MetaDocument, settings: dict[str, Any]):
