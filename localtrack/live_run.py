@@ -23,6 +23,7 @@ from .store.layout import RunPaths
 from .store.metrics import KeyStats
 from .store.runmeta import MetaDocument, compute_summary
 from .store.writer import RunWriter
+from .store.writerhealth import MAX_REASON_CHARS
 from .values import (
     MAX_STEP,
     TooDeep,
@@ -71,7 +72,6 @@ class Run:
         self._warned_backwards = False
         self._finished = False
         self._attention = first_step > _NEAR_STEP_LIMIT
-        self._failure_raised = False
         writer.health.notify = self._writer_has_news
         self._lock = threading.Lock()
         self._background: list[Any] = []
@@ -178,7 +178,6 @@ class Run:
         failure = self._writer.failure
         if failure is not None:
             self._attention = True
-            self._failure_raised = True
             raise RunWriteError(
                 f"run {self.id}: the background writer cannot write this run's data ({failure}). "
                 "Logging has stopped; finish() marks the run failed. Data written before the "
@@ -372,7 +371,7 @@ class Run:
         """Why the run must not read as finished: its data did not all reach the disk."""
         failure = self._writer.failure
         if failure is not None:
-            return f"the background writer failed: {failure}"
+            return f"the background writer failed: {failure}"[:MAX_REASON_CHARS]
         at_risk = self._writer.values_at_risk()
         if not at_risk:
             return None

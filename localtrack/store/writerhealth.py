@@ -23,6 +23,7 @@ from .badrows import DroppedValue
 
 log = logging.getLogger(__name__)
 REPEATS = 3
+MAX_REASON_CHARS = 1000  # run.json's 'failure' holds it
 TRANSIENT = (OSError, sqlite3.Error)
 
 
@@ -71,7 +72,7 @@ class WriterHealth:
     def fail(self, reason: str) -> None:
         """Declare the writer failed (the first reason wins) and tell the training thread."""
         if self.failure is None:
-            self.failure = reason
+            self.failure = reason[:MAX_REASON_CHARS]
             log.error("run %s: the writer cannot write this run's data: %s", self.run_id, reason)
         self.notify()
 
