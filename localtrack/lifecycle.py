@@ -43,9 +43,13 @@ def current() -> Run | None:
 def _finish_all(exit_code: int) -> None:
     with _lock:
         runs = list(_live)
+    from .errors import RunWriteError
+
     for run in reversed(runs):
         try:
             run.finish(exit_code=exit_code)
+        except RunWriteError as exc:  # already explained in full: no traceback at exit
+            log.error("%s", exc)
         except Exception:
             log.exception("could not finish run %s at exit", run.id)
 

@@ -351,3 +351,14 @@ def test_a_transient_error_that_lasts_many_rounds_never_fails_the_run(
     assert run.flush(timeout=30)
     run.finish()
     assert load(StoreRoot(root).run(run.id).run_json)["state"] == "finished"
+
+
+def test_only_whole_media_log_names_are_read(root: Path) -> None:
+    run = localtrack.init(project="p", dir=root, settings=QUIET)
+    run.log({"h": localtrack.Histogram([0.0, 1.0])})
+    run.finish()
+    directory = run.dir / "media"
+    real = (directory / "log-0000.jsonl").read_bytes()
+    (directory / "log-0001.jsonl\n").write_bytes(real)  # not a media log: a trailing newline
+    (directory / "log-0002.jsonl.bak").write_bytes(real)
+    assert [item.step for item in StoreReader(root).media(run.id)] == [0]

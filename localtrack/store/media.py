@@ -28,7 +28,7 @@ from .layout import RunPaths
 MEDIA_DIR = "media"
 BLOBS_DIR = "blobs"
 _BLOB_RE = re.compile(r"[0-9a-f]{64}\.(png|parquet|jpg|gif)")
-_LOG_RE = re.compile(r"log-(\d{4})\.jsonl")
+_LOG_RE = re.compile(r"log-(\d{4})\.jsonl", re.ASCII)
 
 
 def media_dir(paths: RunPaths) -> Path:
