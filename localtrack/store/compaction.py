@@ -13,6 +13,10 @@ from .layout import RunPaths, ShardName
 from .metrics import merge_dtype, sort_rows
 from .shards import ShardInfo, concat_shards, read_shard, write_shard
 
+# A merged shard never grows past this many rows, so every shard a run writes stays well inside
+# what a receiving server accepts (limits.py: LOCALTRACK_MAX_SHARD_ROWS, 50M by default).
+MAX_MERGED_ROWS = 16_000_000
+
 
 def _level(rows: int, min_rows: int, fanout: int) -> int:
     return int(math.log(max(rows, min_rows) / min_rows, fanout))
@@ -23,6 +27,8 @@ def compaction_group(shards: list[ShardInfo], min_rows: int, fanout: int) -> lis
     if len(shards) < fanout:
         return []
     group = shards[-fanout:]
+    if sum(s.rows for s in group) > MAX_MERGED_ROWS:
+        return []
     levels = {_level(s.rows, min_rows, fanout) for s in group}
     return group if len(levels) == 1 else []
 

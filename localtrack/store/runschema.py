@@ -41,6 +41,7 @@ MAX_NAMESPACE_CHARS = 128  # project, entity
 MAX_NAME_CHARS = 512  # name, metric names and globs, host names
 MAX_LABEL_CHARS = 256  # group, job_type, each tag
 MAX_NOTES_CHARS = 100_000
+MAX_FAILURE_CHARS = 1_000  # why a run's rows could not all be written (set by finish())
 MAX_TAGS = 1_000
 MAX_ENTRIES = 100_000  # segments, config versions, metric definitions, deleted summary keys
 DOCUMENT = "run.json"
@@ -92,6 +93,7 @@ FIELDS: dict[str, Check] = {
     "updated_at": _TIME,
     "ended_at": _TIME,
     "exit_code": _EXIT_CODE,
+    "failure": text(MAX_FAILURE_CHARS, nullable=True, multiline=True),
     "config": mapping(nullable=True),
     "config_versions": records(
         MAX_ENTRIES,
