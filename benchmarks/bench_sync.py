@@ -1,6 +1,6 @@
 """Sync, export and import benchmarks (issue 4). Run: python benchmarks/bench_sync.py [--quick]
 
-Measured against a real `python -m webui.server` process on 127.0.0.1:
+Measured against a real `python -m localtrack.cli server` process on 127.0.0.1:
 
 - initial sync of R runs × P points, as a ratio to `cp -r` of the same store directory;
 - re-sync with nothing new (target: 1,000 unchanged runs in ≤ 2 s, 0 blobs sent);
@@ -102,7 +102,16 @@ class Server:
             self.port = s.getsockname()[1]
         env = dict(os.environ, PYTHONPATH=str(REPO))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "webui.server", "--dir", str(root), "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "localtrack.cli",
+                "server",
+                "--dir",
+                str(root),
+                "--port",
+                str(self.port),
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

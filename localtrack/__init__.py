@@ -28,8 +28,8 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .api import Api
-    from .live_run import Run
-    from .media import Histogram, Image, Table
+    from .liverun.live import Run
+    from .media.types import Histogram, Image, Table
 
 __version__ = "0.1.0"
 __all__ = [
@@ -60,13 +60,13 @@ __all__ = [
 
 def init(*args: Any, **kwargs: Any) -> Any:
     """Start or resume a run; see ``localtrack.init_run.init`` for every argument."""
-    from .init_run import init as _init
+    from .liverun.init import init as _init
 
     return _init(*args, **kwargs)
 
 
 def _current() -> Any:
-    from . import lifecycle
+    from .liverun import lifecycle
 
     return lifecycle.current()
 
@@ -106,15 +106,15 @@ def watch(
     log_freq: int = 100,
     **kw: Any,
 ) -> None:
-    """Log gradient/parameter histograms of PyTorch models (see localtrack.torch_watch)."""
-    from .torch_watch import watch as _watch
+    """Log gradient/parameter histograms of PyTorch models (see localtrack.capture.torch_watch)."""
+    from .capture.torch_watch import watch as _watch
 
     _watch(models, criterion, log=log, log_freq=log_freq, **kw)
 
 
 def unwatch(models: Any = None) -> None:
     """Remove the hooks watch() added."""
-    from .torch_watch import unwatch as _unwatch
+    from .capture.torch_watch import unwatch as _unwatch
 
     _unwatch(models)
 
@@ -130,11 +130,11 @@ def __getattr__(name: str) -> Any:
 
         return Api
     if name == "Run":
-        from .live_run import Run
+        from .liverun.live import Run
 
         return Run
     if name in ("Image", "Table", "Histogram"):
-        from . import media
+        from .media import types as media
 
         return getattr(media, name)
     raise AttributeError(f"module 'localtrack' has no attribute {name!r}")

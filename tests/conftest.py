@@ -24,7 +24,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         ):
             monkeypatch.delenv(name, raising=False)
     yield
-    from localtrack import lifecycle
+    from localtrack.liverun import lifecycle
 
     while (run := lifecycle.current()) is not None:
         run.finish()

@@ -1,7 +1,7 @@
 """Helpers for the sync, bundle, server and security tests.
 
 - ``log_runs``: real runs with several sealed shards each (the real logging client).
-- ``ServerProcess``: ``python -m webui.server`` on a free 127.0.0.1 port, waited for on /healthz,
+- ``ServerProcess``: ``python -m localtrack.cli server`` on a free 127.0.0.1 port, waited for on /healthz,
   killed with SIGKILL or stopped with SIGTERM; restartable on the same port.
 - ``AppTransport``: the sync client's MockTransport wired to an in-process server app.
 - ``FaultProxy``: a loopback HTTP proxy that injects resets, stalls, 503s, 429s and flipped bytes.
@@ -117,7 +117,7 @@ def get_json(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]
 
 @dataclass
 class ServerProcess:
-    """``python -m webui.server`` on 127.0.0.1; `port` stays the same across restarts."""
+    """``python -m localtrack.cli server`` on 127.0.0.1; `port` stays the same across restarts."""
 
     root: Path
     port: int = 0
@@ -135,7 +135,16 @@ class ServerProcess:
         self.log_path = self.root.parent / f"server-{self.root.name}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "webui.server", "--dir", str(self.root), "--port", str(self.port)],
+            [
+                PYTHON,
+                "-m",
+                "localtrack.cli",
+                "server",
+                "--dir",
+                str(self.root),
+                "--port",
+                str(self.port),
+            ],
             env=child_env(**self.env),
             cwd=str(REPO),
             stdout=log,
@@ -175,9 +184,9 @@ class ServerProcess:
 def run_cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120.0
 ) -> subprocess.CompletedProcess[str]:
-    """Run the sync commands in a child process (``python -m localtrack.cli_sync ...``)."""
+    """Run the sync commands in a child process (``python -m localtrack.cli.sync ...``)."""
     return subprocess.run(
-        [PYTHON, "-m", "localtrack.cli_sync", *args],
+        [PYTHON, "-m", "localtrack.cli.sync", *args],
         env=child_env(**(env or {})),
         cwd=str(REPO),
         capture_output=True,
@@ -437,7 +446,7 @@ class ThreadServer:
     """An app served by waitress on 127.0.0.1 in a thread of this process (cheaper than a child)."""
 
     def __init__(self, app: Any) -> None:
-        from webui.server import make_server
+        from webui.server.app import make_server
 
         self.app = app
         self.server = make_server(app, "127.0.0.1", 0, threads=4)

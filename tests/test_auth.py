@@ -14,8 +14,8 @@ from urllib.parse import quote
 
 import pytest
 
-from localtrack.keys import KeyStore
-from webui.server import create_server_app
+from localtrack.apikeys import KeyStore
+from webui.server.app import create_server_app
 
 from .sync_fixtures import (
     FaultPlan,

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from localtrack.keys import KeyStore
-from localtrack.store.blobscope import NamespaceBlobs
+from localtrack.apikeys import KeyStore
+from localtrack.store.ingest.blobscope import NamespaceBlobs
+from localtrack.store.ingest.manifest_types import FileRef, RunManifest
 from localtrack.store.root import StoreRoot
-from localtrack.store.runmanifest import FileRef, RunManifest
 from localtrack.sync import protocol
-from localtrack.sync.manifest import ManifestBuilder
+from localtrack.sync.manifest_builder import ManifestBuilder
 from localtrack.sync.state import RunSyncState
 
 from .sync_fixtures import ServerProcess, log_runs

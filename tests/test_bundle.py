@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from localtrack.cli_sync import standalone
+from localtrack.cli.sync import standalone
 from localtrack.errors import BundleError
 from localtrack.sync.bundle import BundleSource, export_bundle, import_bundle
 from localtrack.sync.bundle_format import MAGIC, scan_bundle
 from localtrack.sync.client import SyncClient
 from localtrack.sync.remote import Remote
-from webui.server import create_server_app
+from webui.server.app import create_server_app
 
 from .sync_fixtures import AppTransport, fast_retry, log_runs, metric_rows, store_files
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import localtrack
-from localtrack.cli import cli
+from localtrack.cli.main import cli
 
 from .conftest import PYTHON, child_env
 

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import localtrack
-from localtrack.console_tee import collapse_carriage_returns
+from localtrack.capture.console_tee import collapse_carriage_returns
 
 from .conftest import PYTHON, child_env
 
@@ -82,7 +82,7 @@ def test_output_printed_just_before_kill_9_is_kept(root: Path) -> None:
 
 def test_log_is_capped_with_a_marker(tmp_path: Path) -> None:
     code = (
-        "from pathlib import Path\nfrom localtrack.console import start_capture\n"
+        "from pathlib import Path\nfrom localtrack.capture.console import start_capture\n"
         f"c = start_capture(Path({str(tmp_path / 'out.log')!r}), max_bytes=1000)\n"
         "for i in range(200): print('line', i)\nc.stop()\nprint('after')"
     )

@@ -244,7 +244,7 @@ def test_crash_kill9_right_after_flush_loses_nothing_flushed(
     assert line == f"flushed {before_flush - 1} True"
     history = _check_killed_run(root, [0])
     assert history.num_rows >= before_flush
-    from localtrack.cli import cli  # here: a broken CLI fails only this test
+    from localtrack.cli.main import cli  # here: a broken CLI fails only this test
 
     listed = CliRunner().invoke(cli, ["runs", "--dir", str(root), "--json"])
     assert listed.exit_code == 0, listed.output

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from localtrack.errors import BundleError
-from localtrack.store import commits
-from localtrack.store.importer import Ingest
+from localtrack.store.ingest import commits
+from localtrack.store.ingest.importer import Ingest
 from localtrack.store.root import StoreRoot
 from localtrack.sync.bundle import import_bundle
 from localtrack.sync.bundle_format import MAGIC, FrameWriter
-from localtrack.sync.manifest import ManifestBuilder
+from localtrack.sync.manifest_builder import ManifestBuilder
 from localtrack.sync.state import RunSyncState
 
 from .sync_fixtures import log_runs, run_cli, store_files

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from localtrack.cli import cli
+from localtrack.cli.main import cli
 
 from .sync_fixtures import log_runs
 

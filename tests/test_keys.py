@@ -1,4 +1,4 @@
-"""localtrack.keys: namespace scopes, the memory that keys existed, the last admin key, and
+"""localtrack.apikeys: namespace scopes, the memory that keys existed, the last admin key, and
 names with a trailing newline."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from localtrack.cli_sync import standalone
+from localtrack.apikeys import KeyStore, parse_scope
+from localtrack.cli.sync import standalone
 from localtrack.errors import UsageError
-from localtrack.keys import KeyStore, parse_scope
 
 
 @pytest.mark.parametrize(

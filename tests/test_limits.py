@@ -22,9 +22,9 @@ import pytest
 
 from localtrack.errors import CorruptDataError, LimitExceededError, UsageError
 from localtrack.store import limits
-from localtrack.store.importer import Ingest
+from localtrack.store.ingest.importer import Ingest
+from localtrack.store.ingest.manifest_types import FileRef, RunManifest
 from localtrack.store.metrics import SCHEMA
-from localtrack.store.runmanifest import FileRef, RunManifest
 
 from .conftest import PYTHON, REPO, child_env
 from .sync_fixtures import ServerProcess, log_runs

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 import localtrack
-from localtrack import init_run
 from localtrack.errors import RunExistsError, UsageError
+from localtrack.liverun import init as init_run
+from localtrack.liverun.values import MAX_KEY_LENGTH, MAX_NESTING, MAX_STEP, key_problem
 from localtrack.store.layout import is_valid_run_id
 from localtrack.store.runmeta import load
-from localtrack.values import MAX_KEY_LENGTH, MAX_NESTING, MAX_STEP, key_problem
 
 QUIET = localtrack.Settings(system_metrics=False, console=False)
 

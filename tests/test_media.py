@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import localtrack
-from localtrack.png import encode_png
+from localtrack.media.png import encode_png
 from localtrack.store.reader import StoreReader
 
 

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 import localtrack
-from localtrack.cli import cli
+from localtrack.cli.main import cli
 
 from .sync_fixtures import log_runs
 

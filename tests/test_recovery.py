@@ -494,7 +494,7 @@ def test_recovery_cli_doctor_reports_repairs_then_reindex_and_runs_agree(
     (damaged.metrics / names[1]).write_bytes((damaged.metrics / names[1]).read_bytes()[:100])
     (damaged.metrics / ".0000-000000009-000000009.parquet.tmp").write_bytes(b"half a shard")
     killed = _killed_run(tmp_path, root)
-    from localtrack.cli import cli  # here: a broken CLI fails only this test
+    from localtrack.cli.main import cli  # here: a broken CLI fails only this test
 
     runner = CliRunner()
 

@@ -14,11 +14,11 @@ import pytest
 from click.testing import CliRunner
 
 import localtrack
-from localtrack.cli import cli
+from localtrack.cli.main import cli
 from localtrack.errors import DocumentError, ProtocolError, UsageError
 from localtrack.store import jsondoc
+from localtrack.store.ingest.runorigin import parse_run_json
 from localtrack.store.mediaschema import check_media_log
-from localtrack.store.runorigin import parse_run_json
 from localtrack.store.runschema import check_run_json, parse_run_json_bytes
 from localtrack.sync import protocol
 from webui.app import create_app

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from localtrack.keys import KeyStore
+from localtrack.apikeys import KeyStore
 from localtrack.store.root import StoreRoot
 from localtrack.sync import protocol
-from localtrack.sync.manifest import ManifestBuilder
+from localtrack.sync.manifest_builder import ManifestBuilder
 from localtrack.sync.state import RunSyncState
-from webui import access, policies, sessions
-from webui.server import create_server_app
+from webui.server import access, policies, sessions
+from webui.server.app import create_server_app
 
 from .sync_fixtures import ServerProcess, log_runs
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from localtrack.cli_sync import standalone
-from localtrack.keys import KeyStore
+from localtrack.apikeys import KeyStore
+from localtrack.cli.sync import standalone
 
 from .conftest import PYTHON, REPO, child_env
 from .sync_fixtures import (
@@ -131,7 +131,8 @@ def test_the_server_refuses_a_public_address_without_keys(tmp_path: Path) -> Non
         [
             PYTHON,
             "-m",
-            "webui.server",
+            "localtrack.cli",
+            "server",
             "--dir",
             str(tmp_path / "s"),
             "--host",

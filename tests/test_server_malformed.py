@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from localtrack.keys import KeyStore
-from localtrack.store.importer import Ingest
+from localtrack.apikeys import KeyStore
+from localtrack.store.ingest.importer import Ingest
 
 from .sync_fixtures import ServerProcess, log_runs
 

@@ -17,7 +17,7 @@ from localtrack.store.reader import StoreReader
 from localtrack.sync.client import SyncClient, sync_status
 from localtrack.sync.remote import Remote
 from localtrack.sync.transport import Request, Response
-from webui.server import create_server_app
+from webui.server.app import create_server_app
 
 from .sync_fixtures import AppTransport, fast_retry, log_runs, metric_rows, store_files
 

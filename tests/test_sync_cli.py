@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from localtrack.cli_sync import COMMANDS, standalone
-from webui.server import create_server_app
+from localtrack.cli.sync import COMMANDS, standalone
+from webui.server.app import create_server_app
 
 from .sync_fixtures import ThreadServer, log_runs
 

@@ -18,11 +18,11 @@ from localtrack.errors import (
     MissingBlobsError,
     RunConflictError,
 )
-from localtrack.store import commits
-from localtrack.store.importer import Ingest
+from localtrack.store.ingest import commits
+from localtrack.store.ingest.importer import Ingest
+from localtrack.store.ingest.manifest_types import FileRef, RunManifest
 from localtrack.store.root import StoreRoot
-from localtrack.store.runmanifest import FileRef, RunManifest
-from localtrack.sync.manifest import ManifestBuilder
+from localtrack.sync.manifest_builder import ManifestBuilder
 from localtrack.sync.state import RunSyncState
 
 from .sync_fixtures import log_runs, metric_rows, store_files

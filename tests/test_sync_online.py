@@ -17,7 +17,7 @@ from localtrack.sync.config import Target
 from localtrack.sync.online import OnlinePusher, start_online
 from localtrack.sync.remote import Remote
 from localtrack.sync.watch import watch
-from webui.server import create_server_app
+from webui.server.app import create_server_app
 
 from .sync_fixtures import (
     AppTransport,

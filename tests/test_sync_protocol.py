@@ -9,7 +9,7 @@ import json
 import pytest
 
 from localtrack.errors import AuthError, ProtocolError, RemoteError, TransientSyncError
-from localtrack.store.runmanifest import FileRef, RunManifest
+from localtrack.store.ingest.manifest_types import FileRef, RunManifest
 from localtrack.sync import protocol
 from localtrack.sync.remote import LocalFileChangedError, Remote, RetryPolicy
 from localtrack.sync.transport import MockTransport, Request, Response
@@ -224,7 +224,7 @@ def test_sync_never_imports_flask() -> None:
 
     code = (
         "import sys, localtrack.sync.client, localtrack.sync.bundle, localtrack.sync.watch, "
-        "localtrack.sync.online, localtrack.cli_sync, localtrack.keys; print('flask' in sys.modules)"
+        "localtrack.sync.online, localtrack.cli.sync, localtrack.apikeys; print('flask' in sys.modules)"
     )
     out = subprocess.run(
         [PYTHON, "-c", code], env=child_env(), capture_output=True, text=True, check=True

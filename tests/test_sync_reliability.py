@@ -67,7 +67,7 @@ def test_killing_the_client_at_random_moments_then_syncing_again_converges(tmp_p
                 [
                     PYTHON,
                     "-m",
-                    "localtrack.cli_sync",
+                    "localtrack.cli.sync",
                     "sync",
                     "--all",
                     "--dir",

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 import localtrack
-from localtrack.system_metrics import (
+from localtrack.capture.system_metrics import (
     HostSampler,
     SystemMetricsThread,
     gpu_metrics,

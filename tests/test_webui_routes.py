@@ -16,7 +16,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from localtrack.store.reader import StoreReader
-from webui import create_app, models
+from webui import create_app
+from webui import views as models
 from webui.app import CSP
 
 from . import media_fixtures, webui_fixtures

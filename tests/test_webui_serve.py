@@ -1,4 +1,4 @@
-"""webui.serve: waitress on loopback, a clear error for a busy port, /healthz under load."""
+"""webui.standalone: waitress on loopback, a clear error for a busy port, /healthz under load."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from localtrack.errors import UsageError
 from webui import create_app
-from webui.serve import make_server, serve, url_for_server
+from webui.standalone import make_server, serve, url_for_server
 
 from .conftest import PYTHON, REPO, child_env
 from .webui_fixtures import live_server, log_run
@@ -58,7 +58,7 @@ def test_url_for_server(host: str, url: str) -> None:
 
 def test_serve_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     log_run(tmp_path, "p", "r", steps=3)
-    code = "import sys; from webui.serve import serve; serve(sys.argv[1], port=0)"
+    code = "import sys; from webui.standalone import serve; serve(sys.argv[1], port=0)"
     proc = subprocess.Popen(
         [PYTHON, "-c", code, str(tmp_path)],
         env=child_env(),

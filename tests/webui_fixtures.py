@@ -110,7 +110,7 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         from webui import create_app
-        from webui.serve import make_server
+        from webui.standalone import make_server
 
         self.app = create_app(self.root, poll_interval_ms=self.poll_ms, rescan_interval=1.0)
         self.server = make_server(self.app, "127.0.0.1", 0)

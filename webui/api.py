@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request, send_file
 
-from . import catalog, charts, export, files_models, media_models, models
-from .access import listing_options
+from . import catalog, charts, export
+from . import files_views as files_models
+from . import media_views as media_models
+from . import views as models
 from .responses import conditional, error_json, json_response, ui_state
+from .server.access import listing_options
 
 api = Blueprint("api", __name__)
 

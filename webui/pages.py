@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 
-from . import models
-from .access import listing_options
+from . import views as models
 from .responses import ui_state
+from .server.access import listing_options
 
 pages = Blueprint("pages", __name__)
 

@@ -1,5 +1,51 @@
 """The storage core: run directories, tail logs, Parquet shards and the SQLite index.
 
 Rule: this package imports only the standard library, pyarrow, numpy and sqlite-utils. It knows
-nothing of HTTP, Flask, sync or the CLI.
+nothing of HTTP, Flask, sync or the CLI (tests/test_layering.py checks it).
+
+::
+
+    layout.py          pure path rules: where each file of a run lives, how names parse
+    root.py            opening a store: the format marker, whether the shared index is usable
+    atomic.py          crash-safe publication: partial file → fsync → rename → fsync(dir)
+    fsdetect.py        network filesystems, where SQLite's WAL is unsafe
+
+  the write path (one live run)
+    writer.py          the background writer: buffer → tail log → sealed shards → index
+    writerhealth.py    trouble the writer can wait out (disk full) vs trouble it cannot
+    badrows.py         queued rows → one metrics table, a bad row never costing the others
+    taillog.py         the CRC-framed tail log, the crash-safety net
+    shards.py          sealed Parquet shards, written atomically, read with filters
+    compaction.py      tiered merging of a run's shards
+    metrics.py         the long-format metrics table and its operations
+    runpublish.py      a live run's index row and heartbeat
+    runlock.py         the run locks (committing a run; writing a live run)
+    media.py           media blobs and the media log beside a run's metrics
+
+  documents and their limits
+    runmeta.py         run.json: metadata, and what derives from it (state, summary, index row)
+    runschema.py       run.json's schema: every field's type and limits
+    mediaschema.py     a media log line's schema
+    jsondoc.py         reading JSON that crosses a trust boundary, within limits
+    limits.py          limits on what a client sends, checked before anything is decoded
+
+  the index
+    index.py, schema.py  the only SQL (sqlite-utils; migrations)
+
+  the read path
+    reader.py          StoreReader: the one read API (UI, CLI, sync, localtrack.Api)
+    runinfo.py         RunInfo, ProjectInfo, MetricKey: what readers return
+    runfiles.py        a run's metric rows straight from its files (shards + live tail)
+    runstats.py        per-key statistics in bounded batches
+    series.py          bucketing a series for charts on shared edges
+    wide.py            long rows → the wide table history() returns
+    media_reader.py    media items, table pages, histograms
+    console_reader.py  files/output.log page by page
+    lru.py             a size-bounded LRU cache
+
+  repair
+    recovery.py        repair, adopt, quarantine, reindex
+    doctor.py          `localtrack doctor`: check (and repair) every run, then the index
+
+  ingest/              the receiving side of sync and import (its own map)
 """

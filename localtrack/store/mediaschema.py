@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import DocumentError
+from .ingest.manifest_types import is_sha256, media_blob_sha
 from .jsondoc import (
     Check,
     Invalid,
@@ -25,7 +26,6 @@ from .jsondoc import (
     text_list,
     type_name,
 )
-from .runmanifest import is_sha256, media_blob_sha
 
 MAX_KEY_CHARS = 512
 MAX_CAPTION_CHARS = 10_000

@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from ..errors import DocumentError
+from .ingest.manifest_types import is_sha256
 from .jsondoc import (
     Check,
     Invalid,
@@ -32,7 +33,6 @@ from .jsondoc import (
     type_name,
 )
 from .layout import is_valid_run_id
-from .runmanifest import is_sha256
 
 STATES = ("running", "finished", "failed", "crashed")
 SUMMARY_MODES = ("min", "max", "mean", "last")

@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 from ..errors import BundleError, DocumentError, LocaltrackError, MissingBlobsError
 from ..store.atomic import fsync_dir, partial_path
-from ..store.importer import Ingest
+from ..store.ingest.importer import Ingest
 from ..store.layout import RUN_JSON
 from ..store.root import StoreRoot
 from . import protocol
@@ -37,7 +37,7 @@ from .bundle_format import (
     FrameWriter,
     scan_bundle,
 )
-from .manifest import LocalRun, ManifestBuilder
+from .manifest_builder import LocalRun, ManifestBuilder
 from .state import RunSyncState
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from ..errors import AuthError, LocaltrackError, ProtocolError, RemoteError, SyncError
 from ..store.root import StoreRoot
 from . import protocol
-from .manifest import LocalRun, ManifestBuilder
+from .manifest_builder import LocalRun, ManifestBuilder
 from .remote import LocalFileChangedError, Remote
 from .state import RunSyncState
 

@@ -28,8 +28,8 @@ from typing import Any
 
 from ..errors import DocumentError, ManifestError, ProtocolError
 from ..store import runschema
+from ..store.ingest.manifest_types import FileRef, RunManifest
 from ..store.jsondoc import Check, Invalid, loads, number, type_name
-from ..store.runmanifest import FileRef, RunManifest
 
 PROTOCOL_VERSION = 1
 MIN_PROTOCOL_VERSION = 1

@@ -1,0 +1,5 @@
+"""python -m localtrack.cli: the same command as `localtrack`."""
+
+from .main import main
+
+main()

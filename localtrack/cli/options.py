@@ -1,0 +1,75 @@
+"""Options, run selection and error handling shared by the sync, bundle and server commands.
+
+Written once as decorators, so every command spells ``--dir``, ``--json`` and ``RUN... / --project
+/ --all`` the same way and turns domain errors into one clean line and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import LocaltrackError
+from ..settings import resolve_dir
+
+EXIT_FAILED_RUNS = 1
+
+
+def dir_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--dir",
+        "dir_",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Store directory (default: $LOCALTRACK_DIR, else ./localtrack-runs).",
+    )(fn)
+
+
+def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(fn)
+
+
+def selection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--all", "all_runs", is_flag=True, help="Every run in the store.")(fn)
+    fn = click.option("--project", "-p", default=None, help="Every run of this project.")(fn)
+    return click.argument("runs", nargs=-1)(fn)
+
+
+def selected_runs(
+    dir_: str | None,
+    runs: tuple[str, ...],
+    project: str | None,
+    all_runs: bool,
+    default_all: bool = False,
+) -> tuple[Path, list[str]]:
+    """The store root and the run ids that ``selection_options`` name (every run if
+    `default_all` and none are named)."""
+    from ..sync.manifest_builder import select_runs, store_for_sync
+
+    store = store_for_sync(resolve_dir(dir_))
+    if not runs and project is None and not all_runs:
+        if not default_all:
+            raise click.UsageError("name the runs (RUN ...), or pass --project P or --all")
+        all_runs = True
+    return store.root, select_runs(store, runs, project, all_runs)
+
+
+def clean_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn localtrack's errors and OS errors into ``click.ClickException`` (one line, exit 1)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except LocaltrackError as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            raise click.ClickException(
+                f"{exc.strerror or exc}: {exc.filename or ''}".strip(": ")
+            ) from None
+
+    return wrapper

@@ -1,0 +1,136 @@
+"""CLI commands of the central server: ``server`` runs it, ``keys`` manages its API keys.
+
+Registered with the sync commands (``cli_sync.COMMANDS``) on the main group by
+``localtrack/cli.py``. Flask and waitress load only when ``server`` runs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from ..errors import UsageError
+from ..settings import resolve_dir
+from .options import clean_errors, dir_option, json_option
+
+
+@click.command("server")
+@dir_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    help="Another Host name to answer to (repeatable; adds to LOCALTRACK_ALLOWED_HOSTS).",
+)
+@clean_errors
+def server_cmd(dir_: str | None, host: str, port: int, allow_hosts: tuple[str, ...]) -> None:
+    """Serve the UI plus the authenticated ingest API for a store, under waitress.
+
+    Example: localtrack server --dir /srv/localtrack --port 8080 --allow-host tracker.example.org
+    """
+    import os
+
+    from webui.server.app import serve_server
+
+    extra = ",".join([*allow_hosts, os.environ.get("LOCALTRACK_ALLOWED_HOSTS") or ""])
+    try:
+        serve_server(resolve_dir(dir_), host=host, port=port, allowed_hosts=extra)
+    except UsageError as exc:  # e.g. a public address before any key exists: exit 2
+        raise click.UsageError(str(exc)) from None
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Manage the API keys of a server directory.
+
+    Example: localtrack keys create --user alice --role write --project mnist --dir /srv/lt
+    """
+
+
+@keys_group.command("create")
+@click.option("--user", required=True, help="Who the key is for.")
+@click.option(
+    "--role", required=True, type=click.Choice(["read", "write", "admin"]), help="What it may do."
+)
+@click.option("--project", default=None, help="Limit the key to one project.")
+@dir_option
+@json_option
+@clean_errors
+def keys_create(user: str, role: str, project: str | None, dir_: str | None, as_json: bool) -> None:
+    """Create a key; it is shown once, only its hash is kept.
+
+    Example: localtrack keys create --user admin --role admin --dir /srv/lt
+    """
+    from ..apikeys import KeyStore
+
+    new = KeyStore(resolve_dir(dir_)).create(user, role, project)
+    if as_json:
+        click.echo(json.dumps(dict(new.key.public(), token=new.token), indent=1))
+        return
+    click.echo(new.token)
+    click.echo(
+        f"key {new.key.id} for {user} ({role}{', project ' + project if project else ''}). "
+        "Copy it now: it is not shown again.",
+        err=True,
+    )
+
+
+@keys_group.command("list")
+@dir_option
+@json_option
+@clean_errors
+def keys_list(dir_: str | None, as_json: bool) -> None:
+    """List keys (ids, users, roles, scope; never secrets).
+
+    Example: localtrack keys list --dir /srv/lt
+    """
+    from ..apikeys import KeyStore
+
+    keys = KeyStore(resolve_dir(dir_)).list()
+    if as_json:
+        click.echo(json.dumps([k.public() for k in keys], indent=1))
+        return
+    if not keys:
+        click.echo("no keys yet: localtrack keys create --user NAME --role admin")
+        return
+    click.echo(f"{'ID':<13} {'USER':<16} {'ROLE':<6} {'PROJECT':<16} {'CREATED':<17} STATE")
+    for k in keys:
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(k.created_at))
+        state = "active" if k.active else "revoked"
+        click.echo(
+            f"{k.id:<13} {k.user[:16]:<16} {k.role:<6} {(k.project or '*')[:16]:<16} {created:<17} {state}"
+        )
+
+
+@keys_group.command("revoke")
+@click.argument("key_id")
+@click.option(
+    "--force", is_flag=True, help="Revoke even the last active admin key (leaves no admin)."
+)
+@dir_option
+@clean_errors
+def keys_revoke(key_id: str, force: bool, dir_: str | None) -> None:
+    """Revoke a key by id; a running server refuses it from the next request.
+
+    The last active admin key is kept unless --force: revoking it leaves nobody with admin
+    rights (the server does not fall back to trusting loopback).
+
+    Example: localtrack keys revoke 3f9a0c1b2d4e --dir /srv/lt
+    """
+    from ..apikeys import KeyStore
+
+    store = KeyStore(resolve_dir(dir_))
+    key = store.revoke(key_id, force=force)
+    click.echo(f"revoked key {key.id} of {key.user}")
+    if key.role == "admin" and store.active_admins() == 0:
+        click.echo(
+            "WARNING: this server has NO active admin key now"
+            + (" and no active key at all" if store.active_count() == 0 else "")
+            + ". It stays closed (loopback gets no special access); create a new admin key "
+            "with: localtrack keys create --user NAME --role admin",
+            err=True,
+        )

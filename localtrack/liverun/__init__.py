@@ -1,0 +1,14 @@
+"""A live run in the training process: init(), Run, log(), config and summary.
+
+::
+
+    init.py       localtrack.init(): create or resume a run, take its lock, start the writer
+    live.py       Run: log() validates and queues; the store's writer thread does all I/O
+    values.py     what log() and config accept, turned into what the store keeps
+    config.py     run.config and run.summary: dict-like, every change persisted at once
+    edits.py      changes to a live run's run.json from the training thread
+    lifecycle.py  the module-level run, atexit and uncaught exceptions
+    disabled.py   the same API doing nothing (mode="disabled", DDP ranks other than 0)
+
+Background helpers of a run (console, system metrics, environment) are in ``capture/``.
+"""

@@ -1,0 +1,398 @@
+"""localtrack.init(): create or resume a run and start its background writer."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..capture import sysinfo
+from ..errors import DocumentError, RunExistsError, RunNotFoundError, UsageError
+from ..naming import new_run_id, new_run_name
+from ..settings import Settings, resolve_dir
+from ..store.jsondoc import Invalid, check_depth
+from ..store.layout import RunPaths, is_valid_run_id
+from ..store.recovery import repair_run, scan_run
+from ..store.root import StoreRoot
+from ..store.runlock import WriterLock
+from ..store.runmeta import MetaDocument, current_boot_id, effective_state, heartbeat_time, load
+from ..store.runschema import check_field
+from ..store.writer import RunWriter, WriterOptions
+from . import lifecycle
+from .disabled import DisabledRun
+from .live import Run
+from .values import jsonable
+
+log = logging.getLogger(__name__)
+MODES = ("offline", "disabled", "online")
+RESUME = (None, "allow", "must", "never")
+ONLINE_SEAL_INTERVAL_S = 15.0
+
+
+def _ddp_rank() -> int | None:
+    for var in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
+        value = os.environ.get(var)
+        if value is not None and value.strip().isdigit():
+            if var == "SLURM_PROCID" and "WORLD_SIZE" not in os.environ:
+                continue
+            return int(value)
+    return None
+
+
+def init(
+    project: str | None = None,
+    name: str | None = None,
+    id: str | None = None,
+    config: Mapping[str, Any] | Any | None = None,
+    tags: Sequence[str] | None = None,
+    notes: str | None = None,
+    group: str | None = None,
+    job_type: str | None = None,
+    entity: str | None = None,
+    dir: str | os.PathLike[str] | None = None,
+    mode: str | None = None,
+    resume: str | bool | None = None,
+    settings: Settings | None = None,
+    reinit: bool | str | None = None,
+    **unused: Any,
+) -> Run | DisabledRun:
+    """Start a run (or resume one) and return it. Logging never touches the network.
+
+    Example::
+
+        run = localtrack.init(project="mnist", config={"lr": 1e-3})
+        for step in range(100):
+            run.log({"train/loss": 1 / (step + 1)})
+        run.finish()
+    """
+    resolved = (settings or Settings()).resolved()
+    mode = mode or resolved["mode"]
+    if mode not in MODES:
+        raise UsageError(f"mode must be 'offline', 'online' or 'disabled', not {mode!r}")
+    if resume is True:
+        resume = "allow"
+    if resume is False:
+        resume = None
+    if resume not in RESUME:
+        raise UsageError(f"resume must be None, 'allow', 'must' or 'never', not {resume!r}")
+    if (
+        mode == "online"
+        and (settings is None or settings.seal_interval is None)
+        and ("LOCALTRACK_SEAL_INTERVAL" not in os.environ)
+    ):
+        resolved["seal_interval"] = ONLINE_SEAL_INTERVAL_S  # the server sees sealed data only
+    if unused:
+        log.info("init(): ignoring unsupported arguments %s", sorted(unused))
+    rank = _ddp_rank()
+    if mode == "disabled" or (rank not in (None, 0) and not resolved["per_rank"]):
+        return DisabledRun(project=project, name=name, config=config)
+    if reinit not in ("create_new", True) and (previous := lifecycle.current()) is not None:
+        previous.finish()
+    if rank is not None and resolved["per_rank"]:
+        name = f"{name or new_run_name()}-rank{rank}"
+    run_id = id or new_run_id()
+    if not isinstance(run_id, str) or not is_valid_run_id(run_id):
+        raise UsageError(
+            f"run id {run_id!r} is not usable: use 1-128 letters, digits, '_', '-' or '.'"
+        )
+    store = _open_store(dir, resolved["index"])
+    fields = {
+        "project": project,
+        "name": name,
+        "notes": notes,
+        "tags": tags,
+        "group": group,
+        "job_type": job_type,
+        "entity": entity,
+    }
+    lock = WriterLock(store.root, run_id)
+    if not lock.acquire():
+        raise RunExistsError(
+            f"run {run_id!r} is being written right now by another process (or another run in "
+            "this one); only one process may write a run. Wait for it to finish, or choose "
+            "another id."
+        )
+    paths = store.run(run_id)
+    created = run = None
+    try:  # nothing is written before the lock is held; a failure undoes what this call made
+        if paths.run_json.exists():
+            if resume in (None, "never"):
+                raise RunExistsError(
+                    f"run {run_id!r} already exists in {store.root}. Pass resume='allow' to "
+                    "continue it, or leave out id= to start a new run."
+                )
+            meta, stats, shards = _resume_meta(paths, fields, config, resolved)
+        else:
+            if resume == "must":
+                raise RunNotFoundError(
+                    f"resume='must' but there is no run {run_id!r} in {store.root} to resume"
+                )
+            meta, stats, shards = _new_meta(run_id, fields, config, resolved), {}, []
+            created = not paths.dir.exists()
+            paths.dir.mkdir(parents=True, exist_ok=True)
+        run = _start(store, paths, meta, stats, shards, resolved, lock)
+        if mode == "online":
+            from ..sync.online import start_online
+
+            run.attach_background(start_online(run, settings))
+    except BaseException:
+        _undo(store, paths, run, lock, bool(created))
+        raise
+    return run
+
+
+def _open_store(dir: str | os.PathLike[str] | None, index_mode: str) -> StoreRoot:
+    """The store at dir= (or its default), created if needed; UsageError if it cannot be one."""
+    root = resolve_dir(dir)
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"init(dir=...): {root} is a file, not a directory; pass a directory")
+    try:
+        return StoreRoot(root, create=True, index_mode=index_mode)
+    except (NotADirectoryError, FileExistsError) as exc:
+        raise UsageError(
+            f"init(dir=...): cannot make a store at {root}: a part of that path is a file ({exc})"
+        ) from None
+
+
+def _undo(
+    store: StoreRoot, paths: RunPaths, run: Run | None, lock: WriterLock, created: bool
+) -> None:
+    """After a failed init(): stop what started and remove a run directory this call made."""
+    try:
+        if run is not None:
+            _abandon(run)
+        if created:
+            shutil.rmtree(paths.dir, ignore_errors=True)
+            _forget_in_index(store, paths.run_id)
+    finally:
+        lock.release()
+
+
+def _forget_in_index(store: StoreRoot, run_id: str) -> None:
+    index = store.open_index()
+    if index is None:
+        return
+    try:
+        with index.transaction():
+            index.delete_run(run_id)
+            index.bump_changes()
+    except sqlite3.Error as exc:
+        log.warning("run %s: could not remove it from the index (%s)", run_id, exc)
+    finally:
+        index.close()
+
+
+def _segment_record(segment: int, first_step: int) -> dict[str, Any]:
+    return {
+        "segment": segment,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "boot_id": current_boot_id(),
+        "started_at": time.time(),
+        "first_step": first_step,
+        "ended_at": None,
+        "exit_code": None,
+    }
+
+
+def _config_dict(config: Any) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        if hasattr(config, "__dict__"):
+            config = vars(config)
+        else:
+            raise UsageError(
+                f"config must be a dict (or argparse.Namespace), not {type(config).__name__}"
+            )
+    try:
+        cfg = {str(k): jsonable(v) for k, v in config.items()}
+        check_depth(cfg, "init(config=...)")
+    except RecursionError:
+        raise UsageError("init(config=...) contains itself or is nested too deep") from None
+    except DocumentError as exc:
+        raise UsageError(str(exc)) from None
+    return cfg
+
+
+def _check_arguments(fields: Mapping[str, Any]) -> None:
+    """UsageError naming the init() argument that run.json's schema (runschema.py) refuses."""
+    for name, value in fields.items():
+        if value is None or (value == "" and name in ("project", "name", "entity")):
+            continue  # left out: a default takes its place
+        if name == "tags" and isinstance(value, tuple | set | frozenset):
+            value = list(value)
+        try:
+            check_field(name, value)
+        except Invalid as exc:
+            where = f": {name}{exc.at}" if exc.at else ""
+            raise UsageError(f"init({name}=...){where} {exc}") from None
+
+
+def _new_meta(
+    run_id: str, fields: dict[str, Any], config: Any, settings: dict[str, Any]
+) -> dict[str, Any]:
+    _check_arguments(fields)
+    now = time.time()
+    cfg = _config_dict(config)
+    return {
+        "id": run_id,
+        "project": fields["project"] or "uncategorized",
+        "entity": fields["entity"] or None,
+        "name": fields["name"] or new_run_name(),
+        "notes": fields["notes"],
+        "tags": sorted({str(t) for t in (fields["tags"] or [])}),
+        "group": fields["group"],
+        "job_type": fields["job_type"],
+        "state": "running",
+        "created_at": now,
+        "updated_at": now,
+        "ended_at": None,
+        "exit_code": None,
+        "config": cfg,
+        "config_versions": [{"version": 1, "segment": 0, "time": now, "config": cfg}],
+        "summary_overrides": {},
+        "metric_definitions": [],
+        "segments": [_segment_record(0, 0)],
+        "system": sysinfo.capture(with_git=settings["capture_git"]),
+    }
+
+
+def _resume_meta(paths: RunPaths, fields: dict[str, Any], config: Any, settings: dict[str, Any]):
+    _check_arguments(fields)
+    meta = load(paths.run_json)
+    if effective_state(meta, heartbeat_time(paths.heartbeat)) == "running":
+        seg = (meta.get("segments") or [{}])[-1]
+        raise RunExistsError(
+            f"run {meta['id']!r} is being written right now (pid {seg.get('pid')} on "
+            f"{seg.get('host')}); only one process may write a run. Stop it first, or wait "
+            f"{settings['stale_after']:.0f} s after it died."
+        )
+    report = repair_run(paths)
+    for action in report.actions:
+        log.info("run %s: %s", meta["id"], action)
+    scan = scan_run(paths)
+    meta = scan.meta
+    steps = [s.max_step for s in scan.stats.values() if s.max_step is not None]
+    first_step = max(steps) + 1 if steps else 0
+    segments = list(meta.get("segments") or [])
+    segments.append(_segment_record(len(segments), first_step))
+    if fields["project"] and fields["project"] != meta.get("project"):
+        log.warning(
+            "resuming run %s of project %r; project=%r ignored",
+            meta["id"],
+            meta.get("project"),
+            fields["project"],
+        )
+    for key in ("name", "notes", "group", "job_type"):
+        if fields[key]:
+            meta[key] = fields[key]
+    if fields["tags"]:
+        meta["tags"] = sorted(set(meta.get("tags") or []) | {str(t) for t in fields["tags"]})
+    old_cfg = dict(meta.get("config") or {})
+    new_cfg = dict(old_cfg, **_config_dict(config))
+    versions = list(meta.get("config_versions") or [])
+    if new_cfg != old_cfg:
+        versions.append(
+            {
+                "version": len(versions) + 1,
+                "segment": len(segments) - 1,
+                "time": time.time(),
+                "config": new_cfg,
+            }
+        )
+    meta.update(
+        state="running",
+        ended_at=None,
+        exit_code=None,
+        segments=segments,
+        config=new_cfg,
+        config_versions=versions,
+        updated_at=time.time(),
+    )
+    return meta, scan.stats, scan.shards
+
+
+def _start(
+    store: StoreRoot,
+    paths: RunPaths,
+    meta: dict[str, Any],
+    stats: dict,
+    shards: list,
+    settings: dict[str, Any],
+    lock: WriterLock | None = None,
+) -> Run:
+    meta.pop("failure", None)  # a resumed run is running again
+    document = MetaDocument(paths.run_json, meta)
+    document.save()
+    dtypes = {key: s.dtype for key, s in stats.items()}
+    options = WriterOptions(
+        flush_interval_s=settings["flush_interval"],
+        seal_scalars=settings["seal_scalars"],
+        seal_interval_s=settings["seal_interval"],
+    )
+    segment = meta["segments"][-1]["segment"]
+    writer = RunWriter(
+        paths, segment, document, store.open_index, dtypes, dict(stats), shards, options
+    )
+    run = Run(paths, document, writer, settings, meta["segments"][-1]["first_step"], lock)
+    try:
+        writer.publish_meta()
+        writer.start()
+        if settings["system_metrics"]:
+            run.attach_background(_start_sampler(paths, writer, stats, settings))
+        run.attach_background(_start_environment(paths, document, settings))
+        if settings["console"] and lifecycle.current() is None:
+            from ..capture.console import start_capture
+
+            run.attach_background(start_capture(paths.files / "output.log"))
+        lifecycle.remember(run)
+    except BaseException:
+        _abandon(run)
+        raise
+    return run
+
+
+def _abandon(run: Run) -> None:
+    """Stop the writer and workers of a run whose init() failed; the lock stays with init()."""
+    run._writer_lock = None
+    with contextlib.suppress(Exception):
+        run.finish(exit_code=1)
+
+
+def _start_environment(paths: RunPaths, document: MetaDocument, settings: dict[str, Any]):
+    from ..capture.environment import EnvironmentCapture
+
+    def record(environment: dict[str, Any]) -> None:
+        system = document.get("system") or {}
+        system["environment"] = environment
+        document.update(system=system)
+
+    return EnvironmentCapture(
+        paths.files, settings["capture_packages"], settings["save_code"], record
+    )
+
+
+def _start_sampler(paths: RunPaths, writer: RunWriter, stats: dict, settings: dict[str, Any]):
+    from ..capture.system_metrics import PREFIX, HostSampler, SystemMetricsThread, load_nvml
+
+    try:
+        sampler = HostSampler(paths.dir, load_nvml())
+    except Exception as exc:  # psutil missing or unusable: the run goes on without it
+        log.debug("no system metrics: %s", exc)
+        return None
+    done = [s.max_step for k, s in stats.items() if k.startswith(PREFIX) and s.max_step is not None]
+
+    def emit(step: int, wall: float, values: dict[str, float]) -> None:
+        for key in values:
+            writer.dtypes.setdefault(key, "float")
+        writer.queue.append((step, wall, values))
+
+    interval = float(settings["system_metrics_interval"])
+    return SystemMetricsThread(sampler.sample, emit, interval, max(done, default=-1) + 1).start()

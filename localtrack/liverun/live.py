@@ -1,0 +1,423 @@
+"""Run: the logging client. ``log()`` only validates and queues; a writer thread does all I/O.
+
+The hot path costs one flag test for everything unusual: ``_attention`` is set when the run is
+finished, when the writer has news for the training thread (values it had to drop, or a failure),
+and while the step counter is near its int64 limit; ``_attend()`` then sorts it out.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import RunWriteError, UnsupportedValueError, UsageError
+from ..media.types import Media
+from ..store.layout import RunPaths
+from ..store.metrics import KeyStats
+from ..store.runmeta import MetaDocument, compute_summary
+from ..store.writer import RunWriter
+from ..store.writerhealth import MAX_REASON_CHARS
+from .config import Config, Summary
+from .edits import RunEdits
+from .values import (
+    MAX_STEP,
+    TooDeep,
+    Unsupported,
+    check_exit_code,
+    check_key,
+    check_step,
+    coerce_scalar,
+    flatten,
+)
+
+log = logging.getLogger(__name__)
+_FLOAT = float
+_INT = int
+_INT_LIMIT = 2**1023
+_NEAR_STEP_LIMIT = MAX_STEP - 2**32  # beyond this, every log() checks the step counter
+
+
+class Run:
+    """A live run. Create it with ``localtrack.init()``; use it as a context manager."""
+
+    def __init__(
+        self,
+        paths: RunPaths,
+        meta: MetaDocument,
+        writer: RunWriter,
+        settings: dict[str, Any],
+        first_step: int,
+        writer_lock: Any = None,
+    ) -> None:
+        self._paths = paths
+        self._writer_lock = writer_lock  # released by finish(): the next writer may start
+        self._meta = meta
+        self._writer = writer
+        self._queue = writer.queue
+        self._wake_rows = writer.options.wake_rows
+        self._max_queue = writer.options.max_queue_rows
+        self._settings = settings
+        self._strict = bool(settings["strict"])
+        self._dtypes = writer.dtypes
+        self._step = first_step
+        self._max_step = first_step - 1
+        self._pending: dict[str, Any] | None = None
+        self._pending_step = 0
+        self._warned_keys: set[object] = set()
+        self._warned_backwards = False
+        self._finished = False
+        self._attention = first_step > _NEAR_STEP_LIMIT
+        writer.health.notify = self._writer_has_news
+        self._lock = threading.Lock()
+        self._background: list[Any] = []
+        self._call_media: list[tuple[str, Media]] = []
+        self._edits = RunEdits(meta, writer.segment, writer.publish_meta_later)
+        self.config = Config(meta.get("config") or {}, self._edits.save_config)
+        self.summary = Summary(
+            self._summary, self._edits.override_summary, self._edits.delete_summary
+        )
+
+    # -- identity -----------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self._paths.run_id
+
+    @property
+    def name(self) -> str:
+        return str(self._meta.get("name"))
+
+    @property
+    def project(self) -> str:
+        return str(self._meta.get("project"))
+
+    @property
+    def dir(self) -> Path:
+        """The run's directory."""
+        return self._paths.dir
+
+    @property
+    def step(self) -> int:
+        """The step the next log() without step= will use."""
+        return self._step
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self._meta.get("tags") or [])
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def __repr__(self) -> str:
+        return f"<localtrack.Run {self.id} {self.name!r} project={self.project!r}>"
+
+    # -- logging (the hot path) ---------------------------------------------------------------
+
+    def log(self, data: Mapping[str, Any], step: int | None = None, commit: bool = True) -> None:
+        """Log a dict of scalars (nested dicts flatten to "a/b") at `step` (default: next step).
+
+        A bad `step` (not a whole number from 0 to 2**63-1) raises UsageError and logs nothing.
+        """
+        if self._attention:
+            self._attend(step)
+        if type(data) is not dict and not isinstance(data, Mapping):
+            raise UsageError(f"run.log() takes a dict of values, not {type(data).__name__}")
+        if step is not None:
+            step = check_step(step)
+        row: dict[str, Any] = {}
+        dtypes = self._dtypes
+        for key, value in data.items():
+            t = type(value)
+            if t is _FLOAT:
+                if dtypes.get(key) == "float":
+                    row[key] = value
+                    continue
+            elif t is _INT and dtypes.get(key) == "int" and -_INT_LIMIT < value < _INT_LIMIT:
+                row[key] = value
+                continue
+            self._add_slow(row, key, value)
+        if self._call_media:
+            self._queue_media(step)
+        if step is None and commit and self._pending is None:
+            s = self._step
+            self._step = s + 1
+            if s > self._max_step:
+                self._max_step = s
+            if row:
+                self._queue.append((s, time.time(), row))
+                if len(self._queue) > self._wake_rows:
+                    self._wake_writer()
+            return
+        self._log_general(row, step, commit)
+
+    def _attend(self, step: Any) -> None:
+        """Whatever set `_attention`: a finished run, news from the writer, a step near int64."""
+        if self._finished:
+            raise UsageError("run.log() after run.finish(): start a new run with localtrack.init()")
+        self._attention = self._step > _NEAR_STEP_LIMIT
+        self._raise_if_writer_failed()
+        for message in self._writer.health.take_notices():
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+        if step is None and self._pending is None and self._step > MAX_STEP:
+            raise UsageError(
+                f"the step counter has reached the int64 limit ({MAX_STEP}); "
+                "no later step can be logged in this run"
+            )
+
+    def _writer_has_news(self) -> None:
+        """Called by the writer thread: the next log() must look at what it reports."""
+        self._attention = True
+
+    def _raise_if_writer_failed(self) -> None:
+        failure = self._writer.failure
+        if failure is not None:
+            self._attention = True
+            raise RunWriteError(
+                f"run {self.id}: the background writer cannot write this run's data ({failure}). "
+                "Logging has stopped; finish() marks the run failed. Data written before the "
+                "failure is kept; check the disk and the log messages above, and start a new run."
+            )
+
+    def _wake_writer(self) -> None:
+        self._writer.wake()
+        if len(self._queue) > self._max_queue:
+            self._writer.wait_for_room()  # bounded memory: a runaway loop waits for the disk
+
+    def _add_slow(self, row: dict[str, Any], key: Any, value: Any) -> None:
+        if isinstance(value, Media):
+            self._add_media(key, value)
+            return
+        if isinstance(value, Mapping) and isinstance(key, str):
+            for sub_key, sub_value in flatten(value, f"{key}/"):
+                if type(sub_value) is TooDeep:
+                    self._reject(sub_key, sub_value.type_name, sub_value.reason)
+                else:
+                    self._add_slow(row, sub_key, sub_value)
+            return
+        try:
+            check_key(key)
+            stored, kind = coerce_scalar(value)
+        except Unsupported as exc:
+            self._reject(key, type(value).__name__, str(exc))
+            return
+        known = self._dtypes.get(key)
+        if known != kind:
+            self._dtypes[key] = kind if known is None or _rank(kind) > _rank(known) else known
+        row[key] = stored
+
+    def _add_media(self, key: Any, value: Media) -> None:
+        try:
+            check_key(key)
+        except Unsupported as exc:
+            self._reject(key, type(value).__name__, str(exc))
+            return
+        if value.error:
+            self._reject(key, type(value).__name__, value.error)
+            return
+        self._call_media.append((key, value))
+
+    def _queue_media(self, step: int | None) -> None:
+        if step is None:
+            step = self._pending_step if self._pending is not None else self._step
+        now = time.time()
+        for key, value in self._call_media:
+            self._writer.media_queue.append((key, int(step), now, value))
+        self._call_media = []
+
+    def _reject(self, key: Any, type_name: str, reason: str) -> None:
+        message = f"run.log(): key {key!r} ({type_name}) dropped: {reason}"
+        if self._strict:
+            self._call_media = []
+            raise UnsupportedValueError(
+                message + " (strict mode; nothing from this call was logged)"
+            )
+        if key not in self._warned_keys:
+            self._warned_keys.add(key)
+            warnings.warn(
+                message + ". Other keys are kept; further drops of it are silent.", stacklevel=4
+            )
+
+    def _log_general(self, row: dict[str, Any], step: Any, commit: bool) -> None:
+        s = step
+        if step is None:
+            s = self._pending_step if self._pending is not None else self._step
+            if s > MAX_STEP:
+                raise UsageError(f"the step counter has reached the int64 limit ({MAX_STEP})")
+        with self._lock:
+            if self._pending is not None and s != self._pending_step:
+                self._commit_pending()
+            if self._pending is None:
+                self._pending, self._pending_step = {}, s
+            self._pending.update(row)
+            if commit:
+                self._commit_pending()
+
+    def _commit_pending(self) -> None:
+        row, s = self._pending, self._pending_step
+        self._pending = None
+        if s < self._max_step and not self._warned_backwards:
+            self._warned_backwards = True
+            warnings.warn(
+                f"run.log(): step {s} is lower than step {self._max_step} already logged. "
+                "localtrack keeps it (W&B would drop it); for a (key, step) logged twice the later "
+                "value wins. This warning is shown once per run.",
+                stacklevel=5,
+            )
+        self._max_step = max(self._max_step, s)
+        self._step = max(self._step, s + 1)
+        if self._step > _NEAR_STEP_LIMIT:
+            self._attention = True
+        if row:
+            self._queue.append((s, time.time(), row))
+            if len(self._queue) > self._wake_rows:
+                self._wake_writer()
+
+    def define_metric(
+        self,
+        name: str,
+        step_metric: str | None = None,
+        summary: str | None = None,
+        **_ignored: Any,
+    ) -> None:
+        """Declare how a metric (or glob like "val/*") is shown: its x axis and summary mode."""
+        self._edits.define_metric(name, step_metric, summary)
+
+    def step_metric_for(self, key: str) -> str | None:
+        return self._edits.step_metric_for(key)
+
+    # -- summary ------------------------------------------------------------------------------
+
+    def _summary(self) -> dict[str, Any]:
+        self._writer.flush(timeout=2.0)
+        return compute_summary(self._meta.snapshot(), self._stats_snapshot())
+
+    def _stats_snapshot(self) -> dict[str, KeyStats]:
+        return dict(self._writer.stats)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _wait_for_background(self, timeout: float) -> None:
+        """Let workers that finish after the data is sealed (the online pusher) complete."""
+        for worker in self._background:
+            wait = getattr(worker, "wait", None)
+            if callable(wait):
+                wait(timeout)
+
+    def attach_background(self, worker: Any) -> None:
+        """A background worker (system metrics, console capture) to stop() at finish."""
+        if worker is not None:
+            self._background.append(worker)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything logged so far is durable on disk; False on timeout.
+
+        Raises RunWriteError when the writer has failed (the data cannot become durable).
+        """
+        self._raise_if_writer_failed()
+        with self._lock:
+            if self._pending is not None:
+                self._commit_pending()
+        done = self._writer.flush(
+            timeout if timeout is not None else self._settings["finish_timeout"]
+        )
+        self._raise_if_writer_failed()
+        return done
+
+    def finish(self, exit_code: int = 0, quiet: bool | None = None) -> None:
+        """Make everything durable and mark the run finished (exit_code 0) or failed.
+
+        Idempotent. Never hangs: after `finish_timeout` seconds it gives up waiting, logs a
+        warning, and leaves the rest to `localtrack doctor --repair`. When logged data could not
+        all be written (the writer failed, or rows were still in memory at the deadline), the run
+        is marked ``failed`` with the reason in run.json's ``failure`` and RunWriteError is raised
+        once the run is closed.
+        """
+        if self._finished:
+            return
+        exit_code = check_exit_code(exit_code)
+        self._finished = self._attention = True
+        with self._lock:
+            if self._pending is not None:
+                self._commit_pending()
+        for worker in reversed(self._background):
+            try:
+                worker.stop()
+            except Exception as exc:  # a background helper must never break finish()
+                log.warning("run %s: stopping %s failed: %s", self.id, type(worker).__name__, exc)
+        deadline = float(self._settings["finish_timeout"])
+        complete = self._writer.close(timeout=deadline)
+        failure = self._unwritten_reason(complete, deadline)
+        self._record_end(exit_code, failure, deadline)
+        for message in self._writer.health.take_notices():
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+        if failure is not None:
+            log.error("run %s: marked failed: %s", self.id, failure)
+            raise RunWriteError(f"run {self.id} is marked failed: {failure}")
+        if not complete:
+            log.warning(
+                "run %s: finish() gave up after %.0f s; data up to the last flush is on disk. "
+                "Run `localtrack doctor --repair` to seal the rest.",
+                self.id,
+                deadline,
+            )
+
+    def _unwritten_reason(self, complete: bool, deadline: float) -> str | None:
+        """Why the run must not read as finished: its data did not all reach the disk."""
+        failure = self._writer.failure
+        if failure is not None:
+            return f"the background writer failed: {failure}"[:MAX_REASON_CHARS]
+        at_risk = self._writer.values_at_risk()
+        if not at_risk:
+            return None
+        why = f"gave up after {deadline:.0f} s" if not complete else "could not write them"
+        return f"{at_risk} logged values never reached the disk (finish() {why})"
+
+    def _record_end(self, exit_code: int, failure: str | None, deadline: float) -> None:
+        state = "finished" if exit_code == 0 and failure is None else "failed"
+        now = time.time()
+        try:
+            segments = self._meta.get("segments") or [{}]
+            segments[-1].update(ended_at=now, exit_code=exit_code)
+            summary = compute_summary(self._meta.snapshot(), self._stats_snapshot())
+            self._meta.update(
+                state=state,
+                ended_at=now,
+                exit_code=exit_code,
+                segments=segments,
+                summary=summary,
+                failure=failure,
+            )
+            self._writer.publish_meta()
+        except OSError as exc:
+            log.warning("run %s: could not record the final state (%s)", self.id, exc)
+        finally:
+            self._writer.close_index()
+            self._wait_for_background(deadline)
+            from . import lifecycle
+
+            lifecycle.forget(self)
+            if self._writer_lock is not None:
+                self._writer_lock.release()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if exc_type is None:
+            self.finish(exit_code=0)
+            return False
+        try:
+            self.finish(exit_code=1)
+        except RunWriteError as error:  # the block's own exception is the one to see
+            log.error("%s", error)
+        return False
+
+
+def _rank(kind: str) -> int:
+    return {"bool": 0, "int": 1, "float": 2}.get(kind, 2)
