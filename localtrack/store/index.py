@@ -4,6 +4,13 @@ Writers open it with ``isolation_level=None`` and wrap every change in a short
 ``BEGIN IMMEDIATE`` transaction with a busy timeout, so many processes can log into one root
 without "database is locked". Readers open it read-only. All of localtrack's SQL lives here and
 in ``schema.py``.
+
+The schema is applied with sqlite-utils migrations (``schema.py``), but sqlite-utils imports click
+and pluggy when it loads, and a training process should not pay for that. So a writer first asks
+the ``_sqlite_migrations`` table sqlite-utils keeps, in plain SQL, whether every migration is
+applied; only when one is pending (a brand-new or older index) are sqlite-utils and ``schema.py``
+imported. The live run opens its index from the writer's background thread, so even then the
+training thread never waits for it.
 """
 
 from __future__ import annotations
@@ -16,14 +23,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
 from ..errors import IndexUnavailableError
 from .metrics import KeyStats
-from .schema import migrations
 from .shards import ShardInfo
 
 BUSY_TIMEOUT_MS = 30_000
+MIGRATION_SET = "localtrack.index"
+"""The sqlite-utils migration set of ``schema.py``."""
+MIGRATION_NAMES = ("m001_initial",)
+"""Every migration in ``schema.py``, in order: add a name here with each new migration."""
+MIGRATIONS_TABLE = "_sqlite_migrations"
 RUN_COLUMNS = [
     "id",
     "project",
@@ -89,12 +98,28 @@ class Index:
                 f"cannot open the index {path}: {exc}. Run `localtrack doctor --repair` "
                 "or delete it and run `localtrack reindex`."
             ) from exc
-        self.db = Database(self.conn)
+
+    def schema_is_current(self) -> bool:
+        """Whether every migration of ``schema.py`` is applied, asked in plain SQL."""
+        try:
+            rows = self.conn.execute(
+                f"SELECT name FROM {MIGRATIONS_TABLE} WHERE migration_set = ?", [MIGRATION_SET]
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return False
+            raise
+        return set(MIGRATION_NAMES) <= {r[0] for r in rows}
 
     def _migrate(self) -> None:
-        db = Database(self.conn)
+        if self.schema_is_current():
+            return  # the common case: no sqlite-utils (and so no click) imported
+        from sqlite_utils import Database
+
+        from .schema import migrations
+
         with self.transaction():
-            migrations.apply(db)
+            migrations.apply(Database(self.conn))
 
     def close(self) -> None:
         self.conn.close()

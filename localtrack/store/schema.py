@@ -1,11 +1,16 @@
-"""The index's schema, as sqlite-utils migrations. Never edit a migration: add a new one."""
+"""The index's schema, as sqlite-utils migrations. Never edit a migration: add a new one, and
+add its name to ``index.MIGRATION_NAMES`` (the plain-SQL check that spares a writer from importing
+sqlite-utils when nothing is pending). Imported only when a migration must run.
+"""
 
 from __future__ import annotations
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-migrations = Migrations("localtrack.index")
+from .index import MIGRATION_SET
+
+migrations = Migrations(MIGRATION_SET)
 
 
 @migrations()
