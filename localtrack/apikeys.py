@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .store.atomic import read_json, write_json_atomic
+from .store.atomic import publishing, read_json, write_json_atomic
 
 ROLES = ("read", "write", "admin")
 SERVER_DIR = "server"
@@ -187,8 +187,7 @@ class KeyStore:
                     "keys_existed": existed,
                     "keys": [asdict(k) for k in keys.values()],
                 }
-                write_json_atomic(self.path, body)
-                os.chmod(self.path, 0o600)
+                write_json_atomic(self.path, body, mode=0o600)
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
@@ -246,14 +245,12 @@ class KeyStore:
         except FileNotFoundError:
             pass
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_bytes()  # another process made it first
-        with os.fdopen(fd, "wb") as f:
+        # exclusive: a secret another process made first is kept, never replaced
+        with (
+            contextlib.suppress(FileExistsError),
+            publishing(path, mode=0o600, exclusive=True) as f,
+        ):
             f.write(secrets.token_bytes(32))
-            f.flush()
-            os.fsync(f.fileno())
         return path.read_bytes()
 
 

@@ -1,7 +1,8 @@
 """Crash-safe file publication: write a partial file, fsync it, rename it, fsync the directory.
 
 A reader never sees a half-written file under its final name; after a crash only a partial
-(`.<name>.tmp`) can be left behind, and recovery deletes those.
+(`.<name>.tmp`) can be left behind, and recovery deletes those. ``publishing`` is the one
+implementation; ``write_bytes_atomic`` and ``write_json_atomic`` are its whole-payload forms.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 def partial_path(path: Path, unique: bool = False) -> Path:
@@ -34,26 +37,60 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_bytes_atomic(path: Path, data: bytes, unique: bool = False) -> None:
-    """Publish `data` at `path` atomically and durably (`unique`: see partial_path)."""
-    tmp = partial_path(path, unique)
+@contextmanager
+def publishing(
+    path: Path,
+    *,
+    unique: bool = False,
+    mode: int | None = None,
+    exclusive: bool = False,
+    partial: Path | None = None,
+) -> Iterator[BinaryIO]:
+    """Yield a binary file (named by its partial path) whose content is published at `path`
+    when the block ends.
+
+    The file is written under its partial name, flushed and fsynced, renamed into place and the
+    directory fsynced; an exception leaves nothing behind (the old file, if any, is kept).
+    `unique`: see partial_path. `mode` (e.g. 0o600 for secrets) is the file's permission bits,
+    set before any byte is written. `exclusive` publishes only if `path` does not exist yet
+    (raising FileExistsError otherwise), for a file that must never be replaced once made.
+    `partial` overrides the partial name (it must be on the same file system as `path`).
+    """
+    tmp = partial or partial_path(path, unique or exclusive)
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
+        bits = 0o666 if mode is None else mode
+        with open(tmp, "wb", opener=lambda name, flags: os.open(name, flags, bits)) as f:
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)  # a stale partial may have had other bits
+            yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)  # fails if `path` exists, unlike rename
+            tmp.unlink()
+        else:
+            os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    fsync_dir(path.parent.absolute())
 
 
-def write_json_atomic(path: Path, value: Any, unique: bool = False) -> None:
-    """Publish `value` as pretty JSON at `path` atomically and durably (`unique`: see
-    partial_path)."""
+def write_bytes_atomic(
+    path: Path, data: bytes, unique: bool = False, mode: int | None = None
+) -> None:
+    """Publish `data` at `path` atomically and durably (`unique`, `mode`: see publishing)."""
+    with publishing(path, unique=unique, mode=mode) as f:
+        f.write(data)
+
+
+def write_json_atomic(
+    path: Path, value: Any, unique: bool = False, mode: int | None = None
+) -> None:
+    """Publish `value` as pretty JSON at `path` atomically and durably (`unique`, `mode`: see
+    publishing)."""
     text = json.dumps(value, indent=1, sort_keys=True, allow_nan=True, default=str)
-    write_bytes_atomic(path, text.encode("utf-8") + b"\n", unique)
+    write_bytes_atomic(path, text.encode("utf-8") + b"\n", unique, mode)
 
 
 def read_json(path: Path) -> Any:

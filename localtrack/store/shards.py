@@ -9,7 +9,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import CorruptDataError
-from .atomic import fsync_dir, partial_path
+from .atomic import publishing
 from .layout import ShardName
 from .metrics import DTYPES_META, SCHEMA, arrow_strings, dtypes_from_metadata
 
@@ -90,22 +89,14 @@ def sha256_file(path: Path) -> str:
 
 @contextmanager
 def _publishing(path: Path) -> Iterator[tuple[BinaryIO, list[str]]]:
-    """Write a file under its partial name, fsync it, record its sha256, rename it into place
-    and fsync the directory; a failure leaves nothing behind. Yields (file, [sha256 after])."""
+    """Publish a file atomically (see atomic.publishing), recording the sha256 of exactly the
+    bytes written before it is renamed into place. Yields (file, [sha256 after])."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = partial_path(path)
     digest: list[str] = []
-    try:
-        with open(tmp, "wb") as f:
-            yield f, digest
-            f.flush()
-            os.fsync(f.fileno())
-        digest.append(sha256_file(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    with publishing(path) as f:
+        yield f, digest
+        f.flush()
+        digest.append(sha256_file(Path(f.name)))
 
 
 def write_shard(

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import BundleError, DocumentError, LocaltrackError, MissingBlobsError
-from ..store.atomic import fsync_dir, partial_path
+from ..store.atomic import publishing
 from ..store.ingest.importer import Ingest
 from ..store.layout import RUN_JSON
 from ..store.root import StoreRoot
@@ -74,10 +73,9 @@ def export_bundle(
     report = ExportReport(out)
     builder = ManifestBuilder(StoreRoot(root))
     tick = progress or (lambda what, n: None)
-    tmp = partial_path(out)
     written: set[str] = set()
     try:
-        with open(tmp, "wb") as f:
+        with publishing(out) as f:
             w = FrameWriter(f)
             w.write(MAGIC)
             header = {"format": FORMAT, "version": VERSION, "created_at": time.time()}
@@ -91,15 +89,8 @@ def export_bundle(
             for manifest in manifests:
                 w.frame(b"M", protocol.canonical_json(manifest.to_json()).encode())
             w.end()
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     finally:
         builder.close()
-    fsync_dir(out.parent.absolute())
     report.seconds = time.monotonic() - started
     return report
 

@@ -9,6 +9,9 @@ Resolution, first found wins:
 
 ``localtrack login`` writes ``$XDG_CONFIG_HOME/localtrack/config.json`` (default
 ``~/.config/localtrack/config.json``, or ``$LOCALTRACK_CONFIG_DIR/config.json``) with mode 0600.
+
+The ``LOCALTRACK_*`` variables are settings (localtrack/settings.py); ``XDG_CONFIG_HOME`` is an
+environment fact, read here directly.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..store.atomic import fsync_dir, partial_path
+from ..settings import from_env, resolve
+from ..store.atomic import write_bytes_atomic
 from .state import target_key
 
 CONFIG_NAME = "config.json"
@@ -33,7 +37,7 @@ class Target:
 
 
 def config_path() -> Path:
-    explicit = os.environ.get("LOCALTRACK_CONFIG_DIR")
+    explicit = resolve("config_dir")
     if explicit:
         return Path(explicit).expanduser() / CONFIG_NAME
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
@@ -59,19 +63,8 @@ def save_login(url: str, api_key: str) -> Path:
     keys = dict(data.get("keys") or {})
     keys[target_key(url)] = api_key
     data.update(default=target_key(url), keys=keys)
-    tmp = partial_path(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    text = json.dumps(data, indent=1, sort_keys=True)
+    write_bytes_atomic(path, text.encode("utf-8"), mode=0o600)
     return path
 
 
@@ -87,7 +80,7 @@ def _from_settings(settings: Any, name: str) -> str | None:
 def resolve_target(url: str | None = None, settings: Any = None) -> Target:
     """The server and key to use; UsageError with what to do when there is no server."""
     config: dict[str, Any] | None = None
-    chosen = url or os.environ.get("LOCALTRACK_BASE_URL") or _from_settings(settings, "base_url")
+    chosen = url or from_env("base_url") or _from_settings(settings, "base_url")
     if not chosen:
         config = load_config()
         chosen = config.get("default")
@@ -96,7 +89,7 @@ def resolve_target(url: str | None = None, settings: Any = None) -> Target:
             "no server to sync to: pass --to URL, set LOCALTRACK_BASE_URL, or run "
             "`localtrack login URL` once"
         )
-    key = os.environ.get("LOCALTRACK_API_KEY") or _from_settings(settings, "api_key")
+    key = from_env("api_key") or _from_settings(settings, "api_key")
     if not key:
         config = load_config() if config is None else config
         key = (config.get("keys") or {}).get(target_key(chosen))

@@ -20,10 +20,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ...errors import BlobTooLargeError, DigestMismatchError, ManifestError
-from ..atomic import fsync_dir
+from ...settings import default
+from ..atomic import publishing
 from .manifest_types import is_sha256
 
-DEFAULT_MAX_BLOB_BYTES = 512 << 20
+DEFAULT_MAX_BLOB_BYTES: int = default("max_blob_bytes")  # LOCALTRACK_MAX_BLOB_BYTES
 
 
 class BlobStaging:
@@ -53,28 +54,21 @@ class BlobStaging:
         tmp = self.tmp / f".{sha256[:16]}-{secrets.token_hex(6)}.tmp"
         digest = hashlib.sha256()
         size = 0
-        try:
-            with open(tmp, "wb") as f:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise BlobTooLargeError(
-                            f"blob {sha256[:12]}… is larger than the {max_bytes} bytes accepted here"
-                        )
-                    digest.update(chunk)
-                    f.write(chunk)
-                f.flush()
-                os.fsync(f.fileno())
+        with publishing(final, partial=tmp) as f:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > max_bytes:
+                    raise BlobTooLargeError(
+                        f"blob {sha256[:12]}… is larger than the {max_bytes} bytes accepted here"
+                    )
+                digest.update(chunk)
+                f.write(chunk)
             actual = digest.hexdigest()
             if actual != sha256:
                 raise DigestMismatchError(
                     f"the {size} bytes received hash to {actual[:12]}…, not {sha256[:12]}…; "
                     "they were damaged on the way (or the file changed): send them again"
                 )
-            os.replace(tmp, final)
-        finally:
-            tmp.unlink(missing_ok=True)
-        fsync_dir(self.blobs)
         return size
 
     def gc(self, tmp_age_s: float, blob_age_s: float) -> int:
