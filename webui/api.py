@@ -13,55 +13,38 @@ from . import files_views as files_models
 from . import media_views as media_models
 from . import views as models
 from .responses import conditional, error_json, json_response, ui_state
+from .routes import api_index, view
 from .server.access import listing_options
 
 api = Blueprint("api", __name__)
 
 
-@api.get("/")
+@view(api)
 def index() -> Response:
     """What the API offers: each route with a one-line description."""
-    routes = {
-        "projects": "GET /api/v1/projects",
-        "runs": "GET /api/v1/projects/<project>/runs?q&tag&state&where&sort&group_by&columns&page&per_page",
-        "compare": "GET /api/v1/projects/<project>/compare?runs=ID,ID",
-        "run": "GET /api/v1/runs/<run_id>",
-        "history": "GET /api/v1/runs/<run_id>/history?format=csv|parquet&keys=K,K",
-        "series": "GET /api/v1/series?runs=ID,ID&key=K&x&x0&x1&buckets&group_by",
-        "export": "GET /api/v1/export?runs=ID,ID&key=K&x&x0&x1&format=csv|parquet",
-        "media": "GET /api/v1/runs/<run_id>/media",
-        "media_file": "GET /api/v1/runs/<run_id>/media/<sha256>.<png|parquet>",
-        "table": "GET /api/v1/runs/<run_id>/table?key&step&offset&limit&sort&order&q",
-        "histograms": "GET /api/v1/runs/<run_id>/histograms?key&bins&max_steps",
-        "histogram": "GET /api/v1/runs/<run_id>/histogram?key&step",
-        "console": "GET /api/v1/runs/<run_id>/console?q&start&limit",
-        "environment": "GET /api/v1/runs/<run_id>/environment",
-        "run_file": "GET /api/v1/runs/<run_id>/files/<name>",
-        "changes": "GET /api/v1/changes",
-    }
-    return json_response({"version": 1, "routes": routes})
+    return json_response({"version": 1, "routes": api_index()})
 
 
-@api.get("/projects")
+@view(api)
 @conditional
 def projects() -> Response:
     return json_response(models.projects_view(ui_state(), **listing_options()))
 
 
-@api.get("/projects/<path:project>/runs")
+@view(api)
 @conditional
 def runs(project: str) -> Response:
     return json_response(models.runs_view(ui_state(), project, request.args))
 
 
-@api.get("/projects/<path:project>/compare")
+@view(api)
 @conditional
 def compare(project: str) -> Response:
     run_ids = models.parse_run_ids(request.args.get("runs"))
     return json_response(models.compare_view(ui_state(), project, run_ids))
 
 
-@api.get("/runs/<run_id>")
+@view(api)
 @conditional
 def run(run_id: str) -> Response:
     return json_response(models.run_view(ui_state(), run_id))
@@ -81,7 +64,7 @@ def _groups(run_ids: tuple[str, ...], group_by: str) -> dict[str, str] | None:
     return {rec.run.id: catalog.group_label(rec, group_by) for rec in records}
 
 
-@api.get("/series")
+@view(api)
 @conditional
 def series() -> Response:
     req = charts.SeriesRequest.from_args(request.args)
@@ -98,7 +81,7 @@ def _download(body: bytes, fmt: str, name: str) -> Response:
     return response
 
 
-@api.get("/export")
+@view(api)
 def export_chart() -> Response:
     """A chart's points at full resolution (long format: run_id, run_name, x, key)."""
     req = charts.SeriesRequest.from_args(request.args)
@@ -111,7 +94,7 @@ def export_chart() -> Response:
     return _download(export.serialise(table, fmt), fmt, name)
 
 
-@api.get("/runs/<run_id>/history")
+@view(api)
 def history(run_id: str) -> Response:
     """One run's whole history, one row per step, as CSV or Parquet."""
     fmt = export.check_format(str(request.args.get("format") or "csv"))
@@ -122,7 +105,7 @@ def history(run_id: str) -> Response:
     return _download(export.serialise(table, fmt), fmt, export.safe_filename(info.name, info.id))
 
 
-@api.get("/changes")
+@view(api)
 def changes() -> Response:
     """The change counter pages poll; also says how the server is watching the store."""
     state = ui_state()
@@ -148,14 +131,14 @@ BLOB_TYPES = {
 }
 
 
-@api.get("/runs/<run_id>/media")
+@view(api)
 @conditional
 def media(run_id: str) -> Response:
     """Every media key of the run: type, steps, and the items of images and tables."""
     return json_response(media_models.media_index(ui_state().reader, run_id))
 
 
-@api.get("/runs/<run_id>/media/<name>", merge_slashes=False)
+@view(api)
 def media_file(run_id: str, name: str) -> Response:
     """A media blob by its content-addressed name; cached for good, since it never changes."""
     reader = ui_state().reader
@@ -177,42 +160,42 @@ def media_file(run_id: str, name: str) -> Response:
     return response
 
 
-@api.get("/runs/<run_id>/table")
+@view(api)
 @conditional
 def table(run_id: str) -> Response:
     """One page of a logged table (sorted, filtered and paged here, not in the browser)."""
     return json_response(media_models.table_view(ui_state().reader, run_id, request.args))
 
 
-@api.get("/runs/<run_id>/histograms")
+@view(api)
 @conditional
 def histograms(run_id: str) -> Response:
     """A key's histograms over steps on shared edges (the heatmap)."""
     return json_response(media_models.histograms_view(ui_state().reader, run_id, request.args))
 
 
-@api.get("/runs/<run_id>/histogram")
+@view(api)
 @conditional
 def histogram(run_id: str) -> Response:
     """One step's histogram with the bins it was logged with."""
     return json_response(media_models.histogram_view(ui_state().reader, run_id, request.args))
 
 
-@api.get("/runs/<run_id>/console")
+@view(api)
 @conditional
 def console(run_id: str) -> Response:
     """Lines of the run's console output, searched on the server; the tail by default."""
     return json_response(files_models.console_view(ui_state().reader, run_id, request.args))
 
 
-@api.get("/runs/<run_id>/environment")
+@view(api)
 @conditional
 def environment(run_id: str) -> Response:
     """Hardware, git, command line, Python, packages and the uncommitted diff."""
     return json_response(files_models.environment_view(ui_state().reader, run_id))
 
 
-@api.get("/runs/<run_id>/files/<name>", merge_slashes=False)
+@view(api)
 def run_file(run_id: str, name: str) -> Response:
     """A file of the run's files/ folder (output.log, requirements.txt, diff.patch) to download."""
     reader = ui_state().reader

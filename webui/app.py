@@ -25,6 +25,7 @@ from .health import health
 from .live import ChangeFeed
 from .pages import pages
 from .responses import error_json, scrub_paths
+from .routes import API_PREFIX, js_urls
 from .state import UIState
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-API_PREFIX = "/api/v1"
 
 
 def create_app(
@@ -77,6 +77,7 @@ def create_app(
     app.register_blueprint(health)
     app.register_blueprint(api, url_prefix=API_PREFIX)
     filters.register(app)
+    app.context_processor(lambda: {"url_templates": js_urls()})
     app.after_request(_security_headers)
     _register_errors(app)
     return app

@@ -8,6 +8,7 @@ from flask import Blueprint, current_app, render_template, request
 
 from . import views as models
 from .responses import ui_state
+from .routes import view
 from .server.access import listing_options
 
 pages = Blueprint("pages", __name__)
@@ -18,7 +19,7 @@ def _render(template: str, page: str, **context: object) -> str:
     return render_template(template, page=page, poll_ms=poll, **context)
 
 
-@pages.get("/")
+@view(pages)
 def projects() -> str:
     """Every project in the store, or how to log a first run when there is none."""
     return _render(
@@ -26,14 +27,14 @@ def projects() -> str:
     )
 
 
-@pages.get("/projects/<path:project>")
+@view(pages)
 def runs(project: str) -> str:
     """A project's runs table; rows, sorting and filtering come from the JSON twin."""
     records = models.project_records(ui_state(), project)
     return _render("runs.html", "runs", project=project, run_count=len(records))
 
 
-@pages.get("/projects/<path:project>/compare")
+@view(pages)
 def compare(project: str) -> str:
     """Selected runs overlaid, with a config diff, parallel coordinates and a scatter plot."""
     run_ids = models.parse_run_ids(request.args.get("runs"))
@@ -41,7 +42,7 @@ def compare(project: str) -> str:
     return _render("compare.html", "compare", project=project, view=view, run_ids=run_ids)
 
 
-@pages.get("/runs/<run_id>")
+@view(pages)
 def run(run_id: str) -> str:
     """One run: overview, config, summary, warnings, and a chart per metric key."""
     view = models.run_view(ui_state(), run_id)

@@ -39,6 +39,7 @@ from localtrack.store.ingest.manifest_types import RunIdentity, is_sha256
 from localtrack.sync import protocol
 
 from ..responses import error_json, json_response
+from ..routes import view
 from .access import principal
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ def _busy(exc: StoreError) -> Response:
     return response
 
 
-@ingest.get("/sync/info")
+@view(ingest)
 def info() -> Response:
     """What this server speaks and who the key belongs to (``localtrack login`` checks it)."""
     who = principal()
@@ -158,7 +159,7 @@ def info() -> Response:
     )
 
 
-@ingest.post("/sync/negotiate")
+@view(ingest)
 def negotiate() -> Response:
     """Per manifest: current, or pending with the blobs this server lacks, or an error."""
     raw_manifests = protocol.parse_negotiate_request(_json_body())
@@ -208,7 +209,7 @@ def _body_chunks(limit: int) -> Iterator[bytes]:
         yield chunk
 
 
-@ingest.put("/blobs/<sha256>")
+@view(ingest)
 def put_blob(sha256: str) -> Response:
     """Store a blob under its sha256, streamed to a temp file and verified before it is kept."""
     if not is_sha256(sha256):
@@ -221,7 +222,7 @@ def put_blob(sha256: str) -> Response:
     return json_response({"sha256": sha256, "bytes": size}, 201)
 
 
-@ingest.post("/sync/commit")
+@view(ingest)
 def commit() -> Response:
     """Apply a manifest in one step (all its blobs must be here); idempotent."""
     manifest = protocol.parse_commit_request(_json_body())

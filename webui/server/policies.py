@@ -1,8 +1,8 @@
 """Who may call which endpoint: a role and a project scope per endpoint, and the scope checks.
 
 Every endpoint has an entry in ``POLICIES`` (the role it needs and how its project scope is
-found); a request to an endpoint without one is refused, so a route added without a policy fails
-closed (``tests/test_security.py`` walks ``app.url_map`` to catch it early). Scoped keys see
+found), declared beside its URL rule in the route registry (``webui/routes.py``); a request
+to an endpoint without one is refused, so a route added without a policy fails closed (``tests/test_security.py`` walks ``app.url_map`` to catch it early). Scoped keys see
 their namespace (``entity/project``, compared whole) only: a run or project outside it answers
 404 with the very message of one that does not exist.
 """
@@ -11,62 +11,25 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 
 from flask import Response, request
 
 from localtrack.errors import RunNotFoundError
 from localtrack.store.reader import StoreReader
 
+from .. import routes
 from ..responses import ui_state
+from ..routes import PUBLIC, Policy
+
+__all__ = ["POLICIES", "PUBLIC", "Policy", "check_targets"]
 from .access import Principal, deny, not_found
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Policy:
-    """What an endpoint needs: a role ("public", "read", "write", "admin") and where the
-    project it touches comes from ("none", "all" = every project, "project" view argument,
-    "run" view argument, "runs" query argument, "view" = the view checks it itself)."""
-
-    role: str
-    scopes: tuple[str, ...] = ("none",)
-
-
-PUBLIC = Policy("public")
-POLICIES: dict[str, Policy] = {
-    "static": PUBLIC,
-    "health.healthz": PUBLIC,
-    "auth.login_form": PUBLIC,
-    "auth.login": PUBLIC,
-    "auth.logout": Policy("read"),
-    "pages.projects": Policy("read", ("view",)),  # lists only the key's projects
-    "pages.runs": Policy("read", ("project",)),
-    "pages.compare": Policy("read", ("project", "runs")),
-    "pages.run": Policy("read", ("run",)),
-    "api.index": Policy("read"),
-    "api.projects": Policy("read", ("view",)),  # lists only the key's projects
-    "api.runs": Policy("read", ("project",)),
-    "api.compare": Policy("read", ("project", "runs")),
-    "api.run": Policy("read", ("run",)),
-    "api.series": Policy("read", ("runs",)),
-    "api.export_chart": Policy("read", ("runs",)),
-    "api.history": Policy("read", ("run",)),
-    "api.changes": Policy("read"),
-    "api.media": Policy("read", ("run",)),
-    "api.media_file": Policy("read", ("run",)),
-    "api.table": Policy("read", ("run",)),
-    "api.histograms": Policy("read", ("run",)),
-    "api.histogram": Policy("read", ("run",)),
-    "api.console": Policy("read", ("run",)),
-    "api.environment": Policy("read", ("run",)),
-    "api.run_file": Policy("read", ("run",)),
-    "ingest.info": Policy("read"),
-    "ingest.negotiate": Policy("write", ("view",)),
-    "ingest.put_blob": Policy("write"),
-    "ingest.commit": Policy("write", ("view",)),
-}
+# One entry per endpoint, from the route registry (``webui/routes.py``), where each route
+# declares the policy it needs next to its URL rule.
+POLICIES: dict[str, Policy] = routes.policies()
 
 
 def _requested_runs(scope: str) -> list[str]:

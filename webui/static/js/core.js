@@ -4,7 +4,6 @@
   "use strict";
   const body = document.body;
   const ROOT = body.dataset.root || "";
-  const API = ROOT + "/api/v1";
   const POLL_MS = Number(body.dataset.pollMs || 0);
 
   /* h("a", {href, class, text, on: {click}}, child, ...) -> element; strings become text nodes. */
@@ -85,26 +84,34 @@
     }
     return parts.length ? "?" + parts.join("&") : "";
   }
+  /* The URL templates come from the server's route registry (webui/routes.py), as the JSON
+   * block #lt-urls: name -> "/runs/<run_id>/media/<name>". */
+  const URLS = JSON.parse((document.getElementById("lt-urls") || {}).textContent || "{}");
+  function url(name, args, params) {
+    const tpl = URLS[name];
+    if (tpl === undefined) throw new Error(`no URL named ${name}`);
+    return ROOT + tpl.replace(/<([^<>]+)>/g, (_, k) => enc(args[k])) + qs(params);
+  }
   const urls = {
-    projects: () => ROOT + "/",
-    project: (p) => `${ROOT}/projects/${enc(p)}`,
-    run: (id) => `${ROOT}/runs/${enc(id)}`,
-    compare: (p, ids) => `${ROOT}/projects/${enc(p)}/compare` + qs({ runs: ids.join(",") }),
+    projects: () => url("projects", {}),
+    project: (p) => url("project", { project: p }),
+    run: (id) => url("run", { run_id: id }),
+    compare: (p, ids) => url("compare", { project: p }, { runs: ids.join(",") }),
     api: {
-      projects: () => `${API}/projects`,
-      runs: (p, params) => `${API}/projects/${enc(p)}/runs` + qs(params),
-      run: (id) => `${API}/runs/${enc(id)}`,
-      compare: (p, ids) => `${API}/projects/${enc(p)}/compare` + qs({ runs: ids.join(",") }),
-      series: (params) => `${API}/series` + qs(params),
-      exportChart: (params) => `${API}/export` + qs(params),
-      media: (id) => `${API}/runs/${enc(id)}/media`,
-      mediaFile: (id, name) => `${API}/runs/${enc(id)}/media/${enc(name)}`,
-      table: (id, params) => `${API}/runs/${enc(id)}/table` + qs(params),
-      histograms: (id, params) => `${API}/runs/${enc(id)}/histograms` + qs(params),
-      histogram: (id, params) => `${API}/runs/${enc(id)}/histogram` + qs(params),
-      console: (id, params) => `${API}/runs/${enc(id)}/console` + qs(params),
-      environment: (id) => `${API}/runs/${enc(id)}/environment`,
-      runFile: (id, name) => `${API}/runs/${enc(id)}/files/${enc(name)}`,
+      projects: () => url("api.projects", {}),
+      runs: (p, params) => url("api.runs", { project: p }, params),
+      run: (id) => url("api.run", { run_id: id }),
+      compare: (p, ids) => url("api.compare", { project: p }, { runs: ids.join(",") }),
+      series: (params) => url("api.series", {}, params),
+      exportChart: (params) => url("api.exportChart", {}, params),
+      media: (id) => url("api.media", { run_id: id }),
+      mediaFile: (id, name) => url("api.mediaFile", { run_id: id, name }),
+      table: (id, params) => url("api.table", { run_id: id }, params),
+      histograms: (id, params) => url("api.histograms", { run_id: id }, params),
+      histogram: (id, params) => url("api.histogram", { run_id: id }, params),
+      console: (id, params) => url("api.console", { run_id: id }, params),
+      environment: (id) => url("api.environment", { run_id: id }),
+      runFile: (id, name) => url("api.runFile", { run_id: id, name }),
     },
   };
 

@@ -1,0 +1,310 @@
+"""The route registry: every URL the apps answer, declared once.
+
+Each ``Route`` names its endpoint, URL rule, methods, kind (page, api, ingest, auth, health,
+static), the access policy it needs, its JSON twin (pages) and a one-line doc. From this one
+list come: the views' URL rules (``Routes.view``), the ``/api/v1/`` index, the URL templates the
+page scripts build addresses from (``js_urls``), ``server.policies.POLICIES``, and the checks in
+``problems`` / ``doc_problems`` that fail a test when a route lacks a policy, a twin or a doc.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from flask import Blueprint, Flask
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+API_PREFIX = "/api/v1"
+KINDS = ("page", "api", "ingest", "auth", "health", "static")
+DOCUMENTED_KINDS = ("api", "health")  # each has a `### ` heading in docs/api.md
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What an endpoint needs: a role ("public", "read", "write", "admin") and where the
+    project it touches comes from ("none", "all" = every project, "project" view argument,
+    "run" view argument, "runs" query argument, "view" = the view checks it itself)."""
+
+    role: str
+    scopes: tuple[str, ...] = ("none",)
+
+
+PUBLIC = Policy("public")
+READ = Policy("read")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One URL the apps answer. ``rule`` is relative to ``prefix`` (the blueprint's)."""
+
+    endpoint: str
+    rule: str
+    kind: str
+    policy: Policy | None
+    doc: str
+    methods: tuple[str, ...] = ("GET",)
+    prefix: str = ""
+    twin: str | None = None  # a page's /api/v1 twin (an endpoint)
+    js: str | None = None  # its name in the page scripts' URL map
+    query: str = ""  # the query arguments the index lists ("?q&tag")
+    shown: str | None = None  # the path the index shows, when not the rule's
+    key: str | None = None  # its name in the index, when not the endpoint's
+    options: tuple[tuple[str, Any], ...] = ()  # more werkzeug Rule options
+
+    @property
+    def full_rule(self) -> str:
+        return self.prefix + self.rule
+
+    @property
+    def path(self) -> str:
+        """The rule with its converters dropped: ``/runs/<path:p>`` → ``/runs/<p>``."""
+        return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"<\1>", self.full_rule)
+
+    @property
+    def name(self) -> str:
+        return self.endpoint.split(".", 1)[-1]
+
+
+def _api(name: str, rule: str, policy: Policy, doc: str, **kw: Any) -> Route:
+    return Route(f"api.{name}", rule, "api", policy, doc, prefix=API_PREFIX, **kw)
+
+
+def _page(name: str, rule: str, policy: Policy, twin: str, doc: str, js: str) -> Route:
+    return Route(f"pages.{name}", rule, "page", policy, doc, twin=twin, js=js)
+
+
+def _ingest(name: str, rule: str, method: str, policy: Policy, doc: str) -> Route:
+    return Route(f"ingest.{name}", rule, "ingest", policy, doc, (method,), API_PREFIX)
+
+
+RUN, RUNS, PROJECT = (
+    Policy("read", ("run",)),
+    Policy("read", ("runs",)),
+    Policy("read", ("project",)),
+)
+COMPARE = Policy("read", ("project", "runs"))
+WRITE, WRITE_OWN = Policy("write"), Policy("write", ("view",))
+OWN = Policy("read", ("view",))  # lists only the key's projects
+NO_MERGE = (("merge_slashes", False),)
+SERIES_ARGS = "?runs=ID,ID&key=K&x&x0&x1"
+
+ROUTES: tuple[Route, ...] = (
+    Route("static", "/static/<path:filename>", "static", PUBLIC, "The UI's CSS, scripts, icons."),
+    Route("health.healthz", "/healthz", "health", PUBLIC, "Liveness, without touching the store."),
+    Route("auth.login_form", "/login", "auth", PUBLIC, "The sign-in form (central server)."),
+    Route("auth.login", "/login", "auth", PUBLIC, "Sign in with an API key.", ("POST",)),
+    Route("auth.logout", "/logout", "auth", READ, "Sign out.", ("POST",)),
+    _page("projects", "/", OWN, "api.projects", "Every project in the store.", "projects"),
+    _page("runs", "/projects/<path:project>", PROJECT, "api.runs", "A project's runs.", "project"),
+    _page(
+        "compare",
+        "/projects/<path:project>/compare",
+        COMPARE,
+        "api.compare",
+        "Selected runs side by side.",
+        "compare",
+    ),
+    _page("run", "/runs/<run_id>", RUN, "api.run", "One run.", "run"),
+    _api("index", "/", READ, "What the API offers: each route with a one-line description."),
+    _api("projects", "/projects", OWN, "Every project with its run counts.", js="api.projects"),
+    _api(
+        "runs",
+        "/projects/<path:project>/runs",
+        PROJECT,
+        "A page of a project's runs table.",
+        js="api.runs",
+        query="?q&tag&state&where&sort&group_by&columns&page&per_page",
+    ),
+    _api(
+        "compare",
+        "/projects/<path:project>/compare",
+        COMPARE,
+        "Selected runs side by side.",
+        js="api.compare",
+        query="?runs=ID,ID",
+    ),
+    _api("run", "/runs/<run_id>", RUN, "One run: overview, config, summary, keys.", js="api.run"),
+    _api(
+        "history",
+        "/runs/<run_id>/history",
+        RUN,
+        "A run's whole history as CSV or Parquet.",
+        js="api.history",
+        query="?format=csv|parquet&keys=K,K",
+    ),
+    _api(
+        "series",
+        "/series",
+        RUNS,
+        "Chart data on shared buckets.",
+        js="api.series",
+        query=SERIES_ARGS + "&buckets&group_by",
+    ),
+    _api(
+        "export_chart",
+        "/export",
+        RUNS,
+        "A chart's points at full resolution.",
+        js="api.exportChart",
+        key="export",
+        query=SERIES_ARGS + "&format=csv|parquet",
+    ),
+    _api("media", "/runs/<run_id>/media", RUN, "Every media key of the run.", js="api.media"),
+    _api(
+        "media_file",
+        "/runs/<run_id>/media/<name>",
+        RUN,
+        "A media blob by its content name.",
+        js="api.mediaFile",
+        shown="/api/v1/runs/<run_id>/media/<sha256>.<png|parquet>",
+        options=NO_MERGE,
+    ),
+    _api(
+        "table",
+        "/runs/<run_id>/table",
+        RUN,
+        "One page of a logged table.",
+        js="api.table",
+        query="?key&step&offset&limit&sort&order&q",
+    ),
+    _api(
+        "histograms",
+        "/runs/<run_id>/histograms",
+        RUN,
+        "A key's histograms over steps.",
+        js="api.histograms",
+        query="?key&bins&max_steps",
+    ),
+    _api(
+        "histogram",
+        "/runs/<run_id>/histogram",
+        RUN,
+        "One step's histogram.",
+        js="api.histogram",
+        query="?key&step",
+    ),
+    _api(
+        "console",
+        "/runs/<run_id>/console",
+        RUN,
+        "Lines of the run's console output.",
+        js="api.console",
+        query="?q&start&limit",
+    ),
+    _api(
+        "environment",
+        "/runs/<run_id>/environment",
+        RUN,
+        "Hardware, git, packages, diff.",
+        js="api.environment",
+    ),
+    _api(
+        "run_file",
+        "/runs/<run_id>/files/<name>",
+        RUN,
+        "A file of the run to download.",
+        js="api.runFile",
+        options=NO_MERGE,
+    ),
+    _api("changes", "/changes", READ, "The change counter pages poll.", js="api.changes"),
+    _ingest("info", "/sync/info", "GET", READ, "What this server accepts (limits, version)."),
+    _ingest(
+        "negotiate", "/sync/negotiate", "POST", WRITE_OWN, "Which blobs of a run the server lacks."
+    ),
+    _ingest("put_blob", "/blobs/<sha256>", "PUT", WRITE, "Upload one blob."),
+    _ingest("commit", "/sync/commit", "POST", WRITE_OWN, "Publish a run's uploaded files."),
+)
+
+BY_ENDPOINT: dict[str, Route] = {r.endpoint: r for r in ROUTES}
+
+
+def view(blueprint: Blueprint) -> Callable[[F], F]:
+    """Register a view function at the rule its registry entry (``<blueprint>.<function>``)
+    declares; a view without an entry is an error at import time."""
+
+    def register(func: F) -> F:
+        route = BY_ENDPOINT[f"{blueprint.name}.{func.__name__}"]
+        blueprint.add_url_rule(
+            route.rule, view_func=func, methods=list(route.methods), **dict(route.options)
+        )
+        return func
+
+    return register
+
+
+def api_index(routes: Iterable[Route] = ROUTES) -> dict[str, str]:
+    """The /api/v1/ index: every API route but the index itself, with its arguments."""
+    return {
+        r.key or r.name: f"{' '.join(r.methods)} {r.shown or r.path}{r.query}"
+        for r in routes
+        if r.kind == "api" and r.endpoint != "api.index"
+    }
+
+
+def js_urls(routes: Iterable[Route] = ROUTES) -> dict[str, str]:
+    """The URL templates the page scripts fill in (core.js ``LT.urls``): name → path."""
+    return {r.js: r.path for r in routes if r.js}
+
+
+def policies(routes: Iterable[Route] = ROUTES) -> dict[str, Policy]:
+    """Endpoint → the policy it needs (``server.policies.POLICIES``)."""
+    return {r.endpoint: r.policy for r in routes if r.policy is not None}
+
+
+def problems(app: Flask, routes: Iterable[Route] = ROUTES) -> list[str]:
+    """What is wrong between `app`'s URL map and the registry: a rule without an entry (or at
+    another URL or method), an entry without a policy or doc, a page without an API twin."""
+    table = {r.endpoint: r for r in routes}
+    found = []
+    for rule in app.url_map.iter_rules():
+        route = table.get(rule.endpoint)
+        methods = set(rule.methods or ()) - {"HEAD", "OPTIONS"}
+        if route is None:
+            found.append(f"{rule.rule} ({rule.endpoint}) is not in the route registry")
+        elif route.full_rule != rule.rule or set(route.methods) != methods:
+            found.append(
+                f"{rule.endpoint}: the app has {rule.rule} {sorted(methods)}, "
+                f"the registry {route.full_rule} {list(route.methods)}"
+            )
+    for route in table.values():
+        if route.kind not in KINDS:
+            found.append(f"{route.endpoint}: unknown kind {route.kind!r}")
+        if route.policy is None:
+            found.append(f"{route.endpoint} has no access policy")
+        if not route.doc.strip():
+            found.append(f"{route.endpoint} has no doc line")
+        if route.kind == "page":
+            twin = table.get(route.twin or "")
+            if twin is None or twin.kind != "api":
+                found.append(f"page {route.endpoint} has no JSON twin in /api/v1")
+    return found
+
+
+def _shape(path: str) -> str:
+    return re.sub(r"<[^<>]+>(?:\.<[^<>]+>)*", "<>", path.split("?", 1)[0])
+
+
+def doc_problems(markdown: str, routes: Iterable[Route] = ROUTES) -> list[str]:
+    """Routes of the documented kinds without a ``### `METHOD path` `` heading in the API docs,
+    and headings that name no such route."""
+    headings = {
+        f"{m} {_shape(p)}" for m, p in re.findall(r"^### `([A-Z]+) ([^`\s]+)", markdown, re.M)
+    }
+    declared = {
+        f"{m} {_shape(r.path)}" for r in routes if r.kind in DOCUMENTED_KINDS for m in r.methods
+    }
+    missing = [f"{d} has no `### ` heading in docs/api.md" for d in sorted(declared - headings)]
+    stale = [
+        f"docs/api.md documents {h}, which no route serves" for h in sorted(headings - declared)
+    ]
+    return missing + stale
+
+
+def check(app: Flask, markdown: str, routes: Iterable[Route] = ROUTES) -> list[str]:
+    """Every problem ``problems`` and ``doc_problems`` find."""
+    routes = list(routes)
+    return problems(app, routes) + doc_problems(markdown, routes)
