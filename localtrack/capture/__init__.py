@@ -7,5 +7,6 @@
     system_metrics.py  CPU, memory, disk, network and GPU use, sampled as system/* keys
     sysinfo.py         host, process, Python, platform, command line and git at init
     environment.py     installed packages, uncommitted diff and hardware, saved to files/
+    git.py             run_git(): the one way git is run (timeout, no prompts, None on failure)
     torch_watch.py     localtrack.watch(): gradient and parameter histograms of PyTorch models
 """

@@ -15,12 +15,13 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import subprocess
 import threading
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from .git import run_git
 
 log = logging.getLogger(__name__)
 MAX_DIFF_BYTES = 10 * 1024 * 1024
@@ -39,17 +40,8 @@ def installed_packages() -> list[str]:
 
 def git_diff(cwd: Path) -> bytes | None:
     """The uncommitted changes (``git diff HEAD``) of the repository around `cwd`, if any."""
-    try:
-        out = subprocess.run(
-            ["git", "diff", "HEAD", "--binary"],
-            cwd=cwd,
-            capture_output=True,
-            timeout=_GIT_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout if out.returncode == 0 and out.stdout else None
+    out = run_git(["diff", "HEAD", "--binary"], cwd, _GIT_TIMEOUT_S)
+    return out or None
 
 
 def cpu_model() -> str | None:

@@ -6,43 +6,27 @@ import getpass
 import os
 import platform
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-_GIT_TIMEOUT_S = 3.0
-
-
-def _git(args: list[str], cwd: Path) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=_GIT_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
+from .git import git_text
 
 
 def git_state(cwd: Path | None = None) -> dict[str, Any] | None:
     """Commit, branch, dirty flag and remote of the repository around `cwd`; None outside one."""
     cwd = cwd or Path.cwd()
-    commit = _git(["rev-parse", "HEAD"], cwd)
+    commit = git_text(["rev-parse", "HEAD"], cwd)
     if commit is None:
         return None
-    status = _git(["status", "--porcelain", "--untracked-files=no"], cwd)
+    status = git_text(["status", "--porcelain", "--untracked-files=no"], cwd)
     return {
         "commit": commit,
-        "branch": _git(["rev-parse", "--abbrev-ref", "HEAD"], cwd),
+        "branch": git_text(["rev-parse", "--abbrev-ref", "HEAD"], cwd),
         "dirty": bool(status),
-        "remote": _git(["config", "--get", "remote.origin.url"], cwd),
-        "root": _git(["rev-parse", "--show-toplevel"], cwd),
+        "remote": git_text(["config", "--get", "remote.origin.url"], cwd),
+        "root": git_text(["rev-parse", "--show-toplevel"], cwd),
     }
 
 
