@@ -8,7 +8,10 @@ from typing import Any
 
 
 class SizedLRU:
-    """A thread-safe LRU cache bounded by the total size (in bytes) of its values."""
+    """A thread-safe LRU cache bounded by the total size (in bytes) of its values.
+
+    Without `size_of` every value counts 1, so `max_bytes` bounds the number of entries.
+    """
 
     def __init__(self, max_bytes: int, size_of: Any = lambda value: 1) -> None:
         self.max_bytes = max_bytes

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from ..errors import CorruptDataError
 from .atomic import publishing
 from .layout import ShardName
+from .lru import SizedLRU
 from .metrics import DTYPES_META, SCHEMA, arrow_strings, dtypes_from_metadata
 
 ROW_GROUP_ROWS = 128 * 1024
@@ -52,8 +53,7 @@ class ShardInfo:
     max_step: int | None
 
 
-_VERIFIED: dict[tuple[str, int, int], str] = {}
-_VERIFIED_MAX = 100_000
+_VERIFIED = SizedLRU(100_000)  # (path, size, mtime) → sha256 of the bytes seen then
 
 
 def check_sha256(path: Path, expected: str | None) -> None:
@@ -69,9 +69,7 @@ def check_sha256(path: Path, expected: str | None) -> None:
     actual = _VERIFIED.get(key)
     if actual is None:
         actual = sha256_file(path)
-        if len(_VERIFIED) >= _VERIFIED_MAX:
-            _VERIFIED.clear()
-        _VERIFIED[key] = actual
+        _VERIFIED.put(key, actual)
     if actual != expected:
         raise CorruptDataError(
             f"shard {path} does not match the sha256 recorded when it was sealed "
