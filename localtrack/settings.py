@@ -1,5 +1,22 @@
-"""Settings: declared once, as data, with help text. Resolution: explicit argument >
-``LOCALTRACK_*`` environment variable > default, looked up when a run starts (never at import).
+"""Settings: declared once, as data, with help text; every ``LOCALTRACK_*`` variable is here.
+
+Resolution: explicit argument > ``LOCALTRACK_*`` environment variable > default, looked up when
+it is needed (a run starting, a server starting, a check running), never at import. Every
+variable is parsed one way (``_parse``): an empty value means unset, and a bad one is a
+``UsageError`` naming the variable, the value and what is allowed.
+
+``scope`` groups the table for the docs: ``run`` (per run; most are ``Settings`` fields),
+``sync`` (the sync client) and ``server`` (``localtrack server`` and ``localtrack ui``). The
+README's settings tables and docs/sync.md's are rendered from this table
+(tests/test_settings.py checks they match).
+
+Other environment variables the code reads are facts about the environment, not settings, so
+they are not here: ``XDG_CONFIG_HOME`` (sync/config.py), ``RANK``, ``LOCAL_RANK``,
+``SLURM_PROCID`` and ``WORLD_SIZE`` (liverun/init.py, the DDP rank), and the environment a run's
+console capture passes on to a child (capture/console.py).
+
+This module imports only the standard library and ``localtrack.errors``, so any layer (the
+store included) may use it.
 """
 
 from __future__ import annotations
@@ -12,169 +29,307 @@ from typing import Any
 from .errors import UsageError
 
 DEFAULT_DIR = "./localtrack-runs"
+SCOPES = ("run", "sync", "server")
 
 
 @dataclass(frozen=True)
 class SettingSpec:
+    """One setting: its name, variable, type and default, and the help the docs show.
+
+    argument: how code sets it (a ``Settings`` field name, or e.g. ``init(dir=)``); None when
+    only the environment can. unit: what a number counts, for messages. choices: the only
+    values allowed. minimum: the smallest number allowed. shown_default: the default as the
+    docs show it, when the plain value would mislead.
+    """
+
     name: str
     env: str
     kind: type
     default: Any
     help: str
+    scope: str = "run"
+    argument: str | None = None
+    unit: str = ""
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    shown_default: str | None = None
+
+
+def _run(name: str, kind: type, default: Any, help: str, **kw: Any) -> SettingSpec:
+    """A setting code can also pass (``Settings(name=...)`` unless `argument` says otherwise)."""
+    kw.setdefault("argument", name)
+    kw.setdefault("scope", "run")
+    return SettingSpec(name, "LOCALTRACK_" + name.upper(), kind, default, help, **kw)
+
+
+def _env_only(name: str, scope: str, kind: type, default: Any, help: str, **kw: Any) -> SettingSpec:
+    return SettingSpec(name, "LOCALTRACK_" + name.upper(), kind, default, help, scope, **kw)
 
 
 SPECS: tuple[SettingSpec, ...] = (
-    SettingSpec(
-        "base_url",
-        "LOCALTRACK_BASE_URL",
-        str,
-        None,
-        "Server that `localtrack sync` and mode='online' push to (else the last `localtrack login`).",
-    ),
-    SettingSpec(
-        "api_key",
-        "LOCALTRACK_API_KEY",
-        str,
-        None,
-        "API key for that server (else the one `localtrack login` saved).",
-    ),
-    SettingSpec("dir", "LOCALTRACK_DIR", str, DEFAULT_DIR, "Root directory of the store."),
-    SettingSpec(
+    _run("dir", str, DEFAULT_DIR, "root directory of the store", argument="init(dir=)"),
+    _run(
         "mode",
-        "LOCALTRACK_MODE",
         str,
         "offline",
-        "offline (write locally), online (also push to a server in the background) or disabled.",
+        "`offline` writes locally; `online` also pushes to a server in the background; "
+        "`disabled` logs nothing (same API)",
+        choices=("offline", "online", "disabled"),
     ),
-    SettingSpec(
+    _run(
+        "base_url",
+        str,
+        None,
+        'the server `localtrack sync` and `mode="online"` push to (else the last '
+        "`localtrack login`)",
+        scope="sync",
+    ),
+    _run(
+        "api_key",
+        str,
+        None,
+        "the API key for that server (else the one `localtrack login` saved)",
+        scope="sync",
+    ),
+    _run(
         "strict",
-        "LOCALTRACK_STRICT",
         bool,
         False,
-        "Raise on values run.log() cannot store, instead of warning once per key and dropping them.",
+        "raise on unsupported values instead of warning and dropping them",
     ),
-    SettingSpec(
+    _run(
         "flush_interval",
-        "LOCALTRACK_FLUSH_INTERVAL",
         float,
         0.5,
-        "Seconds between background flushes to the tail log (bounds crash loss).",
+        "seconds between background flushes (bounds what a crash can lose)",
+        unit="seconds",
     ),
-    SettingSpec(
+    _run(
         "seal_interval",
-        "LOCALTRACK_SEAL_INTERVAL",
         float,
         300.0,
-        "Seconds after which flushed rows are sealed into a Parquet shard.",
+        "seconds after which flushed rows are sealed into a Parquet shard (15 in online mode "
+        "unless set)",
+        unit="seconds",
     ),
-    SettingSpec(
+    _run(
         "seal_scalars",
-        "LOCALTRACK_SEAL_SCALARS",
         int,
         500_000,
-        "Logged scalars after which flushed rows are sealed into a Parquet shard.",
+        "logged values after which flushed rows are sealed into a shard",
+        unit="values",
     ),
-    SettingSpec(
+    _run(
         "finish_timeout",
-        "LOCALTRACK_FINISH_TIMEOUT",
         float,
         120.0,
-        "Hard deadline in seconds for finish(); it never waits longer.",
+        "hard deadline, in seconds, for `finish()`",
+        unit="seconds",
     ),
-    SettingSpec(
+    _run(
         "index",
-        "LOCALTRACK_INDEX",
         str,
         "auto",
-        "Use the shared SQLite index: auto (not on network filesystems), on, or off.",
+        "shared SQLite index: `auto` (off on network filesystems), `on`, `off`",
+        choices=("auto", "on", "off"),
     ),
-    SettingSpec(
+    _run(
         "per_rank",
-        "LOCALTRACK_PER_RANK",
         bool,
         False,
-        "Under DDP (RANK set), log one run per rank instead of rank 0 only.",
+        "under DDP, one run per rank instead of rank 0 only",
     ),
-    SettingSpec(
+    _run(
         "capture_git",
-        "LOCALTRACK_CAPTURE_GIT",
         bool,
         True,
-        "Record git commit, branch and dirty flag at init when inside a repository.",
+        "record git commit, branch and dirty flag at init",
     ),
-    SettingSpec(
+    _run(
         "system_metrics",
-        "LOCALTRACK_SYSTEM_METRICS",
         bool,
         True,
-        "Sample CPU, memory, disk, network and GPU use in the background (system/* keys).",
+        "sample CPU, memory, disk, network and GPU use in the background (`system/*` keys)",
     ),
-    SettingSpec(
+    _run(
         "system_metrics_interval",
-        "LOCALTRACK_SYSTEM_METRICS_INTERVAL",
         float,
         5.0,
-        "Seconds between system metric samples.",
+        "seconds between system metric samples",
+        unit="seconds",
     ),
-    SettingSpec(
+    _run(
         "console",
-        "LOCALTRACK_CONSOLE",
         bool,
         True,
-        "Copy stdout and stderr to the run's files/output.log (they still reach the terminal).",
+        "copy stdout and stderr to the run's `files/output.log` (they still reach the terminal "
+        "unchanged)",
     ),
-    SettingSpec(
+    _run(
         "save_code",
-        "LOCALTRACK_SAVE_CODE",
         bool,
         True,
-        "Save uncommitted changes (git diff HEAD) as the run's files/diff.patch.",
+        "save uncommitted changes (`git diff HEAD`) as the run's `files/diff.patch`",
     ),
-    SettingSpec(
+    _run(
         "capture_packages",
-        "LOCALTRACK_CAPTURE_PACKAGES",
         bool,
         True,
-        "Save the installed packages (like pip freeze) as the run's files/requirements.txt.",
+        "save installed packages (like `pip freeze`) as the run's `files/requirements.txt`",
     ),
-    SettingSpec(
+    _run(
         "stale_after",
-        "LOCALTRACK_STALE_AFTER",
         float,
         60.0,
-        "Seconds without a heartbeat after which readers report a running run as crashed.",
+        "seconds without a heartbeat after which readers call a running run `crashed` (runs on "
+        "the same host are detected at once by their pid)",
+        unit="seconds",
+    ),
+    _env_only(
+        "config_dir",
+        "sync",
+        str,
+        None,
+        "where `localtrack login` keeps the server URL and key (mode 0600)",
+        shown_default="`$XDG_CONFIG_HOME/localtrack` (else `~/.config/localtrack`)",
+    ),
+    _env_only(
+        "allowed_hosts",
+        "server",
+        str,
+        None,
+        "extra `Host` header values the server and `localtrack ui` accept, comma-separated "
+        "(e.g. `tracker.example.org`; or `--allow-host`)",
+        shown_default="loopback names",
+    ),
+    _env_only(
+        "rate_limit",
+        "server",
+        float,
+        200.0,
+        "requests per second per API key before `429` + `Retry-After` (0 turns rate limits off)",
+        unit="requests per second",
+    ),
+    _env_only(
+        "rate_burst",
+        "server",
+        float,
+        1000.0,
+        "requests a key may send in a burst above the rate limit",
+        unit="requests",
+    ),
+    _env_only(
+        "max_blob_bytes",
+        "server",
+        int,
+        512 << 20,
+        "the largest file one upload may carry (`413` beyond it, counted on the streamed bytes)",
+        unit="bytes",
+        minimum=1,
+        shown_default="`536870912` (512 MiB)",
+    ),
+    _env_only(
+        "max_shard_rows",
+        "server",
+        int,
+        50_000_000,
+        "rows one Parquet file a client sends (metric shard or logged table) may hold, read "
+        "from its footer before anything is decoded (`400` naming the limit beyond it)",
+        unit="rows",
+        minimum=1,
+    ),
+    _env_only(
+        "max_decoded_bytes",
+        "server",
+        int,
+        4 << 30,
+        "bytes one Parquet file a client sends may decode to in memory (footer sizes, then "
+        "string lengths in bounded batches)",
+        unit="bytes",
+        minimum=1,
+        shown_default="`4294967296` (4 GiB)",
+    ),
+    _env_only(
+        "max_json_bytes",
+        "server",
+        int,
+        32 << 20,
+        "bytes of one JSON document a client sends (`run.json`, each media log), checked "
+        "before it is parsed",
+        unit="bytes",
+        minimum=1,
+        shown_default="`33554432` (32 MiB)",
     ),
 )
 _BY_NAME = {s.name: s for s in SPECS}
 _TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def spec(name: str) -> SettingSpec:
+    """The declaration of setting `name`."""
+    return _BY_NAME[name]
+
+
+def default(name: str) -> Any:
+    """The default of setting `name`."""
+    return _BY_NAME[name].default
+
+
+def _show(value: Any) -> str:
+    return format(value, "g") if isinstance(value, float) else str(value)
+
+
+def _bad(spec: SettingSpec, raw: str, what: str, allowed: str) -> UsageError:
+    return UsageError(f"{spec.env}={raw!r} {what}; set it to {allowed}")
 
 
 def _parse(spec: SettingSpec, raw: str) -> Any:
+    """`raw` (not empty) as the setting's type; UsageError naming variable, value and rule."""
+    text = raw.strip()
+    unit = f" of {spec.unit}" if spec.unit else ""
     if spec.kind is bool:
-        low = raw.strip().lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-        raise UsageError(f"{spec.env}={raw!r} is not a boolean; use 1/0, true/false or yes/no")
-    try:
-        return spec.kind(raw)
-    except ValueError:
-        raise UsageError(
-            f"{spec.env}={raw!r} is not a valid {spec.kind.__name__}: {spec.help}"
-        ) from None
+        low = text.lower()
+        if low in _TRUE or low in _FALSE:
+            return low in _TRUE
+        raise _bad(spec, raw, "is not a boolean", "1/0, true/false, yes/no or on/off")
+    if spec.kind is str:
+        if spec.choices and text not in spec.choices:
+            raise _bad(spec, raw, "is not allowed", " or ".join(spec.choices))
+        return text
+    if spec.kind is int:
+        try:
+            value: float = int(text)
+        except ValueError:
+            example = f"a whole number such as {spec.default}"
+            raise _bad(spec, raw, f"is not a whole number{unit}", example) from None
+    else:
+        try:
+            value = float(text)
+        except ValueError:
+            example = f"a number such as {_show(spec.default)}"
+            raise _bad(spec, raw, f"is not a number{unit}", example) from None
+    if spec.minimum is not None and value < spec.minimum:
+        what = f"is below {_show(spec.minimum)}"
+        raise _bad(spec, raw, what, f"{_show(spec.minimum)} or more (default {spec.default})")
+    return value
+
+
+def from_env(name: str) -> Any:
+    """Setting `name` as its environment variable sets it, parsed; None when unset or empty."""
+    spec = _BY_NAME[name]
+    raw = os.environ.get(spec.env)
+    if raw is None or not raw.strip():
+        return None
+    return _parse(spec, raw)
 
 
 def resolve(name: str, explicit: Any = None) -> Any:
     """The value of setting `name`: explicit argument > environment variable > default."""
-    spec = _BY_NAME[name]
     if explicit is not None:
         return explicit
-    raw = os.environ.get(spec.env)
-    if raw is not None:
-        return _parse(spec, raw)
-    return spec.default
+    value = from_env(name)
+    return _BY_NAME[name].default if value is None else value
 
 
 def resolve_dir(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -2,34 +2,124 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 import localtrack
 from localtrack.errors import UsageError
-from localtrack.settings import SPECS, resolve
+from localtrack.settings import SCOPES, SPECS, SettingSpec, resolve
+from localtrack.store.runmeta import stale_after_s
 
 from .conftest import REPO
 
 
-def test_every_setting_is_documented_in_the_readme() -> None:
-    readme = (REPO / "README.md").read_text()
-    for spec in SPECS:
-        assert spec.env in readme, f"{spec.env} is not documented in README.md"
+def _shown(spec: SettingSpec) -> str:
+    if spec.shown_default is not None:
+        return spec.shown_default
+    if spec.default is None:
+        return "—"
+    if isinstance(spec.default, bool):
+        return "`1`" if spec.default else "`0`"
+    return f"`{format(spec.default, 'g') if isinstance(spec.default, float) else spec.default}`"
 
 
-def test_every_environment_variable_the_code_reads_is_documented() -> None:
-    import re
+def settings_table(specs: list[SettingSpec], *, with_argument: bool) -> str:
+    """The Markdown table the docs show for `specs`, rendered from SPECS."""
+    if with_argument:
+        lines = [
+            "| environment variable | `Settings` field | default | meaning |",
+            "|---|---|---|---|",
+        ]
+        lines += [f"| `{s.env}` | `{s.argument}` | {_shown(s)} | {s.help} |" for s in specs]
+    else:
+        lines = ["| environment variable | default | meaning |", "|---|---|---|"]
+        lines += [f"| `{s.env}` | {_shown(s)} | {s.help} |" for s in specs]
+    return "\n".join(lines) + "\n"
 
-    readme = (REPO / "README.md").read_text()
-    internal = {"LOCALTRACK_ROOT", "LOCALTRACK_POLL_MS", "LOCALTRACK_SERVER"}  # Flask config keys
+
+DOC_TABLES = {
+    "README.md": [
+        settings_table([s for s in SPECS if s.argument], with_argument=True),
+        settings_table([s for s in SPECS if not s.argument], with_argument=False),
+    ],
+    "docs/sync.md": [settings_table([s for s in SPECS if s.scope != "run"], with_argument=False)],
+}
+FLASK_CONFIG_KEYS = {"LOCALTRACK_ROOT", "LOCALTRACK_POLL_MS", "LOCALTRACK_SERVER"}
+
+
+@pytest.mark.parametrize("doc", sorted(DOC_TABLES))
+def test_settings_tables_in_the_docs_are_rendered_from_the_table(doc: str) -> None:
+    text = (REPO / doc).read_text()
+    for table in DOC_TABLES[doc]:
+        assert table in text, f"{doc} should hold this table (rendered from SPECS):\n{table}"
+
+
+def test_every_setting_field_is_declared_and_every_run_setting_is_a_field() -> None:
+    names = {f.name for f in fields(localtrack.Settings)} - {"extra"}
+    assert names == {s.name for s in SPECS if s.argument == s.name}
+    assert {s.scope for s in SPECS} <= set(SCOPES)
+
+
+def test_every_localtrack_variable_in_code_or_docs_is_declared() -> None:
+    declared = {s.env for s in SPECS}
+    sources = [*(REPO / "localtrack").rglob("*.py"), *(REPO / "webui").rglob("*.py")]
+    docs = [REPO / "README.md", *(REPO / "docs").rglob("*.md")]
+    for path in sources + docs:
+        found = (
+            set(re.findall(r"LOCALTRACK_[A-Z_]*[A-Z](?![A-Z_]*\*)", path.read_text()))
+            - FLASK_CONFIG_KEYS
+        )
+        assert found <= declared, f"{path.name} names {found - declared}: declare them in SPECS"
+
+
+def test_only_settings_reads_localtrack_variables_from_the_environment() -> None:
     for folder in ("localtrack", "webui"):
         for path in (REPO / folder).rglob("*.py"):
-            for name in set(re.findall(r"LOCALTRACK_[A-Z_]+", path.read_text())) - internal:
-                assert name in readme, (
-                    f"{name} (read in {path.name}) is not documented in README.md"
-                )
+            if path == REPO / "localtrack" / "settings.py":
+                continue
+            for line in path.read_text().splitlines():
+                if "environ" in line or "getenv" in line:
+                    assert "LOCALTRACK_" not in line, f"{path.name} reads {line.strip()!r}"
+
+
+def _bad_value(spec: SettingSpec) -> str:
+    if spec.choices:
+        return "sideways"
+    if spec.minimum is not None:
+        return "0"
+    return "abc" if spec.kind is not str else ""
+
+
+@pytest.mark.parametrize(
+    "spec", [s for s in SPECS if _bad_value(s)], ids=lambda s: s.env.removeprefix("LOCALTRACK_")
+)
+def test_a_bad_value_is_one_usage_error_naming_variable_and_value(
+    monkeypatch: pytest.MonkeyPatch, spec: SettingSpec
+) -> None:
+    value = _bad_value(spec)
+    monkeypatch.setenv(spec.env, value)
+    with pytest.raises(UsageError, match=re.escape(f"{spec.env}={value!r}")) as info:
+        resolve(spec.name)
+    assert "set it to" in str(info.value)
+
+
+def test_stale_after_message_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCALTRACK_STALE_AFTER", "abc")
+    with pytest.raises(UsageError) as info:
+        stale_after_s()
+    assert str(info.value) == (
+        "LOCALTRACK_STALE_AFTER='abc' is not a number of seconds; set it to a number such as 60"
+    )
+    assert localtrack.Settings(stale_after=5.0).resolved()["stale_after"] == 5.0
+
+
+def test_an_empty_variable_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    for spec in SPECS:
+        monkeypatch.setenv(spec.env, " ")
+        assert resolve(spec.name) == spec.default
 
 
 def test_explicit_beats_environment_beats_default(monkeypatch: pytest.MonkeyPatch) -> None:

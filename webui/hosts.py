@@ -9,15 +9,16 @@ user adds (``LOCALTRACK_ALLOWED_HOSTS`` or ``--allow-host``). Binding ``0.0.0.0`
 from __future__ import annotations
 
 import html
-import os
 from collections.abc import Iterable
 
 from flask import Flask, Response, current_app, request
 
+from localtrack.settings import resolve, spec
+
 from .responses import error_json
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-ENV_VAR = "LOCALTRACK_ALLOWED_HOSTS"
+ENV_VAR = spec("allowed_hosts").env
 _WILDCARD_BINDS = frozenset({"", "0.0.0.0", "::"})
 _PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Unknown host name'
@@ -48,7 +49,7 @@ def allowed_hosts_for(host: str, extra: str | Iterable[str] | None = None) -> fr
 
 def from_env(host: str, extra: Iterable[str] = ()) -> frozenset[str]:
     """``allowed_hosts_for`` with the names of $LOCALTRACK_ALLOWED_HOSTS added to `extra`."""
-    listed = [n for n in (os.environ.get(ENV_VAR) or "").split(",") if n.strip()]
+    listed = [n for n in (resolve("allowed_hosts") or "").split(",") if n.strip()]
     return allowed_hosts_for(host, [*extra, *listed])
 
 

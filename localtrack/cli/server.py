@@ -12,7 +12,7 @@ import time
 import click
 
 from ..errors import UsageError
-from ..settings import resolve_dir
+from ..settings import resolve, resolve_dir
 from .options import clean_errors, dir_option, json_option
 
 
@@ -32,11 +32,9 @@ def server_cmd(dir_: str | None, host: str, port: int, allow_hosts: tuple[str, .
 
     Example: localtrack server --dir /srv/localtrack --port 8080 --allow-host tracker.example.org
     """
-    import os
-
     from webui.server.app import serve_server
 
-    extra = ",".join([*allow_hosts, os.environ.get("LOCALTRACK_ALLOWED_HOSTS") or ""])
+    extra = ",".join([*allow_hosts, resolve("allowed_hosts") or ""])
     try:
         serve_server(resolve_dir(dir_), host=host, port=port, allowed_hosts=extra)
     except UsageError as exc:  # e.g. a public address before any key exists: exit 2

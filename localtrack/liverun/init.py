@@ -15,7 +15,7 @@ from typing import Any
 from ..capture import sysinfo
 from ..errors import DocumentError, RunExistsError, RunNotFoundError, UsageError
 from ..naming import new_run_id, new_run_name
-from ..settings import Settings, resolve_dir
+from ..settings import Settings, from_env, resolve_dir
 from ..store.jsondoc import Invalid, check_depth
 from ..store.layout import RunPaths, is_valid_run_id
 from ..store.recovery import repair_run, scan_run
@@ -36,6 +36,7 @@ ONLINE_SEAL_INTERVAL_S = 15.0
 
 
 def _ddp_rank() -> int | None:
+    # Environment facts set by the launcher (torchrun, SLURM), not settings.
     for var in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
         value = os.environ.get(var)
         if value is not None and value.strip().isdigit():
@@ -84,7 +85,7 @@ def init(
     if (
         mode == "online"
         and (settings is None or settings.seal_interval is None)
-        and ("LOCALTRACK_SEAL_INTERVAL" not in os.environ)
+        and from_env("seal_interval") is None
     ):
         resolved["seal_interval"] = ONLINE_SEAL_INTERVAL_S  # the server sees sealed data only
     if unused:

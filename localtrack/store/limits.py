@@ -8,7 +8,7 @@ over a limit, or with columns other than the documented ones, is refused with a
 value is decoded. Only then are the string columns read, in bounded batches and as dictionary
 indices, to add up their decoded length; everything later decodes in bounded batches too.
 
-The limits are settings (declared once here, as data), resolved when a check runs::
+The limits are settings (declared in localtrack/settings.py), resolved when a check runs::
 
     LOCALTRACK_MAX_SHARD_ROWS     rows of one Parquet file (metric shard or table)
     LOCALTRACK_MAX_DECODED_BYTES  bytes one Parquet file may decode to in memory
@@ -25,7 +25,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..errors import CorruptDataError, LimitExceededError, UsageError
+from ..errors import CorruptDataError, LimitExceededError
+from ..settings import SettingSpec, default, resolve, spec
 from .layout import METRICS_DIR, RUN_JSON
 from .metrics import SCHEMA
 
@@ -35,66 +36,27 @@ CHECK_BATCH_ROWS = 64 * 1024
 _MEDIA_TABLE_TYPES = (pa.bool_(), pa.int64(), pa.float64(), pa.string())
 
 
-@dataclass(frozen=True)
-class LimitSpec:
-    name: str
-    env: str
-    default: int
-    help: str
-
-
-SPECS: tuple[LimitSpec, ...] = (
-    LimitSpec(
-        "max_shard_rows",
-        "LOCALTRACK_MAX_SHARD_ROWS",
-        50_000_000,
-        "Rows one Parquet file a client sends (metric shard or logged table) may hold.",
-    ),
-    LimitSpec(
-        "max_decoded_bytes",
-        "LOCALTRACK_MAX_DECODED_BYTES",
-        4 << 30,
-        "Bytes one Parquet file a client sends may decode to in memory.",
-    ),
-    LimitSpec(
-        "max_json_bytes",
-        "LOCALTRACK_MAX_JSON_BYTES",
-        32 << 20,
-        "Bytes of one JSON document a client sends (run.json, a media log).",
-    ),
-)
-_BY_NAME = {s.name: s for s in SPECS}
+SPECS: tuple[SettingSpec, ...] = tuple(
+    spec(name) for name in ("max_shard_rows", "max_decoded_bytes", "max_json_bytes")
+)  # declared in localtrack/settings.py, with every other setting
 
 
 @dataclass(frozen=True)
 class Limits:
     """The limits in force for one check (see ``current``)."""
 
-    max_shard_rows: int = _BY_NAME["max_shard_rows"].default
-    max_decoded_bytes: int = _BY_NAME["max_decoded_bytes"].default
-    max_json_bytes: int = _BY_NAME["max_json_bytes"].default
-
-
-def _from_env(spec: LimitSpec) -> int:
-    raw = os.environ.get(spec.env)
-    if raw is None or not raw.strip():
-        return spec.default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise UsageError(f"{spec.env}={raw!r} is not a whole number: {spec.help}") from None
-    if value <= 0:
-        raise UsageError(f"{spec.env} must be positive, not {value}")
-    return value
+    max_shard_rows: int = default("max_shard_rows")
+    max_decoded_bytes: int = default("max_decoded_bytes")
+    max_json_bytes: int = default("max_json_bytes")
 
 
 def current() -> Limits:
     """The limits now: each ``LOCALTRACK_MAX_*`` variable, else its default."""
-    return Limits(**{spec.name: _from_env(spec) for spec in SPECS})
+    return Limits(**{s.name: resolve(s.name) for s in SPECS})
 
 
 def _over(what: str, amount: int, limit: int, name: str) -> LimitExceededError:
-    env = _BY_NAME[name].env
+    env = spec(name).env
     return LimitExceededError(
         f"{what} is over this server's limit: {amount:,} > {limit:,} ({env}; the server's "
         "operator can raise it)",

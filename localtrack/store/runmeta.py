@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptDataError, DocumentError
+from ..settings import default, resolve
 from .atomic import read_json, write_json_atomic
 from .index import encode_json
 from .layout import FORMAT_VERSION
@@ -28,7 +29,7 @@ from .runschema import check_run_json
 
 log = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL_S = 5.0
-DEFAULT_STALE_AFTER_S = 60.0
+DEFAULT_STALE_AFTER_S: float = default("stale_after")
 SYSTEM_PREFIX = "system/"  # system metrics: their own sample counter as step, not in the summary
 
 
@@ -67,10 +68,9 @@ def pid_alive(pid: int) -> bool:
 
 
 def stale_after_s() -> float:
-    try:
-        return float(os.environ.get("LOCALTRACK_STALE_AFTER", DEFAULT_STALE_AFTER_S))
-    except ValueError:
-        return DEFAULT_STALE_AFTER_S
+    """Seconds without a heartbeat after which a running run counts as crashed
+    (LOCALTRACK_STALE_AFTER; a bad value is a UsageError, never silently the default)."""
+    return float(resolve("stale_after"))
 
 
 def effective_state(

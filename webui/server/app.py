@@ -25,9 +25,9 @@ from waitress.server import create_server
 
 from localtrack.apikeys import KeyStore
 from localtrack.errors import UsageError
+from localtrack.settings import resolve
 from localtrack.store.ingest.blobscope import NamespaceBlobs
 from localtrack.store.ingest.importer import Ingest
-from localtrack.store.ingest.staging import DEFAULT_MAX_BLOB_BYTES
 
 from .. import hosts
 from ..app import create_app
@@ -40,18 +40,8 @@ THREADS = 8
 
 
 def max_blob_bytes_from_env() -> int:
-    raw = os.environ.get("LOCALTRACK_MAX_BLOB_BYTES")
-    if not raw:
-        return DEFAULT_MAX_BLOB_BYTES
-    try:
-        value = int(raw)
-    except ValueError:
-        raise UsageError(
-            f"LOCALTRACK_MAX_BLOB_BYTES={raw!r} is not a whole number of bytes"
-        ) from None
-    if value <= 0:
-        raise UsageError("LOCALTRACK_MAX_BLOB_BYTES must be positive")
-    return value
+    """$LOCALTRACK_MAX_BLOB_BYTES, else 512 MiB (a bad value is a UsageError)."""
+    return int(resolve("max_blob_bytes"))
 
 
 def create_server_app(

@@ -23,12 +23,13 @@ from urllib.parse import quote
 from flask import Flask, Response, current_app, g, redirect, request
 
 from localtrack.apikeys import KeyStore
+from localtrack.settings import resolve
 
 from .. import hosts
 from .access import SAFE_METHODS, Principal, deny
 from .login import login_pages
 from .policies import POLICIES, check_targets
-from .ratelimit import RateLimiter, env_float
+from .ratelimit import RateLimiter
 from .sessions import SESSION_COOKIE, Sessions, check_csrf
 
 log = logging.getLogger(__name__)
@@ -142,9 +143,7 @@ def install(app: Flask, keys: KeyStore, allowed_hosts: frozenset[str]) -> AuthCo
         keys=keys,
         sessions=Sessions(keys.session_secret()),
         allowed_hosts=allowed_hosts,
-        limiter=RateLimiter(
-            env_float("LOCALTRACK_RATE_LIMIT", 200.0), env_float("LOCALTRACK_RATE_BURST", 1000.0)
-        ),
+        limiter=RateLimiter(resolve("rate_limit"), resolve("rate_burst")),
         failures=RateLimiter(1.0, 20.0),
     )
     app.extensions["localtrack_auth"] = cfg

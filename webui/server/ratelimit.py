@@ -1,9 +1,12 @@
-"""Rate limits: token buckets per key (requests) and per address (failed logins)."""
+"""Rate limits: token buckets per key (requests) and per address (failed logins).
+
+The per-key rate and burst are the settings LOCALTRACK_RATE_LIMIT and LOCALTRACK_RATE_BURST
+(localtrack/settings.py), read by ``auth.install``.
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
@@ -34,15 +37,3 @@ class RateLimiter:
             if len(self._buckets) > 100_000:
                 self._buckets.clear()
             return (1.0 - tokens) / self.rate
-
-
-def env_float(name: str, default: float) -> float:
-    """The number in the environment variable `name`, or `default` if unset or not a number."""
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        log.warning("%s=%r is not a number; using %s", name, raw, default)
-        return default
