@@ -10,6 +10,8 @@ from typing import Any
 
 from localtrack.errors import RunNotFoundError, UsageError
 from localtrack.store.reader import MetricKey, RunInfo
+from localtrack.store.runjson import UI_FIELDS, json_safe
+from localtrack.store.runjson import run_json as run_json_fields
 
 from . import catalog
 from .files_views import redact_remote
@@ -124,27 +126,9 @@ def run_json(run: RunInfo) -> dict[str, Any]:
         system["git"] = dict(git, remote=redact_remote(remote) if isinstance(remote, str) else None)
     argv = argv if isinstance(argv, list) else []  # an old store may hold junk here
     return {
-        "id": run.id,
-        "name": run.name,
-        "project": run.project,
-        "entity": run.entity,
-        "namespace": run.namespace,
-        "state": run.state,
-        "created_at": run.created_at,
-        "updated_at": run.updated_at,
-        "heartbeat_at": run.heartbeat_at,
-        "ended_at": run.ended_at,
-        "duration": run.duration,
-        "exit_code": run.exit_code,
-        "tags": list(run.tags),
-        "group": run.group,
-        "job_type": run.job_type,
-        "notes": run.notes,
-        "host": run.host,
-        "pid": run.pid,
-        "max_step": run.max_step,
+        **run_json_fields(run, UI_FIELDS),
         "command": shlex.join(str(a) for a in argv) if argv else None,
-        "system": catalog.json_value(system),
+        "system": json_safe(system),
     }
 
 
@@ -160,9 +144,9 @@ def run_view(state: UIState, run_id: str) -> dict[str, Any]:
     warnings += [w for w in data_warnings(state, run.id) if w not in warnings]
     return {
         "run": run_json(run),
-        "config": catalog.json_value(run.config),
-        "config_flat": catalog.json_value(catalog.flatten(run.config)),
-        "summary": catalog.json_value(dict(sorted(run.summary.items(), key=_summary_order))),
+        "config": json_safe(run.config),
+        "config_flat": json_safe(catalog.flatten(run.config)),
+        "summary": json_safe(dict(sorted(run.summary.items(), key=_summary_order))),
         "keys": [_key_json(k) for k in keys],
         "sections": sections([k.key for k in keys]),
         "warnings": warnings,
@@ -202,8 +186,8 @@ def compare_view(state: UIState, project: str, run_ids: Sequence[str]) -> dict[s
                 "project": r.project,
                 "group": r.group,
                 "tags": list(r.tags),
-                "config": catalog.json_value(f),
-                "summary": catalog.json_value(r.summary),
+                "config": json_safe(f),
+                "summary": json_safe(r.summary),
             }
             for r, f in zip(runs, flat, strict=True)
         ],
@@ -226,8 +210,7 @@ def config_diff(flat: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 {
                     "key": key,
                     "values": [
-                        None if v is catalog.query.MISSING else catalog.json_value(v)
-                        for v in values
+                        None if v is catalog.query.MISSING else json_safe(v) for v in values
                     ],
                     "missing": [v is catalog.query.MISSING for v in values],
                 }

@@ -42,24 +42,15 @@ def _fmt_duration(seconds: float | None) -> str:
 
 
 def _run_json(info: Any) -> dict[str, Any]:
-    return {
-        "id": info.id,
-        "project": info.project,
-        "name": info.name,
-        "state": info.state,
-        "created_at": info.created_at,
-        "ended_at": info.ended_at,
-        "duration": info.duration,
-        "tags": list(info.tags),
-        "group": info.group,
-        "job_type": info.job_type,
-        "notes": info.notes,
-        "host": info.host,
-        "max_step": info.max_step,
-        "config": info.config,
-        "summary": info.summary,
-        "warnings": list(info.warnings),
-    }
+    from ..store.runjson import run_json
+
+    return run_json(info)
+
+
+def _dumps(data: Any) -> str:
+    from ..store.runjson import dumps
+
+    return dumps(data, indent=1)
 
 
 @click.command()
@@ -74,7 +65,7 @@ def runs(dir_: str | None, project: str | None, as_json: bool) -> None:
     """
     infos = _reader(dir_).runs(project)
     if as_json:
-        click.echo(json.dumps([_run_json(i) for i in infos], indent=1, default=str))
+        click.echo(_dumps([_run_json(i) for i in infos]))
         return
     if not infos:
         click.echo("No runs yet. Log one with localtrack.init(), or try `localtrack demo`.")
@@ -110,7 +101,7 @@ def show(run_id: str, dir_: str | None, as_json: bool) -> None:
         data["damaged"] = bool(damage)
         data["system"] = info.system
         data["metrics"] = [k.__dict__ for k in keys]
-        click.echo(json.dumps(data, indent=1, default=str))
+        click.echo(_dumps(data))
         return
     click.echo(f"{info.name}  ({info.id})  project={info.project}  state={info.state}")
     click.echo(
