@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import secrets
 import time
 from typing import Any
 
 from flask import Response, g, request
+from itsdangerous import BadSignature, Signer
 
 from localtrack.apikeys import ApiKey
 
@@ -34,35 +34,37 @@ def _unb64(text: str) -> bytes:
 
 
 class Sessions:
-    """Stateless signed session cookies; the key behind one is checked on every request."""
+    """Stateless signed session cookies; the key behind one is checked on every request.
+
+    A cookie is ``<base64 JSON>.<signature>`` (itsdangerous, HMAC-SHA256): the JSON names the
+    key (``k``), the expiry (``e``, 12 h after login) and a random nonce (``n``) that the
+    session's CSRF token is a signature of, under a salt of its own.
+    """
 
     def __init__(self, secret: bytes) -> None:
-        self.secret = secret
-
-    def _mac(self, payload: str) -> str:
-        return _b64(hmac.new(self.secret, payload.encode(), hashlib.sha256).digest())
+        self._cookie = Signer(secret, salt="localtrack.session", digest_method=hashlib.sha256)
+        self._csrf = Signer(secret, salt="localtrack.csrf", digest_method=hashlib.sha256)
 
     def issue(self, key: ApiKey) -> str:
         body = {"k": key.id, "e": int(time.time() + SESSION_SECONDS), "n": secrets.token_hex(16)}
-        payload = _b64(json.dumps(body, separators=(",", ":")).encode())
-        return f"{payload}.{self._mac(payload)}"
+        return self._cookie.sign(_b64(json.dumps(body, separators=(",", ":")).encode())).decode()
 
     def read(self, cookie: str | None) -> dict[str, Any] | None:
-        if not cookie or cookie.count(".") != 1:
-            return None
-        payload, mac = cookie.split(".")
-        if not hmac.compare_digest(mac, self._mac(payload)):
+        if not cookie:
             return None
         try:
-            body = json.loads(_unb64(payload))
-        except (ValueError, UnicodeDecodeError):
+            body = json.loads(_unb64(self._cookie.unsign(cookie).decode()))
+        except (BadSignature, ValueError, UnicodeDecodeError):
             return None
         if not isinstance(body, dict) or float(body.get("e", 0)) < time.time():
             return None
         return body
 
     def csrf_token(self, session: dict[str, Any]) -> str:
-        return self._mac("csrf|" + str(session.get("n")))
+        return self._csrf.get_signature(str(session.get("n"))).decode()
+
+    def csrf_token_matches(self, session: dict[str, Any], given: str) -> bool:
+        return self._csrf.verify_signature(str(session.get("n")), given)
 
 
 def check_csrf(sessions: Sessions, who: Principal) -> Response | None:
@@ -70,8 +72,7 @@ def check_csrf(sessions: Sessions, who: Principal) -> Response | None:
     if request.method in SAFE_METHODS or who.via != "session":
         return None
     session = g.get("localtrack_session") or {}
-    expected = sessions.csrf_token(session)
     given = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
-    if not hmac.compare_digest(given.encode(), expected.encode()):
+    if not sessions.csrf_token_matches(session, given):
         return deny(403, "csrf", "this request needs the page's CSRF token; reload the page")
     return None
