@@ -109,3 +109,37 @@ def test_demo_writes_finished_failed_and_crashed_runs(tmp_path: Path) -> None:
     finished = next(r for r in runs if r.state == "finished")
     assert finished.config["lr"] and finished.tags and finished.group
     assert finished.summary["val/acc"] > 0.3 and len(finished.history(["train/loss"])) >= 1000
+
+
+def _strict(text: str) -> object:
+    def refuse(name: str) -> object:
+        raise ValueError(f"bare {name} in JSON output")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_output_is_strict_json_with_nan_as_a_string(
+    root: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from localtrack.store.reader import StoreReader
+
+    run = localtrack.init(project="proj", name="nan", dir=root)
+    run.log({"loss": float("nan")})
+    run.finish()
+    odd = {"loss": float("nan"), "best": float("inf"), "worst": float("-inf")}
+    real_run, real_runs = StoreReader.run, StoreReader.runs
+    monkeypatch.setattr(
+        StoreReader, "run", lambda self, r: dataclasses.replace(real_run(self, r), summary=odd)
+    )
+    monkeypatch.setattr(
+        StoreReader,
+        "runs",
+        lambda self, *a: [dataclasses.replace(i, summary=odd) for i in real_runs(self, *a)],
+    )
+    listed = _strict(runner.invoke(cli, ["runs", "--dir", str(root), "--json"]).output)
+    shown = _strict(runner.invoke(cli, ["show", run.id, "--dir", str(root), "--json"]).output)
+    assert isinstance(listed, list) and isinstance(shown, dict)
+    expected = {"loss": "NaN", "best": "Infinity", "worst": "-Infinity"}
+    assert listed[0]["summary"] == shown["summary"] == expected
