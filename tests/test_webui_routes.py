@@ -16,9 +16,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from localtrack.store.reader import StoreReader
-from webui import create_app
+from webui import create_app, routes
 from webui import views as models
 from webui.app import CSP
+from webui.server import policies
 
 from . import media_fixtures, webui_fixtures
 
@@ -328,3 +329,51 @@ def test_compare_api_diffs_only_differing_keys(client: FlaskClient, ids: Ids) ->
     assert (
         "lr" in body["numeric_fields"]["config"] and "val/acc" in body["numeric_fields"]["summary"]
     )
+
+
+# -- the route registry (webui/routes.py): one declaration, checked against the app and the docs --
+
+API_DOCS = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+
+
+def test_the_app_the_registry_and_the_docs_agree(app: Flask) -> None:
+    assert routes.check(app, API_DOCS.read_text()) == []
+
+
+def test_the_server_app_agrees_with_the_registry(tmp_path: Path) -> None:
+    from webui.server.app import create_server_app
+
+    server = create_server_app(tmp_path, watch=False)
+    assert routes.problems(server) == []
+    assert set(policies.POLICIES) == {r.endpoint for r in routes.ROUTES}
+
+
+def test_every_page_has_a_json_twin_in_the_registry() -> None:
+    pages = [r for r in routes.ROUTES if r.kind == "page"]
+    assert pages and all(routes.BY_ENDPOINT[str(r.twin)].kind == "api" for r in pages)
+
+
+def test_a_route_without_policy_twin_or_doc_is_caught(ui_store: tuple[Path, Ids]) -> None:
+    fresh = create_app(ui_store[0], watch=False)
+    fresh.add_url_rule("/api/v1/fake", "api.fake", lambda: "{}")
+    fresh.add_url_rule("/fake", "pages.fake", lambda: "")
+    found = routes.check(fresh, API_DOCS.read_text())
+    assert any("/api/v1/fake" in p and "not in the route registry" in p for p in found)
+    fake = (
+        routes.Route("api.fake", "/fake", "api", None, "", prefix=routes.API_PREFIX),
+        routes.Route("pages.fake", "/fake", "page", None, "a page", twin=None),
+    )
+    found = routes.check(fresh, API_DOCS.read_text(), routes.ROUTES + fake)
+    assert "api.fake has no access policy" in found
+    assert "pages.fake has no access policy" in found
+    assert "api.fake has no doc line" in found
+    assert "page pages.fake has no JSON twin in /api/v1" in found
+    assert "GET /api/v1/fake has no `### ` heading in docs/api.md" in found
+    stale = routes.doc_problems(API_DOCS.read_text() + "\n### `GET /api/v1/gone`\n")
+    assert stale == ["docs/api.md documents GET /api/v1/gone, which no route serves"]
+
+
+def test_pages_carry_the_url_map_as_data_not_script(client: FlaskClient) -> None:
+    body = client.get("/").get_data(as_text=True)
+    assert '<script type="application/json" id="lt-urls">' in body
+    assert routes.js_urls()["api.run"] == "/api/v1/runs/<run_id>"
