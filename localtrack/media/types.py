@@ -19,8 +19,6 @@ import numpy as np
 
 from .png import encode_png, png_size
 
-MAX_TABLE_CELLS = 50_000_000
-
 
 class Media:
     """Base of every loggable rich value."""

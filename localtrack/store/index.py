@@ -249,9 +249,6 @@ class Index:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=False)) for r in cur]
 
-    def integrity_check(self) -> str:
-        return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
-
 
 _DAMAGE_CODES = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
 

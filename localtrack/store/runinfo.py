@@ -84,11 +84,6 @@ class RunInfo:
         system = self.meta.get("system")
         return dict(system) if isinstance(system, dict) else {}
 
-    @property
-    def metric_definitions(self) -> list[dict[str, Any]]:
-        found = self.meta.get("metric_definitions")
-        return [d for d in found if isinstance(d, dict)] if isinstance(found, list) else []
-
 
 def _state(row: dict[str, Any]) -> str:
     state = as_text(row.get("state")) or "crashed"

@@ -28,7 +28,6 @@ from .runschema import SUMMARY_MODES as SUMMARY_MODES
 from .runschema import check_run_json
 
 log = logging.getLogger(__name__)
-HEARTBEAT_INTERVAL_S = 5.0
 DEFAULT_STALE_AFTER_S: float = default("stale_after")
 SYSTEM_PREFIX = "system/"  # system metrics: their own sample counter as step, not in the summary
 

@@ -54,7 +54,6 @@ class OnlinePusher:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._warned = False
-        self.pushes = 0
         self.last_error: str | None = None
         self.done = threading.Event()
         self._thread = threading.Thread(
@@ -78,7 +77,6 @@ class OnlinePusher:
                 return self._failed(f"{exc.strerror or exc}")
             if result.outcome == "failed":
                 return self._failed(result.message)
-            self.pushes += 1
             if self._warned:
                 log.warning("run %s: pushing to %s works again", self.run_id, self.target.url)
                 self._warned = False

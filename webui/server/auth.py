@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -159,6 +158,3 @@ def csrf_token() -> str | None:
     cfg: AuthConfig | None = current_app.extensions.get("localtrack_auth")
     session = g.get("localtrack_session")
     return None if cfg is None or session is None else cfg.sessions.csrf_token(session)
-
-
-AuthHook = Callable[[], Response | None]

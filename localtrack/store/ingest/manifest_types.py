@@ -63,10 +63,6 @@ class RunManifest:
     def run_json(self) -> FileRef:
         return next(f for f in self.files if f.name == RUN_JSON)
 
-    @property
-    def total_bytes(self) -> int:
-        return sum(f.bytes for f in self.files)
-
 
 @dataclass(frozen=True)
 class RunStatus:
