@@ -163,6 +163,7 @@ FLIP_PROBE = """
     want_x, want_y = reader.points(run_id, "acc")
     footer = len(original) - 8 - int.from_bytes(original[-8:-4], "little")
     offsets = [o for o in range(start, len(original)) if o >= footer - 64 or o % 16 == 0]
+    print("ready", flush=True)
     for offset in offsets:
         print("try", offset, flush=True)
         damaged = bytearray(original)
@@ -188,6 +189,10 @@ FLIP_PROBE = """
 """
 
 
+PROBE_START_S = 120.0  # outer bound for the probe to import and read the intact run
+PROBE_HANG_S = 60.0  # one damaged read taking this long is a hang (it takes milliseconds)
+
+
 @pytest.mark.slow
 def test_recovery_single_bit_flips_are_detected_or_harmless_never_served_or_hanging(
     tmp_path: Path, root: Path
@@ -205,7 +210,9 @@ def test_recovery_single_bit_flips_are_detected_or_harmless_never_served_or_hang
     while start is not None:
         probe, offset, start = Child(script, root, paths.run_id, shard, start), None, None
         try:
-            while (line := probe.next_line(timeout=5)) != "done":
+            # start-up (imports, the first reads) may take long on a busy machine: no hang yet
+            probe.expect("ready", timeout=PROBE_START_S)
+            while (line := probe.next_line(timeout=PROBE_HANG_S)) != "done":
                 if line is None:
                     probe.wait()
                     failures.append(

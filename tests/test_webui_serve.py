@@ -56,6 +56,23 @@ def test_url_for_server(host: str, url: str) -> None:
     assert url_for_server(host, 8080) == url
 
 
+START_S = 120.0  # outer bound for a child to import Flask and start serving on a busy machine
+STOP_S = 60.0  # outer bound for waitress to stop after SIGINT
+REQUEST_S = 60.0
+
+
+def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    """The child's first stdout line, waited for at most `timeout` seconds."""
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.append(proc.stdout.readline() if proc.stdout else ""), daemon=True
+    )
+    reader.start()
+    reader.join(timeout)
+    assert lines, f"the UI printed no URL line within {timeout} s of starting"
+    return lines[0]
+
+
 def test_serve_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     log_run(tmp_path, "p", "r", steps=3)
     code = "import sys; from webui.standalone import serve; serve(sys.argv[1], port=0)"
@@ -67,15 +84,19 @@ def test_serve_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        line = proc.stdout.readline() if proc.stdout else ""
+        line = _first_line(proc, START_S)
         assert f"localtrack UI for {tmp_path} at http://127.0.0.1:" in line
         url = line.split(" at ", 1)[1].split()[0]
-        with urllib.request.urlopen(url + "healthz", timeout=10) as response:
+        with urllib.request.urlopen(url + "healthz", timeout=REQUEST_S) as response:
             assert response.status == 200
-        with urllib.request.urlopen(url + "projects/p", timeout=10) as response:
+        with urllib.request.urlopen(url + "projects/p", timeout=REQUEST_S) as response:
             assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=15) == 0
+        try:
+            code = proc.wait(timeout=STOP_S)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the UI did not exit within {STOP_S} s of SIGINT") from None
+        assert code == 0
     finally:
         if proc.poll() is None:
             proc.kill()
