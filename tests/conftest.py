@@ -1,4 +1,9 @@
-"""Fixtures shared by every test: an isolated store directory and a clean environment."""
+"""Fixtures shared by every test: an isolated store directory and a clean environment.
+
+Fixture modules are registered here as plugins (``pytest_plugins``), never re-exported into a
+test module by assignment or a ``# noqa`` import: a fixture defined in any ``tests/*_fixtures.py``
+module (``browser``, ``ui_store``, ...) is visible to every test by name.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+pytest_plugins = [
+    "tests.media_fixtures",
+    "tests.store_fixtures",
+    "tests.sync_fixtures",
+    "tests.webui_fixtures",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from . import webui_fixtures
 from .webui_fixtures import (
     LiveServer,
     guarded,
@@ -24,7 +23,6 @@ from .webui_fixtures import (
 )
 
 pytestmark = pytest.mark.browser
-browser = webui_fixtures.browser  # the module-scoped chromium fixture, visible to pytest here
 
 Ids = dict[str, str]
 

@@ -17,11 +17,9 @@ from flask.testing import FlaskClient
 from webui import create_app
 from webui.charts import floats, honest_label, significant
 
-from . import webui_fixtures
 from .webui_fixtures import log_run
 
 Ids = dict[str, str]
-ui_store = webui_fixtures.ui_store  # a fixture: the store every test here reads
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from .media_fixtures import XSS, console_run, dirty_repo, legacy_run, rich_run, 
 from .webui_fixtures import LiveServer, guarded, live_server, painted_pixels
 
 pytestmark = pytest.mark.browser
-browser = webui_fixtures.browser  # the module-scoped chromium fixture, visible to pytest here
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,9 @@ from webui import views as models
 from webui.app import CSP
 from webui.server import policies
 
-from . import media_fixtures, webui_fixtures
+from . import media_fixtures
 
 Ids = dict[str, str]
-ui_store = webui_fixtures.ui_store  # a fixture: the store every test here reads
 
 HTML, JSON, CSV, PARQUET, CSS = (
     "text/html",
