@@ -129,7 +129,7 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = 120.0) -> ServerProcess:
         if not self.port:
             self.port = free_port()
         self.log_path = self.root.parent / f"server-{self.root.name}.log"
@@ -416,7 +416,7 @@ def env_without_home(tmp: Path) -> dict[str, str]:
     return {"XDG_CONFIG_HOME": str(tmp / "xdg"), "HOME": str(tmp / "home")}
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
+def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

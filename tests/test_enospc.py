@@ -123,7 +123,7 @@ def test_enospc_on_the_tail_log_is_survived_and_every_row_lands_later(
     disk.short_writes = short_writes
     run = localtrack.init(project="p", dir=root, settings=localtrack.Settings(flush_interval=0.05))
     _log(run, range(100))
-    assert run.flush(timeout=10)
+    assert run.flush(timeout=60)
 
     disk.full.set()
     end = 100 + outage_steps
@@ -155,14 +155,14 @@ def test_enospc_while_sealing_keeps_rows_in_the_tail_until_space_returns(
     sealing.full.set()
     _log(run, range(300))  # 1,200 scalars: a seal is due at every round
     assert sealing.refused.wait(10)
-    assert run.flush(timeout=10), "rows in the fsynced tail log are durable"
+    assert run.flush(timeout=60), "rows in the fsynced tail log are durable"
     assert list(paths.metrics.glob("*.parquet")) == []
     assert any("cannot write shard" in m for m in _no_space_warnings(caplog))
     _assert_all_steps(root, run.id, 300)  # served from the tail
 
     sealing.full.clear()
     _log(run, range(300, 400))
-    assert run.flush(timeout=10)
+    assert run.flush(timeout=60)
     assert list(paths.metrics.glob("*.parquet")), "sealing did not resume"
     run.finish()
     _assert_all_steps(root, run.id, 400)
@@ -177,7 +177,7 @@ def test_enospc_while_sealing_at_finish_leaves_every_row_readable_once(
     run = localtrack.init(project="p", dir=root, settings=localtrack.Settings(flush_interval=3600))
     paths = StoreRoot(root).run(run.id)
     _log(run, range(200))
-    assert run.flush(timeout=10)  # in the tail log, not sealed
+    assert run.flush(timeout=60)  # in the tail log, not sealed
     _log(run, range(200, 300))  # still in memory when finish() starts
     sealing.full.set()
     run.finish()

@@ -41,7 +41,7 @@ def ui_process(
         yield port, line
     finally:
         proc.terminate()
-        proc.wait(timeout=15)
+        proc.wait(timeout=60)
         if proc.stdout:
             proc.stdout.close()
 

@@ -432,7 +432,7 @@ def test_reads_include_the_live_tail_of_a_running_run(root: Path) -> None:
     run = localtrack.init(project="p", dir=root)
     for i in range(100):
         run.log({"a": float(i)})
-    assert run.flush(timeout=10)
+    assert run.flush(timeout=60)
     api = localtrack.Api(root)
     assert api.run(run.id).state == "running"
     assert _history(root, run.id)["a"] == [float(i) for i in range(100)]

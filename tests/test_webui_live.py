@@ -54,7 +54,7 @@ def test_change_feed_moves_when_a_run_logs(tmp_path: Path, polling: bool) -> Non
         assert feed.observer_kind == ("polling" if polling else "native")
         before = feed.version
         log_run(tmp_path, "p", "second", steps=3)
-        assert wait_for(lambda: feed.version > before, timeout=5)
+        assert wait_for(lambda: feed.version > before, timeout=60)
     finally:
         feed.stop()
 
@@ -78,7 +78,7 @@ def test_rescan_is_a_backstop_without_an_observer(tmp_path: Path) -> None:
         assert feed.observer_kind == "none"
         before = feed.version
         log_run(root, "p", "late", steps=3)
-        assert wait_for(lambda: feed.version > before, timeout=5)
+        assert wait_for(lambda: feed.version > before, timeout=60)
     finally:
         feed.stop()
 
@@ -105,7 +105,7 @@ def test_feed_threads_stop(tmp_path: Path) -> None:
     before = set(threading.enumerate())
     feed = ChangeFeed(StoreReader(tmp_path), rescan_interval=0.1).start()
     feed.stop()
-    assert wait_for(lambda: set(threading.enumerate()) <= before, timeout=5)
+    assert wait_for(lambda: set(threading.enumerate()) <= before, timeout=60)
 
 
 def test_slow_snapshot_is_rebuilt_in_the_background(
@@ -127,7 +127,7 @@ def test_slow_snapshot_is_rebuilt_in_the_background(
     def fresh() -> bool:
         return [p["name"] for p in client.get("/api/v1/projects").json["projects"]] == ["p", "q"]
 
-    assert wait_for(fresh, timeout=5)
+    assert wait_for(fresh, timeout=60)
     assert client.get("/api/v1/projects").headers["ETag"] != first.headers["ETag"]
 
 
@@ -152,7 +152,7 @@ def test_watch_limit_falls_back_to_watching_the_root(
         assert feed.observer_kind == "native"
         before = feed.version
         log_run(tmp_path, "p", "second", steps=3)  # the index's WAL file at the root changes
-        assert wait_for(lambda: feed.version > before, timeout=5)
+        assert wait_for(lambda: feed.version > before, timeout=60)
     finally:
         feed.stop()
 

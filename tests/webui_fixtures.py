@@ -237,7 +237,7 @@ def start_logger(
     return subprocess.Popen([PYTHON, "-c", code, str(root)], env=child_env(), cwd=str(REPO))
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.05) -> bool:
+def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, interval: float = 0.05) -> bool:
     """Poll `predicate` until it is true or `timeout` passes (for other processes' effects)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
