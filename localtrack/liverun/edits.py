@@ -7,13 +7,12 @@ writer is asked to refresh the run's index row on its next round.
 
 from __future__ import annotations
 
-import fnmatch
 import time
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import UsageError
-from ..store.runmeta import SUMMARY_MODES, MetaDocument
+from ..store.runmeta import SUMMARY_MODES, MetaDocument, metric_definition
 from .values import require_key
 
 
@@ -60,7 +59,8 @@ class RunEdits:
         self._changed()
 
     def define_metric(self, name: Any, step_metric: Any, summary: Any) -> None:
-        """Add or replace the definition of a metric name or glob (see Run.define_metric)."""
+        """Define a metric name or glob (see Run.define_metric); a repeated name is updated
+        field by field and counts as the most recent definition."""
         if not isinstance(name, str) or not name:
             raise UsageError("define_metric() needs a metric name or glob such as 'val/*'")
         require_key(name, "define_metric() name")
@@ -70,15 +70,18 @@ class RunEdits:
             raise UsageError(
                 f"define_metric(summary=...) must be one of {SUMMARY_MODES}, not {summary!r}"
             )
-        definitions = [d for d in self._meta.get("metric_definitions", []) if d.get("name") != name]
-        definitions.append({"name": name, "step_metric": step_metric, "summary": summary})
+        definitions = self._meta.get("metric_definitions", [])
+        earlier = [d for d in definitions if d.get("name") == name]
+        new = {"name": name, "step_metric": step_metric, "summary": summary}
+        for field in ("step_metric", "summary"):  # a second call on a name adds to the first
+            if new[field] is None and earlier:
+                new[field] = earlier[-1].get(field)
+        definitions = [d for d in definitions if d.get("name") != name] + [new]
         self._meta.update(metric_definitions=definitions)
         self._changed()
 
     def step_metric_for(self, key: str) -> str | None:
-        """The x-axis metric the last matching definition gives `key`, if any."""
-        found = None
-        for d in self._meta.get("metric_definitions", []):
-            if fnmatch.fnmatchcase(key, d.get("name", "")) and d.get("step_metric"):
-                found = d["step_metric"]
-        return found
+        """The x-axis metric define_metric() gives `key`, if any (exact name beats a glob)."""
+        definitions = self._meta.get("metric_definitions", [])
+        found = metric_definition(key, definitions)["step_metric"]
+        return str(found) if found else None

@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,12 +107,61 @@ def current_boot_id() -> str | None:
         return None
 
 
-def _definition_for(key: str, definitions: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    found = None
-    for definition in definitions:
-        if fnmatch.fnmatchcase(key, definition.get("name", "")):
-            found = definition
+GLOB_CHARS = frozenset("*?[")
+
+
+def is_glob(name: str) -> bool:
+    """Whether a define_metric name is a glob ("val/*") rather than one key's exact name."""
+    return not GLOB_CHARS.isdisjoint(name)
+
+
+def metric_definition(key: str, definitions: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What define_metric() says about `key`: ``{"step_metric": ..., "summary": ...}``.
+
+    Calls combine as W&B's do, field by field: a definition of `key`'s exact name beats any glob
+    whatever the order of the calls; among matching globs the most recent call wins. A field the
+    winner leaves unset (None) falls through to the next definition in that order.
+    """
+    exact = [d for d in definitions if d.get("name") == key]
+    globs = [
+        d
+        for d in definitions
+        if isinstance(d.get("name"), str)
+        and is_glob(d["name"])
+        and fnmatch.fnmatchcase(key, d["name"])
+    ]
+    found: dict[str, Any] = {"step_metric": None, "summary": None}
+    for definition in [*reversed(exact), *reversed(globs)]:
+        for field in found:
+            if found[field] is None and definition.get(field) is not None:
+                found[field] = definition[field]
     return found
+
+
+def summary_mode(key: str, definitions: Sequence[Mapping[str, Any]]) -> str:
+    """How `key`'s summary value is computed: min, max, mean or last (the default)."""
+    return str(metric_definition(key, definitions)["summary"] or "last")
+
+
+def summary_modes(meta: Mapping[str, Any], keys: Iterable[str]) -> dict[str, str]:
+    """Each key's summary mode other than the default `last` (what the runs table shows)."""
+    definitions = _definitions(meta)
+    modes = {key: summary_mode(key, definitions) for key in keys}
+    return {key: mode for key, mode in modes.items() if mode != "last"}
+
+
+def step_metrics(meta: Mapping[str, Any], keys: Iterable[str]) -> dict[str, str]:
+    """The x-axis metric define_metric(step_metric=) gives each key that has one."""
+    definitions = _definitions(meta)
+    found = {key: metric_definition(key, definitions)["step_metric"] for key in keys}
+    return {key: str(x) for key, x in found.items() if x}
+
+
+def _definitions(meta: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    definitions = meta.get("metric_definitions")
+    if not isinstance(definitions, list):
+        return []
+    return [d for d in definitions if isinstance(d, Mapping)]
 
 
 def typed_value(value: float | None, dtype: str) -> Any:
@@ -130,13 +179,12 @@ def compute_summary(meta: Mapping[str, Any], stats: Mapping[str, KeyStats]) -> d
 
     System metrics (system/...) are left out, as in W&B.
     """
-    definitions = list(meta.get("metric_definitions") or [])
+    definitions = _definitions(meta)
     summary: dict[str, Any] = {}
     for key, s in stats.items():
         if key.startswith(SYSTEM_PREFIX):
             continue
-        definition = _definition_for(key, definitions)
-        mode = (definition or {}).get("summary") or "last"
+        mode = summary_mode(key, definitions)
         if mode == "min":
             value = s.min
         elif mode == "max":
