@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,7 +61,9 @@ RUN_COLUMNS = [
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     if readonly:
-        uri = f"file:{path}?mode=ro"
+        # quoted: a store under a folder named with "#", "?", "%" or a space must open this
+        # file, not a stray database named after part of its path
+        uri = f"file:{urllib.parse.quote(str(Path(path).absolute()))}?mode=ro"
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     else:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
