@@ -31,7 +31,7 @@ from .shards import ShardInfo
 BUSY_TIMEOUT_MS = 30_000
 MIGRATION_SET = "localtrack.index"
 """The sqlite-utils migration set of ``schema.py``."""
-MIGRATION_NAMES = ("m001_initial",)
+MIGRATION_NAMES = ("m001_initial", "m002_artifacts")
 """Every migration in ``schema.py``, in order: add a name here with each new migration."""
 MIGRATIONS_TABLE = "_sqlite_migrations"
 RUN_COLUMNS = [

@@ -82,3 +82,55 @@ def m001_initial(db: Database) -> None:
     )
     db.table("store_state").create({"name": str, "value": int}, pk="name", if_not_exists=True)
     db.table("store_state").insert({"name": "changes", "value": 0}, ignore=True)
+
+
+@migrations()
+def m002_artifacts(db: Database) -> None:
+    """Artifact versions, aliases, alias moves and uses (a cache of artifacts/, see format.md)."""
+    db.table("artifact_versions").create(
+        {
+            "project": str,
+            "name": str,
+            "version": int,
+            "type": str,
+            "digest": str,
+            "size": int,
+            "file_count": int,
+            "created_at": float,
+            "run_id": str,
+            "description": str,
+            "metadata": str,
+            "linked_from": str,
+            "deleted_at": float,
+        },
+        pk=("project", "name", "version"),
+        if_not_exists=True,
+    )
+    db.table("artifact_versions").create_index(["type", "project", "name"], if_not_exists=True)
+    db.table("artifact_versions").create_index(["run_id"], if_not_exists=True)
+    db.table("artifact_aliases").create(
+        {"project": str, "name": str, "alias": str, "version": int},
+        pk=("project", "name", "alias"),
+        if_not_exists=True,
+    )
+    db.table("artifact_alias_moves").create(
+        {
+            "project": str,
+            "name": str,
+            "seq": int,
+            "alias": str,
+            "from_version": int,
+            "to_version": int,
+            "who": str,
+            "at": float,
+            "run_id": str,
+        },
+        pk=("project", "name", "seq"),
+        if_not_exists=True,
+    )
+    db.table("artifact_uses").create(
+        {"project": str, "name": str, "version": int, "run_id": str, "at": float},
+        pk=("project", "name", "version", "run_id"),
+        if_not_exists=True,
+    )
+    db.table("artifact_uses").create_index(["run_id"], if_not_exists=True)

@@ -1,0 +1,157 @@
+"""Pure path and name rules of the artifact area (docs/format.md, "Artifacts")."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ...errors import UsageError
+
+FORMAT_VERSION = 1
+MANIFEST_FORMAT = "localtrack.artifact"
+ARTIFACTS_DIR = "artifacts"
+LATEST = "latest"
+
+_NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}", re.ASCII)
+_VERSION_RE = re.compile(r"v(\d{1,9})", re.ASCII)
+_MANIFEST_RE = re.compile(r"v(\d{1,9})\.json", re.ASCII)
+_EVENT_RE = re.compile(r"(\d{9})\.json", re.ASCII)
+_SHA_RE = re.compile(r"[0-9a-f]{64}", re.ASCII)
+
+
+def check_name(value: str, what: str = "artifact name") -> str:
+    """`value` if it is a valid project, artifact or collection name; UsageError otherwise."""
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value) or ".." in value:
+        raise UsageError(
+            f"{what} {value!r} is not allowed: use 1-128 characters from A-Z a-z 0-9 _ - . "
+            "(no '/', no '..', not starting with '.')"
+        )
+    return value
+
+
+def check_alias(alias: str) -> str:
+    """`alias` if a user may set it (not 'latest', not 'v<N>'); UsageError otherwise."""
+    check_name(alias, "alias")
+    if alias == LATEST or _VERSION_RE.fullmatch(alias):
+        raise UsageError(
+            f"alias {alias!r} is reserved: 'latest' always names the newest version and "
+            "'v<N>' names version N"
+        )
+    return alias
+
+
+def parse_version(label: str) -> int | None:
+    """N for 'v<N>', else None."""
+    match = _VERSION_RE.fullmatch(label)
+    return int(match.group(1)) if match else None
+
+
+def is_sha256(value: object) -> bool:
+    return isinstance(value, str) and bool(_SHA_RE.fullmatch(value))
+
+
+def check_entry_path(path: str) -> str:
+    """A normalised relative POSIX path for an entry; UsageError for '..', absolute or empty."""
+    if not isinstance(path, str) or not path or "\\" in path or "\x00" in path:
+        raise UsageError(f"entry path {path!r} is not a relative POSIX path")
+    pure = PurePosixPath(path)
+    parts = [p for p in pure.parts if p not in ("", ".")]
+    if pure.is_absolute() or not parts or any(p == ".." for p in parts):
+        raise UsageError(
+            f"entry path {path!r} must be relative and stay inside the artifact (no '..')"
+        )
+    return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class CollectionPaths:
+    """Every path of one collection (`<project>/<name>`)."""
+
+    dir: Path
+
+    def manifest(self, version: int) -> Path:
+        return self.dir / f"v{version}.json"
+
+    @property
+    def events(self) -> Path:
+        return self.dir / "events"
+
+    def event(self, seq: int) -> Path:
+        return self.events / f"{seq:09d}.json"
+
+    @property
+    def uses(self) -> Path:
+        return self.dir / "uses"
+
+    def use(self, run_id: str, version: int) -> Path:
+        return self.uses / f"{run_id}.v{version}.json"
+
+    def versions_on_disk(self) -> list[int]:
+        """Every published version number (tombstones included), ascending."""
+        try:
+            names = [p.name for p in self.dir.iterdir()]
+        except FileNotFoundError:
+            return []
+        found = (_MANIFEST_RE.fullmatch(n) for n in names)
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def event_seqs(self) -> list[int]:
+        try:
+            names = [p.name for p in self.events.iterdir()]
+        except FileNotFoundError:
+            return []
+        found = (_EVENT_RE.fullmatch(n) for n in names)
+        return sorted(int(m.group(1)) for m in found if m)
+
+
+@dataclass(frozen=True)
+class ArtifactPaths:
+    """Every path of a store's artifact area."""
+
+    dir: Path
+
+    @classmethod
+    def of_root(cls, root: Path) -> ArtifactPaths:
+        return cls(Path(root) / ARTIFACTS_DIR)
+
+    @property
+    def gc_lock(self) -> Path:
+        return self.dir / "gc.lock"
+
+    @property
+    def blobs(self) -> Path:
+        return self.dir / "blobs"
+
+    def blob(self, sha256: str) -> Path:
+        if not is_sha256(sha256):
+            raise UsageError(f"{sha256!r} is not a sha256 hex digest")
+        return self.blobs / sha256[:2] / sha256
+
+    @property
+    def incoming(self) -> Path:
+        return self.dir / "incoming"
+
+    @property
+    def collections(self) -> Path:
+        return self.dir / "collections"
+
+    def collection(self, project: str, name: str) -> CollectionPaths:
+        check_name(project, "project name")
+        check_name(name)
+        return CollectionPaths(self.collections / project / name)
+
+    def collection_names(self) -> list[tuple[str, str]]:
+        """Every (project, name) with a folder on disk, sorted."""
+        out: list[tuple[str, str]] = []
+        try:
+            projects = sorted(p for p in self.collections.iterdir() if p.is_dir())
+        except FileNotFoundError:
+            return out
+        for project in projects:
+            if not _NAME_RE.fullmatch(project.name):
+                continue
+            for coll in sorted(p for p in project.iterdir() if p.is_dir()):
+                if _NAME_RE.fullmatch(coll.name) and ".." not in coll.name:
+                    out.append((project.name, coll.name))
+        return out
