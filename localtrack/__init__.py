@@ -68,7 +68,7 @@ def init(*args: Any, **kwargs: Any) -> Any:
 def _current() -> Any:
     from .liverun import lifecycle
 
-    return lifecycle.current()
+    return lifecycle.module_run()
 
 
 def _require_run(what: str) -> Any:
@@ -87,7 +87,7 @@ def finish(exit_code: int = 0, quiet: bool | None = None) -> None:
     """Finish the current run, if any (see Run.finish)."""
     current = _current()
     if current is not None:
-        current.finish(exit_code=exit_code)
+        current.finish(exit_code=exit_code, quiet=quiet)
 
 
 def define_metric(

@@ -38,7 +38,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     from localtrack.liverun import lifecycle
 
-    while (run := lifecycle.current()) is not None:
+    while (run := lifecycle.module_run()) is not None:
         run.finish()
 
 

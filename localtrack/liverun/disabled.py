@@ -27,6 +27,10 @@ class DisabledRun:
         if isinstance(config, Mapping):
             self.config.update(config)
         self._summary: dict[str, Any] = {}
+        self.exit_reason: dict[str, Any] | None = None
+        from . import lifecycle
+
+        lifecycle.remember_disabled(self)  # localtrack.log(), .config, .run work as no-ops
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -46,6 +50,12 @@ class DisabledRun:
 
     def finish(self, exit_code: int = 0, quiet: bool | None = None) -> None:
         self.finished = True
+        from . import lifecycle
+
+        lifecycle.forget_disabled(self)
+
+    def __repr__(self) -> str:
+        return f"<localtrack.DisabledRun {self.name!r} project={self.project!r}>"
 
     def __enter__(self) -> DisabledRun:
         return self

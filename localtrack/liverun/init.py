@@ -330,6 +330,7 @@ def _start(
     lock: WriterLock | None = None,
 ) -> Run:
     meta.pop("failure", None)  # a resumed run is running again
+    meta.pop("exit_reason", None)
     document = MetaDocument(paths.run_json, meta)
     document.save()
     dtypes = {key: s.dtype for key, s in stats.items()}

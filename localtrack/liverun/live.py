@@ -22,6 +22,7 @@ from ..store.metrics import KeyStats
 from ..store.runmeta import MetaDocument, compute_summary
 from ..store.writer import RunWriter
 from ..store.writerhealth import MAX_REASON_CHARS
+from .callsite import user_stacklevel
 from .config import Config, Summary
 from .edits import RunEdits
 from .values import (
@@ -71,6 +72,7 @@ class Run:
         self._warned_keys: set[object] = set()
         self._warned_backwards = False
         self._finished = False
+        self.exit_reason: dict[str, Any] | None = None  # run.json's, set by lifecycle.py
         self._attention = first_step > _NEAR_STEP_LIMIT
         writer.health.notify = self._writer_has_news
         self._lock = threading.Lock()
@@ -163,7 +165,7 @@ class Run:
         self._attention = self._step > _NEAR_STEP_LIMIT
         self._raise_if_writer_failed()
         for message in self._writer.health.take_notices():
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
+            warnings.warn(message, RuntimeWarning, stacklevel=user_stacklevel())
         if step is None and self._pending is None and self._step > MAX_STEP:
             raise UsageError(
                 f"the step counter has reached the int64 limit ({MAX_STEP}); "
@@ -240,7 +242,8 @@ class Run:
         if key not in self._warned_keys:
             self._warned_keys.add(key)
             warnings.warn(
-                message + ". Other keys are kept; further drops of it are silent.", stacklevel=4
+                message + ". Other keys are kept; further drops of it are silent.",
+                stacklevel=user_stacklevel(),
             )
 
     def _log_general(self, row: dict[str, Any], step: Any, commit: bool) -> None:
@@ -267,7 +270,7 @@ class Run:
                 f"run.log(): step {s} is lower than step {self._max_step} already logged. "
                 "localtrack keeps it (W&B would drop it); for a (key, step) logged twice the later "
                 "value wins. This warning is shown once per run.",
-                stacklevel=5,
+                stacklevel=user_stacklevel(),
             )
         self._max_step = max(self._max_step, s)
         self._step = max(self._step, s + 1)
@@ -355,7 +358,7 @@ class Run:
         failure = self._unwritten_reason(complete, deadline)
         self._record_end(exit_code, failure, deadline)
         for message in self._writer.health.take_notices():
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
+            warnings.warn(message, RuntimeWarning, stacklevel=user_stacklevel())
         if failure is not None:
             log.error("run %s: marked failed: %s", self.id, failure)
             raise RunWriteError(f"run {self.id} is marked failed: {failure}")
@@ -380,6 +383,8 @@ class Run:
 
     def _record_end(self, exit_code: int, failure: str | None, deadline: float) -> None:
         state = "finished" if exit_code == 0 and failure is None else "failed"
+        if self.exit_reason is not None and self.exit_reason.get("signal"):
+            state = "crashed"  # killed: what W&B shows (see lifecycle.py)
         now = time.time()
         try:
             segments = self._meta.get("segments") or [{}]
@@ -392,6 +397,7 @@ class Run:
                 segments=segments,
                 summary=summary,
                 failure=failure,
+                exit_reason=self.exit_reason,
             )
             self._writer.publish_meta()
         except OSError as exc:
@@ -409,11 +415,14 @@ class Run:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        if exc_type is None:
+        from . import lifecycle
+
+        code = lifecycle.end_of_block(self, exc)
+        if not code:
             self.finish(exit_code=0)
             return False
         try:
-            self.finish(exit_code=1)
+            self.finish(exit_code=code)
         except RunWriteError as error:  # the block's own exception is the one to see
             log.error("%s", error)
         return False

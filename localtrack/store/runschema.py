@@ -62,6 +62,30 @@ def _shards(value: Any) -> None:
             raise Invalid("must be a lowercase hex sha256", f"[{json.dumps(name[:80])}]")
 
 
+EXIT_REASON_FIELDS: dict[str, Check] = {
+    "kind": one_of(("exception", "signal")),
+    "type": text(MAX_LABEL_CHARS),
+    "message": text(MAX_FAILURE_CHARS, nullable=True, multiline=True),
+    "where": text(MAX_FAILURE_CHARS, nullable=True),
+    "signal": text(MAX_LABEL_CHARS, nullable=True),
+}
+
+
+def _exit_reason(value: Any) -> None:
+    """Why the run ended other than by finishing: null, or an object of EXIT_REASON_FIELDS."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise Invalid(f"must be an object or null, got {type_name(value)}")
+    for name, check in EXIT_REASON_FIELDS.items():
+        try:
+            check(value[name] if name in value or name in ("kind", "type") else None)
+        except KeyError:
+            raise Invalid(f"must have a {name!r}", f".{name}") from None
+        except Invalid as exc:
+            raise Invalid(str(exc), f".{name}{exc.at}") from None
+
+
 _NAMESPACE = text(MAX_NAMESPACE_CHARS, nullable=True, forbid="/")
 _NAME = text(MAX_NAME_CHARS, nullable=True)
 _LABEL = text(MAX_LABEL_CHARS, nullable=True)
@@ -94,6 +118,7 @@ FIELDS: dict[str, Check] = {
     "ended_at": _TIME,
     "exit_code": _EXIT_CODE,
     "failure": text(MAX_FAILURE_CHARS, nullable=True, multiline=True),
+    "exit_reason": _exit_reason,
     "config": mapping(nullable=True),
     "config_versions": records(
         MAX_ENTRIES,
