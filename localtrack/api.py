@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .errors import DataDamageWarning, UsageError
+from .errors import DataDamageWarning, RunNotFoundError, UsageError
 from .settings import resolve, resolve_dir
 from .store.reader import MetricKey, ProjectInfo, RunInfo, StoreReader
 from .store.series import Series
@@ -159,12 +159,17 @@ class Api:
         )
 
     def projects(self) -> list[ProjectInfo]:
+        """Every project as the UI lists it: ``name`` is ``entity/project`` (the project alone
+        for runs without an entity), so two entities' projects of one name stay apart."""
         return self.reader.projects()
 
     def runs(
         self, project: str | None = None, filters: Mapping[str, Any] | None = None
     ) -> list[ApiRun]:
         """Runs newest first, optionally of one project and matching `filters`.
+
+        `project` is named as the UI and ``projects()`` name it: ``"entity/project"``, or
+        ``"project"`` for runs logged without an entity.
 
         Filters map a field (``state``, ``name``, ``tags``, ``group``, ``job_type``,
         ``config.<key>`` with dots for nesting, ``summary.<key>``) to a value, or to operators:
@@ -176,6 +181,17 @@ class Api:
             infos = [i for i in infos if _matches(i, filters)]
         return [ApiRun(self.reader, i) for i in infos]
 
-    def run(self, run_id: str) -> ApiRun:
-        """A run by id (or a unique id prefix)."""
-        return ApiRun(self.reader, self.reader.run(run_id))
+    def run(self, path: str) -> ApiRun:
+        """A run by id (or a unique id prefix), or by W&B-style path: ``"entity/project/id"``,
+        ``"project/id"`` (``…/runs/id`` also works). A path whose namespace is not the run's
+        raises RunNotFoundError."""
+        namespace, _, run_id = path.rpartition("/")
+        if namespace.endswith("/runs"):
+            namespace = namespace[: -len("/runs")]
+        info = self.reader.run(run_id)
+        if namespace and info.namespace != namespace:
+            raise RunNotFoundError(
+                f"run {info.id} is in {info.namespace!r}, not {namespace!r}; "
+                "`localtrack runs` lists runs with their projects"
+            )
+        return ApiRun(self.reader, info)

@@ -38,14 +38,26 @@ from .media_reader import (
 from .metrics import KeyStats, normalize
 from .root import StoreRoot
 from .runfiles import data_version, dir_version, read_run_data
-from .runinfo import MetricKey, ProjectInfo, RunInfo, newest_first, run_info
-from .runmeta import SYSTEM_PREFIX, heartbeat_time, index_row, load, typed_value
+from .runinfo import (
+    MetricKey,
+    ProjectInfo,
+    RunInfo,
+    namespace_of,
+    newest_first,
+    project_infos,
+    run_info,
+)
+from .runmeta import SYSTEM_PREFIX, as_text, heartbeat_time, index_row, load, typed_value
 from .runstats import scan_stats
 from .series import BUILTIN_X, Series, bucketize, make_edges, points_of
 from .wide import to_wide
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+
+def _namespace(row: dict[str, Any]) -> str:
+    return namespace_of(as_text(row.get("entity")), as_text(row.get("project")) or "uncategorized")
 
 
 def _arrays_nbytes(value: tuple[np.ndarray, np.ndarray, list[str]]) -> int:
@@ -166,39 +178,39 @@ class StoreReader:
         self._scan_cache.put(version, row)
         return row
 
-    def _rows(self, project: str | None) -> list[dict[str, Any]]:
+    def _rows(self, namespace: str | None) -> list[dict[str, Any]]:
+        # "a/b" is project b of entity a, or a project named "a/b": ask for both, keep the match
+        projects: list[str | None] = [None]
+        if namespace is not None:
+            parts = namespace.split("/")
+            projects = sorted({"/".join(parts[i:]) for i in range(len(parts))})
         no_rows: list[dict[str, Any]] = []
-        rows = self._from_index(lambda idx: idx.run_rows(project), no_rows)
+        rows = [
+            r for p in projects for r in self._from_index(lambda i, p=p: i.run_rows(p), no_rows)
+        ]
         known = {r["id"] for r in rows}
-        if project is not None:
+        if namespace is not None:
             no_ids: list[str] = []
             known |= set(self._from_index(lambda idx: idx.run_ids_with_prefix(""), no_ids))
         for run_id in self.store.run_ids():
             if run_id not in known:
                 row = self._scanned_row(run_id)
-                if row is not None and (project is None or row["project"] == project):
+                if row is not None:
                     rows.append(row)
+        if namespace is not None:
+            rows = [r for r in rows if _namespace(r) == namespace]
         rows.sort(key=newest_first)
         return rows
 
     def runs(self, project: str | None = None) -> list[RunInfo]:
-        """Every run (of one project), newest first."""
+        """Every run (of one project), newest first. `project` is a namespace as the UI and
+        ``projects()`` name it: ``entity/project``, or the project alone for runs without an
+        entity."""
         return [run_info(r) for r in self._rows(project)]
 
     def projects(self) -> list[ProjectInfo]:
-        by_name: dict[str, list[RunInfo]] = {}
-        for run in self.runs():
-            by_name.setdefault(run.project, []).append(run)
-        out = []
-        for name, runs in sorted(by_name.items()):
-            counts: dict[str, int] = {}
-            for r in runs:
-                counts[r.state] = counts.get(r.state, 0) + 1
-            activity = [r.updated_at or r.created_at or 0 for r in runs]
-            out.append(
-                ProjectInfo(name, len(runs), counts.get("running", 0), max(activity), counts)
-            )
-        return out
+        """Every project, by namespace (``entity/project``): entities are kept apart."""
+        return project_infos(self.runs())
 
     def resolve_run_id(self, run_id: str) -> str:
         """The full id for an id or a unique id prefix; RunNotFoundError otherwise."""

@@ -13,11 +13,16 @@ from .runmeta import as_integer, as_number, as_text, effective_state
 
 @dataclass(frozen=True)
 class ProjectInfo:
+    """A project as the UI lists it: `name` is its namespace, ``entity/project`` (just the
+    project when its runs name no entity), so one project name used by two entities is two."""
+
     name: str
     run_count: int
     running_count: int
     last_activity: float | None
     state_counts: dict[str, int] = field(default_factory=dict)
+    entity: str | None = None
+    project: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ class RunInfo:
     def namespace(self) -> str:
         """``entity/project`` (just the project when no entity was given): where the run lives
         in the UI, so runs of a project name used by two teams or clusters stay apart."""
-        return f"{self.entity}/{self.project}" if self.entity else self.project
+        return namespace_of(self.entity, self.project)
 
     @property
     def duration(self) -> float | None:
@@ -83,6 +88,32 @@ class RunInfo:
     def system(self) -> dict[str, Any]:
         system = self.meta.get("system")
         return dict(system) if isinstance(system, dict) else {}
+
+
+def namespace_of(entity: str | None, project: str) -> str:
+    """``entity/project``, or just the project when there is no entity (as the UI names it)."""
+    return f"{entity}/{project}" if entity else project
+
+
+def project_infos(runs: list[RunInfo]) -> list[ProjectInfo]:
+    """The projects these runs belong to, one per namespace, sorted by namespace."""
+    by_name: dict[str, list[RunInfo]] = {}
+    for run in runs:
+        by_name.setdefault(run.namespace, []).append(run)
+    out = []
+    for name, members in sorted(by_name.items()):
+        counts: dict[str, int] = {}
+        for r in members:
+            counts[r.state] = counts.get(r.state, 0) + 1
+        activity = [r.updated_at or r.created_at or 0 for r in members]
+        first = members[0]
+        running = counts.get("running", 0)
+        out.append(
+            ProjectInfo(
+                name, len(members), running, max(activity), counts, first.entity, first.project
+            )
+        )
+    return out
 
 
 def _state(row: dict[str, Any]) -> str:
