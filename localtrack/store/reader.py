@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -183,11 +184,10 @@ class StoreReader:
         projects: list[str | None] = [None]
         if namespace is not None:
             parts = namespace.split("/")
-            projects = sorted({"/".join(parts[i:]) for i in range(len(parts))})
-        no_rows: list[dict[str, Any]] = []
-        rows = [
-            r for p in projects for r in self._from_index(lambda i, p=p: i.run_rows(p), no_rows)
-        ]
+            projects = [*sorted({"/".join(parts[i:]) for i in range(len(parts))})]
+        rows: list[dict[str, Any]] = []
+        for project in projects:
+            rows += self._from_index(partial(Index.run_rows, project=project), [])
         known = {r["id"] for r in rows}
         if namespace is not None:
             no_ids: list[str] = []
