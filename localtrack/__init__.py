@@ -28,12 +28,14 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .api import Api
+    from .artifacts import Artifact
     from .liverun.live import Run
     from .media.types import Histogram, Image, Table
 
 __version__ = "0.1.0"
 __all__ = [
     "Api",
+    "Artifact",
     "DataDamageWarning",
     "Histogram",
     "Image",
@@ -129,6 +131,10 @@ def __getattr__(name: str) -> Any:
         from .api import Api
 
         return Api
+    if name == "Artifact":
+        from .artifacts import Artifact
+
+        return Artifact
     if name == "Run":
         from .liverun.live import Run
 

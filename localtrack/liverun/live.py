@@ -281,6 +281,35 @@ class Run:
             if len(self._queue) > self._wake_rows:
                 self._wake_writer()
 
+    # -- artifacts (localtrack/artifacts; see docs/artifacts.md) ---------------------------
+
+    def log_artifact(
+        self,
+        artifact_or_path: Any,
+        name: str | None = None,
+        type: str | None = None,
+        aliases: list[str] | None = None,
+        tags: list[str] | None = None,
+    ) -> Any:
+        """Log an Artifact (or a file/folder path) as this run's output; returns it, logged."""
+        from ..artifacts.runlink import log_artifact
+
+        return log_artifact(self, artifact_or_path, name, type, aliases, tags)
+
+    def use_artifact(self, artifact_or_name: Any, type: str | None = None, **kwargs: Any) -> Any:
+        """Mark an artifact version ("name:v3", "name:latest", "project/name:alias") as input."""
+        from ..artifacts.runlink import use_artifact
+
+        return use_artifact(self, artifact_or_name, type, **kwargs)
+
+    def link_artifact(
+        self, artifact: Any, target_path: str, aliases: list[str] | None = None
+    ) -> Any:
+        """Link a logged version into a registry collection ("model-registry/classifier")."""
+        from ..artifacts.runlink import link_artifact
+
+        return link_artifact(self, artifact, target_path, aliases)
+
     def define_metric(
         self,
         name: str,

@@ -1,0 +1,256 @@
+"""ArtifactRepository: the artifact area of one store, as the API, CLI, sync and UI use it.
+
+Logging: sources (local files, already-stored blobs, references) become entries under the shared
+gc lock, new blobs are made durable, then the version is published and its aliases moved, and
+the index refreshed. Reading: collections replayed from files. Materialising: hard links from
+the blob area (copies where links are impossible), every file's hash verified.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...errors import CorruptDataError, DigestMismatchError, StoreError, UsageError
+from ..root import StoreRoot
+from .blobs import CHUNK, AddReport, BlobStore, GcReport, collect, hash_file
+from .catalog import index_collection
+from .collection import (
+    CollectionState,
+    load_state,
+    move_aliases,
+    publish_version,
+    record_use,
+)
+from .layout import ArtifactPaths, check_entry_path, check_name
+from .manifest import Entry, Manifest
+from .references import open_reference
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an entry's bytes come from: a local file, a stored blob, or a reference."""
+
+    path: str
+    local: Path | None = None
+    entry: Entry | None = None  # a blob already stored, or a reference hashed at add time
+
+
+class ArtifactRepository:
+    """The artifact area of the store at `root`."""
+
+    def __init__(self, root: Path | str, create: bool = False) -> None:
+        self.store = StoreRoot(root, create=create)
+        self.paths = ArtifactPaths.of_root(self.store.root)
+        self.blobs = BlobStore(self.paths)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _index(self, project: str, name: str) -> None:
+        index = self.store.open_index()
+        if index is not None:
+            try:
+                index_collection(index, self.paths, project, name)
+            finally:
+                index.close()
+
+    def log(
+        self,
+        project: str,
+        name: str,
+        type_: str,
+        sources: Iterable[Source],
+        *,
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        aliases: Iterable[str] = (),
+        run_id: str | None = None,
+        linked_from: Mapping[str, Any] | None = None,
+    ) -> tuple[Manifest, bool, AddReport]:
+        """Store the sources and publish a version (or find the identical one)."""
+        coll = self.paths.collection(project, name)
+        report = AddReport()
+        with self.blobs.writing():
+            entries: dict[str, Entry] = {}
+            for src in sources:
+                if src.local is not None:
+                    sha, size = self.blobs.add_file(src.local, report)
+                    entries[src.path] = Entry(src.path, sha, size)
+                elif src.entry is not None:
+                    if src.entry.ref is None and not self.blobs._reuse(src.entry.sha256, report):
+                        raise StoreError(
+                            f"entry {src.path!r} names blob {src.entry.sha256}, which this "
+                            "store does not hold"
+                        )
+                    entries[src.path] = Entry(
+                        src.path, src.entry.sha256, src.entry.size, src.entry.ref
+                    )
+            self.blobs.make_durable(report)
+            manifest, created = publish_version(
+                coll,
+                project,
+                name,
+                type_,
+                entries,
+                description=description,
+                metadata=metadata,
+                run_id=run_id,
+                linked_from=linked_from,
+            )
+            move_aliases(coll, project, name, list(aliases), manifest.version, run_id)
+        self._index(project, name)
+        return manifest, created, report
+
+    def set_aliases(self, project: str, name: str, version: int, aliases: Iterable[str]) -> None:
+        """Make `aliases` exactly the user aliases of `version` (moving them from elsewhere)."""
+        coll = self.paths.collection(project, name)
+        state = load_state(coll, project, name)
+        wanted = {a for a in aliases if a != "latest"}
+        current = {a for a, v in state.aliases.items() if v == version}
+        move_aliases(coll, project, name, sorted(wanted - current), version)
+        move_aliases(coll, project, name, sorted(current - wanted), None)
+        self._index(project, name)
+
+    def use(self, project: str, name: str, version: int, run_id: str, run_project: str) -> None:
+        record_use(self.paths.collection(project, name), run_id, run_project, version)
+        self._index(project, name)
+
+    def reindex_collection(self, project: str, name: str) -> None:
+        self._index(project, name)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def state(self, project: str, name: str) -> CollectionState:
+        return load_state(self.paths.collection(project, name), project, name)
+
+    def collections(self, project: str | None = None) -> list[tuple[str, str]]:
+        return [c for c in self.paths.collection_names() if project in (None, c[0])]
+
+    def resolve(self, project: str, name: str, label: str) -> tuple[Manifest, CollectionState]:
+        check_name(project, "project name")
+        check_name(name)
+        state = self.state(project, name)
+        if not state.versions:
+            raise UsageError(f"no artifact {project}/{name} in {self.store.root}")
+        return state.resolve(label), state
+
+    def blob_path(self, entry: Entry) -> Path:
+        return self.blobs.path(entry.sha256)
+
+    # -- materialising -----------------------------------------------------------------------
+
+    def _fetch(self, entry: Entry, target: Path) -> None:
+        """Put entry's bytes at target (hash checked): a hard link if possible, else a copy."""
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        if entry.ref is not None:
+            h = hashlib.sha256()
+            with open_reference(entry.ref) as src, open(tmp, "wb") as out:
+                while chunk := src.read(CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+            if h.hexdigest() != entry.sha256:
+                tmp.unlink(missing_ok=True)
+                raise DigestMismatchError(
+                    f"reference {entry.ref} (entry {entry.path!r}) changed since it was logged: "
+                    f"sha256 {h.hexdigest()}, expected {entry.sha256}"
+                )
+            os.replace(tmp, target)
+            return
+        blob = self.blobs.path(entry.sha256)
+        try:
+            sha, _ = hash_file(blob)
+        except FileNotFoundError:
+            raise CorruptDataError(
+                f"blob {entry.sha256} of entry {entry.path!r} is missing from {self.paths.blobs}"
+            ) from None
+        if sha != entry.sha256:
+            raise DigestMismatchError(
+                f"blob {blob} of entry {entry.path!r} is damaged (sha256 {sha}); "
+                "`localtrack doctor` reports such blobs"
+            )
+        try:
+            os.link(blob, tmp)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                raise
+            shutil.copyfile(blob, tmp)
+        os.replace(tmp, target)
+
+    def materialize(self, manifest: Manifest, root: Path) -> Path:
+        """Write every file of `manifest` under `root`; see docs/artifacts.md on non-empty
+        folders (files that already match are kept; anything else there is an error)."""
+        root = Path(root)
+        existing = _files_under(root)
+        extra = sorted(set(existing) - set(manifest.entries))
+        if extra:
+            raise UsageError(
+                f"cannot download {manifest.project}/{manifest.name}:v{manifest.version} into "
+                f"{root}: it holds other files ({', '.join(extra[:5])}"
+                f"{', …' if len(extra) > 5 else ''}); use an empty folder"
+            )
+        for path, entry in manifest.entries.items():
+            target = root.joinpath(*check_entry_path(path).split("/"))
+            if path in existing:
+                if _file_matches(target, entry):
+                    continue
+                raise UsageError(
+                    f"cannot download into {root}: {path} is there with other content; "
+                    "use an empty folder"
+                )
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._fetch(entry, target)
+        return root
+
+    # -- gc ----------------------------------------------------------------------------------
+
+    def referenced_blobs(self) -> set[str]:
+        refs: set[str] = set()
+        for project, name in self.collections():
+            for m in self.state(project, name).live.values():
+                refs.update(e.sha256 for e in m.entries.values() if e.ref is None)
+        return refs
+
+    def gc(self, grace_s: float, dry_run: bool = False, timeout: float = 600.0) -> GcReport:
+        """Remove blobs no live version references (older than `grace_s`), under gc.lock."""
+        with self.blobs.collecting(timeout):
+            return collect(self.blobs, self.referenced_blobs(), grace_s, dry_run, time.time())
+
+
+def _files_under(root: Path) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    if not root.exists():
+        return out
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a folder")
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            p = Path(dirpath) / f
+            out[p.relative_to(root).as_posix()] = p
+    return out
+
+
+def _file_matches(path: Path, entry: Entry) -> bool:
+    try:
+        if path.stat().st_size != entry.size:
+            return False
+        return hash_file(path)[0] == entry.sha256
+    except OSError:
+        return False
+
+
+def verify_folder(manifest: Manifest, root: Path) -> list[str]:
+    """Problems of `root` against `manifest`: changed, missing and extra files (empty: ok)."""
+    files = _files_under(Path(root))
+    problems = [f"missing: {p}" for p in sorted(set(manifest.entries) - set(files))]
+    for path, entry in sorted(manifest.entries.items()):
+        if path in files and not _file_matches(files[path], entry):
+            problems.append(f"changed: {path} (expected sha256 {entry.sha256})")
+    problems += [f"extra: {p}" for p in sorted(set(files) - set(manifest.entries))]
+    return problems
