@@ -44,3 +44,31 @@ def test_define_metric_exact_summary_survives_a_later_glob(root: Path) -> None:
     info = localtrack.Api(root).run(run.id)
     assert info.summary["val/acc"] == 0.9
     assert info.summary["val/loss"] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("mapped_tail", [True, False], ids=["mapped-tail", "queue"])
+def test_summary_reads_answer_from_memory_without_flushing(
+    root: Path, monkeypatch: pytest.MonkeyPatch, mapped_tail: bool
+) -> None:
+    import localtrack.store.writer as writer_module
+
+    if not mapped_tail:  # as on a network filesystem: rows go through the writer's queue
+        monkeypatch.setattr(writer_module, "is_network_filesystem", lambda _path: True)
+    run = localtrack.init(project="p", dir=root)
+    assert (run._writer.segments is not None) is mapped_tail
+    run.define_metric("loss", summary="min")
+    run.define_metric("acc", summary="mean")
+    run.log({"loss": 3.0, "acc": 0.5})
+    run.flush()  # some rows written, some only queued when the summary is read
+    flushes: list[object] = []
+    monkeypatch.setattr(run._writer, "flush", lambda *a, **k: flushes.append(a) or True)
+    for i, loss in enumerate([2.0, 5.0, 4.0]):
+        run.log({"loss": loss, "acc": 0.25 * i, "flag": i % 2 == 0, "n": i})
+        assert run.summary["loss"] == 2.0
+    assert run.summary["acc"] == pytest.approx((0.5 + 0 + 0.25 + 0.5) / 4)
+    assert dict(run.summary.items())["flag"] is True and run.summary["n"] == 2
+    assert flushes == [], "a summary read flushed the writer"
+    monkeypatch.undo()
+    in_memory = run.summary.as_dict()
+    run.finish()
+    assert localtrack.Api(root).run(run.id).summary == in_memory
