@@ -57,6 +57,8 @@ __all__ = [
     "summary",
     "unwatch",
     "watch",
+    "sweep",
+    "agent",
 ]
 
 
@@ -119,6 +121,29 @@ def unwatch(models: Any = None) -> None:
     from .capture.torch_watch import unwatch as _unwatch
 
     _unwatch(models)
+
+
+def sweep(
+    sweep: Any, entity: str | None = None, project: str | None = None, **kw: Any
+) -> str:
+    """Create a sweep from a W&B-shaped config; returns its id (see localtrack.sweeps)."""
+    from .sweeps import sweep as _sweep
+
+    return _sweep(sweep, entity=entity, project=project, **kw)
+
+
+def agent(
+    sweep_id: str,
+    function: Any = None,
+    entity: str | None = None,
+    project: str | None = None,
+    count: int | None = None,
+    **kw: Any,
+) -> Any:
+    """Run a sweep's trials in this process (see localtrack.sweeps.agent)."""
+    from .sweeps.agent import agent as _agent
+
+    return _agent(sweep_id, function=function, count=count, project=project, entity=entity, **kw)
 
 
 def __getattr__(name: str) -> Any:

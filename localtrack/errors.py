@@ -11,6 +11,11 @@
     │   └── ManifestError           a manifest names a file it may not name, or is malformed
     │       └── DocumentError       a document a client sent has a field of the wrong type
     │                               or over a limit (``document``, ``field`` name it)
+    ├── SweepError                  a sweep cannot be created, found or continued
+    │   └── SweepConfigError        a sweep config has problems (all listed, each by its path);
+    │                               also a UsageError
+    ├── TrialStopped                the sweep controller stopped this trial (early termination
+    │                               or a cancelled sweep): raised by run.log(); finish the run
     ├── RunNotFoundError            no run with that id (or id prefix) in the store
     ├── RunExistsError              init(id=...) names a run that exists and resume does not allow it
     ├── StoreError                  the store on disk is unusable
@@ -173,3 +178,15 @@ class DataDamageWarning(UserWarning):
             + "; ".join(self.problems)
             + ". `localtrack doctor --repair` quarantines the damaged files."
         )
+
+
+class SweepError(LocaltrackError):
+    """A sweep cannot be created, found or continued."""
+
+
+class SweepConfigError(SweepError, UsageError):
+    """A sweep config has problems; the message lists every one by its path in the config."""
+
+
+class TrialStopped(LocaltrackError):
+    """The sweep controller stopped this trial; run.log() raises it, the run ends ``stopped``."""

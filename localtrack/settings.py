@@ -186,6 +186,20 @@ SPECS: tuple[SettingSpec, ...] = (
         unit="seconds",
     ),
     _env_only(
+        "sweep_id",
+        "run",
+        str,
+        None,
+        "set by `localtrack agent` for a trial it starts: the sweep that `init()` joins",
+    ),
+    _env_only(
+        "sweep_trial",
+        "run",
+        str,
+        None,
+        "set by `localtrack agent` with `LOCALTRACK_SWEEP_ID`: which trial (and attempt) this is",
+    ),
+    _env_only(
         "config_dir",
         "sync",
         str,

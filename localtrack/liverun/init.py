@@ -90,6 +90,11 @@ def init(
         resolved["seal_interval"] = ONLINE_SEAL_INTERVAL_S  # the server sees sealed data only
     if unused:
         log.info("init(): ignoring unsupported arguments %s", sorted(unused))
+    trial = _sweep_trial()
+    if trial is not None:  # started by `localtrack agent`: join its sweep (localtrack/sweeps)
+        given = {"project": project, "id": id, "config": config, "group": group, "dir": dir}
+        joined = trial.init_arguments(given)
+        project, id, config, group, dir = (joined[k] for k in given)
     rank = _ddp_rank()
     if mode == "disabled" or (rank not in (None, 0) and not resolved["per_rank"]):
         return DisabledRun(project=project, name=name, config=config)
@@ -142,10 +147,23 @@ def init(
             from ..sync.online import start_online
 
             run.attach_background(start_online(run, settings))
+        if trial is not None:
+            from ..sweeps.trial import StopWatcher
+
+            run.attach_background(StopWatcher(trial, run._request_stop))
     except BaseException:
         _undo(store, paths, run, lock, bool(created))
         raise
     return run
+
+
+def _sweep_trial() -> Any:
+    """The sweep trial an agent started this process (or function call) for, if any."""
+    if from_env("sweep_id") is None:
+        return None
+    from ..sweeps.trial import current_trial
+
+    return current_trial()
 
 
 def _open_store(dir: str | os.PathLike[str] | None, index_mode: str) -> StoreRoot:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import RunWriteError, UnsupportedValueError, UsageError
+from ..errors import RunWriteError, TrialStopped, UnsupportedValueError, UsageError
 from ..media.types import Media
 from ..store.layout import RunPaths
 from ..store.metrics import KeyStats
@@ -72,6 +72,7 @@ class Run:
         self._warned_keys: set[object] = set()
         self._warned_backwards = False
         self._finished = False
+        self._stop_reason: str | None = None  # set when a sweep's controller stops it
         self.exit_reason: dict[str, Any] | None = None  # run.json's, set by lifecycle.py
         self._attention = first_step > _NEAR_STEP_LIMIT
         writer.health.notify = self._writer_has_news
@@ -115,6 +116,16 @@ class Run:
     @property
     def finished(self) -> bool:
         return self._finished
+
+    @property
+    def should_stop(self) -> bool:
+        """True once a sweep's controller stopped this trial (hyperband, a cancelled sweep)."""
+        return self._stop_reason is not None
+
+    def _request_stop(self, reason: str) -> None:
+        """Called from the sweep's watcher thread: the next log() raises TrialStopped."""
+        self._stop_reason = reason
+        self._attention = True
 
     def __repr__(self) -> str:
         return f"<localtrack.Run {self.id} {self.name!r} project={self.project!r}>"
@@ -162,6 +173,10 @@ class Run:
         """Whatever set `_attention`: a finished run, news from the writer, a step near int64."""
         if self._finished:
             raise UsageError("run.log() after run.finish(): start a new run with localtrack.init()")
+        if self._stop_reason is not None:
+            raise TrialStopped(
+                f"run {self.id}: {self._stop_reason}; finish the run (it is marked stopped)"
+            )
         self._attention = self._step > _NEAR_STEP_LIMIT
         self._raise_if_writer_failed()
         for message in self._writer.health.take_notices():
@@ -414,6 +429,8 @@ class Run:
         state = "finished" if exit_code == 0 and failure is None else "failed"
         if self.exit_reason is not None and self.exit_reason.get("signal"):
             state = "crashed"  # killed: what W&B shows (see lifecycle.py)
+        if self._stop_reason is not None and failure is None:
+            state = "stopped"  # a sweep's controller ended it (localtrack/sweeps)
         now = time.time()
         try:
             segments = self._meta.get("segments") or [{}]

@@ -34,7 +34,7 @@ from .jsondoc import (
 )
 from .layout import is_valid_run_id
 
-STATES = ("running", "finished", "failed", "crashed")
+STATES = ("running", "finished", "failed", "crashed", "stopped")
 SUMMARY_MODES = ("min", "max", "mean", "last")
 
 MAX_NAMESPACE_CHARS = 128  # project, entity

@@ -1,0 +1,312 @@
+"""The agent: claim a trial, run it (a function in this process, or the sweep's program as a
+subprocess), watch it for early termination, record how it ended; repeat.
+
+Any number of agents, on any number of machines sharing the store, may run one sweep; each is
+also its own controller (controller.py). An agent stops after `count` trials, when the sweep has
+nothing left, when it is paused/stopped/cancelled, or after `max_failures` trials in a row failed
+(W&B's rule: a broken program must not burn the whole grid).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import SweepError, TrialStopped
+from ..settings import resolve_dir, spec
+from ..store.root import StoreRoot
+from ..store.runmeta import stale_after_s
+from .command import build_command
+from .controller import AgentInfo, Sweep
+from .hyperband import metric_values, rung_values, should_stop
+from .runmark import mark_run_stopped
+from .state import Attempt
+
+log = logging.getLogger(__name__)
+POLL_S = 0.25
+STOP_GRACE_S = 10.0
+"""After a stop request, how long a subprocess trial has to end before SIGTERM, then SIGKILL."""
+DEFAULT_MAX_FAILURES = 3
+
+
+@dataclass
+class AgentReport:
+    """What an agent did: trials by end state, and why it stopped."""
+
+    trials: dict[str, int] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def failed_out(self) -> bool:
+        return self.reason.startswith("stopped after")
+
+
+class Agent:
+    """One agent process's loop over a sweep."""
+
+    def __init__(
+        self,
+        sweep_id: str,
+        function: Callable[[], Any] | None = None,
+        count: int | None = None,
+        dir: str | os.PathLike[str] | None = None,
+        max_failures: int = DEFAULT_MAX_FAILURES,
+    ) -> None:
+        self.root = Path(resolve_dir(dir)).absolute()
+        self.sweep = Sweep(self.root, sweep_id)
+        self.function = function
+        self.count = count
+        self.max_failures = max_failures
+        self.info = AgentInfo.here(secrets.token_hex(3))
+        self._done = threading.Event()
+
+    def run(self) -> AgentReport:
+        report = AgentReport()
+        beat = threading.Thread(target=self._heartbeat, name="localtrack-agent-beat", daemon=True)
+        self._touch()
+        beat.start()
+        failures = 0
+        try:
+            while self.count is None or sum(report.trials.values()) < self.count:
+                attempt = self.sweep.next_trial(self.info)
+                if attempt is None:
+                    report.reason = f"the sweep is {self.sweep.status()['state']}"
+                    break
+                state = self._run_trial(attempt)
+                report.trials[state] = report.trials.get(state, 0) + 1
+                failures = failures + 1 if state in ("failed", "crashed") else 0
+                if failures >= self.max_failures:
+                    report.reason = (
+                        f"stopped after {failures} failed trials in a row; see their runs' "
+                        "files/output.log (`localtrack runs`)"
+                    )
+                    log.error("sweep %s: agent %s", self.sweep.id, report.reason)
+                    break
+            else:
+                report.reason = f"ran its count of {self.count} trials"
+        finally:
+            self._done.set()
+            self.sweep.files.agent_file(self.info.id).unlink(missing_ok=True)
+        return report
+
+    # -- liveness ----------------------------------------------------------------------------
+
+    def _touch(self) -> None:
+        path = self.sweep.files.agent_file(self.info.id)
+        path.write_text(f'{{"id": "{self.info.id}", "pid": {self.info.pid}}}\n')
+
+    def _heartbeat(self) -> None:
+        interval = max(0.5, min(5.0, stale_after_s() / 4))
+        while not self._done.wait(interval):
+            try:
+                self._touch()
+            except OSError as exc:
+                log.warning("sweep %s: agent heartbeat failed: %s", self.sweep.id, exc)
+
+    # -- one trial ---------------------------------------------------------------------------
+
+    def _environment(self, attempt: Attempt) -> dict[str, str]:
+        return {
+            spec("sweep_id").env: self.sweep.id,
+            spec("sweep_trial").env: attempt.key,
+            spec("dir").env: str(self.root),
+        }
+
+    def _run_trial(self, attempt: Attempt) -> str:
+        log.info("sweep %s: trial %s with %s", self.sweep.id, attempt.key, attempt.params)
+        watch = TrialWatch(self.sweep, attempt)
+        if self.function is not None:
+            state = self._run_function(attempt, watch)
+        else:
+            state = self._run_program(attempt, watch)
+        result = self.sweep.result_from_run(attempt, state)
+        if watch.stop_reason is not None and result["state"] in ("crashed", "failed", "finished"):
+            mark_run_stopped(StoreRoot(self.root), attempt.run_id, watch.stop_reason)
+            result["state"] = "stopped"
+        result["stop_reason"] = watch.stop_reason
+        result["rungs"] = watch.rungs
+        self.sweep.files.record_result(attempt.key, result)
+        return str(result["state"])
+
+    def _run_function(self, attempt: Attempt, watch: TrialWatch) -> str | None:
+        from ..liverun import lifecycle
+
+        assert self.function is not None
+        state: str | None = None
+        with _environ(self._environment(attempt)), watch.running(None):
+            try:
+                self.function()
+            except TrialStopped:
+                state = "stopped"
+            except Exception:
+                log.exception("sweep %s: trial %s raised", self.sweep.id, attempt.key)
+                state = "failed"
+            finally:
+                current = lifecycle.current()
+                if current is not None and current.id == attempt.run_id:
+                    with contextlib.suppress(Exception):
+                        current.finish(exit_code=0 if state is None else 1)
+        if state is None and not StoreRoot(self.root).run(attempt.run_id).run_json.exists():
+            log.error(
+                "sweep %s: trial %s never called localtrack.init()", self.sweep.id, attempt.key
+            )
+            state = "failed"
+        return state
+
+    def _run_program(self, attempt: Attempt, watch: TrialWatch) -> str | None:
+        config = self.sweep.config
+        with tempfile.TemporaryDirectory(prefix="localtrack-trial-") as tmp:
+            argv = build_command(
+                config.command, config.program, attempt.params, Path(tmp) / "args.json"
+            )
+            env = dict(os.environ, **self._environment(attempt))
+            log.info("sweep %s: trial %s runs %s", self.sweep.id, attempt.key, argv)
+            try:
+                process = subprocess.Popen(argv, env=env, start_new_session=True)
+            except OSError as exc:
+                log.error("sweep %s: cannot start %s: %s", self.sweep.id, argv[0], exc)
+                return "failed"
+            with watch.running(process):
+                code = process.wait()
+        if code != 0 and watch.stop_reason is None:
+            run_json = StoreRoot(self.root).run(attempt.run_id).run_json
+            if not run_json.exists():
+                log.error(
+                    "sweep %s: trial %s exited %d before init()", self.sweep.id, attempt.key, code
+                )
+                return "failed"
+        return None  # the run's own state says how it ended
+
+
+class TrialWatch:
+    """Watches a running trial: hyperband rungs and a cancelled sweep; stops it when told."""
+
+    def __init__(self, sweep: Sweep, attempt: Attempt) -> None:
+        self.sweep = sweep
+        self.attempt = attempt
+        self.stop_reason: str | None = None
+        self.rungs: dict[int, float] = {}
+        self._paths = StoreRoot(sweep.store_root).run(attempt.run_id)
+
+    @contextlib.contextmanager
+    def running(self, process: subprocess.Popen[bytes] | None) -> Iterator[None]:
+        done = threading.Event()
+        thread = threading.Thread(
+            target=self._loop, args=(done, process), name="localtrack-trial-watch", daemon=True
+        )
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+    def _loop(self, done: threading.Event, process: subprocess.Popen[bytes] | None) -> None:
+        asked_at: float | None = None
+        while not done.wait(POLL_S):
+            if asked_at is None:
+                reason = self._check()
+                if reason is not None:
+                    self.stop_reason = reason
+                    self.sweep.files.request_stop(self.attempt.key, reason)
+                    asked_at = time.monotonic()
+                    log.info(
+                        "sweep %s: stopping trial %s: %s", self.sweep.id, self.attempt.key, reason
+                    )
+            elif process is not None:
+                _escalate(process, time.monotonic() - asked_at)
+
+    def _check(self) -> str | None:
+        try:
+            if self.sweep.files.control() == "cancelled":
+                return "the sweep was cancelled"
+            return self._hyperband()
+        except Exception as exc:  # a bad read must not take the trial down with it
+            log.warning("sweep %s: watching trial %s: %s", self.sweep.id, self.attempt.key, exc)
+            return None
+
+    def _hyperband(self) -> str | None:
+        config = self.sweep.config
+        if config.hyperband is None or config.metric_name is None:
+            return None
+        values = metric_values(self._paths, config.metric_name)
+        rungs = rung_values(config.hyperband, values)
+        if rungs == self.rungs:
+            return None
+        self.rungs = rungs
+        self.sweep.files.record_progress(
+            self.attempt.key, {"rungs": {str(k): v for k, v in rungs.items()}}
+        )
+        others = []
+        for number, items in self.sweep.files.attempts().items():
+            progress = items[-1].progress.get("rungs") or {}
+            if number != self.attempt.number and progress:
+                others.append({int(k): float(v) for k, v in progress.items()})
+        rung = should_stop(config.hyperband, config.goal, rungs, others)
+        if rung is None:
+            return None
+        return f"hyperband: {config.metric_name}={rungs[rung]:.6g} at iteration {rung} is outside the best 1/{config.hyperband.eta:g}"
+
+
+def _escalate(process: subprocess.Popen[bytes], waited: float) -> None:
+    """A subprocess trial that did not end at its stop request: SIGTERM, later SIGKILL."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        if waited > 2 * STOP_GRACE_S:
+            os.killpg(process.pid, signal.SIGKILL)
+        elif waited > 1.0:
+            process.send_signal(signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def agent(
+    sweep_id: str,
+    function: Callable[[], Any] | None = None,
+    count: int | None = None,
+    project: str | None = None,
+    entity: str | None = None,
+    dir: str | os.PathLike[str] | None = None,
+    max_failures: int = DEFAULT_MAX_FAILURES,
+) -> AgentReport:
+    """Run trials of a sweep until it is done (or `count` trials ran); W&B's ``wandb.agent``.
+
+    Example::
+
+        def train():
+            run = localtrack.init()
+            for epoch in range(10):
+                run.log({"loss": run.config["lr"] / (epoch + 1)})
+            run.finish()
+
+        localtrack.agent(sweep_id, function=train, count=5)
+    """
+    if sweep_id.count("/"):
+        sweep_id = sweep_id.rsplit("/", 1)[-1]  # W&B's entity/project/id
+    if max_failures < 1:
+        raise SweepError("max_failures must be 1 or more")
+    return Agent(sweep_id, function, count, dir, max_failures).run()

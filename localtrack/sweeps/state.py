@@ -1,0 +1,227 @@
+"""A sweep's state in the store: plain JSON files under ``<root>/sweeps/<id>/``.
+
+::
+
+    sweep.json                 id, project, the config as given, method, seed (written once)
+    control.json               running | paused | stopped | cancelled (replaced atomically)
+    claims/<n>-<a>.json        attempt a of trial n: params, run id, agent (exclusive-create)
+    results/<n>-<a>.json       how that attempt ended: state, value (exclusive-create)
+    progress/<n>-<a>.json      the metric at each hyperband rung so far (its agent replaces it)
+    stop/<n>-<a>               a stop request for a running trial (its run watches for it)
+    agents/<agent>.json        one per agent; its mtime is the agent's heartbeat
+
+Claim and result files are published with a hard link from a partial file (``os.link`` fails
+when the name exists, also on NFS), so each is made exactly once, whole, by one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import SweepError
+from ..store.atomic import publishing, write_json_atomic
+from ..store.layout import is_partial_name
+from ..store.runmeta import current_boot_id, pid_alive
+
+SWEEPS_DIR = "sweeps"
+CONTROL_STATES = ("running", "paused", "stopped", "cancelled")
+_ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
+_KEY = re.compile(r"^(\d{6})-(\d+)\.json$")
+_SWEEP_ID = re.compile(r"^[a-z0-9]{1,32}$")
+
+
+def new_sweep_id() -> str:
+    return "".join(secrets.choice(_ID_CHARS) for _ in range(8))
+
+
+def trial_key(number: int, attempt: int) -> str:
+    return f"{number:06d}-{attempt}"
+
+
+def parse_key(key: str) -> tuple[int, int]:
+    number, attempt = key.split("-")
+    return int(number), int(attempt)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+@dataclass
+class Attempt:
+    """One attempt at a trial: its claim, and its result once it ended."""
+
+    number: int
+    attempt: int
+    claim: dict[str, Any]
+    result: dict[str, Any] | None = None
+    progress: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return trial_key(self.number, self.attempt)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.claim.get("run_id"))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.claim.get("params") or {})
+
+
+class SweepFiles:
+    """The files of one sweep."""
+
+    def __init__(self, store_root: Path, sweep_id: str) -> None:
+        if not _SWEEP_ID.match(sweep_id):
+            raise SweepError(f"{sweep_id!r} is not a sweep id (8 lowercase letters and digits)")
+        self.store_root = Path(store_root)
+        self.id = sweep_id
+        self.dir = self.store_root / SWEEPS_DIR / sweep_id
+
+    # -- the sweep ---------------------------------------------------------------------------
+
+    def create(self, document: dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True)
+        for sub in ("claims", "results", "progress", "stop", "agents"):
+            (self.dir / sub).mkdir()
+        write_json_atomic(
+            self.dir / "control.json", {"state": "running", "updated_at": time.time()}
+        )
+        write_json_atomic(self.dir / "sweep.json", document)
+
+    def document(self) -> dict[str, Any]:
+        doc = _read(self.dir / "sweep.json")
+        if doc is None:
+            raise SweepError(
+                f"no sweep {self.id!r} in {self.store_root} (create one with localtrack sweep "
+                "CONFIG, or pass the store's --dir)"
+            )
+        return doc
+
+    def control(self) -> str:
+        doc = _read(self.dir / "control.json") or {}
+        state = doc.get("state")
+        return state if state in CONTROL_STATES else "running"
+
+    def set_control(self, state: str) -> None:
+        if state not in CONTROL_STATES:
+            raise SweepError(f"sweep state must be one of {CONTROL_STATES}, not {state!r}")
+        write_json_atomic(self.dir / "control.json", {"state": state, "updated_at": time.time()})
+
+    # -- trials ------------------------------------------------------------------------------
+
+    def attempts(self) -> dict[int, list[Attempt]]:
+        """Every attempt so far, by trial number, in attempt order."""
+        out: dict[int, list[Attempt]] = {}
+        results = self._scan("results")
+        progress = self._scan("progress")
+        for name, path in self._listing("claims"):
+            claim = _read(path)
+            match = _KEY.match(name)
+            if claim is None or match is None:
+                continue
+            number, attempt = int(match[1]), int(match[2])
+            key = trial_key(number, attempt)
+            item = Attempt(number, attempt, claim, results.get(key), progress.get(key) or {})
+            out.setdefault(number, []).append(item)
+        for items in out.values():
+            items.sort(key=lambda a: a.attempt)
+        return out
+
+    def _listing(self, sub: str) -> list[tuple[str, Path]]:
+        try:
+            entries = list(os.scandir(self.dir / sub))
+        except FileNotFoundError:
+            return []
+        return [(e.name, Path(e.path)) for e in entries if not is_partial_name(e.name)]
+
+    def _scan(self, sub: str) -> dict[str, dict[str, Any]]:
+        out = {}
+        for name, path in self._listing(sub):
+            if _KEY.match(name) and (doc := _read(path)) is not None:
+                out[name[: -len(".json")]] = doc
+        return out
+
+    def claim(self, number: int, attempt: int, record: dict[str, Any]) -> bool:
+        """Publish the claim of attempt `attempt` of trial `number`; False if taken already."""
+        return self._publish_once(
+            self.dir / "claims" / f"{trial_key(number, attempt)}.json", record
+        )
+
+    def attempt(self, key: str) -> Attempt:
+        number, attempt = parse_key(key)
+        claim = _read(self.dir / "claims" / f"{key}.json")
+        if claim is None:
+            raise SweepError(f"sweep {self.id}: trial {key} was never claimed")
+        return Attempt(number, attempt, claim, _read(self.dir / "results" / f"{key}.json"))
+
+    def record_result(self, key: str, result: dict[str, Any]) -> bool:
+        """Publish how attempt `key` ended; False when someone recorded it first."""
+        return self._publish_once(self.dir / "results" / f"{key}.json", result)
+
+    def record_progress(self, key: str, progress: dict[str, Any]) -> None:
+        write_json_atomic(self.dir / "progress" / f"{key}.json", progress, unique=True)
+
+    def _publish_once(self, path: Path, record: dict[str, Any]) -> bool:
+        data = json.dumps(record, sort_keys=True, allow_nan=True).encode() + b"\n"
+        try:
+            with publishing(path, exclusive=True) as f:
+                f.write(data)
+        except FileExistsError:
+            return False
+        return True
+
+    # -- stop requests and agents ------------------------------------------------------------
+
+    def stop_marker(self, key: str) -> Path:
+        return self.dir / "stop" / key
+
+    def request_stop(self, key: str, reason: str) -> None:
+        write_json_atomic(
+            self.stop_marker(key), {"reason": reason, "time": time.time()}, unique=True
+        )
+
+    def agent_file(self, agent_id: str) -> Path:
+        return self.dir / "agents" / f"{agent_id}.json"
+
+    def agent_alive(self, agent: dict[str, Any], stale_after: float) -> bool:
+        """Whether the agent that made a claim still runs: its pid (same host), its heartbeat."""
+        pid = agent.get("pid")
+        if agent.get("host") == socket.gethostname() and isinstance(pid, int):
+            if not pid_alive(pid):
+                return False
+            if agent.get("boot_id") and agent.get("boot_id") != current_boot_id():
+                return False
+        try:
+            beat = (self.agent_file(str(agent.get("id")))).stat().st_mtime
+        except OSError:
+            return False
+        return time.time() - beat <= stale_after
+
+
+def sweeps_dir(store_root: Path) -> Path:
+    return Path(store_root) / SWEEPS_DIR
+
+
+def sweep_ids(store_root: Path) -> list[str]:
+    try:
+        entries = os.scandir(sweeps_dir(store_root))
+    except FileNotFoundError:
+        return []
+    with entries:
+        return sorted(e.name for e in entries if e.is_dir() and _SWEEP_ID.match(e.name))
