@@ -73,6 +73,18 @@ class ApiRun:
     def info(self) -> RunInfo:
         return self._info
 
+    def logged_artifacts(self) -> list[Any]:
+        """Artifact versions this run logged."""
+        from .artifacts.query import run_artifacts
+
+        return run_artifacts(self._reader.store.root, self._info.id, used=False)
+
+    def used_artifacts(self) -> list[Any]:
+        """Artifact versions this run used."""
+        from .artifacts.query import run_artifacts
+
+        return run_artifacts(self._reader.store.root, self._info.id, used=True)
+
     def history(self, keys: Sequence[str] | None = None) -> pa.Table:
         """One row per step: ``step``, ``wall_time``, and a column per key (null where unlogged).
 
@@ -180,6 +192,26 @@ class Api:
         if filters:
             infos = [i for i in infos if _matches(i, filters)]
         return [ApiRun(self.reader, i) for i in infos]
+
+    def artifact(self, name: str, type: str | None = None) -> Any:
+        """An artifact version: ``"project/name:alias"`` (or ``"entity/project/name:v3"``)."""
+        from .artifacts.query import artifact
+
+        return artifact(self.reader.store.root, name, type)
+
+    def artifacts(
+        self, type: str | None = None, name: str | None = None, project: str | None = None
+    ) -> list[Any]:
+        """The latest version of each artifact collection, optionally filtered."""
+        from .artifacts.query import artifacts
+
+        return artifacts(self.reader.store.root, type, name, project)
+
+    def artifact_versions(self, name: str, type: str | None = None) -> list[Any]:
+        """Every live version of ``"project/name"``, oldest first."""
+        from .artifacts.query import artifact_versions
+
+        return artifact_versions(self.reader.store.root, name, type)
 
     def run(self, path: str) -> ApiRun:
         """A run by id (or a unique id prefix), or by W&B-style path: ``"entity/project/id"``,

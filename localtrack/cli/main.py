@@ -71,9 +71,9 @@ def ui(
 
 
 def _add_commands() -> None:
-    from . import runs, sync
+    from . import artifact, runs, sync
 
-    for command in (*runs.COMMANDS, *sync.COMMANDS):
+    for command in (*runs.COMMANDS, *sync.COMMANDS, *artifact.COMMANDS):
         cli.add_command(command)
 
 

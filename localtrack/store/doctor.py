@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .artifacts.doctor import REPORT_ID as ARTIFACTS_REPORT_ID
+from .artifacts.doctor import check_artifacts
 from .recovery import RepairReport, check_run, index_run, reindex, repair_run, scan_run
 from .root import StoreRoot
 
@@ -27,6 +29,10 @@ def run_doctor(root: Path, repair: bool = False, index_mode: str = "auto") -> di
         paths = store.run(run_id)
         reports.append(repair_run(paths) if repair else check_run(paths))
     index = _doctor_index(store, reports, repair)
+    artifacts = RepairReport(ARTIFACTS_REPORT_ID)
+    artifacts.problems, artifacts.actions = check_artifacts(store.root, repair)
+    index.problems.extend(f"{ARTIFACTS_REPORT_ID}: {p}" for p in artifacts.problems)
+    index.actions.extend(f"{ARTIFACTS_REPORT_ID}: {a}" for a in artifacts.actions)
     lines: list[str] = []
     for r in [*reports, index]:
         for p in r.problems:

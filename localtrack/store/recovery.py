@@ -245,6 +245,10 @@ def reindex(root: StoreRoot) -> tuple[int, list[str]]:
                 continue
             index_run(index, scan)
             count += 1
+        from .artifacts.catalog import reindex_artifacts
+        from .artifacts.layout import ArtifactPaths
+
+        problems += reindex_artifacts(index, ArtifactPaths.of_root(root.root))[1]
     finally:
         index.close()
     return count, problems

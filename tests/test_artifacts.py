@@ -1,0 +1,255 @@
+"""Artifacts: the W&B-shaped API, content-addressed storage, aliases, lineage, bad input."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+
+import localtrack
+from localtrack.errors import DigestMismatchError, UsageError
+from localtrack.store.artifacts.layout import ArtifactPaths
+from localtrack.store.artifacts.repository import ArtifactRepository
+from localtrack.store.doctor import run_doctor
+from localtrack.store.recovery import reindex
+from localtrack.store.root import StoreRoot
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.txt").write_text("alpha")
+    (d / "sub" / "b.txt").write_text("beta")
+    return d
+
+
+def _blobs(root: Path) -> list[Path]:
+    return list(ArtifactRepository(root).blobs.all_blobs())
+
+
+def test_log_use_download_roundtrip(tmp_path: Path, data: Path) -> None:
+    root = tmp_path / "store"
+    with localtrack.init(project="p", dir=root) as run:
+        art = localtrack.Artifact("ds", "dataset", metadata={"n": 2})
+        art.add_dir(data)
+        with art.new_file("notes.txt") as f:
+            f.write("hi")
+        run.log_artifact(art, aliases=["raw"])
+        producer = run.id
+    assert (art.version, art.aliases) == ("v0", ["latest", "raw"])
+    with localtrack.init(project="p", dir=root) as run:
+        used = run.use_artifact("ds:latest", type="dataset")
+        out = Path(used.download(tmp_path / "dl"))
+        consumer = run.id
+    assert (out / "sub" / "b.txt").read_text() == "beta"
+    used.verify(out)
+    assert used.logged_by().id == producer
+    assert [r.id for r in used.used_by()] == [consumer]
+    api = localtrack.Api(root)
+    assert api.artifact("p/ds:raw").digest == art.digest
+    assert [a.name for a in api.run(consumer).used_artifacts()] == ["ds:v0"]
+    assert [a.name for a in api.run(producer).logged_artifacts()] == ["ds:v0"]
+
+
+def test_unchanged_content_makes_no_version_and_no_bytes(tmp_path: Path, data: Path) -> None:
+    root = tmp_path / "store"
+    with localtrack.init(project="p", dir=root) as run:
+        first = run.log_artifact(str(data), name="ds", type="dataset")
+        blobs = sorted(_blobs(root))
+        again = run.log_artifact(str(data), name="ds", type="dataset")
+    assert again.version == first.version == "v0"
+    assert sorted(_blobs(root)) == blobs
+
+
+def test_new_draft_and_latest_moves(tmp_path: Path, data: Path) -> None:
+    root = tmp_path / "store"
+    with localtrack.init(project="p", dir=root) as run:
+        v0 = run.log_artifact(str(data), name="ds", type="dataset", aliases=["best"])
+        draft = v0.new_draft()
+        draft.remove("sub")
+        v1 = run.log_artifact(draft, aliases=["best"])
+    versions = localtrack.Api(root).artifact_versions("p/ds")
+    assert [a.version for a in versions] == ["v0", "v1"]
+    assert versions[0].aliases == [] and versions[1].aliases == ["latest", "best"]
+    assert list(v1.entries()) == ["a.txt"]
+    moves = ArtifactRepository(root).state("p", "ds").moves
+    assert [(m.from_version, m.to_version) for m in moves] == [(None, 0), (0, 1)]
+
+
+def test_save_edits_and_delete(tmp_path: Path, data: Path) -> None:
+    root = tmp_path / "store"
+    with localtrack.init(project="p", dir=root) as run:
+        run.log_artifact(str(data), name="ds", type="dataset")
+    art = localtrack.Api(root).artifact("p/ds:v0")
+    art.description = "cleaned"
+    art.metadata["rows"] = 10
+    art.aliases.append("prod")
+    art.save()
+    again = localtrack.Api(root).artifact("p/ds:prod")
+    assert (again.description, again.metadata, again.aliases) == (
+        "cleaned",
+        {"rows": 10},
+        ["latest", "prod"],
+    )
+    with pytest.raises(UsageError, match="aliases"):
+        again.delete()
+    again.delete(delete_aliases=True)
+    with pytest.raises(UsageError, match="no version"):
+        localtrack.Api(root).artifact("p/ds:v0")
+    report = ArtifactRepository(root).gc(grace_s=0)
+    assert len(report.removed) == 2 and _blobs(root) == []
+
+
+def test_registry_link(tmp_path: Path, data: Path) -> None:
+    root = tmp_path / "store"
+    with localtrack.init(project="p", dir=root) as run:
+        model = run.log_artifact(str(data / "a.txt"), name="clf", type="model")
+        linked = run.link_artifact(model, "model-registry/classifier", aliases=["production"])
+    assert linked.linked_from["name"] == "clf"
+    found = localtrack.Api(root).artifact("model-registry/classifier:production")
+    assert found.digest == model.digest
+
+
+def test_reference_change_is_reported(tmp_path: Path) -> None:
+    ref = tmp_path / "ref.bin"
+    ref.write_bytes(b"one")
+    with localtrack.init(project="p", dir=tmp_path / "s") as run:
+        art = localtrack.Artifact("refs", "dataset")
+        art.add_reference(ref.as_uri())
+        run.log_artifact(art)
+    assert not _blobs(tmp_path / "s")  # a reference stores no bytes
+    ref.write_bytes(b"two")
+    with pytest.raises(DigestMismatchError, match="changed since it was logged"):
+        art.download(tmp_path / "dl")
+
+
+def test_verify_names_changed_file(tmp_path: Path, data: Path) -> None:
+    with localtrack.init(project="p", dir=tmp_path / "s") as run:
+        art = run.log_artifact(str(data), name="ds", type="dataset")
+    out = Path(art.download(tmp_path / "dl"))
+    (out / "a.txt").unlink()
+    (out / "a.txt").write_text("tampered")
+    with pytest.raises(DigestMismatchError, match="changed: a.txt"):
+        art.verify(out)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda a, d: a.add_file(d / "missing.txt"),
+        lambda a, d: a.add_file(d),
+        lambda a, d: a.add_dir(d / "a.txt"),
+        lambda a, d: a.add_file(d / "a.txt", name="../x"),
+        lambda a, d: a.add_file(d / "a.txt", name="/abs"),
+        lambda a, d: a.remove("nope"),
+    ],
+)
+def test_bad_input_is_a_usage_error(data: Path, call: object) -> None:
+    with pytest.raises(UsageError):
+        call(localtrack.Artifact("ds", "dataset"), data)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", "a..b", ".hidden", ""])
+def test_bad_names(name: str) -> None:
+    with pytest.raises(UsageError):
+        localtrack.Artifact(name, "dataset")
+
+
+def test_alias_on_missing_version_and_reserved(tmp_path: Path, data: Path) -> None:
+    root = tmp_path / "s"
+    repo = ArtifactRepository(root, create=True)
+    repo.log("p", "ds", "dataset", [])
+    with pytest.raises(UsageError, match="no version v7"):
+        repo.set_aliases("p", "ds", 7, ["best"])
+    with pytest.raises(UsageError, match="reserved"):
+        repo.set_aliases("p", "ds", 0, ["v3"])
+
+
+def test_download_into_non_empty_folder(tmp_path: Path, data: Path) -> None:
+    with localtrack.init(project="p", dir=tmp_path / "s") as run:
+        art = run.log_artifact(str(data), name="ds", type="dataset")
+    out = tmp_path / "dl"
+    art.download(out)
+    art.download(out)  # the same version again: already there, verified, no error
+    (out / "other.txt").write_text("x")
+    with pytest.raises(UsageError, match="holds other files"):
+        art.download(out)
+
+
+def test_download_hard_links_read_only_blobs(tmp_path: Path, data: Path) -> None:
+    with localtrack.init(project="p", dir=tmp_path / "s") as run:
+        art = run.log_artifact(str(data), name="ds", type="dataset")
+    out = Path(art.download(tmp_path / "dl"))
+    assert os.stat(out / "a.txt").st_nlink == 2
+    if os.geteuid() != 0:
+        with pytest.raises(PermissionError):
+            (out / "a.txt").write_text("edit")
+
+
+def test_reindex_rebuilds_artifact_tables(tmp_path: Path, data: Path) -> None:
+    root = tmp_path / "s"
+    with localtrack.init(project="p", dir=root) as run:
+        run.log_artifact(str(data), name="ds", type="dataset", aliases=["best"])
+    store = StoreRoot(root)
+    index = store.open_index()
+    assert index is not None
+    index.conn.execute("DELETE FROM artifact_versions")
+    index.close()
+    reindex(store)
+    index = store.open_index(readonly=True)
+    assert index is not None
+    rows = index.conn.execute("SELECT name, version FROM artifact_versions").fetchall()
+    aliases = index.conn.execute("SELECT alias FROM artifact_aliases ORDER BY alias").fetchall()
+    index.close()
+    assert rows == [("ds", 0)] and aliases == [("best",), ("latest",)]
+
+
+def test_doctor_finds_and_cleans_orphans(tmp_path: Path, data: Path) -> None:
+    root = tmp_path / "s"
+    repo = ArtifactRepository(root, create=True)
+    repo.log("p", "ds", "dataset", [])
+    paths = ArtifactPaths.of_root(root)
+    paths.incoming.mkdir(parents=True, exist_ok=True)
+    (paths.incoming / "123-abc.tmp").write_bytes(b"half")
+    (paths.collection("p", "ds").dir / ".v1.json.9-x.tmp").write_bytes(b"{")
+    report = run_doctor(root)
+    assert sum("orphan" in line for line in report["lines"]) == 2
+    run_doctor(root, repair=True)
+    assert run_doctor(root)["problems"] == 0
+
+
+def _log_one(root: str, i: int) -> None:
+    repo = ArtifactRepository(root)
+    src = Path(root).parent / f"f{i}.txt"
+    src.write_text(f"content {i}")
+    from localtrack.store.artifacts.repository import Source
+
+    repo.log("p", "race", "dataset", [Source("f.txt", local=src)])
+
+
+def test_concurrent_logs_number_without_gap(tmp_path: Path) -> None:
+    root = tmp_path / "s"
+    ArtifactRepository(root, create=True)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_log_one, args=(str(root), i)) for i in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    versions = ArtifactRepository(root).state("p", "race").live
+    assert sorted(versions) == list(range(6))
+    assert len({m.digest for m in versions.values()}) == 6
+
+
+def test_manifest_is_plain_json(tmp_path: Path, data: Path) -> None:
+    with localtrack.init(project="p", dir=tmp_path / "s") as run:
+        art = run.log_artifact(str(data), name="ds", type="dataset")
+    doc = json.loads((tmp_path / "s/artifacts/collections/p/ds/v0.json").read_text())
+    entry = doc["entries"]["a.txt"]
+    blob = tmp_path / "s/artifacts/blobs" / entry["sha256"][:2] / entry["sha256"]
+    assert blob.read_text() == "alpha" and doc["digest"] == art.digest
