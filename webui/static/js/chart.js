@@ -145,12 +145,15 @@
           series.push({ stroke: alpha(line.color, 0.28), width: 1, points: { show: false }, spanGaps: true });
         }
         data.push(tr(ema(line.last, w)));
-        series.push({ label: line.name, stroke: line.color, width: 1.5, points: { show: false }, spanGaps: true });
+        /* one or two samples make no visible line: draw them as points */
+        const sparse = line.last.filter((v) => v !== null).length <= 2;
+        series.push({ label: line.name, stroke: line.color, width: 1.5, points: { show: sparse, size: 7, fill: line.color }, spanGaps: true });
         legend.push({ line, idx: data.length - 1 });
       }
       this.legendItems = legend;
       this.render(data, series, bands);
-      this.label.textContent = d.label + (this.range ? " · zoomed (double-click to reset)" : "");
+      const one = d.x.length === 1 ? (this.key.startsWith("system/") ? "1 sample" : "1 point") : null;
+      this.label.textContent = (one || d.label) + (this.range ? " · zoomed (double-click to reset)" : "");
       this.label.title = d.runs.map((r) => `${r.name}: ${fmtInt(r.shown_points)} of ${fmtInt(r.points_in_range)}`).join("\n");
       this.updateLegend(null);
       this.card.dataset.painted = "true";

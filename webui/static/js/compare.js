@@ -2,7 +2,7 @@
  * coordinates over config → a summary metric, and a scatter of any two fields. */
 (function () {
   "use strict";
-  const { h, append, clear, urls, Poller, stateBadge, assignColors, ChartGrid, ChartControls, parallel, scatter } = window.LT;
+  const { h, append, clear, urls, Poller, stateBadge, assignColors, ChartGrid, ChartControls, parallel, scatter, missingNote } = window.LT;
   const app = document.getElementById("compare-app");
   if (!app) return;
   const project = app.dataset.project;
@@ -40,13 +40,17 @@
     const add = select("pc-add", configFields.filter((f) => !pcFields.includes(f)), "", (v) => { if (v) { pcFields.push(v); renderParallel(); } }, "+ config field");
     const metric = select("pc-metric", view.numeric_fields.summary.map((k) => "summary." + k), pcMetric, (v) => { pcMetric = v; renderParallel(); }, "no metric");
     ctl.append(...chips, add, "→", metric);
-    parallel($("parcoords"), view.runs, pcFields, pcMetric);
+    const note = missingNote(parallel($("parcoords"), view.runs, pcFields, pcMetric));
+    $("parcoords-missing").textContent = note ? `${note}: drawn dashed to the “missing” tick.` : "";
+    $("parcoords-missing").hidden = !note;
   }
   function renderScatter() {
     const ctl = clear($("sc-controls"));
     const fields = allFields();
     ctl.append("x", select("sc-x", fields, scX, (v) => { scX = v; renderScatter(); }), "y", select("sc-y", fields, scY, (v) => { scY = v; renderScatter(); }));
-    scatter($("scatter"), view.runs, scX, scY, colors);
+    const note = missingNote(scatter($("scatter"), view.runs, scX, scY, colors));
+    $("scatter-missing").textContent = note ? `${note}: not shown.` : "";
+    $("scatter-missing").hidden = !note;
   }
   function renderGroupSelect() {
     const sel = $("c-group");

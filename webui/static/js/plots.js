@@ -61,30 +61,48 @@
     return `rgb(${c[0]},${c[1]},${c[2]})`;
   }
 
+  /* How many runs lack each field: {field: count}, only fields some run lacks. */
+  function missingCounts(runs, fields) {
+    const out = {};
+    for (const f of fields) {
+      const n = runs.filter((r) => fieldValue(r, f) === null).length;
+      if (n) out[f] = n;
+    }
+    return out;
+  }
+  /* Runs that lack a field are drawn on a "missing" tick under that axis, dashed, so no run
+   * silently disappears; returns {runs: how many runs lack some field, fields: {field: count}}. */
   function parallel(el, runs, fields, metric) {
     const axes = fields.concat(metric ? [metric] : []);
-    if (axes.length < 2) { clear(el).appendChild(h("p", { class: "muted", text: "Pick at least one config field and a metric." })); return; }
+    if (axes.length < 2) { clear(el).appendChild(h("p", { class: "muted", text: "Pick at least one config field and a metric." })); return { runs: 0, fields: {} }; }
     const { canvas, ctx, width, height, tip } = setupCanvas(el, 300);
-    const top = 34, bottom = height - 24, left = 40, right = width - 40;
+    const missing = missingCounts(runs, axes);
+    const anyMissing = Object.keys(missing).length > 0;
+    const top = 34, bottom = height - (anyMissing ? 46 : 24), left = 40, right = width - 40, missY = bottom + 18;
     const scales = axes.map((f) => makeScale(runs, f));
     const xs = axes.map((_, i) => left + ((right - left) * i) / (axes.length - 1));
-    const ypos = (s, v) => { const p = s.pos(v); return p === null || p < 0 ? null : bottom - p * (bottom - top); };
+    const ypos = (s, v) => { if (v === null) return missY; const p = s.pos(v); return p === null || p < 0 ? null : bottom - p * (bottom - top); };
     const mScale = metric ? scales[scales.length - 1] : null;
     const lines = runs.map((r) => {
-      const pts = axes.map((f, i) => ypos(scales[i], fieldValue(r, f)));
+      const vals = axes.map((f) => fieldValue(r, f));
+      const pts = vals.map((v, i) => ypos(scales[i], v));
       const mp = mScale && mScale.kind === "num" ? mScale.pos(fieldValue(r, metric)) : null;
-      return { run: r, pts, color: mp === null ? "#9aa0b0" : gradient(mp) };
+      return { run: r, pts, gap: vals.map((v) => v === null), color: mp === null ? "#9aa0b0" : gradient(mp) };
     });
     function draw(hi) {
       ctx.clearRect(0, 0, width, height);
       ctx.lineWidth = 1.4;
       for (const ln of lines) {
         ctx.strokeStyle = ln.color; ctx.globalAlpha = hi && hi !== ln ? 0.15 : 0.85;
-        ctx.beginPath();
-        let pen = false;
-        ln.pts.forEach((y, i) => { if (y === null) { pen = false; return; } pen ? ctx.lineTo(xs[i], y) : ctx.moveTo(xs[i], y); pen = true; });
-        ctx.stroke();
+        for (let i = 0; i < ln.pts.length - 1; i++) {
+          const a = ln.pts[i], b = ln.pts[i + 1];
+          if (a === null || b === null) continue;
+          ctx.setLineDash(ln.gap[i] || ln.gap[i + 1] ? [4, 3] : []);
+          ctx.beginPath(); ctx.moveTo(xs[i], a); ctx.lineTo(xs[i + 1], b); ctx.stroke();
+        }
+        ln.gap.forEach((g, i) => { if (g) { ctx.fillStyle = ln.color; ctx.beginPath(); ctx.arc(xs[i], missY, 2.5, 0, Math.PI * 2); ctx.fill(); } });
       }
+      ctx.setLineDash([]);
       ctx.globalAlpha = 1;
       axes.forEach((f, i) => {
         ctx.strokeStyle = "#8a90a2"; ctx.lineWidth = 1;
@@ -96,6 +114,10 @@
         const s = scales[i];
         if (s.kind === "num") { ctx.fillText(s.ticks[1], xs[i], top - 6); ctx.fillText(s.ticks[0], xs[i], bottom + 14); }
         else s.cats.slice(0, 12).forEach((c) => ctx.fillText(clip(ctx, c, 80), xs[i], ypos(s, c) + 4));
+        if (missing[f]) {
+          ctx.strokeStyle = "#8a90a2"; ctx.beginPath(); ctx.moveTo(xs[i] - 4, missY); ctx.lineTo(xs[i] + 4, missY); ctx.stroke();
+          ctx.fillStyle = "#b4512a"; ctx.fillText(`missing (${missing[f]})`, xs[i], missY + 14);
+        }
       });
     }
     draw(null);
@@ -115,11 +137,13 @@
       showTip(tip, mx, my, best ? `${best.run.name}${metric ? ` · ${metric.replace(/^summary\./, "")} = ${fmtNum(fieldValue(best.run, metric))}` : ""}` : null);
     });
     canvas.addEventListener("mouseleave", () => { draw(null); showTip(tip, 0, 0, null); });
-    el.dataset.painted = "true";
+    const lacking = runs.filter((r) => axes.some((f) => fieldValue(r, f) === null)).length;
+    Object.assign(el.dataset, { painted: "true", axes: axes.join(","), drawn: String(lines.length), missing: String(lacking) });
+    return { runs: lacking, fields: missing };
   }
 
   function scatter(el, runs, xField, yField, colors) {
-    if (!xField || !yField) { clear(el).appendChild(h("p", { class: "muted", text: "Pick two fields." })); return; }
+    if (!xField || !yField) { clear(el).appendChild(h("p", { class: "muted", text: "Pick two fields." })); return { runs: 0, fields: {} }; }
     const { canvas, ctx, width, height, tip } = setupCanvas(el, 300);
     const pad = { l: 56, r: 14, t: 12, b: 36 };
     const sx = makeScale(runs, xField), sy = makeScale(runs, yField);
@@ -153,8 +177,19 @@
       showTip(tip, e.offsetX, e.offsetY, best ? `${best.run.name}: ${fmtNum(fieldValue(best.run, xField))}, ${fmtNum(fieldValue(best.run, yField))}` : null);
     });
     canvas.addEventListener("mouseleave", () => { draw(null); showTip(tip, 0, 0, null); });
-    el.dataset.painted = "true";
+    Object.assign(el.dataset, { painted: "true", missing: String(runs.length - pts.length) });
+    return { runs: runs.length - pts.length, fields: missingCounts(runs, [xField, yField]) };
   }
 
-  Object.assign(window.LT, { parallel, scatter, fieldValue });
+  /* "1 run has no dropout" / "2 runs lack a field (dropout: 1, wd: 2)", or "" when none. */
+  function missingNote(info) {
+    const fields = Object.entries(info.fields);
+    if (!info.runs || !fields.length) return "";
+    const name = (f) => f.replace(/^(config|summary)\./, "");
+    const runs = `${info.runs} run${info.runs === 1 ? "" : "s"}`;
+    if (fields.length === 1) return `${runs} ${info.runs === 1 ? "has" : "have"} no ${name(fields[0][0])}`;
+    return `${runs} ${info.runs === 1 ? "lacks" : "lack"} a field (${fields.map(([f, n]) => `${name(f)}: ${n}`).join(", ")})`;
+  }
+
+  Object.assign(window.LT, { parallel, scatter, fieldValue, missingNote });
 })();

@@ -35,12 +35,41 @@
     if (p.page === 1) delete p.page;
     if (p.sort === "-created_at") delete p.sort;
     if (selected.size) p.selected = [...selected].join(",");
+    if (pinned.length) p.pin = pinned.join(",");
     history.replaceState(null, "", location.pathname + LT.qs(p));
   }
   function reload(resetPage) {
     if (resetPage) state.page = 1;
     syncUrl();
     poller.setUrl(urls.api.runs(project, apiParams()));
+  }
+
+  /* ---- columns: the name, then pinned columns, stick to the left while the table scrolls ---- */
+  const pinKey = `lt.pinned.${project}`;
+  let pinned = (params.get("pin") !== null ? params.get("pin") : localStorage.getItem(pinKey) || "").split(",").filter(Boolean);
+  function togglePin(field) {
+    pinned = pinned.includes(field) ? pinned.filter((f) => f !== field) : pinned.concat([field]);
+    if (pinned.length) localStorage.setItem(pinKey, pinned.join(",")); else localStorage.removeItem(pinKey);
+    syncUrl();
+    if (last) { renderHead(last); renderBody(last); }
+  }
+  /* Summary mode of a summary key ("min", "max", "mean", "last") from the runs JSON. */
+  function summaryMode(view, key) {
+    const m = (view.summary_modes || {})[key];
+    return Array.isArray(m) ? m.join("/") : m || "last";
+  }
+  function layout(view) {
+    const builtin = { state: (r) => Object.assign(stateBadge(r.state), r.reason ? { title: r.reason } : {}), created_at: (r) => fmtTime(r.created_at), duration: (r) => fmtDuration(r.duration),
+      tags: (r) => tags(r.tags), group: (r) => r.group || "" };
+    const cls = { duration: "num", tags: "clip", group: "clip" };
+    const all = BUILTIN.slice(1).map(([field, label]) => ({ field, label, cls: cls[field], cell: builtin[field] }))
+      .concat(view.columns.map((c) => {
+        const dot = c.indexOf("."), src = c.slice(0, dot), key = c.slice(dot + 1);
+        return { field: c, label: key, src, mode: src === "summary" ? summaryMode(view, key) : null, value: true };
+      }));
+    const byField = new Map(all.map((c) => [c.field, c]));
+    const pins = pinned.filter((f) => byField.has(f)).map((f) => Object.assign(byField.get(f), { pinned: true }));
+    return pins.concat(all.filter((c) => !c.pinned));
   }
 
   /* ---- header and rows ---- */
@@ -55,26 +84,37 @@
     state.sort = name === field ? (desc ? field : "-" + field) : (field === "name" ? field : "-" + field);
     reload(true);
   }
-  function headCell(field, label, src) {
-    return h("th", { class: "sortable", title: `Sort by ${field}`, dataset: { field }, on: { click: () => sortBy(field) } },
-      src ? h("span", { class: "col-head-src", text: src }) : null, label, sortArrow(field));
+  const MODE_TITLES = { min: "minimum over the run", max: "maximum over the run", mean: "mean over the run", last: "last logged value" };
+  function headCell(col) {
+    const { field, label, src, mode } = col;
+    const pin = field === "name" ? null : h("button", { type: "button", class: "pin", "aria-pressed": String(Boolean(col.pinned)),
+      title: col.pinned ? "Unpin this column" : "Pin this column next to the name",
+      "aria-label": `${col.pinned ? "Unpin" : "Pin"} ${field}`,
+      on: { click: (e) => { e.stopPropagation(); togglePin(field); } } });
+    const badge = mode ? h("span", { class: `summary-mode mode-${mode}`, title: `Summary: ${MODE_TITLES[mode] || mode} (define_metric)`, text: mode }) : null;
+    return h("th", { class: "sortable" + (col.sticky ? " sticky" : "") + (col.pinned ? " pinned" : ""), title: `Sort by ${field}`,
+      dataset: { field }, on: { click: () => sortBy(field) } },
+    src ? h("span", { class: "col-head-src", text: src }) : null, label, badge, sortArrow(field), pin);
   }
+  const NAME = { field: "name", label: "Name", sticky: true };
   function renderHead(view) {
     const all = h("input", { type: "checkbox", "aria-label": "Select all runs on this page", on: { change: (e) => {
       for (const r of view.rows) e.target.checked ? selected.add(r.id) : selected.delete(r.id);
       renderBody(view); updateCompare();
     } } });
     all.checked = view.rows.length > 0 && view.rows.every((r) => selected.has(r.id));
-    const cols = view.columns.map((c) => {
-      const dot = c.indexOf(".");
-      return headCell(c, c.slice(dot + 1), c.slice(0, dot));
-    });
-    clear(table.tHead).appendChild(h("tr", {}, h("th", { class: "check" }, all),
-      BUILTIN.map(([f, l]) => headCell(f, l)), cols));
+    const cols = layout(view).map((c) => Object.assign(c, { sticky: c.pinned }));
+    clear(table.tHead).appendChild(h("tr", {}, h("th", { class: "check sticky" }, all), headCell(NAME), cols.map(headCell)));
   }
   function valueCell(v) {
     const text = fmtValue(v);
     return h("td", { class: typeof v === "number" ? "val" : "clip", title: text.length > 30 ? text : null, text });
+  }
+  function cellOf(col, r) {
+    const td = col.value ? valueCell(r.values[col.field]) : h("td", { class: col.cls || null }, col.cell(r));
+    td.dataset.field = col.field;
+    if (col.pinned) td.classList.add("sticky");
+    return td;
   }
   function groupRow(view, value, span) {
     const g = view.groups.find((x) => x.value === value) || { count: 0, states: {} };
@@ -82,12 +122,26 @@
     return h("tr", { class: "group-row" }, h("td", { colspan: span },
       `${view.group_by}: `, value, h("span", { class: "count", text: g.count }), " ", states));
   }
+  /* Sticky cells need their left offsets: the widths of the sticky cells before them. */
+  function stickLeft() {
+    const head = table.tHead.rows[0];
+    if (!head) return;
+    let x = 0;
+    const lefts = [...head.cells].filter((c) => c.classList.contains("sticky")).map((c) => { const l = x; x += c.getBoundingClientRect().width; return l; });
+    for (const row of table.rows) {
+      const cells = [...row.cells].filter((c) => c.classList.contains("sticky"));
+      cells.forEach((c, i) => { c.style.left = lefts[i] + "px"; c.classList.toggle("sticky-edge", i === cells.length - 1); });
+    }
+  }
+  window.addEventListener("resize", stickLeft);
   function renderBody(view) {
     const tbody = clear(table.tBodies[0]);
-    const span = 1 + BUILTIN.length + view.columns.length;
+    const cols = layout(view);
+    const span = 2 + cols.length;
     if (!view.rows.length) {
       const msg = view.total ? "No runs match these filters." : "This project has no runs.";
       tbody.appendChild(h("tr", {}, h("td", { colspan: span, class: "muted", text: msg })));
+      stickLeft();
       return;
     }
     const colors = assignColors([...selected]);
@@ -101,15 +155,11 @@
       const swatch = selected.has(r.id) ? h("span", { class: "swatch", title: "colour in charts" }) : null;
       if (swatch) swatch.style.background = colors[r.id];
       tbody.appendChild(h("tr", { class: selected.has(r.id) ? "selected" : null, dataset: { runId: r.id } },
-        h("td", { class: "check" }, box),
-        h("td", { class: "clip" }, swatch, " ", h("a", { class: "run-name", href: urls.run(r.id), text: r.name })),
-        h("td", {}, stateBadge(r.state)),
-        h("td", { text: fmtTime(r.created_at) }),
-        h("td", { class: "num", text: fmtDuration(r.duration) }),
-        h("td", { class: "clip" }, tags(r.tags)),
-        h("td", { class: "clip", text: r.group || "" }),
-        view.columns.map((c) => valueCell(r.values[c]))));
+        h("td", { class: "check sticky" }, box),
+        h("td", { class: "clip sticky", dataset: { field: "name" } }, swatch, " ", h("a", { class: "run-name", href: urls.run(r.id), text: r.name })),
+        cols.map((c) => cellOf(c, r))));
     }
+    stickLeft();
   }
   function renderPager(view) {
     clear(pager);
