@@ -71,9 +71,9 @@ def ui(
 
 
 def _add_commands() -> None:
-    from . import artifact, runs, sync
+    from . import artifact, runs, sweep, sync
 
-    for command in (*runs.COMMANDS, *sync.COMMANDS, *artifact.COMMANDS):
+    for command in (*runs.COMMANDS, *sync.COMMANDS, *artifact.COMMANDS, *sweep.COMMANDS):
         cli.add_command(command)
 
 
