@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from localtrack.errors import UsageError
+from localtrack.store.exitreason import reason_text
 from localtrack.store.reader import RunInfo
 
 from . import query
@@ -309,6 +310,7 @@ def row_json(rec: Record, columns: Sequence[str], group_key: str | None = None) 
         "id": run.id,
         "name": run.name,
         "state": run.state,
+        "reason": reason_text(run.meta),  # the state cell's hover
         "created_at": run.created_at,
         "duration": run.duration,
         "tags": list(run.tags),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from localtrack.store.exitreason import reason_text
 from localtrack.store.reader import StoreReader
 
 from .catalog import int_arg, json_value
@@ -23,6 +24,7 @@ MAX_CONSOLE_LINES = 5000
 MAX_DIFF_SHOWN = 512 * 1024  # bytes of the diff put in the page; the download has all of it
 MAX_PACKAGES = 20_000
 CONSOLE_FILE = "output.log"
+CAPTURE_STATUSES = ("captured", "off", "nested", "unavailable")
 PACKAGES_FILE = "requirements.txt"
 DIFF_FILE = "diff.patch"
 HARDWARE_FIELDS = (
@@ -50,6 +52,9 @@ def console_view(reader: StoreReader, run_id: str, args: Mapping[str, Any]) -> d
     return {
         "run_id": run.id,
         "captured": reader.run_file(run.id, CONSOLE_FILE) is not None,
+        "capture": _capture_status(run.system.get("console")),
+        "state": run.state,
+        "reason": reason_text(run.meta),
         "q": search,
         "start_line": page.start_line,
         "lines": page.lines,
@@ -58,6 +63,12 @@ def console_view(reader: StoreReader, run_id: str, args: Mapping[str, Any]) -> d
         "file_lines": page.file_lines,
         "size_bytes": page.size_bytes,
     }
+
+
+def _capture_status(value: Any) -> str | None:
+    """run.json's ``system.console``: "captured", "off", "nested" or "unavailable"; None when
+    the run does not say (older runs, or junk)."""
+    return value if value in CAPTURE_STATUSES else None
 
 
 def redact_remote(url: str | None) -> str | None:

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
@@ -87,6 +88,27 @@ def _flush_python_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
+
+
+def start_for_run(
+    files_dir: Path, enabled: bool, first_run: bool, document: Any
+) -> ConsoleCapture | None:
+    """Start a run's capture into ``files_dir/output.log`` and record in run.json's
+    ``system.console`` whether it runs: "captured", "off" (the console setting), "nested" (an
+    earlier run of this process captures the console) or "unavailable" (fds 1 and 2 could not be
+    redirected), so that an empty console tab can say why."""
+    capture = None
+    if not enabled:
+        status = "off"
+    elif not first_run:
+        status = "nested"
+    else:
+        capture = start_capture(files_dir / "output.log")
+        status = "captured" if capture is not None else "unavailable"
+    system = document.get("system") or {}
+    system["console"] = status
+    document.update(system=system)
+    return capture
 
 
 def start_capture(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> ConsoleCapture | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ..humanize import format_duration, plural
 from ..settings import resolve, resolve_dir
 from .options import clean_errors, dir_option, json_option
 
@@ -32,15 +33,6 @@ def _fmt_time(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
 
 
-def _fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
-
-
 def _run_json(info: Any) -> dict[str, Any]:
     from ..store.runjson import run_json
 
@@ -53,9 +45,21 @@ def _dumps(data: Any) -> str:
     return dumps(data, indent=1)
 
 
+def _no_such_project(project: str, known: list[str]) -> None:
+    """Say that `project` does not exist, name the ones that do, and exit 1."""
+    listed = ", ".join(known) if known else "none yet"
+    click.echo(f"No runs: there is no project {project!r} in this store. Projects: {listed}")
+    sys.exit(1)
+
+
 @click.command()
 @dir_option
-@click.option("--project", "-p", default=None, help="Only runs of this project.")
+@click.option(
+    "--project",
+    "-p",
+    default=None,
+    help="Only runs of this project: ENTITY/PROJECT, or PROJECT for runs without an entity.",
+)
 @json_option
 @clean_errors
 def runs(dir_: str | None, project: str | None, as_json: bool) -> None:
@@ -63,20 +67,23 @@ def runs(dir_: str | None, project: str | None, as_json: bool) -> None:
 
     Example: localtrack runs --project demo-cifar
     """
-    infos = _reader(dir_).runs(project)
+    reader = _reader(dir_)
+    infos = reader.runs(project)
+    if project is not None and not infos:
+        _no_such_project(project, [p.name for p in reader.projects()])
     if as_json:
         click.echo(_dumps([_run_json(i) for i in infos]))
         return
     if not infos:
         click.echo("No runs yet. Log one with localtrack.init(), or try `localtrack demo`.")
         return
-    header = f"{'ID':<13} {'PROJECT':<16} {'NAME':<24} {'STATE':<9} {'STARTED':<16} {'TIME':>7} {'STEPS':>7}"
+    header = f"{'ID':<13} {'PROJECT':<16} {'NAME':<24} {'STATE':<9} {'STARTED':<16} {'TIME':>8} {'STEPS':>7}"
     click.echo(header)
     for i in infos:
         steps = "-" if i.max_step is None else str(i.max_step + 1)
         click.echo(
-            f"{i.id:<13} {i.project[:16]:<16} {i.name[:24]:<24} {i.state:<9} "
-            f"{_fmt_time(i.created_at):<16} {_fmt_duration(i.duration):>7} {steps:>7}"
+            f"{i.id:<13} {i.namespace[:16]:<16} {i.name[:24]:<24} {i.state:<9} "
+            f"{_fmt_time(i.created_at):<16} {format_duration(i.duration):>8} {steps:>7}"
         )
 
 
@@ -104,8 +111,14 @@ def show(run_id: str, dir_: str | None, as_json: bool) -> None:
         click.echo(_dumps(data))
         return
     click.echo(f"{info.name}  ({info.id})  project={info.project}  state={info.state}")
+    from ..store.exitreason import reason_text
+
+    reason = reason_text(info.meta)
+    if reason:  # why it failed or crashed: the exception and the user's line, or the signal
+        code = f" (exit code {info.exit_code})" if info.exit_code not in (None, 0) else ""
+        click.echo(f"{info.state}{code}: {reason}")
     click.echo(
-        f"started {_fmt_time(info.created_at)}, ran {_fmt_duration(info.duration)} on {info.host}"
+        f"started {_fmt_time(info.created_at)}, ran {format_duration(info.duration)} on {info.host}"
     )
     for label, value in (
         ("tags", ", ".join(info.tags)),
@@ -121,6 +134,10 @@ def show(run_id: str, dir_: str | None, as_json: bool) -> None:
         )
     click.echo("config:")
     click.echo("  " + json.dumps(info.config, indent=1, sort_keys=True).replace("\n", "\n  "))
+    if info.summary:
+        click.echo("summary:")
+        for key, value in sorted(info.summary.items()):
+            click.echo(f"  {key:<32} {value!r}")
     click.echo(f"metrics ({len(keys)}):")
     for k in keys:
         click.echo(f"  {k.key:<32} last={k.last!r:<22} min={k.min!r} max={k.max!r} n={k.count}")
@@ -155,7 +172,7 @@ def reindex(dir_: str | None) -> None:
     count, problems = rebuild(store)
     for p in problems:
         click.echo(f"problem: {p}", err=True)
-    click.echo(f"indexed {count} runs")
+    click.echo(f"indexed {plural(count, 'run')}")
     if problems:
         sys.exit(1)
 

@@ -367,11 +367,11 @@ def _start(
         writer.start()
         if settings["system_metrics"]:
             run.attach_background(_start_sampler(paths, writer, stats, settings))
-        run.attach_background(_start_environment(paths, document, settings))
-        if settings["console"] and lifecycle.current() is None:
-            from ..capture.console import start_capture
+        from ..capture.console import start_for_run
 
-            run.attach_background(start_capture(paths.files / "output.log"))
+        first = lifecycle.current() is None  # before the environment thread edits "system"
+        run.attach_background(start_for_run(paths.files, settings["console"], first, document))
+        run.attach_background(_start_environment(paths, document, settings))
         lifecycle.remember(run)
     except BaseException:
         _abandon(run)

@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from .exitreason import exit_reason, reason_text
 from .runinfo import RunInfo
 
 __all__ = ["CLI_FIELDS", "FIELDS", "UI_FIELDS", "dumps", "json_safe", "run_json"]
@@ -58,15 +59,18 @@ FIELDS: dict[str, Callable[[RunInfo], Any]] = {
     "config": lambda r: r.config,
     "summary": lambda r: r.summary,
     "warnings": lambda r: list(r.warnings),
+    "exit_reason": lambda r: exit_reason(r.meta),
+    "reason": lambda r: reason_text(r.meta),
 }
 CLI_FIELDS = (
     "id", "project", "name", "state", "created_at", "ended_at", "duration", "tags", "group",
-    "job_type", "notes", "host", "max_step", "config", "summary", "warnings",
+    "job_type", "notes", "host", "max_step", "config", "summary", "warnings", "exit_code",
+    "exit_reason", "reason",
 )  # fmt: skip
 UI_FIELDS = (
     "id", "name", "project", "entity", "namespace", "state", "created_at", "updated_at",
     "heartbeat_at", "ended_at", "duration", "exit_code", "tags", "group", "job_type", "notes",
-    "host", "pid", "max_step",
+    "host", "pid", "max_step", "exit_reason", "reason",
 )  # fmt: skip
 
 

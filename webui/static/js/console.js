@@ -6,6 +6,11 @@
   const { h, clear, urls, getJSON, fmtInt, fmtBytes, TabPanel } = window.LT;
   const PAGE = 1000;
   const MAX_SHOWN = 20000; /* lines kept in the page while following; older ones are dropped */
+  const CAPTURE_OFF = { /* run.json's system.console, when nothing was captured */
+    off: "Console capture was off for this run (Settings(console=False) or LOCALTRACK_CONSOLE=0), so nothing it printed was saved.",
+    nested: "Console output was not captured for this run: another run started earlier in the same process captured it.",
+    unavailable: "Console capture was unavailable for this run (its stdout/stderr could not be redirected).",
+  };
   const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]/g; /* colour codes: shown as plain text */
 
   class ConsolePanel extends TabPanel {
@@ -100,8 +105,11 @@
     }
     status(d) {
       this.last = { data: d, running: this.running };
+      this.showReason(d);
+      const why = CAPTURE_OFF[d.capture];
       if (!d.captured) {
         this.box.hidden = true; this.msg.hidden = false; this.download.hidden = true;
+        if (why) { clear(this.msg).append(h("p", { class: "capture-off", text: why })); return; }
         if (this.running) { clear(this.msg).append(h("p", { text: "Nothing printed yet." })); return; }
         clear(this.msg).append(h("p", { text: "No console output was captured for this run." }),
           h("p", { class: "muted", text: "localtrack saves what a run prints to files/output.log unless console capture is off (Settings(console=False) or LOCALTRACK_CONSOLE=0). Runs logged before it existed have none." }));
@@ -110,10 +118,20 @@
       this.download.hidden = false;
       const empty = d.total_lines === 0;
       this.box.hidden = empty; this.msg.hidden = !empty;
-      if (empty) clear(this.msg).append(h("p", { text: this.q ? `No line contains “${this.q}”.` : "Nothing printed yet." }));
+      const quiet = this.running ? "Nothing printed yet (console capture is on)." : "The run printed nothing (console capture was on).";
+      if (empty) clear(this.msg).append(h("p", { text: this.q ? `No line contains “${this.q}”.` : quiet }));
       this.info.textContent = this.q
         ? `${fmtInt(d.total_lines)} matching of ${fmtInt(d.file_lines)} lines`
         : `${fmtInt(d.file_lines)} lines · ${fmtBytes(d.size_bytes)}`;
+    }
+    /* Why a failed or crashed run ended, above its output (the traceback is its last lines). */
+    showReason(d) {
+      if (!this.reason) { this.reason = h("div", { class: "warning console-reason", role: "note", hidden: true }); this.el.insertBefore(this.reason, this.msg); }
+      this.reason.hidden = !d.reason;
+      if (d.reason && this.reason.dataset.text !== d.reason) {
+        this.reason.dataset.text = d.reason;
+        clear(this.reason).append(h("strong", { text: `Run ${d.state}: ` }), h("span", { class: "mono", text: d.reason }));
+      }
     }
     atBottom() { return this.box.scrollHeight - this.box.scrollTop - this.box.clientHeight < 40; }
     scrollDown() { this.box.scrollTop = this.box.scrollHeight; }

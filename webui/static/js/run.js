@@ -27,6 +27,9 @@
     if (badge.textContent.trim() !== r.state) clear(badge).appendChild(stateBadge(r.state));
     const exit = r.exit_code !== null && r.exit_code !== 0 ? ` (exit code ${r.exit_code})` : "";
     setField("state", r.state + exit);
+    const reason = app.querySelector('[data-field="reason"]');
+    if (reason && r.reason && !reason.textContent.startsWith(r.reason)) reason.textContent = r.reason;
+    document.getElementById("reason-row").hidden = !r.reason;
     setField("ended_at", r.ended_at ? fmtTime(r.ended_at, true) : "—");
     setField("duration", fmtDuration(r.duration));
     setField("max_step", r.max_step === null ? "—" : String(r.max_step));

@@ -119,8 +119,8 @@
   function groupRow(view, value, span) {
     const g = view.groups.find((x) => x.value === value) || { count: 0, states: {} };
     const states = Object.entries(g.states).map(([s, n]) => [stateBadge(s), ` ${n} `]);
-    return h("tr", { class: "group-row" }, h("td", { colspan: span },
-      `${view.group_by}: `, value, h("span", { class: "count", text: g.count }), " ", states));
+    return h("tr", { class: "group-row" }, h("td", { colspan: span }, h("span", { class: "group-label" },
+      `${view.group_by}: `, value, h("span", { class: "count", text: g.count }), " ", states)));
   }
   /* Sticky cells need their left offsets: the widths of the sticky cells before them. */
   function stickLeft() {
