@@ -88,6 +88,10 @@ class ApiRun:
     def history(self, keys: Sequence[str] | None = None) -> pa.Table:
         """One row per step: ``step``, ``wall_time``, and a column per key (null where unlogged).
 
+        Rows stay indexed by step whatever ``define_metric(step_metric=...)`` says: a step
+        metric such as ``epoch`` is a column like any other, aligned by step (ask for it in
+        `keys`); ``series()`` is what uses it as the x axis.
+
         ``.to_pandas()`` on the result gives a DataFrame when pandas is installed.
         """
         return self._reader.history(self.id, keys)
@@ -102,10 +106,14 @@ class ApiRun:
         x0: float | None = None,
         x1: float | None = None,
         buckets: int | None = None,
-        x: str = "step",
+        x: str | None = None,
         edges: np.ndarray | None = None,
     ) -> Series:
-        """Per-bucket min/max/last of `key` over [x0, x1] on given edges (what charts use)."""
+        """Per-bucket min/max/last of `key` over [x0, x1] on given edges (what charts use).
+
+        `x` is step, wall_time, relative_time or another metric key; by default the key's
+        ``define_metric(step_metric=...)`` (each point paired with that metric's latest value at
+        or before its step), else step. ``Series.x_axis`` says which was used."""
         return self._reader.series(self.id, key, x0, x1, buckets, x, edges)
 
     def metric_keys(self) -> list[MetricKey]:

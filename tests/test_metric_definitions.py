@@ -72,3 +72,46 @@ def test_summary_reads_answer_from_memory_without_flushing(
     in_memory = run.summary.as_dict()
     run.finish()
     assert localtrack.Api(root).run(run.id).summary == in_memory
+
+
+@pytest.fixture
+def epoch_run(root: Path) -> str:
+    run = localtrack.init(project="p", dir=root)
+    run.define_metric("val/*", step_metric="epoch")
+    run.define_metric("val/loss", summary="min")
+    run.define_metric("val/acc", summary="max")
+    for step in range(6):
+        run.log({"train/loss": 1.0 / (step + 1), "epoch": step // 2})
+        if step % 2 == 1:
+            run.log({"val/loss": 2.0 - step / 10, "val/acc": step / 10}, step=step)
+    run.finish()
+    return run.id
+
+
+def test_series_uses_the_step_metric_by_default(root: Path, epoch_run: str) -> None:
+    run = localtrack.Api(root).run(epoch_run)
+    val = run.series("val/loss")
+    assert val.x_axis == "epoch" and list(val.x) == [0, 1, 2]
+    assert list(run.series("val/loss", x="step").x) == [1, 3, 5]  # still switchable
+    assert run.series("train/loss").x_axis == "step"
+    assert [s.x_axis for s in run._reader.series_many([epoch_run], "val/acc")] == ["epoch"]
+
+
+def test_chart_json_defaults_to_the_step_metric(root: Path, epoch_run: str) -> None:
+    from webui import create_app
+
+    client = create_app(root, watch=False).test_client()
+    body = client.get(f"/api/v1/series?runs={epoch_run}&key=val/loss&x=default").json
+    assert body["x_axis"] == "epoch" and body["x"] == [0, 1, 2] and body["x_default"]
+    body = client.get(f"/api/v1/series?runs={epoch_run}&key=val/loss&x=step").json
+    assert body["x_axis"] == "step" and body["x"] == [1, 3, 5]
+
+
+def test_runs_json_says_each_columns_summary_mode(root: Path, epoch_run: str) -> None:
+    from webui import create_app
+
+    client = create_app(root, watch=False).test_client()
+    body = client.get("/api/v1/projects/p/runs").json
+    assert body["summary_modes"] == {"val/acc": "max", "val/loss": "min"}
+    row = localtrack.Api(root).run(epoch_run).summary
+    assert row["val/loss"] == pytest.approx(1.5) and row["val/acc"] == pytest.approx(0.5)

@@ -130,7 +130,10 @@ def chart_data(
     With `groups` (run id → group label) the response also holds one mean line per group with
     a band from the lowest to the highest run at each x.
     """
-    series = reader.series_many(list(req.run_ids), req.key, req.x0, req.x1, req.buckets, req.x)
+    # x=default: the key's define_metric step_metric, else step (the chart can switch to step)
+    x = None if req.x == "default" else req.x
+    series = reader.series_many(list(req.run_ids), req.key, req.x0, req.x1, req.buckets, x)
+    axis = series[0].x_axis if series else "step"
     grid = _grid(series)
     placed = [
         (s, _place(grid, s, s.last), _place(grid, s, s.min), _place(grid, s, s.max)) for s in series
@@ -141,7 +144,8 @@ def chart_data(
     bucketed = any(s.bucketed for s in series)
     out: dict[str, Any] = {
         "key": req.key,
-        "x_axis": req.x,
+        "x_axis": axis,
+        "x_default": req.x == "default",
         "x0": req.x0,
         "x1": req.x1,
         "buckets": req.buckets,

@@ -12,6 +12,7 @@ from localtrack.errors import RunNotFoundError, UsageError
 from localtrack.store.reader import MetricKey, RunInfo
 from localtrack.store.runjson import UI_FIELDS, json_safe
 from localtrack.store.runjson import run_json as run_json_fields
+from localtrack.store.runmeta import summary_modes
 
 from . import catalog
 from .files_views import redact_remote
@@ -87,7 +88,16 @@ def runs_view(state: UIState, project: str, args: Mapping[str, Any]) -> dict[str
         "tags": dict(sorted(tags.items())),
         "state_counts": states,
         "rows": [catalog.row_json(r, page.columns, group_key) for r in page.rows],
+        "summary_modes": _summary_modes(page.rows),
     }
+
+
+def _summary_modes(records: Sequence[Any]) -> dict[str, str]:
+    """How each summary column's value was computed, where not `last` (define_metric)."""
+    modes: dict[str, str] = {}
+    for rec in records:
+        modes.update(summary_modes(rec.run.meta, rec.run.summary))
+    return dict(sorted(modes.items()))
 
 
 def section_of(key: str) -> str:

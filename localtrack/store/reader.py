@@ -48,7 +48,15 @@ from .runinfo import (
     project_infos,
     run_info,
 )
-from .runmeta import SYSTEM_PREFIX, as_text, heartbeat_time, index_row, load, typed_value
+from .runmeta import (
+    SYSTEM_PREFIX,
+    as_text,
+    heartbeat_time,
+    index_row,
+    load,
+    step_metrics,
+    typed_value,
+)
 from .runstats import scan_stats
 from .series import BUILTIN_X, Series, bucketize, make_edges, points_of
 from .wide import to_wide
@@ -374,6 +382,15 @@ class StoreReader:
         self._points_cache.put(cache_key, (xs, ys, problems))
         return xs, ys, problems
 
+    def default_x(self, run_ids: Sequence[str], key: str) -> str:
+        """The x axis of `key` when none is asked for: the ``step_metric`` that
+        ``define_metric`` gives it (in the first of `run_ids` that gives one), else "step"."""
+        for run_id in run_ids:
+            found = step_metrics(self.run(run_id).meta, [key]).get(key)
+            if found:
+                return found
+        return "step"
+
     def series(
         self,
         run_id: str,
@@ -381,13 +398,16 @@ class StoreReader:
         x0: float | None = None,
         x1: float | None = None,
         buckets: int | None = None,
-        x: str = "step",
+        x: str | None = None,
         edges: np.ndarray | None = None,
     ) -> Series:
-        """Per-bucket min/max/last of one key over [x0, x1] (raw points when few enough)."""
+        """Per-bucket min/max/last of one key over [x0, x1] (raw points when few enough).
+
+        x defaults to ``default_x``: the key's define_metric step_metric, else step."""
         if buckets is not None and not 1 <= buckets <= 100_000:
             raise UsageError(f"buckets must be between 1 and 100000, not {buckets}")
         run_id = self.resolve_run_id(run_id)
+        x = x or self.default_x([run_id], key)
         xs, ys, problems = self._points(run_id, key, x)
         self._report(run_id, problems)
         series = bucketize(run_id, key, x, xs, ys, x0, x1, buckets, edges)
@@ -400,15 +420,17 @@ class StoreReader:
         x0: float | None = None,
         x1: float | None = None,
         buckets: int = 1000,
-        x: str = "step",
+        x: str | None = None,
     ) -> list[Series]:
-        """The same key for several runs, bucketed on shared edges so they line up."""
+        """The same key for several runs, bucketed on shared edges so they line up (x as in
+        ``series``)."""
         full_ids = [self.resolve_run_id(r) for r in run_ids]
+        axis = x or self.default_x(full_ids, key)
         if len(full_ids) > 1:  # Parquet decoding releases the GIL: read runs side by side
             with ThreadPoolExecutor(max_workers=min(8, len(full_ids))) as pool:
-                arrays = list(pool.map(lambda r: self._points(r, key, x), full_ids))
+                arrays = list(pool.map(lambda r: self._points(r, key, axis), full_ids))
         else:
-            arrays = [self._points(r, key, x) for r in full_ids]
+            arrays = [self._points(r, key, axis) for r in full_ids]
         for rid, (_, _, problems) in zip(full_ids, arrays, strict=True):
             self._report(rid, problems)  # here, in the caller's thread
         loaded = [(rid, xs, ys) for rid, (xs, ys, _) in zip(full_ids, arrays, strict=True)]
@@ -419,7 +441,9 @@ class StoreReader:
         edges = make_edges(lo, hi, buckets) if in_range > buckets else None
         return [
             replace(
-                bucketize(rid, key, x, xs, ys, lo, hi, None if edges is None else buckets, edges),
+                bucketize(
+                    rid, key, axis, xs, ys, lo, hi, None if edges is None else buckets, edges
+                ),
                 warnings=damage[rid],
             )
             for rid, xs, ys in loaded

@@ -41,7 +41,7 @@
     constructor(el, xChoices) {
       this.el = el; this.listeners = [];
       const saved = JSON.parse(localStorage.getItem("lt.chart") || "{}");
-      this.x = "step"; this.logY = Boolean(saved.logY); this.smoothing = Number(saved.smoothing || 0); this.search = "";
+      this.x = "default"; this.logY = Boolean(saved.logY); this.smoothing = Number(saved.smoothing || 0); this.search = "";
       this.render(xChoices || []);
     }
     on(fn) { this.listeners.push(fn); }
@@ -53,6 +53,8 @@
       const search = h("input", { type: "search", id: "chart-search", placeholder: "Search charts…", "aria-label": "Search charts" });
       search.addEventListener("input", () => { this.search = search.value.trim().toLowerCase(); this.emit("search"); });
       const xSel = h("select", { id: "chart-x", "aria-label": "X axis" },
+        /* "default": each chart's define_metric(step_metric=) axis where it has one, else step */
+        [h("option", { value: "default", text: "default (define_metric)" })],
         Object.entries(X_LABELS).map(([v, l]) => h("option", { value: v, text: l })),
         metricKeys.length ? h("optgroup", { label: "metric" }, metricKeys.map((k) => h("option", { value: k, text: k }))) : null);
       xSel.addEventListener("change", () => { this.x = xSel.value; this.emit("x"); });
@@ -88,7 +90,10 @@
       this.card.dataset.chart = "ready";
     }
     /* System metrics count samples, not training steps: they are drawn against time. */
-    xAxis() { return this.controls.x === "step" && this.key.startsWith("system/") ? "relative_time" : this.controls.x; }
+    xAxis() {
+      const x = this.controls.x;
+      return (x === "step" || x === "default") && this.key.startsWith("system/") ? "relative_time" : x;
+    }
     params(extra) {
       const p = { runs: this.opts.runIds.join(","), key: this.key, x: this.xAxis() };
       if (this.range) { p.x0 = this.range[0]; p.x1 = this.range[1]; }
