@@ -36,7 +36,8 @@ from .state import Attempt
 log = logging.getLogger(__name__)
 POLL_S = 0.25
 STOP_GRACE_S = 10.0
-"""After a stop request, how long a subprocess trial has to end before SIGTERM, then SIGKILL."""
+"""A subprocess trial still running 1 s after its stop request gets SIGTERM (lifecycle.py flushes
+and ends its run); still running STOP_GRACE_S after that, its process group gets SIGKILL."""
 DEFAULT_MAX_FAILURES = 3
 
 
@@ -130,6 +131,7 @@ class Agent:
             state = self._run_function(attempt, watch)
         else:
             state = self._run_program(attempt, watch)
+        watch.final()
         result = self.sweep.result_from_run(attempt, state)
         if watch.stop_reason is not None and result["state"] in ("crashed", "failed", "finished"):
             mark_run_stopped(StoreRoot(self.root), attempt.run_id, watch.stop_reason)
@@ -227,6 +229,12 @@ class TrialWatch:
             elif process is not None:
                 _escalate(process, time.monotonic() - asked_at)
 
+    def final(self) -> None:
+        """Record the rungs of a trial that ended between two looks (its peers compare them)."""
+        if self.stop_reason is None:
+            with contextlib.suppress(Exception):
+                self._hyperband()
+
     def _check(self) -> str | None:
         try:
             if self.sweep.files.control() == "cancelled":
@@ -264,7 +272,7 @@ def _escalate(process: subprocess.Popen[bytes], waited: float) -> None:
     if process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
-        if waited > 2 * STOP_GRACE_S:
+        if waited > 1.0 + STOP_GRACE_S:
             os.killpg(process.pid, signal.SIGKILL)
         elif waited > 1.0:
             process.send_signal(signal.SIGTERM)

@@ -103,7 +103,7 @@ class Sweep:
 
     def next_trial(self, agent: AgentInfo) -> Attempt | None:
         """Claim the next trial for `agent`, or None when there is nothing (left) to do."""
-        for _ in range(100):  # only lost races loop, each one means another agent progressed
+        for _ in range(100):  # a new scan only after losing every candidate to other agents
             if self.files.control() != "running":
                 return None
             with self._turn():
@@ -111,22 +111,23 @@ class Sweep:
                 found = self._claim_requeued(attempts, agent)
                 if found is not None:
                     return found
-                number = self._next_number(attempts)
-                if number is None:
+                candidates = self._candidates(attempts)
+                if not candidates:
                     return None
-                record = self._claim_record(number, 0, agent, attempts)
-                if self.files.claim(number, 0, record):
-                    return Attempt(number, 0, record)
-        raise SweepError(f"sweep {self.id}: could not claim a trial after 100 tries")
+                for number in candidates:
+                    record = self._claim_record(number, 0, agent, attempts)
+                    if self.files.claim(number, 0, record):
+                        return Attempt(number, 0, record)
+        raise SweepError(f"sweep {self.id}: could not claim a trial after 100 scans")
 
-    def _next_number(self, attempts: dict[int, list[Attempt]]) -> int | None:
+    def _candidates(self, attempts: dict[int, list[Attempt]]) -> list[int]:
+        """Trial numbers still free, in the order to try them (numbers stay below capacity)."""
         capacity = self.capacity()
-        if capacity is not None and len(attempts) >= capacity:
-            return None
         if self.config.method == "grid":
-            size = space.grid_size(self.config.params)
-            return next((n for n in range(size) if n not in attempts), None)
-        return max(attempts, default=-1) + 1
+            assert capacity is not None
+            return [n for n in range(capacity) if n not in attempts]
+        start = max(attempts, default=-1) + 1
+        return list(range(start, capacity if capacity is not None else start + 16))
 
     def _claim_record(
         self, number: int, attempt: int, agent: AgentInfo, attempts: dict[int, list[Attempt]]
