@@ -78,7 +78,7 @@
     const { canvas, ctx, width, height, tip } = setupCanvas(el, 300);
     const missing = missingCounts(runs, axes);
     const anyMissing = Object.keys(missing).length > 0;
-    const top = 34, bottom = height - (anyMissing ? 46 : 24), left = 40, right = width - 40, missY = bottom + 18;
+    const top = 42, bottom = height - (anyMissing ? 46 : 24), left = 40, right = width - 40, missY = bottom + 18;
     const scales = axes.map((f) => makeScale(runs, f));
     const xs = axes.map((_, i) => left + ((right - left) * i) / (axes.length - 1));
     const ypos = (s, v) => { if (v === null) return missY; const p = s.pos(v); return p === null || p < 0 ? null : bottom - p * (bottom - top); };
@@ -108,8 +108,9 @@
         ctx.strokeStyle = "#8a90a2"; ctx.lineWidth = 1;
         ctx.beginPath(); ctx.moveTo(xs[i], top); ctx.lineTo(xs[i], bottom); ctx.stroke();
         ctx.fillStyle = "#2c3142"; ctx.textAlign = i === 0 ? "left" : i === axes.length - 1 ? "right" : "center";
+        /* with three or more axes, titles alternate between two rows so neighbours never overlap */
         const name = f.replace(/^(config|summary)\./, "") + (scales[i].log ? " (log)" : "");
-        ctx.fillText(clip(ctx, name, (right - left) / Math.max(1, axes.length - 1) - 6), xs[i], 14);
+        ctx.fillText(clip(ctx, name, (right - left) / Math.max(1, axes.length - 1) - 6), xs[i], axes.length > 2 && i % 2 ? 26 : 12);
         ctx.fillStyle = "#6b7180";
         const s = scales[i];
         if (s.kind === "num") { ctx.fillText(s.ticks[1], xs[i], top - 6); ctx.fillText(s.ticks[0], xs[i], bottom + 14); }
