@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import sys
 import threading
 import webbrowser
 from collections.abc import Sequence
@@ -82,6 +83,14 @@ def _bind_error(host: str, port: int, exc: OSError) -> UsageError:
     return UsageError(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
 
 
+def open_browser_at(url: str) -> bool:
+    """Open `url` in a web browser; when none can be opened, say so in one line."""
+    if webbrowser.open(url):
+        return True
+    print(f"could not open a web browser here: open {url} by hand", file=sys.stderr, flush=True)
+    return False
+
+
 def serve(
     root: str | os.PathLike[str],
     host: str = "127.0.0.1",
@@ -108,7 +117,7 @@ def serve(
         flush=True,
     )
     if open_browser:
-        threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+        threading.Timer(0.5, open_browser_at, args=(url,)).start()
     try:
         server.run()
     except KeyboardInterrupt:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
-from ..settings import resolve_dir
+from ..humanize import plural
 from .options import (
     EXIT_FAILED_RUNS,
     clean_errors,
@@ -20,6 +21,7 @@ from .options import (
     selection_options,
 )
 from .progress import fmt_bytes, progress
+from .storedir import create_option, existing_store
 
 
 @click.command("export")
@@ -44,8 +46,14 @@ def export_cmd(
     """
     from ..sync.bundle import export_bundle
 
+    folder = Path(output).absolute().parent
+    if not folder.is_dir():
+        raise click.BadParameter(
+            f"the folder {folder} does not exist: create it first, or pick another path",
+            param_hint="'-o' / '--output'",
+        )
     root, run_ids = selected_runs(dir_, runs, project, all_runs)
-    with progress(f"exporting {len(run_ids)} runs") as tick:
+    with progress(f"exporting {plural(len(run_ids), 'run')}") as tick:
         report = export_bundle(root, run_ids, output, progress=tick)
     _finish(
         as_json,
@@ -58,7 +66,8 @@ def export_cmd(
         },
         report.failed,
         "left out",
-        f"exported {len(report.runs)} runs ({report.blobs} blobs, {fmt_bytes(report.bytes)}) "
+        f"exported {plural(len(report.runs), 'run')} ({plural(report.blobs, 'blob')}, "
+        f"{fmt_bytes(report.bytes)}) "
         f"to {report.path} in {report.seconds:.1f} s",
     )
 
@@ -66,16 +75,19 @@ def export_cmd(
 @click.command("import")
 @click.argument("bundle", type=click.Path(dir_okay=False, exists=True))
 @dir_option
+@create_option
 @json_option
 @clean_errors
-def import_cmd(bundle: str, dir_: str | None, as_json: bool) -> None:
+def import_cmd(bundle: str, dir_: str | None, create: bool, as_json: bool) -> None:
     """Import a bundle into a store (a running server's too): verified first, nothing half-done.
+
+    The store directory must exist unless --create is given.
 
     Example: localtrack import mnist.ltbundle --dir /srv/localtrack
     """
     from ..sync.bundle import import_bundle
 
-    report = import_bundle(bundle, resolve_dir(dir_))
+    report = import_bundle(bundle, existing_store(dir_, create))
     _finish(
         as_json,
         {
@@ -87,7 +99,7 @@ def import_cmd(bundle: str, dir_: str | None, as_json: bool) -> None:
         },
         report.failed,
         "FAILED",
-        f"imported {len(report.runs) - len(report.failed)} of {len(report.runs)} runs "
+        f"imported {len(report.runs) - len(report.failed)} of {plural(len(report.runs), 'run')} "
         f"({len(report.changed)} changed, {fmt_bytes(report.bytes)} new) in {report.seconds:.1f} s",
     )
 

@@ -6,15 +6,18 @@ Errors print one clear line (no traceback) and exit non-zero.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 import click
 
-from ..settings import resolve_dir
-from .options import clean_errors, dir_option
+from ..humanize import plural
+from ..settings import resolve, resolve_dir
+from .options import CONTEXT_SETTINGS, clean_errors, dir_option, port_option
 
 
-@click.group()
+@click.group(context_settings=CONTEXT_SETTINGS)
 @click.version_option(package_name="localtrack")
 @click.option("-v", "--verbose", is_flag=True, help="Show the library's log messages.")
 def cli(verbose: bool) -> None:
@@ -30,25 +33,50 @@ def cli(verbose: bool) -> None:
 
 @cli.command()
 @dir_option
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Write another set even if the store has the demo project (the names repeat).",
+)
 @clean_errors
-def demo(dir_: str | None) -> None:
+def demo(dir_: str | None, again: bool) -> None:
     """Write a demo project (a small sweep: finished, failed and crashed runs).
+
+    A second `demo` into the same store is refused (it would repeat every run name) unless
+    --again.
 
     Example: localtrack demo && localtrack ui
     """
     from .demo import PROJECT, write_demo
 
     root = resolve_dir(dir_)
+    existing = _demo_runs(root, PROJECT)
+    if existing and not again:
+        raise click.ClickException(
+            f"{root} already has the demo project {PROJECT!r} ({plural(existing, 'run')}): "
+            "pass --again to add another set with the same names, or --dir for a new store"
+        )
     with click.progressbar(length=1, label=f"writing demo project {PROJECT!r} to {root}") as bar:
         ids = write_demo(Path(root))
         bar.update(1)
-    click.echo(f"wrote {len(ids)} runs. See them with `localtrack runs` or `localtrack ui`.")
+    click.echo(
+        f"wrote {plural(len(ids), 'run')}. See them with `localtrack runs` or `localtrack ui`."
+    )
+
+
+def _demo_runs(root: Path, project: str) -> int:
+    """How many runs of the demo project the store at `root` holds (0 if there is no store)."""
+    if not (root / "runs").is_dir():
+        return 0
+    from ..store.reader import StoreReader
+
+    return len(StoreReader(root, index_mode=resolve("index")).runs(project))
 
 
 @cli.command()
 @dir_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@port_option
 @click.option("--open", "open_browser", is_flag=True, help="Open the UI in a web browser.")
 @click.option(
     "--allow-host",
@@ -66,8 +94,24 @@ def ui(
     """
     from webui.standalone import serve
 
-    root = resolve_dir(dir_)
-    serve(root, host=host, port=port, open_browser=open_browser, allowed_hosts=allow_hosts)
+    from .storedir import existing_store
+
+    root = existing_store(dir_)
+    why = _no_browser_here() if open_browser else None
+    if why:
+        click.echo(f"--open: {why}; open the URL below in a browser by hand.", err=True)
+    serve(
+        root, host=host, port=port, open_browser=open_browser and not why, allowed_hosts=allow_hosts
+    )
+
+
+def _no_browser_here() -> str | None:
+    """Why no graphical browser can open here (Linux without a display), or None."""
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        return "no display here (DISPLAY and WAYLAND_DISPLAY are unset)"
+    return None
 
 
 def _add_commands() -> None:
@@ -81,8 +125,27 @@ _add_commands()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="localtrack")
+    """Console-script entry point; a reader that goes away (`localtrack show X | head`) ends the
+    command quietly, with no "Broken pipe" message or traceback."""
+    try:
+        cli(prog_name="localtrack")
+    except BrokenPipeError:  # click handles it inside commands; this is for anything outside
+        _silence_stdout()
+        sys.exit(1)
+    finally:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush has nowhere to fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -17,6 +17,18 @@ from ..errors import LocaltrackError
 from ..settings import resolve_dir
 
 EXIT_FAILED_RUNS = 1
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+def port_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--port``, checked to be a TCP port (0 asks the system for any free one)."""
+    return click.option(
+        "--port",
+        default=8080,
+        show_default=True,
+        type=click.IntRange(0, 65535),
+        help="Port to listen on (1-65535; 0 picks any free port).",
+    )(fn)
 
 
 def dir_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -65,6 +77,8 @@ def clean_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): main() exits quietly
         except LocaltrackError as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:

@@ -13,30 +13,37 @@ import click
 
 from ..errors import UsageError
 from ..settings import resolve, resolve_dir
-from .options import clean_errors, dir_option, json_option
+from .options import clean_errors, dir_option, json_option, port_option
+from .storedir import create_option, existing_store
 
 
 @click.command("server")
 @dir_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
+@port_option
 @click.option(
     "--allow-host",
     "allow_hosts",
     multiple=True,
     help="Another Host name to answer to (repeatable; adds to LOCALTRACK_ALLOWED_HOSTS).",
 )
+@create_option
 @clean_errors
-def server_cmd(dir_: str | None, host: str, port: int, allow_hosts: tuple[str, ...]) -> None:
+def server_cmd(
+    dir_: str | None, host: str, port: int, allow_hosts: tuple[str, ...], create: bool
+) -> None:
     """Serve the UI plus the authenticated ingest API for a store, under waitress.
+
+    The directory must exist (`localtrack keys create` makes it) unless --create is given.
 
     Example: localtrack server --dir /srv/localtrack --port 8080 --allow-host tracker.example.org
     """
     from webui.server.app import serve_server
 
+    root = existing_store(dir_, create)
     extra = ",".join([*allow_hosts, resolve("allowed_hosts") or ""])
     try:
-        serve_server(resolve_dir(dir_), host=host, port=port, allowed_hosts=extra)
+        serve_server(root, host=host, port=port, allowed_hosts=extra)
     except UsageError as exc:  # e.g. a public address before any key exists: exit 2
         raise click.UsageError(str(exc)) from None
 

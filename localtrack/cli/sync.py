@@ -18,8 +18,10 @@ from typing import Any
 
 import click
 
+from ..humanize import plural
 from .bundle import export_cmd, import_cmd
 from .options import (
+    CONTEXT_SETTINGS,
     EXIT_FAILED_RUNS,
     clean_errors,
     dir_option,
@@ -46,7 +48,7 @@ from .server import keys_group, server_cmd
     "--status",
     "show_status",
     is_flag=True,
-    help="Show per run: synced, partial or never synced (no network).",
+    help="Show per run: synced, partial or never synced (no network; no server needed).",
 )
 @click.option("--dry-run", is_flag=True, help="Say what would be sent, send nothing.")
 @click.option(
@@ -80,12 +82,17 @@ def sync_cmd(
 
     Example: localtrack sync --all --to http://tracker:8080
     """
+    from ..errors import UsageError
     from ..sync.config import resolve_target
 
-    target = resolve_target(to_url)
     if show_status:
-        _status(dir_, runs, project, all_runs, target.url, as_json)
+        try:
+            url: str | None = resolve_target(to_url).url
+        except UsageError:  # no server configured: the local sync state still answers
+            url = None
+        _status(dir_, runs, project, all_runs, url, as_json)
         return
+    target = resolve_target(to_url)
     from ..sync.client import SyncClient
     from ..sync.remote import connect
 
@@ -109,7 +116,7 @@ def sync_cmd(
 
 
 def _run_sync(client: Any, run_ids: list[str], dry_run: bool, as_json: bool) -> None:
-    with progress(f"syncing {len(run_ids)} runs") as tick:
+    with progress(f"syncing {plural(len(run_ids), 'run')}") as tick:
         client.progress = tick
         report = client.sync(run_ids, dry_run=dry_run)
     _print_report(report, as_json, dry_run)
@@ -131,7 +138,7 @@ def _print_report(report: Any, as_json: bool, dry_run: bool) -> None:
         return
     for r in report.runs:
         if r.outcome == "would-send":
-            click.echo(f"{r.run_id}: would send {r.blobs} blobs ({fmt_bytes(r.bytes)})")
+            click.echo(f"{r.run_id}: would send {plural(r.blobs, 'blob')} ({fmt_bytes(r.bytes)})")
         elif r.outcome == "failed":
             click.echo(f"{r.run_id}: FAILED: {r.message}", err=True)
         elif r.live and r.unsealed_bytes:
@@ -142,7 +149,8 @@ def _print_report(report: Any, as_json: bool, dry_run: bool) -> None:
     click.echo(report.summary())
     if report.failed:
         click.echo(
-            f"{len(report.failed)} runs failed: {', '.join(r.run_id for r in report.failed)}",
+            f"{plural(len(report.failed), 'run')} failed: "
+            + ", ".join(r.run_id for r in report.failed),
             err=True,
         )
 
@@ -152,9 +160,11 @@ def _status(
     runs: tuple[str, ...],
     project: str | None,
     all_runs: bool,
-    url: str,
+    url: str | None,
     as_json: bool,
 ) -> None:
+    """Per run, how far it is synced to `url`; with no server configured (`url` None), to the
+    server each run was last synced to."""
     from ..sync.client import sync_status
 
     root, run_ids = selected_runs(dir_, runs, project, all_runs, default_all=True)
@@ -162,12 +172,15 @@ def _status(
     if as_json:
         click.echo(json.dumps({"target": url, "runs": [s.to_json() for s in lines]}, indent=1))
         return
-    click.echo(f"sync status against {url}")
+    if url:
+        click.echo(f"sync status against {url}")
+    else:
+        click.echo("sync status (no server configured: against the server each run last synced to)")
     click.echo(f"{'RUN':<14} {'PROJECT':<16} {'STATE':<9} {'SYNC':<10} PENDING")
     for s in lines:
         pending = "-"
         if s.status in ("partial", "never"):
-            pending = f"{s.pending_files} files, {fmt_bytes(s.pending_bytes)}"
+            pending = f"{plural(s.pending_files, 'file')}, {fmt_bytes(s.pending_bytes)}"
             if s.unsealed_bytes:
                 pending += f" + {fmt_bytes(s.unsealed_bytes)} unsealed"
         elif s.status == "unreadable":
@@ -249,7 +262,7 @@ def login_cmd(url: str, api_key: str | None) -> None:
 COMMANDS = (sync_cmd, export_cmd, import_cmd, login_cmd, server_cmd, keys_group)
 
 
-@click.group()
+@click.group(context_settings=CONTEXT_SETTINGS)
 @click.option("-v", "--verbose", is_flag=True, help="Show the library's log messages.")
 def standalone(verbose: bool) -> None:
     """localtrack's sync commands on their own (the main `localtrack` command has them too)."""

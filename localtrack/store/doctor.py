@@ -18,6 +18,11 @@ from .root import StoreRoot
 INDEX_REPORT_ID = "index.db"
 
 
+def _count(n: int, noun: str) -> str:
+    """ "1 run", "2 runs" (localtrack.humanize.plural's wording; the store may not import it)."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def run_doctor(root: Path, repair: bool = False, index_mode: str = "auto") -> dict[str, Any]:
     """Check or repair every run and the index (`index_mode` as for ``StoreRoot``).
 
@@ -42,8 +47,12 @@ def run_doctor(root: Path, repair: bool = False, index_mode: str = "auto") -> di
     problems = sum(len(r.problems) for r in reports) + len(index.problems)
     actions = sum(len(r.actions) for r in reports) + len(index.actions)
     lines.append(
-        f"checked {len(reports)} runs and the index: {problems} problems"
-        + (f", {actions} repairs" if repair else ("; run with --repair to fix" if problems else ""))
+        f"checked {_count(len(reports), 'run')} and the index: {_count(problems, 'problem')}"
+        + (
+            f", {_count(actions, 'repair')}"
+            if repair
+            else ("; run with --repair to fix" if problems else "")
+        )
     )
     return {
         "lines": lines,

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import AuthError, LocaltrackError, ProtocolError, RemoteError, SyncError
+from ..humanize import plural
 from ..store.root import StoreRoot
 from . import protocol
 from .manifest_builder import LocalRun, ManifestBuilder
-from .remote import LocalFileChangedError, Remote
+from .remote import LocalFileChangedError, Remote, ServerUnreachableError
 from .state import RunSyncState
 
 log = logging.getLogger(__name__)
@@ -74,8 +75,9 @@ class SyncReport:
             counts[r.outcome] = counts.get(r.outcome, 0) + 1
         parts = [f"{n} {k}" for k, n in sorted(counts.items())]
         return (
-            f"{len(self.runs)} run{'s' if len(self.runs) != 1 else ''} → {self.target}: {', '.join(parts) or 'nothing to do'}; "
-            f"{self.blobs_sent} blobs, {self.bytes_sent} bytes sent in {self.seconds:.1f} s"
+            f"{plural(len(self.runs), 'run')} → {self.target}: {', '.join(parts) or 'nothing to do'}; "
+            f"{plural(self.blobs_sent, 'blob')}, {plural(self.bytes_sent, 'byte')} sent "
+            f"in {self.seconds:.1f} s"
         )
 
 
@@ -126,7 +128,8 @@ class SyncClient:
         return cls(ManifestBuilder(StoreRoot(root)), remote, **kwargs)
 
     def sync(self, run_ids: Sequence[str], dry_run: bool = False) -> SyncReport:
-        """Sync `run_ids`; AuthError/ProtocolError abort, anything else fails only its run."""
+        """Sync `run_ids`; AuthError, ProtocolError and ServerUnreachableError abort, anything
+        else fails only its run."""
         started = time.monotonic()
         report = SyncReport(self.remote.url)
         jobs = {
@@ -189,8 +192,8 @@ class SyncClient:
             manifests = [j.local.manifest for j in batch if j.local is not None]
             try:
                 verdicts = self.remote.negotiate(manifests)
-            except (AuthError, ProtocolError):
-                raise
+            except (AuthError, ProtocolError, ServerUnreachableError):
+                raise  # every run would fail alike: one error says it once
             except SyncError as exc:
                 for job in batch:
                     _fail(job, f"negotiate failed: {exc}")
@@ -309,7 +312,8 @@ class SyncClient:
 def _fail(job: _Job, message: str) -> None:
     job.result.outcome = FAILED
     job.result.message = message
-    log.warning("run %s: %s", job.result.run_id, message)
+    # info, not warning: the report carries the message and the CLI prints it once per run
+    log.info("run %s: %s", job.result.run_id, message)
 
 
 @dataclass(frozen=True)
@@ -330,8 +334,9 @@ class RunSyncStatus:
         return dict(self.__dict__)
 
 
-def sync_status(root: Path | str, url: str, run_ids: Sequence[str]) -> list[RunSyncStatus]:
-    """Per run: synced, partial (with how much is pending) or never synced to `url`."""
+def sync_status(root: Path | str, url: str | None, run_ids: Sequence[str]) -> list[RunSyncStatus]:
+    """Per run: synced, partial (with how much is pending) or never synced to `url`; with no
+    `url`, to the server the run was last synced to (read from local state, no network)."""
     builder = ManifestBuilder(StoreRoot(root))
     out = []
     try:
@@ -344,10 +349,17 @@ def sync_status(root: Path | str, url: str, run_ids: Sequence[str]) -> list[RunS
                 continue
             finally:
                 state.save()
-            out.append(_status_of(local, state.acknowledged(url)))
+            ack = state.acknowledged(url) if url else _latest_ack(state)
+            out.append(_status_of(local, ack))
     finally:
         builder.close()
     return out
+
+
+def _latest_ack(state: RunSyncState) -> dict[str, object] | None:
+    """The acknowledgement of the server this run was synced to last, if any."""
+    acks = [a for a in state.targets.values() if isinstance(a, dict)]
+    return max(acks, key=lambda a: float(a.get("synced_at") or 0), default=None)
 
 
 def _status_of(local: LocalRun, ack: dict[str, object] | None) -> RunSyncStatus:

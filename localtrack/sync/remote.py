@@ -3,6 +3,9 @@
 ``Remote`` turns HTTP answers into results or errors (``errors.py``): 2xx → data; 401/403 →
 AuthError; other 4xx → RemoteError with the envelope's code; 429, 5xx and connection failures →
 retried with exponential backoff and full jitter (Retry-After honoured), then TransientSyncError.
+A server that refuses the connection (or whose name does not resolve) at the first contact is not
+retried: ServerUnreachableError says so at once, as a mistyped URL or a stopped server needs a
+person, not a backoff.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +53,21 @@ class RemoteStats:
     blobs_sent: int = 0
     bytes_sent: int = 0
     transit_errors: list[str] = field(default_factory=list)
+
+
+class ServerUnreachableError(TransientSyncError):
+    """Nothing answers at the server's address (connection refused, unknown host) at the first
+    contact: a stopped server or a wrong URL, so it is reported at once instead of retried."""
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """Why `exc` (a transport failure) means nothing listens there, or None."""
+    cause = exc.__cause__
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(cause, socket.gaierror):
+        return "its host name does not resolve"
+    return None
 
 
 class LocalFileChangedError(CorruptDataError):
@@ -99,6 +118,7 @@ class Remote:
         self.api_key = api_key
         self.retry = retry or RetryPolicy()
         self.stats = RemoteStats()
+        self._contacted = False  # once the server has answered, refusals are retried
 
     @property
     def url(self) -> str:
@@ -136,6 +156,17 @@ class Remote:
             self.stats.requests += 1
             try:
                 response = self.transport.send(request)
+            except TransientSyncError as exc:
+                why = None if self._contacted else _unreachable(exc)
+                if why:
+                    raise ServerUnreachableError(
+                        f"cannot reach the server at {self.url}: {why}. Is it running, and is "
+                        "the URL right? (--to, LOCALTRACK_BASE_URL or `localtrack login URL`)"
+                    ) from exc
+                last = exc
+                continue
+            self._contacted = True
+            try:
                 return self._check(request, response)
             except TransientSyncError as exc:
                 last = exc

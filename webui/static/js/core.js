@@ -56,12 +56,14 @@
     const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}` + (seconds ? `:${pad(d.getSeconds())}` : "");
     return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}`;
   }
+  /* The twin of localtrack/humanize.py format_duration: same text for the same seconds. */
   function fmtDuration(s) {
     if (s === null || s === undefined || !isFinite(s)) return "—";
-    if (s < 60) return `${s.toFixed(1)}s`;
-    let m = Math.floor(s / 60);
-    if (m < 60) return `${m}m ${pad(Math.floor(s % 60))}s`;
-    let hr = Math.floor(m / 60); m %= 60;
+    const tenths = Math.floor(Math.max(0, s) * 10 + 0.5);
+    if (tenths < 600) return `${Math.floor(tenths / 10)}.${tenths % 10}s`;
+    let m = Math.floor(tenths / 600);
+    if (m < 60) return `${m}m ${pad(Math.floor(tenths / 10) % 60)}s`;
+    const hr = Math.floor(m / 60); m %= 60;
     if (hr < 48) return `${hr}h ${pad(m)}m`;
     return `${Math.floor(hr / 24)}d ${pad(hr % 24)}h`;
   }
