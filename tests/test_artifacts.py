@@ -133,7 +133,7 @@ def test_verify_names_changed_file(tmp_path: Path, data: Path) -> None:
     out = Path(art.download(tmp_path / "dl"))
     (out / "a.txt").unlink()
     (out / "a.txt").write_text("tampered")
-    with pytest.raises(DigestMismatchError, match="changed: a.txt"):
+    with pytest.raises(DigestMismatchError, match=r"changed: a\.txt"):
         art.verify(out)
 
 
@@ -253,3 +253,25 @@ def test_manifest_is_plain_json(tmp_path: Path, data: Path) -> None:
     entry = doc["entries"]["a.txt"]
     blob = tmp_path / "s/artifacts/blobs" / entry["sha256"][:2] / entry["sha256"]
     assert blob.read_text() == "alpha" and doc["digest"] == art.digest
+
+
+def test_docs_example_runs(tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    code = re.search(r"```python\n(.*?)```", (REPO / "docs/artifacts.md").read_text(), re.S)
+    assert code is not None
+    env = {**os.environ, "LOCALTRACK_DIR": str(tmp_path / "store")}
+    out = subprocess.run(
+        [sys.executable, "-c", code.group(1)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("True ")

@@ -81,6 +81,12 @@ class BlobStore:
 
     def __init__(self, paths: ArtifactPaths) -> None:
         self.paths = paths
+        self._made: set[Path] = set()  # folders known to exist (one mkdir each, not per blob)
+
+    def _mkdir(self, folder: Path) -> None:
+        if folder not in self._made:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._made.add(folder)
 
     def path(self, sha256: str) -> Path:
         return self.paths.blob(sha256)
@@ -89,7 +95,7 @@ class BlobStore:
         return self.paths.blob(sha256).exists()
 
     def _tmp(self) -> Path:
-        self.paths.incoming.mkdir(parents=True, exist_ok=True)
+        self._mkdir(self.paths.incoming)
         return self.paths.incoming / f"{os.getpid()}-{secrets.token_hex(8)}.tmp"
 
     def _reuse(self, sha256: str, report: AddReport) -> bool:
@@ -106,7 +112,7 @@ class BlobStore:
 
     def _place(self, tmp: Path, sha256: str, size: int, report: AddReport) -> None:
         target = self.paths.blob(sha256)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._mkdir(target.parent)
         os.chmod(tmp, 0o444)  # hard-linked downloads must not be able to edit the store
         os.replace(tmp, target)
         report.new_blobs += 1
@@ -123,11 +129,15 @@ class BlobStore:
                 if not self._reuse(sha, report):
                     tmp = self._tmp()
                     try:
-                        with open(tmp, "wb") as f:
-                            f.write(data)
+                        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+                        try:
+                            os.write(fd, data)
+                        finally:
+                            os.close(fd)
                         self._place(tmp, sha, len(data), report)
-                    finally:
+                    except BaseException:
                         tmp.unlink(missing_ok=True)
+                        raise
                 return sha, len(data)
             sha, size = hash_file(src)
             if self._reuse(sha, report):
