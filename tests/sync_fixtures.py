@@ -142,6 +142,7 @@ class ServerProcess:
                 "server",
                 "--dir",
                 str(self.root),
+                "--create",
                 "--port",
                 str(self.port),
             ],

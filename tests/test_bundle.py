@@ -224,7 +224,8 @@ def test_cli_export_and_import(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     assert "exported 2 runs" in out.output
     out = runner.invoke(
-        standalone, ["import", str(tmp_path / "a.ltb"), "--dir", str(tmp_path / "c"), "--json"]
+        standalone,
+        ["import", str(tmp_path / "a.ltb"), "--dir", str(tmp_path / "c"), "--create", "--json"],
     )
     assert out.exit_code == 0, out.output
     assert sorted(json.loads(out.output)["changed"]) == sorted(ids[:2])

@@ -1,7 +1,9 @@
 """`localtrack demo`: a realistic demo project, written through the real logging API.
 
 Several runs of a small image-classifier sweep with learning curves, configs, tags and groups;
-one run fails with an exception, one is killed (kill -9) mid-training and shows as crashed.
+one run fails with an exception (recorded with its line), one is killed (kill -9) mid-training and
+is closed as crashed, as `localtrack doctor --repair` would: the demo store is one doctor calls
+healthy.
 """
 
 from __future__ import annotations
@@ -86,13 +88,15 @@ def write_demo(root: Path) -> list[str]:
             notes=f"{model} at learning rate {lr}",
             settings=settings,
         )
-        run.define_metric("val/*", step_metric="epoch", summary="max")
+        # good practice: the best of each metric, which is the lowest loss and the highest acc
+        run.define_metric("val/*", step_metric="epoch")
+        run.define_metric("*/loss", summary="min")
+        run.define_metric("*/acc", summary="max")
         try:
-            log_training(run, lr, steps, seed=i, fail_at=fail_at)
+            with run:  # the failure is recorded as a script's would be: type, message, line
+                log_training(run, lr, steps, seed=i, fail_at=fail_at)
         except FloatingPointError:
-            run.finish(exit_code=1)
-        else:
-            run.finish()
+            pass
         ids.append(run.id)
     ids.append(_write_crashed_run(root))
     return ids
@@ -106,4 +110,16 @@ def _write_crashed_run(root: Path) -> str:
     subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, timeout=120)
     after = set(os.listdir(root / "runs"))
     new = sorted(after - before)
+    if new:  # close it as `localtrack doctor --repair` would, so the demo store is healthy
+        from ..store.recovery import index_run, repair_run, scan_run
+        from ..store.root import StoreRoot
+
+        store = StoreRoot(root)
+        repair_run(store.run(new[0]))
+        index = store.open_index()
+        if index is not None:
+            try:
+                index_run(index, scan_run(store.run(new[0])))
+            finally:
+                index.close()
     return new[0] if new else ""

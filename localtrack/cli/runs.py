@@ -13,20 +13,15 @@ from typing import Any
 import click
 
 from ..humanize import format_duration, plural
-from ..settings import resolve, resolve_dir
+from ..settings import resolve
 from .options import clean_errors, dir_option, json_option
+from .storedir import existing_store
 
 
 def _reader(dir_: str | None):
     from ..store.reader import StoreReader
 
-    root = resolve_dir(dir_)
-    if not root.exists():
-        raise click.ClickException(
-            f"no store at {root}: log a run first (localtrack.init()), run `localtrack demo`, "
-            "or pass --dir"
-        )
-    return StoreReader(root, index_mode=resolve("index"))
+    return StoreReader(existing_store(dir_), index_mode=resolve("index"))
 
 
 def _fmt_time(ts: float | None) -> str:
@@ -164,7 +159,7 @@ def reindex(dir_: str | None) -> None:
     from ..store.recovery import reindex as rebuild
     from ..store.root import StoreRoot
 
-    store = StoreRoot(resolve_dir(dir_), index_mode=resolve("index"))
+    store = StoreRoot(existing_store(dir_), index_mode=resolve("index"))
     damage = store.index_damage()
     if damage is not None:
         moved = store.set_aside_index()
@@ -191,7 +186,7 @@ def doctor(dir_: str | None, repair: bool, as_json: bool) -> None:
     """
     from ..store.doctor import run_doctor
 
-    report = run_doctor(resolve_dir(dir_), repair=repair, index_mode=resolve("index"))
+    report = run_doctor(existing_store(dir_), repair=repair, index_mode=resolve("index"))
     if as_json:
         click.echo(json.dumps(report, indent=1))
     else:
