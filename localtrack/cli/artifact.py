@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from ..humanize import plural
 from ..settings import resolve_dir
 from .options import clean_errors, dir_option, json_option
 
@@ -133,7 +134,7 @@ def put(dir_: str | None, path: str, name: str, type_: str, aliases: tuple[str, 
     what = "logged" if created else "unchanged:"
     click.echo(
         f"{what} {spec.project}/{spec.name}:v{manifest.version} "
-        f"({report.new_blobs} new blobs, {report.new_bytes} bytes stored)"
+        f"({plural(report.new_blobs, 'new blob')}, {plural(report.new_bytes, 'byte')} stored)"
     )
 
 
@@ -174,8 +175,9 @@ def gc(dir_: str | None, dry_run: bool, grace: float) -> None:
     report = ArtifactRepository(_root(dir_)).gc(grace, dry_run)
     verb = "would remove" if dry_run else "removed"
     click.echo(
-        f"{verb} {len(report.removed)} blobs ({report.removed_bytes} bytes) and "
-        f"{len(report.partials)} partial files; kept {report.kept_referenced} referenced, "
+        f"{verb} {plural(len(report.removed), 'blob')} ({plural(report.removed_bytes, 'byte')}) "
+        f"and {plural(len(report.partials), 'partial file')}; kept {report.kept_referenced} "
+        "referenced, "
         f"{report.kept_young} younger than {grace:g} s"
     )
 
