@@ -152,6 +152,20 @@ def test_with_block_records_how_it_ended(
         assert reason["where"].endswith(":5")
 
 
+def test_with_block_exception_traceback_reaches_the_console_log(root: Path) -> None:
+    done = subprocess.run(
+        [PYTHON, "-c", WITH_BLOCK.replace("{body}", "raise KeyError('fold')")],
+        env=child_env(LOCALTRACK_DIR=str(root)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stderr.count("Traceback (most recent call last)") == 1  # not printed twice
+    output = _output_log(root)
+    assert "Traceback (most recent call last)" in output
+    assert output.rstrip().endswith("KeyError: 'fold'")
+
+
 def test_resumed_run_forgets_the_old_reason(root: Path) -> None:
     run = localtrack.init(project="p", dir=root)
     try:

@@ -29,6 +29,7 @@ class ConsoleCapture:
 
     def __init__(self, path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.path = path
+        self.epilogue: str | None = None  # appended to the log by stop()
         path.parent.mkdir(parents=True, exist_ok=True)
         _flush_python_streams()
         self._saved = {fd: os.dup(fd) for fd in (1, 2)}
@@ -75,6 +76,17 @@ class ConsoleCapture:
         # a forked child may still hold the pipe; then the helper exits when the child does
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._helper.wait(timeout=_STOP_TIMEOUT_S)
+        if self.epilogue:
+            self._append(self.epilogue)
+
+    def _append(self, text: str) -> None:
+        """Add `text` to the log only (not the terminal): the traceback of an exception that
+        left a ``with run:`` block, which Python prints only after the capture has stopped."""
+        try:
+            with self.path.open("a", encoding="utf-8", errors="replace") as f:
+                f.write(text if text.endswith("\n") else text + "\n")
+        except OSError as exc:
+            log.debug("could not add to %s: %s", self.path, exc)
 
 
 def _helper_env() -> dict[str, str]:

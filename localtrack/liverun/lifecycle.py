@@ -135,7 +135,18 @@ def end_of_block(run: Run, exc: BaseException | None) -> int:
     run.exit_reason = exception_reason(exc)
     if isinstance(exc, SystemExit) and isinstance(exc.code, int):
         return exc.code
+    _keep_traceback(run, exc)
     return 1
+
+
+def _keep_traceback(run: Run, exc: BaseException) -> None:
+    """Have the console capture save the traceback: Python prints it only once the exception
+    is uncaught, after finish() has stopped the capture."""
+    from ..capture.console import ConsoleCapture
+
+    for worker in getattr(run, "_background", ()):
+        if isinstance(worker, ConsoleCapture):
+            worker.epilogue = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
 def _finish_all(exit_code: int, reason: dict[str, Any] | None = None) -> None:
