@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from localtrack.store.layout import RunPaths
 from localtrack.store.runfiles import read_run_data
@@ -183,3 +184,13 @@ def column(table: pa.Table, name: str) -> np.ndarray:
 def tmp_files(run_dir: Path) -> list[str]:
     """Partial files (`.<name>.tmp`) anywhere in a run directory."""
     return sorted(p.name for p in run_dir.rglob(".*.tmp"))
+
+
+@pytest.fixture
+def classic_tail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The classic write path (a queue, then the tail log), which network filesystems keep."""
+    from localtrack.store import writer
+
+    monkeypatch.setattr(writer, "is_network_filesystem", lambda path: True)
+
+

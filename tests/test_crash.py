@@ -36,11 +36,11 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from localtrack.store import recovery, taillog
+from localtrack.store import recovery
 from localtrack.store.layout import RunPaths, parse_shard_name
-from localtrack.store.metrics import decode_batch
 from localtrack.store.reader import StoreReader
 from localtrack.store.root import StoreRoot
+from localtrack.store.runfiles import read_tail_batches
 from localtrack.store.runmeta import load
 
 from .store_fixtures import Child, column, integrity_check, raw_row_count, tmp_files, write_script
@@ -130,11 +130,9 @@ def _newest_step_on_disk(paths: RunPaths, segment: int) -> int:
     The tail log is read before the shards are listed: a seal writes its shard before it empties
     the tail log, so a seal in between never hides a step.
     """
-    records = [
-        r for r in taillog.scan(paths.tail(segment)).records if r.type == taillog.RECORD_METRICS
-    ]
-    if records:
-        steps = decode_batch(records[-1].payload).table.column("step")
+    batches, _ = read_tail_batches(paths, segment)  # the tail log's records, or mapped chunks
+    if batches:
+        steps = batches[-1].table.column("step")
         return int(pc.max(steps).as_py()) if len(steps) else -1
     shards = [
         (name.last_batch, path)

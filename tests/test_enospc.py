@@ -86,8 +86,10 @@ class FullDisk:
 
 
 @pytest.fixture
-def disk(monkeypatch: pytest.MonkeyPatch) -> FullDisk:
-    """ENOSPC on the tail log's writes (only there: other files see the real os module)."""
+def disk(monkeypatch: pytest.MonkeyPatch, classic_tail: None) -> FullDisk:
+    """ENOSPC on the tail log's writes (only there: other files see the real os module).
+
+    The classic write path (network filesystems); tests/test_segments.py covers mapped ones."""
     fault = FullDisk()
     faulty_os = types.SimpleNamespace(**{**vars(os), "write": fault.write})
     monkeypatch.setattr(taillog, "os", faulty_os)
@@ -95,7 +97,7 @@ def disk(monkeypatch: pytest.MonkeyPatch) -> FullDisk:
 
 
 @pytest.fixture
-def sealing(monkeypatch: pytest.MonkeyPatch) -> FullDisk:
+def sealing(monkeypatch: pytest.MonkeyPatch, classic_tail: None) -> FullDisk:
     """ENOSPC on every shard the writer tries to seal (or compact)."""
     fault = FullDisk()
     real = writer.write_shard

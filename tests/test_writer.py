@@ -33,6 +33,7 @@ def test_many_seals_are_compacted_into_few_shards_without_losing_rows(root: Path
     assert {k.key: k.count for k in keys if not k.key.startswith("system/")} == {"a": 400, "b": 400}
 
 
+@pytest.mark.usefixtures("classic_tail")  # asserts on the classic tail log
 def test_seal_interval_seals_a_slow_run(root: Path) -> None:
     run = localtrack.init(project="p", dir=root, settings=_settings(seal_interval=0.0))
     run.log({"a": 1.0})

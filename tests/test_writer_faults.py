@@ -124,6 +124,7 @@ BREAKER = """
     import sys
     import localtrack
     from localtrack.store import writer
+    writer.is_network_filesystem = lambda path: True  # the classic path: encode_batch is its seam
 
     run = localtrack.init(project="p", dir=sys.argv[1], id="broken",
                           settings=localtrack.Settings(flush_interval=0.05, system_metrics=False))
@@ -279,6 +280,7 @@ def test_enospc_on_the_media_log_leaves_no_torn_line_and_no_duplicate(
     assert steps == [0, 1, 2, 3], f"duplicated or lost media records: {steps}"
 
 
+@pytest.mark.usefixtures("classic_tail")  # mapped rows are on disk already
 def test_finish_deadline_with_rows_still_in_memory_marks_the_run_failed(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -303,6 +305,7 @@ def test_finish_deadline_with_rows_still_in_memory_marks_the_run_failed(
     assert meta["state"] == "failed" and "gave up after" in meta["failure"]
 
 
+@pytest.mark.usefixtures("classic_tail")  # faults injected into the classic tail log
 def test_disk_full_for_shard_and_tail_at_finish_marks_the_run_failed(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -331,6 +334,7 @@ def test_disk_full_for_shard_and_tail_at_finish_marks_the_run_failed(
     assert StoreReader(root).history(run.id)["a"].to_pylist() == [0.0]
 
 
+@pytest.mark.usefixtures("classic_tail")  # faults injected into the classic tail log
 def test_a_transient_error_that_lasts_many_rounds_never_fails_the_run(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,6 +8,7 @@ and while the step counter is near its int64 limit; ``_attend()`` then sorts it 
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import time
 import warnings
@@ -20,6 +21,7 @@ from ..media.types import Media
 from ..store.layout import RunPaths
 from ..store.metrics import KeyStats
 from ..store.runmeta import MetaDocument, compute_summary
+from ..store.segseal import drain_queue
 from ..store.writer import RunWriter
 from ..store.writerhealth import MAX_REASON_CHARS
 from .callsite import user_stacklevel
@@ -41,6 +43,8 @@ _FLOAT = float
 _INT = int
 _INT_LIMIT = 2**1023
 _NEAR_STEP_LIMIT = MAX_STEP - 2**32  # beyond this, every log() checks the step counter
+_PACK_ERRORS = (struct.error, OverflowError, TypeError, ValueError)
+_CACHEABLE = frozenset({float, int, bool})
 
 
 class Run:
@@ -65,6 +69,11 @@ class Run:
         self._settings = settings
         self._strict = bool(settings["strict"])
         self._dtypes = writer.dtypes
+        self._segments = writer.segments  # None: the classic path (a queue for the writer)
+        # keys of a plain log() call → (their value types, the appender of that row shape)
+        self._fast: dict[tuple[Any, ...], tuple[tuple[type, ...], Any]] | None = (
+            None if writer.segments is None else {}
+        )
         self._step = first_step
         self._max_step = first_step - 1
         self._pending: dict[str, Any] | None = None
@@ -72,8 +81,8 @@ class Run:
         self._warned_keys: set[object] = set()
         self._warned_backwards = False
         self._finished = False
-        self._stop_reason: str | None = None  # set when a sweep's controller stops it
         self.exit_reason: dict[str, Any] | None = None  # run.json's, set by lifecycle.py
+        self._stop_reason: str | None = None  # set when a sweep's controller stops it
         self._attention = first_step > _NEAR_STEP_LIMIT
         writer.health.notify = self._writer_has_news
         self._lock = threading.Lock()
@@ -139,6 +148,20 @@ class Run:
         """
         if self._attention:
             self._attend(step)
+        fast = self._fast
+        if fast is not None and step is None and commit and type(data) is dict:
+            values = tuple(data.values())
+            hit = fast.get(tuple(data))
+            if hit is not None and hit[0] == tuple(map(type, values)) and self._pending is None:
+                s = self._step
+                try:
+                    hit[1](s, values)  # packs the row into the mapped tail segment
+                except _PACK_ERRORS:
+                    pass  # a value this row shape cannot take: the general path sorts it out
+                else:
+                    self._step = s + 1
+                    self._max_step = s
+                    return
         if type(data) is not dict and not isinstance(data, Mapping):
             raise UsageError(f"run.log() takes a dict of values, not {type(data).__name__}")
         if step is not None:
@@ -163,11 +186,35 @@ class Run:
             if s > self._max_step:
                 self._max_step = s
             if row:
-                self._queue.append((s, time.time(), row))
-                if len(self._queue) > self._wake_rows:
-                    self._wake_writer()
+                self._emit(s, row)
+                if fast is not None and len(row) == len(data) and not self._call_media:
+                    self._learn(data, row)
             return
         self._log_general(row, step, commit)
+
+    def _emit(self, s: int, row: dict[str, Any]) -> None:
+        """Hand one row to the store: the mapped tail segment, or the writer's queue."""
+        segments = self._segments
+        if segments is None:
+            self._queue.append((s, time.time(), row))
+            if len(self._queue) > self._wake_rows:
+                self._wake_writer()
+            return
+        keys = tuple(row)
+        kinds = tuple(self._dtypes[k] for k in keys)
+        segments.write(s, time.time(), keys, kinds, tuple(row.values()))
+
+    def _learn(self, data: dict[str, Any], row: dict[str, Any]) -> None:
+        """Cache the row shape of a plain call, so the next call like it packs straight away."""
+        keys = tuple(data)
+        types = tuple(map(type, data.values()))
+        if keys != tuple(row) or not all(
+            t in _CACHEABLE or (t.__module__ == "numpy" and t.__name__ != "ndarray") for t in types
+        ):
+            return
+        kinds = tuple(self._dtypes[k] for k in keys)
+        assert self._fast is not None and self._segments is not None
+        self._fast[keys] = (types, self._segments.appender(keys, kinds))
 
     def _attend(self, step: Any) -> None:
         """Whatever set `_attention`: a finished run, news from the writer, a step near int64."""
@@ -181,6 +228,15 @@ class Run:
         self._raise_if_writer_failed()
         for message in self._writer.health.take_notices():
             warnings.warn(message, RuntimeWarning, stacklevel=user_stacklevel())
+        segments = self._segments
+        if segments is not None:
+            if segments.roll_wanted:  # the writer wants to seal what the current chunk holds
+                segments.roll_wanted = False
+                segments.roll(0)
+            if self._writer.queue:
+                drain_queue(
+                    segments, self._writer.queue, self._writer.health
+                )  # system metrics, queued elsewhere
         if step is None and self._pending is None and self._step > MAX_STEP:
             raise UsageError(
                 f"the step counter has reached the int64 limit ({MAX_STEP}); "
@@ -292,9 +348,7 @@ class Run:
         if self._step > _NEAR_STEP_LIMIT:
             self._attention = True
         if row:
-            self._queue.append((s, time.time(), row))
-            if len(self._queue) > self._wake_rows:
-                self._wake_writer()
+            self._emit(s, row)
 
     # -- artifacts (localtrack/artifacts; see docs/artifacts.md) ---------------------------
 
@@ -341,8 +395,8 @@ class Run:
     # -- summary ------------------------------------------------------------------------------
 
     def _summary(self) -> dict[str, Any]:
-        self._writer.flush(timeout=2.0)
-        return compute_summary(self._meta.snapshot(), self._stats_snapshot())
+        # from memory (written rows and those still queued): a read never waits for an fsync
+        return compute_summary(self._meta.snapshot(), self._writer.stats_now())
 
     def _stats_snapshot(self) -> dict[str, KeyStats]:
         return dict(self._writer.stats)

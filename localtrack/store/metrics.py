@@ -69,7 +69,11 @@ def rows_to_table(rows: Iterable[Row]) -> pa.Table:
 
     Every table localtrack keeps (tail batches and shards alike) is sorted this way.
     """
-    pieces = _key_pieces(rows)
+    return pieces_to_table(_key_pieces(rows))
+
+
+def pieces_to_table(pieces: Mapping[str, list[tuple[np.ndarray, ...]]]) -> pa.Table:
+    """Per-key (steps, values, wall µs, logging order) pieces → a long table sorted by (key, step)."""
     keys = sorted(pieces)
     parts: list[tuple[np.ndarray, ...]] = []
     for key in keys:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from ..errors import CorruptDataError
-from . import taillog
+from . import segments, taillog
 from .index import Index
 from .layout import RunPaths, ShardName, is_partial_name, parse_shard_name
 from .metrics import KeyStats, sort_rows
@@ -162,6 +162,11 @@ def _adopt_tails(paths: RunPaths, hashes: dict[str, str], report: RepairReport) 
         cut = taillog.repair(paths.tail(segment))
         if cut:
             report.actions.append(f"truncated {cut} damaged bytes from tail-{segment:04d}.log")
+    for segment, number in segments.list_chunks(paths.dir):
+        path = segments.chunk_path(paths.dir, segment, number)
+        cut = segments.cut_torn(path)
+        if cut:
+            report.actions.append(f"cut a torn record ({cut} bytes) from {path.name}")
     data = read_run_data(paths)
     by_segment: dict[int, list] = {}
     for batch in data.tail_batches:
@@ -175,7 +180,9 @@ def _adopt_tails(paths: RunPaths, hashes: dict[str, str], report: RepairReport) 
         hashes[name.filename] = info.sha256
         report.actions.append(f"sealed {len(batches)} tail batches into {name.filename}")
     for segment in list_tail_segments(paths):
-        paths.tail(segment).unlink()
+        paths.tail(segment).unlink(missing_ok=True)
+    for segment, number in segments.list_chunks(paths.dir):
+        segments.chunk_path(paths.dir, segment, number).unlink(missing_ok=True)
 
 
 def repair_run(paths: RunPaths) -> RepairReport:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import CorruptDataError
-from . import taillog
+from . import segments, taillog
 from .layout import RunPaths, ShardName, is_partial_name, parse_shard_name, parse_tail_name
 from .metrics import arrow_strings, decode_batch, merge_dtype
 from .shards import check_sha256, read_shard
@@ -76,12 +76,25 @@ def drop_covered(names: list[ShardName]) -> list[ShardName]:
 
 
 def list_tail_segments(paths: RunPaths) -> list[int]:
+    """Run segments with a tail: a classic tail log, or mapped tail chunks (segments.py)."""
+    found: set[int] = set()
     try:
-        return sorted(
-            seg for e in os.scandir(paths.dir) if (seg := parse_tail_name(e.name)) is not None
-        )
+        for e in os.scandir(paths.dir):
+            seg = parse_tail_name(e.name)
+            chunk = segments.parse_chunk_name(e.name) if seg is None else None
+            if seg is not None or chunk is not None:
+                found.add(seg if seg is not None else chunk[0])  # type: ignore[index]
     except FileNotFoundError:
         return []
+    return sorted(found)
+
+
+def _chunk_versions(paths: RunPaths) -> tuple:
+    """Each tail chunk with the end its writer last made durable (moves as data lands)."""
+    return tuple(
+        (seg, num, segments.synced_end(segments.chunk_path(paths.dir, seg, num)))
+        for seg, num in segments.list_chunks(paths.dir)
+    )
 
 
 def dir_version(paths: RunPaths) -> tuple:
@@ -98,6 +111,7 @@ def dir_version(paths: RunPaths) -> tuple:
             parts.append(paths.tail(seg).stat().st_size)
         except OSError:
             parts.append(None)
+    parts.append(_chunk_versions(paths))
     return tuple(parts)
 
 
@@ -109,7 +123,7 @@ def data_version(paths: RunPaths) -> tuple:
             tails.append((seg, paths.tail(seg).stat().st_size))
         except OSError:
             tails.append((seg, -1))
-    return (tuple(list_shards(paths)), tuple(tails))
+    return (tuple(list_shards(paths)), tuple(tails), _chunk_versions(paths))
 
 
 def read_tail_batches(paths: RunPaths, segment: int) -> tuple[list[TailBatch], str | None]:
@@ -128,6 +142,14 @@ def read_tail_batches(paths: RunPaths, segment: int) -> tuple[list[TailBatch], s
         batches.append(TailBatch(segment, decoded.batch_seq, decoded.table, decoded.dtypes))
     if problem is None and scan.damaged_bytes:
         problem = f"{scan.damaged_bytes} bytes after the last whole record (torn write)"
+    chunks = [n for s, n in segments.list_chunks(paths.dir) if s == segment]
+    for number in chunks:
+        read = segments.read_chunk(segments.chunk_path(paths.dir, segment, number))
+        if read is None:
+            continue
+        batches.append(TailBatch(segment, number, read.table, read.dtypes))
+        if read.torn and number != chunks[-1] and problem is None:  # the newest may be mid-write
+            problem = f"tail chunk {number}: bytes after the last whole record (torn write)"
     return batches, problem
 
 

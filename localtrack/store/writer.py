@@ -23,17 +23,22 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 
 from .badrows import rows_to_table_isolating
 from .compaction import compaction_group, merge_shards
+from .fsdetect import is_network_filesystem
 from .index import Index
 from .layout import RunPaths, ShardName
+from .livestats import stats_with_unwritten, undecoded_tables
 from .media import MediaWriter
-from .metrics import KeyStats, Row, encode_batch, sort_rows, update_stats
+from .metrics import KeyStats, Row, encode_batch, merge_dtype, sort_rows, update_stats
 from .runmeta import MetaDocument
 from .runpublish import RunPublisher
+from .segseal import SegmentRounds
+from .segwriter import TailSegments, chunk_bytes_for
 from .shards import ShardInfo, write_shard
 from .taillog import RECORD_METRICS, TailWriter
 from .writerhealth import WriterHealth
@@ -55,9 +60,10 @@ class WriterOptions:
     compaction_fanout: int = 4
     compaction_min_rows: int = 10_000
     merge_sort_rows: int = 500_000  # merges bigger than this join row groups instead of sorting
+    mapped_tail: bool = True  # log() writes to mapped tail segments (not on network filesystems)
 
 
-class RunWriter:
+class RunWriter(SegmentRounds):
     """Owns every file write of one run segment, on its own thread."""
 
     def __init__(
@@ -81,6 +87,8 @@ class RunWriter:
         self.media_queue = self._media.queue
         self.dtypes = dtypes
         self.stats = stats
+        # held while rows move queue → pending → stats, so stats_now() counts each row once
+        self.stats_lock = threading.Lock()
         self._publisher = RunPublisher(
             paths, meta, stats, open_index, self.health, self.options.heartbeat_interval_s
         )
@@ -98,6 +106,17 @@ class RunWriter:
         self._flush_requested = 0  # flush() calls so far
         self._flush_served = 0  # the last request whose rows are on disk
         self._tail: TailWriter | None = None
+        self._rescued: set[int] = set()
+        self.segments: TailSegments | None = None
+        if self.options.mapped_tail and not is_network_filesystem(paths.dir):
+            self.segments = TailSegments(
+                paths.dir,
+                segment,
+                self._next_batch,
+                chunk_bytes_for(self.options.seal_scalars),
+                self.health.warn,
+                self.health.recovered,
+            )
         self._thread = threading.Thread(
             target=self._run, name=f"localtrack-writer-{paths.run_id}", daemon=True
         )
@@ -136,6 +155,8 @@ class RunWriter:
 
     @property
     def healthy(self) -> bool:
+        if self.segments is not None and self._segment_values_at_risk(self.segments):
+            return False
         return not self._pending and not self._media.pending
 
     @property
@@ -143,8 +164,23 @@ class RunWriter:
         """Why the writer gave up (a deterministic error that repeated), or None."""
         return self.health.failure
 
+    def stats_now(self) -> dict[str, KeyStats]:
+        """Statistics of every row logged so far, written or not, from memory: what
+        ``run.summary`` reads on the training thread (the only thread that appends rows)."""
+        dtypes = dict(self.dtypes)
+        with self.stats_lock:
+            stats, pending, rows = dict(self.stats), list(self._pending), list(self.queue)
+            if self.segments is not None:  # rows the writer has not decoded yet
+                tables, kinds = undecoded_tables(self.segments)
+                pending += tables
+                for key, kind in kinds.items():
+                    dtypes[key] = merge_dtype(dtypes.get(key), kind)
+        return stats_with_unwritten(stats, pending, rows, dtypes)
+
     def values_at_risk(self) -> int:
         """Logged values (and media items) not yet durable on disk: 0 once all are written."""
+        if self.segments is not None:
+            return self._segment_values_at_risk(self.segments) + self._media.at_risk
         queued = sum(len(row[2]) for row in list(self.queue))
         pending = sum(t.num_rows for t in list(self._pending))
         synced = self._synced_through
@@ -154,12 +190,18 @@ class RunWriter:
     # -- the writer thread --------------------------------------------------------------------
 
     def _run(self) -> None:
+        if self.segments is not None:
+            self._loop()
+            return
         try:
             self._tail = TailWriter(self.paths.tail(self.segment))
         except OSError as exc:
             self.health.warn(
                 "tail", f"cannot open the tail log ({exc}); logged data stays in memory"
             )
+        self._loop()
+
+    def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.options.flush_interval_s)
             self._wake.clear()
@@ -190,7 +232,9 @@ class RunWriter:
             self._close_files()
 
     def _write_metrics(self, final: bool) -> None:
-        if final:  # straight into a shard: a tail write first would slow every finish()
+        if self.segments is not None:
+            self._segment_round(self.segments, final)
+        elif final:  # straight into a shard: a tail write first would slow every finish()
             self._collect(limit=None)
             self._seal(final=True)
         else:
@@ -208,11 +252,12 @@ class RunWriter:
         if n:
             rows = list(itertools.islice(queue, n))  # one C call: appends cannot interleave
             table, dropped = rows_to_table_isolating(rows)
-            for _ in range(n):
-                queue.popleft()
+            with self.stats_lock:  # rows move from queue to pending at once (stats_now)
+                for _ in range(n):
+                    queue.popleft()
+                if table.num_rows:
+                    self._pending.append(table)
             self.health.dropped(dropped)
-            if table.num_rows:
-                self._pending.append(table)
         if len(queue) < self.options.max_queue_rows:
             self._room.set()
         return n
@@ -265,9 +310,10 @@ class RunWriter:
                     "tail-write", f"cannot write the tail log ({exc}); keeping rows in memory"
                 )
                 break
-            self._pending.pop(0)
-            self._next_batch += 1
-            self._land(batch, table)
+            with self.stats_lock:
+                self._pending.pop(0)
+                self._next_batch += 1
+                self._land(batch, table)
             landed = True
         if landed:
             self.health.recovered("tail-write")
@@ -292,10 +338,11 @@ class RunWriter:
     def _seal(self, final: bool) -> None:
         in_tail_up_to = self._next_batch - 1  # batches numbered so far went through the tail
         if final:
-            for table in self._pending:
-                self._land(self._next_batch, table)
-                self._next_batch += 1
-            self._pending = []
+            with self.stats_lock:
+                for table in self._pending:
+                    self._land(self._next_batch, table)
+                    self._next_batch += 1
+                self._pending = []
         if not self._unsealed:
             return
         first, last = self._unsealed[0][0], self._unsealed[-1][0]
@@ -349,6 +396,11 @@ class RunWriter:
             hashes[info.name.filename] = info.sha256
         self.meta.update(shards=hashes)
 
+    def _write_shard(
+        self, path: Path, name: ShardName, table: pa.Table, dtypes: dict[str, str]
+    ) -> ShardInfo:
+        return write_shard(path, name, table, dtypes)
+
     # -- compaction ---------------------------------------------------------------------------
 
     def _compact(self) -> None:
@@ -387,6 +439,8 @@ class RunWriter:
         self._publisher.update_index()
 
     def _close_files(self) -> None:
+        if self.segments is not None:
+            self._close_segments(self.segments)
         if self._tail is not None:
             self._tail.close()
             if not self._unsealed and not self._pending:

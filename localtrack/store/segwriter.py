@@ -1,0 +1,225 @@
+"""The training thread's side of the tail segments (segments.py): appending records to a mapping.
+
+``TailSegments.appender(keys, kinds)`` returns a function that packs one row straight into the
+current chunk: one cached ``struct.Struct`` per keyset, a CRC, no Python object kept. When a chunk
+is full the training thread maps the next one itself (``posix_fallocate`` first, so a full disk is
+an ``OSError`` here, never a ``SIGBUS`` later). If no chunk file can be allocated, the next chunk is
+an in-memory buffer instead ("volatile": the writer seals it into a shard as soon as it can), one
+warning says so, and logging goes on; a later chunk tries the disk again.
+
+The writer thread reads ``chunks`` (appended to here; released by the writer once sealed) and
+each chunk's ``pos``: every byte below ``pos`` is a whole record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import struct
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .segments import (
+    CRC,
+    HEADER,
+    SYNCED_END,
+    SYNCED_END_OFFSET,
+    Keyset,
+    chunk_path,
+    frame_definition,
+    header,
+    row_struct,
+)
+
+MIN_CHUNK_BYTES = 64 * 1024
+MAX_CHUNK_BYTES = 16 * 1024 * 1024
+BYTES_PER_SCALAR = 12  # about what a row of 10 scalars takes per value
+
+
+def chunk_bytes_for(seal_scalars: int) -> int:
+    """A chunk holds about one seal's worth of scalars."""
+    return max(MIN_CHUNK_BYTES, min(MAX_CHUNK_BYTES, seal_scalars * BYTES_PER_SCALAR))
+
+
+def allocate(fd: int, size: int) -> None:
+    """Reserve the file's blocks (a seam for tests that simulate a full disk)."""
+    os.posix_fallocate(fd, 0, size)
+
+
+class Chunk:
+    """One chunk: a mapped file, or a volatile in-memory buffer when no file could be allocated."""
+
+    __slots__ = ("buf", "decoded", "fd", "mv", "number", "path", "pos", "synced", "volatile")
+
+    def __init__(self, number: int, path: Path | None, buf: Any, fd: int) -> None:
+        self.number = number
+        self.path = path
+        self.buf = buf
+        self.mv = memoryview(buf)
+        self.fd = fd
+        self.pos = HEADER.size
+        self.decoded = HEADER.size  # the writer thread has read records up to here
+        self.synced = HEADER.size  # ... and fsynced up to here
+        self.volatile = path is None
+
+    def sync(self, end: int) -> None:
+        """Called by the writer thread: make bytes up to `end` durable (file chunks only)."""
+        if self.fd >= 0 and end > self.synced:
+            SYNCED_END.pack_into(self.buf, SYNCED_END_OFFSET, end)
+            os.fsync(self.fd)
+            self.synced = end
+
+    def release(self, unlink: bool) -> None:
+        """Unmap and close (and delete the file): the writer sealed it, or the run is over."""
+        self.mv.release()
+        if isinstance(self.buf, mmap.mmap):
+            self.buf.close()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if unlink and self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+class TailSegments:
+    """The mapped tail of one run segment: chunks, keysets, and the row appenders."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        segment: int,
+        first_number: int,
+        chunk_bytes: int,
+        warn: Callable[[str, str], None],
+        recovered: Callable[[str], None],
+    ) -> None:
+        self.run_dir = run_dir
+        self.segment = segment
+        self.chunk_bytes = chunk_bytes
+        self.chunks: list[Chunk] = []
+        self.keysets: list[Keyset] = []  # keyset id i + 1 is keysets[i]
+        self._ids: dict[Keyset, int] = {}
+        self._definitions: list[bytes] = []
+        self._packers: dict[int, struct.Struct] = {}
+        self._next_number = first_number
+        self._warn = warn
+        self._recovered = recovered
+        self.current: Chunk | None = None
+        self.closed = False
+        self.roll_wanted = False  # set by the writer: seal-interval reached on a slow run
+
+    # -- the hot path ------------------------------------------------------------------------
+
+    def appender(self, keys: tuple[str, ...], kinds: tuple[str, ...]) -> Callable[[int, Any], None]:
+        """A function appending (step, values) as one row of this keyset."""
+        keyset_id = self.intern(Keyset(keys, kinds))
+        packer = row_struct(len(keys))
+        pack = packer.pack_into
+        length = packer.size - 4
+        size = packer.size + 4
+        crc_pack = CRC.pack_into
+        crc32 = zlib.crc32
+        now = time.time
+        segs = self
+
+        def append(step: int, values: Any) -> None:
+            chunk = segs.current
+            pos = chunk.pos  # type: ignore[union-attr]
+            end = pos + size
+            if end > len(chunk.buf):  # type: ignore[union-attr]
+                chunk = segs.roll(size)
+                pos = chunk.pos
+                end = pos + size
+            buf = chunk.buf  # type: ignore[union-attr]
+            pack(buf, pos + 4, length, keyset_id, step, now(), *values)
+            crc_pack(buf, pos, crc32(chunk.mv[pos + 4 : end]))  # type: ignore[union-attr]
+            chunk.pos = end  # type: ignore[union-attr]
+
+        if self.current is None:
+            self.roll(size)
+        return append
+
+    def write(
+        self, step: int, wall: float, keys: tuple[str, ...], kinds: tuple[str, ...], values: Any
+    ) -> None:
+        """Append one row with its own wall time (the general path: not cached)."""
+        keyset_id = self.intern(Keyset(keys, kinds))
+        packer = self._packers.get(keyset_id)
+        if packer is None:
+            packer = self._packers[keyset_id] = row_struct(len(keys))
+        size = packer.size + 4
+        chunk = self.current
+        if chunk is None or chunk.pos + size > len(chunk.buf):
+            chunk = self.roll(size)
+        pos = chunk.pos
+        packer.pack_into(chunk.buf, pos + 4, packer.size - 4, keyset_id, step, wall, *values)
+        CRC.pack_into(chunk.buf, pos, zlib.crc32(chunk.mv[pos + 4 : pos + size]))
+        chunk.pos = pos + size
+
+    def intern(self, keyset: Keyset) -> int:
+        """The id of a keyset; a new one is defined in the current chunk before any row uses it."""
+        keyset_id = self._ids.get(keyset)
+        if keyset_id is not None:
+            return keyset_id
+        keyset_id = len(self.keysets) + 1
+        record = frame_definition(keyset_id, keyset)
+        self.keysets.append(keyset)
+        self._ids[keyset] = keyset_id
+        self._definitions.append(record)
+        chunk = self.current
+        if chunk is not None:
+            if chunk.pos + len(record) > len(chunk.buf):
+                self.roll(0)  # the new chunk starts with every definition, this one included
+            else:
+                chunk.buf[chunk.pos : chunk.pos + len(record)] = record
+                chunk.pos += len(record)
+        return keyset_id
+
+    # -- chunks ------------------------------------------------------------------------------
+
+    def roll(self, need: int) -> Chunk:
+        """Start the next chunk (with every keyset definition) with room for `need` bytes."""
+        if self.closed:
+            raise RuntimeError("the run's tail segments are closed (the run is finished)")
+        number = self._next_number
+        self._next_number += 1
+        prelude = header(self.segment, number) + b"".join(self._definitions)
+        size = max(self.chunk_bytes, len(prelude) + need)
+        chunk = self._open_file(number, size) or self._open_memory(number, size)
+        chunk.buf[: len(prelude)] = prelude
+        chunk.pos = len(prelude)
+        self.chunks.append(chunk)
+        self.current = chunk
+        return chunk
+
+    def _open_file(self, number: int, size: int) -> Chunk | None:
+        path = chunk_path(self.run_dir, self.segment, number)
+        fd = -1
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            allocate(fd, size)
+            buf = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except OSError as exc:
+            if fd >= 0:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            self._warn(
+                "segment",
+                f"cannot allocate tail segment {path.name} ({exc}); logging continues in "
+                "memory and is written as soon as the disk allows",
+            )
+            return None
+        self._recovered("segment")
+        return Chunk(number, path, buf, fd)
+
+    def _open_memory(self, number: int, size: int) -> Chunk:
+        return Chunk(number, None, bytearray(size), -1)
+
+    def close(self) -> None:
+        """No more rows: the training thread is done (finish)."""
+        self.closed = True
