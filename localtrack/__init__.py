@@ -21,6 +21,7 @@ from .errors import (
     RunExistsError,
     RunNotFoundError,
     RunWriteError,
+    TrialStopped,
     UnsupportedValueError,
     UsageError,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "RunWriteError",
     "Settings",
     "Table",
+    "TrialStopped",
     "UnsupportedValueError",
     "UsageError",
     "config",

@@ -280,3 +280,23 @@ def test_cancel_stops_a_subprocess_trial_by_signal_and_marks_it_stopped(
     )
     (row,) = json.loads(listed.stdout)
     assert row["state"] == "cancelled" and row["trials"] == {"stopped": 1}
+
+
+def test_the_docs_example_runs_as_is_with_no_server(tmp_path: Path) -> None:
+    pytest.importorskip("optuna")
+    text = (Path(__file__).parent.parent / "docs" / "sweeps.md").read_text()
+    source = text.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "sweep_demo.py").write_text(source)
+    done = subprocess.run(
+        [sys.executable, "sweep_demo.py"],
+        cwd=tmp_path,
+        env=child_env(**QUIET),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    (sweep_id,) = os.listdir(tmp_path / "localtrack-runs" / "sweeps")
+    status = Sweep(tmp_path / "localtrack-runs", sweep_id).status()
+    assert sum(status["trials"].values()) == 12 and set(status["trials"]) <= {"finished", "stopped"}
+    assert status["best"] is not None

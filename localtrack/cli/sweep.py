@@ -10,8 +10,8 @@ import logging
 
 import click
 
-from ..settings import resolve_dir
 from .options import clean_errors, dir_option, json_option
+from .storedir import existing_store
 
 CONTROL = {"pause": "paused", "resume": "running", "stop": "stopped", "cancel": "cancelled"}
 
@@ -54,7 +54,7 @@ def sweep_cmd(
         )
         click.echo(sweep_id)
         return
-    found = Sweep(resolve_dir(dir_), target.rsplit("/", 1)[-1])
+    found = Sweep(existing_store(dir_), target.rsplit("/", 1)[-1])
     found.files.set_control(CONTROL[action])
     click.echo(f"sweep {found.id}: {CONTROL[action]}")
 
@@ -71,7 +71,7 @@ def sweeps_cmd(dir_: str | None, as_json: bool) -> None:
     from ..sweeps.controller import Sweep
     from ..sweeps.state import sweep_ids
 
-    root = resolve_dir(dir_)
+    root = existing_store(dir_)
     rows = [Sweep(root, sweep_id).status() for sweep_id in sweep_ids(root)]
     if as_json:
         click.echo(json.dumps(rows, indent=1, sort_keys=True))
@@ -120,7 +120,8 @@ def agent_cmd(
     from ..sweeps.agent import agent
 
     logging.getLogger("localtrack.sweeps").setLevel(logging.INFO)
-    report = agent(sweep_id, count=count, dir=dir_, max_failures=max_failures)
+    root = existing_store(dir_)
+    report = agent(sweep_id, count=count, dir=root, max_failures=max_failures)
     done = ", ".join(f"{n} {s}" for s, n in sorted(report.trials.items())) or "no trials"
     click.echo(f"agent done: {done}; {report.reason}", err=True)
     if report.failed_out:
