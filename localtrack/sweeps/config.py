@@ -33,8 +33,20 @@ TOP_KEYS = (
     "seed",
 )
 IGNORED_TOP_KEYS = ("controller", "job", "image_uri", "launch", "settings")
-PARAM_KEYS = ("values", "value", "distribution", "min", "max", "mu", "sigma", "q", "a", "b")
-PARAM_KEYS += ("probabilities", "parameters")
+PARAM_KEYS: tuple[str, ...] = (
+    "values",
+    "value",
+    "distribution",
+    "min",
+    "max",
+    "mu",
+    "sigma",
+    "q",
+    "a",
+    "b",
+    "probabilities",
+    "parameters",
+)
 # distribution -> the keys it needs
 DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "constant": ("value",),
@@ -279,7 +291,8 @@ def _check_param_values(
     for key in ("min", "max", "mu", "sigma", "q", "a", "b"):
         if key in spec and not _is_number(spec[key]):
             c.bad(f"{where}.{key}", f"must be a finite number, not {spec[key]!r}")
-    lo, hi = spec.get("min"), spec.get("max")
+    lo: Any = spec.get("min")
+    hi: Any = spec.get("max")
     if _is_number(lo) and _is_number(hi) and lo > hi:
         c.bad(where, f"min ({lo}) is above max ({hi})")
     if dist in ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values") and (

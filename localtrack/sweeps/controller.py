@@ -221,13 +221,14 @@ class Sweep:
         attempts = self.files.attempts()
         counts: dict[str, int] = {}
         best: Attempt | None = None
+        best_value = 0.0
         for items in attempts.values():
             last = items[-1]
             state = (last.result or {}).get("state", "running")
             counts[state] = counts.get(state, 0) + 1
             value = (last.result or {}).get("value")
-            if value is not None and (best is None or self._better(value, best.result["value"])):
-                best = last
+            if value is not None and (best is None or self._better(value, best_value)):
+                best, best_value = last, float(value)
         control = self.files.control()
         capacity = self.capacity()
         done = all(items[-1].result is not None for items in attempts.values())
@@ -249,7 +250,7 @@ class Sweep:
             else {
                 "number": best.number,
                 "run_id": best.run_id,
-                "value": best.result["value"],
+                "value": best_value,
                 "params": best.params,
             },
         }

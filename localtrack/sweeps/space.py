@@ -56,7 +56,8 @@ def _quantize(value: float, q: Any) -> float:
 def sample(param: Param, rng: random.Random) -> Any:
     """One draw of a parameter, as W&B defines its distribution."""
     s, d = param.spec, param.distribution
-    lo, hi = s.get("min"), s.get("max")
+    lo: Any = s.get("min")
+    hi: Any = s.get("max")
     mu, sigma = float(s.get("mu", 0.0)), float(s.get("sigma", 1.0))
     if d == "constant":
         return s["value"]
@@ -103,7 +104,8 @@ def optuna_distributions(params: Sequence[Param]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for p in params:
         s, d = p.spec, p.distribution
-        lo, hi = s.get("min"), s.get("max")
+        lo: Any = s.get("min")
+        hi: Any = s.get("max")
         mu, sigma = float(s.get("mu", 0.0)), float(s.get("sigma", 1.0))
         if d == "constant":
             continue
