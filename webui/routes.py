@@ -217,6 +217,20 @@ ROUTES: tuple[Route, ...] = (
     ),
     _ingest("put_blob", "/blobs/<sha256>", "PUT", WRITE, "Upload one blob."),
     _ingest("commit", "/sync/commit", "POST", WRITE_OWN, "Publish a run's uploaded files."),
+    _ingest(
+        "negotiate_artifacts",
+        "/artifacts/negotiate",
+        "POST",
+        WRITE_OWN,
+        "Which blobs of an artifact collection the server lacks.",
+    ),
+    _ingest(
+        "commit_artifacts",
+        "/artifacts/commit",
+        "POST",
+        WRITE_OWN,
+        "Publish an artifact collection's versions, alias moves and uses.",
+    ),
 )
 
 BY_ENDPOINT: dict[str, Route] = {r.endpoint: r for r in ROUTES}

@@ -22,11 +22,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import BundleError, DocumentError, LocaltrackError, MissingBlobsError
+from ..store.artifacts.repository import ArtifactRepository
 from ..store.atomic import publishing
+from ..store.ingest.artifacts import ArtifactIngest
 from ..store.ingest.importer import Ingest
 from ..store.layout import RUN_JSON
 from ..store.root import StoreRoot
 from . import protocol
+from .artifact_manifests import doc_key, local_documents
 from .bundle_format import (
     FORMAT,
     MAGIC,
@@ -55,6 +58,7 @@ class ExportReport:
     blobs: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    artifacts: list[str] = field(default_factory=list)
 
 
 def export_bundle(
@@ -88,6 +92,7 @@ def export_bundle(
                     report.runs.append(run_id)
             for manifest in manifests:
                 w.frame(b"M", protocol.canonical_json(manifest.to_json()).encode())
+            _export_artifacts(w, Path(root), report, written, tick)
             w.end()
     finally:
         builder.close()
@@ -134,6 +139,39 @@ def _export_run(
     return local.manifest
 
 
+def _export_artifacts(
+    w: FrameWriter,
+    root: Path,
+    report: ExportReport,
+    written: set[str],
+    tick: Callable[[str, int], None],
+) -> None:
+    """The collections the exported runs produced or used, each blob once (after the runs')."""
+    repo = ArtifactRepository(root)
+    for doc in local_documents(root, run_ids=report.runs) if report.runs else []:
+        for version in doc["versions"]:
+            for entry in version["entries"].values():
+                sha, size = entry["sha256"], int(entry["size"])
+                if entry.get("ref") is not None or sha in written:
+                    continue
+                w.begin_blob(sha, size)
+                with open(repo.blobs.path(sha), "rb") as src:
+                    left = size
+                    while left > 0 and (chunk := src.read(min(_CHUNK, left))):
+                        w.write(chunk)
+                        left -= len(chunk)
+                if left:
+                    raise BundleError(
+                        f"artifact blob {sha[:12]}… is shorter than its manifest says"
+                    )
+                written.add(sha)
+                report.blobs += 1
+                report.bytes += size
+                tick("bytes", size)
+        w.frame(b"A", protocol.canonical_json(doc).encode())
+        report.artifacts.append(doc_key(doc))
+
+
 def _copy_blob(w: FrameWriter, local: LocalRun, name: str, sha256: str, size: int) -> None:
     w.begin_blob(sha256, size)
     digest = hashlib.sha256()
@@ -164,6 +202,7 @@ class ImportReport:
     blobs: int = 0
     bytes: int = 0
     seconds: float = 0.0
+    artifacts: list[str] = field(default_factory=list)
 
 
 def import_bundle(
@@ -204,6 +243,15 @@ def import_bundle(
             if result.changed:
                 report.changed.append(manifest.run_id)
             tick("run", 1)
+        artifacts = ArtifactIngest(root, ingest.blob_path) if contents.artifacts else None
+        for doc in contents.artifacts:
+            assert artifacts is not None
+            try:
+                artifacts.apply(doc)
+            except (LocaltrackError, OSError) as exc:
+                report.failed[doc.key] = str(exc)
+                continue
+            report.artifacts.append(doc.key)
     finally:
         ingest.close()
     report.seconds = time.monotonic() - started

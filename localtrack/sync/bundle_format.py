@@ -8,6 +8,7 @@ outside the store (blobs are named by their sha256, files by the manifest's allo
                H  header JSON {"format": "localtrack-bundle", "version": 1, "created_at", ...}
                B  blob: sha256 (32 raw bytes) + content
                M  a run's manifest (the sync protocol's JSON)
+               A  an artifact collection (store/ingest/artifacts.py's document)
     end      kind "E" | length 32 | sha256 of every byte before this frame
 
 ``FrameWriter`` writes frames and hashes them; ``scan_bundle`` reads a bundle once and refuses
@@ -26,6 +27,7 @@ from typing import Any, BinaryIO
 
 from ..errors import BundleError, DigestMismatchError, DocumentError, ProtocolError
 from ..store import jsondoc
+from ..store.ingest.artifacts import CollectionDoc, parse_collection
 from . import protocol
 
 MAGIC = b"LTBNDL1\n"
@@ -108,6 +110,7 @@ class BundleContents:
     manifests: list[protocol.Manifest] = field(default_factory=list)
     blobs: dict[str, tuple[int, int]] = field(default_factory=dict)  # sha → (offset, length)
     header: dict[str, Any] = field(default_factory=dict)
+    artifacts: list[CollectionDoc] = field(default_factory=list)
 
 
 def scan_bundle(
@@ -145,7 +148,7 @@ def scan_bundle(
                 )
             if kind == b"B":
                 _read_blob(r, contents, length, on_blob, max_blob_bytes)
-            elif kind in (b"H", b"M"):
+            elif kind in (b"H", b"M", b"A"):
                 _read_json_frame(r, contents, kind, length)
             else:
                 raise BundleError(f"unknown frame kind {kind!r} at offset {r.pos - _FRAME.size}")
@@ -157,6 +160,12 @@ def scan_bundle(
                 raise BundleError(
                     f"run {manifest.run_id} lists {ref.name}, but the bundle does not hold it"
                 )
+    for doc in contents.artifacts:
+        lacking = sorted(set(doc.blobs_of({m.version for m in doc.versions})) - set(contents.blobs))
+        if lacking:
+            raise BundleError(
+                f"artifact {doc.key} names blob {lacking[0][:12]}…, which the bundle does not hold"
+            )
     return contents
 
 
@@ -229,7 +238,7 @@ def _read_blob(
 def _read_json_frame(r: _Reader, contents: BundleContents, kind: bytes, length: int) -> None:
     if length > MAX_JSON_FRAME:
         raise BundleError(f"a {kind.decode()} frame of {length} bytes is over the limit")
-    what = "the bundle header" if kind == b"H" else f"a manifest frame at offset {r.pos}"
+    what = "the bundle header" if kind == b"H" else f"a {kind.decode()} frame at offset {r.pos}"
     try:
         data = jsondoc.loads(r.read(length), what)
     except DocumentError as exc:
@@ -238,6 +247,15 @@ def _read_json_frame(r: _Reader, contents: BundleContents, kind: bytes, length: 
         if contents.header:
             raise BundleError("the bundle has a second header")
         contents.header = check_header(data)
+        return
+    if kind == b"A":
+        try:
+            doc = parse_collection(data)
+        except DocumentError as exc:
+            raise BundleError(f"an artifact collection in the bundle is malformed: {exc}") from None
+        if any(d.key == doc.key for d in contents.artifacts):
+            raise BundleError(f"artifact {doc.key} appears twice in the bundle")
+        contents.artifacts.append(doc)
         return
     try:
         manifest = protocol.Manifest.from_json(data)

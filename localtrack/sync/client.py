@@ -22,7 +22,8 @@ from typing import Any, Protocol
 from ..errors import AuthError, LocaltrackError, ProtocolError, RemoteError, SyncError
 from ..humanize import plural
 from ..store.root import StoreRoot
-from . import protocol
+from . import artifact_manifests, protocol
+from .artifact_manifests import ArtifactResult
 from .manifest_builder import LocalRun, ManifestBuilder
 from .remote import LocalFileChangedError, Remote, ServerUnreachableError
 from .state import RunSyncState
@@ -56,6 +57,7 @@ class SyncReport:
     target: str
     runs: list[RunResult] = field(default_factory=list)
     seconds: float = 0.0
+    artifacts: list[ArtifactResult] = field(default_factory=list)
 
     @property
     def failed(self) -> list[RunResult]:
@@ -63,17 +65,22 @@ class SyncReport:
 
     @property
     def blobs_sent(self) -> int:
-        return sum(r.blobs for r in self.runs if r.outcome == SENT)
+        done: list[RunResult | ArtifactResult] = [*self.runs, *self.artifacts]
+        return sum(r.blobs for r in done if r.outcome == SENT)
 
     @property
     def bytes_sent(self) -> int:
-        return sum(r.bytes for r in self.runs if r.outcome == SENT)
+        done: list[RunResult | ArtifactResult] = [*self.runs, *self.artifacts]
+        return sum(r.bytes for r in done if r.outcome == SENT)
 
     def summary(self) -> str:
         counts: dict[str, int] = {}
         for r in self.runs:
             counts[r.outcome] = counts.get(r.outcome, 0) + 1
         parts = [f"{n} {k}" for k, n in sorted(counts.items())]
+        sent = sum(1 for a in self.artifacts if a.outcome == SENT)
+        if sent:
+            parts.append(f"{plural(sent, 'artifact collection')} sent")
         return (
             f"{plural(len(self.runs), 'run')} → {self.target}: {', '.join(parts) or 'nothing to do'}; "
             f"{plural(self.blobs_sent, 'blob')}, {plural(self.bytes_sent, 'byte')} sent "
@@ -161,10 +168,19 @@ class SyncClient:
                 except OSError as exc:
                     log.warning("cannot save the sync state of %s: %s", job.result.run_id, exc)
         report.runs = [jobs[r].result for r in run_ids]
+        report.artifacts = self._sync_artifacts(run_ids, dry_run)
         report.seconds = time.monotonic() - started
         return report
 
     # -- phases ---------------------------------------------------------------------------------
+
+    def _sync_artifacts(self, run_ids: Sequence[str], dry_run: bool) -> list[ArtifactResult]:
+        """The collections the runs produced or used, after the runs (store sources only)."""
+        if not isinstance(self.source, ManifestBuilder) or not run_ids:
+            return []
+        root = self.source.store.root
+        docs = artifact_manifests.local_documents(root, run_ids=run_ids)
+        return artifact_manifests.sync_artifacts(root, self.remote, docs, dry_run, self.workers)
 
     def close(self) -> None:
         """Close the source and the transport's connections."""

@@ -27,15 +27,18 @@ from localtrack.errors import (
     BlobTooLargeError,
     CorruptDataError,
     DigestMismatchError,
+    DocumentError,
     ManifestError,
     MissingBlobsError,
     ProtocolError,
     RunConflictError,
     StoreError,
 )
+from localtrack.store.ingest.artifacts import ArtifactIngest, parse_collection
 from localtrack.store.ingest.blobscope import Namespace, NamespaceBlobs
 from localtrack.store.ingest.importer import Ingest
 from localtrack.store.ingest.manifest_types import RunIdentity, is_sha256
+from localtrack.sync import artifact_manifests as wire
 from localtrack.sync import protocol
 
 from ..responses import error_json, json_response
@@ -255,6 +258,73 @@ def commit() -> Response:
             "changed": result.changed,
             "placed": result.placed,
             "removed": result.removed,
+        }
+    )
+
+
+def _artifact_area() -> ArtifactIngest:
+    area = ingest_area()
+    return ArtifactIngest(area.paths.root, area.blob_path)
+
+
+def _authorize_collection(entity: str | None, project: str) -> None:
+    if not _may_touch(entity, project):
+        shown = f"{entity}/{project}" if entity else project
+        raise _Forbidden(f"this key may not write artifacts of project {shown!r}")
+
+
+@ingest.errorhandler(DocumentError)
+def _bad_document(exc: DocumentError) -> Response:
+    response = error_json(400, str(exc), "bad_manifest")
+    body = response.get_json()
+    body["error"]["field"] = exc.field
+    return json_response(body, 400)
+
+
+def _error(key: str, code: str, exc: Exception) -> wire.Verdict:
+    return wire.Verdict(key, protocol.STATUS_ERROR, (), code, str(exc))
+
+
+@view(ingest)
+def negotiate_artifacts() -> Response:
+    """Per collection document: current, or pending with the blobs this server lacks."""
+    raws = wire.parse_negotiate_request(_json_body())
+    artifacts = _artifact_area()
+    verdicts = []
+    for raw in raws:
+        key = wire.doc_key(raw) if isinstance(raw, dict) else "?"
+        try:
+            doc = parse_collection(raw)
+            _authorize_collection(doc.entity, doc.project)
+            plan = artifacts.plan(doc, _counts())
+        except DocumentError as exc:
+            verdicts.append(_error(key, "bad_manifest", exc))
+            continue
+        except _Forbidden as exc:
+            verdicts.append(_error(key, "forbidden", exc))
+            continue
+        except RunConflictError as exc:
+            verdicts.append(_error(key, "conflict", exc))
+            continue
+        status = protocol.STATUS_CURRENT if plan.current else protocol.STATUS_PENDING
+        verdicts.append(wire.Verdict(key, status, tuple(plan.missing)))
+    return json_response(wire.negotiate_reply(verdicts))
+
+
+@view(ingest)
+def commit_artifacts() -> Response:
+    """Mirror one collection document (versions, alias moves, uses); idempotent."""
+    doc = parse_collection(wire.parse_commit_request(_json_body()))
+    _authorize_collection(doc.entity, doc.project)
+    plan = _artifact_area().apply(doc, _counts())
+    blob_scopes().add((doc.entity, doc.project), list(plan.needed))
+    return json_response(
+        {
+            "protocol": protocol.PROTOCOL_VERSION,
+            "collection": doc.key,
+            "versions": len(plan.versions),
+            "events": len(plan.events),
+            "uses": len(plan.uses),
         }
     )
 

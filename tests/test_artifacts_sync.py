@@ -1,0 +1,268 @@
+"""Artifacts over sync and bundles: versions, aliases (with their moves) and lineage arrive
+whole; blobs cross once; every collection document is checked against one schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import localtrack
+from localtrack.errors import BundleError
+from localtrack.store.artifacts.repository import ArtifactRepository
+from localtrack.store.ingest.artifacts import collection_document
+from localtrack.sync.artifact_manifests import COMMIT_PATH, NEGOTIATE_PATH
+from localtrack.sync.bundle import export_bundle, import_bundle
+from localtrack.sync.client import SyncClient
+from localtrack.sync.remote import Remote
+from localtrack.sync.transport import Request
+from webui.server.app import create_server_app
+
+from .sync_fixtures import AppTransport, fast_retry
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Any:
+    app = create_server_app(tmp_path / "server", watch=False)
+    yield app
+    app.extensions["localtrack"].close()
+    app.extensions["localtrack_ingest"].close()
+
+
+def _pipeline(root: Path, data: Path) -> tuple[str, str]:
+    """dataset v0 (raw) → train (uses it, logs a model) → dataset v1 takes 'raw'."""
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "a.txt").write_text("alpha")
+    (data / "b.txt").write_text("beta")
+    with localtrack.init(project="p", dir=root) as run:
+        art = localtrack.Artifact("ds", "dataset", metadata={"n": 2})
+        art.add_dir(data)
+        run.log_artifact(art, aliases=["raw"])
+        producer = run.id
+    with localtrack.init(project="p", dir=root) as run:
+        run.use_artifact("ds:latest")
+        model = localtrack.Artifact("net", "model")
+        with model.new_file("weights.txt") as f:
+            f.write("w")
+        run.log_artifact(model, aliases=["best"])
+        consumer = run.id
+    (data / "c.txt").write_text("gamma")
+    with localtrack.init(project="p", dir=root) as run:
+        art = localtrack.Artifact("ds", "dataset")
+        art.add_dir(data)
+        run.log_artifact(art, aliases=["raw"])  # moves 'raw' v0 → v1
+    return producer, consumer
+
+
+def _state(root: Path) -> dict[str, Any]:
+    repo = ArtifactRepository(root)
+    out = {}
+    for project, name in repo.collections():
+        doc = collection_document(repo, project, name)
+        out[f"{project}/{name}"] = doc
+    return out
+
+
+def _client(root: Path, app: Any) -> tuple[SyncClient, AppTransport]:
+    transport = AppTransport(app)
+    return SyncClient.for_store(root, Remote(transport, retry=fast_retry(4))), transport
+
+
+def _count(transport: AppTransport, method: str, path: str = "") -> int:
+    return sum(1 for r in transport.requests if r.method == method and r.path.startswith(path))
+
+
+def _artifact_puts(transport: AppTransport, root: Path) -> int:
+    shas = {p.name for p in ArtifactRepository(root).blobs.all_blobs()}
+    return sum(1 for r in transport.requests if r.method == "PUT" and r.path[-64:] in shas)
+
+
+def test_sync_carries_versions_aliases_moves_and_lineage(
+    root: Path, tmp_path: Path, app: Any
+) -> None:
+    producer, consumer = _pipeline(root, tmp_path / "data")
+    run_ids = localtrack.Api(root).runs("p")
+    client, _ = _client(root, app)
+    report = client.sync([r.id for r in run_ids])
+    assert not report.failed and all(a.outcome == "sent" for a in report.artifacts)
+    server = tmp_path / "server"
+    assert _state(server) == _state(root)
+    state = ArtifactRepository(server).state("p", "ds")
+    assert state.aliases == {"raw": 1}
+    assert [(m.alias, m.from_version, m.to_version) for m in state.moves] == [
+        ("raw", None, 0),
+        ("raw", 0, 1),
+    ]
+    assert state.versions[0].run_id == producer
+    assert [u.run_id for u in state.uses] == [consumer]
+    api = localtrack.Api(server)
+    assert [r.id for r in api.artifact("p/ds:v0").used_by()] == [consumer]
+
+    # a second sync sends nothing: no negotiate, no blob, no commit
+    client2, transport2 = _client(root, app)
+    again = client2.sync([r.id for r in run_ids])
+    assert again.blobs_sent == 0
+    assert _count(transport2, "PUT") == 0
+    assert _count(transport2, "POST", "/api/v1/artifacts") == 0
+    assert all(a.outcome == "current" for a in again.artifacts)
+
+
+def test_a_version_whose_blobs_the_server_has_sends_no_blob(
+    root: Path, tmp_path: Path, app: Any
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "big.bin").write_bytes(b"x" * 100_000)
+    with localtrack.init(project="p", dir=root) as run:
+        art = localtrack.Artifact("shared", "dataset")
+        art.add_dir(data)
+        run.log_artifact(art)
+        first = run.id
+    client, transport = _client(root, app)
+    client.sync([first])
+    assert _artifact_puts(transport, root) == 1
+    # 100 runs use it, and one more collection holds the same bytes: none of it crosses again
+    ids = []
+    for _ in range(3):
+        with localtrack.init(project="p", dir=root) as run:
+            run.use_artifact("shared:latest")
+            copy = localtrack.Artifact("copy", "dataset")
+            copy.add_dir(data)
+            run.log_artifact(copy)
+            ids.append(run.id)
+    client, transport = _client(root, app)
+    report = client.sync(ids)
+    assert _artifact_puts(transport, root) == 0
+    assert sum(a.blobs for a in report.artifacts) == 0
+    assert {a.collection: a.outcome for a in report.artifacts} == {
+        "p/copy": "sent",
+        "p/shared": "sent",
+    }
+    assert len(ArtifactRepository(tmp_path / "server").state("p", "shared").uses) == 3
+
+
+def test_export_import_round_trip_keeps_versions_aliases_and_lineage(
+    root: Path, tmp_path: Path
+) -> None:
+    _pipeline(root, tmp_path / "data")
+    ids = [r.id for r in localtrack.Api(root).runs("p")]
+    bundle = tmp_path / "b.ltbundle"
+    report = export_bundle(root, ids, bundle)
+    assert sorted(report.artifacts) == ["p/ds", "p/net"]
+    target = tmp_path / "other"
+    imported = import_bundle(bundle, target)
+    assert sorted(imported.artifacts) == ["p/ds", "p/net"] and not imported.failed
+    assert _state(target) == _state(root)
+    again = import_bundle(bundle, target)  # idempotent
+    assert not again.failed and _state(target) == _state(root)
+    api = localtrack.Api(target)
+    assert api.artifact("p/ds:raw").version == "v1"
+    man = ArtifactRepository(target).resolve("p", "ds", "v1")[0]
+    for entry in man.entries.values():
+        assert ArtifactRepository(target).blob_path(entry).is_file()
+
+
+def test_a_tampered_artifact_document_in_a_bundle_is_refused(root: Path, tmp_path: Path) -> None:
+    _pipeline(root, tmp_path / "data")
+    ids = [r.id for r in localtrack.Api(root).runs("p")]
+    bundle = tmp_path / "b.ltbundle"
+    export_bundle(root, ids, bundle)
+    raw = bundle.read_bytes()
+    bad = raw.replace(b'"type":"dataset"', b'"type":12345678', 1)
+    assert bad != raw
+    bundle.write_bytes(bad)
+    with pytest.raises(BundleError):
+        import_bundle(bundle, tmp_path / "other")
+    assert not (tmp_path / "other" / "artifacts" / "collections").exists()
+
+
+def _post(app: Any, path: str, body: object, key: str | None = None) -> tuple[int, Any]:
+    transport = AppTransport(app)
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    response = transport.send(Request("POST", path, headers, json.dumps(body).encode()))
+    return response.status, json.loads(response.body)
+
+
+def test_a_bad_document_is_a_4xx_naming_the_field(root: Path, tmp_path: Path, app: Any) -> None:
+    _pipeline(root, tmp_path / "data")
+    doc = _state(root)["p/ds"]
+    doc["versions"][0]["entries"]["a.txt"]["size"] = "big"
+    status, body = _post(app, COMMIT_PATH, {"protocol": 1, "collection": doc})
+    assert status == 400
+    assert "versions[0].entries['a.txt']" in body["error"]["field"]
+    doc = _state(root)["p/ds"]
+    doc["events"][0]["alias"] = "../x"
+    status, body = _post(app, NEGOTIATE_PATH, {"protocol": 1, "collections": [doc]})
+    assert status == 200
+    verdict = body["collections"][0]
+    assert verdict["status"] == "error" and "events[0].alias" in verdict["message"]
+    doc = _state(root)["p/ds"]
+    doc["name"] = "other"
+    status, body = _post(app, COMMIT_PATH, {"protocol": 1, "collection": doc})
+    assert status == 400 and body["error"]["field"] == "versions[0].name"
+
+
+def test_a_conflicting_version_is_a_409_and_never_overwritten(
+    root: Path, tmp_path: Path, app: Any
+) -> None:
+    _pipeline(root, tmp_path / "data")
+    doc = _state(root)["p/net"]
+    client, _ = _client(root, app)
+    client.sync([r.id for r in localtrack.Api(root).runs("p")])
+    other = tmp_path / "elsewhere"
+    with localtrack.init(project="p", dir=other) as run:
+        art = localtrack.Artifact("net", "model")
+        with art.new_file("weights.txt") as f:
+            f.write("different")
+        run.log_artifact(art)
+    doc = _state(other)["p/net"]
+    status, body = _post(app, COMMIT_PATH, {"protocol": 1, "collection": doc})
+    assert status == 409 and body["error"]["code"] == "conflict"
+
+
+def test_a_scoped_key_may_only_write_artifacts_of_its_namespace(root: Path, tmp_path: Path) -> None:
+    from localtrack.apikeys import KeyStore
+
+    _pipeline(root, tmp_path / "data")
+    server_root = tmp_path / "scoped"
+    keys = KeyStore(server_root)
+    mine = keys.create("alice", "write", "p").token
+    theirs = keys.create("bob", "write", "q").token
+    app = create_server_app(server_root, watch=False)
+    try:
+        doc = _state(root)["p/net"]
+        status, body = _post(app, NEGOTIATE_PATH, {"protocol": 1, "collections": [doc]}, theirs)
+        assert status == 200 and body["collections"][0]["code"] == "forbidden"
+        status, body = _post(app, COMMIT_PATH, {"protocol": 1, "collection": doc}, theirs)
+        assert status == 403
+        status, body = _post(app, NEGOTIATE_PATH, {"protocol": 1, "collections": [doc]}, mine)
+        assert body["collections"][0]["status"] == "pending"
+        assert len(body["collections"][0]["missing"]) == 1
+    finally:
+        app.extensions["localtrack"].close()
+        app.extensions["localtrack_ingest"].close()
+
+
+def test_cli_sync_to_a_real_server_carries_artifacts(root: Path, tmp_path: Path) -> None:
+    from localtrack.apikeys import KeyStore
+
+    from .sync_fixtures import ServerProcess, env_without_home, run_cli
+
+    _pipeline(root, tmp_path / "data")
+    server_root = tmp_path / "real"
+    token = KeyStore(server_root).create("ci", "write").token
+    proc = ServerProcess(server_root).start()
+    try:
+        env = dict(env_without_home(tmp_path), LOCALTRACK_API_KEY=token)
+        args = ("sync", "--all", "--dir", str(root), "--to", proc.url, "--json")
+        first = run_cli(*args, env=env)
+        assert first.returncode == 0, first.stderr
+        assert _state(server_root) == _state(root)
+        second = run_cli(*args, env=env)
+        assert json.loads(second.stdout)["blobs_sent"] == 0
+    finally:
+        proc.stop()
