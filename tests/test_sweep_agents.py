@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -300,3 +301,34 @@ def test_the_docs_example_runs_as_is_with_no_server(tmp_path: Path) -> None:
     status = Sweep(tmp_path / "localtrack-runs", sweep_id).status()
     assert sum(status["trials"].values()) == 12 and set(status["trials"]) <= {"finished", "stopped"}
     assert status["best"] is not None
+
+
+def _wait_for_claims(files: SweepFiles, pids: set[int]) -> None:
+    """Until each of `pids` has published a claim (an event on disk, polled)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        claimers = {
+            (a.claim.get("agent") or {}).get("pid") for i in files.attempts().values() for a in i
+        }
+        if pids <= claimers:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"agents {pids} made no claim in 60 s")
+
+
+def test_agents_killed_right_after_claiming_lose_no_grid_point(tmp_path: Path, root: Path) -> None:
+    sweep_id = localtrack.sweep(_grid(6, 4), project="kill-claim", dir=root)
+    files = SweepFiles(root, sweep_id)
+    script = write_script(tmp_path, "agent.py", AGENT)
+    agents = [Child(script, sweep_id, root, "run", env=child_env(**QUIET)) for _ in range(3)]
+    try:
+        victims = agents[:2]
+        _wait_for_claims(files, {v.pid for v in victims})
+        for victim in victims:
+            victim.kill9()  # somewhere between a claim and the end of a trial
+        agents[2].expect("done", timeout=240)
+    finally:
+        for child in agents:
+            child.stop()
+    _run_agents(tmp_path, root, sweep_id, 1)  # settles whatever the victims left
+    _check_each_point_once(root, sweep_id)
