@@ -236,7 +236,7 @@ PLANTS = [
     (WEBUI_PARQUET, "webui/views.py", "import pyarrow.parquet as pq"),
     (WEBUI_READER, "webui/views.py", "from localtrack.store import shards"),
     (WEBUI_READER, "webui/server/access.py", "import sqlite3"),
-    (CLI, "localtrack/api.py", "from .cli import main"),
+    (CLI, "localtrack/api/__init__.py", "from ..cli import main"),
     (CLI, "webui/app.py", "import localtrack.cli.runs"),
     (IMPORT_CHEAP, "localtrack/__init__.py", "import numpy as _numpy"),
     (RUN_PATH, "localtrack/liverun/init.py", "import click as _click"),

@@ -1,0 +1,104 @@
+"""The local backend of ``localtrack.Api``: a store directory, read through StoreReader."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from ..errors import RunNotFoundError
+from ..store.historypage import HistoryPager
+from ..store.reader import RunInfo, StoreReader
+from ..store.runedit import delete_run, edit_run
+from ..store.runfilter import compile_filter, sort_runs
+from .backend import FileInfo
+
+DamageHandler = Callable[[str, list[str]], None]
+
+
+class LocalBackend:
+    def __init__(self, reader: StoreReader, on_damage: DamageHandler) -> None:
+        self.reader = reader
+        self._on_damage = on_damage
+
+    def runs(
+        self, project: str | None, filters: Mapping[str, Any] | None, order: str | None
+    ) -> list[RunInfo]:
+        keep = compile_filter(filters)  # a bad filter fails before anything is read
+        infos = [i for i in self.reader.runs(project) if keep(i)]
+        return sort_runs(infos, order) if order else infos
+
+    def run(self, run_id: str) -> RunInfo:
+        return self.reader.run(run_id)
+
+    def history(self, run_id: str, keys: Sequence[str] | None) -> pa.Table:
+        return self.reader.history(run_id, keys)
+
+    def scan(
+        self,
+        run_id: str,
+        keys: Sequence[str] | None,
+        min_step: int | None,
+        max_step: int | None,
+        page_size: int,
+    ) -> Iterator[pa.Table]:
+        run_id = self.reader.resolve_run_id(run_id)
+        pager = HistoryPager(self.reader.store.run(run_id), keys)
+        step = min_step
+        try:
+            while True:
+                page = pager.page(step, max_step, page_size)
+                if page.table.num_rows:
+                    yield page.table
+                if page.next_step is None:
+                    return
+                step = page.next_step
+        finally:
+            if pager.warnings:
+                self._on_damage(run_id, pager.warnings)
+
+    def _files_dir(self, run_id: str) -> Path:
+        return self.reader.store.run(self.reader.resolve_run_id(run_id)).files
+
+    def files(self, run_id: str) -> list[FileInfo]:
+        top = self._files_dir(run_id)
+        found = []
+        for folder, dirs, names in os.walk(top):  # os.walk does not follow links to folders
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(names):
+                path = Path(folder) / name
+                if name.startswith(".") or path.is_symlink() or not path.is_file():
+                    continue  # partial files (.name.tmp) and links are not the run's files
+                st = path.stat()
+                rel = path.relative_to(top).as_posix()
+                found.append(FileInfo(rel, st.st_size, st.st_mtime))
+        return found
+
+    def download(self, run_id: str, name: str, dest: Path) -> None:
+        top = self._files_dir(run_id)
+        path = top / name
+        real_top = os.path.realpath(top)
+        if (
+            not name
+            or any(p in ("", ".", "..") or p.startswith(".") for p in name.split("/"))
+            or path.is_symlink()
+            or not path.is_file()
+            or os.path.commonpath([real_top, os.path.realpath(path)]) != real_top
+        ):
+            raise RunNotFoundError(f"run {run_id} has no file {name!r}; run.files() lists them")
+        shutil.copyfile(path, dest)
+
+    def update(self, run_id: str, changes: Mapping[str, Any]) -> RunInfo:
+        run_id = self.reader.resolve_run_id(run_id)
+        edit_run(self.reader.store, run_id, changes)
+        return self.reader.run(run_id)
+
+    def delete(self, run_id: str) -> None:
+        delete_run(self.reader.store, self.reader.resolve_run_id(run_id))
+
+    def local_reader(self, what: str) -> StoreReader:
+        return self.reader
