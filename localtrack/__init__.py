@@ -31,16 +31,26 @@ if TYPE_CHECKING:
     from .api import Api
     from .artifacts import Artifact
     from .liverun.live import Run
+    from .media import plot
+    from .media.audio import Audio
+    from .media.html import Html
+    from .media.object3d import Object3D
+    from .media.plotly import Plotly
     from .media.types import Histogram, Image, Table
+    from .media.video import Video
 
 __version__ = "0.1.0"
 __all__ = [
     "Api",
     "Artifact",
+    "Audio",
     "DataDamageWarning",
     "Histogram",
+    "Html",
     "Image",
     "LocaltrackError",
+    "Object3D",
+    "Plotly",
     "Run",
     "RunExistsError",
     "RunNotFoundError",
@@ -50,17 +60,19 @@ __all__ = [
     "TrialStopped",
     "UnsupportedValueError",
     "UsageError",
+    "Video",
+    "agent",
     "config",
     "define_metric",
     "finish",
     "init",
     "log",
+    "plot",
     "run",
     "summary",
+    "sweep",
     "unwatch",
     "watch",
-    "sweep",
-    "agent",
 ]
 
 
@@ -148,6 +160,16 @@ def agent(
     return _agent(sweep_id, function=function, count=count, project=project, entity=entity, **kw)
 
 
+_MEDIA_MODULES = {
+    "Audio": "audio",
+    "Video": "video",
+    "Html": "html",
+    "Plotly": "plotly",
+    "Object3D": "object3d",
+    "plot": "plot",
+}
+
+
 def __getattr__(name: str) -> Any:
     if name == "run":
         return _current()
@@ -170,4 +192,9 @@ def __getattr__(name: str) -> Any:
         from .media import types as media
 
         return getattr(media, name)
+    if name in _MEDIA_MODULES:
+        import importlib
+
+        module = importlib.import_module(f".media.{_MEDIA_MODULES[name]}", __name__)
+        return module if name == "plot" else getattr(module, name)
     raise AttributeError(f"module 'localtrack' has no attribute {name!r}")

@@ -286,7 +286,7 @@ IMAGE = {"key": "img", "step": 1, "wall_time": 1.7e9, "type": "image", "sha256":
     [
         (dict(IMAGE, step="1"), "line 1 field 'step' must be an integer, got str"),
         (dict(IMAGE, key=None), "line 1 field 'key' must be a string, got null"),
-        (dict(IMAGE, type="video"), "line 1 field 'type' must be one of"),
+        (dict(IMAGE, type="hologram"), "line 1 field 'type' must be one of"),
         (dict(IMAGE, file="../../etc/passwd"), "line 1 field 'file' must be null or media/blobs"),
         (dict(IMAGE, width=-1), "line 1 field 'width' must be from 0"),
         (

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunWriteError, TrialStopped, UnsupportedValueError, UsageError
+from ..media.gallery import MAYBE_MEDIA as _MAYBE_MEDIA
+from ..media.gallery import as_media
 from ..media.types import Media
 from ..store.layout import RunPaths
 from ..store.metrics import KeyStats
@@ -263,8 +265,10 @@ class Run:
             self._writer.wait_for_room()  # bounded memory: a runaway loop waits for the disk
 
     def _add_slow(self, row: dict[str, Any], key: Any, value: Any) -> None:
-        if isinstance(value, Media):
-            self._add_media(key, value)
+        media = as_media(value) if isinstance(value, _MAYBE_MEDIA) else None
+        if media is not None:
+            for item in media if isinstance(media, list) else [media]:
+                self._add_media(key, item)
             return
         if isinstance(value, Mapping) and isinstance(key, str):
             for sub_key, sub_value in flatten(value, f"{key}/"):

@@ -2,11 +2,12 @@
 
 ::
 
-    runs/<id>/media/blobs/<sha256>.<ext>     PNG images, Parquet tables (stored once per content)
+    runs/<id>/media/blobs/<sha256>.<ext>     PNG, Parquet, WAV, MP4, HTML, JSON… (once per content)
     runs/<id>/media/log-<segment>.jsonl      one JSON object per logged item, in logging order
 
-A log line: ``{"key", "step", "wall_time", "type": "image"|"table"|"histogram", ...}``; images
-and tables name their blob (``"file": "media/blobs/<sha>.png"``), histograms carry their bins
+A log line: ``{"key", "step", "wall_time", "type": "image"|"table"|"histogram"|"audio"|"video"|
+"html"|"plotly"|"object3d", ...}`` (docs/format.md, "Media"); everything but histograms names its
+blob (``"file": "media/blobs/<sha>.png"``), histograms carry their bins
 inline (``"edges"``, ``"counts"``). Lines are fsynced as they are written; a torn last line (a
 crash mid-write) is ignored by readers.
 """
@@ -23,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_bytes_atomic
+from .ingest.manifest_types import MEDIA_BLOB_EXTENSIONS
 from .layout import RunPaths
 
 MEDIA_DIR = "media"
 BLOBS_DIR = "blobs"
-_BLOB_RE = re.compile(r"[0-9a-f]{64}\.(png|parquet|jpg|gif)")
+_BLOB_RE = re.compile(r"[0-9a-f]{64}\.(" + "|".join(MEDIA_BLOB_EXTENSIONS) + ")")
 _LOG_RE = re.compile(r"log-(\d{4})\.jsonl", re.ASCII)
 
 

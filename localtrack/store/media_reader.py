@@ -22,7 +22,10 @@ IMAGE_COLUMNS_META = b"localtrack.image_columns"
 
 @dataclass(frozen=True)
 class MediaItem:
-    """One logged image, table or histogram."""
+    """One logged media item (image, table, histogram, audio, video, html, plotly, object3d).
+
+    Items of a gallery (a list logged under one key) carry their ``index`` and the list's
+    ``count``; a table drawn as a preset chart carries its ``chart``."""
 
     key: str
     step: int
@@ -37,6 +40,18 @@ class MediaItem:
     columns: tuple[str, ...] = ()
     edges: tuple[float, ...] = ()
     counts: tuple[float, ...] = ()
+    format: str | None = None
+    duration: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    fps: float | None = None
+    frames: int | None = None
+    points: int | None = None
+    boxes: int | None = None
+    scripts: bool = False
+    index: int = 0
+    count: int = 1
+    chart: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
 
 def _item(record: dict[str, Any]) -> MediaItem:
@@ -54,6 +69,18 @@ def _item(record: dict[str, Any]) -> MediaItem:
         columns=tuple(record.get("columns") or ()),
         edges=tuple(record.get("edges") or ()),
         counts=tuple(record.get("counts") or ()),
+        format=record.get("format"),
+        duration=record.get("duration"),
+        sample_rate=record.get("sample_rate"),
+        channels=record.get("channels"),
+        fps=record.get("fps"),
+        frames=record.get("frames"),
+        points=record.get("points"),
+        boxes=record.get("boxes"),
+        scripts=bool(record.get("scripts")),
+        index=int(record.get("index") or 0),
+        count=int(record.get("count") or 1),
+        chart=record.get("chart") if isinstance(record.get("chart"), dict) else None,
     )
 
 
@@ -80,20 +107,28 @@ def _all_items(paths: RunPaths) -> list[MediaItem]:
     cached = _ITEMS_CACHE.get(cache_key)
     if cached is not None:
         return cached
-    latest: dict[tuple[str, int], MediaItem] = {}
+    latest: dict[tuple[str, int, int], MediaItem] = {}
     for record in read_media(paths):
         try:
             item = _item(record)
         except (KeyError, TypeError, ValueError):
             continue
-        latest[(item.key, item.step)] = item
+        if item.index == 0:  # a step logged again replaces the whole gallery
+            for i in range(1, _gallery_size(latest, item)):
+                latest.pop((item.key, item.step, i), None)
+        latest[(item.key, item.step, item.index)] = item
     items = [latest[k] for k in sorted(latest)]
     _ITEMS_CACHE.put(cache_key, items)
     return items
 
 
+def _gallery_size(latest: dict[tuple[str, int, int], MediaItem], item: MediaItem) -> int:
+    old = latest.get((item.key, item.step, 0))
+    return old.count if old is not None else 0
+
+
 def media_items(paths: RunPaths, key: str | None = None) -> list[MediaItem]:
-    """Media of a run in (key, step) order; a step logged twice keeps its later item."""
+    """Media of a run in (key, step, index) order; a step logged twice keeps its later items."""
     items = _all_items(paths)
     return items if key is None else [i for i in items if i.key == key]
 
@@ -126,18 +161,8 @@ def _table_item(paths: RunPaths, key: str, step: int | None) -> tuple[MediaItem,
     return chosen, steps
 
 
-def table_page(
-    paths: RunPaths,
-    key: str,
-    step: int | None = None,
-    offset: int = 0,
-    limit: int = 50,
-    sort: str | None = None,
-    descending: bool = False,
-    search: str | None = None,
-) -> TablePage:
-    """One page of a logged table, sorted and filtered on the server."""
-    item, steps = _table_item(paths, key, step)
+def _read_table(paths: RunPaths, item: MediaItem) -> pa.Table:
+    key = item.key
     path = blob_path(paths, (item.file or "").rsplit("/", 1)[-1])
     if path is None:
         raise CorruptDataError(
@@ -152,6 +177,46 @@ def table_page(
         except (OSError, pa.ArrowException) as exc:
             raise CorruptDataError(f"table {key!r} at step {item.step} is damaged: {exc}") from exc
         _TABLE_CACHE.put(str(path), table)
+    return table
+
+
+MAX_CHART_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """A preset chart: its item, the steps it was logged at, and its columns (as lists)."""
+
+    item: MediaItem
+    steps: list[int]
+    columns: dict[str, list[Any]]
+    total_rows: int
+
+
+def chart_data(paths: RunPaths, key: str, step: int | None = None) -> ChartData:
+    """A preset chart's table, whole up to MAX_CHART_ROWS rows."""
+    item, steps = _table_item(paths, key, step)
+    if item.chart is None:
+        raise UsageError(f"table {key!r} is not a preset chart")
+    table = _read_table(paths, item)
+    head = table.slice(0, MAX_CHART_ROWS)
+    columns = {name: head.column(name).to_pylist() for name in head.column_names}
+    return ChartData(item, steps, columns, table.num_rows)
+
+
+def table_page(
+    paths: RunPaths,
+    key: str,
+    step: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+    sort: str | None = None,
+    descending: bool = False,
+    search: str | None = None,
+) -> TablePage:
+    """One page of a logged table, sorted and filtered on the server."""
+    item, steps = _table_item(paths, key, step)
+    table = _read_table(paths, item)
     meta = table.schema.metadata or {}
     import json
 

@@ -31,7 +31,11 @@ MAX_KEY_CHARS = 512
 MAX_CAPTION_CHARS = 10_000
 MAX_TABLE_COLUMNS = 10_000
 MAX_BINS = 512
-TYPES = ("image", "table", "histogram")
+TYPES = ("image", "table", "histogram", "audio", "video", "html", "plotly", "object3d")
+PRESETS = (
+    "line", "scatter", "bar", "histogram", "line_series", "confusion_matrix", "pr_curve", "roc_curve",
+)  # fmt: skip
+MAX_GALLERY = 10_000
 
 
 def _sha256(value: Any) -> None:
@@ -41,7 +45,7 @@ def _sha256(value: Any) -> None:
 
 def _blob_file(value: Any) -> None:
     if value is not None and (not isinstance(value, str) or media_blob_sha(value) is None):
-        raise Invalid("must be null or media/blobs/<sha256>.<png|parquet|jpg|gif>")
+        raise Invalid("must be null or media/blobs/<sha256>.<ext> (a media blob extension)")
 
 
 def _numbers(max_items: int) -> Check:
@@ -61,6 +65,28 @@ def _numbers(max_items: int) -> Check:
 
 
 _COLUMN = text(MAX_KEY_CHARS)
+_CAPTION = text(MAX_CAPTION_CHARS, nullable=True, multiline=True)
+_BLOB: dict[str, Check] = {"sha256": _sha256, "file": _blob_file}
+
+
+def _chart(value: Any) -> None:
+    """A preset chart: ``{"preset", "fields": {role: column}, "title", "xname"?}``."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise Invalid(f"must be an object, got {type_name(value)}")
+    one_of(PRESETS)(value.get("preset"))
+    fields = value.get("fields")
+    if not isinstance(fields, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and len(v) <= MAX_KEY_CHARS
+        for k, v in fields.items()
+    ):
+        raise Invalid("'fields' must map roles to column names")
+    for name in ("title", "xname"):
+        if name in value:
+            text(MAX_CAPTION_CHARS)(value[name])
+
+
 COMMON: dict[str, Check] = {
     "key": text(MAX_KEY_CHARS, min_chars=1),
     "step": integer(),
@@ -81,13 +107,46 @@ BY_TYPE: dict[str, dict[str, Check]] = {
         "rows": integer(minimum=0),
         "columns": text_list(MAX_TABLE_COLUMNS, _COLUMN),
         "image_columns": text_list(MAX_TABLE_COLUMNS, _COLUMN),
+        "chart": _chart,
     },
     "histogram": {"edges": _numbers(MAX_BINS + 1), "counts": _numbers(MAX_BINS)},
+    "audio": {
+        **_BLOB,
+        "format": one_of(("wav", "mp3", "ogg", "flac")),
+        "sample_rate": integer(nullable=True, minimum=1),
+        "channels": integer(nullable=True, minimum=1),
+        "duration": number(nullable=True),
+        "caption": _CAPTION,
+    },
+    "video": {
+        **_BLOB,
+        "format": one_of(("mp4", "webm", "gif")),
+        "fps": number(nullable=True),
+        "frames": integer(nullable=True, minimum=0),
+        "width": integer(nullable=True, minimum=0),
+        "height": integer(nullable=True, minimum=0),
+        "duration": number(nullable=True),
+        "caption": _CAPTION,
+    },
+    "html": {**_BLOB, "scripts": one_of((True, False)), "size": integer(minimum=0)},
+    "plotly": dict(_BLOB),
+    "object3d": {
+        **_BLOB,
+        "format": one_of(("pts.json", "obj", "gltf", "glb", "stl")),
+        "points": integer(nullable=True, minimum=0),
+        "boxes": integer(nullable=True, minimum=0),
+        "caption": _CAPTION,
+    },
+}
+GALLERY: dict[str, Check] = {
+    "index": integer(minimum=0),
+    "count": integer(minimum=1, nullable=False),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "image": ("sha256",),
     "table": ("sha256",),
     "histogram": ("edges", "counts"),
+    **{kind: ("sha256",) for kind in ("audio", "video", "html", "plotly", "object3d")},
 }
 
 
@@ -96,7 +155,7 @@ def check_media_record(record: object, document: str) -> None:
     check_fields(document, record, COMMON, required=tuple(COMMON))
     assert isinstance(record, dict)
     kind = record["type"]
-    check_fields(document, record, BY_TYPE[kind], required=REQUIRED[kind])
+    check_fields(document, record, {**BY_TYPE[kind], **GALLERY}, required=REQUIRED[kind])
     if kind == "histogram" and len(record["edges"]) != len(record["counts"]) + 1:
         raise DocumentError(
             f"{document}: a histogram needs one more edge than counts", document, "edges"

@@ -28,9 +28,11 @@ from .layout import is_valid_run_id
 from .lru import SizedLRU
 from .media import blob_path
 from .media_reader import (
+    ChartData,
     HistogramSeries,
     MediaItem,
     TablePage,
+    chart_data,
     histogram_series,
     media_items,
     media_keys,
@@ -318,6 +320,10 @@ class StoreReader:
     def media_keys(self, run_id: str) -> dict[str, str]:
         """Each media key of a run and its type ("image", "table" or "histogram")."""
         return media_keys(self.store.run(self.resolve_run_id(run_id)))
+
+    def chart(self, run_id: str, key: str, step: int | None = None) -> ChartData:
+        """A preset chart (``localtrack.plot.*``): its table's columns (latest step by default)."""
+        return chart_data(self.store.run(self.resolve_run_id(run_id)), key, step)
 
     def media_file(self, run_id: str, name: str) -> Path | None:
         """The file of a media blob named ``<sha256>.<ext>``; None for any other name."""

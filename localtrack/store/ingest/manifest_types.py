@@ -15,7 +15,14 @@ from ..layout import METRICS_DIR, RUN_JSON, ShardName, is_valid_run_id, parse_sh
 
 MAX_FILES_PER_RUN = 100_000
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
-_MEDIA_BLOB_RE = re.compile(r"media/blobs/([0-9a-f]{64})\.(?:png|parquet|jpg|gif)")
+# What a media blob may be: images, tables, audio, video, HTML, JSON (plotly, point clouds), meshes.
+MEDIA_BLOB_EXTENSIONS = (
+    "png", "parquet", "jpg", "gif", "wav", "mp3", "ogg", "flac", "mp4", "webm",
+    "html", "json", "obj", "gltf", "glb", "stl",
+)  # fmt: skip
+_MEDIA_BLOB_RE = re.compile(
+    r"media/blobs/([0-9a-f]{64})\.(?:" + "|".join(MEDIA_BLOB_EXTENSIONS) + ")"
+)
 _MEDIA_LOG_RE = re.compile(r"media/log-\d{4}\.jsonl", re.ASCII)
 _FILES_RE = re.compile(r"files/[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
