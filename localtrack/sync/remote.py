@@ -11,6 +11,7 @@ person, not a backoff.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
 import socket
@@ -221,6 +222,12 @@ class Remote:
         if not isinstance(data, dict):
             raise ProtocolError("the commit reply is not a JSON object")
         return data
+
+    def request_json(self, method: str, path: str, body: Any = None) -> Any:
+        """One JSON call to the server's API (sweeps' controller routes), retried like the rest."""
+        data = None if body is None else json.dumps(body, allow_nan=False).encode()
+        headers = self._headers(None if data is None else "application/json")
+        return self.call(lambda: Request(method, path, headers, data)).json()
 
     def put_blob(self, sha256: str, size: int, opener: Callable[[], BinaryIO]) -> None:
         """Upload one blob, hashing it while it is read; a transfer the server finds damaged is
