@@ -139,16 +139,20 @@ class Artifact:
         if not root.is_dir():
             raise UsageError(f"cannot add {root}: it is not a folder")
         prefix = check_entry_path(name) + "/" if name else ""
+        top = os.path.abspath(root)
         unreadable: list[str] = []
-        for dirpath, dirs, files in os.walk(root):
+        # Strings, not Path objects, until the end: a folder can hold 100,000 files.
+        for dirpath, dirs, files in os.walk(top):
             dirs.sort()
+            rel_dir = os.path.relpath(dirpath, top)
+            base = prefix if rel_dir == "." else prefix + rel_dir.replace(os.sep, "/") + "/"
             for f in sorted(files):
-                p = Path(dirpath) / f
-                if not os.access(p, os.R_OK):
-                    unreadable.append(str(p))
+                full = os.path.join(dirpath, f)
+                if not os.access(full, os.R_OK):
+                    unreadable.append(full)
                     continue
-                rel = prefix + p.relative_to(root).as_posix()
-                self._sources[rel] = Source(rel, local=p.absolute())
+                rel = base + f
+                self._sources[rel] = Source(rel, local=Path(full))
         if unreadable:
             raise UsageError(f"cannot add {root}: unreadable files {unreadable[:5]}")
 

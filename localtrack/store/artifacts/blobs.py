@@ -1,12 +1,18 @@
 """The blob area: every file stored once, named by its sha256, plus the gc lock and gc itself.
 
-Adding a file reads it once to hash it; only when no blob of that hash exists is it copied
-(``shutil.copyfile``: kernel copy where possible) into ``incoming/`` and renamed into place, so
-re-logging unchanged content costs one hash and stores nothing. The file's size and mtime are
-checked around the copy: a file that changes while it is logged is an error, not a wrong blob.
-Small files (up to ``SMALL``) are read once into memory and hashed and written from there.
+Adding a file reads it once to hash it; only when no blob of that hash exists is it written, as a
+partial ``.<sha256>.<pid>-<random>.tmp`` in the blob's own fan-out folder, then renamed into place
+(a rename inside one folder: cheaper than across folders), so re-logging unchanged content costs
+one hash and stores nothing. Small files (up to ``SMALL``) are read once into memory and hashed
+and written from there, on a few threads when there are many (hashing and file system calls
+release the GIL); bigger ones are hashed, then copied (``shutil.copyfile``: kernel copy where
+possible) with their size and mtime checked around the copy: a file that changes while it is
+logged is an error, not a wrong blob. Memory stays bounded: at most one small file per thread.
 
-New blobs are made durable with one ``syncfs`` before the manifest naming them is published.
+New blobs are not fsynced one by one: one ``syncfs`` makes all of them (and their renames) durable
+before the manifest naming them is published. The manifest is the commit point; a blob that
+exists but no manifest names yet is only a candidate for gc. A power loss before that sync may
+leave a blob short, so reuse checks the size too (a short blob is rewritten).
 """
 
 from __future__ import annotations
@@ -16,24 +22,30 @@ import ctypes
 import errno
 import fcntl
 import hashlib
+import itertools
 import logging
 import os
 import secrets
 import shutil
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from ...errors import StoreError, UsageError
-from .layout import ArtifactPaths
+from .layout import ArtifactPaths, is_sha256
 
 log = logging.getLogger(__name__)
 SMALL = 1 << 20
 CHUNK = 1 << 20
 GC_GRACE_S = 3600.0
 LOCK_TIMEOUT_S = 600.0
+PARTIAL_SUFFIX = ".tmp"
+PARALLEL_MIN = 64  # fewer small files than this are added on the calling thread
+BATCH = 256  # small files per task handed to a worker thread
 
 
 def hash_stream(f: BinaryIO) -> tuple[str, int]:
@@ -66,6 +78,16 @@ def _syncfs(directory: Path) -> None:
     os.sync()
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _workers() -> int:
+    return max(2, min(8, 2 * (os.cpu_count() or 1)))
+
+
 @dataclass
 class AddReport:
     """What adding files did: how many blobs and bytes were new."""
@@ -73,7 +95,15 @@ class AddReport:
     new_blobs: int = 0
     new_bytes: int = 0
     reused: int = 0
-    pending_sync: list[Path] = field(default_factory=list)
+    pending_sync: int = 0  # new blobs not yet made durable
+
+    def count(self, new: bool, size: int) -> None:
+        if new:
+            self.new_blobs += 1
+            self.new_bytes += size
+            self.pending_sync += 1
+        else:
+            self.reused += 1
 
 
 class BlobStore:
@@ -81,12 +111,10 @@ class BlobStore:
 
     def __init__(self, paths: ArtifactPaths) -> None:
         self.paths = paths
-        self._made: set[Path] = set()  # folders known to exist (one mkdir each, not per blob)
-
-    def _mkdir(self, folder: Path) -> None:
-        if folder not in self._made:
-            folder.mkdir(parents=True, exist_ok=True)
-            self._made.add(folder)
+        self._root = str(paths.blobs)
+        self._made: set[str] = set()  # fan-out folders known to exist (one mkdir each)
+        self._token = secrets.token_hex(4)  # partial names unique across processes and stores
+        self._seq = itertools.count()  # ... and within this one (next() is atomic under the GIL)
 
     def path(self, sha256: str) -> Path:
         return self.paths.blob(sha256)
@@ -94,83 +122,153 @@ class BlobStore:
     def has(self, sha256: str) -> bool:
         return self.paths.blob(sha256).exists()
 
-    def _tmp(self) -> Path:
-        self._mkdir(self.paths.incoming)
-        return self.paths.incoming / f"{os.getpid()}-{secrets.token_hex(8)}.tmp"
+    def _target(self, sha256: str) -> tuple[str, str]:
+        """(fan-out folder, blob path) as strings: the hot path builds no Path objects."""
+        fan = f"{self._root}/{sha256[:2]}"
+        if fan not in self._made:
+            os.makedirs(fan, exist_ok=True)
+            self._made.add(fan)
+        return fan, f"{fan}/{sha256}"
 
-    def _reuse(self, sha256: str, report: AddReport) -> bool:
-        """Whether the blob exists; if so its mtime is refreshed (gc's grace period)."""
-        target = self.paths.blob(sha256)
+    def _tmp(self, fan: str, sha256: str) -> str:
+        return f"{fan}/.{sha256}.{os.getpid()}-{self._token}-{next(self._seq)}{PARTIAL_SUFFIX}"
+
+    def _exists(self, target: str, size: int | None) -> bool:
+        """Whether a whole blob is at `target`; if so its mtime is refreshed (gc's grace)."""
         try:
+            if size is not None and os.stat(target).st_size != size:
+                return False  # short (a power loss before its sync): rewrite it
             os.utime(target)
         except FileNotFoundError:
             return False
         except PermissionError:
             pass  # a blob someone else owns: it exists, and gc's lock still protects it
-        report.reused += 1
         return True
 
-    def _place(self, tmp: Path, sha256: str, size: int, report: AddReport) -> None:
-        target = self.paths.blob(sha256)
-        self._mkdir(target.parent)
-        os.chmod(tmp, 0o444)  # hard-linked downloads must not be able to edit the store
-        os.replace(tmp, target)
-        report.new_blobs += 1
-        report.new_bytes += size
-        report.pending_sync.append(target)
+    def _reuse(self, sha256: str, report: AddReport, size: int | None = None) -> bool:
+        """Whether the blob exists (counted as reused in `report` if so)."""
+        if not is_sha256(sha256):
+            raise UsageError(f"{sha256!r} is not a sha256 hex digest")
+        found = self._exists(self._target(sha256)[1], size)
+        if found:
+            report.reused += 1
+        return found
 
-    def add_file(self, src: Path, report: AddReport) -> tuple[str, int]:
-        """Store the file at `src` (if its content is new); returns (sha256, size)."""
+    def _add_small(self, src: str, size: int) -> tuple[str, int, bool]:
+        """Store one small file from memory; (sha256, size, whether a new blob was written)."""
+        fd = os.open(src, os.O_RDONLY)
+        try:
+            data = os.read(fd, size + 1)  # a short read of a regular file means end of file
+            if len(data) > size:  # it grew since stat: read the rest
+                data += b"".join(iter(lambda: os.read(fd, CHUNK), b""))
+        finally:
+            os.close(fd)
+        sha = hashlib.sha256(data).hexdigest()
+        fan, target = self._target(sha)
+        if self._exists(target, len(data)):
+            return sha, len(data), False
+        tmp = self._tmp(fan, sha)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                _write_all(fd, data)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)  # read-only: hard-linked downloads cannot edit the store
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return sha, len(data), True
+
+    def _add_large(self, src: str, st: os.stat_result) -> tuple[str, int, bool]:
+        sha, size = hash_file(Path(src))
+        fan, target = self._target(sha)
+        if self._exists(target, size):
+            return sha, size, False
+        tmp = self._tmp(fan, sha)
+        try:
+            shutil.copyfile(src, tmp)
+            after = os.stat(src)
+            if (after.st_size, after.st_mtime_ns) != (size, st.st_mtime_ns):
+                raise UsageError(f"{src} changed while it was being added; add it again")
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return sha, size, True
+
+    def _add_one(self, src: str) -> tuple[str, int, bool]:
         try:
             st = os.stat(src)
             if st.st_size <= SMALL:
-                data = Path(src).read_bytes()
-                sha = hashlib.sha256(data).hexdigest()
-                if not self._reuse(sha, report):
-                    tmp = self._tmp()
-                    try:
-                        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-                        try:
-                            os.write(fd, data)
-                        finally:
-                            os.close(fd)
-                        self._place(tmp, sha, len(data), report)
-                    except BaseException:
-                        tmp.unlink(missing_ok=True)
-                        raise
-                return sha, len(data)
-            sha, size = hash_file(src)
-            if self._reuse(sha, report):
-                return sha, size
-            tmp = self._tmp()
-            try:
-                shutil.copyfile(src, tmp)
-                after = os.stat(src)
-                if (after.st_size, after.st_mtime_ns) != (size, st.st_mtime_ns):
-                    raise UsageError(f"{src} changed while it was being added; add it again")
-                self._place(tmp, sha, size, report)
-            finally:
-                tmp.unlink(missing_ok=True)
-            return sha, size
-        except FileNotFoundError as exc:
-            raise UsageError(f"cannot add {src}: it does not exist") from exc
-        except IsADirectoryError as exc:
-            raise UsageError(f"cannot add {src} as a file: it is a directory") from exc
-        except PermissionError as exc:
-            raise UsageError(f"cannot read {src}: permission denied ({exc})") from exc
+                return self._add_small(src, st.st_size)
+            return self._add_large(src, st)
         except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise StoreError(
-                    f"no space left while storing {src} in {self.paths.blobs}; nothing was "
-                    "published (free space and log again)"
-                ) from exc
-            raise
+            raise self._error(src, exc) from exc
+
+    def _error(self, src: str, exc: OSError) -> Exception:
+        """The domain error for a failed add of `src` (the OSError itself if none fits)."""
+        if isinstance(exc, FileNotFoundError):
+            return UsageError(f"cannot add {src}: it does not exist")
+        if isinstance(exc, IsADirectoryError):
+            return UsageError(f"cannot add {src} as a file: it is a directory")
+        if isinstance(exc, PermissionError):
+            return UsageError(f"cannot read {src}: permission denied ({exc})")
+        if exc.errno == errno.ENOSPC:
+            return StoreError(
+                f"no space left while storing {src} in {self.paths.blobs}; nothing was "
+                "published (free space and log again)"
+            )
+        return exc
+
+    def add_file(self, src: Path, report: AddReport) -> tuple[str, int]:
+        """Store the file at `src` (if its content is new); returns (sha256, size)."""
+        sha, size, new = self._add_one(str(src))
+        report.count(new, size)
+        return sha, size
+
+    def add_files(self, srcs: Sequence[str | Path], report: AddReport) -> list[tuple[str, int]]:
+        """Store many files (small ones on worker threads); (sha256, size) of each, in order.
+
+        The first failure stops the rest and is raised; blobs already written stay as gc
+        candidates (nothing names them).
+        """
+        names = [str(s) for s in srcs]
+        if len(names) < PARALLEL_MIN:
+            done = [self._add_one(n) for n in names]
+            for _sha, size, new in done:
+                report.count(new, size)
+            return [(sha, size) for sha, size, _new in done]
+        stop = threading.Event()
+
+        def batch(chunk: Sequence[str]) -> list[tuple[str, int, bool]]:
+            out = []
+            for name in chunk:
+                if stop.is_set():
+                    break
+                try:
+                    out.append(self._add_one(name))
+                except BaseException:
+                    stop.set()
+                    raise
+            return out
+
+        chunks = [names[i : i + BATCH] for i in range(0, len(names), BATCH)]
+        results: list[tuple[str, int]] = []
+        with ThreadPoolExecutor(_workers(), thread_name_prefix="localtrack-blobs") as pool:
+            for done in pool.map(batch, chunks):
+                for sha, size, new in done:
+                    report.count(new, size)
+                    results.append((sha, size))
+        return results
 
     def make_durable(self, report: AddReport) -> None:
         """Flush every new blob of `report` to disk before a manifest names them."""
         if report.pending_sync:
             _syncfs(self.paths.blobs)
-            report.pending_sync.clear()
+            report.pending_sync = 0
 
     # -- the gc lock ----------------------------------------------------------------------------
 
@@ -217,10 +315,20 @@ class BlobStore:
                 yield from sorted(p for p in fan.iterdir() if not p.name.startswith("."))
 
     def incoming_files(self) -> list[Path]:
-        try:
-            return sorted(self.paths.incoming.iterdir())
-        except FileNotFoundError:
-            return []
+        """Partial blobs: ``.<sha256>.*.tmp`` in the fan-out folders (and anything in
+        ``incoming/``, where earlier versions wrote them)."""
+        found: list[Path] = []
+        with contextlib.suppress(FileNotFoundError):
+            found += self.paths.incoming.iterdir()
+        with contextlib.suppress(FileNotFoundError):
+            for fan in self.paths.blobs.iterdir():
+                if fan.is_dir():
+                    found += (
+                        p
+                        for p in fan.iterdir()
+                        if p.name.startswith(".") and p.name.endswith(PARTIAL_SUFFIX)
+                    )
+        return sorted(found)
 
 
 @dataclass

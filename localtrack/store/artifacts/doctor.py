@@ -3,6 +3,7 @@ blobs, damaged manifests, blobs a live version needs but the store lacks."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from ...errors import CorruptDataError
 from ..layout import is_partial_name
-from .blobs import GC_GRACE_S
+from .blobs import GC_GRACE_S, BlobStore
 from .collection import load_state
 from .layout import ArtifactPaths
 
@@ -40,8 +41,8 @@ def check_artifacts(root: Path, repair: bool) -> tuple[list[str], list[str]]:
     now = time.time()
     busy = _writer_active(paths)
     orphans: list[Path] = []
-    if paths.incoming.is_dir():
-        for p in paths.incoming.iterdir():
+    for p in BlobStore(paths).incoming_files():
+        with contextlib.suppress(FileNotFoundError):
             if not busy or now - p.stat().st_mtime > GC_GRACE_S:
                 orphans.append(p)
     for dirpath, _dirs, files in os.walk(paths.collections):

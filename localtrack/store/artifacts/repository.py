@@ -79,19 +79,20 @@ class ArtifactRepository:
         report = AddReport()
         with self.blobs.writing():
             entries: dict[str, Entry] = {}
+            sources = list(sources)
+            local = [s for s in sources if s.local is not None]
+            stored = self.blobs.add_files([s.local for s in local if s.local], report)
+            for src, (sha, size) in zip(local, stored, strict=True):
+                entries[src.path] = Entry(src.path, sha, size)
             for src in sources:
-                if src.local is not None:
-                    sha, size = self.blobs.add_file(src.local, report)
-                    entries[src.path] = Entry(src.path, sha, size)
-                elif src.entry is not None:
-                    if src.entry.ref is None and not self.blobs._reuse(src.entry.sha256, report):
+                if src.local is None and src.entry is not None:
+                    e = src.entry
+                    if e.ref is None and not self.blobs._reuse(e.sha256, report, e.size):
                         raise StoreError(
-                            f"entry {src.path!r} names blob {src.entry.sha256}, which this "
+                            f"entry {src.path!r} names blob {e.sha256}, which this "
                             "store does not hold"
                         )
-                    entries[src.path] = Entry(
-                        src.path, src.entry.sha256, src.entry.size, src.entry.ref
-                    )
+                    entries[src.path] = Entry(src.path, e.sha256, e.size, e.ref)
             self.blobs.make_durable(report)
             manifest, created = publish_version(
                 coll,
