@@ -104,7 +104,7 @@ def test_a_bad_filter_names_the_bad_part(
 
 
 def test_a_bad_order_names_the_field(root: Path) -> None:
-    with pytest.raises(UsageError, match="'summary_metric.acc'"):
+    with pytest.raises(UsageError, match=r"'summary_metric\.acc'"):
         localtrack.Api(root).runs(order="-summary_metric.acc")
 
 

@@ -56,6 +56,16 @@ ROUTES: dict[str, tuple[Callable[[Ids], str], str]] = {
     "/api/v1/series": (lambda ids: f"/api/v1/series?runs={ids['alpha']}&key=train/loss", JSON),
     "/api/v1/export": (lambda ids: f"/api/v1/export?runs={ids['alpha']}&key=train/loss", CSV),
     "/api/v1/changes": (lambda ids: "/api/v1/changes", JSON),
+    "/api/v1/projects/<path:project>/run-query": (
+        lambda ids: "/api/v1/projects/mnist/run-query?order=-summary_metrics.val/acc",
+        JSON,
+    ),
+    "/api/v1/runs/<run_id>/record": (lambda ids: f"/api/v1/runs/{ids['alpha']}/record", JSON),
+    "/api/v1/runs/<run_id>/history-page": (
+        lambda ids: f"/api/v1/runs/{ids['alpha']}/history-page?key=train/loss&limit=10",
+        PARQUET,
+    ),
+    "/api/v1/runs/<run_id>/files": (lambda ids: f"/api/v1/runs/{ids['alpha']}/files", JSON),
     "/api/v1/runs/<run_id>/media": (lambda ids: f"/api/v1/runs/{ids['rich']}/media", JSON),
     "/api/v1/runs/<run_id>/media/<name>": (
         lambda ids: f"/api/v1/runs/{ids['rich']}/media/{ids['blob']}",

@@ -26,6 +26,7 @@ from .live import ChangeFeed
 from .pages import pages
 from .responses import error_json, scrub_paths
 from .routes import API_PREFIX, js_urls
+from .runapi import runapi
 from .state import UIState
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def create_app(
     app.register_blueprint(pages)
     app.register_blueprint(health)
     app.register_blueprint(api, url_prefix=API_PREFIX)
+    app.register_blueprint(runapi, url_prefix=API_PREFIX)
     filters.register(app)
     app.context_processor(lambda: {"url_templates": js_urls()})
     app.after_request(_security_headers)

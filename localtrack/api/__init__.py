@@ -95,6 +95,18 @@ class Api:
             self.backend = LocalBackend(self.reader, warn_damage)
             self.base_url = None
 
+    def close(self) -> None:
+        """Close the connections to the server (a no-op for a local store)."""
+        close = getattr(self.backend, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         where = self.base_url or str(self.reader.root)
         return f"<Api {where}>"

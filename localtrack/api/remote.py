@@ -11,6 +11,7 @@ errors: 404 → RunNotFoundError, 400 → UsageError, 401/403 → AuthError.
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -74,9 +75,11 @@ class RemoteBackend:
         self.transport = HTTPTransport(base_url, timeout)
         self.base_url = self.transport.base_url
         self.api_key = api_key
+        # keep-alive sockets are closed when the last ApiRun using them goes, not left to the GC
+        self._finalizer = weakref.finalize(self, self.transport.close)
 
     def close(self) -> None:
-        self.transport.close()
+        self._finalizer()
 
     def _send(self, method: str, path: str, body: Any = None) -> Response:
         headers = {"Accept": "application/json"}

@@ -34,6 +34,8 @@ from ..app import create_app
 from ..standalone import url_for_server
 from . import auth
 from .ingest import ingest
+from .runedits import runedits
+from .sweepctl import sweepctl
 
 log = logging.getLogger(__name__)
 THREADS = 8
@@ -74,6 +76,8 @@ def create_server_app(
     app.extensions["localtrack_ingest"] = area
     app.extensions["localtrack_blob_scopes"] = NamespaceBlobs(area.dir)
     app.register_blueprint(ingest, url_prefix="/api/v1")
+    app.register_blueprint(runedits, url_prefix="/api/v1")
+    app.register_blueprint(sweepctl, url_prefix="/api/v1")
     auth.install(app, KeyStore(root), allowed)
     return app
 
