@@ -15,6 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from localtrack.store import workspaces
 from localtrack.store.reader import StoreReader
 from webui import create_app, routes
 from webui import views as models
@@ -22,6 +23,7 @@ from webui.app import CSP
 from webui.server import policies
 
 from . import media_fixtures
+from .artifact_ui_fixtures import one_artifact
 
 Ids = dict[str, str]
 
@@ -54,6 +56,17 @@ ROUTES: dict[str, tuple[Callable[[Ids], str], str]] = {
     "/api/v1/runs/<run_id>": (lambda ids: f"/api/v1/runs/{ids['alpha']}", JSON),
     "/api/v1/runs/<run_id>/history": (lambda ids: f"/api/v1/runs/{ids['alpha']}/history", CSV),
     "/api/v1/series": (lambda ids: f"/api/v1/series?runs={ids['alpha']}&key=train/loss", JSON),
+    "/api/v1/charts": (lambda ids: f"/api/v1/charts?runs={ids['alpha']}&keys=train/loss", JSON),
+    "/projects/<path:project>/workspace": (lambda ids: "/projects/mnist/workspace", HTML),
+    "/api/v1/projects/<path:project>/workspace": (
+        lambda ids: "/api/v1/projects/mnist/workspace",
+        JSON,
+    ),
+    "/api/v1/projects/<path:project>/views": (lambda ids: "/api/v1/projects/mnist/views", JSON),
+    "/api/v1/projects/<path:project>/views/<name>": (
+        lambda ids: "/api/v1/projects/mnist/views/main",
+        JSON,
+    ),
     "/api/v1/export": (lambda ids: f"/api/v1/export?runs={ids['alpha']}&key=train/loss", CSV),
     "/api/v1/changes": (lambda ids: "/api/v1/changes", JSON),
     "/api/v1/projects/<path:project>/run-query": (
@@ -92,6 +105,47 @@ ROUTES: dict[str, tuple[Callable[[Ids], str], str]] = {
         lambda ids: f"/api/v1/runs/{ids['alpha']}/files/requirements.txt",
         "text/plain",
     ),
+    "/projects/<path:project>/artifacts": (lambda ids: "/projects/lineage/artifacts", HTML),
+    "/projects/<path:project>/artifacts/<name>": (
+        lambda ids: "/projects/lineage/artifacts/ds",
+        HTML,
+    ),
+    "/projects/<path:project>/artifacts/<name>/<version>": (
+        lambda ids: "/projects/lineage/artifacts/ds/v0",
+        HTML,
+    ),
+    "/projects/<path:project>/artifacts/<name>/<version>/lineage": (
+        lambda ids: "/projects/lineage/artifacts/ds/v0/lineage",
+        HTML,
+    ),
+    "/api/v1/projects/<path:project>/artifacts": (
+        lambda ids: "/api/v1/projects/lineage/artifacts",
+        JSON,
+    ),
+    "/api/v1/projects/<path:project>/artifacts/<name>": (
+        lambda ids: "/api/v1/projects/lineage/artifacts/ds",
+        JSON,
+    ),
+    "/api/v1/projects/<path:project>/artifacts/<name>/<version>": (
+        lambda ids: "/api/v1/projects/lineage/artifacts/ds/v0",
+        JSON,
+    ),
+    "/api/v1/projects/<path:project>/artifacts/<name>/<version>/lineage": (
+        lambda ids: "/api/v1/projects/lineage/artifacts/ds/v0/lineage",
+        JSON,
+    ),
+    "/api/v1/projects/<path:project>/artifacts/<name>/<version>/file": (
+        lambda ids: "/api/v1/projects/lineage/artifacts/ds/v0/file?path=readme.txt",
+        "text/plain",
+    ),
+    "/api/v1/projects/<path:project>/artifacts/<name>/<version>/preview": (
+        lambda ids: "/api/v1/projects/lineage/artifacts/ds/v0/preview?path=readme.txt",
+        JSON,
+    ),
+    "/api/v1/runs/<run_id>/artifacts": (
+        lambda ids: f"/api/v1/runs/{ids['artifacts']}/artifacts",
+        JSON,
+    ),
 }
 
 # HTML page -> its JSON twin, and a value both must show
@@ -126,8 +180,10 @@ def ids(ui_store: tuple[Path, Ids]) -> Ids:
     """The store's run ids, plus a run with media (``rich``) and one of its image blobs."""
     root, ids = ui_store
     rich = media_fixtures.rich_run(root)
+    artifacts = one_artifact(root, "lineage")
+    workspaces.save_view(root, "mnist", "main", {"x": "step"})
     image = next(i for i in StoreReader(root).media(rich) if i.type == "image")
-    return dict(ids, rich=rich, blob=str(image.file).rsplit("/", 1)[-1])
+    return dict(ids, rich=rich, artifacts=artifacts, blob=str(image.file).rsplit("/", 1)[-1])
 
 
 def test_every_route_has_a_policy(app: Flask) -> None:
@@ -135,9 +191,17 @@ def test_every_route_has_a_policy(app: Flask) -> None:
     assert rules == set(ROUTES), "a route was added or removed: update ROUTES (and docs/api.md)"
 
 
+# the UI writes only saved workspace views (PUT/DELETE with a JSON body: a cross-site form or
+# no-cors fetch cannot send those, and a foreign Host is refused before any view runs)
+WRITES = {
+    "/api/v1/projects/<path:project>/views/<name>": {"PUT", "DELETE"},
+}
+
+
 def test_every_route_only_reads(app: Flask) -> None:
     for rule in app.url_map.iter_rules():
-        assert set(rule.methods or ()) <= {"GET", "HEAD", "OPTIONS"}, rule.rule
+        allowed = {"GET", "HEAD", "OPTIONS"} | WRITES.get(rule.rule, set())
+        assert set(rule.methods or ()) <= allowed, rule.rule
 
 
 @pytest.mark.parametrize("rule", sorted(ROUTES))

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request, send_file
 
-from . import catalog, charts, export
+from . import catalog, chartbin, charts, export
 from . import files_views as files_models
 from . import media_views as media_models
 from . import views as models
-from .responses import conditional, error_json, json_response, ui_state
+from .responses import conditional, conditional_data, error_json, json_response, ui_state
 from .routes import api_index, view
 from .server.access import listing_options
 
@@ -41,7 +41,8 @@ def runs(project: str) -> Response:
 @conditional
 def compare(project: str) -> Response:
     run_ids = models.parse_run_ids(request.args.get("runs"))
-    return json_response(models.compare_view(ui_state(), project, run_ids))
+    keys = models.parse_keys(request.args.get("keys"))
+    return json_response(models.compare_view(ui_state(), project, run_ids, keys))
 
 
 @view(api)
@@ -65,12 +66,29 @@ def _groups(run_ids: tuple[str, ...], group_by: str) -> dict[str, str] | None:
 
 
 @view(api)
-@conditional
+@conditional_data
 def series() -> Response:
     req = charts.SeriesRequest.from_args(request.args)
     groups = _groups(req.run_ids, str(request.args.get("group_by") or ""))
     data = charts.chart_data(ui_state().reader, req, _names(req.run_ids), groups)
     return json_response(data)
+
+
+@view(api)
+@conditional_data
+def charts_batch() -> Response:
+    """Several charts (keys) over the same runs in one reply: JSON, or binary columns."""
+    reqs = charts.batch_requests(request.args)
+    fmt = str(request.args.get("format") or "json")
+    if fmt not in ("json", "bin"):
+        return error_json(400, f"format must be json or bin, not {fmt!r}")
+    groups = _groups(reqs[0].run_ids, str(request.args.get("group_by") or ""))
+    names = _names(reqs[0].run_ids)
+    reader = ui_state().reader
+    data = [charts.chart_data(reader, req, names, groups) for req in reqs]
+    if fmt == "json":
+        return json_response({"charts": data})
+    return Response(chartbin.pack(data), mimetype=chartbin.MIMETYPE)
 
 
 def _download(body: bytes, fmt: str, name: str) -> Response:
@@ -113,6 +131,7 @@ def changes() -> Response:
     return json_response(
         {
             "etag": state.etag(),
+            "data_etag": state.data_etag(),
             "counter": counter,
             "clock": bucket,
             "watching": state.feed.observer_kind if state.feed is not None else "off",
@@ -128,6 +147,7 @@ BLOB_TYPES = {
     "jpg": "image/jpeg",
     "gif": "image/gif",
     "parquet": "application/vnd.apache.parquet",
+    **media_models.BLOB_TYPES,
 }
 
 
@@ -157,6 +177,8 @@ def media_file(run_id: str, name: str) -> Response:
         max_age=YEAR_S,
     )
     response.headers["Cache-Control"] = f"private, max-age={YEAR_S}, immutable"
+    if ext == "html":
+        media_models.sandbox(response)
     return response
 
 
@@ -212,3 +234,9 @@ def run_file(run_id: str, name: str) -> Response:
     )
     response.headers["Cache-Control"] = "no-cache"
     return response
+
+
+from . import (  # noqa: E402  (these register routes on `api`, so come after it)
+    media_api,  # noqa: F401  (the chart and cloud routes)
+    workspace_api,  # noqa: F401  (the workspace routes)
+)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, render_template, request
+from flask_compress import Compress
 from werkzeug.exceptions import HTTPException
 
 from localtrack.errors import LocaltrackError, RunNotFoundError, UsageError
@@ -38,6 +39,24 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+# Replies are compressed on the way out (flask-compress): chart columns, JSON, scripts and CSS.
+# Browsers offer brotli and zstd only over HTTPS, so gzip is what a local UI mostly uses.
+COMPRESSED: dict[str, Any] = {
+    "COMPRESS_MIMETYPES": [
+        "application/json",
+        "application/vnd.localtrack.chart",
+        "text/html",
+        "text/css",
+        "text/javascript",
+        "application/javascript",
+    ],
+    "COMPRESS_ALGORITHM": ["br", "gzip"],
+    "COMPRESS_LEVEL": 6,
+    "COMPRESS_BR_LEVEL": 4,
+    "COMPRESS_MIN_SIZE": 1024,
 }
 
 
@@ -66,7 +85,9 @@ def create_app(
         LOCALTRACK_ROOT=str(Path(root)),
         LOCALTRACK_POLL_MS=int(poll_interval_ms),
     )
+    app.config.update(COMPRESSED)
     app.config.update(config or {})
+    Compress(app)
     hosts.install(app, allowed_hosts if allowed_hosts is not None else hosts.from_env("127.0.0.1"))
     reader = StoreReader(root)
     feed = ChangeFeed(reader, rescan_interval, polling_observer).start() if watch else None

@@ -55,6 +55,20 @@ class SeriesRequest:
         return cls(runs, key, x, x0, x1, int(buckets))
 
 
+MAX_KEYS = 64
+
+
+def batch_requests(args: Mapping[str, Any]) -> list[SeriesRequest]:
+    """One ``SeriesRequest`` per key of ``?runs=…&keys=K,K&…`` (the other arguments shared)."""
+    keys = list(dict.fromkeys(k for k in str(args.get("keys") or "").split(",") if k))
+    if not keys:
+        raise UsageError("give ?runs=ID,ID&keys=METRIC,METRIC (and optionally x, buckets)")
+    if len(keys) > MAX_KEYS:
+        raise UsageError(f"one request can hold at most {MAX_KEYS} charts, not {len(keys)}")
+    base = dict(args)
+    return [SeriesRequest.from_args({**base, "key": key}) for key in keys]
+
+
 def _float_arg(args: Mapping[str, Any], name: str) -> float | None:
     raw = args.get(name)
     if raw in (None, ""):
@@ -178,7 +192,8 @@ def chart_data(
 def group_lines(
     placed: Sequence[tuple[Series, np.ndarray, np.ndarray, np.ndarray]], groups: Mapping[str, str]
 ) -> list[dict[str, Any]]:
-    """Per group label: the mean of its runs' lines and the min/max across those runs."""
+    """Per group label: the mean of its runs' lines, the min/max across those runs, and their
+    (population) standard deviation."""
     by_label: dict[str, list[np.ndarray]] = {}
     members: dict[str, list[str]] = {}
     for s, last, _, _ in placed:
@@ -195,6 +210,9 @@ def group_lines(
             mean = np.where(counts > 0, filled.sum(axis=0) / np.maximum(counts, 1), np.nan)
         low = np.where(counts > 0, np.where(have, stack, np.inf).min(axis=0), np.nan)
         high = np.where(counts > 0, np.where(have, stack, -np.inf).max(axis=0), np.nan)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sq = np.where(have, (stack - mean) ** 2, 0.0).sum(axis=0)
+            std = np.where(counts > 0, np.sqrt(sq / np.maximum(counts, 1)), np.nan)
         out.append(
             {
                 "value": label,
@@ -202,6 +220,7 @@ def group_lines(
                 "mean": floats(mean, Y_DIGITS),
                 "min": floats(low, Y_DIGITS),
                 "max": floats(high, Y_DIGITS),
+                "std": floats(std, Y_DIGITS),
             }
         )
     return out

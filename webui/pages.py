@@ -10,6 +10,7 @@ from . import views as models
 from .responses import ui_state
 from .routes import view
 from .server.access import listing_options
+from .server.auth import csrf_token
 
 pages = Blueprint("pages", __name__)
 
@@ -38,8 +39,24 @@ def runs(project: str) -> str:
 def compare(project: str) -> str:
     """Selected runs overlaid, with a config diff, parallel coordinates and a scatter plot."""
     run_ids = models.parse_run_ids(request.args.get("runs"))
-    view = models.compare_view(ui_state(), project, run_ids)
-    return _render("compare.html", "compare", project=project, view=view, run_ids=run_ids)
+    keys = models.parse_keys(request.args.get("keys"))
+    etag = ui_state().etag()  # taken before the read, as responses.conditional does
+    view = models.compare_view(ui_state(), project, run_ids, keys)
+    return _render(
+        "compare.html", "compare", project=project, view=view, run_ids=run_ids, etag=etag
+    )
+
+
+@view(pages)
+def workspace(project: str) -> str:
+    """A project's workspace: panels over its runs, sections by key prefix, saved views."""
+    from .workspace_api import workspace_view
+
+    data = workspace_view(project)
+    etag = ui_state().etag()
+    return _render(
+        "workspace.html", "workspace", project=project, view=data, csrf=csrf_token(), etag=etag
+    )
 
 
 @view(pages)
@@ -47,3 +64,6 @@ def run(run_id: str) -> str:
     """One run: overview, config, summary, warnings, and a chart per metric key."""
     view = models.run_view(ui_state(), run_id)
     return _render("run.html", "run", view=view, run=view["run"])
+
+
+from . import artifact_api, artifact_pages  # noqa: E402,F401  (artifact pages, JSON twins)

@@ -56,6 +56,18 @@ def scrub_paths(message: str) -> str:
     return message
 
 
+def _matches(etag: str) -> bool:
+    """Whether If-None-Match names `etag`, also as the compression layer tags it ("…:br")."""
+    if request.if_none_match.contains(etag):
+        return True
+    return any(tag.split(":", 1)[0] == etag for tag in request.if_none_match.as_set())
+
+
+def conditional_data(view: F) -> F:
+    """``conditional`` for views of file data only (charts): tagged by the change counter alone."""
+    return _conditional(view, data_only=True)
+
+
 def conditional(view: F) -> F:
     """Answer 304 when the client's ETag is current; otherwise run the view and tag its reply.
 
@@ -63,11 +75,15 @@ def conditional(view: F) -> F:
     to one more full reply on the next poll, never to a stale reply that looks current. A view
     that answered from an older runs snapshot sets ``g.lt_etag`` to that snapshot's ETag.
     """
+    return _conditional(view, data_only=False)
 
+
+def _conditional(view: F, data_only: bool) -> F:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        etag = ui_state().etag()
-        if request.if_none_match.contains(etag):
+        state = ui_state()
+        etag = state.data_etag() if data_only else state.etag()
+        if _matches(etag):
             response = Response(status=304)
             response.set_etag(etag)
             response.headers["Cache-Control"] = "no-cache"

@@ -88,6 +88,7 @@ RUN, RUNS, PROJECT = (
 )
 COMPARE = Policy("read", ("project", "runs"))
 WRITE, WRITE_OWN = Policy("write"), Policy("write", ("view",))
+WRITE_PROJECT = Policy("write", ("project",))
 OWN = Policy("read", ("view",))  # lists only the key's projects
 NO_MERGE = (("merge_slashes", False),)
 SERIES_ARGS = "?runs=ID,ID&key=K&x&x0&x1"
@@ -109,6 +110,14 @@ ROUTES: tuple[Route, ...] = (
         "compare",
     ),
     _page("run", "/runs/<run_id>", RUN, "api.run", "One run.", "run"),
+    _page(
+        "workspace",
+        "/projects/<path:project>/workspace",
+        PROJECT,
+        "api.workspace",
+        "A project's workspace: panels, sections, saved views.",
+        "workspace",
+    ),
     _api("index", "/", READ, "What the API offers: each route with a one-line description."),
     _api("projects", "/projects", OWN, "Every project with its run counts.", js="api.projects"),
     _api(
@@ -145,6 +154,57 @@ ROUTES: tuple[Route, ...] = (
         query=SERIES_ARGS + "&buckets&group_by",
     ),
     _api(
+        "charts_batch",
+        "/charts",
+        RUNS,
+        "Several charts over the same runs in one reply (JSON or binary columns).",
+        js="api.charts",
+        key="charts",
+        query="?runs=ID,ID&keys=K,K&x&x0&x1&buckets&group_by&format=json|bin",
+    ),
+    _api(
+        "workspace",
+        "/projects/<path:project>/workspace",
+        PROJECT,
+        "A project's workspace: keys, runs, saved views, the default view.",
+        js="api.workspace",
+    ),
+    _api(
+        "views",
+        "/projects/<path:project>/views",
+        PROJECT,
+        "A project's saved workspace views.",
+        js="api.views",
+    ),
+    _api(
+        "get_view",
+        "/projects/<path:project>/views/<name>",
+        PROJECT,
+        "One saved workspace view.",
+        js="api.view",
+        key="view",
+    ),
+    Route(
+        "api.save_view",
+        "/projects/<path:project>/views/<name>",
+        "api",
+        WRITE_PROJECT,
+        "Save (create or replace) a workspace view.",
+        ("PUT",),
+        API_PREFIX,
+        key="save_view",
+    ),
+    Route(
+        "api.delete_view",
+        "/projects/<path:project>/views/<name>",
+        "api",
+        WRITE_PROJECT,
+        "Delete a saved workspace view.",
+        ("DELETE",),
+        API_PREFIX,
+        key="delete_view",
+    ),
+    _api(
         "export_chart",
         "/export",
         RUNS,
@@ -160,7 +220,7 @@ ROUTES: tuple[Route, ...] = (
         RUN,
         "A media blob by its content name.",
         js="api.mediaFile",
-        shown="/api/v1/runs/<run_id>/media/<sha256>.<png|parquet>",
+        shown="/api/v1/runs/<run_id>/media/<sha256>.<ext>",
         options=NO_MERGE,
     ),
     _api(
@@ -188,6 +248,22 @@ ROUTES: tuple[Route, ...] = (
         query="?key&step",
     ),
     _api(
+        "chart",
+        "/runs/<run_id>/chart",
+        RUN,
+        "A preset chart's columns (localtrack.plot).",
+        js="api.chart",
+        query="?key&step",
+    ),
+    _api(
+        "cloud",
+        "/runs/<run_id>/cloud/<name>",
+        RUN,
+        "A logged point cloud, downsampled for display.",
+        js="api.cloud",
+        query="?max_points",
+    ),
+    _api(
         "console",
         "/runs/<run_id>/console",
         RUN,
@@ -209,6 +285,90 @@ ROUTES: tuple[Route, ...] = (
         "A file of the run to download.",
         js="api.runFile",
         options=NO_MERGE,
+    ),
+    _page(
+        "artifacts",
+        "/projects/<path:project>/artifacts",
+        PROJECT,
+        "api.artifacts",
+        "A project's artifacts by type and name.",
+        "artifacts",
+    ),
+    _page(
+        "artifact",
+        "/projects/<path:project>/artifacts/<name>",
+        PROJECT,
+        "api.artifact",
+        "One artifact's versions.",
+        "artifact",
+    ),
+    _page(
+        "artifact_version",
+        "/projects/<path:project>/artifacts/<name>/<version>",
+        PROJECT,
+        "api.artifact_version",
+        "One artifact version: files, metadata, runs.",
+        "artifactVersion",
+    ),
+    _page(
+        "artifact_lineage",
+        "/projects/<path:project>/artifacts/<name>/<version>/lineage",
+        PROJECT,
+        "api.artifact_lineage",
+        "The lineage graph around an artifact version.",
+        "artifactLineage",
+    ),
+    _api(
+        "artifacts",
+        "/projects/<path:project>/artifacts",
+        PROJECT,
+        "A project's artifact collections, grouped by type.",
+        js="api.artifacts",
+    ),
+    _api(
+        "artifact",
+        "/projects/<path:project>/artifacts/<name>",
+        PROJECT,
+        "One artifact collection with every live version.",
+        js="api.artifact",
+    ),
+    _api(
+        "artifact_version",
+        "/projects/<path:project>/artifacts/<name>/<version>",
+        PROJECT,
+        "One version: aliases, files, metadata, producer, consumers, alias moves.",
+        js="api.artifactVersion",
+    ),
+    _api(
+        "artifact_lineage",
+        "/projects/<path:project>/artifacts/<name>/<version>/lineage",
+        PROJECT,
+        "Runs and artifact versions upstream and downstream of a version.",
+        js="api.artifactLineage",
+        query="?depth",
+    ),
+    _api(
+        "artifact_file",
+        "/projects/<path:project>/artifacts/<name>/<version>/file",
+        PROJECT,
+        "One file of a version (images and text inline, the rest as a download).",
+        js="api.artifactFile",
+        query="?path",
+    ),
+    _api(
+        "artifact_preview",
+        "/projects/<path:project>/artifacts/<name>/<version>/preview",
+        PROJECT,
+        "A file's preview: text, a Parquet table's first rows, or an image.",
+        js="api.artifactPreview",
+        query="?path",
+    ),
+    _api(
+        "run_artifacts",
+        "/runs/<run_id>/artifacts",
+        RUN,
+        "The artifact versions a run used and logged.",
+        js="api.runArtifacts",
     ),
     _api("changes", "/changes", READ, "The change counter pages poll.", js="api.changes"),
     # localtrack.Api(base_url=…) reads and edits through these (webui/runapi.py, server/runedits.py)
@@ -287,6 +447,31 @@ ROUTES: tuple[Route, ...] = (
         "Publish an artifact collection's versions, alias moves and uses.",
     ),
 )
+
+
+def _sweepctl(name: str, rule: str, method: str, doc: str) -> Route:
+    """A route of the sweep controller a server hosts (webui/server/sweepctl.py)."""
+    return Route(f"sweepctl.{name}", rule, "ingest", WRITE_OWN, doc, (method,), API_PREFIX)
+
+
+SWEEP_CONTROLLER: tuple[Route, ...] = (
+    _sweepctl("create", "/sweeps", "POST", "Create a sweep on the server (`sweep --to URL`)."),
+    _sweepctl("controller", "/sweeps/<sweep_id>/controller", "GET", "A sweep for its agents."),
+    _sweepctl("claim", "/sweeps/<sweep_id>/claim", "POST", "Claim a sweep's next trial."),
+    _sweepctl(
+        "progress",
+        "/sweeps/<sweep_id>/trials/<key>/progress",
+        "POST",
+        "A trial's hyperband rungs; answers whether to stop it.",
+    ),
+    _sweepctl("result", "/sweeps/<sweep_id>/trials/<key>/result", "POST", "How a trial ended."),
+    _sweepctl(
+        "agent_beat", "/sweeps/<sweep_id>/agents/<agent_id>", "POST", "An agent's heartbeat."
+    ),
+    _sweepctl("control", "/sweeps/<sweep_id>/control", "POST", "Pause, resume, stop, cancel."),
+    _sweepctl("receive_state", "/sweeps/<sweep_id>/state", "POST", "A synced sweep's state files."),
+)
+ROUTES = ROUTES + SWEEP_CONTROLLER
 
 BY_ENDPOINT: dict[str, Route] = {r.endpoint: r for r in ROUTES}
 

@@ -15,6 +15,7 @@ state can turn to "crashed" and its duration grows without any file changing):
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -30,10 +31,11 @@ from .live import ChangeFeed
 
 log = logging.getLogger(__name__)
 
-CLOCK_BUCKET_S = 10.0
+CLOCK_BUCKET_S = 10.0  # while a run is running: how often its derived state may be re-read
 SNAPSHOT_MAX_AGE_S = 30.0
 SYNC_BUILD_S = 0.15
 MIN_GAP_FACTOR = 4.0
+BOOT = secrets.token_hex(3)  # per process: see ``UIState.data_etag``
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class Snapshot:
     built_at: float
     build_s: float
     etag: str = field(default="")
+
+    @property
+    def any_running(self) -> bool:
+        return any(rec.run.state == "running" for rec in self.records)
 
 
 class UIState:
@@ -63,12 +69,23 @@ class UIState:
         return self.feed.version if self.feed is not None else self.reader.changes()
 
     def version(self) -> tuple[int, int]:
-        """(change counter, clock bucket): moves when data lands, and every few seconds."""
-        return self.counter(), int(time.time() // CLOCK_BUCKET_S)
+        """(change counter, liveness bucket). The counter moves when data lands; the bucket
+        moves every few seconds only while some run is running (its state can turn to
+        "crashed" and its duration grows with no file changing), and is 0 otherwise."""
+        snap = self._snapshot
+        live = snap is not None and snap.any_running
+        return self.counter(), int(time.time() // CLOCK_BUCKET_S) if live else 0
+
+    def data_etag(self) -> str:
+        """The ETag of data read from files (chart series, media): the change counter alone,
+        so two polls with nothing new get a 304 however far apart they are. The boot nonce
+        keeps a tag from an earlier server (whose counter started at 0 too) from matching."""
+        return f"{BOOT}-{self.counter():x}"
 
     def etag(self) -> str:
+        """The ETag of views that show run states and durations (see ``version``)."""
         counter, bucket = self.version()
-        return f"{counter:x}-{bucket:x}"
+        return f"{BOOT}-{counter:x}-{bucket:x}"
 
     # -- the runs snapshot ---------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ call these, so the two can never disagree. Reads go through ``StoreReader`` only
 
 from __future__ import annotations
 
+import fnmatch
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -179,12 +180,26 @@ def parse_run_ids(raw: str | None) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def compare_view(state: UIState, project: str, run_ids: Sequence[str]) -> dict[str, Any]:
-    """Selected runs side by side: shared metric keys, config diff, numeric fields."""
+def parse_keys(raw: str | None) -> list[str]:
+    """``?keys=train/loss,val/*`` → the metric keys (or fnmatch patterns) a compare page shows."""
+    return list(dict.fromkeys(k.strip() for k in (raw or "").split(",") if k.strip()))
+
+
+def _chosen(keys: Sequence[str], patterns: Sequence[str]) -> list[str]:
+    if not patterns:
+        return list(keys)
+    return [k for k in keys if any(fnmatch.fnmatchcase(k, p) for p in patterns)]
+
+
+def compare_view(
+    state: UIState, project: str, run_ids: Sequence[str], keys: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Selected runs side by side: shared metric keys (only `keys`, exact names or fnmatch
+    patterns, when given), config diff, numeric fields."""
     runs = [state.reader.run(r) for r in run_ids]
     flat = [catalog.flatten(r.config) for r in runs]
     key_sets = [{k.key for k in state.reader.metric_keys(r.id)} for r in runs]
-    shared = sorted(set.intersection(*key_sets)) if key_sets else []
+    shared = _chosen(sorted(set.intersection(*key_sets)) if key_sets else [], keys)
     every = sorted(set().union(*key_sets)) if key_sets else []
     return {
         "project": project,
@@ -202,6 +217,7 @@ def compare_view(state: UIState, project: str, run_ids: Sequence[str]) -> dict[s
             for r, f in zip(runs, flat, strict=True)
         ],
         "shared_keys": shared,
+        "chosen_keys": list(keys),
         "all_keys": every,
         "sections": sections(shared),
         "config_diff": config_diff(flat),

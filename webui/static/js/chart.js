@@ -1,11 +1,133 @@
 /* Metric charts on uPlot: bucketed line + min/max band, drag to zoom (re-queried at full
- * resolution), EMA smoothing with the raw line faint behind, log y, legend at the cursor,
- * CSV/Parquet download, and lazy creation as charts scroll into view. */
+ * resolution), smoothing (EMA, running average, gaussian) with the raw line faint behind, log y,
+ * y range, outlier clipping, group mean with a min–max or std band, legend at the cursor,
+ * CSV/Parquet download, and lazy creation as charts scroll into view. Chart data comes in
+ * batches (one /charts request per group of charts on screen) as binary columns (chartbin.py). */
 (function () {
   "use strict";
   const { h, clear, urls, getJSON, ApiError, fmtNum, fmtInt, fmtDuration, alpha } = window.LT;
   const HEIGHT = 200;
   const X_LABELS = { step: "step", wall_time: "wall time", relative_time: "relative time" };
+
+  /* --- smoothing: the same definitions as docs/ui.md (and the tests' numpy twin) ---------- */
+  /* running: mean of the last `n` finite values (n = window); gaussian: weights
+   * exp(-d²/2σ²) over |d| ≤ 3σ, normalised over the finite neighbours. */
+  function running(ys, n) {
+    n = Math.max(1, Math.round(n));
+    const out = new Array(ys.length), win = [];
+    let sum = 0;
+    for (let i = 0; i < ys.length; i++) {
+      const v = ys[i];
+      if (v === null || !isFinite(v)) { out[i] = null; continue; }
+      win.push(v); sum += v;
+      if (win.length > n) sum -= win.shift();
+      out[i] = sum / win.length;
+    }
+    return out;
+  }
+  function gaussian(ys, sigma) {
+    if (!(sigma > 0)) return ys;
+    const r = Math.ceil(3 * sigma), w = [];
+    for (let d = -r; d <= r; d++) w.push(Math.exp(-(d * d) / (2 * sigma * sigma)));
+    const out = new Array(ys.length);
+    for (let i = 0; i < ys.length; i++) {
+      if (ys[i] === null || !isFinite(ys[i])) { out[i] = null; continue; }
+      let s = 0, c = 0;
+      for (let d = -r; d <= r; d++) {
+        const v = ys[i + d];
+        if (v === null || v === undefined || !isFinite(v)) continue;
+        s += w[d + r] * v; c += w[d + r];
+      }
+      out[i] = s / c;
+    }
+    return out;
+  }
+  function smooth(ys, kind, amount) {
+    if (kind === "ema") return ema(ys, amount);
+    if (kind === "running") return amount > 1 ? running(ys, amount) : ys;
+    if (kind === "gaussian") return gaussian(ys, amount);
+    return ys;
+  }
+  /* Outlier clipping: the y range of the 1st–99th percentile of what is drawn, padded 10 %. */
+  function clipRange(arrays) {
+    const vals = [];
+    for (const a of arrays) for (const v of a) if (v !== null && isFinite(v)) vals.push(v);
+    if (vals.length < 10) return null;
+    vals.sort((a, b) => a - b);
+    const lo = vals[Math.floor(0.01 * (vals.length - 1))], hi = vals[Math.ceil(0.99 * (vals.length - 1))];
+    const pad = (hi - lo) * 0.1 || Math.abs(hi) * 0.1 || 1;
+    return [lo - pad, hi + pad];
+  }
+
+  /* --- binary chart columns (webui/chartbin.py) -------------------------------------------- */
+  function decodeCharts(buf) {
+    const dv = new DataView(buf);
+    if (String.fromCharCode(dv.getUint8(0), dv.getUint8(1), dv.getUint8(2), dv.getUint8(3)) !== "LTC1") throw new ApiError("not a chart body");
+    const size = dv.getUint32(4, true), base = 8 + size;
+    const head = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 8, size)));
+    function column(c) {
+      const out = new Array(c.n);
+      if (c.type === "u16") {
+        const q = new Uint16Array(buf, base + c.offset, c.n), k = (c.hi - c.lo) / 65534;
+        for (let i = 0; i < c.n; i++) out[i] = q[i] === 65535 ? null : c.lo + q[i] * k;
+      } else {
+        const a = c.type === "f64" ? new Float64Array(buf, base + c.offset, c.n) : new Float32Array(buf, base + c.offset, c.n);
+        for (let i = 0; i < c.n; i++) out[i] = Number.isNaN(a[i]) ? null : a[i];
+      }
+      return out;
+    }
+    function walk(node) {
+      if (Array.isArray(node)) return node.map(walk);
+      if (node && typeof node === "object") {
+        if ("offset" in node && "type" in node && "n" in node) return column(node);
+        const o = {};
+        for (const [k, v] of Object.entries(node)) o[k] = walk(v);
+        return o;
+      }
+      return node;
+    }
+    return walk(head).charts;
+  }
+  /* Collects the loads charts ask for within one tick and sends one request per set of
+   * shared arguments (runs, x axis, buckets, grouping), up to BATCH keys each. */
+  const BATCH = 12;
+  class ChartFeed {
+    constructor() { this.queue = []; this.timer = null; this.bytes = 0; }
+    request(params, etag) {
+      return new Promise((resolve, reject) => {
+        this.queue.push({ params, etag, resolve, reject });
+        if (!this.timer) this.timer = setTimeout(() => this.flush(), 0);
+      });
+    }
+    flush() {
+      this.timer = null;
+      const groups = new Map();
+      for (const item of this.queue.splice(0)) {
+        const rest = Object.assign({}, item.params); delete rest.key;
+        const sig = JSON.stringify(rest);
+        if (!groups.has(sig)) groups.set(sig, { rest, items: [] });
+        groups.get(sig).items.push(item);
+      }
+      for (const { rest, items } of groups.values())
+        for (let i = 0; i < items.length; i += BATCH) this.send(rest, items.slice(i, i + BATCH));
+    }
+    async send(rest, items) {
+      const keys = [...new Set(items.map((it) => it.params.key))];
+      const tags = new Set(items.map((it) => it.etag));
+      const etag = tags.size === 1 ? [...tags][0] : null;
+      const url = urls.api.charts(Object.assign({}, rest, { keys: keys.join(","), format: "bin" }));
+      try {
+        const resp = await fetch(url, { headers: etag ? { "If-None-Match": `"${etag}"` } : {}, cache: "no-store", credentials: "same-origin" });
+        if (resp.status === 304) { for (const it of items) it.resolve({ data: null, etag }); return; }
+        if (!resp.ok) { let m = resp.statusText; try { m = (await resp.json()).error.message; } catch (e) { /* not JSON */ } throw new ApiError(m); }
+        const tag = (resp.headers.get("ETag") || "").replace(/^W\//, "").replace(/"/g, "");
+        const charts = decodeCharts(await resp.arrayBuffer());
+        const byKey = new Map(charts.map((c) => [c.key, c]));
+        for (const it of items) it.resolve({ data: byKey.get(it.params.key) || null, etag: tag });
+      } catch (e) { for (const it of items) it.reject(e); }
+    }
+  }
+  const defaultFeed = new ChartFeed();
 
   function ema(ys, w) {
     if (!(w > 0)) return ys;
@@ -99,15 +221,18 @@
       if (this.range) { p.x0 = this.range[0]; p.x1 = this.range[1]; }
       return Object.assign(p, extra || {});
     }
-    buckets() { return Math.max(100, Math.min(2000, Math.round((this.card.clientWidth || 600) / 50) * 50)); }
+    /* about one bucket per two pixels (min/max bands keep every spike), in steps of 50 so the
+     * charts of a grid share one value and so one request */
+    buckets() { return Math.max(100, Math.min(1000, Math.round((this.card.clientWidth || 600) / 100) * 50)); }
     async load(force) {
       if (this.loading) { this.pending = true; return; }
       this.loading = true;
       const params = this.params({ buckets: this.buckets(), group_by: this.opts.groupBy || null });
-      const url = urls.api.series(params);
+      for (const k of Object.keys(params)) if (params[k] === null || params[k] === undefined || params[k] === "") delete params[k];
+      const url = JSON.stringify(params);
       if (url !== this.url) { this.url = url; this.etag = null; }
       try {
-        const { data, etag } = await getJSON(url, force ? null : this.etag);
+        const { data, etag } = await (this.opts.feed || defaultFeed).request(params, force ? null : this.etag);
         if (data !== null) { this.etag = etag; this.data = data; this.draw(); }
       } catch (e) {
         this.message(e instanceof ApiError ? e.message : "Could not reach the server.", true);
@@ -128,14 +253,18 @@
       const d = this.data, colors = this.opts.colors;
       if (d.groups) {
         const gc = LT.assignColors(d.groups.map((g) => g.value));
-        return d.groups.map((g) => ({ id: g.value, name: `${g.value} (mean of ${g.run_ids.length})`, color: gc[g.value], last: g.mean, min: g.min, max: g.max }));
+        const std = this.controls.band === "std", none = this.controls.band === "none";
+      const off = (m, s, sign) => m.map((v, i) => (v === null || s[i] === null ? null : v + sign * s[i]));
+      return d.groups.map((g) => ({ id: g.value, name: `${g.value} (mean of ${g.run_ids.length})`, color: gc[g.value], last: g.mean,
+        min: none ? null : std && g.std ? off(g.mean, g.std, -1) : g.min, max: none ? null : std && g.std ? off(g.mean, g.std, 1) : g.max }));
       }
       return d.runs.map((r) => ({ id: r.id, name: r.name, color: colors[r.id] || "#3b5bdb", last: r.last, min: r.min, max: r.max }));
     }
     draw() {
       const d = this.data;
       if (!d.x.length) { this.message(this.range ? "No points in this range." : "No points yet."); this.label.textContent = d.label; return; }
-      const c = this.controls, log = c.logY, w = c.smoothing;
+      const c = this.controls, log = this.opts.logY !== undefined ? this.opts.logY : c.logY, w = c.smoothing;
+      const kind = c.smoothKind || "ema";
       const data = [d.x], series = [{ value: (u, v) => fmtX(d.x_axis, v) }], bands = [], legend = [];
       for (const line of this.lines()) {
         const tr = (ys) => (log ? positive(ys) : ys);
@@ -149,13 +278,16 @@
           data.push(tr(line.last));
           series.push({ stroke: alpha(line.color, 0.28), width: 1, points: { show: false }, spanGaps: true });
         }
-        data.push(tr(ema(line.last, w)));
+        data.push(tr(smooth(line.last, kind, w)));
         /* one or two samples make no visible line: draw them as points */
         const sparse = line.last.filter((v) => v !== null).length <= 2;
         series.push({ label: line.name, stroke: line.color, width: 1.5, points: { show: sparse, size: 7, fill: line.color }, spanGaps: true });
         legend.push({ line, idx: data.length - 1 });
       }
       this.legendItems = legend;
+      this.log = log;
+      this.yRange = [c.yMin, c.yMax];
+      if (c.clip) { const r = clipRange(legend.map((l) => data[l.idx])); if (r) this.yRange = [c.yMin ?? r[0], c.yMax ?? r[1]]; }
       this.render(data, series, bands);
       const one = d.x.length === 1 ? (this.key.startsWith("system/") ? "1 sample" : "1 point") : null;
       this.label.textContent = (one || d.label) + (this.range ? " · zoomed (double-click to reset)" : "");
@@ -172,7 +304,7 @@
         width: Math.max(200, this.plotEl.clientWidth || this.card.clientWidth - 20), height: HEIGHT,
         legend: { show: false },
         cursor: { drag: { x: true, y: false, setScale: false }, sync: { key: "lt-" + xAxis }, points: { size: 5 } },
-        scales: { x: { time: xAxis === "wall_time" }, y: { distr: this.controls.logY ? 3 : 1 } },
+        scales: { x: { time: xAxis === "wall_time" }, y: this.yScale() },
         axes: [
           { stroke: "#6b7180", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#e2e4ea" },
             values: xAxis === "wall_time" ? undefined : (u, vals) => vals.map((v) => fmtX(xAxis, v)) },
@@ -191,6 +323,13 @@
       };
       this.plot = new uPlot(opts, data, this.plotEl);
       this.plot.over.addEventListener("dblclick", () => { if (this.range) this.zoom(null); });
+    }
+    yScale() {
+      const [lo, hi] = this.yRange || [];
+      const fixed = (lo !== null && lo !== undefined) || (hi !== null && hi !== undefined);
+      const y = { distr: this.log ? 3 : 1 };
+      if (fixed) y.range = (u, mn, mx) => [lo ?? mn, hi ?? mx];
+      return y;
     }
     /* Values at the cursor; away from the plot, each line's last value. */
     updateLegend(idx) {
@@ -287,5 +426,5 @@
     }
   }
 
-  Object.assign(window.LT, { Chart, ChartGrid, ChartControls, ema });
+  Object.assign(window.LT, { Chart, ChartGrid, ChartControls, ChartFeed, ema, running, gaussian, smooth, clipRange, decodeCharts, fmtX, X_LABELS });
 })();

@@ -70,7 +70,9 @@
     pcMetric = metric ? "summary." + metric : "";
     scX = pcFields[0] || allFields()[0] || "";
     scY = pcMetric || allFields()[1] || "";
-    renderGroupSelect(); renderParallel(); renderScatter();
+    renderGroupSelect();
+    /* the charts ask for their data first; the plots and tables below them do not hold it back */
+    setTimeout(() => { renderParallel(); renderScatter(); }, 0);
     const controls = new ChartControls($("chart-controls"), v.shared_keys);
     const sections = $("chart-sections");
     if (v.shared_keys.length) clear(sections);
@@ -91,5 +93,10 @@
     grid.refresh();
     renderParallel(); renderScatter();
   }
-  new Poller(urls.api.compare(project, ids), onData).start();
+  const keys = (app.dataset.keys || "").split(",").filter(Boolean);
+  const poller = new Poller(urls.api.compare(project, ids, keys), onData);
+  /* start from the view the page was rendered with: no round trip before the first chart */
+  const embedded = document.getElementById("compare-data");
+  if (embedded) { onData(JSON.parse(embedded.textContent)); poller.etag = app.dataset.etag; poller.schedule(); }
+  else poller.start();
 })();

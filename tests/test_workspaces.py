@@ -1,0 +1,149 @@
+"""Workspace views in the store and their API; chart data in binary columns; ETags that move
+only with data; the compare page limited to chosen metrics by URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from localtrack.errors import DocumentError
+from localtrack.store import workspaces
+from webui import chartbin, create_app
+
+from .webui_fixtures import log_run
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> tuple[Path, list[str]]:
+    ids = [
+        log_run(tmp_path, "p", f"r{i}", config={"lr": 0.1 * (i + 1), "opt": "ab"[i % 2]})
+        for i in range(3)
+    ]
+    return tmp_path, ids
+
+
+def test_views_round_trip_in_the_store(tmp_path: Path) -> None:
+    state = {"x": "step", "smoothing": "ema", "amount": 0.6, "panels": [{"id": "a", "type": "bar"}]}
+    workspaces.save_view(tmp_path, "team/p", "main view", state)
+    workspaces.set_default(tmp_path, "team/p", "main view")
+    assert (tmp_path / "workspaces" / "team%2Fp" / "main view.json").is_file()
+    assert workspaces.read_view(tmp_path, "team/p", "main view")["state"] == state
+    assert [v.name for v in workspaces.list_views(tmp_path, "team/p")] == ["main view"]
+    assert workspaces.default_view(tmp_path, "team/p") == "main view"
+    workspaces.delete_view(tmp_path, "team/p", "main view")
+    assert workspaces.list_views(tmp_path, "team/p") == []
+    assert workspaces.default_view(tmp_path, "team/p") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "state", "field"),
+    [
+        ("../x", {}, "name"),
+        ("ok", {"panels": [{"type": "pie"}]}, "panels[0].type"),
+        ("ok", {"log_y": "yes"}, "log_y"),
+        ("ok", {"smoothing": "median"}, "smoothing"),
+        ("ok", {"y_min": float("nan")}, "y_min"),
+    ],
+)
+def test_a_bad_view_is_refused_naming_the_field(
+    tmp_path: Path, name: str, state: dict[str, object], field: str
+) -> None:
+    with pytest.raises(DocumentError) as exc:
+        workspaces.save_view(tmp_path, "p", name, state)
+    assert field in exc.value.field or field in str(exc.value)
+
+
+def test_views_api_saves_lists_and_deletes(store: tuple[Path, list[str]]) -> None:
+    root, _ = store
+    client = create_app(root, watch=False).test_client()
+    url = "/api/v1/projects/p/views/loss"
+    saved = client.put(url, json={"state": {"x": "step"}, "default": True})
+    assert saved.status_code == 200 and saved.json["name"] == "loss"
+    listed = client.get("/api/v1/projects/p/views").json
+    assert listed["default"] == "loss" and [v["name"] for v in listed["views"]] == ["loss"]
+    ws = client.get("/api/v1/projects/p/workspace").json
+    assert ws["view"]["state"] == {"x": "step"} and len(ws["runs"]) == 3
+    assert "train/loss" in ws["keys"]
+    bad = client.put(url, json={"state": {"panels": "x"}})
+    assert bad.status_code == 400 and "panels" in bad.json["error"]["message"]
+    not_json = client.put(url, data="state=1", content_type="application/x-www-form-urlencoded")
+    assert not_json.status_code == 400
+    assert client.delete(url).status_code == 200
+    assert client.get(url).status_code == 404
+
+
+def test_binary_columns_match_the_json(store: tuple[Path, list[str]]) -> None:
+    root, ids = store
+    client = create_app(root, watch=False).test_client()
+    q = f"/api/v1/charts?runs={','.join(ids)}&keys=train/loss,val/acc&buckets=20&group_by=config.opt"
+    as_json = client.get(q).json["charts"]
+    binary = client.get(q + "&format=bin")
+    assert binary.mimetype == chartbin.MIMETYPE
+    decoded = chartbin.unpack(binary.data)["charts"]
+    assert [c["key"] for c in decoded] == ["train/loss", "val/acc"]
+    for j, b in zip(as_json, decoded, strict=True):
+        assert b["x"] == j["x"]
+        for rj, rb in zip(j["runs"] + j["groups"], b["runs"] + b["groups"], strict=True):
+            name = "last" if "last" in rj else "mean"
+            assert rb[name] == pytest.approx(rj[name], rel=1e-6, abs=1e-7)
+            for band in ("min", "max"):
+                if rj.get(band) is not None:
+                    span = max(v for v in rj["max"] if v is not None) - min(
+                        v for v in rj["min"] if v is not None
+                    )
+                    assert rb[band] == pytest.approx(rj[band], abs=span / 30000 + 1e-9)
+    assert len(binary.data) < len(client.get(q).data)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/charts?runs={ids}&keys=train/loss&format=bin",
+        "/api/v1/series?runs={ids}&key=train/loss",
+        "/api/v1/projects/p/runs",
+        "/api/v1/projects/p/compare?runs={ids}",
+    ],
+)
+def test_two_polls_with_no_change_are_304_even_across_the_clock(
+    store: tuple[Path, list[str]], url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, ids = store
+    client = create_app(root, watch=False).test_client()
+    url = url.format(ids=",".join(ids))
+    first = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert first.status_code == 200
+    import webui.state
+
+    real = webui.state.time.time
+    monkeypatch.setattr(webui.state.time, "time", lambda: real() + 3600)  # an hour later
+    for _ in range(2):
+        again = client.get(
+            url, headers={"If-None-Match": first.headers["ETag"], "Accept-Encoding": "gzip"}
+        )
+        assert again.status_code == 304
+    log_run(root, "p", "new one")
+    assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 200
+
+
+def test_compare_is_limited_to_chosen_metrics_by_url(store: tuple[Path, list[str]]) -> None:
+    root, ids = store
+    client = create_app(root, watch=False).test_client()
+    runs = ",".join(ids)
+    every = client.get(f"/api/v1/projects/p/compare?runs={runs}").json
+    assert {"train/loss", "val/acc"} <= set(every["shared_keys"])
+    chosen = client.get(f"/api/v1/projects/p/compare?runs={runs}&keys=val/*").json
+    assert chosen["shared_keys"] == ["val/acc"] and chosen["chosen_keys"] == ["val/*"]
+    assert [s["keys"] for s in chosen["sections"]] == [["val/acc"]]
+    page = client.get(f"/projects/p/compare?runs={runs}&keys=train/loss").data.decode()
+    assert 'Shared metrics <span class="count">1</span>' in page
+    assert '"shared_keys": ["train/loss"]' in page  # the embedded view the charts start from
+
+
+def test_replies_are_compressed(store: tuple[Path, list[str]]) -> None:
+    root, ids = store
+    client = create_app(root, watch=False).test_client()
+    r = client.get(
+        f"/api/v1/charts?runs={','.join(ids)}&keys=train/loss", headers={"Accept-Encoding": "gzip"}
+    )
+    assert r.headers["Content-Encoding"] == "gzip"

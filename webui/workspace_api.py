@@ -1,0 +1,132 @@
+"""The workspace's JSON API: what a project's workspace can show, and its saved views.
+
+Views are files in the store (``localtrack.store.workspaces``); these routes read and write them
+for the page script (``static/js/workspace.js``) and for anyone scripting layouts. Registered on
+the ``api`` blueprint; imported by ``api.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+
+from localtrack.errors import DocumentError
+from localtrack.store import workspaces
+from localtrack.store.jsondoc import loads
+from localtrack.store.runjson import json_safe
+
+from . import catalog
+from . import views as models
+from .api import api
+from .responses import conditional, error_json, json_response, ui_state
+from .routes import view
+
+MAX_RUNS = 200  # runs a workspace draws at once; the rest stay listed, unselected
+
+
+def _view_list(project: str) -> list[dict[str, Any]]:
+    root = ui_state().reader.root
+    return [
+        {"name": v.name, "updated_at": v.updated_at, "default": v.default}
+        for v in workspaces.list_views(root, project)
+    ]
+
+
+def workspace_view(project: str) -> dict[str, Any]:
+    """Everything the workspace page needs to start: runs (newest first, with config and
+    summary for grouping, filters and the scatter/bar/parallel panels), metric keys by section,
+    the saved views and the default view's state."""
+    state = ui_state()
+    records = models.project_records(state, project)
+    runs = []
+    keys: set[str] = set()
+    for rec in records[:MAX_RUNS]:
+        run = rec.run
+        keys.update(k.key for k in state.reader.metric_keys(run.id))
+        runs.append(
+            {
+                "id": run.id,
+                "name": run.name,
+                "state": run.state,
+                "group": run.group,
+                "tags": list(run.tags),
+                "config": json_safe(catalog.flatten(run.config)),
+                "summary": json_safe(run.summary),
+            }
+        )
+    root = state.reader.root
+    default = workspaces.default_view(root, project)
+    current = None
+    if default is not None:
+        try:
+            current = workspaces.read_view(root, project, default)
+        except (workspaces.ViewNotFoundError, DocumentError):
+            current = None
+    ordered = sorted(keys)
+    return {
+        "project": project,
+        "runs": runs,
+        "runs_total": len(records),
+        "keys": ordered,
+        "sections": models.sections(ordered),
+        "views": _view_list(project),
+        "default": default,
+        "view": current,
+    }
+
+
+@view(api)
+@conditional
+def workspace(project: str) -> Response:
+    return json_response(workspace_view(project))
+
+
+@view(api)
+@conditional
+def views(project: str) -> Response:
+    root = ui_state().reader.root
+    return json_response(
+        {"views": _view_list(project), "default": workspaces.default_view(root, project)}
+    )
+
+
+@view(api)
+def get_view(project: str, name: str) -> Response:
+    try:
+        return json_response(workspaces.read_view(ui_state().reader.root, project, name))
+    except workspaces.ViewNotFoundError as exc:
+        return error_json(404, str(exc))
+
+
+def _body() -> Any:
+    """The JSON body. Only ``application/json`` is taken: a cross-site page cannot send that
+    (nor PUT/DELETE) without a CORS preflight, which this server never grants."""
+    if not request.is_json:
+        raise DocumentError("send the view as JSON (Content-Type: application/json)", "view")
+    return loads(request.get_data(), "view", workspaces.MAX_BYTES)
+
+
+@view(api)
+def save_view(project: str, name: str) -> Response:
+    """Body: ``{"state": {...}, "default": true|false}``; answers the stored document.
+    ``default`` true makes it the project's default view; false stops it being the default."""
+    body = _body()
+    if not isinstance(body, dict) or not isinstance(body.get("state"), dict):
+        raise DocumentError('send {"state": {...}} as the body', "view", "state")
+    root = ui_state().reader.root
+    doc = workspaces.save_view(root, project, name, body["state"])
+    if body.get("default") is True:
+        workspaces.set_default(root, project, name)
+    elif body.get("default") is False and workspaces.default_view(root, project) == name:
+        workspaces.set_default(root, project, None)
+    return json_response(doc)
+
+
+@view(api)
+def delete_view(project: str, name: str) -> Response:
+    try:
+        workspaces.delete_view(ui_state().reader.root, project, name)
+    except workspaces.ViewNotFoundError as exc:
+        return error_json(404, str(exc))
+    return json_response({"deleted": name})
