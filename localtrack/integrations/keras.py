@@ -75,11 +75,14 @@ class LocaltrackCallback(keras.callbacks.Callback):  # type: ignore[misc,name-de
         rate = getattr(optimizer, "learning_rate", None)
         if rate is None:
             return None
-        try:
-            value = scalar(keras.ops.convert_to_numpy(rate))
-        except (TypeError, ValueError):  # a schedule object the backend cannot convert
-            return None
-        return None if value is None else float(value)
+        value = getattr(rate, "value", rate)  # a Variable's backend tensor (a torch scalar here)
+        number = scalar(value)
+        if number is None:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):  # a schedule the optimizer did not resolve
+                return None
+        return float(number)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self._batch_step += 1
