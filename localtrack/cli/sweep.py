@@ -13,6 +13,12 @@ import click
 from .options import clean_errors, dir_option, json_option
 from .storedir import existing_store
 
+to_option = click.option(
+    "--to",
+    default=None,
+    metavar="URL",
+    help="A `localtrack server` that hosts the sweep (key: LOCALTRACK_API_KEY or `localtrack login`).",
+)
 CONTROL = {"pause": "paused", "resume": "running", "stop": "stopped", "cancel": "cancelled"}
 
 
@@ -35,10 +41,16 @@ CONTROL = {"pause": "paused", "resume": "running", "stop": "stopped", "cancel": 
     flag_value="cancel",
     help="Cancel sweep ID: running trials are stopped too.",
 )
+@to_option
 @click.argument("target")
 @clean_errors
 def sweep_cmd(
-    dir_: str | None, project: str | None, entity: str | None, action: str | None, target: str
+    dir_: str | None,
+    project: str | None,
+    entity: str | None,
+    action: str | None,
+    to: str | None,
+    target: str,
 ) -> None:
     """Create a sweep from a config file (prints its id), or control sweep ID.
 
@@ -48,11 +60,19 @@ def sweep_cmd(
     from ..sweeps.controller import Sweep
 
     if action is None:
-        sweep_id = sweep(target, entity=entity, project=project, dir=dir_)
+        sweep_id = sweep(target, entity=entity, project=project, dir=dir_, base_url=to)
+        where = "" if to is None else f" --to {to}"
         click.echo(
-            f"created sweep {sweep_id}; run trials with: localtrack agent {sweep_id}", err=True
+            f"created sweep {sweep_id}; run trials with: localtrack agent {sweep_id}{where}",
+            err=True,
         )
         click.echo(sweep_id)
+        return
+    if to is not None:
+        from ..sweeps.remote import set_remote_control
+
+        set_remote_control(to, target.rsplit("/", 1)[-1], CONTROL[action], None)
+        click.echo(f"sweep {target}: {CONTROL[action]} (on {to})")
         return
     found = Sweep(existing_store(dir_), target.rsplit("/", 1)[-1])
     found.files.set_control(CONTROL[action])
@@ -101,6 +121,7 @@ def sweeps_cmd(dir_: str | None, as_json: bool) -> None:
 )
 @click.option("--project", "-p", default=None, hidden=True)
 @click.option("--entity", "-e", default=None, hidden=True)
+@to_option
 @click.argument("sweep_id")
 @clean_errors
 def agent_cmd(
@@ -109,19 +130,26 @@ def agent_cmd(
     max_failures: int,
     project: str | None,
     entity: str | None,
+    to: str | None,
     sweep_id: str,
 ) -> None:
     """Run the sweep's program for trial after trial (one subprocess each) until it is done.
 
-    SLURM array jobs: each task runs `localtrack agent ID --count 1`.
+    SLURM array jobs: each task runs `localtrack agent ID --count 1`. With --to URL the
+    server hosts the sweep: trials are claimed there and their runs stream to it.
 
     Example: localtrack agent k3v9x2qa --count 5
     """
     from ..sweeps.agent import agent
 
     logging.getLogger("localtrack.sweeps").setLevel(logging.INFO)
-    root = existing_store(dir_)
-    report = agent(sweep_id, count=count, dir=root, max_failures=max_failures)
+    if to is None:
+        root = existing_store(dir_)
+    else:  # the trials' runs are written here (created if need be) and stream to the server
+        from ..settings import resolve_dir
+
+        root = resolve_dir(dir_)
+    report = agent(sweep_id, count=count, dir=root, max_failures=max_failures, base_url=to)
     done = ", ".join(f"{n} {s}" for s, n in sorted(report.trials.items())) or "no trials"
     click.echo(f"agent done: {done}; {report.reason}", err=True)
     if report.failed_out:

@@ -13,6 +13,8 @@
     command.py     a subprocess trial's argv from `command` and W&B's macros
     trial.py       inside a trial: init() joins the sweep; the stop watcher
     runmark.py     marking a trial's run `stopped` after its process was signalled
+    remote.py      an agent's side of a sweep a `localtrack server` hosts (--to URL)
+    wire.py        a sweep's state as it syncs to a server, and the checks on receipt
 
 Grid and random need only the standard library; bayes needs Optuna and YAML configs PyYAML
 (``pip install localtrack[sweeps]``). This package may import Optuna; the store never does.
@@ -34,6 +36,8 @@ def sweep(
     entity: str | None = None,
     project: str | None = None,
     dir: str | os.PathLike[str] | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
 ) -> str:
     """Create a sweep from a config (dict, YAML text or a .yaml/.json path); returns its id.
 
@@ -44,9 +48,16 @@ def sweep(
              "parameters": {"lr": {"min": 1e-4, "max": 1e-1}}},
             project="demo",
         )
+
+    base_url: create it on a `localtrack server` instead, which then hosts the controller
+    (agents: ``localtrack.agent(sweep_id, base_url=...)`` / ``localtrack agent ID --to URL``).
     """
     from .config import load_config
     from .controller import create_sweep
 
     raw = load_config(sweep)
+    if base_url is not None:
+        from .remote import create_remote_sweep
+
+        return create_remote_sweep(base_url, raw, project, entity, api_key)
     return create_sweep(resolve_dir(dir), raw, project, entity)

@@ -21,17 +21,18 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from ..errors import SweepError, TrialStopped
+from ..errors import LocaltrackError, SweepError, TrialStopped
 from ..settings import resolve_dir, spec
 from ..store.root import StoreRoot
 from ..store.runmeta import stale_after_s
 from .command import build_command
+from .config import SweepConfig
 from .controller import AgentInfo, Sweep
-from .hyperband import metric_values, rung_values, should_stop
+from .hyperband import MetricFollower, rung_values
 from .runmark import mark_run_stopped
-from .state import Attempt
+from .state import Attempt, SweepFiles
 
 log = logging.getLogger(__name__)
 POLL_S = 0.25
@@ -39,6 +40,26 @@ STOP_GRACE_S = 10.0
 """A subprocess trial still running 1 s after its stop request gets SIGTERM (lifecycle.py flushes
 and ends its run); still running STOP_GRACE_S after that, its process group gets SIGKILL."""
 DEFAULT_MAX_FAILURES = 3
+PAUSE_POLL_MIN_S = 0.25
+PAUSE_POLL_MAX_S = 10.0
+"""A paused sweep's agents look at its control this often: from 0.25 s, ×1.5 each time."""
+
+
+class Controller(Protocol):
+    """What an agent asks: the sweep in its store (``Sweep``) or on a server (``RemoteSweep``)."""
+
+    id: str
+    config: SweepConfig
+    files: SweepFiles  # local: the trial's claim, its stop marker
+
+    def next_trial(self, agent: AgentInfo) -> Attempt | None: ...
+    def control(self) -> str: ...
+    def status(self) -> dict[str, Any]: ...
+    def result_from_run(self, attempt: Attempt, state: str | None = None) -> dict[str, Any]: ...
+    def record_result(self, key: str, result: dict[str, Any]) -> bool: ...
+    def report_progress(self, key: str, rungs: dict[int, float]) -> str | None: ...
+    def heartbeat(self, agent: AgentInfo) -> None: ...
+    def leave(self, agent: AgentInfo) -> None: ...
 
 
 @dataclass
@@ -63,9 +84,18 @@ class Agent:
         count: int | None = None,
         dir: str | os.PathLike[str] | None = None,
         max_failures: int = DEFAULT_MAX_FAILURES,
+        base_url: str | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.root = Path(resolve_dir(dir)).absolute()
-        self.sweep = Sweep(self.root, sweep_id)
+        self.base_url = base_url
+        self.sweep: Controller
+        if base_url is None:
+            self.sweep = Sweep(self.root, sweep_id)
+        else:
+            from .remote import RemoteSweep
+
+            self.sweep = RemoteSweep(base_url, sweep_id, self.root, api_key)
         self.function = function
         self.count = count
         self.max_failures = max_failures
@@ -81,6 +111,8 @@ class Agent:
         try:
             while self.count is None or sum(report.trials.values()) < self.count:
                 attempt = self.sweep.next_trial(self.info)
+                if attempt is None and self._wait_while_paused():
+                    continue
                 if attempt is None:
                     report.reason = f"the sweep is {self.sweep.status()['state']}"
                     break
@@ -98,31 +130,48 @@ class Agent:
                 report.reason = f"ran its count of {self.count} trials"
         finally:
             self._done.set()
-            self.sweep.files.agent_file(self.info.id).unlink(missing_ok=True)
+            with contextlib.suppress(Exception):
+                self.sweep.leave(self.info)
         return report
+
+    def _wait_while_paused(self) -> bool:
+        """While the sweep is paused, wait (polling its control with backoff) as W&B's agents
+        do; True once it runs again, False when it is not paused (stopped, cancelled, done)."""
+        delay = PAUSE_POLL_MIN_S
+        waited = False
+        while self.sweep.control() == "paused":
+            if not waited:
+                log.info("sweep %s is paused; waiting for it to be resumed", self.sweep.id)
+                waited = True
+            time.sleep(delay)
+            delay = min(delay * 1.5, PAUSE_POLL_MAX_S)
+        return waited and self.sweep.control() == "running"
 
     # -- liveness ----------------------------------------------------------------------------
 
     def _touch(self) -> None:
-        path = self.sweep.files.agent_file(self.info.id)
-        path.write_text(f'{{"id": "{self.info.id}", "pid": {self.info.pid}}}\n')
+        self.sweep.heartbeat(self.info)
 
     def _heartbeat(self) -> None:
         interval = max(0.5, min(5.0, stale_after_s() / 4))
         while not self._done.wait(interval):
             try:
                 self._touch()
-            except OSError as exc:
+            except (OSError, LocaltrackError) as exc:
                 log.warning("sweep %s: agent heartbeat failed: %s", self.sweep.id, exc)
 
     # -- one trial ---------------------------------------------------------------------------
 
     def _environment(self, attempt: Attempt) -> dict[str, str]:
-        return {
+        env = {
             spec("sweep_id").env: self.sweep.id,
             spec("sweep_trial").env: attempt.key,
             spec("dir").env: str(self.root),
         }
+        if self.base_url is not None:  # the trial's run streams to the server too
+            env[spec("mode").env] = "online"
+            env[spec("base_url").env] = self.base_url
+        return env
 
     def _run_trial(self, attempt: Attempt) -> str:
         log.info("sweep %s: trial %s with %s", self.sweep.id, attempt.key, attempt.params)
@@ -138,7 +187,7 @@ class Agent:
             result["state"] = "stopped"
         result["stop_reason"] = watch.stop_reason
         result["rungs"] = watch.rungs
-        self.sweep.files.record_result(attempt.key, result)
+        self.sweep.record_result(attempt.key, result)
         return str(result["state"])
 
     def _run_function(self, attempt: Attempt, watch: TrialWatch) -> str | None:
@@ -194,12 +243,14 @@ class Agent:
 class TrialWatch:
     """Watches a running trial: hyperband rungs and a cancelled sweep; stops it when told."""
 
-    def __init__(self, sweep: Sweep, attempt: Attempt) -> None:
+    def __init__(self, sweep: Controller, attempt: Attempt) -> None:
         self.sweep = sweep
         self.attempt = attempt
         self.stop_reason: str | None = None
         self.rungs: dict[int, float] = {}
-        self._paths = StoreRoot(sweep.store_root).run(attempt.run_id)
+        metric = sweep.config.metric_name
+        paths = StoreRoot(sweep.files.store_root).run(attempt.run_id)
+        self._metric = None if metric is None else MetricFollower(paths, metric)
 
     @contextlib.contextmanager
     def running(self, process: subprocess.Popen[bytes] | None) -> Iterator[None]:
@@ -221,7 +272,9 @@ class TrialWatch:
                 reason = self._check()
                 if reason is not None:
                     self.stop_reason = reason
-                    self.sweep.files.request_stop(self.attempt.key, reason)
+                    self.sweep.files.request_stop(
+                        self.attempt.key, reason
+                    )  # the trial's run sees it
                     asked_at = time.monotonic()
                     log.info(
                         "sweep %s: stopping trial %s: %s", self.sweep.id, self.attempt.key, reason
@@ -237,7 +290,7 @@ class TrialWatch:
 
     def _check(self) -> str | None:
         try:
-            if self.sweep.files.control() == "cancelled":
+            if self.sweep.control() == "cancelled":
                 return "the sweep was cancelled"
             return self._hyperband()
         except Exception as exc:  # a bad read must not take the trial down with it
@@ -245,26 +298,14 @@ class TrialWatch:
             return None
 
     def _hyperband(self) -> str | None:
-        config = self.sweep.config
-        if config.hyperband is None or config.metric_name is None:
+        hyperband = self.sweep.config.hyperband
+        if hyperband is None or self._metric is None:
             return None
-        values = metric_values(self._paths, config.metric_name)
-        rungs = rung_values(config.hyperband, values)
+        rungs = rung_values(hyperband, self._metric.values())
         if rungs == self.rungs:
             return None
         self.rungs = rungs
-        self.sweep.files.record_progress(
-            self.attempt.key, {"rungs": {str(k): v for k, v in rungs.items()}}
-        )
-        others = []
-        for number, items in self.sweep.files.attempts().items():
-            progress = items[-1].progress.get("rungs") or {}
-            if number != self.attempt.number and progress:
-                others.append({int(k): float(v) for k, v in progress.items()})
-        rung = should_stop(config.hyperband, config.goal, rungs, others)
-        if rung is None:
-            return None
-        return f"hyperband: {config.metric_name}={rungs[rung]:.6g} at iteration {rung} is outside the best 1/{config.hyperband.eta:g}"
+        return self.sweep.report_progress(self.attempt.key, rungs)
 
 
 def _escalate(process: subprocess.Popen[bytes], waited: float) -> None:
@@ -300,6 +341,8 @@ def agent(
     entity: str | None = None,
     dir: str | os.PathLike[str] | None = None,
     max_failures: int = DEFAULT_MAX_FAILURES,
+    base_url: str | None = None,
+    api_key: str | None = None,
 ) -> AgentReport:
     """Run trials of a sweep until it is done (or `count` trials ran); W&B's ``wandb.agent``.
 
@@ -312,9 +355,12 @@ def agent(
             run.finish()
 
         localtrack.agent(sweep_id, function=train, count=5)
+
+    base_url: a `localtrack server` that hosts the sweep (``localtrack sweep CONFIG --to URL``);
+    the trials' runs are written to `dir` and stream to the server (``mode="online"``).
     """
     if sweep_id.count("/"):
         sweep_id = sweep_id.rsplit("/", 1)[-1]  # W&B's entity/project/id
     if max_failures < 1:
         raise SweepError("max_failures must be 1 or more")
-    return Agent(sweep_id, function, count, dir, max_failures).run()
+    return Agent(sweep_id, function, count, dir, max_failures, base_url, api_key).run()

@@ -14,6 +14,7 @@ crashed run, is recorded ``crashed`` and re-queued once as a new attempt with th
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -29,7 +30,8 @@ from ..store.root import StoreRoot
 from ..store.runmeta import current_boot_id, effective_state, heartbeat_time, load, stale_after_s
 from . import space
 from .config import SweepConfig, check_config
-from .state import Attempt, SweepFiles, trial_key
+from .hyperband import should_stop
+from .state import Attempt, SweepFiles, parse_key, trial_key
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 2
@@ -195,24 +197,42 @@ class Sweep:
 
     def result_from_run(self, attempt: Attempt, state: str | None = None) -> dict[str, Any]:
         """How an attempt ended, read from its run: state and the metric's summary value."""
-        paths = StoreRoot(self.store_root).run(attempt.run_id)
-        value = None
-        try:
-            meta = load(paths.run_json)
-        except Exception:
-            meta = {}
-        if state is None:
-            state = effective_state(meta, heartbeat_time(paths.heartbeat)) if meta else "failed"
-        name = self.config.metric_name
-        summary = meta.get("summary") or {}
-        if name is not None and isinstance(summary.get(name), int | float):
-            value = float(summary[name])
-        return {
-            "state": state if state in ENDED else "crashed",
-            "value": value,
-            "ended_at": time.time(),
-            "exit_code": meta.get("exit_code"),
-        }
+        return result_from_run(self.store_root, self.config.metric_name, attempt, state)
+
+    # -- what agents report --------------------------------------------------------------------
+
+    def control(self) -> str:
+        return self.files.control()
+
+    def record_result(self, key: str, result: dict[str, Any]) -> bool:
+        return self.files.record_result(key, result)
+
+    def report_progress(self, key: str, rungs: dict[int, float]) -> str | None:
+        """Record attempt `key`'s hyperband rungs; why to stop it now, or None to let it go on."""
+        self.files.record_progress(key, {"rungs": {str(k): v for k, v in rungs.items()}})
+        hyperband, name = self.config.hyperband, self.config.metric_name
+        if hyperband is None or name is None or not rungs:
+            return None
+        number = parse_key(key)[0]
+        others = []
+        for other, items in self.files.attempts().items():
+            progress = items[-1].progress.get("rungs") or {}
+            if other != number and progress:
+                others.append({int(k): float(v) for k, v in progress.items()})
+        rung = should_stop(hyperband, self.config.goal, rungs, others)
+        if rung is None:
+            return None
+        return (
+            f"hyperband: {name}={rungs[rung]:.6g} at iteration {rung} is outside the best "
+            f"1/{hyperband.eta:g}"
+        )
+
+    def heartbeat(self, agent: AgentInfo) -> None:
+        """The agent lives: its file's mtime is its heartbeat (other agents read it)."""
+        self.files.agent_file(agent.id).write_text(json.dumps(agent.record()) + "\n")
+
+    def leave(self, agent: AgentInfo) -> None:
+        self.files.agent_file(agent.id).unlink(missing_ok=True)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -291,6 +311,29 @@ def create_sweep(
             continue
         return sweep_id
     raise SweepError("could not find a free sweep id")
+
+
+def result_from_run(
+    store_root: Path, metric: str | None, attempt: Attempt, state: str | None = None
+) -> dict[str, Any]:
+    """How an attempt ended, read from its run in `store_root`: state and `metric`'s value."""
+    paths = StoreRoot(store_root).run(attempt.run_id)
+    value = None
+    try:
+        meta = load(paths.run_json)
+    except Exception:
+        meta = {}
+    if state is None:
+        state = effective_state(meta, heartbeat_time(paths.heartbeat)) if meta else "failed"
+    summary = meta.get("summary") or {}
+    if metric is not None and isinstance(summary.get(metric), int | float):
+        value = float(summary[metric])
+    return {
+        "state": state if state in ENDED else "crashed",
+        "value": value,
+        "ended_at": time.time(),
+        "exit_code": meta.get("exit_code"),
+    }
 
 
 __all__ = ["AgentInfo", "Sweep", "create_sweep", "trial_key"]

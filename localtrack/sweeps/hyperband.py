@@ -7,29 +7,88 @@ at least `eta` trials reached the rung, a trial outside the best 1/eta of them i
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+from ..errors import LocaltrackError
 from ..store.layout import RunPaths
 from .config import Hyperband
+
+log = logging.getLogger(__name__)
+
+
+class MetricFollower:
+    """The values of one metric a run logged so far, read incrementally.
+
+    The agent looks every 0.25 s; each look first compares the run's data version (a few
+    ``stat`` calls) and reads nothing when no row landed. A sealed shard never changes, so each
+    is read once; only the live tail (bounded by the seal threshold) is decoded again.
+    """
+
+    def __init__(self, paths: RunPaths, key: str) -> None:
+        self._paths = paths
+        self._key = key
+        self._version: tuple[Any, ...] | None = None
+        self._shards: dict[str, list[float]] = {}
+        self._values: list[float] = []
+        self.shard_reads = 0
+
+    def values(self) -> list[float]:
+        from ..store.runfiles import data_version
+
+        version = data_version(self._paths)
+        if version == self._version:
+            return self._values
+        try:
+            self._values = self._read()
+        except (OSError, LocaltrackError) as exc:  # compacted or half-written: next look
+            log.debug("reading %s of %s: %s", self._key, self._paths.dir, exc)
+            return self._values
+        self._version = version
+        return self._values
+
+    def _read(self) -> list[float]:
+        from ..store.runfiles import list_shards, list_tail_segments, read_tail_batches
+        from ..store.shards import read_shard
+
+        paths, key = self._paths, self._key
+        tails = []
+        for segment in list_tail_segments(paths):
+            tails.extend(read_tail_batches(paths, segment)[0])
+        shards = list_shards(paths)
+        live = {s.filename for s in shards}
+        self._shards = {k: v for k, v in self._shards.items() if k in live}
+        pieces: list[tuple[tuple[int, int], list[float]]] = []
+        for name in shards:
+            if name.filename not in self._shards:
+                table, _ = read_shard(paths.shard(name), [key])
+                self.shard_reads += 1
+                self._shards[name.filename] = _finite(table, key)
+            pieces.append(((name.segment, name.first_batch), self._shards[name.filename]))
+        for batch in tails:
+            if not any(s.covers_batch(batch.segment, batch.batch_seq) for s in shards):
+                pieces.append(((batch.segment, batch.batch_seq), _finite(batch.table, key)))
+        pieces.sort(key=lambda p: p[0])
+        return [v for _, values in pieces for v in values]
+
+
+def _finite(table: Any, key: str) -> list[float]:
+    if table.num_rows == 0:
+        return []
+    keys = table.column("key").to_pylist()
+    values = table.column("value").to_pylist()
+    return [
+        float(v)
+        for k, v in zip(keys, values, strict=True)
+        if k == key and isinstance(v, int | float) and math.isfinite(v)
+    ]
 
 
 def metric_values(paths: RunPaths, key: str) -> list[float]:
     """Every value of `key` the run logged so far (sealed shards and the live tail), in order."""
-    from ..store.runfiles import read_run_data
-
-    try:
-        data = read_run_data(paths, keys=[key])
-    except OSError:
-        return []
-    values: list[float] = []
-    for table in data.tables:
-        for k, v in zip(
-            table.column("key").to_pylist(), table.column("value").to_pylist(), strict=True
-        ):
-            if k == key and v is not None and math.isfinite(v):
-                values.append(float(v))
-    return values
+    return MetricFollower(paths, key).values()
 
 
 def rung_values(hyperband: Hyperband, values: Sequence[float]) -> dict[int, float]:
