@@ -17,6 +17,7 @@ when the sender's are newer. The same checks guard the controller routes' bodies
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import re
 from collections.abc import Mapping
@@ -28,6 +29,7 @@ from ..store import jsondoc
 from ..store.atomic import write_json_atomic
 from .state import CONTROL_STATES, SweepFiles, sweep_ids
 
+log = logging.getLogger(__name__)
 DOCUMENT = "sweep state"
 FORMAT = 1
 MAX_TRIALS = 1_000_000
@@ -224,3 +226,29 @@ def apply_state(store_root: Path, data: dict[str, Any]) -> dict[str, int]:
     if float(theirs.get("updated_at") or 0) > float(here.get("updated_at") or 0):
         write_json_atomic(files.dir / "control.json", theirs)
     return counts
+
+
+def sweeps_of(run_ids: list[str] | tuple[str, ...] | Any) -> set[str]:
+    """The sweeps whose trials are among `run_ids` (trial runs are ``sweep-<id>-<nnnn>``)."""
+    found = set()
+    for run_id in run_ids:
+        parts = str(run_id).split("-")
+        if len(parts) >= 3 and parts[0] == "sweep":
+            found.add(parts[1])
+    return found
+
+
+def push_states(store_root: Path, remote: Any, run_ids: Any) -> list[str]:
+    """Send the state of each sweep the synced runs belong to (``localtrack sync``); their ids.
+    A sweep the server refuses is logged and left for the next sync, as a failed run would be."""
+    from ..errors import LocaltrackError
+
+    sent = []
+    for state in local_states(store_root, sweeps_of(run_ids)):
+        try:
+            remote.request_json("POST", f"/api/v1/sweeps/{state['id']}/state", state)
+        except LocaltrackError as exc:
+            log.warning("sweep %s not synced: %s", state["id"], exc)
+            continue
+        sent.append(state["id"])
+    return sent

@@ -58,6 +58,7 @@ class SyncReport:
     runs: list[RunResult] = field(default_factory=list)
     seconds: float = 0.0
     artifacts: list[ArtifactResult] = field(default_factory=list)
+    sweeps: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[RunResult]:
@@ -169,6 +170,10 @@ class SyncClient:
                     log.warning("cannot save the sync state of %s: %s", job.result.run_id, exc)
         report.runs = [jobs[r].result for r in run_ids]
         report.artifacts = self._sync_artifacts(run_ids, dry_run)
+        if isinstance(self.source, ManifestBuilder) and not dry_run:
+            from ..sweeps.wire import push_states  # the sweeps the trials belong to
+
+            report.sweeps = push_states(self.source.store.root, self.remote, run_ids)
         report.seconds = time.monotonic() - started
         return report
 
