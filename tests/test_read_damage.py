@@ -39,7 +39,7 @@ def test_api_history_serves_the_whole_shards_and_warns(damaged: tuple[Path, str,
     root, run_id, shard = damaged
     run = localtrack.Api(root).run(run_id)
     with pytest.warns(localtrack.DataDamageWarning, match=shard) as caught:
-        history = run.history()
+        history = run.history(pandas=False)
     assert history.column("step").to_pylist() == list(range(50)) + list(range(100, 150))
     [w] = caught.list
     assert w.filename == __file__, "the warning points at the caller's line, not at localtrack"
@@ -73,7 +73,7 @@ def test_a_whole_run_reads_without_a_warning(tmp_path: Path) -> None:
     run = localtrack.Api(tmp_path).run(run_id)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert run.history().num_rows == 30
+        assert run.history(pandas=False).num_rows == 30
         assert not run.series("k0").damaged
         assert run.damage() == []
 

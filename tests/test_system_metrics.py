@@ -101,7 +101,7 @@ def test_a_run_records_system_metrics_against_wall_time(root: Path) -> None:
     assert keys["system/cpu_percent"].count >= 2 and "system/proc_rss_mb" in keys
     series = api_run.series("system/proc_rss_mb", x="wall_time")
     assert series.x[0] >= api_run.created_at - 1 and series.max.max() > 1
-    assert "system/cpu_percent" not in api_run.history().column_names
+    assert "system/cpu_percent" not in api_run.history(pandas=False).column_names
     assert "system/cpu_percent" not in api_run.summary
     assert api_run.max_step == 49
 

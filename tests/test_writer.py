@@ -27,7 +27,7 @@ def test_many_seals_are_compacted_into_few_shards_without_losing_rows(root: Path
     assert len(shards) <= 12, f"{len(shards)} shards left; compaction should keep them few"
     covered = sorted((s.first_batch, s.last_batch) for s in shards)
     assert covered[0][0] == 1 and all(a[1] + 1 == b[0] for a, b in itertools.pairwise(covered))
-    hist = localtrack.Api(root).run(run.id).history().to_pydict()
+    hist = localtrack.Api(root).run(run.id).history(pandas=False).to_pydict()
     assert hist["a"] == [float(i) for i in range(400)] and hist["b"] == list(range(400))
     keys = localtrack.Api(root).run(run.id).metric_keys()
     assert {k.key: k.count for k in keys if not k.key.startswith("system/")} == {"a": 400, "b": 400}
@@ -45,7 +45,7 @@ def test_seal_interval_seals_a_slow_run(root: Path) -> None:
     assert tail.stat().st_size == 8  # only the magic: sealed rows left the tail log
     run.finish()
     assert not tail.exists()
-    assert localtrack.Api(root).run(run.id).history()["a"].to_pylist() == [1.0, 2.0]
+    assert localtrack.Api(root).run(run.id).history(pandas=False)["a"].to_pylist() == [1.0, 2.0]
 
 
 def test_finished_run_statistics_match_a_rebuild_from_files(root: Path) -> None:
@@ -98,4 +98,4 @@ def test_finish_never_hangs_on_a_stuck_disk(
     release.set()
     assert elapsed < 5, f"finish() took {elapsed:.1f} s despite a 0.5 s deadline"
     assert any("gave up" in r.message for r in caplog.records)
-    assert localtrack.Api(root).run(run.id).history()["a"].to_pylist() == [1.0]
+    assert localtrack.Api(root).run(run.id).history(pandas=False)["a"].to_pylist() == [1.0]
