@@ -55,7 +55,9 @@ def test_keras_callback_logs_epochs_batches_learning_rate_and_models(root: Path)
     )
     batches = rows(root, run.id, "batch/loss", "batch/batch_step", "batch/learning_rate")
     assert [r["batch/batch_step"] for r in batches] == [1, 2, 3, 4, 5, 6]
-    meta = run_info(root, run.id).meta
-    assert "epoch/*" in str(meta.get("metric_definitions", meta))
+    defined = {
+        d["name"]: d["step_metric"] for d in run_info(root, run.id).meta["metric_definitions"]
+    }
+    assert defined == {"epoch/*": "epoch/epoch", "batch/*": "batch/batch_step"}
     versions = artifact_versions(root, f"keras/model-{run.id}")
     assert 1 <= len(versions) <= 3 and set(versions[-1].entries()) == {"model.keras"}
