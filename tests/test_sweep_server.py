@@ -167,3 +167,49 @@ def test_pause_on_the_server_makes_remote_agents_wait_then_resume(
     finally:
         child.stop()
     assert done == {"finished": 12}
+
+
+def test_sync_carries_a_local_sweep_with_its_state_and_refuses_a_bad_one(
+    tmp_path: Path, served: tuple[ServerProcess, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from localtrack.store.root import StoreRoot
+    from localtrack.sweeps.state import SweepFiles
+    from localtrack.sweeps.wire import sweep_state
+    from localtrack.sync.client import SyncClient
+    from localtrack.sync.remote import connect
+
+    server, info = served
+    for name, value in QUIET.items():
+        monkeypatch.setenv(name, value)
+    local = tmp_path / "laptop"
+    config = {**GRID, "parameters": {"a": {"values": [0, 1]}, "b": {"value": 1}}}
+    sweep_id = localtrack.sweep(config, project="sweeps", dir=local)
+
+    def train() -> None:
+        run = localtrack.init()
+        run.log({"loss": float(run.config["a"]) + 1})
+        run.finish()
+
+    localtrack.agent(sweep_id, function=train, dir=local)
+    remote = connect(server.url, info["write"])
+    client = SyncClient.for_store(local, remote)
+    try:
+        report = client.sync(StoreRoot(local).run_ids())
+    finally:
+        client.close()
+    assert report.sweeps == [sweep_id] and not report.failed
+    here = Sweep(info["root"], sweep_id)
+    assert here.status()["state"] == "finished" and here.status()["best"]["value"] == 1.0
+    assert {n: a[-1].result["state"] for n, a in here.files.attempts().items()} == {
+        0: "finished",
+        1: "finished",
+    }
+    bad = sweep_state(SweepFiles(local, sweep_id))
+    bad["results"][0]["record"]["state"] = "exploded"
+    remote = connect(server.url, info["write"])
+    try:
+        with pytest.raises(RemoteError, match="result field 'state' must be one of") as err:
+            remote.request_json("POST", f"/api/v1/sweeps/{sweep_id}/state", bad)
+        assert err.value.status == 400
+    finally:
+        remote.transport.close()
