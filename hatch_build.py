@@ -1,7 +1,8 @@
-"""Hatchling build hook that vendors uPlot into ``webui/static/vendor/``.
+"""Hatchling build hook that vendors uPlot and dagre into ``webui/static/vendor/``.
 
-uPlot is pinned in ``package.json`` / ``package-lock.json`` and installed from the npm registry at
-build time; its files are never committed. The hook runs for every target (sdist, wheel, editable):
+uPlot (charts) and @dagrejs/dagre (the artifact lineage graph's layout, loaded only on that page)
+are pinned in ``package.json`` / ``package-lock.json`` and installed from the npm registry at
+build time; their files are never committed. The hook runs for every target (sdist, wheel, editable):
 
 - the vendored files are already there (a previous build, or an unpacked sdist): nothing to do, so a
   wheel built from the sdist needs no npm;
@@ -24,12 +25,15 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 VENDOR_DIR = Path("webui", "static", "vendor")
 
-# Destination name in VENDOR_DIR -> source path inside node_modules/uplot/.
-UPLOT_FILES = {
-    "uPlot.iife.min.js": Path("dist", "uPlot.iife.min.js"),
-    "uPlot.min.css": Path("dist", "uPlot.min.css"),
-    "uPlot.LICENSE": Path("LICENSE"),
+# Destination name in VENDOR_DIR -> source path inside node_modules/.
+VENDOR_FILES = {
+    "uPlot.iife.min.js": Path("uplot", "dist", "uPlot.iife.min.js"),
+    "uPlot.min.css": Path("uplot", "dist", "uPlot.min.css"),
+    "uPlot.LICENSE": Path("uplot", "LICENSE"),
+    "dagre.min.js": Path("@dagrejs", "dagre", "dist", "dagre.min.js"),
+    "dagre.LICENSE": Path("@dagrejs", "dagre", "LICENSE"),
 }
+UPLOT_FILES = VENDOR_FILES  # the name earlier versions of this hook used
 
 
 class VendorBuildError(RuntimeError):
@@ -37,26 +41,26 @@ class VendorBuildError(RuntimeError):
 
 
 class UplotVendorHook(BuildHookInterface):
-    """Make sure uPlot's files are in ``webui/static/vendor/`` before anything is packed."""
+    """Make sure the vendored files are in ``webui/static/vendor/`` before anything is packed."""
 
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:
         root = Path(self.root)
         vendor = root / VENDOR_DIR
-        missing = [name for name in UPLOT_FILES if not (vendor / name).is_file()]
+        missing = [name for name in VENDOR_FILES if not (vendor / name).is_file()]
         if not missing:
             return
         self.app.display_info(f"localtrack: {', '.join(missing)} missing from {VENDOR_DIR}/")
         _install_uplot(root, self.app.display_info)
-        _copy_uplot(root / "node_modules" / "uplot", vendor)
+        _copy_vendored(root / "node_modules", vendor)
 
 
 def _install_uplot(root: Path, say: Callable[[str], None]) -> None:
     npm = shutil.which("npm")
     if npm is None:
         raise VendorBuildError(
-            f"localtrack: {VENDOR_DIR}/ lacks uPlot and `npm` is not on PATH. "
+            f"localtrack: {VENDOR_DIR}/ lacks uPlot or dagre and `npm` is not on PATH. "
             "Install Node.js and npm (e.g. `apt-get install npm`) and build again, "
             "or build from a localtrack sdist, which already contains these files."
         )
@@ -65,7 +69,8 @@ def _install_uplot(root: Path, say: Callable[[str], None]) -> None:
             f"localtrack: {root / 'package-lock.json'} is missing; cannot run npm ci."
         )
     say(
-        "localtrack: running `npm ci --ignore-scripts` to fetch uPlot (pinned in package-lock.json)"
+        "localtrack: running `npm ci --ignore-scripts` to fetch uPlot and dagre "
+        "(pinned in package-lock.json)"
     )
     try:
         subprocess.run(
@@ -78,10 +83,10 @@ def _install_uplot(root: Path, say: Callable[[str], None]) -> None:
         ) from exc
 
 
-def _copy_uplot(package: Path, vendor: Path) -> None:
+def _copy_vendored(modules: Path, vendor: Path) -> None:
     vendor.mkdir(parents=True, exist_ok=True)
-    for name, source in UPLOT_FILES.items():
-        src = package / source
+    for name, source in VENDOR_FILES.items():
+        src = modules / source
         if not src.is_file():
             raise VendorBuildError(f"localtrack: npm ci finished but {src} does not exist.")
         # Copy to a partial name, then rename, so an interrupted build never leaves a torn file
