@@ -19,7 +19,38 @@ from localtrack.store.reader import MediaItem, StoreReader
 from .catalog import int_arg, json_value
 from .charts import Y_DIGITS, floats
 
-TYPE_ORDER = ("image", "table", "histogram")
+TYPE_ORDER = (
+    "image", "video", "audio", "chart", "plotly", "object3d", "html", "table", "histogram",
+)  # fmt: skip
+BLOB_TYPES = {
+    "wav": "audio/wav",
+    "mp3": "audio/mpeg",
+    "ogg": "audio/ogg",
+    "flac": "audio/flac",
+    "mp4": "video/mp4",
+    "webm": "video/webm",
+    "html": "text/html",
+    "json": "application/json",
+    "obj": "text/plain",
+    "gltf": "model/gltf+json",
+    "glb": "model/gltf-binary",
+    "stl": "model/stl",
+}
+# A logged HTML page runs in a unique opaque origin: no scripts, no forms, no requests out, no
+# access to the app (its frame has sandbox="" too); only inline styles and data: images.
+HTML_CSP = (
+    "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; "
+    "frame-ancestors 'self'"
+)
+
+
+def sandbox(response: Any) -> None:
+    """Headers for a logged HTML page: its own restrictive policy instead of the app's."""
+    response.headers["Content-Security-Policy"] = HTML_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["Content-Disposition"] = "inline"
+
+
 _DIGITS = re.compile(r"(\d+)")
 DEFAULT_TABLE_ROWS = 50
 MAX_TABLE_ROWS = 500
@@ -46,17 +77,34 @@ def blob_name(file: str | None) -> str | None:
     return file.rsplit("/", 1)[-1] if file else None
 
 
+_FIELDS = {
+    "image": ("caption", "width", "height"),
+    "table": ("rows", "columns"),
+    "audio": ("caption", "format", "duration", "sample_rate", "channels"),
+    "video": ("caption", "format", "duration", "fps", "frames", "width", "height"),
+    "html": ("scripts",),
+    "plotly": (),
+    "object3d": ("caption", "format", "points", "boxes"),
+    "chart": ("chart", "rows"),
+}
+
+
+def kind_of(item: MediaItem) -> str:
+    """The UI's kind: a table drawn as a preset is a "chart"."""
+    return "chart" if item.type == "table" and item.chart else item.type
+
+
 def _item_json(item: MediaItem) -> dict[str, Any]:
-    out: dict[str, Any] = {"step": item.step, "wall_time": item.wall_time}
-    if item.type == "image":
-        out.update(
-            file=blob_name(item.file),
-            caption=item.caption,
-            width=item.width,
-            height=item.height,
-        )
-    elif item.type == "table":
-        out.update(file=blob_name(item.file), rows=item.rows, columns=list(item.columns))
+    out: dict[str, Any] = {
+        "step": item.step,
+        "wall_time": item.wall_time,
+        "file": blob_name(item.file),
+    }
+    for name in _FIELDS.get(kind_of(item), ()):
+        value = getattr(item, name)
+        out[name] = list(value) if isinstance(value, tuple) else value
+    if item.count > 1 or item.index:
+        out.update(index=item.index, count=item.count)
     return out
 
 
@@ -69,7 +117,7 @@ def media_index(reader: StoreReader, run_id: str) -> dict[str, Any]:
     run = reader.run(run_id)
     by_key: dict[tuple[str, str], list[MediaItem]] = {}
     for item in reader.media(run.id):
-        by_key.setdefault((item.type, item.key), []).append(item)
+        by_key.setdefault((kind_of(item), item.key), []).append(item)
     order = {t: i for i, t in enumerate(TYPE_ORDER)}
     keys = []
     ordered = sorted(by_key.items(), key=lambda e: (order.get(e[0][0], 9), natural(e[0][1])))
@@ -78,12 +126,14 @@ def media_index(reader: StoreReader, run_id: str) -> dict[str, Any]:
             "key": key,
             "type": kind,
             "count": len(items),
-            "steps": [i.step for i in items],
+            "steps": sorted({i.step for i in items}),
         }
-        if kind in ("image", "table"):
+        if kind != "histogram":
             entry["items"] = [_item_json(i) for i in items]
+            entry["gallery"] = any(i.count > 1 for i in items)
         keys.append(entry)
     counts = {t: sum(1 for k in keys if k["type"] == t) for t in TYPE_ORDER}
+    counts = {t: n for t, n in counts.items() if n or t in ("image", "table", "histogram")}
     return {"run_id": run.id, "counts": counts, "keys": keys}
 
 
@@ -177,4 +227,65 @@ def histogram_view(reader: StoreReader, run_id: str, args: Mapping[str, Any]) ->
         "wall_time": chosen.wall_time,
         "edges": floats(np.asarray(chosen.edges), Y_DIGITS),
         "counts": floats(np.asarray(chosen.counts), Y_DIGITS),
+    }
+
+
+DEFAULT_CLOUD_POINTS = 100_000
+MAX_CLOUD_POINTS = 1_000_000
+CHART_BINS = 30
+
+
+def chart_view(reader: StoreReader, run_id: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """A preset chart (localtrack.plot): its preset and columns; a histogram's bins computed here."""
+    run = reader.run(run_id)
+    key = required_key(args)
+    step = int_arg(args, "step", None, -(2**62), 2**62)
+    data = reader.chart(run.id, key, step)
+    chart = dict(data.item.chart or {})
+    columns = {name: [json_value(v) for v in values] for name, values in data.columns.items()}
+    out: dict[str, Any] = {
+        "key": key,
+        "step": data.item.step,
+        "steps": data.steps,
+        "chart": chart,
+        "columns": columns,
+        "total_rows": data.total_rows,
+    }
+    if chart.get("preset") == "histogram":
+        column = chart.get("fields", {}).get("value")
+        values = np.asarray(
+            [v for v in data.columns.get(column, []) if isinstance(v, (int, float))], dtype=float
+        )
+        values = values[np.isfinite(values)]
+        if values.size:
+            counts, edges = np.histogram(values, bins=CHART_BINS)
+            out["bins"] = {"edges": floats(edges, Y_DIGITS), "counts": counts.tolist()}
+        else:
+            out["bins"] = {"edges": [], "counts": []}
+    return out
+
+
+def cloud_view(
+    reader: StoreReader, run_id: str, name: str, args: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A logged point cloud with at most ``max_points`` points (an even stride), boxes whole."""
+    import json
+
+    run = reader.run(run_id)
+    limit = int_arg(args, "max_points", DEFAULT_CLOUD_POINTS, 1, MAX_CLOUD_POINTS)
+    path = reader.media_file(run.id, name) if name.endswith(".json") else None
+    if path is None:
+        raise UsageError(f"run {run.id} has no point cloud {name!r}")
+    document = json.loads(path.read_bytes())
+    points = document.get("points") or []
+    total = len(points)
+    if total > limit:
+        keep = np.linspace(0, total - 1, limit).astype(np.int64)
+        points = [points[i] for i in keep]
+    return {
+        "total_points": total,
+        "shown_points": len(points),
+        "points": points,
+        "boxes": document.get("boxes") or [],
+        "vectors": document.get("vectors") or [],
     }

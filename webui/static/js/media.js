@@ -1,10 +1,20 @@
 /* Run page, Media tab: images per key with a step slider and captions, tables sorted, filtered
- * and paged on the server (image cells as thumbnails), and histograms (histogram.js). */
+ * and paged on the server (image cells as thumbnails), histograms (histogram.js), and the other
+ * kinds — audio, video, HTML, plotly, 3D, galleries (media_kinds.js), preset charts (media_charts.js). */
 (function () {
   "use strict";
-  const { h, clear, urls, getJSON, ApiError, fmtInt, fmtValue, fmtTime, TabPanel, HistogramCard } = window.LT;
+  const { h, clear, urls, getJSON, ApiError, fmtInt, fmtValue, fmtTime, TabPanel, HistogramCard, StepCard, PresetCard } = window.LT;
   const TABLE_ROWS = 25;
-  const SECTIONS = [["image", "Images"], ["table", "Tables"], ["histogram", "Histograms"]];
+  const SECTIONS = [["image", "Images"], ["video", "Videos"], ["audio", "Audio"], ["chart", "Charts"], ["plotly", "Plotly figures"],
+    ["object3d", "3D objects"], ["html", "HTML"], ["table", "Tables"], ["histogram", "Histograms"]];
+  /* the card for a key: galleries and the newer kinds show every item of a step (media_kinds.js) */
+  function makeCard(runId, entry) {
+    if (entry.type === "image" && !entry.gallery) return new ImageCard(runId, entry);
+    if (entry.type === "table") return new TableCard(runId, entry);
+    if (entry.type === "histogram") return new HistogramCard(runId, entry);
+    if (entry.type === "chart") return new PresetCard(runId, entry);
+    return new StepCard(runId, entry);
+  }
 
   /* Images of one key: the one at the chosen step, its caption, and a slider over steps. */
   class ImageCard {
@@ -174,7 +184,7 @@
       if (!data.keys.length) {
         this.cards.clear(); this.sections = null;
         clear(this.el).append(h("div", { class: "card pad empty-note" },
-          h("p", { text: "This run has no images, tables or histograms." }),
+          h("p", { text: "This run has no media (images, tables, histograms, audio, video, HTML, plotly figures, 3D objects or preset charts)." }),
           h("p", { class: "muted" }, "Log them like metrics: ", h("code", { text: 'run.log({"examples": localtrack.Image(array, caption="…")}, step=step)' }),
             ", ", h("code", { text: "localtrack.Table(columns=…, data=…)" }), " or ", h("code", { text: "localtrack.Histogram(values)" }), ".")));
         return;
@@ -184,8 +194,8 @@
         const id = entry.type + ":" + entry.key;
         const card = this.cards.get(id);
         if (card) { if (JSON.stringify(card.steps) !== JSON.stringify(entry.steps)) { card.steps = entry.steps; card.obj.update(entry); } continue; }
-        const obj = entry.type === "image" ? new ImageCard(this.runId, entry)
-          : entry.type === "table" ? new TableCard(this.runId, entry) : new HistogramCard(this.runId, entry);
+        if (!this.sections[entry.type]) continue; /* a kind this page does not know yet */
+        const obj = makeCard(this.runId, entry);
         this.cards.set(id, { obj, steps: entry.steps });
         this.sections[entry.type].grid.appendChild(obj.el);
         this.io.observe(obj.el);
@@ -216,5 +226,5 @@
     }
   }
 
-  Object.assign(window.LT, { MediaPanel, ImageCard, TableCard });
+  Object.assign(window.LT, { MediaPanel, ImageCard, TableCard, makeMediaCard: makeCard });
 })();
