@@ -54,12 +54,10 @@ class LocaltrackCallback:
         data: dict[str, Any] = {}
         for result in env.evaluation_result_list or []:
             data_name, metric, value = result[0], result[1], result[2]
-            if (
-                data_name == "cv_agg" and " " in metric
-            ):  # lgb.cv: ("cv_agg", "valid l2", mean, …, std)
+            if data_name == "cv_agg" and " " in metric:  # older lgb.cv: ("cv_agg", "valid l2", …)
                 data_name, metric = metric.split(" ", 1)
-                if len(result) > 4 and (std := scalar(result[4])) is not None:
-                    data[f"{data_name}/{metric}_std"] = std
+            if len(result) > 4 and (std := scalar(result[4])) is not None:  # lgb.cv's spread
+                data[f"{data_name}/{metric}_std"] = std
             if (number := scalar(value)) is not None:
                 data[f"{data_name}/{metric}"] = number
             if data_name not in self._defined:
