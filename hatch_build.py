@@ -35,6 +35,31 @@ VENDOR_FILES = {
 }
 UPLOT_FILES = VENDOR_FILES  # the name earlier versions of this hook used
 
+# plotly.js and three.js draw the media tab's figures and 3D objects; media.js loads them only
+# when such a card is shown. three's addons import the bare name 'three' and sibling folders:
+# the copies are flattened here and their imports rewritten to these names (see _link_three).
+THREE_ADDONS = {
+    "three-OBJLoader.js": ("loaders", "OBJLoader.js"),
+    "three-STLLoader.js": ("loaders", "STLLoader.js"),
+    "three-GLTFLoader.js": ("loaders", "GLTFLoader.js"),
+    "three-OrbitControls.js": ("controls", "OrbitControls.js"),
+    "three-BufferGeometryUtils.js": ("utils", "BufferGeometryUtils.js"),
+    "three-SkeletonUtils.js": ("utils", "SkeletonUtils.js"),
+}
+VENDOR_FILES.update(
+    {
+        "plotly.min.js": Path("plotly.js-dist-min", "plotly.min.js"),
+        "plotly.LICENSE": Path("plotly.js-dist-min", "LICENSE"),
+        "three.module.js": Path("three", "build", "three.module.js"),
+        "three.core.js": Path("three", "build", "three.core.js"),
+        "three.LICENSE": Path("three", "LICENSE"),
+        **{
+            name: Path("three", "examples", "jsm", folder, file)
+            for name, (folder, file) in THREE_ADDONS.items()
+        },
+    }
+)
+
 
 class VendorBuildError(RuntimeError):
     """The vendored browser assets are missing and cannot be produced here."""
@@ -50,10 +75,12 @@ class UplotVendorHook(BuildHookInterface):
         vendor = root / VENDOR_DIR
         missing = [name for name in VENDOR_FILES if not (vendor / name).is_file()]
         if not missing:
+            _link_three(vendor)
             return
         self.app.display_info(f"localtrack: {', '.join(missing)} missing from {VENDOR_DIR}/")
         _install_uplot(root, self.app.display_info)
         _copy_vendored(root / "node_modules", vendor)
+        _link_three(vendor)
 
 
 def _install_uplot(root: Path, say: Callable[[str], None]) -> None:
@@ -94,3 +121,18 @@ def _copy_vendored(modules: Path, vendor: Path) -> None:
         partial = vendor / f".{name}.tmp"
         shutil.copyfile(src, partial)
         partial.replace(vendor / name)
+
+
+def _link_three(vendor: Path) -> None:
+    """Point the flattened three addons at ``three.module.js`` and at each other (idempotent)."""
+    for name, (folder, _) in THREE_ADDONS.items():
+        path = vendor / name
+        text = path.read_text(encoding="utf-8")
+        linked = text.replace("from 'three';", "from './three.module.js';")
+        for other, (other_folder, other_file) in THREE_ADDONS.items():
+            prefix = "./" if other_folder == folder else f"../{other_folder}/"
+            linked = linked.replace(f"'{prefix}{other_file}'", f"'./{other}'")
+        if linked != text:
+            partial = vendor / f".{name}.tmp"
+            partial.write_text(linked, encoding="utf-8")
+            partial.replace(path)
