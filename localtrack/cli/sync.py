@@ -130,6 +130,7 @@ def _print_report(report: Any, as_json: bool, dry_run: bool) -> None:
             "target": report.target,
             "dry_run": dry_run,
             "runs": [r.to_json() for r in report.runs],
+            "artifacts": [a.to_json() for a in getattr(report, "artifacts", [])],
             "blobs_sent": report.blobs_sent,
             "bytes_sent": report.bytes_sent,
             "seconds": round(report.seconds, 3),

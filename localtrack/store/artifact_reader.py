@@ -254,7 +254,7 @@ class ArtifactReader:
             for b, kind in sorted(g.down.get(a, ()))
             if b in keep
         ]
-        nodes = [g.nodes.get(n, {"id": n, "kind": "run", "run_id": n[4:]}) for n in sorted(keep)]
+        nodes = [g.nodes.get(n) or _gone(n) for n in sorted(keep)]
         return {"focus": focus, "depth": depth, "nodes": nodes, "edges": edges}
 
     def run_artifacts(self, run_id: str) -> dict[str, Any]:
@@ -269,6 +269,16 @@ class ArtifactReader:
                 if v in live:
                     inputs.append(self._summary(state, live[v]))
         return {"run_id": run_id, "inputs": inputs, "outputs": outputs}
+
+
+def _gone(node: str) -> dict[str, Any]:
+    """A node only edges name (a registry link's origin that was deleted since)."""
+    if node.startswith("run:"):
+        return {"id": node, "kind": "run", "run_id": node[4:]}
+    project_name, _, version = node[len("artifact:") :].rpartition(":")
+    project, _, name = project_name.partition("/")
+    return {"id": node, "kind": "artifact", "project": project, "name": name,
+            "version": version, "type": "deleted", "aliases": []}  # fmt: skip
 
 
 def table_page(path: Path, limit: int) -> dict[str, Any]:
