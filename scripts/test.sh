@@ -34,10 +34,13 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
   fi
 fi
 
-"$python" -m pip install -e ".[test]"
-# PyTorch for the localtrack.watch() tests. Pinned to the CPU build that this project's CI
-# machines carry on disk (a plain `torch` would fetch a multi-GB CUDA build).
+# PyTorch for the localtrack.watch() and integration tests. Pinned to the CPU build that this
+# project's CI machines carry on disk (a plain `torch` would fetch a multi-GB CUDA build); installed
+# first so that nothing below (lightning, transformers) pulls a CUDA torch of its own.
 "$python" -c "import torch" 2>/dev/null || "$python" -m pip install "torch==2.13.0"
+# The frameworks of tests/test_integrations_*.py (about 350 MB, 1-2 minutes): their extras, with
+# XGBoost's CPU-only wheel (plain `xgboost` adds NVIDIA's NCCL); Keras runs on torch, no TensorFlow.
+"$python" -m pip install -e ".[test,lightning,transformers,keras,lightgbm,sklearn]" "xgboost-cpu>=2"
 
 set +e
 "$python" -m pytest "$@"
