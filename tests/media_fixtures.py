@@ -158,3 +158,20 @@ def console_run(root: Path, cwd: Path, name: str = "printer", lines: int = 3) ->
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
     return out.decode().split()[-1]
+
+
+def kinds_run(root: Path) -> str:
+    """A run with a preset chart (``roc``) and a point cloud (``cloud``)."""
+    import localtrack
+
+    run = localtrack.init(project="kinds", dir=root, settings=localtrack.Settings(console=False))
+    run.log(
+        {
+            "roc": localtrack.plot.roc_curve(
+                [0, 1, 1, 0], [[0.8, 0.2], [0.3, 0.7], [0.4, 0.6], [0.6, 0.4]]
+            ),
+            "cloud": localtrack.Object3D(np.arange(30, dtype=float).reshape(10, 3)),
+        }
+    )
+    run.finish()
+    return run.id

@@ -96,6 +96,14 @@ ROUTES: dict[str, tuple[Callable[[Ids], str], str]] = {
         lambda ids: f"/api/v1/runs/{ids['rich']}/histogram?key=weights/layer1",
         JSON,
     ),
+    "/api/v1/runs/<run_id>/chart": (
+        lambda ids: f"/api/v1/runs/{ids['kinds']}/chart?key=roc",
+        JSON,
+    ),
+    "/api/v1/runs/<run_id>/cloud/<name>": (
+        lambda ids: f"/api/v1/runs/{ids['kinds']}/cloud/{ids['cloud']}",
+        JSON,
+    ),
     "/api/v1/runs/<run_id>/console": (lambda ids: f"/api/v1/runs/{ids['alpha']}/console", JSON),
     "/api/v1/runs/<run_id>/environment": (
         lambda ids: f"/api/v1/runs/{ids['alpha']}/environment",
@@ -183,7 +191,16 @@ def ids(ui_store: tuple[Path, Ids]) -> Ids:
     artifacts = one_artifact(root, "lineage")
     workspaces.save_view(root, "mnist", "main", {"x": "step"})
     image = next(i for i in StoreReader(root).media(rich) if i.type == "image")
-    return dict(ids, rich=rich, artifacts=artifacts, blob=str(image.file).rsplit("/", 1)[-1])
+    kinds = media_fixtures.kinds_run(root)
+    cloud = next(i for i in StoreReader(root).media(kinds) if i.type == "object3d")
+    return dict(
+        ids,
+        rich=rich,
+        artifacts=artifacts,
+        blob=str(image.file).rsplit("/", 1)[-1],
+        kinds=kinds,
+        cloud=str(cloud.file).rsplit("/", 1)[-1],
+    )
 
 
 def test_every_route_has_a_policy(app: Flask) -> None:
