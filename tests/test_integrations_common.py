@@ -3,7 +3,9 @@ helpers the per-framework tests use to read back what landed in the store."""
 
 from __future__ import annotations
 
+import ast
 import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,7 @@ import localtrack
 from localtrack.store.reader import StoreReader
 from localtrack.store.runinfo import RunInfo
 
-from .conftest import PYTHON, child_env
+from .conftest import PYTHON, REPO, child_env
 
 FRAMEWORKS = {  # integration module → (framework module, extra)
     "lightning": ("lightning", "lightning"),
@@ -81,3 +83,14 @@ def test_integration_without_its_framework_names_the_extra(
         importlib.import_module(f"localtrack.integrations.{integration}")
     assert f"pip install 'localtrack[{extra}]'" in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_integrations_doc_examples_are_python_and_name_real_extras() -> None:
+    text = (REPO / "docs" / "integrations.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == len(FRAMEWORKS)  # one copy-paste example per framework
+    for block in blocks:
+        ast.parse(block)
+    pyproject = (REPO / "pyproject.toml").read_text()
+    for _framework, extra in FRAMEWORKS.values():
+        assert f"\n{extra} = [" in pyproject and f"localtrack[{extra}]" in text
