@@ -39,7 +39,7 @@ BUILTIN_FIELDS = (
     "max_step",
     "exit_code",
 )
-STATES = ("running", "finished", "failed", "crashed")
+STATES = ("running", "finished", "failed", "crashed", "stopped")
 MAX_PER_PAGE = 500
 AUTO_CONFIG_COLUMNS = 3
 AUTO_SUMMARY_COLUMNS = 4

@@ -31,8 +31,11 @@ def projects() -> str:
 @view(pages)
 def runs(project: str) -> str:
     """A project's runs table; rows, sorting and filtering come from the JSON twin."""
+    from .sweep_models import project_sweeps
+
     records = models.project_records(ui_state(), project)
-    return _render("runs.html", "runs", project=project, run_count=len(records))
+    sweeps = project_sweeps(ui_state(), project)
+    return _render("runs.html", "runs", project=project, run_count=len(records), sweeps=sweeps)
 
 
 @view(pages)
@@ -66,4 +69,4 @@ def run(run_id: str) -> str:
     return _render("run.html", "run", view=view, run=view["run"])
 
 
-from . import artifact_api, artifact_pages  # noqa: E402,F401  (artifact pages, JSON twins)
+from . import artifact_api, artifact_pages, sweep_pages  # noqa: E402,F401  (pages, JSON twins)

@@ -471,7 +471,21 @@ SWEEP_CONTROLLER: tuple[Route, ...] = (
     _sweepctl("control", "/sweeps/<sweep_id>/control", "POST", "Pause, resume, stop, cancel."),
     _sweepctl("receive_state", "/sweeps/<sweep_id>/state", "POST", "A synced sweep's state files."),
 )
-ROUTES = ROUTES + SWEEP_CONTROLLER
+SWEEP_UI: tuple[Route, ...] = (
+    _page("sweep", "/sweeps/<sweep_id>", OWN, "api.sweep_detail", "One sweep.", "sweep"),
+    _api(
+        "sweep_detail",
+        "/sweeps/<sweep_id>",
+        OWN,
+        "One sweep: state, best, trials, importance (fANOVA), rungs.",
+        js="api.sweep",
+        key="sweep",
+    ),
+    _api(
+        "sweeps", "/projects/<path:project>/sweeps", PROJECT, "A project's sweeps.", js="api.sweeps"
+    ),
+)
+ROUTES = ROUTES + SWEEP_CONTROLLER + SWEEP_UI
 
 BY_ENDPOINT: dict[str, Route] = {r.endpoint: r for r in ROUTES}
 
