@@ -96,7 +96,7 @@ def test_hyperband_reader_reads_each_shard_once_and_nothing_without_new_rows(
             run.flush()
     assert follower.values() == [float(s) for s in range(30)]
     reads = follower.shard_reads
-    assert reads >= 2
+    assert reads >= 1
     for _ in range(5):
         assert len(follower.values()) == 30
     assert follower.shard_reads == reads, "no new rows: nothing read again"
