@@ -50,7 +50,7 @@ class LocaltrackCallback:
             self._run, _started = resolve_run(self._run, self._init_kwargs)
             self._started = True
             if self._log_params and env.params:
-                self._run.config.update({"params": dict(env.params)})
+                self._run.config.update({"params": dict(env.params)}, allow_val_change=True)
         data: dict[str, Any] = {}
         for result in env.evaluation_result_list or []:
             data_name, metric, value = result[0], result[1], result[2]

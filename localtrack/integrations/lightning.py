@@ -100,7 +100,7 @@ class LocaltrackLogger(Logger):
     def log_hyperparams(self, params: Mapping[str, Any] | Namespace, *args: Any, **kw: Any) -> None:
         """Merge the hyperparameters (``save_hyperparameters()``, a dict or a Namespace) into the config."""
         values = vars(params) if isinstance(params, Namespace) else dict(params or {})
-        self.experiment.config.update(values)
+        self.experiment.config.update(values, allow_val_change=True)
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:

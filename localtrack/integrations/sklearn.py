@@ -37,7 +37,8 @@ def log_estimator(
     params = estimator.get_params(deep=False)
     kind = type(estimator)
     run.config.update(
-        {"estimator": f"{kind.__module__}.{kind.__qualname__}", "estimator_params": params}
+        {"estimator": f"{kind.__module__}.{kind.__qualname__}", "estimator_params": params},
+        allow_val_change=True,
     )
     predicted = estimator.predict(X_test)
     key = f"{prefix}/" if prefix else ""

@@ -84,7 +84,7 @@ class LocaltrackCallback(TrainerCallback):  # type: ignore[misc]
         combined.update(args.to_dict())
         if model is not None and hasattr(model, "num_parameters"):
             combined["model/num_parameters"] = model.num_parameters()
-        self._run.config.update(combined)
+        self._run.config.update(combined, allow_val_change=True)
 
     def on_train_begin(
         self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any
