@@ -123,7 +123,12 @@
         const tag = (resp.headers.get("ETag") || "").replace(/^W\//, "").replace(/"/g, "");
         const charts = decodeCharts(await resp.arrayBuffer());
         const byKey = new Map(charts.map((c) => [c.key, c]));
-        for (const it of items) it.resolve({ data: byKey.get(it.params.key) || null, etag: tag });
+        /* one chart drawn per task (its promise's continuation runs before the next timer), so a
+         * batch of many charts never blocks the main thread in one long task */
+        for (const it of items) {
+          it.resolve({ data: byKey.get(it.params.key) || null, etag: tag });
+          await new Promise((r) => setTimeout(r, 0));
+        }
       } catch (e) { for (const it of items) it.reject(e); }
     }
   }
