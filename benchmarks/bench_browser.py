@@ -104,7 +104,11 @@ def log_wide(root: Path, project: str, runs: int, keys: int, steps: int) -> list
         for s in range(steps):
             x = s / steps
             run.log(
-                {n: math.exp(-x * k) + rng.gauss(0, 0.02) for n, k in zip(names, rates)}, step=s
+                {
+                    n: math.exp(-x * k) + rng.gauss(0, 0.02)
+                    for n, k in zip(names, rates, strict=True)
+                },
+                step=s,
             )
         run.finish()
         ids.append(str(run.id))
