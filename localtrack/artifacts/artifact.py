@@ -20,7 +20,12 @@ from ..errors import DigestMismatchError, UsageError
 from ..store.artifacts.layout import check_entry_path, check_name
 from ..store.artifacts.manifest import Entry, Manifest
 from ..store.artifacts.references import hash_reference, list_reference
-from ..store.artifacts.repository import ArtifactRepository, Source, verify_folder
+from ..store.artifacts.repository import (
+    ArtifactRepository,
+    Source,
+    verify_folder,
+    verify_references,
+)
 
 
 class Artifact:
@@ -284,10 +289,12 @@ class Artifact:
         return str(Path(folder) / next(iter(m.entries)))
 
     def verify(self, root: str | os.PathLike[str] | None = None) -> None:
-        """Check a downloaded folder against the manifest; DigestMismatchError names every
-        changed, missing or extra file."""
+        """Check a downloaded folder against the manifest, and every reference against the
+        object it names (re-read and hashed); DigestMismatchError names every changed, missing
+        or extra file."""
         m = self._logged()
         problems = verify_folder(m, Path(root) if root is not None else self._default_root())
+        problems += verify_references(m)
         if problems:
             err = DigestMismatchError(
                 f"{self.qualified_name} does not match: " + "; ".join(problems)

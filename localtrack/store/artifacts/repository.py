@@ -31,7 +31,7 @@ from .collection import (
 )
 from .layout import ArtifactPaths, check_entry_path, check_name
 from .manifest import Entry, Manifest
-from .references import open_reference
+from .references import hash_reference, open_reference
 
 
 @dataclass(frozen=True)
@@ -244,6 +244,25 @@ def _file_matches(path: Path, entry: Entry) -> bool:
         return hash_file(path)[0] == entry.sha256
     except OSError:
         return False
+
+
+def verify_references(manifest: Manifest) -> list[str]:
+    """Problems of the referenced objects (re-read and hashed): changed or gone (empty: ok)."""
+    problems: list[str] = []
+    for path, entry in sorted(manifest.entries.items()):
+        if entry.ref is None:
+            continue
+        try:
+            sha, size = hash_reference(entry.ref)
+        except UsageError:
+            problems.append(f"missing: {path} (reference {entry.ref} is gone)")
+            continue
+        if (sha, size) != (entry.sha256, entry.size):
+            problems.append(
+                f"changed: {path} (reference {entry.ref} is now {size} bytes, sha256 {sha}; "
+                f"expected {entry.size} bytes, sha256 {entry.sha256})"
+            )
+    return problems
 
 
 def verify_folder(manifest: Manifest, root: Path) -> list[str]:
