@@ -136,6 +136,14 @@ ROUTES: tuple[Route, ...] = (
         js="api.compare",
         query="?runs=ID,ID",
     ),
+    _api(
+        "compare_media",
+        "/projects/<path:project>/compare/media",
+        COMPARE,
+        "The compared runs' media keys; one key's items per run at the nearest step.",
+        js="api.compareMedia",
+        query="?runs=ID,ID&key&type&step",
+    ),
     _api("run", "/runs/<run_id>", RUN, "One run: overview, config, summary, keys.", js="api.run"),
     _api(
         "history",

@@ -105,6 +105,7 @@
       runs: (p, params) => url("api.runs", { project: p }, params),
       run: (id) => url("api.run", { run_id: id }),
       compare: (p, ids, keys) => url("api.compare", { project: p }, { runs: ids.join(","), keys: keys && keys.length ? keys.join(",") : null }),
+      compareMedia: (p, ids, params) => url("api.compareMedia", { project: p }, Object.assign({ runs: ids.join(",") }, params)),
       series: (params) => url("api.series", {}, params),
       charts: (params) => url("api.charts", {}, params),
       workspace: (p) => url("api.workspace", { project: p }),
