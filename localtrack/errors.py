@@ -24,6 +24,9 @@
     │   │   └── DigestMismatchError received bytes do not hash to the sha256 they were sent under
     │   ├── MissingBlobsError       a commit needs blobs that were never uploaded (``missing``)
     │   ├── RunConflictError        the run id already belongs to another run here
+    │   ├── ArtifactConflictError   an artifact version or alias event received differs from the
+    │                               one held here, or the collection belongs to another
+    │                               entity/project namespace (409 ``artifact_conflict``)
     │   └── RunWriteError           a live run's data could not all be written (the writer
     │                               failed, or finish() ran out of time); the run is ``failed``
     ├── IndexUnavailableError       the SQLite index cannot be used here (e.g. network filesystem)
@@ -121,6 +124,11 @@ class MissingBlobsError(StoreError):
 
 class RunConflictError(StoreError):
     """The run id already belongs to another run here (another origin, or a live local writer)."""
+
+
+class ArtifactConflictError(StoreError):
+    """An artifact version or alias event received (sync, import) differs from the one held here,
+    or names the collection for another namespace; what is held is never overwritten."""
 
 
 class RunWriteError(StoreError):

@@ -59,7 +59,7 @@ from .server import keys_group, server_cmd
     "--bundle",
     type=click.Path(dir_okay=False, exists=True),
     default=None,
-    help="Push the runs of this bundle file instead of a store.",
+    help="Push the runs and artifacts of this bundle file instead of a store.",
 )
 @click.option("--workers", default=4, show_default=True, help="Parallel uploads.")
 @json_option

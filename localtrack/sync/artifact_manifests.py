@@ -13,18 +13,19 @@ Blobs go up with the same ``PUT /api/v1/blobs/<sha256>`` as run files: the serve
 blobs of versions it does not hold yet and that it lacks, so a blob the server has is never
 re-sent and a dataset shared by 100 runs crosses once. The client remembers, per server, the
 digest of each document the server acknowledged (``<root>/sync/artifacts.json``): a second sync
-of an unchanged collection sends nothing at all.
+of an unchanged collection sends nothing at all. ``localtrack sync --bundle`` pushes a bundle's
+documents the same way (``push_documents``), its blobs read from the bundle file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import AuthError, LocaltrackError, ProtocolError
 from ..store.artifacts.repository import ArtifactRepository
@@ -188,25 +189,42 @@ def sync_artifacts(
     """Send `docs` (and the blobs the server lacks) to `remote`; AuthError, ProtocolError and
     ServerUnreachableError abort, anything else fails only its collection."""
     repo = ArtifactRepository(root)
+
+    def open_blob(sha: str) -> BinaryIO:
+        return open(repo.blobs.path(sha), "rb")
+
     acks = ArtifactAcks(root, remote.url)
+    return push_documents(remote, docs, open_blob, acks, dry_run, workers)
+
+
+def push_documents(
+    remote: Remote,
+    docs: Sequence[Mapping[str, Any]],
+    open_blob: Callable[[str], BinaryIO],
+    acks: ArtifactAcks | None = None,
+    dry_run: bool = False,
+    workers: int = 4,
+) -> list[ArtifactResult]:
+    """`sync_artifacts` for any source of documents and blobs; `acks` (None: none kept) skips
+    the documents the server acknowledged before."""
     results = []
     try:
         for doc in docs:
             result = ArtifactResult(doc_key(doc))
             results.append(result)
-            if acks.current(doc):
+            if acks is not None and acks.current(doc):
                 continue
             try:
-                _sync_one(repo, remote, doc, result, dry_run, workers)
+                _sync_one(open_blob, remote, doc, result, dry_run, workers)
             except (AuthError, ProtocolError, ServerUnreachableError):
                 raise
             except (LocaltrackError, OSError) as exc:
                 result.outcome, result.message = FAILED, str(exc)
                 continue
-            if result.outcome in (SENT, CURRENT):
+            if acks is not None and result.outcome in (SENT, CURRENT):
                 acks.ack(doc)
     finally:
-        if not dry_run:
+        if acks is not None and not dry_run:
             acks.save()
     return results
 
@@ -218,7 +236,7 @@ def _post(remote: Remote, path: str, body: dict[str, Any]) -> Any:
 
 
 def _sync_one(
-    repo: ArtifactRepository,
+    open_blob: Callable[[str], BinaryIO],
     remote: Remote,
     doc: Mapping[str, Any],
     result: ArtifactResult,
@@ -245,8 +263,7 @@ def _sync_one(
     def send(sha: str) -> None:
         if sha not in sizes:
             raise ProtocolError(f"the server asked for blob {sha[:12]}…, which no version names")
-        path = repo.blobs.path(sha)
-        remote.put_blob(sha, sizes[sha], lambda: open(path, "rb"))  # noqa: SIM115
+        remote.put_blob(sha, sizes[sha], lambda: open_blob(sha))
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         list(pool.map(send, verdict.missing))

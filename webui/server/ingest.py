@@ -24,6 +24,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from localtrack.apikeys import parse_scope
 from localtrack.errors import (
+    ArtifactConflictError,
     BlobTooLargeError,
     CorruptDataError,
     DigestMismatchError,
@@ -127,6 +128,11 @@ def _missing(exc: MissingBlobsError) -> Response:
 @ingest.errorhandler(RunConflictError)
 def _conflict(exc: RunConflictError) -> Response:
     return error_json(409, str(exc), "conflict")
+
+
+@ingest.errorhandler(ArtifactConflictError)
+def _artifact_conflict(exc: ArtifactConflictError) -> Response:
+    return error_json(409, str(exc), "artifact_conflict")
 
 
 @ingest.errorhandler(_Forbidden)
@@ -303,8 +309,8 @@ def negotiate_artifacts() -> Response:
         except _Forbidden as exc:
             verdicts.append(_error(key, "forbidden", exc))
             continue
-        except RunConflictError as exc:
-            verdicts.append(_error(key, "conflict", exc))
+        except ArtifactConflictError as exc:
+            verdicts.append(_error(key, "artifact_conflict", exc))
             continue
         status = protocol.STATUS_CURRENT if plan.current else protocol.STATUS_PENDING
         verdicts.append(wire.Verdict(key, status, tuple(plan.missing)))

@@ -2,7 +2,7 @@
 
 A collection travels as one JSON document (docs/sync.md, "Artifacts")::
 
-    {"project": "mnist", "name": "dataset", "entity": null,
+    {"project": "mnist", "name": "dataset", "entity": "team-a",   # or null
      "versions": [<v<N>.json manifest>, ...],   # live versions and tombstones
      "events":   [<events/<seq>.json>, ...],    # alias moves (who/when/from/to), edits, deletes
      "uses":     [<uses/<run>.v<N>.json>, ...]} # lineage: which run used which version
@@ -10,8 +10,13 @@ A collection travels as one JSON document (docs/sync.md, "Artifacts")::
 The receiver checks every field (``parse_collection``: a ``DocumentError`` naming the field),
 then mirrors the sender's files into ``<root>/artifacts/collections/<project>/<name>/`` at the
 same version numbers and event sequence numbers, so versions, aliases, their recorded moves and
-lineage read the same on both sides. A file already here with other content is a conflict (409),
-never overwritten; a version deleted on either side stays deleted. Blobs of new versions come from
+lineage read the same on both sides. A file already here with other content is a conflict (409
+``artifact_conflict``), never overwritten; a version deleted on either side stays deleted.
+
+A collection lives in one ``entity/project`` namespace, like a run (``collection_entity``): the
+entity of the first run here that logged one of its versions (None when no run logged one: the
+project alone), or, once a collection has been received, the entity recorded beside it
+(``namespace.json``). A document naming another entity than the one held is a conflict. Blobs of new versions come from
 the ingest staging area (uploaded or read from a bundle, hash-verified) and are added to the
 artifact blob area under its gc lock before any manifest naming them is published.
 """
@@ -24,7 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...errors import DocumentError, MissingBlobsError, RunConflictError, UsageError
+from ...errors import (
+    ArtifactConflictError,
+    CorruptDataError,
+    DocumentError,
+    MissingBlobsError,
+    UsageError,
+)
 from .. import jsondoc
 from ..artifacts.blobs import AddReport
 from ..artifacts.collection import load_manifest
@@ -33,8 +44,11 @@ from ..artifacts.manifest import Manifest, parse_manifest
 from ..artifacts.repository import ArtifactRepository
 from ..atomic import publishing, write_json_atomic
 from ..layout import is_valid_run_id
+from ..root import StoreRoot
+from ..runmeta import load as load_run_json
 
 DOCUMENT = "artifact collection"
+NAMESPACE_FILE = "namespace.json"
 MAX_VERSIONS = 100_000
 MAX_EVENTS = 1_000_000
 MAX_USES = 1_000_000
@@ -94,6 +108,12 @@ class CollectionDoc:
     @property
     def key(self) -> str:
         return f"{self.project}/{self.name}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The document again, as ``collection_document`` writes it (to send it on)."""
+        return {"project": self.project, "name": self.name, "entity": self.entity,
+                "versions": [m.as_json() for m in self.versions],
+                "events": list(self.events), "uses": list(self.uses)}  # fmt: skip
 
     def blobs_of(self, versions: set[int]) -> dict[str, int]:
         """sha256 → size of the stored (non-reference) entries of those live versions."""
@@ -162,17 +182,58 @@ def _check_use(i: int, use: dict[str, Any]) -> dict[str, Any]:
     return use
 
 
+def _run_entity(store: StoreRoot, run_id: str) -> tuple[bool, str | None]:
+    """(whether the run is here, its entity)."""
+    try:
+        meta = load_run_json(store.run(run_id).run_json)
+    except (OSError, CorruptDataError, UsageError):
+        return False, None
+    entity = meta.get("entity")
+    return True, entity if isinstance(entity, str) and entity else None
+
+
+def recorded_entity(paths: CollectionPaths) -> tuple[bool, str | None]:
+    """(whether a namespace was recorded when the collection was received, its entity)."""
+    try:
+        data = _read(paths.dir / NAMESPACE_FILE)
+    except (OSError, ValueError):
+        return False, None
+    entity = data.get("entity") if isinstance(data, dict) else None
+    return True, entity if isinstance(entity, str) and entity else None
+
+
+def collection_entity(
+    repo: ArtifactRepository, project: str, name: str, versions: list[Manifest] | None = None
+) -> str | None:
+    """The entity of the namespace `project/name` lives in: the one recorded when it was
+    received, else that of the first run here that logged one of its versions, else None."""
+    paths = repo.paths.collection(project, name)
+    recorded, entity = recorded_entity(paths)
+    if recorded:
+        return entity
+    if versions is None:
+        versions = [load_manifest(paths, v) for v in paths.versions_on_disk()]
+    for m in sorted(versions, key=lambda m: m.version):
+        if m.run_id and is_valid_run_id(m.run_id):
+            found, entity = _run_entity(repo.store, m.run_id)
+            if found:
+                return entity
+    return None
+
+
 def collection_document(repo: ArtifactRepository, project: str, name: str) -> dict[str, Any]:
     """The document that carries `project/name` of `repo`, read from its files (the truth)."""
     paths = repo.paths.collection(project, name)
-    versions = [load_manifest(paths, v).as_json() for v in paths.versions_on_disk()]
+    manifests = [load_manifest(paths, v) for v in paths.versions_on_disk()]
+    versions = [m.as_json() for m in manifests]
+    entity = collection_entity(repo, project, name, manifests)
     events = [_read(paths.event(seq)) for seq in paths.event_seqs()]
     uses = []
     if paths.uses.is_dir():
         for p in sorted(paths.uses.iterdir()):
             if p.name.endswith(".json") and not p.name.startswith("."):
                 uses.append(_read(p))
-    return {"project": project, "name": name, "entity": None, "versions": versions,
+    return {"project": project, "name": name, "entity": entity, "versions": versions,
             "events": events, "uses": uses}  # fmt: skip
 
 
@@ -215,9 +276,17 @@ class ArtifactIngest:
     def plan(
         self, doc: CollectionDoc, counts: Callable[[str], bool] | None = None
     ) -> CollectionPlan:
-        """What is new here and which blobs are missing; RunConflictError on a clash."""
+        """What is new here and which blobs are missing; ArtifactConflictError on a clash."""
         paths = self.repo.paths.collection(doc.project, doc.name)
         plan = CollectionPlan()
+        if paths.versions_on_disk():
+            held = collection_entity(self.repo, doc.project, doc.name)
+            if held != doc.entity:
+                raise ArtifactConflictError(
+                    f"artifact {doc.key} here belongs to {_namespace(held, doc.project)!r}, "
+                    f"not {_namespace(doc.entity, doc.project)!r}; a collection name is one "
+                    "namespace's: rename one of them"
+                )
         new: set[int] = set()
         for m in doc.versions:
             here = _manifest_here(paths, m.version)
@@ -225,7 +294,7 @@ class ArtifactIngest:
                 plan.versions.append(m)
                 new.add(m.version)
             elif here.digest != m.digest and not (here.deleted or m.deleted):
-                raise RunConflictError(
+                raise ArtifactConflictError(
                     f"artifact {doc.key}:v{m.version} here has other content "
                     f"(digest {here.digest[:12]}…, sent {m.digest[:12]}…); it is never overwritten"
                 )
@@ -236,7 +305,7 @@ class ArtifactIngest:
             if not target.is_file():
                 plan.events.append(ev)
             elif _canonical(_read(target)) != _canonical(ev):
-                raise RunConflictError(
+                raise ArtifactConflictError(
                     f"artifact {doc.key}: event {ev['seq']} here differs from the one sent "
                     "(aliases were moved on both sides); it is never overwritten"
                 )
@@ -266,6 +335,16 @@ class ArtifactIngest:
                     if got != sha:
                         raise MissingBlobsError(f"staged blob {sha[:12]}… is damaged", [sha])
             self.repo.blobs.make_durable(report)
+            if not recorded_entity(paths)[0]:
+                paths.dir.mkdir(parents=True, exist_ok=True)
+                record = {"format_version": FORMAT_VERSION, "entity": doc.entity}
+                _publish(paths.dir / NAMESPACE_FILE, json.dumps(record).encode() + b"\n")
+                held = recorded_entity(paths)[1]
+                if held != doc.entity:  # a concurrent first apply for another namespace won
+                    raise ArtifactConflictError(
+                        f"artifact {doc.key} here belongs to {_namespace(held, doc.project)!r}, "
+                        f"not {_namespace(doc.entity, doc.project)!r}"
+                    )
             for m in plan.versions:
                 _publish(paths.manifest(m.version), m.to_bytes(), tombstone=m.deleted)
             for ev in plan.events:
@@ -278,6 +357,10 @@ class ArtifactIngest:
         if not plan.current:
             self.repo.reindex_collection(doc.project, doc.name)
         return plan
+
+
+def _namespace(entity: str | None, project: str) -> str:
+    return f"{entity}/{project}" if entity else project
 
 
 def _manifest_here(paths: CollectionPaths, version: int) -> Manifest | None:
