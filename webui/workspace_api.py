@@ -109,13 +109,20 @@ def _body() -> Any:
 
 @view(api)
 def save_view(project: str, name: str) -> Response:
-    """Body: ``{"state": {...}, "default": true|false}``; answers the stored document.
-    ``default`` true makes it the project's default view; false stops it being the default."""
+    """Body: ``{"state": {...}, "default": true|false, "updated_at": seconds}``; answers the
+    stored document. ``default`` true makes it the project's default view; false stops it being
+    the default. ``updated_at`` (sent by ``localtrack sync``): when the view was saved where it
+    comes from; a copy here saved later is kept, and answered."""
     body = _body()
     if not isinstance(body, dict) or not isinstance(body.get("state"), dict):
         raise DocumentError('send {"state": {...}} as the body', "view", "state")
+    stamp = body.get("updated_at")
+    if stamp is not None and (
+        isinstance(stamp, bool) or not isinstance(stamp, int | float) or not stamp >= 0
+    ):
+        raise DocumentError("'updated_at' must be a time in seconds", "view", "updated_at")
     root = ui_state().reader.root
-    doc = workspaces.save_view(root, project, name, body["state"])
+    doc = workspaces.save_view(root, project, name, body["state"], stamp)
     if body.get("default") is True:
         workspaces.set_default(root, project, name)
     elif body.get("default") is False and workspaces.default_view(root, project) == name:

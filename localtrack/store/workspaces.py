@@ -141,11 +141,26 @@ def read_view(root: str | Path, project: str, name: str) -> dict[str, Any]:
 
 
 def save_view(
-    root: str | Path, project: str, name: str, state: Mapping[str, Any]
+    root: str | Path,
+    project: str,
+    name: str,
+    state: Mapping[str, Any],
+    updated_at: float | None = None,
 ) -> dict[str, Any]:
-    """Write (or replace) a view; returns the stored document."""
+    """Write (or replace) a view; returns the stored document.
+
+    With `updated_at` (a view arriving by sync or from a bundle, stamped where it was saved) a
+    view already here that was saved later is kept and returned instead: the newer one wins."""
+    if updated_at is not None:
+        try:
+            here = read_view(root, project, name)
+        except (ViewNotFoundError, DocumentError):
+            here = None
+        if here is not None and float(here.get("updated_at") or 0) > updated_at:
+            return here
+    stamp = time.time() if updated_at is None else float(updated_at)
     doc = check_view(
-        {"version": VERSION, "name": check_name(name), "updated_at": time.time(), "state": state}
+        {"version": VERSION, "name": check_name(name), "updated_at": stamp, "state": state}
     )
     if len(repr(doc)) > MAX_BYTES:
         raise DocumentError(f"a view must be under {MAX_BYTES} bytes", "view", "state")

@@ -59,6 +59,7 @@ class ExportReport:
     bytes: int = 0
     seconds: float = 0.0
     artifacts: list[str] = field(default_factory=list)
+    views: list[str] = field(default_factory=list)  # saved workspace views, "project/name"
 
 
 def export_bundle(
@@ -93,11 +94,21 @@ def export_bundle(
             for manifest in manifests:
                 w.frame(b"M", protocol.canonical_json(manifest.to_json()).encode())
             _export_artifacts(w, Path(root), report, written, tick)
+            _export_views(w, Path(root), {m.project for m in manifests}, report)
             w.end()
     finally:
         builder.close()
     report.seconds = time.monotonic() - started
     return report
+
+
+def _export_views(w: FrameWriter, root: Path, projects: set[str], report: ExportReport) -> None:
+    """The saved workspace views of the exported runs' projects, one W frame each."""
+    from .views import local_documents
+
+    for doc in local_documents(root, projects):
+        w.frame(b"W", json.dumps(doc, allow_nan=False).encode())
+        report.views.append(f"{doc['project']}/{doc['view']['name']}")
 
 
 def _export_run(
@@ -203,6 +214,7 @@ class ImportReport:
     bytes: int = 0
     seconds: float = 0.0
     artifacts: list[str] = field(default_factory=list)
+    views: list[str] = field(default_factory=list)  # saved workspace views, "project/name"
 
 
 def import_bundle(
@@ -252,6 +264,13 @@ def import_bundle(
                 report.failed[doc.key] = str(exc)
                 continue
             report.artifacts.append(doc.key)
+        for view in contents.views:  # checked by the schema when the bundle was scanned
+            from .views import apply_document
+
+            try:
+                report.views.append(apply_document(root, view))
+            except (LocaltrackError, OSError) as exc:
+                report.failed[f"view {view['project']}/{view['view']['name']}"] = str(exc)
     finally:
         ingest.close()
     report.seconds = time.monotonic() - started

@@ -9,6 +9,7 @@ outside the store (blobs are named by their sha256, files by the manifest's allo
                B  blob: sha256 (32 raw bytes) + content
                M  a run's manifest (the sync protocol's JSON)
                A  an artifact collection (store/ingest/artifacts.py's document)
+               W  a saved workspace view of an exported run's project (sync/views.py)
     end      kind "E" | length 32 | sha256 of every byte before this frame
 
 ``FrameWriter`` writes frames and hashes them; ``scan_bundle`` reads a bundle once and refuses
@@ -111,6 +112,7 @@ class BundleContents:
     blobs: dict[str, tuple[int, int]] = field(default_factory=dict)  # sha → (offset, length)
     header: dict[str, Any] = field(default_factory=dict)
     artifacts: list[CollectionDoc] = field(default_factory=list)
+    views: list[dict[str, Any]] = field(default_factory=list)  # saved workspace views (W)
 
 
 def scan_bundle(
@@ -148,7 +150,7 @@ def scan_bundle(
                 )
             if kind == b"B":
                 _read_blob(r, contents, length, on_blob, max_blob_bytes)
-            elif kind in (b"H", b"M", b"A"):
+            elif kind in (b"H", b"M", b"A", b"W"):
                 _read_json_frame(r, contents, kind, length)
             else:
                 raise BundleError(f"unknown frame kind {kind!r} at offset {r.pos - _FRAME.size}")
@@ -247,6 +249,15 @@ def _read_json_frame(r: _Reader, contents: BundleContents, kind: bytes, length: 
         if contents.header:
             raise BundleError("the bundle has a second header")
         contents.header = check_header(data)
+        return
+    if kind == b"W":
+        from .views import check_document
+
+        try:
+            view = check_document(data)
+        except DocumentError as exc:
+            raise BundleError(f"a workspace view in the bundle is malformed: {exc}") from None
+        contents.views.append(view)
         return
     if kind == b"A":
         try:

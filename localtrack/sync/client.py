@@ -59,6 +59,7 @@ class SyncReport:
     seconds: float = 0.0
     artifacts: list[ArtifactResult] = field(default_factory=list)
     sweeps: list[str] = field(default_factory=list)
+    views: list[str] = field(default_factory=list)  # saved workspace views sent, "project/name"
 
     @property
     def failed(self) -> list[RunResult]:
@@ -174,6 +175,11 @@ class SyncClient:
             from ..sweeps.wire import push_states  # the sweeps the trials belong to
 
             report.sweeps = push_states(self.source.store.root, self.remote, run_ids)
+        if not dry_run:  # the saved workspace views of the synced runs' projects
+            from .views import push_documents, source_documents
+
+            projects = {j.local.manifest.project for j in jobs.values() if j.local is not None}
+            report.views = push_documents(self.remote, source_documents(self.source, projects))
         report.seconds = time.monotonic() - started
         return report
 
