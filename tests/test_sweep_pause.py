@@ -3,6 +3,7 @@ it is resumed; hyperband's reader reads each sealed shard once and nothing when 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -106,3 +107,55 @@ def test_hyperband_reader_reads_each_shard_once_and_nothing_without_new_rows(
     assert follower.values() == [float(s) for s in range(40)]
     assert follower.shard_reads <= reads + 1, "only the new shard is read"
     run.finish()
+
+
+def test_a_program_trial_ends_when_its_agent_is_killed(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from localtrack.store.runmeta import pid_alive
+
+    from .conftest import REPO, child_env
+
+    program = tmp_path / "train.py"
+    program.write_text(
+        "import os, sys, time\nimport localtrack\nrun = localtrack.init()\n"
+        f"open({str(tmp_path / 'pid')!r}, 'w').write(str(os.getpid()))\n"
+        "time.sleep(120)\n"
+    )
+    config = {**GRID, "program": str(program), "command": ["${interpreter}", "${program}"]}
+    sweep_id = localtrack.sweep(config, project="p", dir=tmp_path / "store")
+    agent = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "localtrack.cli",
+            "agent",
+            sweep_id,
+            "--dir",
+            str(tmp_path / "store"),
+        ],
+        env=child_env(**QUIET),
+        cwd=str(REPO),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        trial = int((tmp_path / "pid").read_text())
+        agent.send_signal(signal.SIGKILL)
+        agent.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while pid_alive(trial) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pid_alive(trial), "the trial went on training after its agent died"
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+        if (tmp_path / "pid").exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int((tmp_path / "pid").read_text()), signal.SIGKILL)

@@ -15,6 +15,7 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -224,7 +225,9 @@ class Agent:
             env = dict(os.environ, **self._environment(attempt))
             log.info("sweep %s: trial %s runs %s", self.sweep.id, attempt.key, argv)
             try:
-                process = subprocess.Popen(argv, env=env, start_new_session=True)
+                process = subprocess.Popen(
+                    argv, env=env, start_new_session=True, preexec_fn=_die_with_agent()
+                )
             except OSError as exc:
                 log.error("sweep %s: cannot start %s: %s", self.sweep.id, argv[0], exc)
                 return "failed"
@@ -306,6 +309,24 @@ class TrialWatch:
             return None
         self.rungs = rungs
         return self.sweep.report_progress(self.attempt.key, rungs)
+
+
+def _die_with_agent() -> Callable[[], None] | None:
+    """On Linux, a trial subprocess gets SIGTERM when its agent dies (kill -9 included), so it
+    does not train on unwatched; its run is then closed as the signal handler closes it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+    def set_parent_death_signal() -> None:
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+    return set_parent_death_signal
 
 
 def _escalate(process: subprocess.Popen[bytes], waited: float) -> None:
