@@ -119,3 +119,30 @@ def test_fifty_panels_draw_only_near_the_viewport(browser: Any, server: LiveServ
             "() => [...document.querySelectorAll('.ws-body')].pop().dataset.painted === 'true'",
             timeout=60_000,
         )
+
+
+def test_the_run_picker_limits_the_charts_to_the_ticked_runs(
+    browser: Any, server: LiveServer
+) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    with guarded(browser) as (page, _):
+        _open(page, server)
+        page.click("#ws-picker > summary")
+        picks = page.locator("#ws-picker label[data-run]")
+        assert picks.count() == 3
+        dropped = picks.first.get_attribute("data-run")
+        with page.expect_request(lambda r: "/api/v1/charts" in r.url, timeout=60_000) as req:
+            picks.first.locator("input").uncheck()
+        runs = parse_qs(urlsplit(req.value.url).query)["runs"][0].split(",")
+        assert len(runs) == 2 and dropped not in runs
+        state = page.evaluate("() => window.LT.workspace.state")
+        assert state["runs"] == "selection" and sorted(state["selection"]) == sorted(runs)
+        assert page.input_value("#ws-runs") == "selection"
+        assert page.text_content("#ws-picker > summary") == "2 of 3 runs"
+        # the choice is part of the link
+        link = page.url
+    with guarded(browser) as (page, _):
+        page.goto(link)
+        page.wait_for_selector(".ws-body[data-painted='true']", timeout=60_000)
+        assert page.evaluate("() => window.LT.workspace.state.selection.length") == 2

@@ -17,6 +17,7 @@
     order: [], sizes: {}, panels: [] };
   let state = Object.assign({}, DEFAULTS);
   let viewName = null;
+  let pickerOpen = false;
   const feed = new ChartFeed();
   const charts = new Map(); /* card -> Chart */
   const visible = new Set();
@@ -239,8 +240,38 @@
       sel("ws-group", "Group by", [["", "no grouping"]].concat(cfg.map((k) => [k, k.slice(7)])), state.group_by, (v) => setState({ group_by: v }, "data")),
       sel("ws-band", "Band", [["minmax", "min–max"], ["std", "± std"], ["none", "none"]], state.band, (v) => setState({ band: v }, "style")),
       sel("ws-runs", "Runs", [["all", "all"], ["filter", "filter"], ["selection", "selection"]], state.runs, (v) => setState({ runs: v }, "data")),
-      filter, add, hiddenSel);
+      filter, picker(), add, hiddenSel);
     renderViews();
+  }
+  /* Run picker: a checkbox per run (up to the workspace's run limit); ticking one switches the
+   * workspace to "selection" (starting from the runs shown now), "all" / "none" set every box. */
+  function picker() {
+    const shown = new Set(shownRuns().map((r) => r.id));
+    const chosen = () => [...list.querySelectorAll("input[type=checkbox]:checked")].map((c) => c.value);
+    const apply = (ids) => {
+      setState({ runs: "selection", selection: ids }, "data");
+      det.querySelector("summary").textContent = `${ids.length} of ${data.runs.length} runs`;
+      document.getElementById("ws-runs").value = "selection";
+    };
+    const list = h("div", { class: "ws-picker-list" }, data.runs.map((r) => {
+      const box = h("input", { type: "checkbox", value: r.id, checked: shown.has(r.id), "aria-label": r.name });
+      box.addEventListener("change", () => apply(chosen()));
+      return h("label", { class: "ws-pick", title: r.id, dataset: { run: r.id } }, box, h("span", { text: r.name || r.id }), h("span", { class: "muted", text: r.state }));
+    }));
+    const find = h("input", { type: "search", placeholder: "find a run", "aria-label": "Find a run" });
+    find.addEventListener("input", () => {
+      const q = find.value.trim().toLowerCase();
+      for (const el of list.children) el.hidden = Boolean(q) && !el.textContent.toLowerCase().includes(q);
+    });
+    const every = (on) => () => { for (const c of list.querySelectorAll("input[type=checkbox]")) if (!c.closest("label").hidden) c.checked = on; apply(chosen()); };
+    const det = h("details", { class: "ws-picker", id: "ws-picker" },
+      h("summary", { text: `${shown.size} of ${data.runs.length} runs` }),
+      h("div", { class: "ws-picker-pop card" }, h("div", { class: "ws-picker-head" }, find,
+        h("button", { type: "button", class: "btn", text: "all", on: { click: every(true) } }),
+        h("button", { type: "button", class: "btn", text: "none", on: { click: every(false) } })), list));
+    det.open = pickerOpen;
+    det.addEventListener("toggle", () => { pickerOpen = det.open; });
+    return det;
   }
 
   /* --- saved views ----------------------------------------------------------------------- */
