@@ -36,6 +36,10 @@ def _log(root: Path, name: str, steps: tuple[int, ...], extra: bool, only: bool)
                     np.sin(np.linspace(0, 200, 8000)).astype(np.float32), sample_rate=8000
                 )
                 row["page"] = localtrack.Html(f"<p>{name} at {step}</p>")
+                curve = localtrack.Table(
+                    columns=["x", "y"], data=[[i, i * (step + 1)] for i in range(8)]
+                )
+                row["curve"] = localtrack.plot.line(curve, "x", "y", title=f"{name} curve")
         if only and step == steps[-1]:
             row["only_here"] = localtrack.Image(colour(1))
         run.log(row, step=step)
@@ -45,7 +49,7 @@ def _log(root: Path, name: str, steps: tuple[int, ...], extra: bool, only: bool)
 
 def compare_runs(root: Path) -> dict[str, str]:
     """Run a: `samples` at 0, 10, 20 and `only_here`; run b: `samples` at 5, 15; run c: scalars
-    only. With ``extra`` kinds (a gallery, a table, audio, HTML) under shared keys in a and b."""
+    only. With ``extra`` kinds (a gallery, a table, audio, HTML, a preset line chart) under shared keys in a and b."""
     return {
         "a": _log(root, "alpha", A_STEPS, extra=True, only=True),
         "b": _log(root, "beta", B_STEPS, extra=True, only=False),

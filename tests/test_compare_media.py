@@ -60,6 +60,7 @@ def test_keys_list_who_has_and_who_lacks_each(client: FlaskClient, runs: dict) -
         ("audio", "clip"),
         ("html", "page"),
         ("table", "preds"),
+        ("chart", "curve"),
     }
     samples = keys[("image", "samples")]
     assert samples["runs"] == [runs["a"], runs["b"]] and samples["missing"] == [runs["c"]]
@@ -109,6 +110,7 @@ def test_every_kind_is_described_as_on_the_run_page(client: FlaskClient, runs: d
         ("clip", "audio", "sample_rate"),
         ("page", "html", "scripts"),
         ("preds", "table", "rows"),
+        ("curve", "chart", "chart"),
     ):
         body = _get(client, ids, key=key, type=kind, step=12)
         assert body["type"] == kind

@@ -46,7 +46,7 @@ def compare_media_view(
     reader: StoreReader, project: str, run_ids: Sequence[str], args: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Every media key of the runs (with the runs that have and lack it) and, for the chosen key
-    (``?key``, with ``?type`` when two kinds share a name; else the first key all runs share),
+    (``?key``, with ``?type`` when two kinds share a name; else the first key most runs have),
     each run's items at the nearest step at or before ``?step`` (the latest step when absent)."""
     runs = [reader.run(r) for r in run_ids]
     media = [_by_key(reader, r.id) for r in runs]
@@ -90,7 +90,8 @@ def compare_media_view(
         if chosen is None:
             raise UsageError(f"none of these runs logged media under {wanted_key!r}")
     else:
-        chosen = next((k for k in keys if k["shared"]), keys[0] if keys else None)
+        # the first key all runs share, else the first of those most of them have
+        chosen = max(keys, key=lambda k: len(k["runs"]), default=None)
     if chosen is None:
         return out
     kind, key = chosen["type"], chosen["key"]

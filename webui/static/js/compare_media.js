@@ -14,6 +14,7 @@
   const ids = app.dataset.runs.split(",").filter(Boolean);
   const body = document.getElementById("cm-body"), countEl = document.getElementById("cm-count");
   const KINDS = { image: "image", video: "video", audio: "audio", chart: "preset chart", plotly: "plotly", object3d: "3D", html: "HTML", table: "table", histogram: "histogram" };
+  const WIDE = new Set(["chart", "table", "plotly", "object3d", "html", "video", "histogram"]); /* kinds drawn ~480px wide */
   let chosen = { key: null, type: null, step: null }, data = null, poller = null, timer = null;
   let colors = {}, parts = null;
   const shown = new Map(); /* run id -> what its panel shows now, so a slider move redraws only what changed */
@@ -158,6 +159,7 @@
     parts.label.textContent = `step ${fmtInt(d.step)}`;
     parts.label.title = d.total_steps > d.steps.length ? `${fmtInt(d.steps.length)} of ${fmtInt(d.total_steps)} steps on the slider` : "";
     sec.dataset.key = d.key; sec.dataset.step = String(d.step);
+    parts.panels.classList.toggle("cm-wide", WIDE.has(d.type));
     renderPanels(d);
   }
 
