@@ -19,7 +19,7 @@ import json
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -252,6 +252,73 @@ class Index:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=False)) for r in cur]
 
+    # -- artifacts (rows built from a collection's files by store/artifacts/catalog.py) --------
+
+    def replace_artifact_rows(
+        self,
+        project: str,
+        name: str,
+        versions: Sequence[Sequence[Any]],
+        aliases: Sequence[Sequence[Any]],
+        moves: Sequence[Sequence[Any]],
+        uses: Sequence[Sequence[Any]],
+    ) -> None:
+        """Make one collection's rows exactly these (call inside ``transaction()``); each row
+        starts with its columns after (project, name), in ARTIFACT_COLUMNS order."""
+        key = [project, name]
+        for table in ARTIFACT_COLUMNS:
+            self.conn.execute(f"DELETE FROM {table} WHERE project=? AND name=?", key)
+        for table, rows in zip(ARTIFACT_COLUMNS, (versions, aliases, moves, uses), strict=True):
+            cols = ("project", "name", *ARTIFACT_COLUMNS[table])
+            verb = "INSERT OR REPLACE" if table == "artifact_uses" else "INSERT"
+            self.conn.executemany(
+                f"{verb} INTO {table} ({', '.join(cols)}) VALUES ({','.join('?' * len(cols))})",
+                [(*key, *row) for row in rows],
+            )
+
+    def delete_artifact_rows(self) -> None:
+        for table in ARTIFACT_COLUMNS:
+            self.conn.execute(f"DELETE FROM {table}")
+
+    def artifact_version_rows(self, type_: str | None = None) -> list[dict[str, Any]]:
+        """Every live artifact version row (for listings), by project and name, newest first."""
+        sql = "SELECT * FROM artifact_versions WHERE deleted_at IS NULL"
+        args: list[Any] = []
+        if type_ is not None:
+            sql += " AND type=?"
+            args.append(type_)
+        cur = self.conn.execute(sql + " ORDER BY project, name, version DESC", args)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=False)) for r in cur]
+
+
+ARTIFACT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "artifact_versions": (
+        "version",
+        "type",
+        "digest",
+        "size",
+        "file_count",
+        "created_at",
+        "run_id",
+        "description",
+        "metadata",
+        "linked_from",
+        "deleted_at",
+    ),
+    "artifact_aliases": ("alias", "version"),
+    "artifact_alias_moves": (
+        "seq",
+        "alias",
+        "from_version",
+        "to_version",
+        "who",
+        "at",
+        "run_id",
+    ),
+    "artifact_uses": ("version", "run_id", "at"),
+}
+"""The artifact tables (migration m002) and their columns after (project, name)."""
 
 _DAMAGE_CODES = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
 

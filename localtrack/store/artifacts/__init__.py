@@ -9,6 +9,6 @@ standard library, pyarrow, numpy, sqlite-utils, localtrack.errors and localtrack
     manifest.py     Entry / Manifest: the manifest document, its schema and its digest
     blobs.py        the blob area: stream a file in (hash while copying), gc.lock, gc
     collection.py   one collection: publish a version (gapless numbering), events, replayed state
-    catalog.py      the artifact index tables' SQL (a rebuildable cache) and reindexing
+    catalog.py      filling the artifact index tables (their SQL is in store/index.py)
     doctor.py       orphans (partials, incoming blobs) and missing blobs, found and cleaned
 """

@@ -1,9 +1,9 @@
-"""The artifact index tables (a rebuildable cache of ``artifacts/``) and how they are filled.
+"""How the artifact index tables (a rebuildable cache of ``artifacts/``) are filled.
 
-This is the only SQL outside ``store/index.py`` and ``store/schema.py``: it is kept with the
-artifact code it serves so that index.py stays one idea. Every change rewrites one collection's
-rows in one ``BEGIN IMMEDIATE`` transaction, from the replayed files, so the tables never hold
-a state the files do not.
+The SQL itself is in ``store/index.py`` (``Index.replace_artifact_rows`` and friends), like all of
+the index's SQL; this module turns a replayed collection into rows. Every change rewrites one
+collection's rows in one ``BEGIN IMMEDIATE`` transaction, from the replayed files, so the tables
+never hold a state the files do not.
 """
 
 from __future__ import annotations
@@ -19,21 +19,14 @@ from .collection import CollectionState, load_state
 from .layout import ArtifactPaths
 
 log = logging.getLogger(__name__)
-TABLES = ("artifact_versions", "artifact_aliases", "artifact_alias_moves", "artifact_uses")
 
 
 def _write(index: Index, state: CollectionState) -> None:
-    key = [state.project, state.name]
-    conn = index.conn
-    for table in TABLES:
-        conn.execute(f"DELETE FROM {table} WHERE project=? AND name=?", key)
-    conn.executemany(
-        "INSERT INTO artifact_versions (project, name, version, type, digest, size, file_count,"
-        " created_at, run_id, description, metadata, linked_from, deleted_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        [
+    index.replace_artifact_rows(
+        state.project,
+        state.name,
+        versions=[
             (
-                *key,
                 m.version,
                 m.type,
                 m.digest,
@@ -48,23 +41,12 @@ def _write(index: Index, state: CollectionState) -> None:
             )
             for m in state.versions.values()
         ],
-    )
-    conn.executemany(
-        "INSERT INTO artifact_aliases (project, name, alias, version) VALUES (?,?,?,?)",
-        [(*key, a, v) for a, v in state.all_aliases().items()],
-    )
-    conn.executemany(
-        "INSERT INTO artifact_alias_moves (project, name, seq, alias, from_version, to_version,"
-        " who, at, run_id) VALUES (?,?,?,?,?,?,?,?,?)",
-        [
-            (*key, m.seq, m.alias, m.from_version, m.to_version, m.who, m.at, m.run_id)
+        aliases=list(state.all_aliases().items()),
+        moves=[
+            (m.seq, m.alias, m.from_version, m.to_version, m.who, m.at, m.run_id)
             for m in state.moves
         ],
-    )
-    conn.executemany(
-        "INSERT OR REPLACE INTO artifact_uses (project, name, version, run_id, at)"
-        " VALUES (?,?,?,?,?)",
-        [(*key, u.version, u.run_id, u.at) for u in state.uses],
+        uses=[(u.version, u.run_id, u.at) for u in state.uses],
     )
 
 
@@ -86,8 +68,7 @@ def reindex_artifacts(index: Index, paths: ArtifactPaths) -> tuple[int, list[str
     problems: list[str] = []
     count = 0
     with index.transaction():
-        for table in TABLES:
-            index.conn.execute(f"DELETE FROM {table}")
+        index.delete_artifact_rows()
     for project, name in paths.collection_names():
         try:
             state = load_state(paths.collection(project, name), project, name)
@@ -102,11 +83,4 @@ def reindex_artifacts(index: Index, paths: ArtifactPaths) -> tuple[int, list[str
 
 def version_rows(index: Index, type_: str | None = None) -> list[dict[str, Any]]:
     """Every live version row (for listings), newest first."""
-    sql = "SELECT * FROM artifact_versions WHERE deleted_at IS NULL"
-    args: list[Any] = []
-    if type_ is not None:
-        sql += " AND type=?"
-        args.append(type_)
-    cur = index.conn.execute(sql + " ORDER BY project, name, version DESC", args)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=False)) for r in cur]
+    return index.artifact_version_rows(type_)
