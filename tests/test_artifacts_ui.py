@@ -3,11 +3,17 @@ test_artifacts_ui_browser.py)."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import localtrack
+from localtrack.store.artifact_reader import ArtifactReader
+from localtrack.store.artifacts.repository import ArtifactRepository
 from webui import create_app
 
 from .artifact_ui_fixtures import artifact_store, png_bytes
@@ -100,3 +106,43 @@ def test_run_twin_lists_inputs_and_outputs(site: tuple[Any, dict[str, str]]) -> 
     assert [f"{v['name']}:{v['version']}" for v in data["inputs"]] == ["ds:v0"]
     assert [f"{v['name']}:{v['version']}" for v in data["outputs"]] == ["net:v0"]
     assert b'id="run-artifacts"' in client.get(f"/runs/{ids['train']}").data
+
+
+def _age(root: Path) -> None:
+    """Date every collection folder a minute back (past the cache's racy window)."""
+    old = time.time() - 60
+    for dirpath, _dirs, _files in os.walk(root / "artifacts" / "collections"):
+        os.utime(dirpath, (old, old))
+
+
+def test_lineage_reads_only_the_collections_that_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "store"
+    with localtrack.init(project="p", dir=root) as run:
+        for i in range(20):
+            art = localtrack.Artifact(f"c{i}", "dataset")
+            with art.new_file("x.txt") as f:
+                f.write(str(i))
+            run.log_artifact(art)
+    _age(root)
+    read: list[str] = []
+    real = ArtifactRepository.state
+
+    def counting(self: ArtifactRepository, project: str, name: str) -> Any:
+        read.append(name)
+        return real(self, project, name)
+
+    monkeypatch.setattr(ArtifactRepository, "state", counting)
+    first = ArtifactReader(root).lineage("p", "c0", "latest")
+    assert len(read) == 21  # nothing cached yet: every collection, and the focus
+    read.clear()
+    assert ArtifactReader(root).lineage("p", "c0", "latest") == first
+    assert read == ["c0"]  # only the focus is resolved
+    with localtrack.init(project="p", dir=root) as run:
+        run.use_artifact("c0:latest")
+        consumer = run.id
+    read.clear()
+    third = ArtifactReader(root).lineage("p", "c0", "latest")
+    assert read == ["c0", "c0"]  # the focus, and the one collection that changed
+    assert f"run:{consumer}" in {n["id"] for n in third["nodes"]}

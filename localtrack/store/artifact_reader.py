@@ -5,10 +5,19 @@ truth), and returned as plain JSON-ready dicts the web views pass on unchanged. 
 joins every collection's producers (a manifest's ``run_id``), consumers (its ``uses``) and
 registry links (``linked_from``) into one DAG of run and artifact-version nodes, then keeps what
 is reachable from the focus within `depth` steps upstream and downstream.
+
+Each collection's part of that graph is cached per process, keyed by the store and collection and
+checked against a fingerprint of its three folders (the collection's, ``events/``, ``uses/``:
+every publish renames a file into one of them, which changes that folder's mtime). A request
+reads again only the collections that changed; a collection changed within ``RACY_S`` seconds of
+being read is not cached (a second change in the same mtime tick would not show).
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +26,7 @@ from typing import Any
 
 from ..errors import UsageError
 from .artifacts.collection import CollectionState
-from .artifacts.layout import check_entry_path, check_name
+from .artifacts.layout import CollectionPaths, check_entry_path, check_name
 from .artifacts.manifest import Entry, Manifest
 from .artifacts.repository import ArtifactRepository
 
@@ -33,6 +42,7 @@ TEXT_SUFFIXES = {".txt", ".md", ".csv", ".tsv", ".json", ".jsonl", ".yaml", ".ym
 TEXT_PREVIEW_BYTES = 64 << 10
 TABLE_PREVIEW_ROWS = 100
 MAX_LINEAGE_NODES = 500
+RACY_S = 2.0
 
 
 def file_kind(path: str) -> str:
@@ -51,6 +61,59 @@ def version_id(project: str, name: str, version: int) -> str:
 
 def run_node_id(run_id: str) -> str:
     return f"run:{run_id}"
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One collection's nodes and edges in the lineage graph."""
+
+    nodes: tuple[dict[str, Any], ...]
+    edges: tuple[tuple[str, str, str], ...]
+
+
+def _part_of(state: CollectionState) -> _Part:
+    nodes: list[dict[str, Any]] = []
+    edges: list[tuple[str, str, str]] = []
+    for m in state.live.values():
+        node = version_id(m.project, m.name, m.version)
+        nodes.append(
+            {
+                "id": node,
+                "kind": "artifact",
+                "project": m.project,
+                "name": m.name,
+                "version": f"v{m.version}",
+                "type": m.type,
+                "aliases": state.aliases_of(m.version),
+            }
+        )
+        src = m.linked_from or {}
+        if isinstance(src.get("version"), int):
+            origin = version_id(str(src.get("project")), str(src.get("name")), src["version"])
+            edges.append((origin, node, "link"))
+        elif m.run_id:
+            edges.append((run_node_id(m.run_id), node, "output"))
+    for use in state.uses:
+        node = version_id(state.project, state.name, use.version)
+        edges.append((node, run_node_id(use.run_id), "input"))
+    return _Part(tuple(nodes), tuple(edges))
+
+
+def _fingerprint(paths: CollectionPaths) -> tuple[tuple[int, int, int], ...]:
+    out = []
+    for folder in (paths.dir, paths.events, paths.uses):
+        try:
+            st = os.stat(folder)
+        except FileNotFoundError:
+            out.append((0, 0, 0))
+            continue
+        out.append((st.st_mtime_ns, st.st_ino, st.st_size))
+    return tuple(out)
+
+
+_PartKey = tuple[str, str, str]  # (store root, project, name)
+_parts: dict[_PartKey, tuple[tuple[tuple[int, int, int], ...], _Part]] = {}
+_parts_lock = threading.Lock()
 
 
 @dataclass
@@ -195,31 +258,36 @@ class ArtifactReader:
 
     # -- lineage ---------------------------------------------------------------------------------
 
+    def _part(self, project: str, name: str) -> _Part:
+        """The lineage part of one collection: cached while its folders are unchanged."""
+        paths = self.repo.paths.collection(project, name)
+        key = (str(self.repo.store.root), project, name)
+        fingerprint = _fingerprint(paths)
+        with _parts_lock:
+            cached = _parts.get(key)
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        part = _part_of(self.repo.state(project, name))
+        newest = max(f[0] for f in fingerprint) / 1e9
+        if time.time() - newest > RACY_S:
+            with _parts_lock:
+                _parts[key] = (fingerprint, part)
+        return part
+
     def _graph(self) -> _Graph:
         g = _Graph()
-        for state in self._states():
-            for m in state.live.values():
-                node = version_id(m.project, m.name, m.version)
-                g.nodes[node] = {
-                    "id": node,
-                    "kind": "artifact",
-                    "project": m.project,
-                    "name": m.name,
-                    "version": f"v{m.version}",
-                    "type": m.type,
-                    "aliases": state.aliases_of(m.version),
-                }
-                src = m.linked_from or {}
-                if isinstance(src.get("version"), int):
-                    origin = version_id(
-                        str(src.get("project")), str(src.get("name")), src["version"]
-                    )
-                    g.edge(origin, node, "link")
-                elif m.run_id:
-                    g.edge(run_node_id(m.run_id), node, "output")
-            for use in state.uses:
-                node = version_id(state.project, state.name, use.version)
-                g.edge(node, run_node_id(use.run_id), "input")
+        names = self.repo.collections()
+        root = str(self.repo.store.root)
+        with _parts_lock:  # forget collections that are gone
+            here = set(names)
+            for key in [k for k in _parts if k[0] == root and (k[1], k[2]) not in here]:
+                del _parts[key]
+        for project, name in names:
+            part = self._part(project, name)
+            for doc in part.nodes:
+                g.nodes[doc["id"]] = doc
+            for a, b, kind in part.edges:
+                g.edge(a, b, kind)
         for node in {*g.down, *g.up}:
             if node.startswith("run:"):
                 g.nodes[node] = {"id": node, "kind": "run", "run_id": node[4:]}
@@ -254,7 +322,7 @@ class ArtifactReader:
             for b, kind in sorted(g.down.get(a, ()))
             if b in keep
         ]
-        nodes = [g.nodes.get(n) or _gone(n) for n in sorted(keep)]
+        nodes = [_copy(g.nodes.get(n)) or _gone(n) for n in sorted(keep)]
         return {"focus": focus, "depth": depth, "nodes": nodes, "edges": edges}
 
     def run_artifacts(self, run_id: str) -> dict[str, Any]:
@@ -269,6 +337,16 @@ class ArtifactReader:
                 if v in live:
                     inputs.append(self._summary(state, live[v]))
         return {"run_id": run_id, "inputs": inputs, "outputs": outputs}
+
+
+def _copy(node: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A node the caller may change (the cached one stays as it is)."""
+    if node is None:
+        return None
+    out = dict(node)
+    if "aliases" in out:
+        out["aliases"] = list(out["aliases"])
+    return out
 
 
 def _gone(node: str) -> dict[str, Any]:
