@@ -53,6 +53,10 @@ ROUTES: dict[str, tuple[Callable[[Ids], str], str]] = {
         lambda ids: f"/api/v1/projects/mnist/compare?runs={ids['alpha']},{ids['beta']}",
         JSON,
     ),
+    "/api/v1/projects/<path:project>/compare/media": (
+        lambda ids: f"/api/v1/projects/mnist/compare/media?runs={ids['alpha']},{ids['beta']}",
+        JSON,
+    ),
     "/api/v1/runs/<run_id>": (lambda ids: f"/api/v1/runs/{ids['alpha']}", JSON),
     "/api/v1/runs/<run_id>/history": (lambda ids: f"/api/v1/runs/{ids['alpha']}/history", CSV),
     "/api/v1/series": (lambda ids: f"/api/v1/series?runs={ids['alpha']}&key=train/loss", JSON),
