@@ -1,4 +1,5 @@
-"""Bundles: runs in one file, to carry across an air gap. ``export`` writes, ``import`` applies.
+"""Bundles: runs and their artifact collections in one file, to carry across an air gap.
+``export`` writes, ``import`` applies.
 
 The file format (frames, limits, the whole-file checksum) is ``bundle_format.py``; this module
 moves runs in and out of it.
@@ -19,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ..errors import BundleError, DocumentError, LocaltrackError, MissingBlobsError
 from ..store.artifacts.repository import ArtifactRepository
@@ -317,7 +318,8 @@ class _Slice:
 
 
 class BundleSource:
-    """A verified bundle as a source for ``SyncClient`` (``localtrack sync --bundle``)."""
+    """A verified bundle as a source for ``SyncClient`` (``localtrack sync --bundle``): its runs,
+    then its artifact collections (``artifact_documents``), blobs read from the file."""
 
     def __init__(self, path: Path | str) -> None:
         self.contents = scan_bundle(path)
@@ -346,6 +348,13 @@ class BundleSource:
         with opener(RUN_JSON) as f:
             run_json = f.read()
         return LocalRun(manifest, {RUN_JSON: run_json}, "bundled", 0, opener)
+
+    def artifact_documents(self) -> list[dict[str, Any]]:
+        return [doc.to_json() for doc in self.contents.artifacts]
+
+    def open_blob(self, sha256: str) -> BinaryIO:
+        offset, length = self.contents.blobs[sha256]
+        return _Slice(self.contents.path, offset, length)  # type: ignore[return-value]
 
     def close(self) -> None:
         pass

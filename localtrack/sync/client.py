@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from ..errors import AuthError, LocaltrackError, ProtocolError, RemoteError, SyncError
 from ..humanize import plural
@@ -116,6 +116,15 @@ class RunSource(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class ArtifactSource(Protocol):
+    """A source that also holds artifact collections of its own (a bundle)."""
+
+    def artifact_documents(self) -> list[dict[str, Any]]: ...
+
+    def open_blob(self, sha256: str) -> BinaryIO: ...
+
+
 class SyncClient:
     """Pushes runs from one source (a store, or a bundle) to one server."""
 
@@ -186,7 +195,12 @@ class SyncClient:
     # -- phases ---------------------------------------------------------------------------------
 
     def _sync_artifacts(self, run_ids: Sequence[str], dry_run: bool) -> list[ArtifactResult]:
-        """The collections the runs produced or used, after the runs (store sources only)."""
+        """The collections the runs produced or used, after the runs (a bundle: all it holds)."""
+        if isinstance(self.source, ArtifactSource):
+            docs = self.source.artifact_documents()
+            return artifact_manifests.push_documents(
+                self.remote, docs, self.source.open_blob, None, dry_run, self.workers
+            )
         if not isinstance(self.source, ManifestBuilder) or not run_ids:
             return []
         root = self.source.store.root
