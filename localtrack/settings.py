@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,24 @@ from .errors import UsageError
 
 DEFAULT_DIR = "./localtrack-runs"
 SCOPES = ("run", "sync", "server")
+
+
+@dataclass(frozen=True)
+class WandbEnv:
+    """A W&B variable that sets the same thing; the ``LOCALTRACK_*`` twin wins when both are set.
+
+    values: W&B's value (lower-cased) → localtrack's, as pairs ("" means: as if unset); empty
+    passes the value through. subdir: joined to a path value (W&B writes into a subfolder too).
+    """
+
+    env: str
+    values: tuple[tuple[str, str], ...] = ()
+    subdir: str = ""
+
+
+_ON = ("1", "true", "yes", "on")
+_OFF = ("0", "false", "no", "off")
+_INVERTED = tuple((v, "0") for v in _ON) + tuple((v, "1") for v in _OFF)
 
 
 @dataclass(frozen=True)
@@ -53,6 +72,7 @@ class SettingSpec:
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     shown_default: str | None = None
+    wandb: tuple[WandbEnv, ...] = ()
 
 
 def _run(name: str, kind: type, default: Any, help: str, **kw: Any) -> SettingSpec:
@@ -66,8 +86,70 @@ def _env_only(name: str, scope: str, kind: type, default: Any, help: str, **kw: 
     return SettingSpec(name, "LOCALTRACK_" + name.upper(), kind, default, help, scope, **kw)
 
 
+_UNSET_IF_OFF = tuple((v, "") for v in _OFF)
+_WANDB_MODES = (
+    ("online", "online"),
+    ("run", "online"),
+    ("offline", "offline"),
+    ("dryrun", "offline"),
+    ("disabled", "disabled"),
+)
+_WANDB_CONSOLE = (
+    ("off", "0"),
+    *((v, "1") for v in ("auto", "wrap", "redirect", "wrap_raw", "wrap_emu", "on")),
+)
+
+
+def _init_argument(name: str, wandb_env: str, help: str, **kw: Any) -> SettingSpec:
+    """An init() argument a variable can set for a whole job (e.g. ``WANDB_PROJECT``)."""
+    kw.setdefault("argument", f"init({name}=)")
+    kw.setdefault("wandb", (WandbEnv(wandb_env),))
+    return _run(name, str, None, help, **kw)
+
+
+_INIT_ARGUMENTS = (
+    _init_argument("project", "WANDB_PROJECT", "project of a run started without `project=`"),
+    _init_argument("entity", "WANDB_ENTITY", "entity (team) of a run started without `entity=`"),
+    _init_argument("name", "WANDB_NAME", "name of a run started without `name=`"),
+    _init_argument("notes", "WANDB_NOTES", "notes of a run started without `notes=`"),
+    _init_argument("tags", "WANDB_TAGS", "tags of a run started without `tags=`, comma-separated"),
+    _init_argument("group", "WANDB_RUN_GROUP", "group of a run started without `group=`"),
+    _init_argument("job_type", "WANDB_JOB_TYPE", "job type of a run started without `job_type=`"),
+    _init_argument(
+        "run_id",
+        "WANDB_RUN_ID",
+        "id of a run started without `id=` (with a resume setting: the run to continue)",
+        argument="init(id=)",
+    ),
+    _init_argument(
+        "resume",
+        "WANDB_RESUME",
+        "resume mode of a run started without `resume=`: `allow`, `must` or `never` "
+        "(W&B's `auto` and `true` mean `allow`)",
+        choices=("allow", "must", "never"),
+        wandb=(
+            WandbEnv(
+                "WANDB_RESUME",
+                (
+                    *((v, v) for v in ("allow", "must", "never")),
+                    ("auto", "allow"),
+                    *((v, "allow") for v in _ON),
+                    *_UNSET_IF_OFF,
+                ),
+            ),
+        ),
+    ),
+)
+
 SPECS: tuple[SettingSpec, ...] = (
-    _run("dir", str, DEFAULT_DIR, "root directory of the store", argument="init(dir=)"),
+    _run(
+        "dir",
+        str,
+        DEFAULT_DIR,
+        "root directory of the store (`WANDB_DIR`: its `localtrack-runs` subfolder)",
+        argument="init(dir=)",
+        wandb=(WandbEnv("WANDB_DIR", subdir="localtrack-runs"),),
+    ),
     _run(
         "mode",
         str,
@@ -75,6 +157,10 @@ SPECS: tuple[SettingSpec, ...] = (
         "`offline` writes locally; `online` also pushes to a server in the background; "
         "`disabled` logs nothing (same API)",
         choices=("offline", "online", "disabled"),
+        wandb=(
+            WandbEnv("WANDB_DISABLED", (*((v, "disabled") for v in _ON), *_UNSET_IF_OFF)),
+            WandbEnv("WANDB_MODE", _WANDB_MODES),
+        ),
     ),
     _run(
         "base_url",
@@ -83,6 +169,7 @@ SPECS: tuple[SettingSpec, ...] = (
         'the server `localtrack sync` and `mode="online"` push to (else the last '
         "`localtrack login`)",
         scope="sync",
+        wandb=(WandbEnv("WANDB_BASE_URL"),),
     ),
     _run(
         "api_key",
@@ -90,6 +177,7 @@ SPECS: tuple[SettingSpec, ...] = (
         None,
         "the API key for that server (else the one `localtrack login` saved)",
         scope="sync",
+        wandb=(WandbEnv("WANDB_API_KEY"),),
     ),
     _run(
         "strict",
@@ -144,12 +232,17 @@ SPECS: tuple[SettingSpec, ...] = (
         bool,
         True,
         "record git commit, branch and dirty flag at init",
+        wandb=(WandbEnv("WANDB_DISABLE_GIT", _INVERTED),),
     ),
     _run(
         "system_metrics",
         bool,
         True,
         "sample CPU, memory, disk, network and GPU use in the background (`system/*` keys)",
+        wandb=(
+            WandbEnv("WANDB_X_DISABLE_STATS", _INVERTED),
+            WandbEnv("WANDB__DISABLE_STATS", _INVERTED),
+        ),
     ),
     _run(
         "system_metrics_interval",
@@ -157,6 +250,10 @@ SPECS: tuple[SettingSpec, ...] = (
         5.0,
         "seconds between system metric samples",
         unit="seconds",
+        wandb=(
+            WandbEnv("WANDB_X_STATS_SAMPLING_INTERVAL"),
+            WandbEnv("WANDB__STATS_SAMPLE_RATE_SECONDS"),
+        ),
     ),
     _run(
         "console",
@@ -164,12 +261,14 @@ SPECS: tuple[SettingSpec, ...] = (
         True,
         "copy stdout and stderr to the run's `files/output.log` (they still reach the terminal "
         "unchanged)",
+        wandb=(WandbEnv("WANDB_CONSOLE", _WANDB_CONSOLE),),
     ),
     _run(
         "save_code",
         bool,
         True,
         "save uncommitted changes (`git diff HEAD`) as the run's `files/diff.patch`",
+        wandb=(WandbEnv("WANDB_SAVE_CODE"), WandbEnv("WANDB_DISABLE_CODE", _INVERTED)),
     ),
     _run(
         "capture_packages",
@@ -185,6 +284,15 @@ SPECS: tuple[SettingSpec, ...] = (
         "the same host are detected at once by their pid)",
         unit="seconds",
     ),
+    _run(
+        "silent",
+        bool,
+        False,
+        "`localtrack.termlog()`, `termwarn()` and `termerror()` print nothing (the library "
+        "itself never prints)",
+        wandb=(WandbEnv("WANDB_SILENT"),),
+    ),
+    *_INIT_ARGUMENTS,
     _env_only(
         "sweep_id",
         "run",
@@ -294,38 +402,39 @@ def _show(value: Any) -> str:
     return format(value, "g") if isinstance(value, float) else str(value)
 
 
-def _bad(spec: SettingSpec, raw: str, what: str, allowed: str) -> UsageError:
-    return UsageError(f"{spec.env}={raw!r} {what}; set it to {allowed}")
+def _bad(spec: SettingSpec, raw: str, what: str, allowed: str, env: str = "") -> UsageError:
+    return UsageError(f"{env or spec.env}={raw!r} {what}; set it to {allowed}")
 
 
-def _parse(spec: SettingSpec, raw: str) -> Any:
+def _parse(spec: SettingSpec, raw: str, env: str = "") -> Any:
     """`raw` (not empty) as the setting's type; UsageError naming variable, value and rule."""
+    bad = partial(_bad, env=env)  # a W&B variable is named as itself
     text = raw.strip()
     unit = f" of {spec.unit}" if spec.unit else ""
     if spec.kind is bool:
         low = text.lower()
         if low in _TRUE or low in _FALSE:
             return low in _TRUE
-        raise _bad(spec, raw, "is not a boolean", "1/0, true/false, yes/no or on/off")
+        raise bad(spec, raw, "is not a boolean", "1/0, true/false, yes/no or on/off")
     if spec.kind is str:
         if spec.choices and text not in spec.choices:
-            raise _bad(spec, raw, "is not allowed", " or ".join(spec.choices))
+            raise bad(spec, raw, "is not allowed", " or ".join(spec.choices))
         return text
     if spec.kind is int:
         try:
             value: float = int(text)
         except ValueError:
             example = f"a whole number such as {spec.default}"
-            raise _bad(spec, raw, f"is not a whole number{unit}", example) from None
+            raise bad(spec, raw, f"is not a whole number{unit}", example) from None
     else:
         try:
             value = float(text)
         except ValueError:
             example = f"a number such as {_show(spec.default)}"
-            raise _bad(spec, raw, f"is not a number{unit}", example) from None
+            raise bad(spec, raw, f"is not a number{unit}", example) from None
     if spec.minimum is not None and value < spec.minimum:
         what = f"is below {_show(spec.minimum)}"
-        raise _bad(spec, raw, what, f"{_show(spec.minimum)} or more (default {spec.default})")
+        raise bad(spec, raw, what, f"{_show(spec.minimum)} or more (default {spec.default})")
     return value
 
 
@@ -333,9 +442,36 @@ def from_env(name: str) -> Any:
     """Setting `name` as its environment variable sets it, parsed; None when unset or empty."""
     spec = _BY_NAME[name]
     raw = os.environ.get(spec.env)
+    if raw is not None and raw.strip():
+        return _parse(spec, raw)
+    for alias in spec.wandb:  # W&B's twins, when the LOCALTRACK_* variable is not set
+        value = _from_wandb(spec, alias)
+        if value is not None:
+            return value
+    return None
+
+
+def _from_wandb(spec: SettingSpec, alias: WandbEnv) -> Any:
+    raw = os.environ.get(alias.env)
     if raw is None or not raw.strip():
         return None
-    return _parse(spec, raw)
+    text = raw.strip()
+    if alias.values:
+        table = dict(alias.values)
+        if text.lower() not in table:
+            allowed = " or ".join(dict.fromkeys(table))
+            raise UsageError(f"{alias.env}={raw!r} is not allowed; set it to {allowed}")
+        text = table[text.lower()]
+        if not text:
+            return None
+    if alias.subdir:
+        text = os.path.join(text, alias.subdir)
+    return _parse(spec, text, env=alias.env)
+
+
+def wandb_variables() -> dict[str, str]:
+    """Each W&B variable localtrack honours → the setting it sets."""
+    return {alias.env: spec.name for spec in SPECS for alias in spec.wandb}
 
 
 def resolve(name: str, explicit: Any = None) -> Any:
@@ -351,11 +487,18 @@ def resolve_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     return Path(resolve("dir", None if explicit is None else os.fspath(explicit))).expanduser()
 
 
-@dataclass(frozen=True)
+_W_MODES = ("dryrun", "run")  # W&B's mode names that Settings(mode=) translates
+
+
+@dataclass(frozen=True, init=False)
 class Settings:
     """Per-run settings; any field left as None is resolved from the environment or default.
 
     Example: ``localtrack.init(settings=localtrack.Settings(strict=True, flush_interval=0.5))``.
+    W&B's settings are accepted by their W&B names (``Settings(silent=True, disable_git=True)``):
+    honoured or ignored as docs/wandb.md lists; a name neither knows is a UsageError naming the
+    closest one. W&B values localtrack keeps as init() arguments (``project``, ``run_name``,
+    ``root_dir``...) land in ``extra``.
     """
 
     mode: str | None = None
@@ -375,7 +518,21 @@ class Settings:
     save_code: bool | None = None
     capture_packages: bool | None = None
     stale_after: float | None = None
+    silent: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, **values: Any) -> None:
+        own = {f.name for f in fields(self)}
+        foreign = {k: v for k, v in values.items() if k not in own}
+        values = {k: v for k, v in values.items() if k in own}
+        extra = dict(values.pop("extra", None) or {})
+        if foreign or isinstance(values.get("console"), str) or values.get("mode") in _W_MODES:
+            from .liverun.wandb_names import translate_settings
+
+            translate_settings(foreign, values, extra)
+        for name in own - {"extra"}:
+            object.__setattr__(self, name, values.get(name))
+        object.__setattr__(self, "extra", extra)
 
     def resolved(self) -> dict[str, Any]:
         """Every setting's effective value."""

@@ -217,7 +217,7 @@ def test_enospc_when_saving_run_json_never_reaches_the_training_loop(
     fault.full.set()
     for epoch in range(3):  # the training loop
         _log(run, range(epoch * 10, epoch * 10 + 10))
-        run.config["lr"] = 0.1 / (epoch + 1)
+        run.config.update({"lr": 0.1 / (epoch + 1)}, allow_val_change=True)
         run.summary["best_acc"] = epoch * 0.1
     assert fault.refused.is_set()
     assert _no_space_warnings(caplog), "no warning said run.json could not be saved"

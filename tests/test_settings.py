@@ -26,6 +26,12 @@ def _shown(spec: SettingSpec) -> str:
     return f"`{format(spec.default, 'g') if isinstance(spec.default, float) else spec.default}`"
 
 
+def _variable(spec: SettingSpec) -> str:
+    """The variable's cell: its name, and the W&B variables that set it too (LOCALTRACK_* wins)."""
+    twins = ", ".join(f"`{alias.env}`" for alias in spec.wandb)
+    return f"`{spec.env}`" + (f" (W&B: {twins})" if twins else "")
+
+
 def settings_table(specs: list[SettingSpec], *, with_argument: bool) -> str:
     """The Markdown table the docs show for `specs`, rendered from SPECS."""
     if with_argument:
@@ -33,10 +39,10 @@ def settings_table(specs: list[SettingSpec], *, with_argument: bool) -> str:
             "| environment variable | `Settings` field | default | meaning |",
             "|---|---|---|---|",
         ]
-        lines += [f"| `{s.env}` | `{s.argument}` | {_shown(s)} | {s.help} |" for s in specs]
+        lines += [f"| {_variable(s)} | `{s.argument}` | {_shown(s)} | {s.help} |" for s in specs]
     else:
         lines = ["| environment variable | default | meaning |", "|---|---|---|"]
-        lines += [f"| `{s.env}` | {_shown(s)} | {s.help} |" for s in specs]
+        lines += [f"| {_variable(s)} | {_shown(s)} | {s.help} |" for s in specs]
     return "\n".join(lines) + "\n"
 
 

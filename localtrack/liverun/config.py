@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import logging
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from ..errors import UsageError
 from .values import config_key, jsonable
+
+log = logging.getLogger(__name__)
 
 
 class Config:
@@ -14,11 +19,22 @@ class Config:
     Every change is written to run.json immediately (atomically). Values nested more than
     ``values.MAX_NESTING`` levels deep (or containing themselves) and keys that are not valid
     Unicode raise UsageError, and leave the config unchanged.
+
+    As in W&B, changing a key's existing value raises UsageError unless ``update(...,
+    allow_val_change=True)`` (or ``init(allow_val_change=True)``) allows it; keys a sweep chose
+    are locked: a change to one is ignored with a log message.
     """
 
     def __init__(self, data: dict[str, Any], on_change: Callable[[dict[str, Any]], None]) -> None:
         object.__setattr__(self, "_data", data)
         object.__setattr__(self, "_on_change", on_change)
+        object.__setattr__(self, "_allow_val_change", False)
+        object.__setattr__(self, "_locked", frozenset())
+
+    def _set_rules(self, allow_val_change: bool, locked: Iterable[str] = ()) -> None:
+        """init()'s allow_val_change, and the keys a sweep set (changes to them are ignored)."""
+        object.__setattr__(self, "_allow_val_change", bool(allow_val_change))
+        object.__setattr__(self, "_locked", frozenset(locked))
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -64,9 +80,16 @@ class Config:
         return self._data.get(key, default)
 
     def update(
-        self, values: Mapping[str, Any] | None = None, allow_val_change: bool = True, **kw: Any
+        self,
+        values: Mapping[str, Any] | None = None,
+        allow_val_change: bool | None = None,
+        **kw: Any,
     ) -> None:
-        """Merge values into the config (W&B-compatible signature) and persist it."""
+        """Merge values into the config (W&B-compatible signature) and persist it.
+
+        A new value for a key that has one raises UsageError unless `allow_val_change`.
+        """
+        allowed = self._allow_val_change if allow_val_change is None else allow_val_change
         if values is not None and not isinstance(values, Mapping) and hasattr(values, "__dict__"):
             values = vars(values)  # argparse.Namespace and similar
         merged = dict(values or {}, **kw)
@@ -74,6 +97,17 @@ class Config:
         for key, value in merged.items():
             name = config_key(key)
             converted[name] = jsonable(value, f"config[{name!r}]")
+        for name, value in list(converted.items()):
+            if name not in self._data or _same(self._data[name], value):
+                continue
+            if name in self._locked:
+                log.warning("config[%r] is set by the sweep; the change is ignored", name)
+                del converted[name]
+            elif not allowed:
+                raise UsageError(
+                    f"config[{name!r}] is {self._data[name]!r}; changing it to {value!r} needs "
+                    "config.update({...}, allow_val_change=True) (as in W&B)"
+                )
         self._data.update(converted)
         self._on_change(self._data)
 
@@ -84,6 +118,13 @@ class Config:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self._data)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as config values (NaN equals NaN: setting it again is not a change)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b)
 
 
 class Summary:

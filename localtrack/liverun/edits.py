@@ -15,6 +15,20 @@ from ..errors import UsageError
 from ..store.runmeta import SUMMARY_MODES, MetaDocument, metric_definition
 from .values import require_key
 
+_GOALS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
+
+
+def _summary_mode(summary: Any, goal: Any) -> Any:
+    """W&B's summary= as one of SUMMARY_MODES: "best" by the goal, the first of a list."""
+    if not isinstance(summary, str):
+        return summary
+    first = summary.split(",")[0].strip()
+    if first == "best":
+        if goal is None:
+            raise UsageError("define_metric(summary='best') needs goal='minimize' or 'maximize'")
+        return "min" if _GOALS[goal] == "minimize" else "max"
+    return first
+
 
 class RunEdits:
     """Applies config, summary and metric-definition changes to one run's run.json."""
@@ -58,24 +72,41 @@ class RunEdits:
         self._meta.update(summary_overrides=overrides, summary_deleted=deleted)
         self._changed()
 
-    def define_metric(self, name: Any, step_metric: Any, summary: Any) -> None:
+    def define_metric(
+        self,
+        name: Any,
+        step_metric: Any,
+        summary: Any,
+        goal: Any = None,
+        hidden: Any = None,
+        overwrite: Any = None,
+    ) -> None:
         """Define a metric name or glob (see Run.define_metric); a repeated name is updated
-        field by field and counts as the most recent definition."""
+        field by field (all fields replaced with `overwrite`) and counts as the most recent
+        definition. W&B's ``summary="best"`` takes min or max from `goal`; of a list such as
+        ``"min,max"`` the first mode is kept (one summary value per metric here)."""
         if not isinstance(name, str) or not name:
             raise UsageError("define_metric() needs a metric name or glob such as 'val/*'")
         require_key(name, "define_metric() name")
         if step_metric is not None:
             require_key(step_metric, "define_metric(step_metric=...)")
+        if goal is not None and goal not in _GOALS:
+            raise UsageError(
+                f"define_metric(goal=...) must be 'minimize' or 'maximize', not {goal!r}"
+            )
+        summary = _summary_mode(summary, goal)
         if summary is not None and summary not in SUMMARY_MODES:
             raise UsageError(
                 f"define_metric(summary=...) must be one of {SUMMARY_MODES}, not {summary!r}"
             )
         definitions = self._meta.get("metric_definitions", [])
-        earlier = [d for d in definitions if d.get("name") == name]
+        earlier = [d for d in definitions if d.get("name") == name and not overwrite]
         new = {"name": name, "step_metric": step_metric, "summary": summary}
-        for field in ("step_metric", "summary"):  # a second call on a name adds to the first
+        new |= {"goal": _GOALS.get(goal), "hidden": hidden}
+        for field in new:  # a second call on a name adds to the first
             if new[field] is None and earlier:
                 new[field] = earlier[-1].get(field)
+        new = {k: v for k, v in new.items() if v is not None or k in ("step_metric", "summary")}
         definitions = [d for d in definitions if d.get("name") != name] + [new]
         self._meta.update(metric_definitions=definitions)
         self._changed()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import shutil
@@ -26,8 +27,10 @@ from ..store.runschema import check_field
 from ..store.writer import RunWriter, WriterOptions
 from . import lifecycle
 from .disabled import DisabledRun
+from .init_args import as_settings, fill_from_environment, filter_config
 from .live import Run
 from .values import jsonable
+from .wandb_names import check_init_arguments
 
 log = logging.getLogger(__name__)
 MODES = ("offline", "disabled", "online")
@@ -59,8 +62,12 @@ def init(
     dir: str | os.PathLike[str] | None = None,
     mode: str | None = None,
     resume: str | bool | None = None,
-    settings: Settings | None = None,
+    settings: Settings | Mapping[str, Any] | None = None,
     reinit: bool | str | None = None,
+    config_exclude_keys: Sequence[str] | None = None,
+    config_include_keys: Sequence[str] | None = None,
+    allow_val_change: bool | None = None,
+    save_code: bool | None = None,
     **unused: Any,
 ) -> Run | DisabledRun:
     """Start a run (or resume one) and return it. Logging never touches the network.
@@ -71,25 +78,38 @@ def init(
         for step in range(100):
             run.log({"train/loss": 1 / (step + 1)})
         run.finish()
+
+    W&B's other arguments are accepted (``reinit``, ``magic``, ``sync_tensorboard``...; see
+    docs/wandb.md); any argument unknown to both is a UsageError naming the closest one.
+    Arguments left out come from ``LOCALTRACK_*`` (else ``WANDB_*``) variables, e.g.
+    ``WANDB_PROJECT``, ``WANDB_RUN_ID`` and ``WANDB_RESUME``.
     """
-    resolved = (settings or Settings()).resolved()
+    if unused:
+        check_init_arguments(unused, set(inspect.signature(init).parameters) - {"unused"})
+    settings = as_settings(settings)
+    given = {"project": project, "name": name, "id": id, "tags": tags, "notes": notes}
+    given |= {"group": group, "job_type": job_type, "entity": entity, "resume": resume}
+    given = fill_from_environment(dict(given, dir=dir), settings)
+    project, name, id, tags, notes = (given[k] for k in ("project", "name", "id", "tags", "notes"))
+    group, job_type, entity, resume, dir = (
+        given[k] for k in ("group", "job_type", "entity", "resume", "dir")
+    )
+    config = filter_config(config, config_include_keys, config_exclude_keys)
+    resolved = settings.resolved()
+    if save_code is not None:
+        resolved["save_code"] = bool(save_code)
     mode = mode or resolved["mode"]
+    mode = {"dryrun": "offline", "run": "online"}.get(mode, mode)
     if mode not in MODES:
         raise UsageError(f"mode must be 'offline', 'online' or 'disabled', not {mode!r}")
-    if resume is True:
+    if resume is True or resume == "auto":
         resume = "allow"
     if resume is False:
         resume = None
     if resume not in RESUME:
         raise UsageError(f"resume must be None, 'allow', 'must' or 'never', not {resume!r}")
-    if (
-        mode == "online"
-        and (settings is None or settings.seal_interval is None)
-        and from_env("seal_interval") is None
-    ):
+    if mode == "online" and settings.seal_interval is None and from_env("seal_interval") is None:
         resolved["seal_interval"] = ONLINE_SEAL_INTERVAL_S  # the server sees sealed data only
-    if unused:
-        log.info("init(): ignoring unsupported arguments %s", sorted(unused))
     trial = _sweep_trial()
     if trial is not None:  # started by `localtrack agent`: join its sweep (localtrack/sweeps)
         given = {"project": project, "id": id, "config": config, "group": group, "dir": dir}
@@ -98,8 +118,11 @@ def init(
     rank = _ddp_rank()
     if mode == "disabled" or (rank not in (None, 0) and not resolved["per_rank"]):
         return DisabledRun(project=project, name=name, config=config)
-    if reinit not in ("create_new", True) and (previous := lifecycle.current()) is not None:
-        previous.finish()
+    previous = lifecycle.current()
+    if previous is not None and reinit in (False, "return_previous"):
+        return previous
+    if previous is not None and reinit != "create_new":
+        previous.finish()  # W&B's default, reinit=True and "finish_previous"
     if rank is not None and resolved["per_rank"]:
         name = f"{name or new_run_name()}-rank{rank}"
     run_id = id or new_run_id()
@@ -143,6 +166,8 @@ def init(
             created = not paths.dir.exists()
             paths.dir.mkdir(parents=True, exist_ok=True)
         run = _start(store, paths, meta, stats, shards, resolved, lock)
+        locked = (trial.attempt.claim.get("config") or {}) if trial is not None else {}
+        run.config._set_rules(bool(allow_val_change), locked)
         if mode == "online":
             from ..sync.online import start_online
 

@@ -29,6 +29,7 @@ from ..store.writerhealth import MAX_REASON_CHARS
 from .callsite import user_stacklevel
 from .config import Config, Summary
 from .edits import RunEdits
+from .surface import RunSurface
 from .values import (
     MAX_STEP,
     TooDeep,
@@ -49,7 +50,7 @@ _PACK_ERRORS = (struct.error, OverflowError, TypeError, ValueError)
 _CACHEABLE = frozenset({float, int, bool})
 
 
-class Run:
+class Run(RunSurface):
     """A live run. Create it with ``localtrack.init()``; use it as a context manager."""
 
     def __init__(
@@ -103,10 +104,6 @@ class Run:
         return self._paths.run_id
 
     @property
-    def name(self) -> str:
-        return str(self._meta.get("name"))
-
-    @property
     def project(self) -> str:
         return str(self._meta.get("project"))
 
@@ -119,10 +116,6 @@ class Run:
     def step(self) -> int:
         """The step the next log() without step= will use."""
         return self._step
-
-    @property
-    def tags(self) -> list[str]:
-        return list(self._meta.get("tags") or [])
 
     @property
     def finished(self) -> bool:
@@ -388,10 +381,14 @@ class Run:
         name: str,
         step_metric: str | None = None,
         summary: str | None = None,
+        goal: str | None = None,
+        hidden: bool | None = None,
+        overwrite: bool | None = None,
         **_ignored: Any,
     ) -> None:
-        """Declare how a metric (or glob like "val/*") is shown: its x axis and summary mode."""
-        self._edits.define_metric(name, step_metric, summary)
+        """Declare how a metric (or glob like "val/*") is shown: its x axis and summary mode
+        (W&B's ``summary="best"`` with ``goal="minimize"|"maximize"`` is min or max)."""
+        self._edits.define_metric(name, step_metric, summary, goal, hidden, overwrite)
 
     def step_metric_for(self, key: str) -> str | None:
         return self._edits.step_metric_for(key)

@@ -86,6 +86,17 @@ def _listdir(directory: Path) -> list[str]:
         return []
 
 
+def _walk_files(top: Path) -> list[str]:
+    """Every file below `top` as a relative name with "/" (links and hidden folders skipped)."""
+    found = []
+    for folder, dirs, names in os.walk(top):  # os.walk does not follow links to folders
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        where = Path(folder).relative_to(top).as_posix()
+        prefix = "" if where == "." else where + "/"
+        found += [prefix + n for n in sorted(names) if not os.path.islink(os.path.join(folder, n))]
+    return found
+
+
 class ManifestBuilder:
     """Builds manifests for the runs of one store, caching hashes in the sync state.
 
@@ -178,9 +189,9 @@ class ManifestBuilder:
             name = f"media/blobs/{entry}"
             if _allowed(name):
                 yield name
-        for entry in _listdir(paths.files):
+        for entry in _walk_files(paths.files):
             name = f"files/{entry}"
-            if not is_partial_name(entry) and _allowed(name):
+            if not is_partial_name(entry.rsplit("/", 1)[-1]) and _allowed(name):
                 yield name
 
     def _describe(

@@ -2,7 +2,9 @@
 
 A manifest lists a run's files by name, sha256 and size. Names are never taken from outside as
 paths: ``check_file_name`` allows only ``run.json``, ``metrics/<segment>-<first>-<last>.parquet``,
-``media/blobs/<sha256>.<ext>``, ``media/log-<segment>.jsonl`` and ``files/<name>``.
+``media/blobs/<sha256>.<ext>``, ``media/log-<segment>.jsonl`` and ``files/<name>``, where a
+name may hold up to ``MAX_FILES_DEPTH`` folders (``files/code/src/train.py``), each part 1-128
+characters of ``A-Z a-z 0-9 _ . -`` starting with a letter or digit.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ _MEDIA_BLOB_RE = re.compile(
     r"media/blobs/([0-9a-f]{64})\.(?:" + "|".join(MEDIA_BLOB_EXTENSIONS) + ")"
 )
 _MEDIA_LOG_RE = re.compile(r"media/log-\d{4}\.jsonl", re.ASCII)
-_FILES_RE = re.compile(r"files/[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_FILE_PART = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
+MAX_FILES_DEPTH = 8  # folders below files/ (run.save() keeps a file's folders)
+_FILES_RE = re.compile(rf"files/(?:{_FILE_PART}/){{0,{MAX_FILES_DEPTH}}}{_FILE_PART}")
 
 
 @dataclass(frozen=True)
