@@ -45,6 +45,7 @@ __all__ = [
     "Artifact",
     "Audio",
     "DataDamageWarning",
+    "Error",
     "Histogram",
     "Html",
     "Image",
@@ -62,18 +63,31 @@ __all__ = [
     "UsageError",
     "Video",
     "agent",
+    "alert",
     "config",
     "define_metric",
     "finish",
     "init",
     "log",
+    "log_artifact",
+    "log_code",
+    "login",
+    "mark_preempting",
     "plot",
+    "require",
     "run",
+    "save",
+    "setup",
     "summary",
     "sweep",
+    "termerror",
+    "termlog",
+    "termwarn",
     "unwatch",
+    "use_artifact",
     "watch",
 ]
+Error = LocaltrackError  # W&B's name for its base exception
 
 
 def init(*args: Any, **kwargs: Any) -> Any:
@@ -137,9 +151,7 @@ def unwatch(models: Any = None) -> None:
     _unwatch(models)
 
 
-def sweep(
-    sweep: Any, entity: str | None = None, project: str | None = None, **kw: Any
-) -> str:
+def sweep(sweep: Any, entity: str | None = None, project: str | None = None, **kw: Any) -> str:
     """Create a sweep from a W&B-shaped config; returns its id (see localtrack.sweeps)."""
     from .sweeps import sweep as _sweep
 
@@ -158,6 +170,71 @@ def agent(
     from .sweeps.agent import agent as _agent
 
     return _agent(sweep_id, function=function, count=count, project=project, entity=entity, **kw)
+
+
+def save(glob_str: Any, base_path: Any = None, policy: str = "live") -> list[str]:
+    """Copy files into the current run's files/ (see Run.save)."""
+    return list(_require_run("save").save(glob_str, base_path=base_path, policy=policy))
+
+
+def log_code(root: Any = ".", name: str | None = None, include_fn: Any = None,
+             exclude_fn: Any = None) -> list[str]:  # fmt: skip
+    """Copy source files into the current run's files/code/ (see Run.log_code)."""
+    return list(_require_run("log_code").log_code(root, name, include_fn, exclude_fn))
+
+
+def mark_preempting() -> None:
+    """Mark the current run as about to be preempted (see Run.mark_preempting)."""
+    _require_run("mark_preempting").mark_preempting()
+
+
+def log_artifact(artifact_or_path: Any, name: str | None = None, type: str | None = None,
+                 aliases: list[str] | None = None, tags: list[str] | None = None) -> Any:  # fmt: skip
+    """Log an artifact as the current run's output (see Run.log_artifact)."""
+    return _require_run("log_artifact").log_artifact(artifact_or_path, name, type, aliases, tags)
+
+
+def use_artifact(artifact_or_name: Any, type: str | None = None, **kw: Any) -> Any:
+    """Mark an artifact version as the current run's input (see Run.use_artifact)."""
+    return _require_run("use_artifact").use_artifact(artifact_or_name, type, **kw)
+
+
+def alert(title: str, text: str, level: Any = None, wait_duration: Any = None) -> None:
+    """W&B sends a notification; localtrack has no notifier: a logged warning (docs/wandb.md)."""
+    _require_run("alert").alert(title, text, level, wait_duration)
+
+
+def login(key: str | None = None, host: str | None = None, relogin: bool | None = None,
+          **kw: Any) -> bool:  # fmt: skip
+    """The Python form of `localtrack login` (offline: a no-op that says so)."""
+    from .liverun.module_api import login as _login
+
+    return _login(key, host, relogin, **kw)
+
+
+def termlog(
+    string: str = "", newline: bool = True, repeat: bool = True, prefix: bool = True
+) -> None:
+    """Print ``localtrack: <string>`` to stderr unless the silent setting is on."""
+    from .liverun.module_api import termlog as _termlog
+
+    _termlog(string, newline, repeat, prefix)
+
+
+def termwarn(string: str, newline: bool = True, repeat: bool = True, prefix: bool = True) -> None:
+    termlog(f"WARNING {string}", newline, repeat, prefix)
+
+
+def termerror(string: str, newline: bool = True, repeat: bool = True, prefix: bool = True) -> None:
+    termlog(f"ERROR {string}", newline, repeat, prefix)
+
+
+def setup(settings: Any = None) -> None:
+    """W&B starts its service process here; localtrack has none, so this does nothing."""
+
+
+def require(requirement: str | None = None, experiment: str | None = None) -> None:
+    """W&B's feature switches (``wandb.require("core")``); localtrack has none to switch."""
 
 
 _MEDIA_MODULES = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,7 +22,16 @@ class DisabledRun:
         self.project = project or "disabled"
         self.dir = None
         self.step = 0
-        self.tags: list[str] = []
+        self.tags: tuple[str, ...] = ()
+        self.notes: str | None = None
+        self.entity: str | None = None
+        self.group: str | None = None
+        self.job_type: str | None = None
+        self.path = f"{self.project}/{self.id}"
+        self.url = ""
+        self.start_time = time.time()
+        self.resumed = False
+        self.offline = True
         self.finished = False
         self.config = Config({}, lambda _data: None)
         if isinstance(config, Mapping):
@@ -47,6 +57,27 @@ class DisabledRun:
 
     def flush(self, timeout: float | None = None) -> bool:
         return True
+
+    def save(self, glob_str: Any = None, base_path: Any = None, policy: str = "live") -> list[str]:
+        return []
+
+    def log_code(self, *args: Any, **kwargs: Any) -> list[str]:
+        return []
+
+    def mark_preempting(self) -> None:
+        return None
+
+    def watch(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def unwatch(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def alert(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def log_artifact(self, artifact_or_path: Any, *args: Any, **kwargs: Any) -> Any:
+        return artifact_or_path
 
     def finish(self, exit_code: int = 0, quiet: bool | None = None) -> None:
         self.finished = True
