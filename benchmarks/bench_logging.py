@@ -121,7 +121,78 @@ samples.append(proc.memory_info().rss / 2**20)
 print(json.dumps({"rss_mib": [round(s) for s in samples]}))
 """,
 }
+# Issue 11: every ratio against its baseline measured in the same process, same rows.
+KEYS10 = [f"train/m{j}" for j in range(10)]
+ROW_EXPR = "{" + ", ".join(f"{k!r}: x + {j}" for j, k in enumerate(KEYS10)) + "}"
+CASES["floors_and_ratios"] = f"""
+import pyarrow as pa, pyarrow.parquet as pq
+from localtrack.store.metrics import arrow_from_numpy
+def list_loop(n):
+    sink = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        x = i * 0.001
+        sink.append({ROW_EXPR})
+    return time.perf_counter() - t0, sink
+def log_loop(run, n):
+    t0 = time.perf_counter()
+    for i in range(n):
+        x = i * 0.001
+        run.log({ROW_EXPR})
+    return time.perf_counter() - t0
+def parquet_floor(n, path):
+    loop_s, sink = list_loop(n)
+    t0 = time.perf_counter()
+    cols = {{k: [r[k] for r in sink] for k in {KEYS10!r}}}
+    table = pa.table({{k: pa.array(v, pa.float64()) for k, v in cols.items()}})
+    with open(path, "wb") as f:
+        pq.write_table(table, f)
+        f.flush(); os.fsync(f.fileno())
+    return loop_s + time.perf_counter() - t0
+settings = localtrack.Settings(system_metrics=False, console=False)
+per_list, per_log, floors, totals = [], [], [], []
+for rep in range(5):
+    per_list.append(list_loop(STEPS)[0] / STEPS)
+    run = localtrack.init(project="bench", dir=root, settings=settings, reinit="create_new")
+    per_log.append(log_loop(run, STEPS) / STEPS)
+    t0 = time.perf_counter(); run.finish(); finish_s = time.perf_counter() - t0
+    totals.append(per_log[-1] * STEPS + finish_s)
+    floors.append(parquet_floor(STEPS, os.path.join(root, f"floor{{rep}}.parquet")))
+med = statistics.median
+print(json.dumps({{
+    "list_us": med(per_list) * 1e6, "log_us": med(per_log) * 1e6,
+    "log_ratio": med(per_log) / med(per_list),
+    "parquet_floor_s": med(floors), "loop_finish_s": med(totals),
+    "loop_finish_ratio": med(totals) / med(floors),
+}}))
+"""
+CASES["stalls"] = f"""
+run = localtrack.init(project="bench", dir=root, settings=localtrack.Settings(system_metrics=False, console=False))
+perf = time.perf_counter_ns
+times = [0] * STEPS
+for i in range(STEPS):
+    x = i * 0.001
+    row = {ROW_EXPR}
+    t0 = perf(); run.log(row); times[i] = perf() - t0
+run.finish()
+times.sort()
+print(json.dumps({{"median_us": times[STEPS // 2] / 1000, "p99_9_us": times[int(STEPS * 0.999)] / 1000,
+                  "max_ms": times[-1] / 1e6, "over_50us_pct": 100 * sum(t > 50_000 for t in times) / STEPS}}))
+"""
+CASES["init_time"] = """
+t0 = time.perf_counter()
+run = localtrack.init(project="bench", dir=root, settings=localtrack.Settings(system_metrics=False, console=False))
+t1 = time.perf_counter()
+run.log({"a": 1.0})
+run.finish()
+print(json.dumps({"init_s": t1 - t0, "heavy_modules_at_init": sorted(
+    m for m in ("sqlite_utils", "click", "pandas", "pluggy", "dateutil") if m in sys.modules)}))
+"""
+
 DEFAULT_STEPS = {
+    "floors_and_ratios": 100_000,
+    "stalls": 100_000,
+    "init_time": 1,
     "log_cost_10": 100_000,
     "log_cost_1": 100_000,
     "loop_and_finish": 100_000,

@@ -12,6 +12,7 @@ tail log, like any rows the writer holds in memory.
 from __future__ import annotations
 
 import contextlib
+import time
 import threading
 from collections import deque
 from pathlib import Path
@@ -40,6 +41,7 @@ class SegmentRounds:
     dtypes: dict[str, str]
     _unsealed: list[tuple[int, pa.Table]]
     _unsealed_rows: int
+    _oldest_unsealed: float
     _shards: list[ShardInfo]
     _tail: TailWriter | None
     _rescued: set[int]
@@ -79,7 +81,7 @@ class SegmentRounds:
         finished = chunks if final else chunks[:-1]
         if finished:
             self._seal_chunks(segs, finished, final)
-        elif chunks and self._seal_due():  # a slow run: the training thread starts a new chunk
+        if not final and chunks and self._seal_due():  # the training thread starts a new chunk
             segs.roll_wanted = True
             self.health.notify()
 
@@ -119,6 +121,7 @@ class SegmentRounds:
             )
             self._unsealed = [(b, t) for b, t in self._unsealed if b not in numbers]
             self._unsealed_rows = sum(t.num_rows for _, t in self._unsealed)
+            self._oldest_unsealed = time.monotonic()
         for chunk in finished:
             chunk.release(unlink=True)
             with contextlib.suppress(ValueError):

@@ -202,6 +202,7 @@ class RunWriter(SegmentRounds):
         self._loop()
 
     def _loop(self) -> None:
+        self.health.run_stage("index", self._publisher.update_index, False)
         while not self._stop.is_set():
             self._wake.wait(self.options.flush_interval_s)
             self._wake.clear()
@@ -434,8 +435,13 @@ class RunWriter(SegmentRounds):
         self._publisher.dirty = True
 
     def publish_meta(self) -> None:
-        """Write the run's current index row (after run.json changed)."""
+        """Write the run's current index row (after run.json changed).
+
+        Before the thread starts (init) the thread does it first thing: opening the index imports
+        sqlite-utils (and what it pulls in), which the training thread should not wait for."""
         self._publisher.dirty = True
+        if self._thread.ident is None and self.segments is not None:
+            return
         self._publisher.update_index()
 
     def _close_files(self) -> None:
