@@ -12,8 +12,8 @@ tail log, like any rows the writer holds in memory.
 from __future__ import annotations
 
 import contextlib
-import time
 import threading
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any
