@@ -52,9 +52,8 @@ def _new(config: dict[str, Any]) -> Sweep:
 
 def _time_next(sweep: Sweep, n: int, value: Any = None) -> list[float]:
     times = []
-    for i in range(n):
-        if i % 100 == 0:
-            sweep.heartbeat(AGENT)
+    for _ in range(n):
+        sweep.heartbeat(AGENT)  # under load a suggestion can outlast LOCALTRACK_STALE_AFTER
         t0 = time.perf_counter()
         attempt = sweep.next_trial(AGENT)
         times.append((time.perf_counter() - t0) * 1000)
@@ -108,6 +107,7 @@ def search_quality(seeds: int, trials: int = 50) -> dict[str, list[float]]:
             sweep = _new(config)
             values = []
             for _ in range(trials):
+                sweep.heartbeat(AGENT)
                 attempt = sweep.next_trial(AGENT)
                 assert attempt is not None
                 values.append(branin(attempt.params["x1"], attempt.params["x2"]))
@@ -142,6 +142,7 @@ def hyperband(seeds: int, trials: int = 27, steps: int = 27) -> list[dict[str, A
         assert sweep.config.hyperband is not None
         used, kept = 0, []
         for _ in range(trials):
+            sweep.heartbeat(AGENT)
             attempt = sweep.next_trial(AGENT)
             assert attempt is not None
             values: list[float] = []

@@ -109,7 +109,7 @@ class Sweep:
             if self.files.control() != "running":
                 return None
             with self._turn():
-                attempts = self.files.attempts()
+                attempts = self.files.attempts(light=self.config.method != "bayes")
                 found = self._claim_requeued(attempts, agent)
                 if found is not None:
                     return found

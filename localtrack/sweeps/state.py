@@ -125,15 +125,28 @@ class SweepFiles:
 
     # -- trials ------------------------------------------------------------------------------
 
-    def attempts(self) -> dict[int, list[Attempt]]:
-        """Every attempt so far, by trial number, in attempt order."""
+    def attempts(self, light: bool = False) -> dict[int, list[Attempt]]:
+        """Every attempt so far, by trial number, in attempt order.
+
+        light: read only the claims of attempts still open (no result yet); an ended attempt
+        comes with an empty claim and result (``{}``). Enough to pick the next grid or random
+        trial and to settle dead agents' trials, without reading thousands of finished ones.
+        """
         out: dict[int, list[Attempt]] = {}
-        results = self._scan("results")
-        progress = self._scan("progress")
+        if light:
+            ended = {n[: -len(".json")] for n, _ in self._listing("results")}
+            results: dict[str, dict[str, Any]] = {key: {} for key in ended}
+            progress: dict[str, dict[str, Any]] = {}
+        else:
+            results = self._scan("results")
+            progress = self._scan("progress")
         for name, path in self._listing("claims"):
-            claim = _read(path)
             match = _KEY.match(name)
-            if claim is None or match is None:
+            if match is None:
+                continue
+            ended_here = light and name[: -len(".json")] in results
+            claim = {} if ended_here else _read(path)
+            if claim is None:
                 continue
             number, attempt = int(match[1]), int(match[2])
             key = trial_key(number, attempt)
