@@ -54,7 +54,7 @@ def test_rows_of_interleaved_keysets_read_back_exactly_across_chunks(tmp_path: P
     segs = _segments(tmp_path)
     train = segs.appender(("loss", "acc"), ("float", "float"))
     for s in range(500):
-        train(s, (1.0 / (s + 1), s * 0.25))
+        train(s, {"loss": 1.0 / (s + 1), "acc": s * 0.25})
         if s % 7 == 0:
             segs.write(s, 1.5e9, ("val/loss", "flag"), ("float", "bool"), (s * 2.0, s % 2))
     assert len(segs.chunks) > 3  # 4 KiB chunks: the rows spread over many
@@ -75,7 +75,7 @@ def test_a_chunk_torn_at_every_byte_of_its_last_records_keeps_every_whole_one(
     segs = _segments(tmp_path, chunk_bytes=1 << 20)
     append = segs.appender(("a", "b"), ("float", "int"))
     for s in range(40):
-        append(s, (s * 0.5, s))
+        append(s, {"a": s * 0.5, "b": s})
     chunk = segs.chunks[0]
     end, size = chunk.pos, 8 + 4 + 8 + 8 + 16
     data = bytes(chunk.buf[:end])
@@ -261,6 +261,6 @@ def test_keyset_definitions_are_repeated_in_every_chunk(tmp_path: Path) -> None:
     segs.intern(Keyset(("x",), ("float",)))
     append = segs.appender(("y",), ("int",))
     for s in range(10_000):
-        append(s, (s,))
+        append(s, {"y": s})
     last = read_chunk(chunk_path(tmp_path, 0, segs.chunks[-1].number))
     assert last is not None and last.table.num_rows and last.dtypes == {"y": "int"}

@@ -145,12 +145,15 @@ class Run(RunSurface):
             self._attend(step)
         fast = self._fast
         if fast is not None and step is None and commit and type(data) is dict:
-            values = tuple(data.values())
             hit = fast.get(tuple(data))
-            if hit is not None and hit[0] == tuple(map(type, values)) and self._pending is None:
+            if (
+                hit is not None
+                and hit[0] == tuple(map(type, data.values()))
+                and self._pending is None
+            ):
                 s = self._step
                 try:
-                    hit[1](s, values)  # packs the row into the mapped tail segment
+                    hit[1](s, data)  # packs the row into the mapped tail segment
                 except _PACK_ERRORS:
                     pass  # a value this row shape cannot take: the general path sorts it out
                 else:

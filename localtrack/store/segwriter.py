@@ -115,7 +115,7 @@ class TailSegments:
     # -- the hot path ------------------------------------------------------------------------
 
     def appender(self, keys: tuple[str, ...], kinds: tuple[str, ...]) -> Callable[[int, Any], None]:
-        """A function appending (step, values) as one row of this keyset."""
+        """A function appending (step, {key: value} in keyset order) as one row of this keyset."""
         keyset_id = self.intern(Keyset(keys, kinds))
         packer = row_struct(len(keys))
         pack = packer.pack_into
@@ -126,7 +126,7 @@ class TailSegments:
         now = time.time
         segs = self
 
-        def append(step: int, values: Any) -> None:
+        def append(step: int, row: Any) -> None:
             chunk = segs.current
             pos = chunk.pos  # type: ignore[union-attr]
             end = pos + size
@@ -135,7 +135,7 @@ class TailSegments:
                 pos = chunk.pos
                 end = pos + size
             buf = chunk.buf  # type: ignore[union-attr]
-            pack(buf, pos + 4, length, keyset_id, step, now(), *values)
+            pack(buf, pos + 4, length, keyset_id, step, now(), *row.values())
             crc_pack(buf, pos, crc32(chunk.mv[pos + 4 : end]))  # type: ignore[union-attr]
             chunk.pos = end  # type: ignore[union-attr]
 
