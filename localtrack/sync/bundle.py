@@ -61,6 +61,7 @@ class ExportReport:
     seconds: float = 0.0
     artifacts: list[str] = field(default_factory=list)
     views: list[str] = field(default_factory=list)  # saved workspace views, "project/name"
+    sweeps: list[str] = field(default_factory=list)  # sweep ids
 
 
 def export_bundle(
@@ -96,6 +97,7 @@ def export_bundle(
                 w.frame(b"M", protocol.canonical_json(manifest.to_json()).encode())
             _export_artifacts(w, Path(root), report, written, tick)
             _export_views(w, Path(root), {m.project for m in manifests}, report)
+            _export_sweeps(w, Path(root), report)
             w.end()
     finally:
         builder.close()
@@ -110,6 +112,15 @@ def _export_views(w: FrameWriter, root: Path, projects: set[str], report: Export
     for doc in local_documents(root, projects):
         w.frame(b"W", json.dumps(doc, allow_nan=False).encode())
         report.views.append(f"{doc['project']}/{doc['view']['name']}")
+
+
+def _export_sweeps(w: FrameWriter, root: Path, report: ExportReport) -> None:
+    """The sweeps the exported trial runs belong to, with their state, one S frame each."""
+    from ..sweeps.wire import local_states, sweeps_of
+
+    for state in local_states(root, sweeps_of(report.runs)):
+        w.frame(b"S", json.dumps(state, allow_nan=False).encode())
+        report.sweeps.append(state["id"])
 
 
 def _export_run(
@@ -216,6 +227,7 @@ class ImportReport:
     seconds: float = 0.0
     artifacts: list[str] = field(default_factory=list)
     views: list[str] = field(default_factory=list)  # saved workspace views, "project/name"
+    sweeps: list[str] = field(default_factory=list)  # sweep ids
 
 
 def import_bundle(
@@ -272,6 +284,15 @@ def import_bundle(
                 report.views.append(apply_document(root, view))
             except (LocaltrackError, OSError) as exc:
                 report.failed[f"view {view['project']}/{view['view']['name']}"] = str(exc)
+        for state in contents.sweeps:  # checked by the schema when the bundle was scanned
+            from ..sweeps.wire import apply_state
+
+            try:
+                apply_state(Path(root), state)
+            except (LocaltrackError, OSError) as exc:
+                report.failed[f"sweep {state['id']}"] = str(exc)
+                continue
+            report.sweeps.append(state["id"])
     finally:
         ingest.close()
     report.seconds = time.monotonic() - started

@@ -10,6 +10,7 @@ outside the store (blobs are named by their sha256, files by the manifest's allo
                M  a run's manifest (the sync protocol's JSON)
                A  an artifact collection (store/ingest/artifacts.py's document)
                W  a saved workspace view of an exported run's project (sync/views.py)
+               S  a sweep's state, the sweep of exported trial runs (sweeps/wire.py)
     end      kind "E" | length 32 | sha256 of every byte before this frame
 
 ``FrameWriter`` writes frames and hashes them; ``scan_bundle`` reads a bundle once and refuses
@@ -113,6 +114,7 @@ class BundleContents:
     header: dict[str, Any] = field(default_factory=dict)
     artifacts: list[CollectionDoc] = field(default_factory=list)
     views: list[dict[str, Any]] = field(default_factory=list)  # saved workspace views (W)
+    sweeps: list[dict[str, Any]] = field(default_factory=list)  # sweeps' states (S)
 
 
 def scan_bundle(
@@ -150,7 +152,7 @@ def scan_bundle(
                 )
             if kind == b"B":
                 _read_blob(r, contents, length, on_blob, max_blob_bytes)
-            elif kind in (b"H", b"M", b"A", b"W"):
+            elif kind in (b"H", b"M", b"A", b"W", b"S"):
                 _read_json_frame(r, contents, kind, length)
             else:
                 raise BundleError(f"unknown frame kind {kind!r} at offset {r.pos - _FRAME.size}")
@@ -249,6 +251,17 @@ def _read_json_frame(r: _Reader, contents: BundleContents, kind: bytes, length: 
         if contents.header:
             raise BundleError("the bundle has a second header")
         contents.header = check_header(data)
+        return
+    if kind == b"S":
+        from ..sweeps.wire import check_state
+
+        try:
+            state = check_state(data)
+        except DocumentError as exc:
+            raise BundleError(f"a sweep in the bundle is malformed: {exc}") from None
+        if any(d["id"] == state["id"] for d in contents.sweeps):
+            raise BundleError(f"sweep {state['id']} appears twice in the bundle")
+        contents.sweeps.append(state)
         return
     if kind == b"W":
         from .views import check_document
