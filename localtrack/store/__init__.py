@@ -11,10 +11,13 @@ nothing of HTTP, Flask, sync or the CLI (tests/test_layering.py checks it).
     fsdetect.py        network filesystems, where SQLite's WAL is unsafe
 
   the write path (one live run)
-    writer.py          the background writer: buffer → tail log → sealed shards → index
+    writer.py          the background writer: tail segments (or queue → tail log) → shards → index
     writerhealth.py    trouble the writer can wait out (disk full) vs trouble it cannot
     badrows.py         queued rows → one metrics table, a bad row never costing the others
-    taillog.py         the CRC-framed tail log, the crash-safety net
+    segments.py        mapped tail segments: the record format log() writes, vectorised reads
+    segwriter.py       the training thread's side: pre-allocated, mapped chunks and row appenders
+    segseal.py         the writer's side: decode, fsync, seal finished chunks into shards
+    taillog.py         the classic CRC-framed tail log (network filesystems), the crash-safety net
     shards.py          sealed Parquet shards, written atomically, read with filters
     compaction.py      tiered merging of a run's shards
     metrics.py         the long-format metrics table and its operations
