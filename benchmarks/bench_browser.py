@@ -195,7 +195,7 @@ def bench(base: Path, steps: int, wide_steps: int, repeat: int) -> list[dict[str
     rows: list[dict[str, Any]] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        with live_server(distinct) as server:
+        with live_server(distinct, poll_ms=1000) as server:  # the UI's default polling
             first, first_kb = [], []
             for _ in range(repeat):
                 got, sent, ctx, page, rec = load(browser, f"{server.url}/runs/{ids[0]}", 1)
@@ -251,7 +251,7 @@ def bench(base: Path, steps: int, wide_steps: int, repeat: int) -> list[dict[str
                     f"{statistics.median(reqs):.0f} requests",
                 }
             )
-        with live_server(wide) as server:
+        with live_server(wide, poll_ms=1000) as server:
             worst_load, worst_scroll, first_ws, painted = [], [], [], []
             for _ in range(repeat):
                 got, _, ctx, page, rec = load(browser, f"{server.url}/projects/wide/workspace", 1)
@@ -265,7 +265,12 @@ def bench(base: Path, steps: int, wide_steps: int, repeat: int) -> list[dict[str
                     page.mouse.wheel(0, 450)
                     page.wait_for_timeout(120)
                     height = page.evaluate("() => document.documentElement.scrollHeight")
-                page.wait_for_timeout(2000)
+                # then until every panel scrolled past has painted: its drawing counts too
+                page.wait_for_function(
+                    "() => performance.getEntriesByType('mark').filter((m) => m.name.startsWith('lt:painted:')).length >= 50",
+                    timeout=180_000,
+                )
+                page.wait_for_timeout(500)
                 long = page.evaluate("() => window.__lt_long")
                 worst_load.append(max([d for s, d in long if s < before] or [0.0]))
                 worst_scroll.append(max([d for s, d in long if s >= before] or [0.0]))
@@ -274,14 +279,15 @@ def bench(base: Path, steps: int, wide_steps: int, repeat: int) -> list[dict[str
                 ctx.close()
             rows.append(
                 {
-                    "case": "workspace, 50 line panels × 100 runs: longest main-thread task while scrolling",
+                    "case": "workspace, 50 line panels × 100 runs: longest main-thread task while "
+                    "scrolling to the bottom and drawing every panel",
                     "ms": statistics.median(worst_scroll),
                     "all": worst_scroll,
                     "goal": "≤ 100 ms",
                     "note": f"max over the {repeat} loads {max(worst_scroll):.0f} ms; while loading "
                     f"{statistics.median(worst_load):.0f} ms; first panel painted "
-                    f"{statistics.median(first_ws):.0f} ms; {min(painted)} panels drawn by the end "
-                    "(0 = no task over 50 ms)",
+                    f"{statistics.median(first_ws):.0f} ms; {min(painted)} panels drawn "
+                    "(0 ms = no task over 50 ms)",
                 }
             )
         browser.close()
