@@ -26,9 +26,9 @@ pytest_plugins = [
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No LOCALTRACK_* setting leaks in from the machine; no run outlives its test."""
+    """No LOCALTRACK_* (or WANDB_*) setting leaks in from the machine; no run outlives its test."""
     for name in list(os.environ):
-        if name.startswith("LOCALTRACK_") or name in (
+        if name.startswith(("LOCALTRACK_", "WANDB_")) or name in (
             "RANK",
             "LOCAL_RANK",
             "SLURM_PROCID",
@@ -50,7 +50,7 @@ def root(tmp_path: Path) -> Path:
 
 def child_env(**extra: str) -> dict[str, str]:
     """Environment for a child Python process that imports this checkout's localtrack."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCALTRACK_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCALTRACK_", "WANDB_"))}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
