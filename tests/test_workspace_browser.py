@@ -146,3 +146,39 @@ def test_the_run_picker_limits_the_charts_to_the_ticked_runs(
         page.goto(link)
         page.wait_for_selector(".ws-body[data-painted='true']", timeout=60_000)
         assert page.evaluate("() => window.LT.workspace.state.selection.length") == 2
+
+
+def test_a_histogram_panel_draws_each_runs_histograms_over_time(
+    browser: Any, server: LiveServer
+) -> None:
+    import json
+    import urllib.parse
+    import urllib.request
+
+    import localtrack
+
+    from .webui_fixtures import painted_pixels, wait_for
+
+    rng = np.random.default_rng(0)
+    for r in range(2):
+        run = localtrack.init(project="hist", name=f"h{r}", dir=str(server.root))
+        for step in range(6):
+            run.log({"w": localtrack.Histogram(rng.normal(step * 0.3, 1, 500)), "loss": 1.0})
+        run.finish()
+
+    def listed() -> bool:
+        url = f"{server.url}/api/v1/projects/hist/workspace"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            return len(json.loads(reply.read())["runs"]) == 2
+
+    assert wait_for(listed, timeout=60)
+    panel = {"id": "h1", "type": "histogram", "title": "w", "keys": ["w"]}
+    state = urllib.parse.quote(json.dumps({"panels": [panel]}))
+    with guarded(browser) as (page, _):
+        page.goto(f"{server.url}/projects/hist/workspace#s={state}")
+        page.wait_for_function(
+            "() => document.querySelectorAll(\".ws-hist canvas.heatmap[data-painted='true']\").length === 2",
+            timeout=60_000,
+        )
+        assert painted_pixels(page, ".ws-hist") > 1000
+        assert page.locator("[data-panel='histogram'] select option[value='w']").count() == 1

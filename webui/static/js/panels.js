@@ -109,6 +109,34 @@
     clear(el).append(view, edit, h("div", {}, btn));
   }
 
-  const PANELS = { scatter: scatterPanel, bar: barPanel, parallel: parallelPanel, table: tablePanel, media: mediaPanel, markdown: markdownPanel };
+  /* Histograms over time (run.log of Histogram): the chosen key's heatmap and one step's bars for
+   * each of the first HIST_RUNS runs shown, drawn by histogram.js's HistogramCard. The key list
+   * comes from the first run's media. */
+  const HIST_RUNS = 4;
+  function histogramPanel(el, panel, ctx) {
+    const key = (panel.keys || [])[0] || "";
+    const runs = ctx.runs.slice(0, HIST_RUNS);
+    const pick = h("select", { "aria-label": "histogram key" }, h("option", { value: "", text: "histogram key…" }));
+    pick.addEventListener("change", () => ctx.update({ keys: pick.value ? [pick.value] : [], title: pick.value || "histogram" }));
+    const body = h("div", { class: "ws-hists" });
+    clear(el).append(h("div", { class: "plot-controls" }, pick,
+      ctx.runs.length > HIST_RUNS ? h("span", { class: "muted", text: `first ${HIST_RUNS} of ${ctx.runs.length} runs` }) : null), body);
+    if (!runs.length) { body.append(h("p", { class: "muted", text: "No runs selected." })); return; }
+    window.LT.getJSON(urls.api.media(runs[0].id)).then(({ data }) => {
+      const keys = ((data && data.keys) || []).filter((k) => k.type === "histogram").map((k) => k.key);
+      if (key && !keys.includes(key)) keys.unshift(key);
+      for (const k of keys) pick.append(h("option", { value: k, text: k }));
+      pick.value = key;
+      if (!keys.length) body.append(h("p", { class: "muted", text: "No histograms logged." }));
+    }).catch(() => body.append(h("p", { class: "muted", text: "Could not list the histograms." })));
+    if (!key) return;
+    for (const r of runs) {
+      const card = new window.LT.HistogramCard(r.id, { key });
+      body.append(h("div", { class: "ws-hist", dataset: { run: r.id } }, h("div", { class: "muted", text: r.name }), card.el));
+      card.wake();
+    }
+  }
+
+  const PANELS = { scatter: scatterPanel, bar: barPanel, parallel: parallelPanel, table: tablePanel, media: mediaPanel, markdown: markdownPanel, histogram: histogramPanel };
   Object.assign(window.LT, { PANELS, markdown });
 })();

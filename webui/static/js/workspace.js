@@ -221,7 +221,7 @@
     const f = fields(), cfg = f.filter((x) => x.startsWith("config."));
     const filter = h("input", { id: "ws-filter", type: "search", placeholder: "name, tag, or lr<0.01", value: state.filter, "aria-label": "Run filter" });
     filter.addEventListener("change", () => setState({ filter: filter.value, runs: filter.value ? "filter" : state.runs === "filter" ? "all" : state.runs }, "data"));
-    const add = sel("ws-add", "Add", [["", "panel…"], ["line", "line (keys or regex)"], ["scatter", "scatter"], ["bar", "bar"], ["parallel", "parallel coordinates"], ["table", "runs table"], ["media", "media"], ["markdown", "markdown note"]], "", (type) => {
+    const add = sel("ws-add", "Add", [["", "panel…"], ["line", "line (keys or regex)"], ["scatter", "scatter"], ["bar", "bar"], ["parallel", "parallel coordinates"], ["table", "runs table"], ["media", "media"], ["histogram", "histograms over time"], ["markdown", "markdown note"]], "", (type) => {
       if (!type) return;
       const panel = { id: "p" + Date.now().toString(36), type, title: type };
       if (type === "line") { const rx = prompt("Keys to draw (a regular expression)", "loss"); if (rx === null) return render(); panel.regex = rx; panel.title = `/${rx}/`; }
