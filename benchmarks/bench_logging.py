@@ -65,7 +65,7 @@ size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(os.path.j
 t3 = time.perf_counter()
 table = localtrack.Api(root).run(run.id).history(keys=["train/m0"])
 t4 = time.perf_counter()
-assert table.num_rows == STEPS
+assert len(table) == STEPS
 print(json.dumps({"loop_s": t1 - t0, "finish_s": t2 - t1, "total_s": t2 - t0,
                   "bytes_per_scalar": size / (STEPS * 10), "history_10_keys_table_s": t4 - t3}))
 """,
