@@ -162,9 +162,15 @@ class Sweep:
         self, attempts: dict[int, list[Attempt]], agent: AgentInfo
     ) -> Attempt | None:
         """Settle attempts whose agent died; claim a re-run of the first one that may retry."""
+        alive: dict[str, bool] = {}  # one look per agent, however many trials it holds
         for number, items in sorted(attempts.items()):
             last = items[-1]
-            if last.result is not None or self._agent_lives(last):
+            if last.result is not None:
+                continue
+            agent_id = str((last.claim.get("agent") or {}).get("id"))
+            if agent_id not in alive:
+                alive[agent_id] = self._agent_lives(last)
+            if alive[agent_id]:
                 continue
             state = self._run_state(last.run_id)
             if state == "running":
