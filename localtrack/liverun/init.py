@@ -14,22 +14,25 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..capture import sysinfo
-from ..errors import DocumentError, RunExistsError, RunNotFoundError, UsageError
+from ..errors import RunExistsError, RunNotFoundError, UsageError
 from ..naming import new_run_id, new_run_name
 from ..settings import Settings, from_env, resolve_dir
-from ..store.jsondoc import Invalid, check_depth
 from ..store.layout import RunPaths, is_valid_run_id
 from ..store.recovery import repair_run, scan_run
 from ..store.root import StoreRoot
 from ..store.runlock import WriterLock
 from ..store.runmeta import MetaDocument, current_boot_id, effective_state, heartbeat_time, load
-from ..store.runschema import check_field
 from ..store.writer import RunWriter, WriterOptions
 from . import lifecycle
 from .disabled import DisabledRun
-from .init_args import as_settings, fill_from_environment, filter_config
+from .init_args import (
+    as_settings,
+    check_arguments,
+    config_dict,
+    fill_from_environment,
+    filter_config,
+)
 from .live import Run
-from .values import jsonable
 from .wandb_names import check_init_arguments
 
 log = logging.getLogger(__name__)
@@ -245,46 +248,12 @@ def _segment_record(segment: int, first_step: int) -> dict[str, Any]:
     }
 
 
-def _config_dict(config: Any) -> dict[str, Any]:
-    if config is None:
-        return {}
-    if not isinstance(config, Mapping):
-        if hasattr(config, "__dict__"):
-            config = vars(config)
-        else:
-            raise UsageError(
-                f"config must be a dict (or argparse.Namespace), not {type(config).__name__}"
-            )
-    try:
-        cfg = {str(k): jsonable(v) for k, v in config.items()}
-        check_depth(cfg, "init(config=...)")
-    except RecursionError:
-        raise UsageError("init(config=...) contains itself or is nested too deep") from None
-    except DocumentError as exc:
-        raise UsageError(str(exc)) from None
-    return cfg
-
-
-def _check_arguments(fields: Mapping[str, Any]) -> None:
-    """UsageError naming the init() argument that run.json's schema (runschema.py) refuses."""
-    for name, value in fields.items():
-        if value is None or (value == "" and name in ("project", "name", "entity")):
-            continue  # left out: a default takes its place
-        if name == "tags" and isinstance(value, tuple | set | frozenset):
-            value = list(value)
-        try:
-            check_field(name, value)
-        except Invalid as exc:
-            where = f": {name}{exc.at}" if exc.at else ""
-            raise UsageError(f"init({name}=...){where} {exc}") from None
-
-
 def _new_meta(
     run_id: str, fields: dict[str, Any], config: Any, settings: dict[str, Any]
 ) -> dict[str, Any]:
-    _check_arguments(fields)
+    check_arguments(fields)
     now = time.time()
-    cfg = _config_dict(config)
+    cfg = config_dict(config)
     return {
         "id": run_id,
         "project": fields["project"] or "uncategorized",
@@ -309,7 +278,7 @@ def _new_meta(
 
 
 def _resume_meta(paths: RunPaths, fields: dict[str, Any], config: Any, settings: dict[str, Any]):
-    _check_arguments(fields)
+    check_arguments(fields)
     meta = load(paths.run_json)
     if effective_state(meta, heartbeat_time(paths.heartbeat)) == "running":
         seg = (meta.get("segments") or [{}])[-1]
@@ -340,7 +309,7 @@ def _resume_meta(paths: RunPaths, fields: dict[str, Any], config: Any, settings:
     if fields["tags"]:
         meta["tags"] = sorted(set(meta.get("tags") or []) | {str(t) for t in fields["tags"]})
     old_cfg = dict(meta.get("config") or {})
-    new_cfg = dict(old_cfg, **_config_dict(config))
+    new_cfg = dict(old_cfg, **config_dict(config))
     versions = list(meta.get("config_versions") or [])
     if new_cfg != old_cfg:
         versions.append(

@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import DocumentError, UsageError
 from ..settings import Settings, from_env
+from ..store.jsondoc import Invalid, check_depth
+from ..store.runschema import check_field
+from .values import jsonable
 
 # init() argument → its setting in settings.py
 _SETTING_OF = {
@@ -70,3 +73,37 @@ def filter_config(config: Any, include: Sequence[str] | None, exclude: Sequence[
     if include:
         return {k: v for k, v in config.items() if k in include}
     return {k: v for k, v in config.items() if k not in (exclude or ())}
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        if hasattr(config, "__dict__"):
+            config = vars(config)
+        else:
+            raise UsageError(
+                f"config must be a dict (or argparse.Namespace), not {type(config).__name__}"
+            )
+    try:
+        cfg = {str(k): jsonable(v) for k, v in config.items()}
+        check_depth(cfg, "init(config=...)")
+    except RecursionError:
+        raise UsageError("init(config=...) contains itself or is nested too deep") from None
+    except DocumentError as exc:
+        raise UsageError(str(exc)) from None
+    return cfg
+
+
+def check_arguments(fields: Mapping[str, Any]) -> None:
+    """UsageError naming the init() argument that run.json's schema (runschema.py) refuses."""
+    for name, value in fields.items():
+        if value is None or (value == "" and name in ("project", "name", "entity")):
+            continue  # left out: a default takes its place
+        if name == "tags" and isinstance(value, tuple | set | frozenset):
+            value = list(value)
+        try:
+            check_field(name, value)
+        except Invalid as exc:
+            where = f": {name}{exc.at}" if exc.at else ""
+            raise UsageError(f"init({name}=...){where} {exc}") from None
