@@ -158,7 +158,9 @@ def test_drag_zoom_requeries_the_range(browser: Any, site: tuple[LiveServer, Ids
         card = show_chart(page, "train/loss")
         box = page.locator(card + " .u-over").bounding_box()
         y = box["y"] + box["height"] / 2
-        with page.expect_response(lambda r: "/api/v1/series" in r.url and "x0=" in r.url) as info:
+        with page.expect_response(
+            lambda r: ("/api/v1/charts" in r.url or "/api/v1/series" in r.url) and "x0=" in r.url
+        ) as info:
             page.mouse.move(box["x"] + box["width"] * 0.2, y)
             page.mouse.down()
             page.mouse.move(box["x"] + box["width"] * 0.5, y, steps=5)

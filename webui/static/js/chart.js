@@ -60,7 +60,7 @@
   }
 
   /* --- binary chart columns (webui/chartbin.py) -------------------------------------------- */
-  function decodeCharts(buf) {
+  function decodeCharts(buf, lazy) {
     const dv = new DataView(buf);
     if (String.fromCharCode(dv.getUint8(0), dv.getUint8(1), dv.getUint8(2), dv.getUint8(3)) !== "LTC1") throw new ApiError("not a chart body");
     const size = dv.getUint32(4, true), base = 8 + size;
@@ -86,7 +86,9 @@
       }
       return node;
     }
-    return walk(head).charts;
+    /* lazy: each chart's columns become arrays only when asked for (when it is drawn), so a
+     * batch of many charts is not decoded in one task */
+    return lazy ? head.charts.map((c) => ({ key: c.key, decode: () => walk(c) })) : walk(head).charts;
   }
   /* Collects the loads charts ask for within one tick and sends one request per set of
    * shared arguments (runs, x axis, buckets, grouping), up to BATCH keys each. */
@@ -126,12 +128,12 @@
         if (resp.status === 304) { for (const it of items) it.resolve({ data: null, etag }); return; }
         if (!resp.ok) { let m = resp.statusText; try { m = (await resp.json()).error.message; } catch (e) { /* not JSON */ } throw new ApiError(m); }
         const tag = (resp.headers.get("ETag") || "").replace(/^W\//, "").replace(/"/g, "");
-        const charts = decodeCharts(await resp.arrayBuffer());
-        const byKey = new Map(charts.map((c) => [c.key, c]));
+        const byKey = new Map(decodeCharts(await resp.arrayBuffer(), true).map((c) => [c.key, c.decode]));
         /* one chart drawn per task (its promise's continuation runs before the next timer), so a
          * batch of many charts never blocks the main thread in one long task */
         for (const it of items) {
-          it.resolve({ data: byKey.get(it.params.key) || null, etag: tag });
+          const decode = byKey.get(it.params.key);
+          it.resolve({ data: decode ? decode() : null, etag: tag });
           await new Promise((r) => setTimeout(r, 0));
         }
       } catch (e) { for (const it of items) it.reject(e); }
@@ -200,6 +202,20 @@
         h("label", { class: "ctl" }, log, "log y"),
         h("label", { class: "ctl", title: "Exponential moving average, applied in the browser; the raw line stays faint behind" }, "smoothing", smooth, shown));
     }
+  }
+
+  /* Hover dots only on the drawn lines (not band edges or faint raw lines), and none at all past
+   * CURSOR_LINES lines (the legend gives the values): each dot is an element, and hundreds per
+   * chart made a grid of 100-run charts slow to lay out and composite. */
+  const CURSOR_LINES = 20, LEGEND_MAX = 20; /* the legend lists the first 20 lines, then "+N more" */
+  function cursorPoint(series) {
+    const lines = series.filter((s) => s.label).length;
+    return (u, si) => {
+      if (lines > CURSOR_LINES || !series[si] || !series[si].label) return null;
+      const pt = document.createElement("div");
+      Object.assign(pt.style, { width: "5px", height: "5px", marginLeft: "-2.5px", marginTop: "-2.5px" });
+      return pt;
+    };
   }
 
   class Chart {
@@ -313,7 +329,7 @@
       const opts = {
         width: Math.max(200, this.plotEl.clientWidth || this.card.clientWidth - 20), height: HEIGHT,
         legend: { show: false },
-        cursor: { drag: { x: true, y: false, setScale: false }, sync: { key: "lt-" + xAxis }, points: { size: 5 } },
+        cursor: { drag: { x: true, y: false, setScale: false }, sync: { key: "lt-" + xAxis }, points: { size: 5, show: cursorPoint(series) } },
         scales: { x: { time: xAxis === "wall_time" }, y: this.yScale() },
         axes: [
           { stroke: "#6b7180", grid: { stroke: "#eef0f4" }, ticks: { stroke: "#e2e4ea" },
@@ -349,13 +365,15 @@
       const lastOf = (ys) => { for (let i = ys.length - 1; i >= 0; i--) if (ys[i] !== null && ys[i] !== undefined) return i; return -1; };
       const xLabel = X_LABELS[this.data.x_axis] || this.data.x_axis;
       const items = [h("span", { class: "item muted", text: hover ? `${xLabel} ${fmtX(this.data.x_axis, xs[idx])}` : `last ${xLabel}` })];
-      for (const { line, idx: s } of this.legendItems) {
+      for (const { line, idx: s } of this.legendItems.slice(0, LEGEND_MAX)) {
         const at = hover ? idx : lastOf(data[s]);
         const sw = h("span", { class: "swatch" });
         sw.style.background = line.color;
         items.push(h("span", { class: "item", title: line.name }, sw, h("span", { class: "name", text: line.name }),
           h("span", { class: "v", text: at >= 0 ? fmtNum(data[s][at]) : "—" })));
       }
+      const more = this.legendItems.length - LEGEND_MAX;
+      if (more > 0) items.push(h("span", { class: "item muted", text: `+${more} more`, title: this.legendItems.slice(LEGEND_MAX).map((l) => l.line.name).join("\n") }));
       clear(this.legend).append(...items);
     }
     resize() { if (this.plot) this.plot.setSize({ width: Math.max(200, this.plotEl.clientWidth), height: HEIGHT }); }

@@ -89,5 +89,10 @@
     if (seen !== lastSeen) { lastSeen = seen; grid.refresh(); }
   }
 
-  new Poller(urls.api.run(runId), onData).start();
+  /* The page carries the run's view, so its charts are asked for at once (no first round trip
+   * for the JSON twin); the poller then keeps it current. */
+  const poller = new Poller(urls.api.run(runId), onData);
+  let first = null;
+  try { first = JSON.parse(document.getElementById("run-data").textContent); } catch (e) { first = null; }
+  if (first) { onData(first); poller.schedule(); } else poller.start();
 })();
