@@ -151,3 +151,15 @@ def test_replies_are_compressed(store: tuple[Path, list[str]]) -> None:
         f"/api/v1/charts?runs={','.join(ids)}&keys=train/loss", headers={"Accept-Encoding": "gzip"}
     )
     assert r.headers["Content-Encoding"] == "gzip"
+
+
+def test_binary_columns_leave_out_bands_past_thirty_lines() -> None:
+    x = list(range(10))
+    run = {"last": [1.0] * 10, "min": [0.0] * 10, "max": [2.0] * 10}
+    few = chartbin.unpack(chartbin.pack([{"key": "k", "x": x, "runs": [dict(run)], "groups": []}]))
+    assert few["charts"][0]["runs"][0]["min"] == pytest.approx([0.0] * 10)
+    many = [dict(run, id=str(i)) for i in range(chartbin.BAND_LINES + 1)]
+    body = chartbin.pack([{"key": "k", "x": x, "runs": many, "groups": []}])
+    lines = chartbin.unpack(body)["charts"][0]["runs"]
+    assert all(r["min"] is None and r["max"] is None for r in lines)
+    assert lines[0]["last"] == pytest.approx([1.0] * 10)

@@ -7,7 +7,8 @@ max) is 60,000 numbers. Here each column is a typed array the browser views with
 - a line's ``last`` as float32 (7 significant digits, more than the legend shows);
 - band edges (``min``/``max``) as uint16 steps between the line set's lowest and highest value:
   1/65,534 of the chart's range is far below a pixel, and bands are only drawn. 65,535 is null.
-  Where every bucket holds at most one point (min = max = last), both are null: no band.
+  Where every bucket holds at most one point (min = max = last), or a chart has more than
+  ``BAND_LINES`` lines (the UI draws no bands then), both are null: no band.
 
 Layout: ``b"LTC1"``, a little-endian uint32 header length, the UTF-8 JSON header padded with
 spaces to a multiple of 8 bytes, then the columns, each at an 8-aligned offset (relative to the
@@ -28,6 +29,7 @@ MAGIC = b"LTC1"
 MIMETYPE = "application/vnd.localtrack.chart"
 U16_NULL = 65535
 U16_STEPS = 65534
+BAND_LINES = 30  # past this many lines in one chart the UI draws no min/max bands: none are sent
 
 
 class _Body:
@@ -73,7 +75,9 @@ def _range(lines: Sequence[dict[str, Any]]) -> tuple[float, float]:
 def _pack_lines(body: _Body, lines: list[dict[str, Any]], value: str) -> None:
     lo, hi = _range(lines)
     for line in lines:
-        if line.get("min") is not None and line["min"] == line[value] == line.get("max"):
+        if len(lines) > BAND_LINES or (
+            line.get("min") is not None and line["min"] == line[value] == line.get("max")
+        ):
             # every bucket holds at most one point: the band is the line itself, so it is left
             # out (``min``/``max`` null) rather than sent three times
             line["min"] = line["max"] = None

@@ -208,6 +208,9 @@
    * CURSOR_LINES lines (the legend gives the values): each dot is an element, and hundreds per
    * chart made a grid of 100-run charts slow to lay out and composite. */
   const CURSOR_LINES = 20, LEGEND_MAX = 20; /* the legend lists the first 20 lines, then "+N more" */
+  /* Past this many lines the min/max bands are not drawn: a hundred overlapping translucent
+   * bands hide the lines and were most of a chart's drawing time. Group runs to see spread. */
+  const BAND_LINES = 30; /* = webui/chartbin.py's BAND_LINES (the binary body leaves them out) */
   function cursorPoint(series) {
     const lines = series.filter((s) => s.label).length;
     return (u, si) => {
@@ -292,9 +295,10 @@
       const c = this.controls, log = this.opts.logY !== undefined ? this.opts.logY : c.logY, w = c.smoothing;
       const kind = c.smoothKind || "ema";
       const data = [d.x], series = [{ value: (u, v) => fmtX(d.x_axis, v) }], bands = [], legend = [];
-      for (const line of this.lines()) {
+      const lines = this.lines(), banded = lines.length <= BAND_LINES;
+      for (const line of lines) {
         const tr = (ys) => (log ? positive(ys) : ys);
-        if (line.min && line.max) {
+        if (banded && line.min && line.max) {
           data.push(tr(line.max), tr(line.min));
           series.push({ stroke: "rgba(0,0,0,0)", width: 0, points: { show: false }, spanGaps: true },
             { stroke: "rgba(0,0,0,0)", width: 0, points: { show: false }, spanGaps: true });
