@@ -25,7 +25,7 @@ QUIET = localtrack.Settings(system_metrics=False, console=False)
 
 
 def _history(root: Path, run_id: str) -> dict[str, list[Any]]:
-    return localtrack.Api(root).run(run_id).history().to_pydict()
+    return localtrack.Api(root).run(run_id).history(pandas=False).to_pydict()
 
 
 def _deep(levels: int) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from .conftest import PYTHON, child_env
 
 
 def _history(root: Path, run_id: str, keys=None) -> dict:
-    return localtrack.Api(root).run(run_id).history(keys).to_pydict()
+    return localtrack.Api(root).run(run_id).history(keys, pandas=False).to_pydict()
 
 
 def test_round_trip_reads_back_exactly_through_api_pyarrow_and_sqlite(root: Path) -> None:
@@ -39,7 +39,7 @@ def test_round_trip_reads_back_exactly_through_api_pyarrow_and_sqlite(root: Path
     run.finish()
 
     api_run = localtrack.Api(root).run(run.id)
-    hist = api_run.history().to_pydict()
+    hist = api_run.history(pandas=False).to_pydict()
     assert hist["step"] == list(range(len(values)))
     for got, want in zip(hist["x"], values, strict=True):
         assert (math.isnan(got) and math.isnan(want)) or got == want
@@ -424,7 +424,7 @@ def test_history_to_pandas(root: Path) -> None:
     for i in range(3):
         run.log({"a": float(i)})
     run.finish()
-    df = localtrack.Api(root).run(run.id).history().to_pandas()
+    df = localtrack.Api(root).run(run.id).history(pandas=False).to_pandas()
     assert list(df["a"]) == [0.0, 1.0, 2.0]
 
 

@@ -170,4 +170,4 @@ def test_index_off_keeps_logging_and_reading_from_run_files(
     reader = localtrack.Api(root)
     [info] = reader.runs()
     assert info.state == "finished" and info.summary["loss"] == 49.0 and info.config == {"a": 1}
-    assert info.history()["loss"].to_pylist() == [float(i) for i in range(50)]
+    assert info.history(pandas=False)["loss"].to_pylist() == [float(i) for i in range(50)]

@@ -53,6 +53,18 @@ class File:
         return dest
 
 
+class Tags(list):  # type: ignore[type-arg]
+    """A run's tags: a list to edit in place as W&B's (``run.tags.append("x"); run.update()``),
+    which also equals the tuple this API returned before it could be edited."""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, tuple):
+            return list(self) == list(other)
+        return list.__eq__(self, other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class ApiRun:
     """One run: metadata as attributes, metric data and files through methods.
 
@@ -68,7 +80,7 @@ class ApiRun:
         self._info = info
         self.name: str = info.name
         self.notes: str | None = info.notes
-        self.tags: list[str] = list(info.tags)
+        self.tags: list[str] = Tags(info.tags)
         self.group: str | None = info.group
         self.job_type: str | None = info.job_type
         self.config: dict[str, Any] = copy.deepcopy(info.config)

@@ -15,6 +15,12 @@ training thread never waits for it.
 
 from __future__ import annotations
 
+# sqlite-utils (imported only when a migration runs) imports pandas when it is installed, and
+# pandas imports concurrent.futures.thread, which registers a threading exit hook. At interpreter
+# shutdown -- a short script whose run is finished by the atexit handler on a brand-new store --
+# that registration raises "can't register atexit after shutdown" and the migration fails. Importing
+# it here, while the run starts, registers the hook in time (the module is small and stdlib).
+import concurrent.futures.thread  # noqa: F401
 import json
 import sqlite3
 import time
