@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import CorruptDataError, ManifestError, RunNotFoundError
+from ..store import segments
 from ..store.index import Index
 from ..store.ingest.manifest_types import FileRef, RunManifest, check_file_name, media_blob_sha
 from ..store.layout import METRICS_DIR, RUN_JSON, RunPaths, is_partial_name, is_valid_run_id
@@ -239,6 +240,8 @@ def _allowed(name: str) -> bool:
 
 
 def _tail_bytes(paths: RunPaths) -> int:
+    """Bytes of logged data not sealed yet: classic tail logs, and mapped tail chunks up to the
+    end their writer last made durable (the pre-allocated zeros past it are no data)."""
     total = 0
     for segment in list_tail_segments(paths):
         try:
@@ -246,6 +249,9 @@ def _tail_bytes(paths: RunPaths) -> int:
         except OSError:
             continue
         total += max(0, size - 8)  # the 8-byte magic is not data
+    for segment, number in segments.list_chunks(paths.dir):
+        end = segments.synced_end(segments.chunk_path(paths.dir, segment, number))
+        total += max(0, end - segments.HEADER.size)
     return total
 
 
