@@ -75,9 +75,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
         server.stop()
 
 
-def _agents(
-    tmp_path: Path, url: str, key: str, sweep_id: str, modes: list[str]
-) -> list[Child]:
+def _agents(tmp_path: Path, url: str, key: str, sweep_id: str, modes: list[str]) -> list[Child]:
     script = write_script(tmp_path, "agent.py", AGENT)
     env = child_env(**QUIET, LOCALTRACK_API_KEY=key)
     return [
