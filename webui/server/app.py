@@ -35,6 +35,7 @@ from ..standalone import url_for_server
 from . import auth
 from .ingest import ingest
 from .runedits import runedits
+from .sweepctl import sweepctl
 
 log = logging.getLogger(__name__)
 THREADS = 8
@@ -76,6 +77,7 @@ def create_server_app(
     app.extensions["localtrack_blob_scopes"] = NamespaceBlobs(area.dir)
     app.register_blueprint(ingest, url_prefix="/api/v1")
     app.register_blueprint(runedits, url_prefix="/api/v1")
+    app.register_blueprint(sweepctl, url_prefix="/api/v1")
     auth.install(app, KeyStore(root), allowed)
     return app
 
