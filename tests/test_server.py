@@ -135,6 +135,7 @@ def test_the_server_refuses_a_public_address_without_keys(tmp_path: Path) -> Non
             "server",
             "--dir",
             str(tmp_path / "s"),
+            "--create",
             "--host",
             "0.0.0.0",
             "--port",
