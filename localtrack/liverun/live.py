@@ -428,9 +428,16 @@ class Run(RunSurface):
         with self._lock:
             if self._pending is not None:
                 self._commit_pending()
-        done = self._writer.flush(
-            timeout if timeout is not None else self._settings["finish_timeout"]
-        )
+        wait = timeout if timeout is not None else self._settings["finish_timeout"]
+        done = self._writer.flush(wait)
+        segments = self._segments
+        if done and segments is not None and segments.roll_wanted:
+            # The flushed rows reached the seal threshold: start the next chunk here (the
+            # training thread owns the chunks) so that the writer seals them now, as the
+            # classic write path does at a flush, instead of at the next log().
+            segments.roll_wanted = False
+            segments.roll(0)
+            done = self._writer.flush(wait)
         self._raise_if_writer_failed()
         return done
 
