@@ -81,9 +81,25 @@ class SegmentRounds:
         finished = chunks if final else chunks[:-1]
         if finished:
             self._seal_chunks(segs, finished, final)
-        if not final and chunks and self._seal_due():  # the training thread starts a new chunk
-            segs.roll_wanted = True
-            self.health.notify()
+        if not final and chunks and self._seal_due():
+            self._roll_for_seal(segs, chunks[-1])
+
+    def _roll_for_seal(self, segs: TailSegments, current: Chunk) -> None:
+        """Get the current chunk retired so that its rows can be sealed.
+
+        The training thread owns the chunks and starts a new one at its next log(). A thread that
+        logs nothing for a whole round (its chunk did not grow since the last round) would keep
+        its rows unsealed for as long as it stays idle, so then the writer starts the new chunk
+        itself. The old chunk is sealed one round later, after it is decoded once more, so an
+        append that was under way when the chunk was retired still lands in the shard.
+        """
+        idle = getattr(self, "_idle_mark", None) == (current.number, current.pos)
+        self._idle_mark = (current.number, current.pos)
+        if idle and not segs.closed and segs.current is current:
+            segs.roll(0)
+            return
+        segs.roll_wanted = True
+        self.health.notify()
 
     def _decode_new(self, segs: TailSegments, chunk: Chunk) -> None:
         end = chunk.pos  # every byte below pos is a whole record
