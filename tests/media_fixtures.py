@@ -94,6 +94,7 @@ def legacy_run(root: Path, project: str = "media", name: str = "legacy") -> str:
     run_dir = root / "runs" / run_id
     meta = json.loads((run_dir / "run.json").read_text())
     meta["system"].pop("environment", None)
+    meta["system"].pop("console", None)  # recorded since console capture says why it is empty
     (run_dir / "run.json").write_text(json.dumps(meta))
     shutil.rmtree(run_dir / "files", ignore_errors=True)
     shutil.rmtree(run_dir / "media", ignore_errors=True)

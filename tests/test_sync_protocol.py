@@ -51,7 +51,7 @@ def test_manifest_round_trips_and_digest_ignores_only_the_heartbeat() -> None:
         "metrics\\0000-000000001-000000002.parquet",
         "files/../run.json",
         "files/.hidden.tmp",
-        "files/sub/dir.txt",
+        "files/sub/../../run.json",
         "files/..",
         "media/blobs/" + "c" * 64 + ".exe",
         "media/blobs/" + "d" * 64 + ".png",
@@ -74,6 +74,7 @@ def test_manifest_refuses_every_name_outside_the_allowlist(name: str) -> None:
     [
         "files/output.log",
         "files/requirements.txt",
+        "files/sub/dir.txt",  # run.save() keeps folders (issue 12); docs/format.md
         "media/log-0000.jsonl",
         "media/blobs/" + "c" * 64 + ".png",
     ],

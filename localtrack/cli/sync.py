@@ -94,9 +94,9 @@ def sync_cmd(
         return
     target = resolve_target(to_url)
     from ..sync.client import SyncClient
-    from ..sync.remote import connect
+    from ..sync.remote import RetryPolicy, connect
 
-    remote = connect(target.url, target.api_key)
+    remote = connect(target.url, target.api_key, retry=RetryPolicy(fail_fast_unreachable=True))
     if bundle is not None:
         from ..sync.bundle import BundleSource
 
@@ -248,7 +248,9 @@ def login_cmd(url: str, api_key: str | None) -> None:
 
     if api_key is None:
         api_key = click.prompt("API key", hide_input=True).strip()
-    remote = connect(url, api_key, timeout=15, retry=RetryPolicy(attempts=2))
+    remote = connect(
+        url, api_key, timeout=15, retry=RetryPolicy(attempts=2, fail_fast_unreachable=True)
+    )
     try:
         info = remote.info()
     finally:

@@ -56,7 +56,9 @@ def login(
         raise UsageError(f"localtrack.login(): no API key for {host}: pass key=...")
     from ..sync.remote import RetryPolicy, connect
 
-    remote = connect(host, key, timeout=timeout or 15, retry=RetryPolicy(attempts=2))
+    remote = connect(
+        host, key, timeout=timeout or 15, retry=RetryPolicy(attempts=2, fail_fast_unreachable=True)
+    )
     try:
         info = remote.info()
     finally:

@@ -40,6 +40,10 @@ class RetryPolicy:
     sleep: Callable[[float], None] = time.sleep
     rng: Callable[[], float] = random.random
     clock: Callable[[], float] = time.monotonic
+    # Report "nothing answers at that address" at the first contact instead of retrying: what a
+    # person at the CLI wants (a stopped server, a mistyped URL); a program that chose its retry
+    # policy (or a background pusher) keeps retrying as configured.
+    fail_fast_unreachable: bool = False
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -158,7 +162,8 @@ class Remote:
             try:
                 response = self.transport.send(request)
             except TransientSyncError as exc:
-                why = None if self._contacted else _unreachable(exc)
+                fast = self.retry.fail_fast_unreachable and not self._contacted
+                why = _unreachable(exc) if fast else None
                 if why:
                     raise ServerUnreachableError(
                         f"cannot reach the server at {self.url}: {why}. Is it running, and is "

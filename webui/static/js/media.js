@@ -184,7 +184,7 @@
       if (!data.keys.length) {
         this.cards.clear(); this.sections = null;
         clear(this.el).append(h("div", { class: "card pad empty-note" },
-          h("p", { text: "This run has no media (images, tables, histograms, audio, video, HTML, plotly figures, 3D objects or preset charts)." }),
+          h("p", { text: "This run has no images, tables or histograms, and no audio, video, HTML, plotly figures, 3D objects or preset charts." }),
           h("p", { class: "muted" }, "Log them like metrics: ", h("code", { text: 'run.log({"examples": localtrack.Image(array, caption="…")}, step=step)' }),
             ", ", h("code", { text: "localtrack.Table(columns=…, data=…)" }), " or ", h("code", { text: "localtrack.Histogram(values)" }), ".")));
         return;
