@@ -192,5 +192,3 @@ def classic_tail(monkeypatch: pytest.MonkeyPatch) -> None:
     from localtrack.store import writer
 
     monkeypatch.setattr(writer, "is_network_filesystem", lambda path: True)
-
-

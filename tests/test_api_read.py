@@ -95,9 +95,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("filters", "message"), BAD)
-def test_a_bad_filter_names_the_bad_part(
-    root: Path, filters: dict[str, Any], message: str
-) -> None:
+def test_a_bad_filter_names_the_bad_part(root: Path, filters: dict[str, Any], message: str) -> None:
     with pytest.raises(UsageError) as err:
         localtrack.Api(root).runs(filters=filters)
     assert message in str(err.value)

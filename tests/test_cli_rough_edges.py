@@ -108,7 +108,9 @@ def test_ui_open_says_so_when_no_browser_opens(
 
 def test_a_refused_connection_fails_at_once_without_retrying() -> None:
     sleeps: list[float] = []
-    remote = connect(_refused_url(), None, retry=RetryPolicy(sleep=sleeps.append, fail_fast_unreachable=True))
+    remote = connect(
+        _refused_url(), None, retry=RetryPolicy(sleep=sleeps.append, fail_fast_unreachable=True)
+    )
     try:
         with pytest.raises(ServerUnreachableError, match="connection refused"):
             remote.info()

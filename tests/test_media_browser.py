@@ -171,7 +171,8 @@ def test_gallery_and_preset_charts(browser: Any, site) -> None:
         page.mouse.move(box["x"] + 5, box["y"] + 5)
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=5)
         page.wait_for_function(
-            "(s) => /\\d/.test(document.querySelector(s).textContent)", arg=card("roc") + " .u-legend"
+            "(s) => /\\d/.test(document.querySelector(s).textContent)",
+            arg=card("roc") + " .u-legend",
         )
         reveal(page, "cm")
         cm = page.locator(card("cm") + " canvas").bounding_box()

@@ -11,9 +11,7 @@ from localtrack.store.reader import StoreReader
 
 
 @pytest.mark.parametrize("folder", ["runs #1", "what?mode=rwc", "100% done", "a%20b"])
-def test_reader_opens_the_index_of_a_store_with_uri_characters(
-    tmp_path: Path, folder: str
-) -> None:
+def test_reader_opens_the_index_of_a_store_with_uri_characters(tmp_path: Path, folder: str) -> None:
     root = tmp_path / folder / "store"
     run = localtrack.init(project="p", dir=root)
     run.log({"loss": 1.0})
