@@ -42,8 +42,9 @@ def cli(verbose: bool) -> None:
 def demo(dir_: str | None, again: bool) -> None:
     """Write a demo project (a small sweep: finished, failed and crashed runs).
 
-    A second `demo` into the same store is refused (it would repeat every run name) unless
-    --again.
+    A second `demo` into the same store writes nothing (it would repeat every run name) and
+    says so, exiting 0 so that `localtrack demo && localtrack ui` still opens the UI; --again
+    adds another set anyway.
 
     Example: localtrack demo && localtrack ui
     """
@@ -52,10 +53,12 @@ def demo(dir_: str | None, again: bool) -> None:
     root = resolve_dir(dir_)
     existing = _demo_runs(root, PROJECT)
     if existing and not again:
-        raise click.ClickException(
-            f"{root} already has the demo project {PROJECT!r} ({plural(existing, 'run')}): "
-            "pass --again to add another set with the same names, or --dir for a new store"
+        click.echo(
+            f"{root} already has the demo project {PROJECT!r} ({plural(existing, 'run')}); "
+            "wrote nothing. Pass --again to add another set with the same names, or --dir for "
+            "a new store."
         )
+        return
     with click.progressbar(length=1, label=f"writing demo project {PROJECT!r} to {root}") as bar:
         ids = write_demo(Path(root))
         bar.update(1)
