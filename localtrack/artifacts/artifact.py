@@ -195,7 +195,7 @@ class Artifact:
         path = check_entry_path(name)
         target = self._stage_dir() / path
         target.parent.mkdir(parents=True, exist_ok=True)
-        kwargs = {} if "b" in mode else {"encoding": encoding or "utf-8"}
+        kwargs: dict[str, Any] = {} if "b" in mode else {"encoding": encoding or "utf-8"}
         with open(target, mode, **kwargs) as f:
             yield f
         self.add_file(target, path)
