@@ -106,6 +106,28 @@ def test_a_run_records_system_metrics_against_wall_time(root: Path) -> None:
     assert api_run.max_step == 49
 
 
+def test_flush_with_system_metrics_queued_returns_true_and_makes_them_durable(root: Path) -> None:
+    """A sample queued by the sampler thread while the training thread flushes used to hold the
+    flush until its timeout (the writer left the sample for the next log(), which the blocked
+    training thread could not make): every flush() of a run with system metrics returned False."""
+    import time
+
+    settings = localtrack.Settings(system_metrics_interval=0.01)
+    run = localtrack.init(project="p", dir=root, settings=settings)
+    sampled = 0
+    for i in range(20):
+        run.log({"loss": 1.0 / (i + 1)})
+        deadline = time.monotonic() + 60  # outer bound: the sampler runs every 10 ms
+        while not run._writer.queue and time.monotonic() < deadline:
+            time.sleep(0.005)
+        sampled += bool(run._writer.queue)
+        assert run.flush(timeout=60), f"flush {i} timed out with a sample queued"
+    assert sampled >= 1  # the condition this test is about really happened
+    durable = {k.key for k in localtrack.Api(root).run(run.id).metric_keys()}
+    assert "system/cpu_percent" in durable  # flushed samples are readable before finish()
+    run.finish()
+
+
 def test_system_metrics_can_be_turned_off(root: Path) -> None:
     run = localtrack.init(project="p", dir=root, settings=localtrack.Settings(system_metrics=False))
     run.log({"loss": 1.0})

@@ -227,19 +227,22 @@ class Run(RunSurface):
         for message in self._writer.health.take_notices():
             warnings.warn(message, RuntimeWarning, stacklevel=user_stacklevel())
         segments = self._segments
-        if segments is not None:
-            if segments.roll_wanted:  # the writer wants to seal what the current chunk holds
-                segments.roll_wanted = False
-                segments.roll(0)
-            if self._writer.queue:
-                drain_queue(
-                    segments, self._writer.queue, self._writer.health
-                )  # system metrics, queued elsewhere
+        if segments is not None and segments.roll_wanted:  # the writer wants a seal
+            segments.roll_wanted = False
+            segments.roll(0)
+        self._write_queued_rows()
         if step is None and self._pending is None and self._step > MAX_STEP:
             raise UsageError(
                 f"the step counter has reached the int64 limit ({MAX_STEP}); "
                 "no later step can be logged in this run"
             )
+
+    def _write_queued_rows(self) -> None:
+        """Segment path: write the rows other threads queued (system metrics) into the chunk
+        this thread owns, so that they are as safe as the rows it logs itself."""
+        segments = self._segments
+        if segments is not None and self._writer.queue and not segments.closed:
+            drain_queue(segments, self._writer.queue, self._writer.health)
 
     def _writer_has_news(self) -> None:
         """Called by the writer thread: the next log() must look at what it reports."""
@@ -428,6 +431,7 @@ class Run(RunSurface):
         with self._lock:
             if self._pending is not None:
                 self._commit_pending()
+            self._write_queued_rows()
         wait = timeout if timeout is not None else self._settings["finish_timeout"]
         done = self._writer.flush(wait)
         segments = self._segments

@@ -159,12 +159,14 @@ class SegmentRounds:
             return
         self._rescued |= volatile
 
-    def _segment_values_at_risk(self, segs: TailSegments) -> int:
-        """Values only in memory: rows of volatile chunks not sealed (nor rescued) yet."""
+    def _segment_values_at_risk(self, segs: TailSegments, queued: bool = True) -> int:
+        """Values only in memory: rows of volatile chunks not sealed (nor rescued) yet, and
+        (unless `queued` is False) rows other threads queued for the training thread to write."""
         volatile = {c.number for c in list(segs.chunks) if c.volatile} - self._rescued
         rows = sum(t.num_rows for b, t in list(self._unsealed) if b in volatile)
         undecoded = sum(1 for c in list(segs.chunks) if c.volatile and c.pos > c.decoded)
-        return rows + undecoded + sum(len(r[2]) for r in list(self.queue))
+        waiting = sum(len(r[2]) for r in list(self.queue)) if queued else 0
+        return rows + undecoded + waiting
 
     def _close_segments(self, segs: TailSegments) -> None:
         for chunk in list(segs.chunks):

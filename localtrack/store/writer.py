@@ -155,7 +155,11 @@ class RunWriter(SegmentRounds):
 
     @property
     def healthy(self) -> bool:
-        if self.segments is not None and self._segment_values_at_risk(self.segments):
+        # Segment path: rows other threads queue (system metrics) are written by the training
+        # thread, at its next log() or in flush() before it asks; one queued while a flush
+        # waits is newer than that flush and must not hold it back.
+        segments = self.segments
+        if segments is not None and self._segment_values_at_risk(segments, queued=False):
             return False
         return not self._pending and not self._media.pending
 
