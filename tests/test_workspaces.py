@@ -54,6 +54,28 @@ def test_a_bad_view_is_refused_naming_the_field(
     assert field in exc.value.field or field in str(exc.value)
 
 
+@pytest.mark.parametrize("project", [".", "..", "...", ""])
+def test_a_project_name_that_names_no_folder_of_its_own_is_refused(
+    tmp_path: Path, project: str
+) -> None:
+    with pytest.raises(DocumentError) as exc:
+        workspaces.save_view(tmp_path, project, "x", {})
+    assert exc.value.field == "project"
+    assert not (tmp_path / "x.json").exists() and not (tmp_path / "workspaces" / "x.json").exists()
+
+
+def test_the_views_api_cannot_write_outside_the_workspaces_folder(
+    store: tuple[Path, list[str]],
+) -> None:
+    root, _ = store
+    client = create_app(root, watch=False).test_client()
+    for project in ("%2E%2E", "%2E"):
+        answer = client.put(f"/api/v1/projects/{project}/views/x", json={"state": {}})
+        assert answer.status_code in (400, 404), answer.data
+        assert "error" in answer.json
+    assert not (root / "x.json").exists() and not (root / "workspaces" / "x.json").exists()
+
+
 def test_views_api_saves_lists_and_deletes(store: tuple[Path, list[str]]) -> None:
     root, _ = store
     client = create_app(root, watch=False).test_client()

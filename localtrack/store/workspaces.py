@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import re
 import time
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import DocumentError, LocaltrackError
+from ..naming import project_folder_name
 from . import jsondoc as jd
 from .atomic import read_json, write_json_atomic
 
@@ -113,9 +113,10 @@ def check_view(doc: Any) -> dict[str, Any]:
 
 def project_dir(root: str | Path, project: str) -> Path:
     """Where a project's views live (its name percent-encoded into one folder name)."""
-    if not project:
-        raise DocumentError("a workspace needs a project name", "view", "project")
-    return Path(root) / DIR / urllib.parse.quote(project, safe="")
+    folder = project_folder_name(project)
+    if folder is None:
+        raise DocumentError(f"a workspace needs a project name, not {project!r}", "view", "project")
+    return Path(root) / DIR / folder
 
 
 def list_views(root: str | Path, project: str) -> list[ViewInfo]:
