@@ -158,8 +158,12 @@ def _check_destination(i: int, dest: dict[str, Any]) -> None:
             raise _bad(
                 f"field '{where}.{env}' must be an environment variable name", f"{where}.{env}"
             )
-    if dest["type"] == "email" and not (dest.get("smtp_host") and dest.get("to")):
-        raise _bad(f"'{where}' (email) needs smtp_host and to", f"{where}.smtp_host")
+    if dest["type"] == "email":
+        for name in ("smtp_host", "to"):
+            if not dest.get(name):
+                raise _bad(
+                    f"field '{where}.{name}' is needed by an email destination", f"{where}.{name}"
+                )
 
 
 def check_rules(doc: Any) -> dict[str, Any]:
