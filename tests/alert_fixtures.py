@@ -33,7 +33,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver.lock:
                     seen = receiver.bodies.setdefault(self.path, [])
@@ -151,7 +151,7 @@ def smtp_server(tmp_path: Path) -> Iterator[SmtpServer]:
     server = SmtpServer(port, cert)
 
     class Handler:
-        async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        async def handle_DATA(self, smtp: Any, session: Any, envelope: Any) -> str:
             with server.cond:
                 server.messages.append(message_from_bytes(envelope.content))
                 server.cond.notify_all()

@@ -52,8 +52,14 @@ def _configure(root: Path, hook: WebhookReceiver, smtp: SmtpServer) -> None:
         {"id": "crash", "type": "crashed"},
         {"id": "stall", "type": "stalled", "minutes": 1},
         {"id": "nan", "type": "nan", "metric": "loss"},
-        {"id": "acc", "type": "threshold", "metric": "acc", "direction": "above",
-         "value": 0.5, "min_step": 5},  # fmt: skip
+        {
+            "id": "acc",
+            "type": "threshold",
+            "metric": "acc",
+            "direction": "above",
+            "value": 0.5,
+            "min_step": 5,
+        },
         {"id": "done", "type": "finished"},
     ]
     config.save_rules(root, PROJECT, {"destinations": destinations, "rules": rules})
@@ -189,7 +195,9 @@ def test_faults_are_clear_recorded_outcomes(
     dests += [{"id": "unset", "type": "discord", "url_env": "LT_TEST_NO_SUCH_HOOK"}]
     dests += [dict(_email(smtp_server, "badmail"))]
     for n in names:
-        config.set_secret(root, PROJECT, n, "url", webhook.url(f"/{n}" if n != "ok" else "/hook/ok"))
+        config.set_secret(
+            root, PROJECT, n, "url", webhook.url(f"/{n}" if n != "ok" else "/hook/ok")
+        )
     config.set_secret(root, PROJECT, "badmail", "password", "wrong")
     out = _deliver_test(root, dests)
     assert (out["fail"]["ok"], out["fail"]["attempts"]) == (False, 3)
