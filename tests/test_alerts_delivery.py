@@ -263,6 +263,7 @@ def test_a_rule_naming_a_missing_metric_is_recorded_once_and_sends_nothing(
         ({"rules": [{"id": "a", "type": "finished", "destinations": ["nope"]}]}, "destinations"),
         ({"destinations": [{"id": "m", "type": "email"}]}, "destinations[0].smtp_host"),
         ({"destinations": [{"id": "w", "type": "slack", "url_env": "a b"}]}, "url_env"),
+        ({"rules": [{"id": "n", "type": "nan", "mertic": "loss"}]}, "rules[0].mertic"),
     ],
 )
 def test_bad_rules_are_refused_naming_the_field(
@@ -272,3 +273,33 @@ def test_bad_rules_are_refused_naming_the_field(
         config.save_rules(root, PROJECT, doc)
     assert field in str(refused.value)
     assert not (root / "alerts" / PROJECT / "rules.json").exists()
+
+
+def test_without_a_script_rule_run_alerts_go_to_every_destination(
+    root: Path, webhook: WebhookReceiver
+) -> None:
+    old = _run(root, "before")
+    old.alert("too early", "raised before any destination existed")
+    old.finish()
+    time.sleep(0.01)
+    config.save_rules(root, PROJECT, {"destinations": [{"id": "a", "type": "json"},
+                                                       {"id": "b", "type": "slack"}]})  # fmt: skip
+    config.set_secret(root, PROJECT, "a", "url", webhook.url("/hook/a"))
+    config.set_secret(root, PROJECT, "b", "url", webhook.url("/hook/b"))
+    run = _run(root, "after")
+    run.alert("loss diverged", "nan at step 7", level="ERROR")
+    run.finish()
+    evaluator = Evaluator(root, Dispatcher(root))
+    try:
+        fired = evaluator.evaluate_once()
+        assert [(e["title"], e["source"]) for e in fired] == [("loss diverged", "script")]
+        (body,) = webhook.wait_for("/hook/a", 1, WAIT_S)
+        assert (body["title"], body["level"], body["run_name"]) == (
+            "loss diverged",
+            "ERROR",
+            "after",
+        )
+        webhook.wait_for("/hook/b", 1, WAIT_S)
+    finally:
+        evaluator.close()
+        evaluator.dispatcher.close()

@@ -38,6 +38,7 @@ RULE_TYPES = ("crashed", "stalled", "nan", "threshold", "finished", "script")
 DEST_TYPES = ("slack", "discord", "teams", "json", "email")
 SECURITY = ("starttls", "ssl", "none")
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+IMPLICIT_SCRIPT_RULE = "run-alert"
 ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 _ID = jd.text(64, min_chars=1)
@@ -56,6 +57,7 @@ _DESTINATION = {
     "to": jd.text_list(50, jd.text(256, min_chars=3)),
     "ca_file": jd.text(4096, nullable=True),
     "timeout_s": jd.number(),
+    "created_at": jd.number(),
 }
 _RULE = {
     "id": _ID,
@@ -91,6 +93,7 @@ class Destination:
     to: tuple[str, ...] = ()
     ca_file: str | None = None
     timeout_s: float = 10.0
+    created_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,17 @@ class ProjectAlerts:
     project: str
     rules: tuple[Rule, ...]
     destinations: tuple[Destination, ...]
+
+    @property
+    def active_rules(self) -> tuple[Rule, ...]:
+        """The enabled rules, plus, when no rule is of type ``script``, an implicit one that
+        sends every ``run.alert()`` to every destination (as W&B does), for alerts raised after
+        the first destination was added."""
+        rules = tuple(r for r in self.rules if r.enabled)
+        if self.destinations and not any(r.type == "script" for r in self.rules):
+            since = min(d.created_at for d in self.destinations)
+            rules += (Rule(IMPLICIT_SCRIPT_RULE, "script", "run.alert()", since),)
+        return rules
 
     def targets(self, rule: Rule | None) -> tuple[Destination, ...]:
         """The destinations a rule's alerts go to (all when it names none)."""
@@ -191,6 +205,13 @@ def check_rules(doc: Any) -> dict[str, Any]:
                     f"field '{key}[{i}].id' must be letters, digits and _.- (up to 64)",
                     f"{key}[{i}].id",
                 )
+            known = _DESTINATION if key == "destinations" else _RULE
+            unknown = sorted(set(entry) - set(known))
+            if unknown:
+                raise _bad(
+                    f"field '{key}[{i}].{unknown[0]}' is not known (known: {', '.join(known)})",
+                    f"{key}[{i}].{unknown[0]}",
+                )
             if entry["id"] in seen:
                 raise _bad(f"'{key}' has two entries with id {entry['id']!r}", f"{key}[{i}].id")
             seen.add(entry["id"])
@@ -231,7 +252,14 @@ def load(root: str | Path, project: str) -> ProjectAlerts:
     """The project's rules and destinations as values (DocumentError for a bad file)."""
     doc = read_rules_doc(root, project)
     dests = tuple(
-        Destination(**{**d, "name": d.get("name") or d["id"], "to": tuple(d.get("to") or ())})
+        Destination(
+            **{
+                **d,
+                "name": d.get("name") or d["id"],
+                "to": tuple(d.get("to") or ()),
+                "created_at": float(d.get("created_at") or 0.0),
+            }
+        )
         for d in doc.get("destinations") or []
     )
     rules = tuple(
@@ -249,26 +277,42 @@ def load(root: str | Path, project: str) -> ProjectAlerts:
 
 
 def save_rules(root: str | Path, project: str, doc: Mapping[str, Any]) -> dict[str, Any]:
-    """Check and write the project's rules; a rule without ``created_at`` is stamped now (it
-    fires only for what happens from then on). Returns the stored document."""
+    """Check and write the project's rules; a rule or destination without ``created_at`` is
+    stamped now (it fires only for what happens from then on). Returns the stored document."""
     now = time.time()
     doc = check_rules(dict(doc, version=VERSION))
     try:
-        before = {r["id"]: r for r in read_rules_doc(root, project).get("rules") or []}
+        old = read_rules_doc(root, project)
     except DocumentError:
-        before = {}
-    rules = []
-    for rule in doc.get("rules") or []:
-        old = before.get(rule["id"], {})
-        stamp = rule.get("created_at") or old.get("created_at") or now
-        rules.append(dict(rule, created_at=stamp))
-    stored = check_rules(dict(doc, rules=rules))
+        old = {}
+    before = {r["id"]: r for r in old.get("rules") or []}
+    before_dests = {d["id"]: d for d in old.get("destinations") or []}
+    stored = check_rules(
+        dict(
+            doc,
+            rules=_stamped(doc.get("rules") or [], before, now),
+            destinations=_stamped(doc.get("destinations") or [], before_dests, now),
+        )
+    )
     if len(repr(stored)) > MAX_BYTES:
         raise DocumentError(f"{RULES} must be under {MAX_BYTES} bytes", RULES)
     folder = project_dir(root, project)
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / RULES, stored)
     return stored
+
+
+def _stamped(
+    entries: list[dict[str, Any]], before: dict[str, Any], now: float
+) -> list[dict[str, Any]]:
+    """Each entry with its ``created_at``: as given, else as stored before, else now."""
+    return [
+        dict(
+            e,
+            created_at=e.get("created_at") or (before.get(e["id"]) or {}).get("created_at") or now,
+        )
+        for e in entries
+    ]
 
 
 # -- secrets ------------------------------------------------------------------------------------

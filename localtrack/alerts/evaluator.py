@@ -112,7 +112,7 @@ class Evaluator:
         fired: list[dict[str, Any]] = []
         for project in config.projects_with_rules(self.root):
             setup = self._load(project)
-            if setup is not None and any(r.enabled for r in setup.rules):
+            if setup is not None and setup.active_rules:
                 fired += self._project(setup, now, since)
         self._last_pass = now
         return fired
@@ -136,7 +136,7 @@ class Evaluator:
     def _project(
         self, setup: ProjectAlerts, now: float, since: float | None
     ) -> list[dict[str, Any]]:
-        rules = [r for r in setup.rules if r.enabled]
+        rules = list(setup.active_rules)
         oldest_rule = min(r.created_at for r in rules)
         try:
             runs = self.reader.runs(setup.project)
