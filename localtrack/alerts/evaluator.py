@@ -58,6 +58,8 @@ class Evaluator:
         self._fired: dict[str, set[str]] = {}  # project → dedup keys
         self._last_pass: float | None = None
         self._bad_files: dict[str, str] = {}
+        self._last_seen: dict[str, tuple[str, float]] = {}  # run id → (state, last activity)
+        self._keys: dict[str, tuple[str, ...]] = {}  # run id → its metric keys, as last read
         self._lock_file: BinaryIO | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -146,13 +148,20 @@ class Evaluator:
         fired: list[dict[str, Any]] = []
         keys_seen: set[str] = set()
         for run in runs:
-            stats = self._stats(run)
-            keys_seen.update(stats)
             active = _last_activity(run)
-            if active < oldest_rule and run.state != "running":
+            seen = (run.state, active)
+            unchanged = self._last_seen.get(run.id) == seen
+            self._last_seen[run.id] = seen
+            if run.state != "running" and (
+                active < oldest_rule or (since is not None and unchanged and active < since)
+            ):
+                if run.id not in self._keys:  # read once, for rules naming a missing metric
+                    self._keys[run.id] = tuple(self._stats(run))
+                keys_seen.update(self._keys[run.id])
                 continue
-            if since is not None and active < since and run.state != "running":
-                continue
+            stats = self._stats(run)
+            self._keys[run.id] = tuple(stats)
+            keys_seen.update(stats)
             for rule in rules:
                 if run.state != "running" and active < rule.created_at:
                     continue
