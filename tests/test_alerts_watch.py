@@ -11,13 +11,17 @@ from pathlib import Path
 
 import pytest
 
+import localtrack
 from localtrack.alerts import config
+from localtrack.sync.bundle import export_bundle, import_bundle
 
 from .alert_fixtures import WebhookReceiver
 from .store_fixtures import Child, child_env, write_script
-from .sync_fixtures import wait_until
+from .sync_fixtures import ServerProcess, wait_until
 
-pytestmark = pytest.mark.crash
+QUIET = localtrack.Settings(
+    system_metrics=False, capture_git=False, capture_packages=False, console=False
+)
 
 TRAIN = """
     import sys, localtrack
@@ -52,6 +56,7 @@ def _lines(root: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.crash
 def test_watch_delivers_a_script_alert_and_a_kill_9_once(
     root: Path, tmp_path: Path, webhook: WebhookReceiver
 ) -> None:
@@ -122,3 +127,38 @@ def test_alerts_test_prints_each_outcome_and_fails_when_one_fails(
     )
     assert missing.returncode == 1 and "project 'nope' has no destinations" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+@pytest.mark.server
+def test_the_central_server_evaluates_runs_that_arrive_by_import(
+    tmp_path: Path, webhook: WebhookReceiver
+) -> None:
+    cluster = tmp_path / "cluster"
+    run = localtrack.init(dir=cluster, project="p", name="far-away", settings=QUIET)
+    run.log({"loss": 0.1})
+    run.alert("from the cluster", "raised before the server had any rule", level="WARN")
+    run.finish()  # ran and finished before the server's rules existed
+    bundle = tmp_path / "runs.ltbundle"
+    export_bundle(cluster, [run.id], bundle)
+    central = tmp_path / "central"
+    central.mkdir()
+    config.save_rules(
+        central,
+        "p",
+        {
+            "destinations": [{"id": "hook", "type": "json"}],
+            "rules": [{"id": "done", "type": "finished"}],
+        },
+    )
+    config.set_secret(central, "p", "hook", "url", webhook.url("/hook/central"))
+    server = ServerProcess(central).start()
+    try:
+        import_bundle(bundle, central)  # into the running server's store
+        bodies = webhook.wait_for("/hook/central", 2, 60)
+    finally:
+        server.stop()
+    assert sorted((b["source"], b["run_name"]) for b in bodies) == [
+        ("rule", "far-away"),
+        ("script", "far-away"),
+    ]
+    assert {b["title"] for b in bodies} == {"done: run finished", "from the cluster"}

@@ -36,8 +36,15 @@ LOCK_NAME = ".evaluator.lock"
 DEFAULT_INTERVAL_S = 5.0
 
 
-def _last_activity(run: RunInfo) -> float:
-    return max(run.updated_at or 0, run.heartbeat_at or 0, run.ended_at or 0, run.created_at or 0)
+def _last_activity(run: RunInfo, run_json: Path) -> float:
+    """When the run last did something here: its own times, or when its run.json was last
+    written in this store (a run synced or imported today arrives today, whenever it ran)."""
+    try:
+        arrived = run_json.stat().st_mtime
+    except OSError:
+        arrived = 0.0
+    times = (run.updated_at, run.heartbeat_at, run.ended_at, run.created_at, arrived)
+    return max(t or 0.0 for t in times)
 
 
 class Evaluator:
@@ -148,7 +155,7 @@ class Evaluator:
         fired: list[dict[str, Any]] = []
         keys_seen: set[str] = set()
         for run in runs:
-            active = _last_activity(run)
+            active = _last_activity(run, self.reader.store.run(run.id).run_json)
             seen = (run.state, active)
             unchanged = self._last_seen.get(run.id) == seen
             self._last_seen[run.id] = seen
@@ -165,7 +172,7 @@ class Evaluator:
             for rule in rules:
                 if run.state != "running" and active < rule.created_at:
                     continue
-                fired += self._rule_on_run(setup, rule, run, stats, now)
+                fired += self._rule_on_run(setup, rule, run, stats, now, active)
         if runs:
             for rule in rules:
                 problem = missing_metric(rule, keys_seen)
@@ -180,9 +187,9 @@ class Evaluator:
             return {}
 
     def _rule_on_run(self, setup: ProjectAlerts, rule: Rule, run: RunInfo,
-                     stats: dict[str, Any], now: float) -> list[dict[str, Any]]:  # fmt: skip
+                     stats: dict[str, Any], now: float, active: float) -> list[dict[str, Any]]:  # fmt: skip
         if rule.type == "script":
-            return self._script_alerts(setup, rule, run)
+            return self._script_alerts(setup, rule, run, active)
         try:
             found = check(rule, run, stats, now, lambda key: self.reader.points(run.id, key))
         except (LocaltrackError, OSError, ValueError) as exc:
@@ -194,12 +201,16 @@ class Evaluator:
         return out
 
     def _script_alerts(
-        self, setup: ProjectAlerts, rule: Rule, run: RunInfo
+        self, setup: ProjectAlerts, rule: Rule, run: RunInfo, active: float
     ) -> list[dict[str, Any]]:
+        """The run's run.alert() alerts; one raised before the rule existed counts only when the
+        run has been active (or arrived) since."""
         out: list[dict[str, Any]] = []
         floor = LEVELS.index(rule.min_level)
         for alert in self.reader.alerts(run.id):
-            if alert["time"] < rule.created_at or LEVELS.index(alert["level"]) < floor:
+            if max(alert["time"], active) < rule.created_at:
+                continue
+            if LEVELS.index(alert["level"]) < floor:
                 continue
             firing = Firing(f"script:{alert['id']}", alert["level"], alert["title"], alert["text"])
             out += self._fire(setup, rule, run, firing, alert["time"], event_id=alert["id"])
