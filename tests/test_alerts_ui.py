@@ -159,3 +159,31 @@ def test_rules_must_come_as_json(client: FlaskClient) -> None:
     response = client.put("/api/v1/projects/vision/alerts/rules", data="rules=1")
     assert response.status_code == 400
     assert "application/json" in response.json["error"]["message"]
+
+
+def test_on_a_server_only_an_admin_may_set_destinations_or_send_tests(
+    store: tuple[Path, str],
+) -> None:
+    from localtrack.apikeys import KeyStore
+    from webui.server.app import create_server_app
+
+    root = store[0]
+    keys = KeyStore(root)
+    tokens = {role: keys.create(f"u-{role}", role).token for role in ("read", "write", "admin")}
+    server = create_server_app(root, watch=False)
+    try:
+        client = server.test_client()
+
+        def call(method: str, url: str, role: str) -> int:
+            auth = {"Authorization": f"Bearer {tokens[role]}"}
+            return int(getattr(client, method)(url, json=_rules(), headers=auth).status_code)
+
+        rules = "/api/v1/projects/vision/alerts/rules"
+        assert call("get", "/api/v1/projects/vision/alerts", "read") == 200
+        assert call("put", rules, "read") == 403
+        assert call("put", rules, "write") == 403
+        assert call("post", "/api/v1/projects/vision/alerts", "write") == 403
+        assert call("put", rules, "admin") == 200
+    finally:
+        server.extensions["localtrack"].close()
+        server.extensions["localtrack_ingest"].close()

@@ -493,6 +493,7 @@ SWEEP_UI: tuple[Route, ...] = (
         "sweeps", "/projects/<path:project>/sweeps", PROJECT, "A project's sweeps.", js="api.sweeps"
     ),
 )
+ADMIN_PROJECT = Policy("admin", ("project",))  # destinations make the server send requests
 ALERTS: tuple[Route, ...] = (
     _page(
         "alerts",
@@ -521,7 +522,7 @@ ALERTS: tuple[Route, ...] = (
         "api.save_alert_rules",
         "/projects/<path:project>/alerts/rules",
         "api",
-        WRITE_PROJECT,
+        ADMIN_PROJECT,
         "Replace a project's alert rules and destinations; set or clear their secrets.",
         ("PUT",),
         API_PREFIX,
@@ -531,7 +532,7 @@ ALERTS: tuple[Route, ...] = (
         "api.test_alert",
         "/projects/<path:project>/alerts",
         "api",
-        WRITE_PROJECT,
+        ADMIN_PROJECT,
         "Send a test alert to the project's destinations (or one of them).",
         ("POST",),
         API_PREFIX,
