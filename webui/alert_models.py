@@ -97,10 +97,18 @@ def alerts_view(state: UIState, project: str, run_id: str | None = None) -> dict
 
 
 def run_badge(state: UIState, project: str, run_id: str) -> dict[str, Any]:
-    """How many alerts one run has (script alerts and rule firings), by level."""
-    items = [i for i in feed(state, project, run_id) if i.get("kind") == "fired"]
+    """How many alerts one run has (script alerts and rule firings), by level (read from the
+    run's own alerts and the project's events only: no listing of the project's runs)."""
+    fired = [
+        r
+        for r in events.read(state.reader.root, project)
+        if r.get("kind") == "fired" and r.get("run_id") == run_id
+    ]
+    known = {r.get("id") for r in fired}
+    items = fired + [a for a in state.reader.alerts(run_id) if a["id"] not in known]
     levels: dict[str, int] = {}
     for item in items:
-        levels[item["level"]] = levels.get(item["level"], 0) + 1
+        level = str(item.get("level") or "INFO")
+        levels[level] = levels.get(level, 0) + 1
     worst = next((lv for lv in ("ERROR", "WARN", "INFO") if levels.get(lv)), None)
     return {"count": len(items), "levels": levels, "worst": worst}

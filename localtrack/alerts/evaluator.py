@@ -68,6 +68,7 @@ class Evaluator:
         self._last_seen: dict[str, tuple[str, float]] = {}  # run id → (state, last activity)
         self._keys: dict[str, tuple[str, ...]] = {}  # run id → its metric keys, as last read
         self._lock_file: BinaryIO | None = None
+        self._lock_warned = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -99,8 +100,14 @@ class Evaluator:
         if self._lock_file is not None:
             return True
         folder = self.root / config.DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        handle = open(folder / LOCK_NAME, "ab")  # noqa: SIM115 - held open while evaluating
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            handle = open(folder / LOCK_NAME, "ab")  # noqa: SIM115 - held open while evaluating
+        except OSError as exc:
+            if not self._lock_warned:
+                self._lock_warned = True
+                log.warning("alert rules of %s are not evaluated: %s", self.root, exc)
+            return False
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
