@@ -11,7 +11,7 @@
     evaluator.py     the loop that checks rules and fires each condition once per run
     destinations.py  Slack-compatible, Discord, Teams and JSON webhooks; e-mail over SMTP
     dispatch.py      background delivery with retries and backoff; outcomes recorded
-    service.py       what `localtrack ui`, `localtrack server` and `alerts watch` start
+    service.py       what `localtrack ui` and `localtrack server` own: dispatcher + evaluator
 
 Nothing here imports Flask or click; the UI (``webui/alert_api.py``) and the CLI
 (``cli/alerts.py``) are thin layers over it. The whole story is in docs/alerts.md.

@@ -2,7 +2,7 @@
 
 ``localtrack ui`` and ``localtrack server`` start it with ``evaluate=True`` next to the web app
 (which also uses its dispatcher for the "send test alert" button); ``localtrack alerts watch``
-runs the same thing with no web app.
+runs an ``Evaluator`` and a ``Dispatcher`` of its own, with no web app.
 """
 
 from __future__ import annotations

@@ -56,13 +56,12 @@ def watch_cmd(dir_: str | None, interval: float, once: bool) -> None:
     Example: localtrack alerts watch --dir /data/localtrack-runs --interval 10
     """
     from ..alerts import config
-    from ..alerts.service import AlertService
-
-    root = existing_store(dir_)
-    service = AlertService(root)
+    from ..alerts.dispatch import Dispatcher
     from ..alerts.evaluator import Evaluator
 
-    evaluator = Evaluator(root, service.dispatcher, interval)
+    root = existing_store(dir_)
+    dispatcher = Dispatcher(root)
+    evaluator = Evaluator(root, dispatcher, interval)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     projects = config.projects_with_rules(root)
@@ -87,7 +86,8 @@ def watch_cmd(dir_: str | None, interval: float, once: bool) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
         evaluator.close()
-        service.close(timeout=DELIVERY_WAIT_S if once else 10.0)
+        dispatcher.idle(DELIVERY_WAIT_S if once else 10.0)  # let queued deliveries finish
+        dispatcher.close()
 
 
 @alerts_group.command("test")
