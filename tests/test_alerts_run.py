@@ -132,3 +132,15 @@ def test_a_bad_alerts_log_is_refused_on_receipt_naming_line_and_field(tmp_path: 
     problem = str(refused.value)
     assert "alerts.jsonl" in problem and "line 2" in problem and "'level'" in problem
     assert not (target / "runs" / run_id).exists()
+
+
+def test_an_alert_that_cannot_be_recorded_never_fails_training(
+    root: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture
+) -> None:
+    run = _run(root)
+    (root / "runs" / run.id / "alerts.jsonl").mkdir()  # the log cannot be opened for appending
+    run.alert("disk trouble", "still printed")
+    run.log({"loss": 0.1})
+    run.finish()
+    assert "ALERT [INFO] disk trouble: still printed" in capsys.readouterr().err
+    assert "could not be recorded" in caplog.text

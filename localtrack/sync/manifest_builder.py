@@ -177,7 +177,7 @@ class ManifestBuilder:
                 continue
             try:
                 data = (paths.dir / name).read_bytes()
-            except FileNotFoundError:
+            except (FileNotFoundError, IsADirectoryError):
                 continue
             cut = data.rfind(b"\n") + 1  # a torn last line is not sent
             yield name, data[:cut]
