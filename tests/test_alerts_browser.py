@@ -50,7 +50,10 @@ def test_feed_badge_rules_and_test_button(
         badge.click()
         page.wait_for_selector("#alerts-app")
         assert "checkpoint saved" in _row_text(page, "checkpoint saved")
+        assert "run=" in page.url
         page.click("text=all runs")
+        page.wait_for_url(f"{server.url}/projects/vision/alerts")
+        page.wait_for_selector("#alerts-app[data-run='']")
 
         page.select_option("#dest-type", "slack")
         page.click("#dest-add")
