@@ -155,6 +155,14 @@ def test_bad_input_is_a_400_in_the_error_envelope(
     assert fragment in response.json["error"]["message"]
 
 
+def test_a_project_named_dot_dot_cannot_reach_the_store_root(
+    client: FlaskClient, store: tuple[Path, str]
+) -> None:
+    response = client.put("/api/v1/projects/%2E%2E/alerts/rules", json=_rules())
+    assert response.status_code == 400 and "not '..'" in response.json["error"]["message"]
+    assert not (store[0] / "rules.json").exists() and not (store[0] / "alerts").exists()
+
+
 def test_rules_must_come_as_json(client: FlaskClient) -> None:
     response = client.put("/api/v1/projects/vision/alerts/rules", data="rules=1")
     assert response.status_code == 400

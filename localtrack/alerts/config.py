@@ -225,8 +225,8 @@ def check_rules(doc: Any) -> dict[str, Any]:
 
 
 def project_dir(root: str | Path, project: str) -> Path:
-    if not project:
-        raise DocumentError("alerts need a project name", RULES, "project")
+    if not project or project.strip(".") == "":  # "." and ".." would name the store itself
+        raise DocumentError(f"alerts need a project name, not {project!r}", RULES, "project")
     return Path(root) / DIR / urllib.parse.quote(project, safe="")
 
 
