@@ -303,3 +303,30 @@ def test_without_a_script_rule_run_alerts_go_to_every_destination(
     finally:
         evaluator.close()
         evaluator.dispatcher.close()
+
+
+def test_an_idle_unchanged_store_is_not_read_again(
+    root: Path, webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config.save_rules(
+        root,
+        PROJECT,
+        {"destinations": [{"id": "j", "type": "json"}], "rules": [{"id": "d", "type": "finished"}]},
+    )
+    config.set_secret(root, PROJECT, "j", "url", webhook.url("/hook/json"))
+    evaluator = Evaluator(root, Dispatcher(root))
+    listed: list[str] = []
+    real = evaluator.reader.runs
+    monkeypatch.setattr(evaluator.reader, "runs", lambda p=None: listed.append(p) or real(p))
+    try:
+        run = _run(root, "one")
+        run.finish()
+        assert len(evaluator.evaluate_once()) == 1
+        assert evaluator.evaluate_once() == [] and len(listed) == 1  # nothing changed: skipped
+        other = _run(root, "two")
+        other.finish()
+        assert [e["run_name"] for e in evaluator.evaluate_once()] == ["two"]
+        assert evaluator.dispatcher.idle(WAIT_S)
+    finally:
+        evaluator.close()
+        evaluator.dispatcher.close()

@@ -6,7 +6,9 @@ touched since the last pass; after a start, all of them), and for each condition
 has not fired for that rule and run before, appends a ``fired`` event and hands it to the
 ``Dispatcher``. What fired is read back from the events log at start, so a restart never fires
 anything twice. A rule only looks at what happened after it was created (``created_at``): adding
-a "run finished" rule does not page anyone about last year's runs.
+a "run finished" rule does not page anyone about last year's runs. A project whose store did not
+change (the change counter, its rules.json) and had no running run at its last pass is skipped:
+nothing there can fire, and a big central store costs nothing between syncs.
 
 Only one process per store evaluates at a time (an exclusive lock on ``alerts/.evaluator.lock``);
 another one waits its turn, checking again every pass.
@@ -34,6 +36,13 @@ from .levels import LEVELS
 log = logging.getLogger(__name__)
 LOCK_NAME = ".evaluator.lock"
 DEFAULT_INTERVAL_S = 5.0
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
 
 
 def _last_activity(run: RunInfo, run_json: Path) -> float:
@@ -69,6 +78,7 @@ class Evaluator:
         self._keys: dict[str, tuple[str, ...]] = {}  # run id → its metric keys, as last read
         self._lock_file: BinaryIO | None = None
         self._lock_warned = False
+        self._quiet: dict[str, tuple[tuple[int, int], bool]] = {}  # project → (signature, running)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -126,10 +136,17 @@ class Evaluator:
         now = time.time() if now is None else now
         since = None if self._last_pass is None else self._last_pass - 2 * self.interval_s
         fired: list[dict[str, Any]] = []
+        changes = self.reader.changes()
         for project in config.projects_with_rules(self.root):
+            signature = (changes, _mtime_ns(config.project_dir(self.root, project) / config.RULES))
+            if self._quiet.get(project) == (signature, False):
+                continue  # no data landed, same rules, nothing was running: nothing can fire
             setup = self._load(project)
+            running = True  # until a pass over its runs says otherwise
             if setup is not None and setup.active_rules:
-                fired += self._project(setup, now, since)
+                new, running = self._project(setup, now, since)
+                fired += new
+            self._quiet[project] = (signature, running)
         self._last_pass = now
         return fired
 
@@ -151,14 +168,15 @@ class Evaluator:
 
     def _project(
         self, setup: ProjectAlerts, now: float, since: float | None
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """(what fired, whether any run of the project is running)."""
         rules = list(setup.active_rules)
         oldest_rule = min(r.created_at for r in rules)
         try:
             runs = self.reader.runs(setup.project)
         except LocaltrackError as exc:
             log.warning("alerts: cannot list the runs of %s: %s", setup.project, exc)
-            return []
+            return [], True
         fired: list[dict[str, Any]] = []
         keys_seen: set[str] = set()
         for run in runs:
@@ -185,7 +203,7 @@ class Evaluator:
                 problem = missing_metric(rule, keys_seen)
                 if problem is not None:
                     fired += self._fire(setup, rule, None, problem, now)
-        return fired
+        return fired, any(run.state == "running" for run in runs)
 
     def _stats(self, run: RunInfo) -> dict[str, Any]:
         try:
