@@ -28,6 +28,7 @@ from .errors import (
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .alerts.levels import AlertLevel
     from .api import Api
     from .artifacts import Artifact
     from .liverun.live import Run
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 __all__ = [
+    "AlertLevel",
     "Api",
     "Artifact",
     "Audio",
@@ -200,7 +202,7 @@ def use_artifact(artifact_or_name: Any, type: str | None = None, **kw: Any) -> A
 
 
 def alert(title: str, text: str, level: Any = None, wait_duration: Any = None) -> None:
-    """W&B sends a notification; localtrack has no notifier: a logged warning (docs/wandb.md)."""
+    """Raise an alert on the current run (see Run.alert; docs/alerts.md)."""
     _require_run("alert").alert(title, text, level, wait_duration)
 
 
@@ -257,6 +259,10 @@ def __getattr__(name: str) -> Any:
         from .api import Api
 
         return Api
+    if name == "AlertLevel":
+        from .alerts.levels import AlertLevel
+
+        return AlertLevel
     if name == "Artifact":
         from .artifacts import Artifact
 

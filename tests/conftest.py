@@ -17,6 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 pytest_plugins = [
+    "tests.alert_fixtures",
     "tests.media_fixtures",
     "tests.store_fixtures",
     "tests.sync_fixtures",

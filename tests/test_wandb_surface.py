@@ -15,6 +15,7 @@ import pytest
 import localtrack
 from localtrack.errors import ManifestError, UsageError
 from localtrack.store.ingest.manifest_types import check_file_name
+from localtrack.store.reader import StoreReader
 from localtrack.sync.bundle import export_bundle, import_bundle
 
 from .conftest import PYTHON, child_env
@@ -388,7 +389,7 @@ def test_login_offline_is_a_no_op_that_says_so(caplog: pytest.LogCaptureFixture)
 
 
 def test_module_level_save_and_alert(
-    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     with pytest.raises(UsageError, match="init"):
         localtrack.save("x")
@@ -397,9 +398,9 @@ def test_module_level_save_and_alert(
     run = _init(root)
     assert localtrack.save("f.txt", policy="now") == ["f.txt"]
     assert localtrack.log_code(".", include_fn=lambda p: False) == []
-    with caplog.at_level(logging.WARNING):
-        localtrack.alert(title="loss diverged", text="nan at step 3")
-    assert "loss diverged" in caplog.text
+    localtrack.alert(title="loss diverged", text="nan at step 3")
+    assert "ALERT [INFO] loss diverged: nan at step 3" in capsys.readouterr().err
+    assert [a["title"] for a in StoreReader(root).alerts(run.id)] == ["loss diverged"]
     run.finish()
     assert issubclass(UsageError, localtrack.Error)
 

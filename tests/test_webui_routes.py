@@ -159,6 +159,12 @@ ROUTES: dict[str, tuple[Callable[[Ids], str], str]] = {
         lambda ids: f"/api/v1/runs/{ids['artifacts']}/artifacts",
         JSON,
     ),
+    "/projects/<path:project>/alerts": (lambda ids: "/projects/mnist/alerts", HTML),
+    "/api/v1/projects/<path:project>/alerts": (lambda ids: "/api/v1/projects/mnist/alerts", JSON),
+    "/api/v1/projects/<path:project>/alerts/rules": (
+        lambda ids: "/api/v1/projects/mnist/alerts/rules",
+        JSON,
+    ),
     "/sweeps/<sweep_id>": (lambda ids: f"/sweeps/{ids['sweep']}", HTML),
     "/api/v1/sweeps/<sweep_id>": (lambda ids: f"/api/v1/sweeps/{ids['sweep']}", JSON),
     "/api/v1/projects/<path:project>/sweeps": (lambda ids: "/api/v1/projects/mnist/sweeps", JSON),
@@ -220,10 +226,13 @@ def test_every_route_has_a_policy(app: Flask) -> None:
     assert rules == set(ROUTES), "a route was added or removed: update ROUTES (and docs/api.md)"
 
 
-# the UI writes only saved workspace views (PUT/DELETE with a JSON body: a cross-site form or
-# no-cors fetch cannot send those, and a foreign Host is refused before any view runs)
+# the UI writes only saved workspace views, alert rules and test alerts (PUT/DELETE/POST with a
+# JSON body: a cross-site form or no-cors fetch cannot send those, and a foreign Host is refused
+# before any view runs)
 WRITES = {
     "/api/v1/projects/<path:project>/views/<name>": {"PUT", "DELETE"},
+    "/api/v1/projects/<path:project>/alerts/rules": {"PUT"},
+    "/api/v1/projects/<path:project>/alerts": {"POST"},
 }
 
 

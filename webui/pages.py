@@ -69,4 +69,4 @@ def run(run_id: str) -> str:
     return _render("run.html", "run", view=view, run=view["run"])
 
 
-from . import artifact_api, artifact_pages, sweep_pages  # noqa: E402,F401  (pages, JSON twins)
+from . import alert_pages, artifact_api, artifact_pages, sweep_pages  # noqa: E402,F401  (pages, JSON twins)

@@ -493,7 +493,53 @@ SWEEP_UI: tuple[Route, ...] = (
         "sweeps", "/projects/<path:project>/sweeps", PROJECT, "A project's sweeps.", js="api.sweeps"
     ),
 )
-ROUTES = ROUTES + SWEEP_CONTROLLER + SWEEP_UI
+ADMIN_PROJECT = Policy("admin", ("project",))  # destinations make the server send requests
+ALERTS: tuple[Route, ...] = (
+    _page(
+        "alerts",
+        "/projects/<path:project>/alerts",
+        PROJECT,
+        "api.alerts",
+        "A project's alert feed, rules and destinations.",
+        "alerts",
+    ),
+    _api(
+        "alerts",
+        "/projects/<path:project>/alerts",
+        PROJECT,
+        "A project's alert feed (newest first, with delivery outcomes), rules and destinations.",
+        js="api.alerts",
+        query="?run=ID",
+    ),
+    _api(
+        "alert_rules",
+        "/projects/<path:project>/alerts/rules",
+        PROJECT,
+        "A project's rules.json: rules and destinations (secrets only as set / not set).",
+        js="api.alertRules",
+    ),
+    Route(
+        "api.save_alert_rules",
+        "/projects/<path:project>/alerts/rules",
+        "api",
+        ADMIN_PROJECT,
+        "Replace a project's alert rules and destinations; set or clear their secrets.",
+        ("PUT",),
+        API_PREFIX,
+        key="save_alert_rules",
+    ),
+    Route(
+        "api.test_alert",
+        "/projects/<path:project>/alerts",
+        "api",
+        ADMIN_PROJECT,
+        "Send a test alert to the project's destinations (or one of them).",
+        ("POST",),
+        API_PREFIX,
+        key="test_alert",
+    ),
+)
+ROUTES = ROUTES + SWEEP_CONTROLLER + SWEEP_UI + ALERTS
 
 BY_ENDPOINT: dict[str, Route] = {r.endpoint: r for r in ROUTES}
 

@@ -111,6 +111,7 @@ def serve(
         raise
     url = url_for_server(host, int(server.effective_port))
     names = hosts.describe(app.config["LOCALTRACK_ALLOWED_HOSTS"])
+    app.extensions["localtrack"].alerts().start_evaluating()  # the store's alert rules
     print(
         f"localtrack UI for {os.fspath(root)} at {url}  (Ctrl+C to stop; answers Host: {names}; "
         f"add names with --allow-host or {hosts.ENV_VAR})",

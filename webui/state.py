@@ -24,6 +24,7 @@ from typing import Any
 
 from flask import g, has_request_context
 
+from localtrack.alerts.service import AlertService
 from localtrack.store.reader import RunInfo, StoreReader
 
 from .catalog import Record, make_record
@@ -64,6 +65,16 @@ class UIState:
         self._snapshot: Snapshot | None = None
         self._building = False
         self._build_lock = threading.Lock()
+        self._alerts: AlertService | None = None
+        self._alerts_lock = threading.Lock()
+
+    def alerts(self) -> AlertService:
+        """The app's alert dispatcher (started on first use) and, once ``localtrack ui`` or
+        ``localtrack server`` asks, its evaluator."""
+        with self._alerts_lock:
+            if self._alerts is None:
+                self._alerts = AlertService(self.reader.root)
+            return self._alerts
 
     def counter(self) -> int:
         return self.feed.version if self.feed is not None else self.reader.changes()
@@ -167,6 +178,8 @@ class UIState:
     def close(self) -> None:
         if self.feed is not None:
             self.feed.stop()
+        if self._alerts is not None:
+            self._alerts.close()
 
 
 def _record_or_none(run: RunInfo) -> Record | None:

@@ -16,6 +16,7 @@ from localtrack.store.runjson import run_json as run_json_fields
 from localtrack.store.runmeta import summary_modes
 
 from . import catalog
+from .alert_models import run_badge
 from .files_views import redact_remote
 from .state import UIState
 
@@ -161,6 +162,7 @@ def run_view(state: UIState, run_id: str) -> dict[str, Any]:
         "keys": [_key_json(k) for k in keys],
         "sections": sections([k.key for k in keys]),
         "warnings": warnings,
+        "alerts": run_badge(state, run.namespace, run.id),
     }
 
 

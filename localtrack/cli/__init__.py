@@ -10,6 +10,7 @@
     options.py   options, run selection and error handling shared by the commands
     progress.py  byte counts and progress bars
     demo.py      the demo project, written through the real logging API
+    alerts.py    alerts watch (evaluate rules with no UI running) and alerts test
 
 ``python -m localtrack.cli`` is the same command as ``localtrack``.
 """

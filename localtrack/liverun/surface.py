@@ -19,6 +19,7 @@ from ..store.jsondoc import Invalid
 from ..store.runschema import check_field
 
 if TYPE_CHECKING:
+    from ..alerts.emit import AlertEmitter
     from ..store.layout import RunPaths
     from ..store.runmeta import MetaDocument
     from ..store.writer import RunWriter
@@ -36,6 +37,7 @@ class RunSurface:
     _writer: RunWriter
     _settings: dict[str, Any]
     _saver: FileSaver | None = None
+    _alerter: AlertEmitter | None = None
 
     # -- identity and metadata ------------------------------------------------------------------
 
@@ -195,5 +197,12 @@ class RunSurface:
         _unwatch(models)
 
     def alert(self, title: str, text: str, level: Any = None, wait_duration: Any = None) -> None:
-        """W&B sends a Slack/e-mail alert; localtrack has no notifier, so it logs a warning."""
-        log.warning("run %s: alert %s: %s", self._paths.run_id, title, text)
+        """Raise an alert (W&B's signature): printed to stderr, recorded in the run's
+        alerts.jsonl and delivered by whichever evaluator watches the store (docs/alerts.md).
+        Another alert with the same title within `wait_duration` (seconds or a timedelta;
+        default 60 s) is dropped. Never blocks on a network and never fails training."""
+        from ..alerts.emit import AlertEmitter
+
+        if self._alerter is None:
+            self._alerter = AlertEmitter(self._paths.dir, self._paths.run_id)
+        self._alerter.alert(title, text, level, wait_duration, getattr(self, "_max_step", None))

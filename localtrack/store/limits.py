@@ -212,12 +212,14 @@ def check_incoming(
     name: str, path: Path, limits: Limits | None = None, *, label: str | None = None
 ) -> None:
     """Check one file a client sent, by its name in the run directory: shards and tables by
-    their Parquet footer, run.json and media logs by their size. Other files are not decoded.
+    their Parquet footer, run.json, media logs and the alerts log by their size. Other files are not decoded.
     `label` names the file in messages (default: `name`)."""
     label = label or name
     if name.startswith(METRICS_DIR + "/"):
         check_shard(label, path, limits)
     elif name.startswith("media/blobs/") and name.endswith(".parquet"):
         check_table(label, path, limits)
-    elif name == RUN_JSON or (name.startswith("media/") and name.endswith(".jsonl")):
+    elif name in (RUN_JSON, "alerts.jsonl") or (
+        name.startswith("media/") and name.endswith(".jsonl")
+    ):
         check_json_file(label, path, limits)

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import CorruptDataError, RunNotFoundError, UsageError
+from .alertlog import read_alerts
 from .console_reader import ConsolePage, read_console
 from .index import Index
 from .layout import is_valid_run_id
@@ -359,6 +360,10 @@ class StoreReader:
             return None
         path = self.store.run(self.resolve_run_id(run_id)).files / name
         return path if path.is_file() and not path.is_symlink() else None
+
+    def alerts(self, run_id: str) -> list[dict[str, Any]]:
+        """The alerts the run raised with ``run.alert()`` (alerts.jsonl), oldest first."""
+        return read_alerts(self.store.run(self.resolve_run_id(run_id)).dir)
 
     def console(
         self, run_id: str, search: str | None = None, start_line: int = 0, limit: int = 1000

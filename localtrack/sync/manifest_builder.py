@@ -1,12 +1,12 @@
 """Building a run's manifest from a local store: what a server needs to hold the run.
 
 Listed: ``run.json``, the live sealed shards (``metrics/``), media blobs (``media/blobs/``), the
-media logs (``media/log-*.jsonl``) and the run's files (``files/``: console output,
+media logs (``media/log-*.jsonl``), the alerts the run raised (``alerts.jsonl``) and the run's files (``files/``: console output,
 requirements.txt, diff.patch). Never listed: the unsealed tail log, the heartbeat (its time
 travels in the manifest instead), partial files, quarantined files.
 
-Files that change while a run is live are sent as a snapshot: run.json and the media logs are
-read once into memory (a media log cut after its last whole line) and those exact bytes are hashed
+Files that change while a run is live are sent as a snapshot: run.json, the media logs and the
+alerts log are read once into memory (a log cut after its last whole line) and those exact bytes are hashed
 and sent; an append-only ``files/`` entry is sent as its first N bytes, N its size when the
 manifest was built. Immutable files (shards, media blobs) get their sha256 from the sync state's
 cache, else the index (computed when the shard was sealed), else one read of the file.
@@ -27,6 +27,7 @@ from typing import BinaryIO
 
 from ..errors import CorruptDataError, ManifestError, RunNotFoundError
 from ..store import segments
+from ..store.alertlog import ALERTS_FILE
 from ..store.index import Index
 from ..store.ingest.manifest_types import FileRef, RunManifest, check_file_name, media_blob_sha
 from ..store.layout import METRICS_DIR, RUN_JSON, RunPaths, is_partial_name, is_valid_run_id
@@ -170,13 +171,13 @@ class ManifestBuilder:
         )
 
     def _media_logs(self, paths: RunPaths) -> Iterator[tuple[str, bytes]]:
-        for entry in _listdir(paths.dir / "media"):
-            name = f"media/{entry}"
+        names = [f"media/{entry}" for entry in _listdir(paths.dir / "media")] + [ALERTS_FILE]
+        for name in names:
             if not _allowed(name):
                 continue
             try:
                 data = (paths.dir / name).read_bytes()
-            except FileNotFoundError:
+            except (FileNotFoundError, IsADirectoryError):
                 continue
             cut = data.rfind(b"\n") + 1  # a torn last line is not sent
             yield name, data[:cut]

@@ -152,6 +152,7 @@ def serve_server(
         raise
     url = url_for_server(host, int(server.effective_port))
     names = hosts.describe(app.config["LOCALTRACK_ALLOWED_HOSTS"])
+    app.extensions["localtrack"].alerts().start_evaluating()  # rules over every synced run
     print(
         f"localtrack server for {os.fspath(root)} listening on {url}  ({_mode(root, active)}; "
         f"answers Host: {names})",

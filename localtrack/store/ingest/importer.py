@@ -34,6 +34,7 @@ from typing import Any
 
 from ...errors import ManifestError, MissingBlobsError, StoreError
 from .. import limits
+from ..alertlog import ALERTS_FILE, check_alert_log
 from ..atomic import read_json, write_json_atomic
 from ..layout import StorePaths, is_valid_run_id
 from ..mediaschema import check_media_log
@@ -285,8 +286,8 @@ class Ingest:
             limits.check_incoming(item["name"], source, bounds, label=label)
 
     def check_documents(self, manifest: RunManifest) -> None:
-        """Refuse (DocumentError, naming the field) a run whose run.json or media logs break
-        their schemas; ``localtrack import`` checks every run of a bundle before committing one."""
+        """Refuse (DocumentError, naming the field) a run whose run.json, media logs or alerts
+        log break their schemas; ``localtrack import`` checks every run of a bundle before committing one."""
         self._incoming_meta(manifest)
         self._check_media_logs(manifest, [ref.name for ref in manifest.files])
 
@@ -295,11 +296,12 @@ class Ingest:
         record = self.record(manifest.run_id) or {}
         refs = {ref.name: ref for ref in manifest.files}
         for name in names:
-            if name.startswith("media/log-"):
+            if name.startswith("media/log-") or name == ALERTS_FILE:
                 source = self._source(manifest, refs[name], record)
                 if source is None:
                     raise MissingBlobsError(f"{name} was not uploaded", [refs[name].sha256])
-                check_media_log(source.read_bytes(), f"{name} of run {manifest.run_id}")
+                check = check_alert_log if name == ALERTS_FILE else check_media_log
+                check(source.read_bytes(), f"{name} of run {manifest.run_id}")
 
     def _touch_heartbeat(self, manifest: RunManifest, record: dict[str, Any]) -> None:
         if manifest.heartbeat_at is None:

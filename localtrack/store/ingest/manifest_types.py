@@ -2,7 +2,8 @@
 
 A manifest lists a run's files by name, sha256 and size. Names are never taken from outside as
 paths: ``check_file_name`` allows only ``run.json``, ``metrics/<segment>-<first>-<last>.parquet``,
-``media/blobs/<sha256>.<ext>``, ``media/log-<segment>.jsonl`` and ``files/<name>``, where a
+``media/blobs/<sha256>.<ext>``, ``media/log-<segment>.jsonl``, ``alerts.jsonl`` and
+``files/<name>``, where a
 name may hold up to ``MAX_FILES_DEPTH`` folders (``files/code/src/train.py``), each part 1-128
 characters of ``A-Z a-z 0-9 _ . -`` starting with a letter or digit.
 """
@@ -13,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from ...errors import ManifestError
+from ..alertlog import ALERTS_FILE
 from ..layout import METRICS_DIR, RUN_JSON, ShardName, is_valid_run_id, parse_shard_name
 
 MAX_FILES_PER_RUN = 100_000
@@ -112,8 +114,9 @@ def is_sha256(value: object) -> bool:
 def check_file_name(name: object) -> ShardName | None:
     """Allow only the names a run directory holds (an allowlist, so no name is a path outside
     it): ``run.json``, ``metrics/<shard>``, ``media/blobs/<sha256>.<ext>``,
-    ``media/log-<segment>.jsonl`` and ``files/<name>``. Returns the shard name, if one."""
-    if name == RUN_JSON:
+    ``media/log-<segment>.jsonl``, ``alerts.jsonl`` and ``files/<name>``. Returns the shard
+    name, if one."""
+    if name in (RUN_JSON, ALERTS_FILE):
         return None
     if isinstance(name, str):
         if name.startswith(METRICS_DIR + "/"):
@@ -128,7 +131,7 @@ def check_file_name(name: object) -> ShardName | None:
             return None
     raise ManifestError(
         f"{name!r} is not a file a run may hold (run.json, metrics/<shard>.parquet, "
-        "media/blobs/<sha256>.<ext>, media/log-<segment>.jsonl or files/<name>)"
+        "media/blobs/<sha256>.<ext>, media/log-<segment>.jsonl, alerts.jsonl or files/<name>)"
     )
 
 
