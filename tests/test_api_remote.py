@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,7 +15,7 @@ from localtrack.apikeys import KeyStore
 from localtrack.errors import AuthError, RunNotFoundError, UsageError
 
 from .sync_fixtures import ServerProcess
-from .test_api_read import _log
+from .test_api_read import QUIET, _log
 
 pytestmark = pytest.mark.server
 
@@ -26,9 +27,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
     ids = [_log(root, i) for i in range(3)]
     (root / "runs" / ids[0] / "files").mkdir(exist_ok=True)
     (root / "runs" / ids[0] / "files" / "notes.txt").write_text("hello")
+    (root / "runs" / ids[0] / "files" / "outputs" / "plots").mkdir(parents=True)
+    (root / "runs" / ids[0] / "files" / "outputs" / "plots" / "curve.csv").write_text("x,y\n")
     keys = KeyStore(root)
     info = {
         "ids": ids,
+        **_artifact_runs(root, tmp_path_factory.mktemp("data")),
+        "damaged": _damaged_run(root),
         "root": root,
         "admin": keys.create("root", "admin").token,
         "write": keys.create("ci", "write").token,
@@ -39,6 +44,30 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
         yield server, info
     finally:
         server.stop()
+
+
+def _artifact_runs(root: Path, data: Path) -> dict[str, str]:
+    """A run in project "arts" that logs dataset "ds" twice (v1 aliased "best", files in a
+    folder), and one that uses v1."""
+    (data / "sub").mkdir()
+    (data / "a.txt").write_text("alpha")
+    (data / "sub" / "b.txt").write_text("beta")
+    with localtrack.init(project="arts", dir=root, settings=QUIET) as run:
+        run.log_artifact(str(data), name="ds", type="dataset")
+        (data / "a.txt").write_text("alpha 2")
+        run.log_artifact(str(data), name="ds", type="dataset", aliases=["best"])
+        producer = run.id
+    with localtrack.init(project="arts", dir=root, settings=QUIET) as run:
+        run.use_artifact("ds:best")
+        consumer = run.id
+    return {"producer": producer, "consumer": consumer}
+
+
+def _damaged_run(root: Path) -> str:
+    run_id = _log(root, 5, steps=120)
+    shard = sorted((root / "runs" / run_id / "metrics").glob("*.parquet"))[0]
+    shard.write_bytes(shard.read_bytes()[:-40])  # a torn shard the index still lists
+    return run_id
 
 
 def _api(served: tuple[ServerProcess, dict], role: str = "read") -> localtrack.Api:
@@ -78,11 +107,19 @@ def test_remote_history_and_scan_history(served: tuple[ServerProcess, dict]) -> 
     assert [r["step"] for r in window] == list(range(50, 121, 10))
 
 
-def test_remote_files_download(served: tuple[ServerProcess, dict], tmp_path: Path) -> None:
+def test_remote_files_download_keeps_folders(
+    served: tuple[ServerProcess, dict], tmp_path: Path
+) -> None:
     _, info = served
     run = _api(served).run(info["ids"][0])
-    assert "notes.txt" in [f.name for f in run.files()]
+    assert {"notes.txt", "outputs/plots/curve.csv"} <= {f.name for f in run.files()}
     assert run.file("notes.txt").download(tmp_path).read_text() == "hello"
+    nested = run.file("outputs/plots/curve.csv").download(tmp_path)
+    assert nested == tmp_path / "outputs" / "plots" / "curve.csv"
+    assert nested.read_text() == "x,y\n"
+    for f in run.files():  # what a notebook does to fetch everything
+        f.download(tmp_path / "all", exist_ok=True)
+    assert (tmp_path / "all" / "outputs" / "plots" / "curve.csv").is_file()
 
 
 def test_remote_update_needs_a_write_key_and_delete_an_admin_key(
@@ -106,3 +143,61 @@ def test_remote_update_needs_a_write_key_and_delete_an_admin_key(
     assert not (info["root"] / "runs" / ids[2]).exists()
     with pytest.raises(RunNotFoundError):
         _api(served).run(ids[2])
+
+
+def test_remote_series_keys_and_long_table_as_locally(served: tuple[ServerProcess, dict]) -> None:
+    _, info = served
+    remote, local = _api(served), localtrack.Api(info["root"])
+    run_id = info["ids"][0]
+    there, here = remote.run(run_id), local.run(run_id)
+    assert there.metric_keys() == here.metric_keys()
+    assert [p.name for p in remote.projects()] == [p.name for p in local.projects()]
+    for kwargs in [{"buckets": 10}, {"x0": 50, "x1": 120, "buckets": 7}, {"x": "wall_time"}, {}]:
+        got, want = there.series("acc", **kwargs), here.series("acc", **kwargs)
+        assert (got.x_axis, got.total_points, got.points_in_range) == (
+            want.x_axis,
+            want.total_points,
+            want.points_in_range,
+        )
+        for column in ("x", "min", "max", "last", "count"):
+            assert getattr(got, column).tolist() == getattr(want, column).tolist(), column
+    assert there.series("acc", edges=np.linspace(0, 300, 4)).count.tolist() == [10, 10, 10]
+    with pytest.raises(UsageError, match="evenly spaced"):
+        there.series("acc", edges=np.array([0.0, 1.0, 100.0]))
+    long_there, long_here = there.long_table(["acc", "loss"]), here.long_table(["acc", "loss"])
+    columns = ["step", "key", "value"]
+    assert long_there.select(columns).to_pylist() == long_here.select(columns).to_pylist()
+    assert there.long_table().num_rows == here.long_table().num_rows
+
+
+def test_remote_damage_is_what_the_store_reports(served: tuple[ServerProcess, dict]) -> None:
+    _, info = served
+    here = localtrack.Api(info["root"]).run(info["damaged"]).damage()
+    there = _api(served).run(info["damaged"]).damage()
+    assert there and there == here
+
+
+def test_remote_artifacts_as_locally(served: tuple[ServerProcess, dict], tmp_path: Path) -> None:
+    _, info = served
+    remote, local = _api(served), localtrack.Api(info["root"])
+    best = remote.artifact("arts/ds:best", type="dataset")
+    assert (best.version, best.aliases) == ("v1", ["latest", "best"])
+    assert best.digest == local.artifact("arts/ds:best").digest
+    folder = Path(best.download(tmp_path / "ds"))
+    assert (folder / "a.txt").read_text() == "alpha 2"
+    assert (folder / "sub" / "b.txt").read_text() == "beta"
+    best.verify(folder)
+    assert remote.artifact("ds:v0").download(tmp_path / "v0") and (
+        (tmp_path / "v0" / "a.txt").read_text() == "alpha"
+    )
+    assert [a.version for a in remote.artifact_versions("arts/ds")] == ["v0", "v1"]
+    assert [a.qualified_name for a in remote.artifacts(type="dataset")] == ["arts/ds:v1"]
+    assert best.logged_by().id == info["producer"]
+    assert [r.id for r in best.used_by()] == [info["consumer"]]
+    producer, consumer = remote.run(info["producer"]), remote.run(info["consumer"])
+    assert [a.name for a in producer.logged_artifacts()] == ["ds:v0", "ds:v1"]
+    assert [a.name for a in consumer.used_artifacts()] == ["ds:v1"]
+    best.aliases.append("prod")
+    with pytest.raises(UsageError, match="read-only"):
+        best.save()
+    assert local.artifact("arts/ds:best").aliases == ["latest", "best"]
