@@ -134,9 +134,12 @@ def test_remote_update_needs_a_write_key_and_delete_an_admin_key(
     run = _api(served, "write").run(ids[2])
     run.tags.append("best")
     run.notes = "from a notebook"
+    run.config["opt"]["name"] = "lion"
+    run.summary["acc"] = 0.99
     run.update()
     again = localtrack.Api(info["root"]).run(ids[2])
     assert again.tags == ["new", "t2", "best"] and again.notes == "from a notebook"
+    assert again.config["opt"] == {"name": "lion"} and again.summary["acc"] == 0.99
     with pytest.raises(AuthError):
         run.delete()
     _api(served, "admin").run(ids[2]).delete()
@@ -201,3 +204,21 @@ def test_remote_artifacts_as_locally(served: tuple[ServerProcess, dict], tmp_pat
     with pytest.raises(UsageError, match="read-only"):
         best.save()
     assert local.artifact("arts/ds:best").aliases == ["latest", "best"]
+
+
+def test_login_saves_the_key_that_api_and_sync_then_use(
+    served: tuple[ServerProcess, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, info = served
+    monkeypatch.setenv("LOCALTRACK_CONFIG_DIR", str(tmp_path / "config"))
+    with pytest.raises(AuthError):
+        localtrack.login(key=info["read"][:-1] + "x", host=server.url)
+    assert localtrack.login(key=info["read"], host=server.url) is True
+    assert localtrack.login(host=server.url) is True  # already logged in: kept
+    api = localtrack.Api(base_url=server.url)  # no api_key: the saved one
+    assert api.run(info["ids"][0]).name == "r0"
+    monkeypatch.setenv("WANDB_BASE_URL", server.url)  # a job script's variables
+    assert localtrack.login(key=info["write"], relogin=True) is True
+    run = localtrack.Api(base_url=server.url).run(info["ids"][1])
+    run.notes = "written with the key login() saved"
+    run.update()
