@@ -3,6 +3,7 @@ reads as a local store, and edits with a write (update) or admin (delete) key.""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
     (root / "runs" / ids[0] / "files" / "notes.txt").write_text("hello")
     (root / "runs" / ids[0] / "files" / "outputs" / "plots").mkdir(parents=True)
     (root / "runs" / ids[0] / "files" / "outputs" / "plots" / "curve.csv").write_text("x,y\n")
+    (root / "runs" / ids[0] / "files" / "model.bin").write_bytes(os.urandom(3 << 20))
     keys = KeyStore(root)
     info = {
         "ids": ids,
@@ -117,6 +119,9 @@ def test_remote_files_download_keeps_folders(
     nested = run.file("outputs/plots/curve.csv").download(tmp_path)
     assert nested == tmp_path / "outputs" / "plots" / "curve.csv"
     assert nested.read_text() == "x,y\n"
+    big = run.file("model.bin").download(tmp_path)  # streamed to disk, not held in memory
+    source = info["root"] / "runs" / info["ids"][0] / "files" / "model.bin"
+    assert big.read_bytes() == source.read_bytes()
     for f in run.files():  # what a notebook does to fetch everything
         f.download(tmp_path / "all", exist_ok=True)
     assert (tmp_path / "all" / "outputs" / "plots" / "curve.csv").is_file()

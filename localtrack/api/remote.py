@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import math
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, urlencode
 
 import numpy as np
@@ -89,7 +89,11 @@ class RemoteBackend:
     def close(self) -> None:
         self._finalizer()
 
-    def _send(self, method: str, path: str, body: Any = None) -> Response:
+    def _send(
+        self, method: str, path: str, body: Any = None, save_to: Path | None = None
+    ) -> Response:
+        """One request to ``/api/v1`` + `path`; an error answer raised as a localtrack error.
+        With `save_to`, a successful answer's body is streamed into that file."""
         headers = {"Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
@@ -97,7 +101,9 @@ class RemoteBackend:
         if body is not None:
             data = json.dumps(body, allow_nan=True).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        response = self.transport.send(Request(method, "/api/v1" + path, headers, data))
+        sink = None if save_to is None else _writer(save_to)
+        request = Request(method, "/api/v1" + path, headers, data, sink=sink)
+        response = self.transport.send(request)
         if response.status >= 400:
             raise self._error(method, path, response)
         return response
@@ -273,8 +279,7 @@ class RemoteBackend:
         return [FileInfo(f["name"], int(f["size"]), f.get("updated_at")) for f in data["files"]]
 
     def download(self, run_id: str, name: str, dest: Path) -> None:
-        response = self._send("GET", self._run_path(run_id, f"/files/{quote(name, safe='/')}"))
-        dest.write_bytes(response.body)
+        self._send("GET", self._run_path(run_id, f"/files/{quote(name, safe='/')}"), save_to=dest)
 
     def update(self, run_id: str, changes: Mapping[str, Any]) -> RunInfo:
         data = self._send("PATCH", self._run_path(run_id), dict(changes)).json()
@@ -288,6 +293,15 @@ class RemoteBackend:
             f"{what} reads a store directory; through Api(base_url=…) it is not available "
             "(use localtrack.Api(dir=…) on a copy of the store)"
         )
+
+
+def _writer(path: Path) -> Callable[[], BinaryIO]:
+    """A function opening `path` for writing bytes (a download's ``Request.sink``)."""
+
+    def open_path() -> BinaryIO:
+        return path.open("wb")
+
+    return open_path
 
 
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}

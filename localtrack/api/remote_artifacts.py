@@ -131,7 +131,7 @@ class RemoteArtifactRepository:
                     while chunk := src.read(CHUNK):
                         out.write(chunk)
             else:
-                partial.write_bytes(self._source.file_bytes(self._manifest, entry.path))
+                self._source.download_file(self._manifest, entry.path, partial)
             sha = hash_file(partial)[0]
             if sha != entry.sha256:
                 raise DigestMismatchError(
@@ -175,10 +175,11 @@ class RemoteArtifacts:
     def _collection_path(self, project: str, name: str) -> str:
         return f"/projects/{quote(project, safe='')}/artifacts/{quote(name, safe='')}"
 
-    def file_bytes(self, manifest: Manifest, path: str) -> bytes:
+    def download_file(self, manifest: Manifest, path: str, dest: Path) -> None:
+        """Stream the file at `path` of a version into `dest` (not checked: the caller does)."""
         where = self._collection_path(manifest.project, manifest.name)
         query = urlencode({"path": path})
-        return self.backend._send("GET", f"{where}/v{manifest.version}/file?{query}").body
+        self.backend._send("GET", f"{where}/v{manifest.version}/file?{query}", save_to=dest)
 
     def _version(self, project: str, name: str, label: str) -> Artifact:
         view = self._get(f"{self._collection_path(project, name)}/{quote(label, safe='')}")
