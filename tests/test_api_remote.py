@@ -89,6 +89,9 @@ def test_remote_runs_filter_and_order_as_locally(served: tuple[ServerProcess, di
         got = [r.id for r in remote.runs("team/p", filters=filters, order=order)]
         assert got == [r.id for r in local.runs("team/p", filters=filters, order=order)]
     run = remote.run(f"team/p/{ids[1]}")
+    assert run.url == f"{served[0].url}/runs/{ids[1]}" and run.lastHistoryStep == 299
+    assert local.run(ids[1]).url == f"http://127.0.0.1:8080/runs/{ids[1]}"
+    assert run.metadata["python"] == local.run(ids[1]).metadata["python"]
     assert run.config["opt"]["name"] == "adam" and run.tags == ["new", "t1"]
     assert run.summary["acc"] == pytest.approx(0.39)
     with pytest.raises(UsageError, match="did you mean '\\$gt'"):

@@ -44,6 +44,8 @@ class ArtifactSource(Protocol):
 
 
 class Backend(Protocol):
+    ui_base: str  # where the runs' pages are: the server, or `localtrack ui`'s default address
+
     def runs(
         self, project: str | None, filters: Mapping[str, Any] | None, order: str | None
     ) -> list[RunInfo]: ...
@@ -79,6 +81,8 @@ class Backend(Protocol):
     def metric_keys(self, run_id: str) -> list[MetricKey]: ...
 
     def damage(self, run_id: str) -> list[str]: ...
+
+    def metadata(self, run_id: str) -> dict[str, Any]: ...
 
     def artifacts(self) -> ArtifactSource: ...
 

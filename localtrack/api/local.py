@@ -23,7 +23,12 @@ from .backend import FileInfo
 DamageHandler = Callable[[str, list[str]], None]
 
 
+LOCAL_UI = "http://127.0.0.1:8080"  # `localtrack ui`'s default address
+
+
 class LocalBackend:
+    ui_base = LOCAL_UI
+
     def __init__(self, reader: StoreReader, on_damage: DamageHandler) -> None:
         self.reader = reader
         self._on_damage = on_damage
@@ -87,6 +92,9 @@ class LocalBackend:
 
     def damage(self, run_id: str) -> list[str]:
         return self.reader.damage(run_id)
+
+    def metadata(self, run_id: str) -> dict[str, Any]:
+        return self.reader.run(run_id).system
 
     def artifacts(self) -> LocalArtifacts:
         return LocalArtifacts(self.reader.store.root)

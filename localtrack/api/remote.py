@@ -81,7 +81,7 @@ def run_info_from_json(data: Mapping[str, Any]) -> RunInfo:
 class RemoteBackend:
     def __init__(self, base_url: str, api_key: str | None, timeout: float = 60.0) -> None:
         self.transport = HTTPTransport(base_url, timeout)
-        self.base_url = self.transport.base_url
+        self.base_url = self.ui_base = self.transport.base_url
         self.api_key = api_key
         # keep-alive sockets are closed when the last ApiRun using them goes, not left to the GC
         self._finalizer = weakref.finalize(self, self.transport.close)
@@ -268,6 +268,10 @@ class RemoteBackend:
 
     def damage(self, run_id: str) -> list[str]:
         return [str(w) for w in self._run_view(run_id).get("warnings") or ()]
+
+    def metadata(self, run_id: str) -> dict[str, Any]:
+        system = self._run_view(run_id)["run"].get("system")
+        return system if isinstance(system, dict) else {}
 
     def artifacts(self) -> RemoteArtifacts:
         from .remote_artifacts import RemoteArtifacts

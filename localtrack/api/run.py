@@ -114,6 +114,24 @@ class ApiRun:
         return self.summary
 
     @property
+    def url(self) -> str:
+        """The run's page: on the server this Api reads, else on ``localtrack ui`` at its
+        default local address."""
+        return f"{self._backend.ui_base}/runs/{self._info.id}"
+
+    @property
+    def lastHistoryStep(self) -> int:  # W&B's name
+        """The last step logged (-1 for none), as W&B's."""
+        return -1 if self._info.max_step is None else self._info.max_step
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """What the run recorded about where it ran (run.json's ``system``: host, Python,
+        git, command line, hardware); W&B's ``run.metadata``. From a server, credentials in a
+        git remote URL come back as ``***``."""
+        return self._backend.metadata(self._info.id)
+
+    @property
     def path(self) -> list[str]:
         """``[entity, project, id]`` as W&B gives it (entity "" when the run has none)."""
         return [self._info.entity or "", self._info.project, self._info.id]
