@@ -120,7 +120,11 @@ class RemoteArtifactRepository:
                     continue
                 raise UsageError(f"cannot download into {root}: {path} is there with other content")
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(self.blob_path(entry), target)
+            cached = self._source.cache / entry.sha256
+            if cached.is_file():
+                shutil.copyfile(cached, target)
+            else:  # straight to its place (checked there): no second copy of a large file
+                self._fetch(entry, target)
         return root
 
     def _fetch(self, entry: Entry, target: Path) -> None:
