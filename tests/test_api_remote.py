@@ -13,7 +13,8 @@ import pytest
 
 import localtrack
 from localtrack.apikeys import KeyStore
-from localtrack.errors import AuthError, RunNotFoundError, UsageError
+from localtrack.errors import AuthError, DigestMismatchError, RunNotFoundError, UsageError
+from localtrack.store.artifacts.repository import ArtifactRepository
 
 from .sync_fixtures import ServerProcess
 from .test_api_read import QUIET, _log
@@ -212,6 +213,12 @@ def test_remote_artifacts_as_locally(served: tuple[ServerProcess, dict], tmp_pat
     with pytest.raises(UsageError, match="read-only"):
         best.save()
     assert local.artifact("arts/ds:best").aliases == ["latest", "best"]
+    v0 = local.artifact("arts/ds:v0")
+    blob = ArtifactRepository(info["root"]).blob_path(v0.get_entry("a.txt"))
+    blob.write_text("tampered")  # the server hands out what its disk holds
+    with pytest.raises(DigestMismatchError, match=r"a\.txt"):
+        remote.artifact("arts/ds:v0").download(tmp_path / "tampered")
+    assert not (tmp_path / "tampered" / "a.txt").exists()
 
 
 def test_login_saves_the_key_that_api_and_sync_then_use(
