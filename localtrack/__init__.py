@@ -77,16 +77,19 @@ __all__ = [
     "mark_preempting",
     "plot",
     "require",
+    "restore",
     "run",
     "save",
     "setup",
     "summary",
     "sweep",
+    "teardown",
     "termerror",
     "termlog",
     "termwarn",
     "unwatch",
     "use_artifact",
+    "util",
     "watch",
 ]
 Error = LocaltrackError  # W&B's name for its base exception
@@ -214,6 +217,21 @@ def login(key: str | None = None, host: str | None = None, relogin: bool | None 
     return _login(key, host, relogin, **kw)
 
 
+def restore(name: str, run_path: str | None = None, replace: bool = False,
+            root: Any = None) -> Any:  # fmt: skip
+    """A run's saved file, open for reading (see liverun.module_api.restore)."""
+    from .liverun.module_api import restore as _restore
+
+    return _restore(name, run_path, replace, root)
+
+
+def teardown(exit_code: int | None = None) -> None:
+    """Finish every run this process left open."""
+    from .liverun.module_api import teardown as _teardown
+
+    _teardown(exit_code)
+
+
 def termlog(
     string: str = "", newline: bool = True, repeat: bool = True, prefix: bool = True
 ) -> None:
@@ -255,6 +273,10 @@ def __getattr__(name: str) -> Any:
     if name in ("config", "summary"):
         current = _current()
         return None if current is None else getattr(current, name)
+    if name in ("util", "AlertLevel"):
+        from .liverun import module_api
+
+        return getattr(module_api, name)
     if name == "Api":
         from .api import Api
 

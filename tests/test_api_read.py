@@ -12,6 +12,8 @@ import pyarrow as pa
 import pytest
 
 import localtrack
+from localtrack.api.backend import FileInfo
+from localtrack.api.run import File
 from localtrack.errors import RunNotFoundError, StoreError, UsageError
 
 QUIET = {"system_metrics": False, "console": False, "save_code": False}
@@ -163,6 +165,12 @@ def test_files_and_download(store: tuple[Path, list[str]], tmp_path: Path) -> No
     assert run.file("notes.txt").download(tmp_path / "out", exist_ok=True).exists()
     with pytest.raises(UsageError, match="no file"):
         run.file("../run.json")
+    # a file list from a hostile server cannot make download() write outside its root
+    for name in ("../escaped.txt", "sub/../../escaped.txt", "/tmp/escaped.txt"):
+        hostile = File(run._backend, run.id, FileInfo(name, 5, None))
+        with pytest.raises(UsageError, match="not a name inside files/"):
+            hostile.download(tmp_path / "out")
+    assert not (tmp_path / "escaped.txt").exists()
 
 
 def test_update_writes_run_json_and_the_index(store: tuple[Path, list[str]]) -> None:

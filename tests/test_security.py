@@ -261,6 +261,12 @@ TRAVERSALS = [
     "/api/v1/runs/RUN/files/..",
     "/api/v1/runs/RUN/files/%00",
     "/api/v1/runs/RUN/files/link.txt",
+    "/api/v1/runs/RUN/files/linkdir/secret.txt",
+    "/api/v1/runs/RUN/files/sub/..%2F..%2F..%2F..%2F..%2Fsecret.txt",
+    "/api/v1/runs/RUN/files/sub/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/secret.txt",
+    "/api/v1/runs/RUN/files/sub/.hidden",
+    "/api/v1/runs/RUN/files/sub//etc/passwd",
+    "/api/v1/runs/RUN/files/sub%5C..%5C..%5Csecret.txt",
     "/api/v1/runs/RUN/media/..%2F..%2F..%2F..%2Fsecret.txt",
     "/api/v1/runs/RUN/media/%2Fetc%2Fpasswd",
     "/api/v1/runs/RUN/media/" + "0" * 64 + ".png",
@@ -274,6 +280,9 @@ def test_path_traversal_never_returns_a_byte_from_outside(
     run_dir = server["root"] / "runs" / server["alpha"][0]
     (run_dir / "files").mkdir(exist_ok=True)
     (run_dir / "files" / "link.txt").symlink_to(server["tmp"] / "secret.txt")  # planted
+    (run_dir / "files" / "linkdir").symlink_to(server["tmp"], target_is_directory=True)
+    (run_dir / "files" / "sub").mkdir(exist_ok=True)
+    (run_dir / "files" / "sub" / ".hidden").write_text(SECRET)
     blobs = run_dir / "media" / "blobs"
     blobs.mkdir(parents=True, exist_ok=True)
     (blobs / ("0" * 64 + ".png")).symlink_to(server["tmp"] / "secret.txt")

@@ -372,6 +372,10 @@ WANDB_NAMES = [
     "setup",
     "require",
     "plot",
+    "restore",
+    "teardown",
+    "util",
+    "AlertLevel",
 ]
 
 
@@ -409,9 +413,46 @@ def test_disabled_run_takes_the_whole_surface(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("WANDB_MODE", "disabled")
     run = localtrack.init(project="p")
     assert run.save("*.txt") == [] and run.log_code() == [] and run.url == ""
+    assert run.display_name == run.name and run.get_project_url() == ""
+    assert run.log_model("model.pt") == "model.pt"
     run.mark_preempting()
     run.name = "x"
     run.tags = ("a",)
     localtrack.save("*.txt")
     localtrack.mark_preempting()
     run.finish()
+
+
+def test_more_wandb_run_names(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("LOCALTRACK_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
+    run_id = localtrack.util.generate_id()
+    assert len(run_id) == 8 and run_id != localtrack.util.generate_id()
+    run = _init(root, id=run_id, entity="team")
+    run.display_name = "shown"
+    assert (run.name, run.display_name, run.project_name(), run.sweep_id) == (
+        "shown",
+        "shown",
+        "p",
+        None,
+    )
+    assert run.get_project_url() == "http://127.0.0.1:8080/projects/team/p"
+    (tmp_path / "weights.pt").write_bytes(b"w")
+    model = run.log_model(tmp_path / "weights.pt", aliases=["best"])
+    assert (model.name, model.type) == (f"run-{run_id}-weights.pt:v0", "model")
+    folder = Path(run.use_model(f"run-{run_id}-weights.pt:best"))
+    assert (folder / "weights.pt").read_bytes() == b"w"
+    (tmp_path / "notes.txt").write_text("kept")
+    run.save("notes.txt", policy="now")
+    with localtrack.restore("notes.txt") as f:
+        assert f.read() == "kept"
+    with caplog.at_level(logging.WARNING):
+        run.alert(title="t", text="x", level=localtrack.AlertLevel.WARN)
+    assert "t: x" in caplog.text
+    localtrack.teardown()
+    assert localtrack.run is None and localtrack.Api(root).run(run_id).state == "finished"
+    monkeypatch.setenv("LOCALTRACK_DIR", str(root))
+    with localtrack.restore("notes.txt", run_path=f"team/p/{run_id}", root=tmp_path / "r") as f:
+        assert f.read() == "kept" and f.name == str(tmp_path / "r" / "notes.txt")

@@ -83,6 +83,10 @@ ROUTES: dict[str, tuple[Callable[[Ids], str], str]] = {
         lambda ids: f"/api/v1/runs/{ids['alpha']}/history-page?key=train/loss&limit=10",
         PARQUET,
     ),
+    "/api/v1/runs/<run_id>/series-data": (
+        lambda ids: f"/api/v1/runs/{ids['alpha']}/series-data?key=train/loss&buckets=10",
+        PARQUET,
+    ),
     "/api/v1/runs/<run_id>/files": (lambda ids: f"/api/v1/runs/{ids['alpha']}/files", JSON),
     "/api/v1/runs/<run_id>/media": (lambda ids: f"/api/v1/runs/{ids['rich']}/media", JSON),
     "/api/v1/runs/<run_id>/media/<name>": (
@@ -114,7 +118,7 @@ ROUTES: dict[str, tuple[Callable[[Ids], str], str]] = {
         lambda ids: f"/api/v1/runs/{ids['alpha']}/environment",
         JSON,
     ),
-    "/api/v1/runs/<run_id>/files/<name>": (
+    "/api/v1/runs/<run_id>/files/<path:name>": (
         lambda ids: f"/api/v1/runs/{ids['alpha']}/files/requirements.txt",
         "text/plain",
     ),

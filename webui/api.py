@@ -219,7 +219,8 @@ def environment(run_id: str) -> Response:
 
 @view(api)
 def run_file(run_id: str, name: str) -> Response:
-    """A file of the run's files/ folder (output.log, requirements.txt, diff.patch) to download."""
+    """A file of the run's files/ folder (output.log, requirements.txt, diff.patch, or a saved
+    file in a folder: ``outputs/notes.txt``) to download."""
     reader = ui_state().reader
     info = reader.run(run_id)
     path = reader.run_file(info.id, name)

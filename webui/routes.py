@@ -288,9 +288,9 @@ ROUTES: tuple[Route, ...] = (
     ),
     _api(
         "run_file",
-        "/runs/<run_id>/files/<name>",
+        "/runs/<run_id>/files/<path:name>",
         RUN,
-        "A file of the run to download.",
+        "A file of the run's files/ folder to download (folders as in `outputs/notes.txt`).",
         js="api.runFile",
         options=NO_MERGE,
     ),
@@ -405,6 +405,15 @@ ROUTES: tuple[Route, ...] = (
         "A page of steps of a run's history as Parquet (X-Localtrack-Next-Step: the next page).",
         prefix=API_PREFIX,
         query="?key=K&key=K&min_step&max_step&limit",
+    ),
+    Route(
+        "runapi.series_data",
+        "/runs/<run_id>/series-data",
+        "api",
+        RUN,
+        "A key's per-bucket min/max/last as Parquet (what ApiRun.series returns).",
+        prefix=API_PREFIX,
+        query="?key=K&x&x0&x1&buckets",
     ),
     Route(
         "runapi.run_files",

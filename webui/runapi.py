@@ -1,5 +1,6 @@
 """The JSON routes ``localtrack.Api(base_url=…)`` reads through (docs/api.md, "Reading runs
-from Python"): filtered run lists, one whole run, history pages, a run's file list.
+from Python"): filtered run lists, one whole run, history pages, a bucketed series, a run's
+file list.
 
 Filters and orders are ``localtrack.store.runfilter``'s, the very module the local ``Api``
 uses; history pages come from ``localtrack.store.historypage`` in bounded memory.
@@ -16,6 +17,7 @@ from localtrack.errors import UsageError
 from localtrack.store.historypage import HistoryPager
 from localtrack.store.runfilter import compile_filter, sort_runs
 from localtrack.store.runjson import FIELDS, run_json
+from localtrack.store.serieswire import series_to_parquet
 
 from . import export
 from .responses import conditional, json_response, ui_state
@@ -25,6 +27,7 @@ runapi = Blueprint("runapi", __name__)
 NEXT_STEP_HEADER = "X-Localtrack-Next-Step"
 MAX_RUNS_PAGE = 1000
 MAX_HISTORY_PAGE = 100_000
+MAX_SERIES_BUCKETS = 100_000
 
 
 def _int_arg(name: str, default: int | None, low: int, high: int | None = None) -> int | None:
@@ -93,6 +96,33 @@ def history_page(run_id: str) -> Response:
         response.headers[NEXT_STEP_HEADER] = str(page.next_step)
     if page.warnings:
         response.headers["X-Localtrack-Damage"] = str(len(page.warnings))
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def _float_arg(name: str) -> float | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise UsageError(f"?{name} must be a number, not {raw!r}") from None
+
+
+@view(runapi)
+def series_data(run_id: str) -> Response:
+    """A key's per-bucket min/max/last over [?x0, ?x1] on ?x, as ``ApiRun.series`` returns
+    it (Parquet; ``localtrack.store.serieswire``)."""
+    reader = ui_state().reader
+    info = reader.run(run_id)
+    key = request.args.get("key") or ""
+    if not key:
+        raise UsageError("give the metric as ?key=K (run.metric_keys() lists them)")
+    buckets = _int_arg("buckets", None, 1, MAX_SERIES_BUCKETS)
+    x = request.args.get("x") or None
+    series = reader.series(info.id, key, _float_arg("x0"), _float_arg("x1"), buckets, x)
+    response = Response(series_to_parquet(series), mimetype=export.FORMATS["parquet"])
     response.headers["Cache-Control"] = "no-cache"
     return response
 

@@ -95,6 +95,19 @@ class Api:
             self.backend = LocalBackend(self.reader, warn_damage)
             self.base_url = None
 
+    @classmethod
+    def over(cls, backend: Backend) -> Api:
+        """An Api reading through `backend` (how an artifact read from a server finds its
+        runs on the same server)."""
+        api = cls.__new__(cls)
+        api.default_entity = api.default_project = None
+        api.backend = backend
+        api.base_url = getattr(backend, "base_url", None)
+        reader = getattr(backend, "reader", None)
+        if reader is not None:
+            api.reader = reader
+        return api
+
     def close(self) -> None:
         """Close the connections to the server (a no-op for a local store)."""
         close = getattr(self.backend, "close", None)
@@ -111,9 +124,6 @@ class Api:
         where = self.base_url or str(self.reader.root)
         return f"<Api {where}>"
 
-    def _local(self, what: str) -> StoreReader:
-        return self.backend.local_reader(what)
-
     def _namespace(self, path: str | None) -> str | None:
         if path is None:
             if self.default_project:
@@ -125,7 +135,7 @@ class Api:
     def projects(self) -> list[ProjectInfo]:
         """Every project as the UI lists it: ``name`` is ``entity/project`` (the project alone
         for runs without an entity), so two entities' projects of one name stay apart."""
-        return self._local("projects()").projects()
+        return self.backend.projects()
 
     def runs(
         self,
@@ -171,20 +181,14 @@ class Api:
 
     def artifact(self, name: str, type: str | None = None) -> Any:
         """An artifact version: ``"project/name:alias"`` (or ``"entity/project/name:v3"``)."""
-        from ..artifacts.query import artifact
-
-        return artifact(self._local("artifact()").store.root, name, type)
+        return self.backend.artifacts().artifact(name, type)
 
     def artifacts(
         self, type: str | None = None, name: str | None = None, project: str | None = None
     ) -> list[Any]:
         """The latest version of each artifact collection, optionally filtered."""
-        from ..artifacts.query import artifacts
-
-        return artifacts(self._local("artifacts()").store.root, type, name, project)
+        return self.backend.artifacts().artifacts(type, name, project)
 
     def artifact_versions(self, name: str, type: str | None = None) -> list[Any]:
         """Every live version of ``"project/name"``, oldest first."""
-        from ..artifacts.query import artifact_versions
-
-        return artifact_versions(self._local("artifact_versions()").store.root, name, type)
+        return self.backend.artifacts().artifact_versions(name, type)

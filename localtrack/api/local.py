@@ -8,19 +8,27 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from ..errors import RunNotFoundError
 from ..store.historypage import HistoryPager
-from ..store.reader import RunInfo, StoreReader
+from ..store.layout import saved_file
+from ..store.reader import MetricKey, ProjectInfo, RunInfo, StoreReader
 from ..store.runedit import delete_run, edit_run
 from ..store.runfilter import compile_filter, sort_runs
+from ..store.series import Series
 from .backend import FileInfo
 
 DamageHandler = Callable[[str, list[str]], None]
 
 
+LOCAL_UI = "http://127.0.0.1:8080"  # `localtrack ui`'s default address
+
+
 class LocalBackend:
+    ui_base = LOCAL_UI
+
     def __init__(self, reader: StoreReader, on_damage: DamageHandler) -> None:
         self.reader = reader
         self._on_damage = on_damage
@@ -34,6 +42,9 @@ class LocalBackend:
 
     def run(self, run_id: str) -> RunInfo:
         return self.reader.run(run_id)
+
+    def projects(self) -> list[ProjectInfo]:
+        return self.reader.projects()
 
     def history(self, run_id: str, keys: Sequence[str] | None) -> pa.Table:
         return self.reader.history(run_id, keys)
@@ -61,6 +72,33 @@ class LocalBackend:
             if pager.warnings:
                 self._on_damage(run_id, pager.warnings)
 
+    def long_table(self, run_id: str, keys: Sequence[str] | None) -> pa.Table:
+        return self.reader.long_table(run_id, keys)
+
+    def series(
+        self,
+        run_id: str,
+        key: str,
+        x0: float | None,
+        x1: float | None,
+        buckets: int | None,
+        x: str | None,
+        edges: np.ndarray | None,
+    ) -> Series:
+        return self.reader.series(run_id, key, x0, x1, buckets, x, edges)
+
+    def metric_keys(self, run_id: str) -> list[MetricKey]:
+        return self.reader.metric_keys(run_id)
+
+    def damage(self, run_id: str) -> list[str]:
+        return self.reader.damage(run_id)
+
+    def metadata(self, run_id: str) -> dict[str, Any]:
+        return self.reader.run(run_id).system
+
+    def artifacts(self) -> LocalArtifacts:
+        return LocalArtifacts(self.reader.store.root)
+
     def _files_dir(self, run_id: str) -> Path:
         return self.reader.store.run(self.reader.resolve_run_id(run_id)).files
 
@@ -79,16 +117,8 @@ class LocalBackend:
         return found
 
     def download(self, run_id: str, name: str, dest: Path) -> None:
-        top = self._files_dir(run_id)
-        path = top / name
-        real_top = os.path.realpath(top)
-        if (
-            not name
-            or any(p in ("", ".", "..") or p.startswith(".") for p in name.split("/"))
-            or path.is_symlink()
-            or not path.is_file()
-            or os.path.commonpath([real_top, os.path.realpath(path)]) != real_top
-        ):
+        path = saved_file(self._files_dir(run_id), name)
+        if path is None:
             raise RunNotFoundError(f"run {run_id} has no file {name!r}; run.files() lists them")
         shutil.copyfile(path, dest)
 
@@ -102,3 +132,30 @@ class LocalBackend:
 
     def local_reader(self, what: str) -> StoreReader:
         return self.reader
+
+
+class LocalArtifacts:
+    """Artifact versions read straight from a store's files (``artifacts/query.py``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def artifact(self, spec: str, type: str | None) -> Any:
+        from ..artifacts import query
+
+        return query.artifact(self.root, spec, type)
+
+    def artifacts(self, type: str | None, name: str | None, project: str | None) -> list[Any]:
+        from ..artifacts import query
+
+        return query.artifacts(self.root, type, name, project)
+
+    def artifact_versions(self, name: str, type: str | None) -> list[Any]:
+        from ..artifacts import query
+
+        return query.artifact_versions(self.root, name, type)
+
+    def run_artifacts(self, run_id: str, used: bool) -> list[Any]:
+        from ..artifacts import query
+
+        return query.run_artifacts(self.root, run_id, used)

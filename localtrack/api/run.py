@@ -38,7 +38,10 @@ class File:
     ) -> Path:
         """Copy the file to ``root/<name>`` and return that path. An existing file there is an
         error unless `replace` (overwrite it) or `exist_ok` (keep it)."""
-        dest = Path(root) / self.name
+        parts = self.name.split("/")
+        if any(p in ("", ".", "..") or "\\" in p or "\x00" in p for p in parts):
+            raise UsageError(f"refusing to download {self.name!r}: not a name inside files/")
+        dest = Path(root).joinpath(*parts)
         if dest.exists() and not replace:
             if exist_ok:
                 return dest
@@ -111,6 +114,24 @@ class ApiRun:
         return self.summary
 
     @property
+    def url(self) -> str:
+        """The run's page: on the server this Api reads, else on ``localtrack ui`` at its
+        default local address."""
+        return f"{self._backend.ui_base}/runs/{self._info.id}"
+
+    @property
+    def lastHistoryStep(self) -> int:  # W&B's name
+        """The last step logged (-1 for none), as W&B's."""
+        return -1 if self._info.max_step is None else self._info.max_step
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """What the run recorded about where it ran (run.json's ``system``: host, Python,
+        git, command line, hardware); W&B's ``run.metadata``. From a server, credentials in a
+        git remote URL come back as ``***``."""
+        return self._backend.metadata(self._info.id)
+
+    @property
     def path(self) -> list[str]:
         """``[entity, project, id]`` as W&B gives it (entity "" when the run has none)."""
         return [self._info.entity or "", self._info.project, self._info.id]
@@ -165,7 +186,7 @@ class ApiRun:
 
     def long_table(self, keys: Sequence[str] | None = None) -> pa.Table:
         """Long format: one row per logged value (step, key, value, wall_time)."""
-        return self._backend.local_reader("long_table()").long_table(self.id, keys)
+        return self._backend.long_table(self.id, keys)
 
     def series(
         self,
@@ -181,16 +202,15 @@ class ApiRun:
         `x` is step, wall_time, relative_time or another metric key; by default the key's
         ``define_metric(step_metric=...)`` (each point paired with that metric's latest value at
         or before its step), else step. ``Series.x_axis`` says which was used."""
-        reader = self._backend.local_reader("series()")
-        return reader.series(self.id, key, x0, x1, buckets, x, edges)
+        return self._backend.series(self.id, key, x0, x1, buckets, x, edges)
 
     def metric_keys(self) -> list[MetricKey]:
-        return self._backend.local_reader("metric_keys()").metric_keys(self.id)
+        return self._backend.metric_keys(self.id)
 
     def damage(self) -> list[str]:
         """The run's damaged files and why, as ``localtrack show`` and the run page list them
         (found when it was indexed, or now); empty when its data is whole."""
-        return self._backend.local_reader("damage()").damage(self.id)
+        return self._backend.damage(self.id)
 
     # -- files --------------------------------------------------------------------------------
 
@@ -207,21 +227,15 @@ class ApiRun:
             raise UsageError(f"run {self.id} has no file {name!r} (it has: {shown})")
         return File(self._backend, self.id, files[name])
 
-    # -- artifacts (local stores) -------------------------------------------------------------
+    # -- artifacts ----------------------------------------------------------------------------
 
     def logged_artifacts(self) -> list[Any]:
         """Artifact versions this run logged."""
-        from ..artifacts.query import run_artifacts
-
-        root = self._backend.local_reader("logged_artifacts()").store.root
-        return run_artifacts(root, self._info.id, used=False)
+        return self._backend.artifacts().run_artifacts(self._info.id, used=False)
 
     def used_artifacts(self) -> list[Any]:
         """Artifact versions this run used."""
-        from ..artifacts.query import run_artifacts
-
-        root = self._backend.local_reader("used_artifacts()").store.root
-        return run_artifacts(root, self._info.id, used=True)
+        return self._backend.artifacts().run_artifacts(self._info.id, used=True)
 
     # -- edits --------------------------------------------------------------------------------
 

@@ -312,23 +312,27 @@ class Artifact:
 
     # -- lineage, editing, deleting ----------------------------------------------------------
 
+    def _api(self) -> Any:
+        """An Api over where this version was read from: its store, or (``open_api``) the
+        server an ``Api(base_url=…)`` read it from."""
+        from ..api import Api
+
+        assert self._repo is not None
+        open_api = getattr(self._repo, "open_api", None)
+        return open_api() if open_api is not None else Api(self._repo.store.root)
+
     def logged_by(self) -> Any:
         """The ApiRun that logged this version, or None."""
         m = self._logged()
         if m.run_id is None:
             return None
-        from ..api import Api
-
-        assert self._repo is not None
-        return Api(self._repo.store.root).run(m.run_id)
+        return self._api().run(m.run_id)
 
     def used_by(self) -> list[Any]:
         """ApiRuns that used this version."""
         m = self._logged()
-        from ..api import Api
-
         assert self._repo is not None
-        api = Api(self._repo.store.root)
+        api = self._api()
         uses = self._repo.state(m.project, m.name).uses
         return [api.run(u.run_id) for u in uses if u.version == m.version]
 

@@ -79,6 +79,22 @@ class DisabledRun:
     def log_artifact(self, artifact_or_path: Any, *args: Any, **kwargs: Any) -> Any:
         return artifact_or_path
 
+    def log_model(self, path: Any, *args: Any, **kwargs: Any) -> Any:
+        return path
+
+    @property
+    def display_name(self) -> str:
+        return self.name
+
+    def project_name(self) -> str:
+        return self.project
+
+    def get_url(self) -> str:
+        return ""
+
+    def get_project_url(self) -> str:
+        return ""
+
     def finish(self, exit_code: int = 0, quiet: bool | None = None) -> None:
         self.finished = True
         from . import lifecycle

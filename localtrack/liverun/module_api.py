@@ -1,4 +1,5 @@
-"""Module-level W&B names that need more than a one-line forward: login() and termlog().
+"""Module-level W&B names that need more than a one-line forward: login(), termlog(),
+restore(), teardown(), ``util.generate_id()`` and ``AlertLevel``.
 
 ``localtrack.login()`` is the Python form of ``localtrack login URL``: it checks the key against
 a server and remembers both. Offline (the default mode) there is nothing to log in to, so it
@@ -8,9 +9,14 @@ says so and returns False. ``termlog()``/``termwarn()``/``termerror()`` print to
 
 from __future__ import annotations
 
+import enum
 import logging
+import secrets
+import string
 import sys
-from typing import Any
+import types
+from pathlib import Path
+from typing import IO, Any
 
 from ..errors import UsageError
 from ..settings import resolve
@@ -78,3 +84,57 @@ def termlog(
     text = "\n".join(lead + line for line in str(string).split("\n"))
     sys.stderr.write(text + ("\n" if newline else ""))
     sys.stderr.flush()
+
+
+class AlertLevel(str, enum.Enum):
+    """W&B's alert levels; ``alert(level=...)`` accepts them (localtrack logs every alert)."""
+
+    INFO = "INFO"
+    WARN = "WARN"
+    ERROR = "ERROR"
+
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def generate_id(length: int = 8) -> str:
+    """A random run id (lower-case letters and digits), as W&B's ``util.generate_id``: for
+    scripts that pick their run id up front to resume it after a preemption."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
+
+
+util = types.SimpleNamespace(generate_id=generate_id)  # ``wandb.util.generate_id()``
+
+
+def restore(
+    name: str,
+    run_path: str | None = None,
+    replace: bool = False,
+    root: str | Path | None = None,
+) -> IO[str]:
+    """A saved file of a run, open for reading (as W&B's ``restore``): of the current run
+    (its ``files/<name>``), or with `run_path` (``"entity/project/id"``) of a run in the store,
+    copied to `root` (default: the working directory; an existing copy is kept unless
+    `replace`). Its ``.name`` is the file's path."""
+    from . import lifecycle
+
+    if run_path is None:
+        current = lifecycle.module_run()
+        if current is None:
+            raise UsageError(
+                "localtrack.restore(): no run: call localtrack.init() first or pass run_path="
+            )
+        return open(current.restore(name), encoding="utf-8")
+    from ..api import Api
+
+    file = Api().run(run_path).file(name)
+    path = file.download(root if root is not None else ".", replace=replace, exist_ok=True)
+    return open(path, encoding="utf-8")
+
+
+def teardown(exit_code: int | None = None) -> None:
+    """Finish every run this process left open (W&B also stops its service here)."""
+    from . import lifecycle
+
+    while (current := lifecycle.module_run()) is not None:
+        current.finish(exit_code=exit_code or 0)

@@ -9,6 +9,7 @@ like config changes; the writer refreshes the index row on its next round.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -115,9 +116,28 @@ class RunSurface:
         return False
 
     @property
-    def url(self) -> str:
-        """The run's page: on the configured server (``base_url``, else ``localtrack login``'s),
-        else on ``localtrack ui`` at its default local address."""
+    def display_name(self) -> str:
+        """W&B's older name for ``name`` (settable too)."""
+        return self.name
+
+    @display_name.setter
+    def display_name(self, value: str) -> None:
+        self.name = value
+
+    def project_name(self) -> str:
+        return str(self._meta.get("project"))
+
+    @property
+    def sweep_id(self) -> str | None:
+        """The sweep this run is a trial of (set by ``localtrack agent``), else None."""
+        from ..settings import from_env
+
+        value = from_env("sweep_id")
+        return str(value) if value else None
+
+    def _ui_base(self) -> str:
+        """The configured server (``base_url``, else ``localtrack login``'s), else the address
+        ``localtrack ui`` serves on by default."""
         base = self._settings.get("base_url")
         if not base:
             from ..sync.config import load_config
@@ -126,10 +146,21 @@ class RunSurface:
                 base = load_config().get("default")
             except UsageError:
                 base = None
-        return f"{str(base or LOCAL_UI).rstrip('/')}/runs/{self._paths.run_id}"
+        return str(base or LOCAL_UI).rstrip("/")
+
+    @property
+    def url(self) -> str:
+        """The run's page: on the configured server (``base_url``, else ``localtrack login``'s),
+        else on ``localtrack ui`` at its default local address."""
+        return f"{self._ui_base()}/runs/{self._paths.run_id}"
 
     def get_url(self) -> str:
         return self.url
+
+    def get_project_url(self) -> str:
+        """The page of the run's project (``entity/project``) where ``url`` points."""
+        namespace = "/".join(str(p) for p in (self.entity, self._meta.get("project")) if p)
+        return f"{self._ui_base()}/projects/{namespace}"
 
     # -- files and code -------------------------------------------------------------------------
 
@@ -173,6 +204,23 @@ class RunSurface:
         if not path.is_file():
             raise UsageError(f"run {self._paths.run_id} has no saved file {name!r}")
         return path
+
+    def log_model(
+        self, path: str | Path, name: str | None = None, aliases: list[str] | None = None
+    ) -> Any:
+        """Log a model file or folder as an artifact of type ``model`` (W&B's default name:
+        ``run-<id>-<file name>``); returns the logged Artifact."""
+        if name is None:
+            base = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(path).name) or "model"
+            name = f"run-{self._paths.run_id}-{base}"
+        return self.log_artifact(path, name=name, type="model", aliases=aliases)  # type: ignore[attr-defined]
+
+    def use_model(self, name: str) -> str:
+        """Use a model artifact (``"name:alias"``) and return the folder it is downloaded to."""
+        artifact = self.use_artifact(name)  # type: ignore[attr-defined]
+        if artifact.type != "model":
+            raise UsageError(f"{name!r} is a {artifact.type!r} artifact, not a model")
+        return str(artifact.download())
 
     # -- lifecycle -------------------------------------------------------------------------------
 

@@ -81,6 +81,31 @@ def is_partial_name(name: str) -> bool:
     return name.startswith(".") and name.endswith(".tmp")
 
 
+MAX_SAVED_FILE_DEPTH = 8  # folders below files/ (run.save() keeps a file's folders)
+
+
+def saved_file(files_dir: Path, name: str) -> Path | None:
+    """The file `name` (``/`` between folders) of a run's ``files/`` folder, or None when there
+    is none or the name could reach outside: every part must be non-empty, not start with a
+    dot (no ``..``, no partial or hidden files) and hold no ``\\`` or NUL; no part on the way
+    may be a link, and the resolved path must lie inside `files_dir`."""
+    parts = name.split("/") if isinstance(name, str) else [""]
+    if len(parts) > MAX_SAVED_FILE_DEPTH + 1 or any(
+        not p or p.startswith(".") or "\\" in p or "\x00" in p for p in parts
+    ):
+        return None
+    path = files_dir
+    for part in parts:
+        path = path / part
+        if path.is_symlink():
+            return None
+    try:
+        inside = path.resolve(strict=True).is_relative_to(files_dir.resolve(strict=True))
+    except (OSError, RuntimeError):
+        return None
+    return path if inside and path.is_file() else None
+
+
 @dataclass(frozen=True)
 class RunPaths:
     """Every path of one run directory."""

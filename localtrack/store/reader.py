@@ -25,7 +25,7 @@ from ..errors import CorruptDataError, RunNotFoundError, UsageError
 from .alertlog import read_alerts
 from .console_reader import ConsolePage, read_console
 from .index import Index
-from .layout import is_valid_run_id
+from .layout import is_valid_run_id, saved_file
 from .lru import SizedLRU
 from .media import blob_path
 from .media_reader import (
@@ -352,14 +352,10 @@ class StoreReader:
     # -- files (console output, environment) -------------------------------------------------
 
     def run_file(self, run_id: str, name: str) -> Path | None:
-        """A file in the run's files/ folder (output.log, requirements.txt, diff.patch, ...).
-
-        Only plain names are accepted (no folders, no dot-files): anything else is None.
-        """
-        if not name or "/" in name or "\\" in name or "\x00" in name or name.startswith("."):
-            return None
-        path = self.store.run(self.resolve_run_id(run_id)).files / name
-        return path if path.is_file() and not path.is_symlink() else None
+        """A file in the run's files/ folder (output.log, requirements.txt, diff.patch, or a
+        saved ``outputs/notes.txt``); None for a name that is not one (``layout.saved_file``:
+        no ``..``, dot-files, links, or anything outside files/)."""
+        return saved_file(self.store.run(self.resolve_run_id(run_id)).files, name)
 
     def alerts(self, run_id: str) -> list[dict[str, Any]]:
         """The alerts the run raised with ``run.alert()`` (alerts.jsonl), oldest first."""

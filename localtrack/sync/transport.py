@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import socket
 import threading
 from collections.abc import Callable, Mapping
@@ -31,13 +32,16 @@ _BLOCK = 1 << 16
 @dataclass(frozen=True)
 class Request:
     """One HTTP request. `body` is bytes, or a function that opens a fresh stream (so a retry
-    can send it again) together with `content_length`."""
+    can send it again) together with `content_length`. With `sink`, a function opening a
+    writable stream, a successful answer's body (status < 400) is copied into it block by block
+    instead of being held in memory (the Response's body is then empty): large downloads."""
 
     method: str
     path: str
     headers: Mapping[str, str] = field(default_factory=dict)
     body: Body = None
     content_length: int | None = None
+    sink: Callable[[], BinaryIO] | None = None
 
     def read_body(self) -> bytes:
         if self.body is None:
@@ -126,7 +130,12 @@ class HTTPTransport:
                 body = request.body
             conn.request(request.method, self._prefix + request.path, body=body, headers=headers)
             reply = conn.getresponse()
-            data = reply.read()
+            if request.sink is not None and reply.status < 400:
+                with request.sink() as out:
+                    shutil.copyfileobj(reply, out, _BLOCK)
+                data = b""
+            else:
+                data = reply.read()
             response = Response(reply.status, {k.lower(): v for k, v in reply.getheaders()}, data)
             if reply.will_close:
                 self._drop()
@@ -163,11 +172,16 @@ class MockTransport:
 
     def send(self, request: Request) -> Response:
         body = request.read_body() if request.body is not None else None
-        return self.handler(
+        response = self.handler(
             Request(
                 request.method, request.path, dict(request.headers), body, request.content_length
             )
         )
+        if request.sink is not None and response.status < 400:
+            with request.sink() as out:
+                out.write(response.body)
+            return Response(response.status, response.headers, b"")
+        return response
 
     def close(self) -> None:
         pass
