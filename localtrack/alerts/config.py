@@ -26,6 +26,7 @@ from typing import Any
 from ..errors import DocumentError
 from ..store import jsondoc as jd
 from ..store.atomic import read_json, write_json_atomic
+from ..store.layout import project_folder_name
 from .levels import LEVELS
 
 DIR = "alerts"
@@ -225,9 +226,10 @@ def check_rules(doc: Any) -> dict[str, Any]:
 
 
 def project_dir(root: str | Path, project: str) -> Path:
-    if not project or project.strip(".") == "":  # "." and ".." would name the store itself
+    folder = project_folder_name(project)
+    if folder is None:  # "." and ".." would name the store itself
         raise DocumentError(f"alerts need a project name, not {project!r}", RULES, "project")
-    return Path(root) / DIR / urllib.parse.quote(project, safe="")
+    return Path(root) / DIR / folder
 
 
 def projects_with_rules(root: str | Path) -> list[str]:

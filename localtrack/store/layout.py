@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,3 +164,12 @@ class StorePaths:
 
     def run(self, run_id: str) -> RunPaths:
         return RunPaths(self.runs / run_id)
+
+
+def project_folder_name(project: str) -> str | None:
+    """A project's name as one folder name of its own (percent-encoded, so "a/b" stays one
+    folder), or None where no folder can stand for it: "" and names of only dots ("." and ".."
+    would name the folder above, a traversal out of the store's per-project folders)."""
+    if not project or project.strip(".") == "":
+        return None
+    return urllib.parse.quote(project, safe="")

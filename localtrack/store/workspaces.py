@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DocumentError, LocaltrackError
-from ..naming import project_folder_name
 from . import jsondoc as jd
 from .atomic import read_json, write_json_atomic
+from .layout import project_folder_name
 
 DIR = "workspaces"
 SETTINGS = "_workspace.json"
