@@ -239,5 +239,6 @@ def run_file(run_id: str, name: str) -> Response:
 from . import (  # noqa: E402  (these register routes on `api`, so come after it)
     compare_media_api,  # noqa: F401  (the compare page's media)
     media_api,  # noqa: F401  (the chart and cloud routes)
+    report_api,  # noqa: F401  (the report pages and routes)
     workspace_api,  # noqa: F401  (the workspace routes)
 )

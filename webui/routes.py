@@ -493,7 +493,103 @@ SWEEP_UI: tuple[Route, ...] = (
         "sweeps", "/projects/<path:project>/sweeps", PROJECT, "A project's sweeps.", js="api.sweeps"
     ),
 )
-ROUTES = ROUTES + SWEEP_CONTROLLER + SWEEP_UI
+REPORT = "/projects/<path:project>/reports/<name>"
+REPORTS: tuple[Route, ...] = (  # webui/report_api.py, docs/reports.md
+    Route(
+        "pages.reports_page",
+        "/projects/<path:project>/reports",
+        "page",
+        PROJECT,
+        "A project's reports.",
+        twin="api.reports",
+        js="reports",
+    ),
+    Route(
+        "pages.report_page",
+        REPORT,
+        "page",
+        PROJECT,
+        "One report, drawn live.",
+        twin="api.report_data_view",
+        js="report",
+    ),
+    Route(
+        "pages.report_edit",
+        REPORT + "/edit",
+        "page",
+        PROJECT,
+        "A report's editor with a live preview.",
+        twin="api.report",
+        js="reportEdit",
+    ),
+    _api(
+        "reports",
+        "/projects/<path:project>/reports",
+        PROJECT,
+        "A project's reports.",
+        js="api.reports",
+    ),
+    _api("report", REPORT, PROJECT, "One report's text and front matter.", js="api.report"),
+    Route(
+        "api.save_report",
+        REPORT,
+        "api",
+        WRITE_PROJECT,
+        "Save (create or replace) a report.",
+        ("PUT",),
+        API_PREFIX,
+        key="save_report",
+    ),
+    Route(
+        "api.delete_report",
+        REPORT,
+        "api",
+        WRITE_PROJECT,
+        "Delete a report.",
+        ("DELETE",),
+        API_PREFIX,
+        key="delete_report",
+    ),
+    _api(
+        "report_data_view",
+        REPORT + "/data",
+        PROJECT,
+        "A report drawn: sanitised text and every panel's data.",
+        js="api.reportData",
+        key="report_data",
+    ),
+    Route(
+        "api.report_preview",
+        "/projects/<path:project>/report-preview",
+        "api",
+        PROJECT,
+        "An unsaved report's text drawn (the editor's live preview).",
+        ("POST",),
+        API_PREFIX,
+        js="api.reportPreview",
+        key="report_preview",
+    ),
+    Route(
+        "api.pin_report",
+        REPORT + "/pin",
+        "api",
+        WRITE_PROJECT,
+        "Pin a report to its runs' current steps, or let it follow them live.",
+        ("POST",),
+        API_PREFIX,
+        js="api.reportPin",
+        key="pin_report",
+    ),
+    _api(
+        "report_export_view",
+        REPORT + "/export",
+        PROJECT,
+        "A report as one self-contained HTML file.",
+        js="api.reportExport",
+        key="report_export",
+    ),
+)
+ROUTES = ROUTES + SWEEP_CONTROLLER + SWEEP_UI + REPORTS
 
 BY_ENDPOINT: dict[str, Route] = {r.endpoint: r for r in ROUTES}
 
