@@ -80,7 +80,7 @@ def export_html(data: Mapping[str, Any], assets: Mapping[str, str]) -> str:
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{html.escape(csp)}">
+<meta http-equiv="Content-Security-Policy" content="{html.escape(csp, quote=False)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 {styles}
