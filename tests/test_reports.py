@@ -176,7 +176,7 @@ def test_a_bundled_report_that_does_not_parse_is_refused(tmp_path: Path) -> None
         w.frame(b"H", json.dumps({"format": FORMAT, "version": VERSION, "created_at": 1.0}).encode())
         w.frame(b"R", json.dumps(doc).encode())
         w.end()
-    with pytest.raises(BundleError, match="report in the bundle is malformed.*'type'"):
+    with pytest.raises(BundleError, match=r"report in the bundle is malformed.*'type'"):
         import_bundle(bundle, tmp_path / "store")
     assert not files.list_reports(tmp_path / "store", "p")
 
