@@ -51,10 +51,10 @@ def test_a_report_parses_into_text_and_checked_panels() -> None:
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("```panel\n{\"type\": \"pie\"}\n```", "panel at line 1 field 'type' must be one of"),
-        ("```panel\n{\"type\": \"line\", \"keys\": \"loss\"}\n```", "'keys' must be a list"),
+        ('```panel\n{"type": "pie"}\n```', "panel at line 1 field 'type' must be one of"),
+        ('```panel\n{"type": "line", "keys": "loss"}\n```', "'keys' must be a list"),
         ("text\n```panel\n{type: line}\n```", "panel at line 2 is not a JSON object"),
-        ("```panel\n{\"type\": \"line\"}\n", "panel block at line 1 is never closed"),
+        ('```panel\n{"type": "line"}\n', "panel block at line 1 is never closed"),
         ("---\nmode: frozen\n---\n", "mode must be live or pinned"),
         ("---\nsteps: [1]\n---\n", "'steps' must be a JSON object"),
     ],
@@ -86,9 +86,12 @@ def _app_client(root: Path) -> Any:
 
 def test_a_deleted_run_and_a_missing_metric_are_noted_and_the_rest_renders(tmp_path: Path) -> None:
     ids = log_runs(tmp_path, n=2, steps=20, project="p")
-    text = _report([ids[0], "gone42"]) + "\n```panel\n" + json.dumps(
-        {"type": "line", "runs": ids, "keys": ["nosuch", "k1"]}
-    ) + "\n```\n"
+    text = (
+        _report([ids[0], "gone42"])
+        + "\n```panel\n"
+        + json.dumps({"type": "line", "runs": ids, "keys": ["nosuch", "k1"]})
+        + "\n```\n"
+    )
     files.save_report(tmp_path, "p", "r", text)
     app, client = _app_client(tmp_path)
     try:
@@ -169,11 +172,13 @@ def test_bundles_carry_reports_and_the_newer_copy_wins(tmp_path: Path) -> None:
 
 def test_a_bundled_report_that_does_not_parse_is_refused(tmp_path: Path) -> None:
     bundle = tmp_path / "bad.ltb"
-    doc = {"project": "p", "name": "r", "text": "```panel\n{\"type\": 1}\n```", "updated_at": 1.0}
+    doc = {"project": "p", "name": "r", "text": '```panel\n{"type": 1}\n```', "updated_at": 1.0}
     with open(bundle, "wb") as f:
         w = FrameWriter(f)
         w.write(MAGIC)
-        w.frame(b"H", json.dumps({"format": FORMAT, "version": VERSION, "created_at": 1.0}).encode())
+        w.frame(
+            b"H", json.dumps({"format": FORMAT, "version": VERSION, "created_at": 1.0}).encode()
+        )
         w.frame(b"R", json.dumps(doc).encode())
         w.end()
     with pytest.raises(BundleError, match=r"report in the bundle is malformed.*'type'"):
