@@ -17,7 +17,6 @@ from .webui_fixtures import (
     guarded,
     live_server,
     log_run,
-    painted_pixels,
     start_logger,
     wait_for,
 )
@@ -42,7 +41,29 @@ The loss falls <script>window.pwned = 1</script><img src="x" onerror="window.pwn
 ```panel
 {"type": "line", "title": "Old run", "runs": ["deleted0run"], "keys": ["train/loss"]}
 ```
+
+```panel
+{"type": "media", "runs": ["pictures"], "keys": ["samples"]}
+```
+
+```panel
+{"type": "preset", "runs": ["pictures"], "keys": ["curve"]}
+```
+
+```panel
+{"type": "parallel", "fields": ["config.lr"], "y": "summary.val/acc"}
+```
+
+```panel
+{"type": "scatter", "x": "config.lr", "y": "summary.val/acc"}
+```
+
+```panel
+{"type": "compare", "runs": ["run-0", "run-1"]}
+```
 """
+# every drawn canvas in the page: line charts, the preset chart, parallel coordinates, scatter
+CANVASES = (".chart-card", ".report-preset .preset-box", ".report-parallel", ".report-scatter")
 
 
 @pytest.fixture(scope="module")
@@ -50,13 +71,43 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("reports")
     for r in range(2):
         log_run(root, "rep", f"run-{r}", config={"lr": 0.1 * (r + 1)}, steps=40)
+    _pictures(root)
     with live_server(root, poll_ms=300) as srv:
         yield srv
 
 
-def _charts_painted(page: Any, count: int) -> bool:
-    cards = page.locator(".report-panel .chart-card[data-painted='true']")
-    return cards.count() >= count
+def _pictures(root: Path) -> None:
+    """A run with images and a preset chart (localtrack.plot), named "pictures"."""
+    import numpy as np
+
+    import localtrack
+
+    run = localtrack.init(project="rep", name="pictures", dir=str(root), config={"lr": 0.5})
+    pixels = (np.arange(32 * 32 * 3) % 251).astype("uint8").reshape(32, 32, 3)
+    table = localtrack.Table(columns=["x", "y"], data=[[i, i * i] for i in range(20)])
+    run.log({"samples": localtrack.Image(pixels, caption="a gradient")}, step=0)
+    run.log({"curve": localtrack.plot.line(table, "x", "y", title="squares")}, step=1)
+    run.finish()
+
+
+PAINTED_EACH = """(sel) => [...document.querySelectorAll(sel)].map((el) => {
+  let n = 0;
+  for (const c of el.querySelectorAll('canvas')) {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 3; i < d.length; i += 4) if (d[i] !== 0) n++;
+  }
+  return n;
+})"""
+
+
+def _assert_all_painted(page: Any) -> None:
+    """Every chart of every kind holds a canvas with paint on it."""
+    for selector in CANVASES:
+        counts = page.evaluate(PAINTED_EACH, selector)
+        assert counts and all(n > 200 for n in counts), (selector, counts)
+    image = page.locator(".report-media img")
+    assert image.count() == 1
+    assert page.evaluate("(img) => img.complete && img.naturalWidth", image.element_handle()) == 32
 
 
 def test_a_report_written_in_the_browser_renders_live_and_exports(
@@ -73,7 +124,7 @@ def test_a_report_written_in_the_browser_renders_live_and_exports(
             "() => document.querySelectorAll('#report .chart-card[data-painted=\"true\"]').length >= 2",
             timeout=60_000,
         )
-        assert page.locator("#report .report-table table tbody tr").count() == 2
+        assert page.locator("#report .report-table table tbody tr").count() == 3
         assert "deleted0run" in page.locator("#report .report-note").first.inner_text()
         page.click("#report-save")
         page.wait_for_selector("#report-status:text('saved')")
@@ -95,6 +146,7 @@ def test_a_report_written_in_the_browser_renders_live_and_exports(
         finally:
             proc.wait(timeout=120)
         assert page.evaluate("() => window.pwned") is None
+        _assert_all_painted(page)
         with page.expect_download() as info:
             page.click("#report-export")
         exported = tmp_path / "findings.html"
@@ -125,15 +177,10 @@ def _open_offline(browser: Any, exported: Path) -> None:
             "() => document.querySelectorAll('.chart-card[data-painted=\"true\"]').length >= 2",
             timeout=60_000,
         )
-        cards = page.locator(".chart-card")
-        assert cards.count() == 2  # the deleted run's panel draws no chart, only its note
-        for i in range(cards.count()):
-            assert (
-                painted_pixels(
-                    page, f".chart-card[data-key='{cards.nth(i).get_attribute('data-key')}']"
-                )
-                > 500
-            )
+        assert page.locator(".chart-card").count() == 2  # the deleted run's panel: a note
+        _assert_all_painted(page)
+        compare = page.locator(".report-compare tbody").inner_text()
+        assert "config.lr" in compare and "summary.val/acc" in compare
         assert "deleted0run" in page.locator(".report-note").first.inner_text()
         assert page.evaluate("() => window.pwned") is None
         # hover: the legend shows the values at the cursor

@@ -153,13 +153,15 @@ def _line(
         groups = {r.id: catalog.group_label(catalog.make_record(r), spec["group_by"]) for r in runs}
     x = spec.get("x") or "default"
     pinned = [r for r in runs if r.id in caps]
+    if pinned and groups:
+        out["notes"].append("A pinned report draws one line per run, not group means.")
     out["charts"] = []
     for key in spec.get("keys") or []:
         if key not in logged:
             out["notes"].append(f"No run of this panel logged the metric {key!r}.")
             continue
         if pinned:
-            out["charts"].append(_pinned_chart(reader, runs, key, caps, names, groups))
+            out["charts"].append(_pinned_chart(reader, runs, key, caps, names))
             continue
         req = charts.SeriesRequest(tuple(r.id for r in runs), key, x, buckets=BUCKETS)
         out["charts"].append(charts.chart_data(reader, req, names, groups))
@@ -171,9 +173,9 @@ def _pinned_chart(
     key: str,
     caps: Mapping[str, int],
     names: Mapping[str, str],
-    groups: Mapping[str, str] | None,
 ) -> dict[str, Any]:
-    """A chart whose runs each stop at their pinned step (x is the step)."""
+    """A chart whose runs each stop at their pinned step (x is the step; one line per run, as
+    a group's mean would mix runs cut at different steps)."""
     parts = []
     for run in runs:
         cap = caps.get(run.id)
@@ -198,8 +200,6 @@ def _pinned_chart(
     merged["label"] = charts.honest_label(
         merged["shown_points"], merged["points_in_range"], merged["bucketed"]
     )
-    if groups:
-        merged["groups"] = []
     return merged
 
 

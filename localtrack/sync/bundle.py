@@ -296,13 +296,14 @@ def import_bundle(
                 report.views.append(apply_document(root, view))
             except (LocaltrackError, OSError) as exc:
                 report.failed[f"view {view['project']}/{view['view']['name']}"] = str(exc)
-        for doc in contents.reports:  # checked by the schema when the bundle was scanned
+        for travelling in contents.reports:  # checked by the schema when the bundle was scanned
             from .reports import apply_document as apply_report
 
             try:
-                report.reports.append(apply_report(root, doc))
+                report.reports.append(apply_report(root, travelling))
             except (LocaltrackError, OSError) as exc:
-                report.failed[f"report {doc['project']}/{doc['name']}"] = str(exc)
+                where = f"report {travelling['project']}/{travelling['name']}"
+                report.failed[where] = str(exc)
         for state in contents.sweeps:  # checked by the schema when the bundle was scanned
             from ..sweeps.wire import apply_state
 

@@ -38,7 +38,7 @@
     el.append(h("div", { class: "report-media" }, (panel.images || []).map((img) => {
       const src = img.src || (img.src === undefined ? urls.api.mediaFile(img.run, img.file) : null);
       return h("figure", { class: "report-image" },
-        src ? h("img", { src, alt: img.caption || img.key, loading: "lazy" }) : h("div", { class: "muted", text: "(not embedded)" }),
+        src ? h("img", { src, alt: img.caption || img.key }) : h("div", { class: "muted", text: "(not embedded)" }),
         h("figcaption", { text: `${names[img.run] || img.run} · ${img.key} · step ${fmtInt(img.step)}${img.caption ? " · " + img.caption : ""}` }));
     })));
   }
