@@ -35,7 +35,10 @@ project_option = click.option("--project", "-p", default=None, help="The report'
 
 @click.group("report")
 def report() -> None:
-    """Reports: markdown documents with live panels, stored in the store's reports/ folder."""
+    """Reports: markdown documents with live panels, stored in the store's reports/ folder.
+
+    Example: localtrack report export findings -p mnist -o findings.html
+    """
 
 
 @report.command("list")
