@@ -135,16 +135,28 @@ def test_a_report_written_in_the_browser_renders_live_and_exports(
             "() => document.querySelectorAll('#report .chart-card[data-painted=\"true\"]').length >= 2",
             timeout=60_000,
         )
-        # a run that starts logging now shows up in the open report without a reload
-        proc = start_logger(server.root, "rep", "live-run", steps=200, delay=0.05)
+        # a run that starts logging now shows up in the open report without a reload, and
+        # while it logs its chart takes new data in place: a zoomed chart stays zoomed
+        proc = start_logger(server.root, "rep", "live-run", steps=100_000, delay=0.02)
         try:
             page.wait_for_function(
                 "() => [...document.querySelectorAll('#report .chart-legend .name')]"
                 ".some((e) => e.textContent === 'live-run')",
                 timeout=90_000,
             )
+            _drag(page, ".chart-card[data-key='train/loss']")
+            foot = page.locator(".chart-card[data-key='train/loss'] .chart-foot")
+            assert wait_for(lambda: "zoomed" in foot.inner_text(), timeout=10)
+            before = page.inner_text(".report-meta")
+            page.wait_for_function(
+                "(t) => document.querySelector('.report-meta').textContent !== t",
+                arg=before,
+                timeout=60_000,
+            )
+            assert "zoomed" in foot.inner_text()
         finally:
-            proc.wait(timeout=120)
+            proc.terminate()
+            proc.wait(timeout=60)
         assert page.evaluate("() => window.pwned") is None
         _assert_all_painted(page)
         with page.expect_download() as info:
@@ -152,6 +164,17 @@ def test_a_report_written_in_the_browser_renders_live_and_exports(
         exported = tmp_path / "findings.html"
         info.value.save_as(exported)
     _open_offline(browser, exported)
+
+
+def _drag(page: Any, card: str) -> None:
+    """Drag across the middle of a chart (uPlot's zoom gesture)."""
+    over = page.locator(f"{card} .u-over")
+    over.scroll_into_view_if_needed()
+    box = over.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 20, steps=5)
+    page.mouse.up()
 
 
 def _open_offline(browser: Any, exported: Path) -> None:
@@ -190,10 +213,7 @@ def _open_offline(browser: Any, exported: Path) -> None:
         legend = page.locator(".chart-card[data-key='train/loss'] .chart-legend")
         assert wait_for(lambda: legend.inner_text().startswith("step "), timeout=10)
         # zoom: a drag narrows the chart to the dragged range (from the embedded data)
-        page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + 20)
-        page.mouse.down()
-        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 20, steps=5)
-        page.mouse.up()
+        _drag(page, ".chart-card[data-key='train/loss']")
         foot = page.locator(".chart-card[data-key='train/loss'] .chart-foot")
         assert wait_for(lambda: "zoomed" in foot.inner_text(), timeout=10)
         assert blocked == [] and errors == []
