@@ -204,3 +204,48 @@ def test_a_report_is_on_the_server_after_localtrack_sync(tmp_path: Path) -> None
         assert status == 200 and data["blocks"][1]["charts"][0]["key"] == "k0"
     finally:
         proc.stop()
+
+
+def test_a_hand_edited_report_that_does_not_parse_is_listed_with_its_error(tmp_path: Path) -> None:
+    log_runs(tmp_path, n=1, steps=5, project="p")
+    folder = files.project_dir(tmp_path, "p")
+    folder.mkdir(parents=True)
+    (folder / "broken.md").write_text('# Notes\n\n```panel\n{"type": "line", "keys": 3}\n```\n')
+    app, client = _app_client(tmp_path)
+    try:
+        listed = client.get("/api/v1/projects/p/reports").json["reports"]
+        assert listed[0]["name"] == "broken" and "'keys'" in listed[0]["error"]
+        page = client.get("/projects/p/reports/broken")
+        assert page.status_code == 400 and b"panel at line 3" in page.data
+        assert b"Traceback" not in page.data
+        editor = client.get("/projects/p/reports/broken/edit")  # the editor opens it to fix it
+        assert editor.status_code == 200 and b"&#34;keys&#34;: 3" in editor.data
+    finally:
+        app.extensions["localtrack"].close()
+
+
+def test_report_writes_on_a_server_need_a_write_key_for_the_project(tmp_path: Path) -> None:
+    from webui.server.app import create_server_app
+
+    root = tmp_path / "server"
+    log_runs(root, n=1, steps=5, project="p")
+    keys = KeyStore(root)
+    read = keys.create("viewer", "read").token
+    other = keys.create("elsewhere", "write", "q").token
+    write = keys.create("ci", "write", "p").token
+    app = create_server_app(root, watch=False)
+    try:
+        client = app.test_client()
+        url, body = "/api/v1/projects/p/reports/r", {"text": "# hi"}
+        # a read key is refused; a key of another project is told nothing
+        for token, status in ((read, 403), (other, 404)):
+            reply = client.put(url, json=body, headers={"Authorization": f"Bearer {token}"})
+            assert reply.status_code == status, reply.json
+        assert not files.list_reports(root, "p")
+        reply = client.put(url, json=body, headers={"Authorization": f"Bearer {write}"})
+        assert reply.status_code == 200 and files.read_report(root, "p", "r").text == "# hi"
+        shown = client.get(url + "/data", headers={"Authorization": f"Bearer {read}"})
+        assert shown.status_code == 200 and shown.json["blocks"][0]["html"] == "<h1>hi</h1>\n"
+    finally:
+        app.extensions["localtrack"].close()
+        app.extensions["localtrack_ingest"].close()
