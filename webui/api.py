@@ -241,5 +241,6 @@ from . import (  # noqa: E402  (these register routes on `api`, so come after it
     alert_api,  # noqa: F401  (the alert feed, rules and test routes)
     compare_media_api,  # noqa: F401  (the compare page's media)
     media_api,  # noqa: F401  (the chart and cloud routes)
+    report_api,  # noqa: F401  (the report pages and routes)
     workspace_api,  # noqa: F401  (the workspace routes)
 )

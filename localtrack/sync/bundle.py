@@ -62,6 +62,7 @@ class ExportReport:
     artifacts: list[str] = field(default_factory=list)
     views: list[str] = field(default_factory=list)  # saved workspace views, "project/name"
     sweeps: list[str] = field(default_factory=list)  # sweep ids
+    reports: list[str] = field(default_factory=list)  # reports, "project/name"
 
 
 def export_bundle(
@@ -97,12 +98,22 @@ def export_bundle(
                 w.frame(b"M", protocol.canonical_json(manifest.to_json()).encode())
             _export_artifacts(w, Path(root), report, written, tick)
             _export_views(w, Path(root), {m.project for m in manifests}, report)
+            _export_reports(w, Path(root), {m.project for m in manifests}, report)
             _export_sweeps(w, Path(root), report)
             w.end()
     finally:
         builder.close()
     report.seconds = time.monotonic() - started
     return report
+
+
+def _export_reports(w: FrameWriter, root: Path, projects: set[str], report: ExportReport) -> None:
+    """The reports of the exported runs' projects, one R frame each (sync/reports.py)."""
+    from .reports import local_documents
+
+    for doc in local_documents(root, projects):
+        w.frame(b"R", json.dumps(doc, allow_nan=False).encode())
+        report.reports.append(f"{doc['project']}/{doc['name']}")
 
 
 def _export_views(w: FrameWriter, root: Path, projects: set[str], report: ExportReport) -> None:
@@ -228,6 +239,7 @@ class ImportReport:
     artifacts: list[str] = field(default_factory=list)
     views: list[str] = field(default_factory=list)  # saved workspace views, "project/name"
     sweeps: list[str] = field(default_factory=list)  # sweep ids
+    reports: list[str] = field(default_factory=list)  # reports, "project/name"
 
 
 def import_bundle(
@@ -284,6 +296,14 @@ def import_bundle(
                 report.views.append(apply_document(root, view))
             except (LocaltrackError, OSError) as exc:
                 report.failed[f"view {view['project']}/{view['view']['name']}"] = str(exc)
+        for travelling in contents.reports:  # checked by the schema when the bundle was scanned
+            from .reports import apply_document as apply_report
+
+            try:
+                report.reports.append(apply_report(root, travelling))
+            except (LocaltrackError, OSError) as exc:
+                where = f"report {travelling['project']}/{travelling['name']}"
+                report.failed[where] = str(exc)
         for state in contents.sweeps:  # checked by the schema when the bundle was scanned
             from ..sweeps.wire import apply_state
 

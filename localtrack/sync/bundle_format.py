@@ -11,6 +11,7 @@ outside the store (blobs are named by their sha256, files by the manifest's allo
                A  an artifact collection (store/ingest/artifacts.py's document)
                W  a saved workspace view of an exported run's project (sync/views.py)
                S  a sweep's state, the sweep of exported trial runs (sweeps/wire.py)
+               R  a report of an exported run's project (sync/reports.py)
     end      kind "E" | length 32 | sha256 of every byte before this frame
 
 ``FrameWriter`` writes frames and hashes them; ``scan_bundle`` reads a bundle once and refuses
@@ -115,6 +116,7 @@ class BundleContents:
     artifacts: list[CollectionDoc] = field(default_factory=list)
     views: list[dict[str, Any]] = field(default_factory=list)  # saved workspace views (W)
     sweeps: list[dict[str, Any]] = field(default_factory=list)  # sweeps' states (S)
+    reports: list[dict[str, Any]] = field(default_factory=list)  # reports (R)
 
 
 def scan_bundle(
@@ -152,7 +154,7 @@ def scan_bundle(
                 )
             if kind == b"B":
                 _read_blob(r, contents, length, on_blob, max_blob_bytes)
-            elif kind in (b"H", b"M", b"A", b"W", b"S"):
+            elif kind in (b"H", b"M", b"A", b"W", b"S", b"R"):
                 _read_json_frame(r, contents, kind, length)
             else:
                 raise BundleError(f"unknown frame kind {kind!r} at offset {r.pos - _FRAME.size}")
@@ -262,6 +264,14 @@ def _read_json_frame(r: _Reader, contents: BundleContents, kind: bytes, length: 
         if any(d["id"] == state["id"] for d in contents.sweeps):
             raise BundleError(f"sweep {state['id']} appears twice in the bundle")
         contents.sweeps.append(state)
+        return
+    if kind == b"R":
+        from .reports import check_document as check_report
+
+        try:
+            contents.reports.append(check_report(data))
+        except DocumentError as exc:
+            raise BundleError(f"a report in the bundle is malformed: {exc}") from None
         return
     if kind == b"W":
         from .views import check_document

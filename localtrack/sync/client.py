@@ -60,6 +60,7 @@ class SyncReport:
     artifacts: list[ArtifactResult] = field(default_factory=list)
     sweeps: list[str] = field(default_factory=list)
     views: list[str] = field(default_factory=list)  # saved workspace views sent, "project/name"
+    reports: list[str] = field(default_factory=list)  # reports sent, "project/name"
 
     @property
     def failed(self) -> list[RunResult]:
@@ -189,6 +190,10 @@ class SyncClient:
 
             projects = {j.local.manifest.project for j in jobs.values() if j.local is not None}
             report.views = push_documents(self.remote, source_documents(self.source, projects))
+            from . import reports as travelling
+
+            docs = travelling.source_documents(self.source, projects)
+            report.reports = travelling.push_documents(self.remote, docs)
         report.seconds = time.monotonic() - started
         return report
 
