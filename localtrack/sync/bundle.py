@@ -254,7 +254,7 @@ def import_bundle(
         _check_documents(ingest, contents)
     except BaseException:
         for sha in staged:
-            ingest.blob_path(sha).unlink(missing_ok=True)
+            ingest.discard_blob(sha)
         ingest.close()
         raise
     try:
