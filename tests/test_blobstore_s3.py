@@ -136,14 +136,14 @@ def test_put_verifies_the_hash_writes_once_and_reads_ranges(tmp_path: Path, buck
 def test_503s_and_stalled_answers_from_the_object_store_are_retried(
     tmp_path: Path, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plan = FaultPlan(status_503=0.3, stall=0.15, stall_s=3.0, seed=5)
+    plan = FaultPlan(status_503=0.25, stall=0.1, stall_s=1.0, seed=5)
     proxy = FaultProxy(int(os.environ["LOCALTRACK_S3_ENDPOINT"].rsplit(":", 1)[1]), plan).start()
     monkeypatch.setenv("LOCALTRACK_S3_ENDPOINT", proxy.url)
     monkeypatch.setenv("LOCALTRACK_S3_TIMEOUT", "1")
     monkeypatch.setenv("LOCALTRACK_S3_RETRIES", "10")
     try:
         store = Ingest(tmp_path / "store", blobs_url=f"s3://{bucket}/p").create().blob_store
-        blobs = [secrets.token_bytes(1000 + i) for i in range(6)]
+        blobs = [secrets.token_bytes(1000 + i) for i in range(3)]
         for data in blobs:
             store.put(hashlib.sha256(data).hexdigest(), [data], max_bytes=1 << 20)
         for data in blobs:
