@@ -198,3 +198,21 @@ def test_check_on_a_directory_store_names_a_run_whose_file_changed(tmp_path: Pat
     result = _check(server, "--json")
     assert result.exit_code == 1
     assert f'"run_id": "{run_id}"' in result.output and "changed: hashes to" in result.output
+
+
+def test_import_with_blobs_puts_a_bundles_blobs_in_the_bucket(
+    tmp_path: Path, bucket: str, moto_port: int
+) -> None:
+    from localtrack.sync.bundle import export_bundle
+
+    client, server = tmp_path / "cluster", tmp_path / "server"
+    ids = log_runs(client, n=1, steps=60)
+    export_bundle(client, ids, tmp_path / "runs.ltbundle")
+    url = f"s3://{bucket}/imported"
+    args = ["import", str(tmp_path / "runs.ltbundle"), "--dir", str(server), "--create"]
+    result = CliRunner().invoke(cli, [*args, "--blobs", url])
+    assert result.exit_code == 0, result.output
+    assert store_files(server) == store_files(client)
+    keys = {k.rsplit("/", 1)[1] for k in _objects(moto_port, bucket, "imported/blobs/")}
+    assert set(store_files(server).values()) <= keys
+    assert _check(server, "--blobs", url).exit_code == 0

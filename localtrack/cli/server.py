@@ -9,25 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable
-from typing import Any
 
 import click
 
 from ..errors import UsageError
 from ..settings import resolve, resolve_dir
-from .options import clean_errors, dir_option, json_option, port_option
+from .options import blobs_option, blobs_url, clean_errors, dir_option, json_option, port_option
 from .storedir import create_option, existing_store
-
-
-def blobs_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--blobs",
-        default=None,
-        metavar="s3://BUCKET/PREFIX",
-        help="Keep blobs in an S3-compatible object store (default: $LOCALTRACK_BLOBS, else "
-        "the store directory; docs/deploy.md).",
-    )(fn)
 
 
 @click.group("server", invoke_without_command=True)
@@ -67,15 +55,9 @@ def server_cmd(
     root = existing_store(dir_, create)
     extra = ",".join([*allow_hosts, resolve("allowed_hosts") or ""])
     try:
-        serve_server(root, host=host, port=port, allowed_hosts=extra, blobs=_blobs_url(blobs))
+        serve_server(root, host=host, port=port, allowed_hosts=extra, blobs=blobs_url(blobs))
     except UsageError as exc:  # e.g. a public address before any key exists: exit 2
         raise click.UsageError(str(exc)) from None
-
-
-def _blobs_url(explicit: str | None) -> str | None:
-    from ..store.blobstore import check_blobs_url
-
-    return check_blobs_url(explicit or resolve("blobs"))
 
 
 @server_cmd.command("check")
@@ -93,7 +75,7 @@ def server_check(dir_: str | None, blobs: str | None, as_json: bool) -> None:
     from ..store.ingest.blobcheck import check_committed_blobs
     from ..store.ingest.importer import Ingest
 
-    report = check_committed_blobs(Ingest(existing_store(dir_), blobs_url=_blobs_url(blobs)))
+    report = check_committed_blobs(Ingest(existing_store(dir_), blobs_url=blobs_url(blobs)))
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(report) | {"ok": report.ok}, indent=1))
     else:
