@@ -216,3 +216,12 @@ def test_import_with_blobs_puts_a_bundles_blobs_in_the_bucket(
     keys = {k.rsplit("/", 1)[1] for k in _objects(moto_port, bucket, "imported/blobs/")}
     assert set(store_files(server).values()) <= keys
     assert _check(server, "--blobs", url).exit_code == 0
+
+
+def test_a_blobs_url_that_is_not_s3_is_refused_with_what_to_give(tmp_path: Path) -> None:
+    (tmp_path / "store").mkdir()
+    result = CliRunner().invoke(
+        cli, ["server", "check", "--dir", str(tmp_path / "store"), "--blobs", "gs://bucket"]
+    )
+    assert result.exit_code == 1  # one line, as every localtrack error (cli/options.py)
+    assert "--blobs 'gs://bucket' is not supported: give s3://BUCKET" in result.output
