@@ -351,6 +351,59 @@ SPECS: tuple[SettingSpec, ...] = (
         shown_default="`536870912` (512 MiB)",
     ),
     _env_only(
+        "blobs",
+        "server",
+        str,
+        None,
+        "where the server keeps blobs: `s3://BUCKET/PREFIX` for an S3-compatible object store "
+        "(or `--blobs`; docs/deploy.md)",
+        shown_default="the store directory",
+    ),
+    _env_only(
+        "s3_endpoint",
+        "server",
+        str,
+        None,
+        "the object store's URL for `--blobs s3://…` (MinIO, Ceph: e.g. `https://minio:9000`); "
+        "credentials come from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` or `~/.aws/credentials`",
+        shown_default="AWS S3",
+    ),
+    _env_only(
+        "s3_region",
+        "server",
+        str,
+        None,
+        "the object store's region (`us-east-1` for most MinIO and Ceph setups)",
+        shown_default="`AWS_DEFAULT_REGION`, else `us-east-1`",
+    ),
+    _env_only(
+        "s3_path_style",
+        "server",
+        bool,
+        True,
+        "address buckets as `ENDPOINT/BUCKET/KEY` (MinIO, Ceph) rather than "
+        "`BUCKET.ENDPOINT/KEY` (0); AWS S3 without an endpoint is always virtual-hosted",
+    ),
+    _env_only(
+        "s3_timeout",
+        "server",
+        float,
+        30.0,
+        "seconds one object-store request may take before it is retried",
+        unit="seconds",
+        minimum=0.1,
+    ),
+    _env_only(
+        "s3_retries",
+        "server",
+        int,
+        5,
+        "attempts per object-store request (503, throttling, timeouts) before the server "
+        "answers `503` and the client retries later",
+        unit="attempts",
+        minimum=1,
+    ),
+    _env_only(
         "max_shard_rows",
         "server",
         int,

@@ -259,6 +259,7 @@ class FaultProxy:
         self.rng = random.Random(plan.seed)
         self.lock = threading.Lock()
         self.injected: dict[str, int] = {}
+        self.methods: list[str] = []  # the method of every request it received, in order
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -317,12 +318,23 @@ class FaultProxy:
                     return
                 lines = head.split(b"\r\n")
                 method = lines[0].split(b" ")[0].decode()
-                length = 0
+                with self.lock:
+                    self.methods.append(method)
+                length, chunked, expect = 0, False, False
                 for line in lines[1:]:
                     name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value.strip())
-                body, buf = _read_exact(conn, buf, length)
+                    name, value = name.strip().lower(), value.strip().lower()
+                    if name == b"content-length":
+                        length = int(value)
+                    chunked |= name == b"transfer-encoding" and value == b"chunked"
+                    expect |= name == b"expect" and value == b"100-continue"
+                if expect:  # S3 clients ask before sending a body; forwarded without the ask
+                    conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    head = b"\r\n".join(x for x in lines if not x.lower().startswith(b"expect:"))
+                if chunked:  # forwarded as it came, chunk framing and trailers included
+                    body, buf = _read_chunked(conn, buf)
+                else:
+                    body, buf = _read_exact(conn, buf, length)
                 fault = self._choose(method)
                 if fault:
                     self._count(fault)
@@ -350,7 +362,7 @@ class FaultProxy:
                 if fault == "flip" and body:
                     i = self.rng.randrange(len(body))
                     body = body[:i] + bytes([body[i] ^ 0x01]) + body[i + 1 :]
-                reply = self._forward(head, body)
+                reply = self._forward(head, body, method)
                 if reply is None:
                     return
                 conn.sendall(reply)
@@ -359,7 +371,7 @@ class FaultProxy:
         finally:
             conn.close()
 
-    def _forward(self, head: bytes, body: bytes) -> bytes | None:
+    def _forward(self, head: bytes, body: bytes, method: str = "GET") -> bytes | None:
         lines = [
             line
             for line in head.split(b"\r\n")
@@ -372,12 +384,19 @@ class FaultProxy:
                 head2, rest = _read_until(up, b"", b"\r\n\r\n")
                 if head2 is None:
                     return None
-                length = 0
+                length, chunked = 0, False
                 for line in head2.split(b"\r\n")[1:]:
                     name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value.strip())
-                payload, _ = _read_exact(up, rest, length)
+                    name, value = name.strip().lower(), value.strip().lower()
+                    if name == b"content-length":
+                        length = int(value)
+                    chunked |= name == b"transfer-encoding" and value == b"chunked"
+                if method == "HEAD":  # its Content-Length is the object's; no body follows
+                    payload = b""
+                elif chunked:
+                    payload, _ = _read_chunked(up, rest)
+                else:
+                    payload, _ = _read_exact(up, rest, length)
         except OSError:
             return None
         head2 = b"\r\n".join(
@@ -403,6 +422,28 @@ def _read_exact(conn: socket.socket, buf: bytes, n: int) -> tuple[bytes, bytes]:
             raise OSError("connection closed mid-body")
         buf += data
     return buf[:n], buf[n:]
+
+
+def _read_chunked(conn: socket.socket, buf: bytes) -> tuple[bytes, bytes]:
+    """A chunked body as sent (sizes, data, the last chunk and any trailers), and what follows."""
+    raw = b""
+    while True:
+        line, buf = _read_until(conn, buf, b"\r\n")
+        if line is None:
+            raise OSError("connection closed mid-body")
+        raw += line + b"\r\n"
+        size = int(line.split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            break
+        data, buf = _read_exact(conn, buf, size + 2)
+        raw += data
+    while True:  # trailers, then the empty line
+        line, buf = _read_until(conn, buf, b"\r\n")
+        if line is None:
+            raise OSError("connection closed mid-body")
+        raw += line + b"\r\n"
+        if not line:
+            return raw, buf
 
 
 def fast_retry(attempts: int = 40) -> Any:

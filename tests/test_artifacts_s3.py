@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,58 +19,28 @@ import localtrack
 from localtrack.errors import DigestMismatchError, UsageError
 from localtrack.store.artifacts.repository import ArtifactRepository
 
+from .s3_fixtures import TEST_CREDENTIALS, moto_server
+
 pytestmark = pytest.mark.server
-MOTO = shutil.which("moto_server")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[str]:
     """The base URL of a moto S3 server on loopback, with AWS_* pointed at it."""
-    if MOTO is None:
-        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
-    pytest.importorskip("boto3")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [MOTO, "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    env = {
-        "AWS_ENDPOINT_URL": url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true",  # never probe a cloud metadata address
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("moto_server did not start")
-                time.sleep(0.1)
-        _put(url, "bkt")
-        yield url
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        proc.terminate()
-        proc.wait(timeout=10)
+    with moto_server() as port:
+        url = f"http://127.0.0.1:{port}"
+        env = dict(TEST_CREDENTIALS, AWS_ENDPOINT_URL=url)
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            _put(url, "bkt")
+            yield url
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 def _put(url: str, key: str, data: bytes | None = None) -> None:

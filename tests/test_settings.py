@@ -75,7 +75,7 @@ def test_every_localtrack_variable_in_code_or_docs_is_declared() -> None:
     docs = [REPO / "README.md", *(REPO / "docs").rglob("*.md")]
     for path in sources + docs:
         found = (
-            set(re.findall(r"LOCALTRACK_[A-Z_]*[A-Z](?![A-Z_]*\*)", path.read_text()))
+            set(re.findall(r"LOCALTRACK_[A-Z0-9_]*[A-Z](?![A-Z0-9_]*\*)", path.read_text()))
             - FLASK_CONFIG_KEYS
         )
         assert found <= declared, f"{path.name} names {found - declared}: declare them in SPECS"

@@ -14,6 +14,8 @@ import click
 from ..humanize import plural
 from .options import (
     EXIT_FAILED_RUNS,
+    blobs_option,
+    blobs_url,
     clean_errors,
     dir_option,
     json_option,
@@ -76,9 +78,12 @@ def export_cmd(
 @click.argument("bundle", type=click.Path(dir_okay=False, exists=True))
 @dir_option
 @create_option
+@blobs_option
 @json_option
 @clean_errors
-def import_cmd(bundle: str, dir_: str | None, create: bool, as_json: bool) -> None:
+def import_cmd(
+    bundle: str, dir_: str | None, create: bool, blobs: str | None, as_json: bool
+) -> None:
     """Import a bundle into a store (a running server's too): verified first, nothing half-done.
 
     The store directory must exist unless --create is given.
@@ -87,7 +92,7 @@ def import_cmd(bundle: str, dir_: str | None, create: bool, as_json: bool) -> No
     """
     from ..sync.bundle import import_bundle
 
-    report = import_bundle(bundle, existing_store(dir_, create))
+    report = import_bundle(bundle, existing_store(dir_, create), blobs_url=blobs_url(blobs))
     _finish(
         as_json,
         {

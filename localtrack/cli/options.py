@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from ..errors import LocaltrackError
-from ..settings import resolve_dir
+from ..settings import resolve, resolve_dir
 
 EXIT_FAILED_RUNS = 1
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
@@ -87,3 +87,20 @@ def clean_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             ) from None
 
     return wrapper
+
+
+def blobs_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--blobs",
+        default=None,
+        metavar="s3://BUCKET/PREFIX",
+        help="Keep blobs in an S3-compatible object store (default: $LOCALTRACK_BLOBS, else "
+        "the store directory; docs/deploy.md).",
+    )(fn)
+
+
+def blobs_url(explicit: str | None) -> str | None:
+    """The checked --blobs URL, else $LOCALTRACK_BLOBS; None: blobs stay in the store directory."""
+    from ..store.blobstore import check_blobs_url
+
+    return check_blobs_url(explicit or resolve("blobs"))

@@ -6,6 +6,7 @@ Registered with the sync commands (``cli_sync.COMMANDS``) on the main group by
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -13,11 +14,11 @@ import click
 
 from ..errors import UsageError
 from ..settings import resolve, resolve_dir
-from .options import clean_errors, dir_option, json_option, port_option
+from .options import blobs_option, blobs_url, clean_errors, dir_option, json_option, port_option
 from .storedir import create_option, existing_store
 
 
-@click.command("server")
+@click.group("server", invoke_without_command=True)
 @dir_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @port_option
@@ -28,24 +29,67 @@ from .storedir import create_option, existing_store
     help="Another Host name to answer to (repeatable; adds to LOCALTRACK_ALLOWED_HOSTS).",
 )
 @create_option
+@blobs_option
+@click.pass_context
 @clean_errors
 def server_cmd(
-    dir_: str | None, host: str, port: int, allow_hosts: tuple[str, ...], create: bool
+    ctx: click.Context,
+    dir_: str | None,
+    host: str,
+    port: int,
+    allow_hosts: tuple[str, ...],
+    create: bool,
+    blobs: str | None,
 ) -> None:
     """Serve the UI plus the authenticated ingest API for a store, under waitress.
 
     The directory must exist (`localtrack keys create` makes it) unless --create is given.
+    `localtrack server check` verifies the blobs of every committed run.
 
     Example: localtrack server --dir /srv/localtrack --port 8080 --allow-host tracker.example.org
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from webui.server.app import serve_server
 
     root = existing_store(dir_, create)
     extra = ",".join([*allow_hosts, resolve("allowed_hosts") or ""])
     try:
-        serve_server(root, host=host, port=port, allowed_hosts=extra)
+        serve_server(root, host=host, port=port, allowed_hosts=extra, blobs=blobs_url(blobs))
     except UsageError as exc:  # e.g. a public address before any key exists: exit 2
         raise click.UsageError(str(exc)) from None
+
+
+@server_cmd.command("check")
+@dir_option
+@blobs_option
+@json_option
+@clean_errors
+def server_check(dir_: str | None, blobs: str | None, as_json: bool) -> None:
+    """Verify that every blob a committed run names exists and hashes to its name.
+
+    Prints each damaged run with the files that are missing or changed; exits 1 if any is.
+
+    Example: localtrack server check --dir /srv/lt --blobs s3://tracker/prod
+    """
+    from ..store.ingest.blobcheck import check_committed_blobs
+    from ..store.ingest.importer import Ingest
+
+    report = check_committed_blobs(Ingest(existing_store(dir_), blobs_url=blobs_url(blobs)))
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(report) | {"ok": report.ok}, indent=1))
+    else:
+        for damage in report.damaged:
+            for name, problem in damage.files.items():
+                click.echo(f"run {damage.run_id}: {name}: {problem}")
+        for line in report.unreadable:
+            click.echo(f"unreadable commit record {line}")
+        verdict = "OK" if report.ok else f"{len(report.damaged)} damaged runs"
+        click.echo(
+            f"{verdict}: checked {report.blobs} blobs of {report.runs} runs in {report.location}"
+        )
+    if not report.ok:
+        raise SystemExit(1)
 
 
 @click.group("keys")

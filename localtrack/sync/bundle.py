@@ -243,11 +243,15 @@ class ImportReport:
 
 
 def import_bundle(
-    path: Path | str, root: Path | str, progress: Callable[[str, int], None] | None = None
+    path: Path | str,
+    root: Path | str,
+    progress: Callable[[str, int], None] | None = None,
+    blobs_url: str | None = None,
 ) -> ImportReport:
-    """Verify the bundle at `path` completely, then commit its runs into the store at `root`."""
+    """Verify the bundle at `path` completely, then commit its runs into the store at `root`;
+    `blobs_url` (``s3://bucket/prefix``) puts the blobs in that object store (docs/deploy.md)."""
     started = time.monotonic()
-    ingest = Ingest(root).create()
+    ingest = Ingest(root, blobs_url=blobs_url).create()
     ingest.recover()
     report = ImportReport()
     staged: list[str] = []
@@ -266,7 +270,7 @@ def import_bundle(
         _check_documents(ingest, contents)
     except BaseException:
         for sha in staged:
-            ingest.blob_path(sha).unlink(missing_ok=True)
+            ingest.discard_blob(sha)
         ingest.close()
         raise
     try:

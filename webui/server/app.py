@@ -52,6 +52,7 @@ def create_server_app(
     host: str = "127.0.0.1",
     allowed_hosts: str | None = None,
     max_blob_bytes: int | None = None,
+    blobs: str | None = None,
     **ui_options: Any,
 ) -> Flask:
     """The UI app for the store at `root` (created if missing) with ingest and auth added.
@@ -59,9 +60,11 @@ def create_server_app(
     allowed_hosts: extra Host header names, comma-separated (default $LOCALTRACK_ALLOWED_HOSTS;
     given, it replaces the variable).
     max_blob_bytes: the largest blob a PUT may carry (default $LOCALTRACK_MAX_BLOB_BYTES, 512 MiB).
+    blobs: where blobs go, ``s3://bucket/prefix`` (default $LOCALTRACK_BLOBS; unset: the store
+    directory; docs/deploy.md).
     ui_options go to ``webui.app.create_app`` (watch, rescan_interval, poll_interval_ms, ...).
     """
-    area = Ingest(root).create()
+    area = Ingest(root, blobs_url=blobs or resolve("blobs")).create()
     finished = area.recover()
     if finished:
         log.warning("finished %d commits interrupted by a crash: %s", len(finished), finished)
@@ -140,11 +143,12 @@ def serve_server(
     host: str = "127.0.0.1",
     port: int = 8080,
     allowed_hosts: str | None = None,
+    blobs: str | None = None,
 ) -> None:
     """Serve until interrupted (Ctrl+C or SIGTERM); prints the URL, the auth mode and the Host
-    names it answers to first. allowed_hosts: as in ``create_server_app``."""
+    names it answers to first. allowed_hosts, blobs: as in ``create_server_app``."""
     active = check_bind(root, host)
-    app = create_server_app(root, host=host, allowed_hosts=allowed_hosts)
+    app = create_server_app(root, host=host, allowed_hosts=allowed_hosts, blobs=blobs)
     try:
         server = make_server(app, host, port)
     except UsageError:
@@ -155,7 +159,7 @@ def serve_server(
     app.extensions["localtrack"].alerts().start_evaluating()  # rules over every synced run
     print(
         f"localtrack server for {os.fspath(root)} listening on {url}  ({_mode(root, active)}; "
-        f"answers Host: {names})",
+        f"answers Host: {names}; blobs in {app.extensions['localtrack_ingest'].blob_store.location})",
         flush=True,
     )
 

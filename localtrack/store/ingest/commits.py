@@ -97,13 +97,13 @@ class CommitJournal:
     def __init__(
         self,
         paths: StorePaths,
-        blobs: Path,
+        blob_file: Callable[[str], Path],
         journal: Path,
         records: Path,
         reindex: Callable[[str], None],
     ) -> None:
         self.paths = paths
-        self.blobs = blobs
+        self.blob_file = blob_file  # sha256 -> a local copy to link (BlobStore.local_file)
         self.journal = journal
         self.records = records
         self.undo_root = journal.parent / "undo"
@@ -150,7 +150,7 @@ class CommitJournal:
             target = run_paths.dir / item["name"]
             self.check_inside(target)
             target.parent.mkdir(parents=True, exist_ok=True)
-            blob = self.blobs / item["sha256"]
+            blob = self.blob_file(item["sha256"])
             if not blob.is_file():
                 if target.is_file() and _sha256_file(target) == item["sha256"]:
                     continue  # placed before a crash; its blob is gone since

@@ -36,6 +36,7 @@ from ...errors import ManifestError, MissingBlobsError, StoreError
 from .. import limits
 from ..alertlog import ALERTS_FILE, check_alert_log
 from ..atomic import read_json, write_json_atomic
+from ..blobstore import BlobStore, open_blob_store
 from ..layout import StorePaths, is_valid_run_id
 from ..mediaschema import check_media_log
 from ..runlock import LOCK_TIMEOUT_S, run_lock
@@ -50,7 +51,7 @@ from .manifest_types import (
     shard_of,
 )
 from .runorigin import check_same_run, parse_run_json
-from .staging import BlobStaging
+from .staging import DirectoryBlobStore
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,9 @@ INGEST_DIR = "ingest"
 class Ingest:
     """The ingest area of one store: receive blobs, plan and apply manifests. Thread-safe."""
 
-    def __init__(self, root: Path | str, index_mode: str = "auto") -> None:
+    def __init__(
+        self, root: Path | str, index_mode: str = "auto", blobs_url: str | None = None
+    ) -> None:
         self.paths = StorePaths(Path(root).expanduser().absolute())
         self.index_mode = index_mode
         self.dir = self.paths.root / INGEST_DIR
@@ -70,9 +73,14 @@ class Ingest:
         self.records = self.dir / "runs"
         self.locks = self.dir / "locks"
         self._local = threading.local()
-        self._staging = BlobStaging(self.tmp, self.blobs)
+        # blobs_url: None keeps blobs in ingest/blobs/; s3://bucket/prefix puts them in an
+        # object store, with ingest/blobs/ as its local cache (store/blobstore.py).
+        self.remote_blobs = blobs_url is not None
+        self.blob_store: BlobStore = open_blob_store(
+            blobs_url, DirectoryBlobStore(self.tmp, self.blobs)
+        )
         self._commits = CommitJournal(
-            self.paths, self.blobs, self.journal, self.records, self._reindex
+            self.paths, self.blob_store.local_file, self.journal, self.records, self._reindex
         )
 
     def create(self) -> Ingest:
@@ -92,10 +100,16 @@ class Ingest:
     # -- blobs ----------------------------------------------------------------------------------
 
     def blob_path(self, sha256: str) -> Path:
-        return self._staging.path(sha256)
+        """A verified local copy of the blob (fetched if only the blob store has it); the path
+        does not exist when no store has the blob."""
+        return self.blob_store.local_file(sha256)
 
     def has_blob(self, sha256: str) -> bool:
-        return self._staging.has(sha256)
+        return self.blob_store.exists(sha256)
+
+    def discard_blob(self, sha256: str) -> None:
+        """Drop the local copy of a blob staged by an import that failed."""
+        self.blob_store.discard_local(sha256)
 
     def receive(self, sha256: str, chunks: Iterable[bytes], max_bytes: int) -> int:
         """Stream `chunks` to a temp file, counting and hashing; keep it only if the hash matches.
@@ -103,7 +117,7 @@ class Ingest:
         Raises BlobTooLargeError as soon as more than `max_bytes` arrived (whatever any header
         said), DigestMismatchError when the bytes hash to something else. Returns the size.
         """
-        return self._staging.receive(sha256, chunks, max_bytes)
+        return self.blob_store.put(sha256, chunks, max_bytes)
 
     # -- planning -------------------------------------------------------------------------------
 
@@ -359,7 +373,7 @@ class Ingest:
 
     def gc(self, tmp_age_s: float = 3600.0, blob_age_s: float = 86400.0) -> int:
         """Delete partial uploads and never-committed blobs older than the given ages."""
-        return self._staging.gc(tmp_age_s, blob_age_s)
+        return self.blob_store.gc(tmp_age_s, blob_age_s)
 
     def run_lock(
         self, run_id: str, timeout: float = LOCK_TIMEOUT_S

@@ -1,12 +1,13 @@
-"""Receiving blobs for an import: streamed to a temp file, hashed, kept only if the hash matches.
+"""The directory blob store: blobs streamed to a temp file, hashed, kept only if the hash matches.
 
 ::
 
     <root>/ingest/tmp/.<token>.tmp      a blob being received (deleted on failure, GC'd by age)
     <root>/ingest/blobs/<sha256>        a verified blob (hard-linked into runs once committed)
 
-The server's PUT and ``localtrack import`` both receive through ``BlobStaging.receive``, so a
-blob is verified the same way whichever door it came in by.
+The server's PUT and ``localtrack import`` both receive through ``BlobStore.put``
+(``store/blobstore.py``), so a blob is verified the same way whichever door it came in by. This
+is the default backend; ``S3BlobStore`` uses one as its local cache.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import hashlib
 import os
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ...errors import BlobTooLargeError, DigestMismatchError, ManifestError
+from ...errors import BlobTooLargeError, DigestMismatchError, ManifestError, MissingBlobsError
 from ...settings import default
 from ..atomic import publishing
 from .manifest_types import is_sha256
@@ -27,22 +28,57 @@ from .manifest_types import is_sha256
 DEFAULT_MAX_BLOB_BYTES: int = default("max_blob_bytes")  # LOCALTRACK_MAX_BLOB_BYTES
 
 
-class BlobStaging:
-    """Verified blobs waiting to be committed, named by their sha256. Thread-safe."""
+_CHUNK = 1 << 20
+
+
+class DirectoryBlobStore:
+    """Verified blobs in one directory, named by their sha256 (a ``BlobStore``). Thread-safe."""
 
     def __init__(self, tmp: Path, blobs: Path) -> None:
         self.tmp = tmp
         self.blobs = blobs
+        self.location = str(blobs)
 
     def path(self, sha256: str) -> Path:
         if not is_sha256(sha256):
             raise ManifestError(f"{sha256!r} is not a lowercase hex sha256")
         return self.blobs / sha256
 
-    def has(self, sha256: str) -> bool:
+    def exists(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
 
-    def receive(self, sha256: str, chunks: Iterable[bytes], max_bytes: int) -> int:
+    def local_file(self, sha256: str) -> Path:
+        return self.path(sha256)
+
+    def discard_local(self, sha256: str) -> None:
+        self.path(sha256).unlink(missing_ok=True)
+
+    def read_range(self, sha256: str, offset: int, length: int) -> bytes:
+        try:
+            with open(self.path(sha256), "rb") as f:
+                f.seek(offset)
+                return f.read(length)
+        except FileNotFoundError:
+            raise _missing(sha256, self.location) from None
+
+    def chunks(self, sha256: str) -> Iterator[bytes]:
+        path = self.path(sha256)
+        if not path.is_file():
+            raise _missing(sha256, self.location)
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                yield chunk
+
+    def hashes(self) -> Iterator[str]:
+        try:
+            entries = list(os.scandir(self.blobs))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if is_sha256(entry.name):
+                yield entry.name
+
+    def put(self, sha256: str, chunks: Iterable[bytes], max_bytes: int) -> int:
         """Stream `chunks` to a temp file, counting and hashing; keep it only if the hash matches.
 
         Raises BlobTooLargeError as soon as more than `max_bytes` arrived (whatever any header
@@ -86,3 +122,7 @@ class BlobStaging:
                         os.unlink(entry.path)
                         removed += 1
         return removed
+
+
+def _missing(sha256: str, location: str) -> MissingBlobsError:
+    return MissingBlobsError(f"blob {sha256[:12]}… is not in {location}", [sha256])

@@ -1,0 +1,109 @@
+"""``localtrack server check``: is every blob a committed run names there, with its hash?
+
+The commit records (``<root>/ingest/runs/<run>.json``) say which file of each run holds which
+sha256. With an object store (``--blobs s3://…``) each blob is read back from it and hashed; with
+the directory backend the committed files in ``<root>/runs/`` are (their staged copies are
+collected a day after the commit; ``run.json`` there is only checked to exist, since editing a
+run on the server rewrites it). Runs deleted since their commit are skipped. Each damaged run is
+named with its files and what is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..atomic import read_json
+from ..blobstore import BlobProblem, verify_blob
+from .importer import Ingest
+from .manifest_types import is_sha256
+
+_CHUNK = 1 << 20
+
+
+@dataclass
+class RunDamage:
+    run_id: str
+    files: dict[str, str] = field(default_factory=dict)  # file name -> what is wrong
+
+
+@dataclass
+class CheckReport:
+    location: str
+    runs: int = 0
+    blobs: int = 0
+    damaged: list[RunDamage] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # commit records that cannot be read
+
+    @property
+    def ok(self) -> bool:
+        return not self.damaged and not self.unreadable
+
+
+def check_committed_blobs(ingest: Ingest) -> CheckReport:
+    """Verify every blob every commit record names; see the module docstring."""
+    report = CheckReport(
+        ingest.blob_store.location if ingest.remote_blobs else str(ingest.paths.runs)
+    )
+    verdicts: dict[str, BlobProblem | None] = {}
+    for run_id, files in _records(ingest, report):
+        run_dir = ingest.paths.run(run_id).dir
+        if not run_dir.is_dir():
+            continue  # deleted since (the record stays behind)
+        report.runs += 1
+        damage = RunDamage(run_id)
+        for name, entry in sorted(files.items()):
+            sha = entry.get("sha256") if isinstance(entry, dict) else None
+            if not isinstance(sha, str) or not is_sha256(sha):
+                damage.files[name] = "its commit record names no valid sha256"
+                continue
+            if ingest.remote_blobs:
+                if sha not in verdicts:
+                    verdicts[sha] = verify_blob(ingest.blob_store, sha)
+                    report.blobs += 1
+                problem = verdicts[sha]
+            else:
+                report.blobs += 1
+                problem = _check_file(run_dir / name, sha, content=name != "run.json")
+            if problem is not None:
+                damage.files[name] = f"blob {sha} {problem.problem}"
+        if damage.files:
+            report.damaged.append(damage)
+    return report
+
+
+def _records(ingest: Ingest, report: CheckReport) -> Iterator[tuple[str, dict[str, Any]]]:
+    try:
+        names = sorted(os.listdir(ingest.records))
+    except FileNotFoundError:
+        return
+    for name in names:
+        if not name.endswith(".json"):
+            continue
+        try:
+            record = read_json(ingest.records / name)
+            files = record["files"]
+            if not isinstance(files, dict):
+                raise TypeError("files is not an object")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            report.unreadable.append(f"{name}: {exc}")
+            continue
+        yield name[: -len(".json")], files
+
+
+def _check_file(path: Path, sha256: str, content: bool) -> BlobProblem | None:
+    if not content:
+        return None if path.is_file() else BlobProblem(sha256, "missing")
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return BlobProblem(sha256, "missing")
+    actual = digest.hexdigest()
+    return None if actual == sha256 else BlobProblem(sha256, f"changed: hashes to {actual}")

@@ -1,0 +1,65 @@
+"""An S3-protocol server on loopback for the tests: ``moto_server`` (from the ``moto[server]``
+test extra), a test double for MinIO, Ceph RGW and AWS S3 that speaks the same HTTP protocol.
+The code under test talks to it with its real S3 client over HTTP."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+MOTO = shutil.which("moto_server")
+TEST_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",  # never probe a cloud metadata address
+}
+
+
+@contextmanager
+def moto_server() -> Iterator[int]:
+    """Start moto's S3 server on a free 127.0.0.1 port; yields the port, stops it at the end."""
+    if MOTO is None:
+        pytest.fail("moto_server is not installed: pip install -e '.[test]' (moto[server])")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen(
+        [MOTO, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("moto_server did not start")
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def s3_client(port: int) -> object:
+    """A boto3 client for the test's own look at the bucket (create, list, delete behind the
+    server's back): a different S3 client from the one under test."""
+    import boto3  # comes with moto
+
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
