@@ -85,7 +85,15 @@ def charts_batch() -> Response:
     groups = _groups(reqs[0].run_ids, str(request.args.get("group_by") or ""))
     names = _names(reqs[0].run_ids)
     reader = ui_state().reader
-    data = [charts.chart_data(reader, req, names, groups) for req in reqs]
+    run_ids, keys, first = list(names), [req.key for req in reqs], reqs[0]
+    axes = (
+        reader.default_axes(run_ids, keys) if first.x == "default" else dict.fromkeys(keys, first.x)
+    )
+    # every key at once: each run's files are read once for all of them
+    series = reader.series_batch(run_ids, axes, first.x0, first.x1, first.buckets)
+    data = [
+        charts.chart_data(reader, req, names, groups, fmt == "bin", series[req.key]) for req in reqs
+    ]
     if fmt == "json":
         return json_response({"charts": data})
     return Response(chartbin.pack(data), mimetype=chartbin.MIMETYPE)
