@@ -107,6 +107,38 @@
     if (!drewThisFrame) { drewThisFrame = true; requestAnimationFrame(afterFrame); return Promise.resolve(); }
     return new Promise((resolve) => drawWaiters.push(resolve));
   }
+  /* The reply to one /charts request: decoders by key and its ETag (byKey null: 304). */
+  async function fetchCharts(url, init) {
+    const resp = await fetch(url, init);
+    if (resp.status === 304) return { byKey: null, tag: null };
+    if (!resp.ok) { let m = resp.statusText; try { m = (await resp.json()).error.message; } catch (e) { /* not JSON */ } throw new ApiError(m); }
+    const tag = (resp.headers.get("ETag") || "").replace(/^W\//, "").replace(/"/g, "");
+    return { byKey: new Map(decodeCharts(await resp.arrayBuffer(), true).map((c) => [c.key, c.decode])), tag };
+  }
+  /* The page's <link rel=preload id=lt-first-charts> (pages.first_charts): the first screen's
+   * chart request, made from the <head> before the scripts arrived. Each of its charts is
+   * served once, to the first chart asking for it with the same runs, x axis and resolution
+   * (no grouping, no zoom); a chart it does not serve asks the server itself. */
+  class Preload {
+    constructor(link) {
+      this.href = link ? link.href : null; this.reply = null; this.keys = new Set(); this.args = {};
+      if (!link) return;
+      const q = new URL(link.href).searchParams;
+      this.keys = new Set((q.get("keys") || "").split(","));
+      for (const k of q.keys()) if (k !== "keys" && k !== "format") this.args[k] = q.get(k);
+    }
+    take(rest, item) {
+      if (item.etag || !this.keys.has(item.params.key)) return null;
+      const a = Object.keys(rest), b = Object.keys(this.args);
+      if (a.length !== b.length || !a.every((k) => String(rest[k]) === this.args[k])) return null;
+      this.keys.delete(item.params.key);
+      /* made as the <link> made it, or the browser does not reuse the preloaded reply */
+      if (!this.reply) this.reply = fetchCharts(this.href, { credentials: "same-origin" });
+      return this.reply;
+    }
+  }
+  let preload = null;
+  const thePreload = () => preload || (preload = new Preload(document.getElementById("lt-first-charts")));
   /* Collects the loads charts ask for within one tick and sends one request per set of
    * shared arguments (runs, x axis, buckets, grouping), up to BATCH keys each. */
   const BATCH = 12, FIRST = 3;
@@ -120,36 +152,38 @@
     }
     flush() {
       this.timer = null;
-      const groups = new Map();
+      const groups = new Map(), preloaded = [];
       for (const item of this.queue.splice(0)) {
         const rest = Object.assign({}, item.params); delete rest.key;
+        const reply = thePreload().take(rest, item);
+        if (reply) { preloaded.push(item); this.started = true; continue; }
         const sig = JSON.stringify(rest);
         if (!groups.has(sig)) groups.set(sig, { rest, items: [] });
         groups.get(sig).items.push(item);
       }
+      if (preloaded.length) this.deliver(preloaded, preload.reply, null);
       /* The page's first request carries only the first few charts (the top of the screen), so
        * they paint while the server works on the rest: the first screen first. */
       for (const { rest, items } of groups.values()) {
         let i = 0;
-        if (!this.started) { this.started = true; i = Math.min(FIRST, items.length); this.send(rest, items.slice(0, i), preloaded(rest, items.slice(0, i))); }
+        if (!this.started) { this.started = true; i = Math.min(FIRST, items.length); this.send(rest, items.slice(0, i)); }
         for (; i < items.length; i += BATCH) this.send(rest, items.slice(i, i + BATCH));
       }
     }
-    async send(rest, items, preload) {
+    send(rest, items) {
       const keys = [...new Set(items.map((it) => it.params.key))];
       const tags = new Set(items.map((it) => it.etag));
       const etag = tags.size === 1 ? [...tags][0] : null;
-      const url = preload || urls.api.charts(Object.assign({}, rest, { keys: keys.join(","), format: "bin" }));
-      /* a preloaded reply is only reused by a request made as the <link> made it */
-      const init = preload ? { credentials: "same-origin" } : { headers: etag ? { "If-None-Match": `"${etag}"` } : {}, cache: "no-store", credentials: "same-origin" };
+      const url = urls.api.charts(Object.assign({}, rest, { keys: keys.join(","), format: "bin" }));
+      const init = { headers: etag ? { "If-None-Match": `"${etag}"` } : {}, cache: "no-store", credentials: "same-origin" };
+      this.deliver(items, fetchCharts(url, init), etag);
+    }
+    /* one chart decoded and drawn per task (its promise's continuation runs at once), and at
+     * most one per frame (drawSlot), so a batch never blocks the main thread long */
+    async deliver(items, reply, etag) {
       try {
-        const resp = await fetch(url, init);
-        if (resp.status === 304) { for (const it of items) it.resolve({ data: null, etag }); return; }
-        if (!resp.ok) { let m = resp.statusText; try { m = (await resp.json()).error.message; } catch (e) { /* not JSON */ } throw new ApiError(m); }
-        const tag = (resp.headers.get("ETag") || "").replace(/^W\//, "").replace(/"/g, "");
-        const byKey = new Map(decodeCharts(await resp.arrayBuffer(), true).map((c) => [c.key, c.decode]));
-        /* one chart decoded and drawn per task (its promise's continuation runs at once), and
-         * at most one per frame (drawSlot), so a batch never blocks the main thread long */
+        const { byKey, tag } = await reply;
+        if (!byKey) { for (const it of items) it.resolve({ data: null, etag }); return; }
         for (const it of items) {
           await drawSlot();
           const decode = byKey.get(it.params.key);
@@ -159,21 +193,6 @@
     }
   }
   const defaultFeed = new ChartFeed();
-  /* The page's <link rel=preload id=lt-first-charts> (pages.first_charts): the first chart
-   * request, asked for from the <head> before the scripts arrived. Its URL is used (once) when
-   * it asks for exactly these charts (same runs, keys, x axis and resolution, no grouping). */
-  function preloaded(rest, items) {
-    const link = document.getElementById("lt-first-charts");
-    if (!link || link.dataset.used || items.some((it) => it.etag)) return null;
-    const q = new URL(link.href).searchParams;
-    const want = Object.assign({}, rest, { keys: items.map((it) => it.params.key).sort().join(",") });
-    const have = { keys: (q.get("keys") || "").split(",").sort().join(",") };
-    for (const k of q.keys()) if (k !== "keys" && k !== "format") have[k] = q.get(k);
-    const same = Object.keys(want).length === Object.keys(have).length && Object.keys(want).every((k) => String(want[k]) === have[k]);
-    if (!same) return null;
-    link.dataset.used = "true";
-    return link.href;
-  }
 
   function ema(ys, w) {
     if (!(w > 0)) return ys;
