@@ -421,14 +421,21 @@ class StoreReader:
         ``define_metric`` gives it (in the first of `run_ids` that gives one), else "step"."""
         return self.default_axes(run_ids, [key])[key]
 
-    def default_axes(self, run_ids: Sequence[str], keys: Sequence[str]) -> dict[str, str]:
-        """``default_x`` of each of `keys`, reading each run's metadata at most once."""
+    def default_axes(
+        self,
+        run_ids: Sequence[str],
+        keys: Sequence[str],
+        metas: Sequence[Mapping[str, Any]] | None = None,
+    ) -> dict[str, str]:
+        """``default_x`` of each of `keys`, reading each run's metadata at most once (none
+        when the caller has it: `metas`, one per run)."""
         found: dict[str, str] = {}
-        for run_id in run_ids:
+        for i, run_id in enumerate(run_ids):
             todo = [k for k in keys if k not in found]
             if not todo:
                 break
-            found.update(step_metrics(self.run(run_id).meta, todo))
+            meta = metas[i] if metas is not None else self.run(run_id).meta
+            found.update(step_metrics(meta, todo))
         return {k: found.get(k) or "step" for k in keys}
 
     def series(
