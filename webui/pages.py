@@ -35,8 +35,15 @@ def first_charts(run_ids: Sequence[str], sections: Sequence[dict[str, Any]]) -> 
     keys = [k for s in sections for k in s["keys"] if not k.startswith("system/")][:FIRST_CHARTS]
     if not run_ids or not keys:
         return None
-    args = {"runs": ",".join(run_ids), "x": "default", "buckets": FIRST_BUCKETS}
-    return url_for("api.charts_batch", **args, keys=",".join(keys), format="bin")
+    runs = ",".join(run_ids)
+    return url_for(
+        "api.charts_batch",
+        runs=runs,
+        x="default",
+        buckets=FIRST_BUCKETS,
+        keys=",".join(keys),
+        format="bin",
+    )
 
 
 @view(pages)
