@@ -91,21 +91,33 @@
     return lazy ? head.charts.map((c) => ({ key: c.key, decode: () => walk(c) })) : walk(head).charts;
   }
   /* Page-wide pacing of chart drawing: a canvas is rasterised in the frame after it is drawn,
-   * so charts drawn between two frames all land in that one frame's task (with 100-line charts,
-   * several hundred ms). drawSlot() resolves at once when no chart has drawn since the last
-   * frame, else after the next frame; waiters go in order. */
-  let drewThisFrame = false;
+   * so charts drawn between two frames all land in that one frame's task. Each frame takes
+   * charts up to FRAME_LINES lines (a band counts as a line), and always at least one: the
+   * first screen's few-line charts paint together, 100-line charts one per frame. Waiters go
+   * in order. */
+  const FRAME_LINES = 120;
+  let frameLines = 0, frameAsked = false;
   const drawWaiters = [];
   function afterFrame() {
     setTimeout(() => {
-      const next = drawWaiters.shift();
-      drewThisFrame = Boolean(next);
-      if (next) { requestAnimationFrame(afterFrame); next(); }
+      frameLines = 0; frameAsked = false;
+      while (drawWaiters.length && grant(drawWaiters[0].lines)) drawWaiters.shift().resolve();
     }, 0);
   }
-  function drawSlot() {
-    if (!drewThisFrame) { drewThisFrame = true; requestAnimationFrame(afterFrame); return Promise.resolve(); }
-    return new Promise((resolve) => drawWaiters.push(resolve));
+  function grant(lines) {
+    if (frameLines && frameLines + lines > FRAME_LINES) return false;
+    frameLines += lines;
+    if (!frameAsked) { frameAsked = true; requestAnimationFrame(afterFrame); }
+    return true;
+  }
+  function drawSlot(lines) {
+    if (!drawWaiters.length && grant(lines)) return Promise.resolve();
+    return new Promise((resolve) => drawWaiters.push({ lines, resolve }));
+  }
+  function lineCount(data) {
+    if (!data) return 1;
+    const lines = data.groups && data.groups.length ? data.groups : data.runs || [];
+    return lines.reduce((n, l) => n + (l.min && lines.length <= BAND_LINES ? 2 : 1), 0) || 1;
   }
   /* The reply to one /charts request: decoders by key and its ETag (byKey null: 304). */
   async function fetchCharts(url, init) {
@@ -178,16 +190,17 @@
       const init = { headers: etag ? { "If-None-Match": `"${etag}"` } : {}, cache: "no-store", credentials: "same-origin" };
       this.deliver(items, fetchCharts(url, init), etag);
     }
-    /* one chart decoded and drawn per task (its promise's continuation runs at once), and at
-     * most one per frame (drawSlot), so a batch never blocks the main thread long */
+    /* one chart decoded and drawn per task (its promise's continuation runs at once), and no
+     * more per frame than drawSlot allows, so a batch never blocks the main thread long */
     async deliver(items, reply, etag) {
       try {
         const { byKey, tag } = await reply;
         if (!byKey) { for (const it of items) it.resolve({ data: null, etag }); return; }
         for (const it of items) {
-          await drawSlot();
-          const decode = byKey.get(it.params.key);
-          it.resolve({ data: decode ? decode() : null, etag: tag });
+          const decode = byKey.get(it.params.key), data = decode ? decode() : null;
+          await drawSlot(lineCount(data));
+          it.resolve({ data, etag: tag });
+          await new Promise((r) => setTimeout(r, 0)); /* it draws in this task, the next in another */
         }
       } catch (e) { for (const it of items) it.reject(e); }
     }
