@@ -16,8 +16,9 @@ every load, median of 3 loads:
    loaded machine gave the CPU to other processes), and the first panel painted.
 
 No request is intercepted (interception adds latency to every request); instead every request
-is recorded and the run fails if one left loopback. Prints a Markdown table and the load
-average, since on a shared machine the numbers move with it.
+is recorded and the run fails if one left loopback. The floor: a fresh context opening the
+server's /healthz. Prints a Markdown table and the load average, since on a shared machine the
+numbers move with it.
 """
 
 from __future__ import annotations
@@ -203,6 +204,27 @@ def visible_charts(page: Any) -> int:
     )
 
 
+def floor(browser: Any, url: str, repeat: int) -> dict[str, Any]:
+    """The floor: a fresh context opening the server's /healthz (no script, no store read),
+    navigation start to its load event: what any page costs this browser, server and machine."""
+    times = []
+    for _ in range(repeat):
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.goto(f"{url}/healthz")
+        times.append(
+            page.evaluate("() => performance.getEntriesByType('navigation')[0].loadEventEnd")
+        )
+        context.close()
+    return {
+        "case": "floor: a fresh context opening /healthz (navigation → load event)",
+        "ms": statistics.median(times),
+        "all": times,
+        "goal": "—",
+        "note": "no script, no store read",
+    }
+
+
 def bench(base: Path, steps: int, wide_steps: int, repeat: int) -> list[dict[str, Any]]:
     from playwright.sync_api import sync_playwright
 
@@ -221,6 +243,7 @@ def bench(base: Path, steps: int, wide_steps: int, repeat: int) -> list[dict[str
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         with live_server(distinct, poll_ms=1000) as server:  # the UI's default polling
+            rows.append(floor(browser, server.url, repeat))
             first, first_kb = [], []
             for _ in range(repeat):
                 got, sent, ctx, page, rec = load(browser, f"{server.url}/runs/{ids[0]}", 1)

@@ -76,3 +76,30 @@ def test_zoomed_range_comes_back_at_full_resolution(root: Path) -> None:
     a, _ = _two_runs(root)
     s = StoreReader(root).series(a, "loss", x0=100, x1=149, buckets=1000)
     assert not s.bucketed and list(s.x) == [float(i) for i in range(100, 150)]
+
+
+def test_a_batch_of_keys_matches_each_key_alone_and_reads_each_run_once(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = _two_runs(root)
+    axes = {"loss": "step", "epoch": "step"}
+    alone = StoreReader(root)
+    want = {k: alone.series_many([a, b], k, buckets=50, x=x) for k, x in axes.items()}
+    batch = StoreReader(root)
+    reads: list[str] = []
+    real = batch._long
+    spy = lambda run_id, keys: reads.append(run_id) or real(run_id, keys)  # noqa: E731
+    monkeypatch.setattr(batch, "_long", spy)
+    got = batch.series_batch([a, b], axes, buckets=50)
+    for key, series in want.items():
+        for w, g in zip(series, got[key], strict=True):
+            assert g.x_axis == w.x_axis and np.array_equal(g.x, w.x)
+            assert np.array_equal(g.last, w.last, equal_nan=True)
+            assert np.array_equal(g.max, w.max, equal_nan=True)
+    assert sorted(reads) == sorted([a, b])  # each run's files once for both keys
+    batch.series_batch([a, b], axes, buckets=50)
+    assert len(reads) == 2  # cached: no file read again
+    by_epoch = batch.series_batch([a, b], {"loss": "epoch"}, buckets=50)["loss"]
+    one = alone.series_many([a, b], "loss", buckets=50, x="epoch")
+    assert [s.x_axis for s in by_epoch] == ["epoch", "epoch"]
+    assert all(np.array_equal(g.x, w.x) for g, w in zip(by_epoch, one, strict=True))

@@ -108,7 +108,8 @@ def test_binary_columns_match_the_json(store: tuple[Path, list[str]]) -> None:
         assert b["x"] == j["x"]
         for rj, rb in zip(j["runs"] + j["groups"], b["runs"] + b["groups"], strict=True):
             name = "last" if "last" in rj else "mean"
-            assert rb[name] == pytest.approx(rj[name], rel=1e-6, abs=1e-7)
+            # JSON rounds to 6 significant digits; the binary float32 keeps about 7
+            assert rb[name] == pytest.approx(rj[name], rel=1e-5, abs=1e-7)
             if rj.get("min") is not None and rb["min"] is None:
                 # one point per bucket: the band is the line itself and is not sent
                 assert rj["min"] == rj["max"] == rj[name] and rb["max"] is None

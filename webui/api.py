@@ -52,8 +52,7 @@ def run(run_id: str) -> Response:
 
 
 def _names(run_ids: tuple[str, ...] | list[str]) -> dict[str, str]:
-    reader = ui_state().reader
-    return {reader.resolve_run_id(r): reader.run(r).name for r in run_ids}
+    return {rid: info.name for rid, info in ui_state().run_infos(run_ids).items()}
 
 
 def _groups(run_ids: tuple[str, ...], group_by: str) -> dict[str, str] | None:
@@ -83,9 +82,19 @@ def charts_batch() -> Response:
     if fmt not in ("json", "bin"):
         return error_json(400, f"format must be json or bin, not {fmt!r}")
     groups = _groups(reqs[0].run_ids, str(request.args.get("group_by") or ""))
-    names = _names(reqs[0].run_ids)
+    infos = ui_state().run_infos(reqs[0].run_ids)
+    names = {rid: info.name for rid, info in infos.items()}
     reader = ui_state().reader
-    data = [charts.chart_data(reader, req, names, groups) for req in reqs]
+    run_ids, keys, first = list(names), [req.key for req in reqs], reqs[0]
+    if first.x == "default":
+        axes = reader.default_axes(run_ids, keys, [info.meta for info in infos.values()])
+    else:
+        axes = dict.fromkeys(keys, first.x)
+    # every key at once: each run's files are read once for all of them
+    series = reader.series_batch(run_ids, axes, first.x0, first.x1, first.buckets)
+    data = [
+        charts.chart_data(reader, req, names, groups, fmt == "bin", series[req.key]) for req in reqs
+    ]
     if fmt == "json":
         return json_response({"charts": data})
     return Response(chartbin.pack(data), mimetype=chartbin.MIMETYPE)

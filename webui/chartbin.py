@@ -44,16 +44,16 @@ class _Body:
         self.size += len(raw) + pad
         return spec
 
-    def f64(self, values: Sequence[float | None]) -> dict[str, Any]:
-        arr = np.array([np.nan if v is None else v for v in values], dtype="<f8")
+    def f64(self, values: Column) -> dict[str, Any]:
+        arr = _array(values).astype("<f8")
         return self.add(arr.tobytes(), {"type": "f64", "n": len(arr)})
 
-    def f32(self, values: Sequence[float | None]) -> dict[str, Any]:
-        arr = np.array([np.nan if v is None else v for v in values], dtype="<f4")
+    def f32(self, values: Column) -> dict[str, Any]:
+        arr = _array(values).astype("<f4")
         return self.add(arr.tobytes(), {"type": "f32", "n": len(arr)})
 
-    def u16(self, values: Sequence[float | None], lo: float, hi: float) -> dict[str, Any]:
-        arr = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    def u16(self, values: Column, lo: float, hi: float) -> dict[str, Any]:
+        arr = _array(values)
         span = hi - lo if hi > lo else 1.0
         q = np.full(len(arr), U16_NULL, dtype="<u2")
         ok = np.isfinite(arr)
@@ -61,23 +61,32 @@ class _Body:
         return self.add(q.tobytes(), {"type": "u16", "n": len(arr), "lo": lo, "hi": lo + span})
 
 
+Column = Sequence[float | None] | np.ndarray  # a JSON-ready list (None = no point) or NaNs
+
+
+def _array(values: Column) -> np.ndarray:
+    if isinstance(values, np.ndarray):
+        return values.astype(np.float64, copy=False)
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
 def _range(lines: Sequence[dict[str, Any]]) -> tuple[float, float]:
-    values = [
-        v
-        for line in lines
-        for name in ("min", "max")
-        for v in (line.get(name) or ())
-        if v is not None
-    ]
-    return (min(values), max(values)) if values else (0.0, 1.0)
+    lo, hi = np.inf, -np.inf
+    for line in lines:
+        for name in ("min", "max"):
+            if line.get(name) is None:
+                continue
+            arr = _array(line[name])
+            arr = arr[np.isfinite(arr)]
+            if len(arr):
+                lo, hi = min(lo, float(arr.min())), max(hi, float(arr.max()))
+    return (lo, hi) if lo <= hi else (0.0, 1.0)
 
 
 def _pack_lines(body: _Body, lines: list[dict[str, Any]], value: str) -> None:
     lo, hi = _range(lines)
     for line in lines:
-        if len(lines) > BAND_LINES or (
-            line.get("min") is not None and line["min"] == line[value] == line.get("max")
-        ):
+        if len(lines) > BAND_LINES or (line.get("min") is not None and _same(line, value)):
             # every bucket holds at most one point: the band is the line itself, so it is left
             # out (``min``/``max`` null) rather than sent three times
             line["min"] = line["max"] = None
@@ -87,6 +96,12 @@ def _pack_lines(body: _Body, lines: list[dict[str, Any]], value: str) -> None:
         for name in ("min", "max"):
             if line.get(name) is not None:
                 line[name] = body.u16(line[name], lo, hi)
+
+
+def _same(line: dict[str, Any], value: str) -> bool:
+    """Whether a line's band is the line itself (every bucket holds at most one point)."""
+    a, lo, hi = _array(line[value]), _array(line["min"]), _array(line["max"])
+    return bool(np.array_equal(a, lo, equal_nan=True) and np.array_equal(a, hi, equal_nan=True))
 
 
 def pack(charts: Sequence[dict[str, Any]]) -> bytes:

@@ -9,7 +9,7 @@ a group) are computed on that same grid.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +117,11 @@ def floats(values: np.ndarray, digits: int | None = None) -> list[float | None]:
     return out
 
 
+def _as_array(values: np.ndarray, digits: int | None = None) -> np.ndarray:
+    """A column kept as float64 (for the binary body, which has its own precision)."""
+    return np.asarray(values, dtype=np.float64)
+
+
 def _grid(series: Sequence[Series]) -> np.ndarray:
     parts = [s.x for s in series if len(s.x)]
     if not parts:
@@ -138,15 +143,21 @@ def chart_data(
     req: SeriesRequest,
     names: Mapping[str, str],
     groups: Mapping[str, str] | None = None,
+    arrays: bool = False,
+    series: list[Series] | None = None,
 ) -> dict[str, Any]:
     """The JSON a chart draws: shared x, per run last/min/max, counts for the honest label.
 
     With `groups` (run id → group label) the response also holds one mean line per group with
-    a band from the lowest to the highest run at each x.
+    a band from the lowest to the highest run at each x. With `arrays` the columns stay numpy
+    float64 arrays (NaN = no point) for ``chartbin.pack``, not JSON lists. `series`:
+    the request's series when the caller read them already (``StoreReader.series_batch``).
     """
+    col = _as_array if arrays else floats
     # x=default: the key's define_metric step_metric, else step (the chart can switch to step)
     x = None if req.x == "default" else req.x
-    series = reader.series_many(list(req.run_ids), req.key, req.x0, req.x1, req.buckets, x)
+    if series is None:
+        series = reader.series_many(list(req.run_ids), req.key, req.x0, req.x1, req.buckets, x)
     axis = series[0].x_axis if series else "step"
     grid = _grid(series)
     placed = [
@@ -168,14 +179,14 @@ def chart_data(
         "points_in_range": in_range,
         "shown_points": shown,
         "label": honest_label(shown, in_range, bucketed),
-        "x": floats(grid),
+        "x": col(grid),
         "runs": [
             {
                 "id": s.run_id,
                 "name": names.get(s.run_id, s.run_id),
-                "last": floats(last, Y_DIGITS),
-                "min": floats(lo, Y_DIGITS) if s.bucketed else None,
-                "max": floats(hi, Y_DIGITS) if s.bucketed else None,
+                "last": col(last, Y_DIGITS),
+                "min": col(lo, Y_DIGITS) if s.bucketed else None,
+                "max": col(hi, Y_DIGITS) if s.bucketed else None,
                 "total_points": s.total_points,
                 "points_in_range": s.points_in_range,
                 "shown_points": s.shown_points,
@@ -185,12 +196,14 @@ def chart_data(
         ],
     }
     if groups:
-        out["groups"] = group_lines(placed, groups)
+        out["groups"] = group_lines(placed, groups, col)
     return out
 
 
 def group_lines(
-    placed: Sequence[tuple[Series, np.ndarray, np.ndarray, np.ndarray]], groups: Mapping[str, str]
+    placed: Sequence[tuple[Series, np.ndarray, np.ndarray, np.ndarray]],
+    groups: Mapping[str, str],
+    col: Callable[..., Any] = floats,
 ) -> list[dict[str, Any]]:
     """Per group label: the mean of its runs' lines, the min/max across those runs, and their
     (population) standard deviation."""
@@ -217,10 +230,10 @@ def group_lines(
             {
                 "value": label,
                 "run_ids": members[label],
-                "mean": floats(mean, Y_DIGITS),
-                "min": floats(low, Y_DIGITS),
-                "max": floats(high, Y_DIGITS),
-                "std": floats(std, Y_DIGITS),
+                "mean": col(mean, Y_DIGITS),
+                "min": col(low, Y_DIGITS),
+                "max": col(high, Y_DIGITS),
+                "std": col(std, Y_DIGITS),
             }
         )
     return out

@@ -18,7 +18,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,7 @@ class Snapshot:
     built_at: float
     build_s: float
     etag: str = field(default="")
+    by_id: dict[str, Record] = field(default_factory=dict)
 
     @property
     def any_running(self) -> bool:
@@ -128,8 +129,9 @@ class UIState:
         by_project: dict[str, list[Record]] = {}
         for rec in records:
             by_project.setdefault(rec.run.namespace, []).append(rec)
+        by_id = {rec.run.id: rec for rec in records}
         snap = Snapshot(
-            stamp, records, by_project, time.monotonic(), time.perf_counter() - start, etag
+            stamp, records, by_project, time.monotonic(), time.perf_counter() - start, etag, by_id
         )
         with self._lock:
             if self._snapshot is None or self._snapshot.built_at <= snap.built_at:
@@ -169,6 +171,18 @@ class UIState:
                 log.exception("warming up the runs snapshot of %s failed", self.reader.root)
 
         return run
+
+    def run_infos(self, run_ids: Sequence[str]) -> dict[str, RunInfo]:
+        """Each run (full id → RunInfo) from the runs snapshot, reading only those it lacks
+        (an id prefix, a run newer than the snapshot): a chart over 100 runs needs their names
+        and metric definitions without reading 100 run records per request."""
+        known = self.snapshot().by_id
+        out: dict[str, RunInfo] = {}
+        for run_id in run_ids:
+            rec = known.get(run_id)
+            info = rec.run if rec is not None else self.reader.run(run_id)
+            out[info.id] = info
+        return out
 
     def records(self, project: str | None) -> list[Record]:
         """Flattened records of every run (of one project), newest first."""

@@ -10,7 +10,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -61,7 +61,7 @@ from .runmeta import (
     typed_value,
 )
 from .runstats import scan_stats
-from .series import BUILTIN_X, Series, bucketize, make_edges, points_of
+from .series import BUILTIN_X, Series, bucket_runs, bucketize, points_of
 from .wide import to_wide
 
 T = TypeVar("T")
@@ -378,25 +378,66 @@ class StoreReader:
 
     def _points(self, run_id: str, key: str, x: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(xs, ys, damage found reading them), cached per version of the run's files."""
-        cache_key = (run_id, key, x, data_version(self.store.run(run_id)))
-        cached = self._points_cache.get(cache_key)
-        if cached is not None:
-            return cached
-        keys = [key] if x in BUILTIN_X else [key, x]
-        table, _, problems = self._long(run_id, keys)
+        return self._points_many([run_id], {key: x})[(run_id, key)]
+
+    def _points_many(self, run_ids: Sequence[str], axes: Mapping[str, str]) -> dict[Any, Any]:
+        """``_points`` of every run and key (→ its x axis), as {(run_id, key): (xs, ys, damage)}.
+
+        Each run's files are read once for all its keys not cached yet (a shard is one row
+        group: one key costs as much to read as many), runs side by side (Parquet decoding
+        releases the GIL)."""
+        out: dict[Any, Any] = {}
+        jobs = []
+        for run_id in run_ids:
+            version = data_version(self.store.run(run_id))
+            for axis in dict.fromkeys(axes.values()):
+                keys = [k for k, a in axes.items() if a == axis]
+                for k in keys:
+                    out[(run_id, k)] = self._points_cache.get((run_id, k, axis, version))
+                missing = [k for k in keys if out[(run_id, k)] is None]
+                if missing:
+                    jobs.append((run_id, missing, axis, version))
+        if len(jobs) > 1:
+            with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
+                for found in pool.map(lambda job: self._read_points(*job), jobs):
+                    out.update(found)
+        elif jobs:
+            out.update(self._read_points(*jobs[0]))
+        return out
+
+    def _read_points(
+        self, run_id: str, keys: list[str], x: str, version: Any
+    ) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray, list[str]]]:
+        table, _, problems = self._long(run_id, keys if x in BUILTIN_X else [*keys, x])
         start = self.run(run_id).created_at if x == "relative_time" else None
-        xs, ys = points_of(table, key, x, start)
-        self._points_cache.put(cache_key, (xs, ys, problems))
-        return xs, ys, problems
+        out = {}
+        for k in keys:
+            xs, ys = points_of(table, k, x, start)
+            out[(run_id, k)] = (xs, ys, problems)
+            self._points_cache.put((run_id, k, x, version), out[(run_id, k)])
+        return out
 
     def default_x(self, run_ids: Sequence[str], key: str) -> str:
         """The x axis of `key` when none is asked for: the ``step_metric`` that
         ``define_metric`` gives it (in the first of `run_ids` that gives one), else "step"."""
-        for run_id in run_ids:
-            found = step_metrics(self.run(run_id).meta, [key]).get(key)
-            if found:
-                return found
-        return "step"
+        return self.default_axes(run_ids, [key])[key]
+
+    def default_axes(
+        self,
+        run_ids: Sequence[str],
+        keys: Sequence[str],
+        metas: Sequence[Mapping[str, Any]] | None = None,
+    ) -> dict[str, str]:
+        """``default_x`` of each of `keys`, reading each run's metadata at most once (none
+        when the caller has it: `metas`, one per run)."""
+        found: dict[str, str] = {}
+        for i, run_id in enumerate(run_ids):
+            todo = [k for k in keys if k not in found]
+            if not todo:
+                break
+            meta = metas[i] if metas is not None else self.run(run_id).meta
+            found.update(step_metrics(meta, todo))
+        return {k: found.get(k) or "step" for k in keys}
 
     def series(
         self,
@@ -432,26 +473,26 @@ class StoreReader:
         """The same key for several runs, bucketed on shared edges so they line up (x as in
         ``series``)."""
         full_ids = [self.resolve_run_id(r) for r in run_ids]
-        axis = x or self.default_x(full_ids, key)
-        if len(full_ids) > 1:  # Parquet decoding releases the GIL: read runs side by side
-            with ThreadPoolExecutor(max_workers=min(8, len(full_ids))) as pool:
-                arrays = list(pool.map(lambda r: self._points(r, key, axis), full_ids))
-        else:
-            arrays = [self._points(r, key, axis) for r in full_ids]
-        for rid, (_, _, problems) in zip(full_ids, arrays, strict=True):
+        axes = {key: x or self.default_x(full_ids, key)}
+        return self.series_batch(full_ids, axes, x0, x1, buckets)[key]
+
+    def series_batch(
+        self,
+        run_ids: Sequence[str],
+        axes: Mapping[str, str],
+        x0: float | None = None,
+        x1: float | None = None,
+        buckets: int = 1000,
+    ) -> dict[str, list[Series]]:
+        """``series_many`` of several keys (key → its x axis; ``default_axes`` gives the
+        defaults) over the same runs, reading each run's files once for all of them."""
+        full_ids = [self.resolve_run_id(r) for r in run_ids]
+        points = self._points_many(full_ids, axes)
+        for (rid, _), (_, _, problems) in points.items():
             self._report(rid, problems)  # here, in the caller's thread
-        loaded = [(rid, xs, ys) for rid, (xs, ys, _) in zip(full_ids, arrays, strict=True)]
-        damage = {rid: tuple(p) for rid, (_, _, p) in zip(full_ids, arrays, strict=True)}
-        lo = x0 if x0 is not None else min((xs[0] for _, xs, _ in loaded if len(xs)), default=0)
-        hi = x1 if x1 is not None else max((xs[-1] for _, xs, _ in loaded if len(xs)), default=1)
-        in_range = sum(int(np.count_nonzero((xs >= lo) & (xs <= hi))) for _, xs, _ in loaded)
-        edges = make_edges(lo, hi, buckets) if in_range > buckets else None
-        return [
-            replace(
-                bucketize(
-                    rid, key, axis, xs, ys, lo, hi, None if edges is None else buckets, edges
-                ),
-                warnings=damage[rid],
+        return {
+            key: bucket_runs(
+                [(rid, *points[(rid, key)]) for rid in full_ids], key, axis, x0, x1, buckets
             )
-            for rid, xs, ys in loaded
-        ]
+            for key, axis in axes.items()
+        }

@@ -7,13 +7,14 @@ hidden by sampling.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .metrics import numpy_bools, numpy_values
+from .metrics import arrow_strings, numpy_bools, numpy_values
 
 BUILTIN_X = ("step", "wall_time", "relative_time")
 
@@ -125,7 +126,8 @@ def points_of(
     x is step, wall_time, relative_time (seconds since `start`, else since the first point) or
     another metric key, whose latest value at or before each point's step is its x.
     """
-    is_key = numpy_bools(pc.equal(table.column("key"), key))
+    # the key as an Arrow scalar: a Python str would make pyarrow import pandas (~1 s, once)
+    is_key = numpy_bools(pc.equal(table.column("key"), arrow_strings([key])[0]))
     steps = numpy_values(table, "step")
     values = numpy_values(table, "value")
     ys = values[is_key]
@@ -157,3 +159,26 @@ def _align_on_metric(
     ys = ys[ok]
     sort = np.argsort(xs, kind="stable")
     return xs[sort], ys[sort]
+
+
+def bucket_runs(
+    loaded: Sequence[tuple[str, np.ndarray, np.ndarray, Sequence[str]]],
+    key: str,
+    axis: str,
+    x0: float | None,
+    x1: float | None,
+    buckets: int,
+) -> list[Series]:
+    """Several runs' (run_id, xs, ys, damage) of one key bucketed on the same edges, so their
+    buckets line up (raw points when all of them together fit in `buckets`)."""
+    lo = x0 if x0 is not None else min((xs[0] for _, xs, _, _ in loaded if len(xs)), default=0)
+    hi = x1 if x1 is not None else max((xs[-1] for _, xs, _, _ in loaded if len(xs)), default=1)
+    in_range = sum(int(np.count_nonzero((xs >= lo) & (xs <= hi))) for _, xs, _, _ in loaded)
+    edges = make_edges(lo, hi, buckets) if in_range > buckets else None
+    return [
+        replace(
+            bucketize(rid, key, axis, xs, ys, lo, hi, None if edges is None else buckets, edges),
+            warnings=tuple(damage),
+        )
+        for rid, xs, ys, damage in loaded
+    ]
