@@ -31,7 +31,7 @@ from ..store.runmeta import current_boot_id, effective_state, heartbeat_time, lo
 from . import space
 from .config import SweepConfig, check_config
 from .hyperband import should_stop
-from .state import Attempt, SweepFiles, parse_key, trial_key
+from .state import Attempt, SweepFiles, trial_key
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 2
@@ -213,24 +213,30 @@ class Sweep:
     def record_result(self, key: str, result: dict[str, Any]) -> bool:
         return self.files.record_result(key, result)
 
-    def report_progress(self, key: str, rungs: dict[int, float]) -> str | None:
-        """Record attempt `key`'s hyperband rungs; why to stop it now, or None to let it go on."""
-        self.files.record_progress(key, {"rungs": {str(k): v for k, v in rungs.items()}})
+    def report_progress(
+        self, key: str, rungs: dict[int, float], best: float | None = None
+    ) -> str | None:
+        """Record attempt `key`'s hyperband rungs (and its best value so far); why to stop it
+        now, or None to let it go on. Every attempt's rungs count, as every run's do in W&B."""
+        record: dict[str, Any] = {"rungs": {str(k): v for k, v in rungs.items()}}
+        if best is not None:
+            record["best"] = best
+        self.files.record_progress(key, record)
         hyperband, name = self.config.hyperband, self.config.metric_name
         if hyperband is None or name is None or not rungs:
             return None
-        number = parse_key(key)[0]
         others = []
-        for other, items in self.files.attempts().items():
-            progress = items[-1].progress.get("rungs") or {}
-            if other != number and progress:
-                others.append({int(k): float(v) for k, v in progress.items()})
-        rung = should_stop(hyperband, self.config.goal, rungs, others)
+        for other, progress in self.files.progress().items():
+            values = progress.get("rungs") or {}
+            if other != key and isinstance(values, dict):
+                others.append({int(k): float(v) for k, v in values.items()})
+        rung = should_stop(hyperband, self.config.goal, rungs, others, best)
         if rung is None:
             return None
+        judged = "" if hyperband.strict or best is None else f" (best so far {best:.6g})"
         return (
-            f"hyperband: {name}={rungs[rung]:.6g} at iteration {rung} is outside the best "
-            f"1/{hyperband.eta:g}"
+            f"hyperband: {name}={rungs[rung]:.6g} at iteration {rung}{judged} is outside the "
+            f"best 1/{hyperband.eta:g}"
         )
 
     def heartbeat(self, agent: AgentInfo) -> None:

@@ -1,8 +1,10 @@
-"""Hyperband early termination, asynchronous (ASHA): judged from the metric the trials log.
+"""Hyperband early termination, asynchronous (ASHA), judged as W&B's controller judges it.
 
-An iteration is one logged value of the sweep's metric. At each rung (min_iter·eta^k logged
-values) a trial's latest value is compared with what every other trial had at that rung; once
-at least `eta` trials reached the rung, a trial outside the best 1/eta of them is stopped.
+An iteration is one logged value of the sweep's metric. A trial is judged at the highest rung
+it reached (W&B's "closest band"): the values every trial (itself included) had at that rung
+are ranked, best first, and the one at position ``floor(n / eta)`` is the threshold. A trial
+whose best value so far is worse than the threshold is stopped (with ``strict: true``: its value
+at the rung). So with 2 trials at a rung and eta 3 the worse one stops; with 9, the best 4 go on.
 """
 
 from __future__ import annotations
@@ -96,23 +98,30 @@ def rung_values(hyperband: Hyperband, values: Sequence[float]) -> dict[int, floa
     return {r: values[r - 1] for r in hyperband.rungs if len(values) >= r}
 
 
+def best_so_far(goal: str, values: Sequence[float]) -> float | None:
+    """The best value a trial logged so far (what W&B's default, non-strict rule judges)."""
+    if not values:
+        return None
+    return max(values) if goal == "maximize" else min(values)
+
+
 def should_stop(
     hyperband: Hyperband,
     goal: str,
     mine: Mapping[int, float],
     others: Iterable[Mapping[int, float]],
+    best: float | None = None,
 ) -> int | None:
-    """The rung at which this trial falls outside the best 1/eta, or None to let it go on."""
-    others = list(others)
-    for rung in sorted(mine, reverse=True):
-        peers = [o[rung] for o in others if rung in o]
-        if len(peers) + 1 < math.ceil(hyperband.eta):
-            continue
-        ranked = sorted([*peers, mine[rung]], reverse=goal == "maximize")
-        keep = max(1, math.floor((len(peers) + 1) / hyperband.eta))
-        cutoff = ranked[keep - 1]
-        worse = mine[rung] > cutoff if goal != "maximize" else mine[rung] < cutoff
-        if worse:
-            return rung
+    """The rung at which this trial falls outside the best 1/eta, or None to let it go on.
+
+    mine: this trial's value at each rung it reached; others: every other trial's;
+    best: this trial's best value so far (None: judge it by its value at the rung).
+    """
+    if not mine:
         return None
-    return None
+    rung = max(mine)
+    sign = -1.0 if goal == "maximize" else 1.0  # ranked as losses: lower is better
+    at_rung = sorted(sign * v for v in [mine[rung], *(o[rung] for o in others if rung in o)])
+    threshold = at_rung[int(len(at_rung) / hyperband.eta)]
+    judged = mine[rung] if hyperband.strict or best is None else best
+    return rung if sign * judged > threshold else None

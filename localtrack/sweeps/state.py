@@ -187,6 +187,10 @@ class SweepFiles:
         """Publish how attempt `key` ended; False when someone recorded it first."""
         return self._publish_once(self.dir / "results" / f"{key}.json", result)
 
+    def progress(self) -> dict[str, dict[str, Any]]:
+        """Every attempt's progress record (its hyperband rungs so far), by attempt key."""
+        return self._scan("progress")
+
     def record_progress(self, key: str, progress: dict[str, Any]) -> None:
         write_json_atomic(self.dir / "progress" / f"{key}.json", progress, unique=True)
 

@@ -120,6 +120,15 @@ def check_rungs(rungs: Any) -> dict[int, float]:
     return out
 
 
+def check_best(best: Any) -> float | None:
+    """A progress record's best value so far: absent, or a finite number."""
+    if best is None:
+        return None
+    if not isinstance(best, int | float) or isinstance(best, bool) or not math.isfinite(best):
+        raise DocumentError("best must be a finite number", "progress", "best")
+    return float(best)
+
+
 def check_sweep_document(doc: Any, sweep_id: str) -> dict[str, Any]:
     from .config import check_config
 
@@ -149,7 +158,9 @@ def check_state(data: Any) -> dict[str, Any]:
             elif check is not None:
                 check(entry.get("record"))
             else:
-                check_rungs((entry.get("record") or {}).get("rungs") or {})
+                record = entry.get("record") or {}
+                check_rungs(record.get("rungs") or {})
+                check_best(record.get("best"))
     return data
 
 
