@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from localtrack.sweeps.controller import AgentInfo, Sweep, create_sweep  # noqa: E402
-from localtrack.sweeps.hyperband import rung_values  # noqa: E402
+from localtrack.sweeps.hyperband import best_at_rungs, rung_values  # noqa: E402
 
 AGENT = AgentInfo.here("bench")
 
@@ -159,7 +159,8 @@ def hyperband(seeds: int, trials: int = 27, steps: int = 27) -> list[dict[str, A
                 values.append(curve(attempt.params, step))
                 used += 1
                 rungs = rung_values(hb, values)
-                if rungs and (stop := sweep.report_progress(attempt.key, rungs, min(values))):
+                best = best_at_rungs("minimize", hb, values)
+                if rungs and (stop := sweep.report_progress(attempt.key, rungs, best)):
                     stopped_at.append(step)
                     break
             if stop is None:

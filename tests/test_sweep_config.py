@@ -15,7 +15,7 @@ from localtrack.errors import SweepConfigError, SweepError
 from localtrack.sweeps import space
 from localtrack.sweeps.command import build_command
 from localtrack.sweeps.config import Hyperband, check_config, load_config
-from localtrack.sweeps.hyperband import should_stop
+from localtrack.sweeps.hyperband import best_at_rungs, should_stop
 
 GOOD = {
     "method": "random",
@@ -146,14 +146,25 @@ def test_hyperband_keeps_the_best_floor_n_over_eta_plus_one_at_the_highest_rung(
     assert should_stop(hb, "minimize", {3: 3.0}, [{3: 1.0}, {3: 2.0}]) == 3
     assert should_stop(hb, "maximize", {3: 0.5}, [{3: 1.0}, {3: 2.0}]) == 3
     assert should_stop(hb, "maximize", {3: 2.0}, [{3: 1.0}, {3: 0.5}]) is None
-    # judged at the highest rung it reached, whatever it did at the lower ones
+    # rungs passed since the last look are judged in order; then the highest one, again
     peers = [{3: 1.0, 9: 1.0}, {3: 2.0, 9: 2.0}]
     assert should_stop(hb, "minimize", {3: 0.5, 9: 5.0}, peers) == 9
-    assert should_stop(hb, "minimize", {3: 5.0, 9: 0.5}, peers) is None
+    assert should_stop(hb, "minimize", {3: 5.0, 9: 0.5}, peers) == 3  # passed 3 unjudged
+    assert should_stop(hb, "minimize", {3: 5.0, 9: 0.5}, peers, since=3) is None
+    assert should_stop(hb, "minimize", {3: 0.5, 9: 5.0}, peers, since=9) == 9
+    assert should_stop(hb, "minimize", {3: 0.5, 27: 9.0}, [{3: 1.0}]) is None  # alone at 27
     # W&B's default judges the best value so far; strict judges the value at the rung
-    assert should_stop(hb, "minimize", {3: 3.0}, [{3: 1.0}, {3: 2.0}], best=1.5) is None
+    assert should_stop(hb, "minimize", {3: 3.0}, [{3: 1.0}, {3: 2.0}], best={3: 1.5}) is None
     strict = _hyperband(min_iter=3, eta=3, strict=True)
-    assert should_stop(strict, "minimize", {3: 3.0}, [{3: 1.0}, {3: 2.0}], best=1.5) == 3
+    assert should_stop(strict, "minimize", {3: 3.0}, [{3: 1.0}, {3: 2.0}], best={3: 1.5}) == 3
+
+
+def test_best_at_rungs_is_the_best_up_to_each_rung_and_now_at_the_highest() -> None:
+    hb = _hyperband(min_iter=2, eta=2)
+    values = [5.0, 4.0, 6.0, 3.0, 7.0, 2.5]
+    assert best_at_rungs("minimize", hb, values) == {2: 4.0, 4: 2.5}
+    assert best_at_rungs("maximize", hb, values) == {2: 5.0, 4: 7.0}
+    assert best_at_rungs("minimize", hb, values[:1]) == {}
 
 
 def test_command_macros(tmp_path: Path) -> None:

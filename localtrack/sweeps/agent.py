@@ -31,7 +31,7 @@ from ..store.runmeta import stale_after_s
 from .command import build_command
 from .config import SweepConfig
 from .controller import AgentInfo, Sweep
-from .hyperband import MetricFollower, best_so_far, rung_values
+from .hyperband import MetricFollower, best_at_rungs, rung_values
 from .runmark import mark_run_stopped
 from .state import Attempt, SweepFiles
 
@@ -61,7 +61,7 @@ class Controller(Protocol):
     def result_from_run(self, attempt: Attempt, state: str | None = None) -> dict[str, Any]: ...
     def record_result(self, key: str, result: dict[str, Any]) -> bool: ...
     def report_progress(
-        self, key: str, rungs: dict[int, float], best: float | None = None
+        self, key: str, rungs: dict[int, float], best: dict[int, float] | None = None
     ) -> str | None: ...
     def heartbeat(self, agent: AgentInfo) -> None: ...
     def leave(self, agent: AgentInfo) -> None: ...
@@ -255,7 +255,7 @@ class TrialWatch:
         self.attempt = attempt
         self.stop_reason: str | None = None
         self.rungs: dict[int, float] = {}
-        self._best: float | None = None
+        self._best: dict[int, float] = {}
         self._judged_at = 0.0
         metric = sweep.config.metric_name
         paths = StoreRoot(sweep.files.store_root).run(attempt.run_id)
@@ -314,7 +314,7 @@ class TrialWatch:
             return None
         values = self._metric.values()
         rungs = rung_values(hyperband, values)
-        best = best_so_far(self.sweep.config.goal, values)
+        best = best_at_rungs(self.sweep.config.goal, hyperband, values)
         now = time.monotonic()
         if not rungs:
             return None

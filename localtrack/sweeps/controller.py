@@ -109,6 +109,10 @@ class Sweep:
             if self.files.control() != "running":
                 return None
             with self._turn():
+                if self.config.method != "bayes":
+                    found = self._next_fresh(agent)
+                    if found is not None:
+                        return found
                 attempts = self.files.attempts(light=self.config.method != "bayes")
                 found = self._claim_requeued(attempts, agent)
                 if found is not None:
@@ -119,8 +123,30 @@ class Sweep:
                 for number in candidates:
                     record = self._claim_record(number, 0, agent, attempts)
                     if self.files.claim(number, 0, record):
+                        self.files.advance_cursor(number)
                         return Attempt(number, 0, record)
         raise SweepError(f"sweep {self.id}: could not claim a trial after 100 scans")
+
+    def _next_fresh(self, agent: AgentInfo) -> Attempt | None:
+        """Grid and random without reading every claim: settle the open attempts (their
+        markers), then claim upward from the cursor. None when the numbers are used up (the
+        caller then reads the sweep in full once, for claims no marker names)."""
+        open_attempts = self.files.open_attempts()
+        if open_attempts is None:
+            return None
+        found = self._claim_requeued(open_attempts, agent)
+        if found is not None:
+            return found
+        capacity = self.capacity()
+        number = self.files.cursor()
+        while capacity is None or number < capacity:
+            if not self.files.is_claimed(number):
+                record = self._claim_record(number, 0, agent, open_attempts)
+                if self.files.claim(number, 0, record):
+                    self.files.advance_cursor(number)
+                    return Attempt(number, 0, record)
+            number += 1
+        return None
 
     def _candidates(self, attempts: dict[int, list[Attempt]]) -> list[int]:
         """Trial numbers still free, in the order to try them (numbers stay below capacity)."""
@@ -214,13 +240,15 @@ class Sweep:
         return self.files.record_result(key, result)
 
     def report_progress(
-        self, key: str, rungs: dict[int, float], best: float | None = None
+        self, key: str, rungs: dict[int, float], best: dict[int, float] | None = None
     ) -> str | None:
-        """Record attempt `key`'s hyperband rungs (and its best value so far); why to stop it
-        now, or None to let it go on. Every attempt's rungs count, as every run's do in W&B."""
+        """Record attempt `key`'s hyperband rungs (and its best value so far at each); why to
+        stop it now, or None to let it go on. Every attempt's rungs count, as every run's do
+        in W&B; the rungs reached since the last report are judged in order."""
+        before = self.files.progress_of(key).get("rungs") or {}
         record: dict[str, Any] = {"rungs": {str(k): v for k, v in rungs.items()}}
-        if best is not None:
-            record["best"] = best
+        if best:
+            record["best"] = {str(k): v for k, v in best.items()}
         self.files.record_progress(key, record)
         hyperband, name = self.config.hyperband, self.config.metric_name
         if hyperband is None or name is None or not rungs:
@@ -230,10 +258,11 @@ class Sweep:
             values = progress.get("rungs") or {}
             if other != key and isinstance(values, dict):
                 others.append({int(k): float(v) for k, v in values.items()})
-        rung = should_stop(hyperband, self.config.goal, rungs, others, best)
+        since = max((int(k) for k in before), default=0)
+        rung = should_stop(hyperband, self.config.goal, rungs, others, best, since)
         if rung is None:
             return None
-        judged = "" if hyperband.strict or best is None else f" (best so far {best:.6g})"
+        judged = "" if hyperband.strict or not best else f" (best so far {best[rung]:.6g})"
         return (
             f"hyperband: {name}={rungs[rung]:.6g} at iteration {rung}{judged} is outside the "
             f"best 1/{hyperband.eta:g}"

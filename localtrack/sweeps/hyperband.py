@@ -98,11 +98,15 @@ def rung_values(hyperband: Hyperband, values: Sequence[float]) -> dict[int, floa
     return {r: values[r - 1] for r in hyperband.rungs if len(values) >= r}
 
 
-def best_so_far(goal: str, values: Sequence[float]) -> float | None:
-    """The best value a trial logged so far (what W&B's default, non-strict rule judges)."""
-    if not values:
-        return None
-    return max(values) if goal == "maximize" else min(values)
+def best_at_rungs(goal: str, hyperband: Hyperband, values: Sequence[float]) -> dict[int, float]:
+    """{rung: the best value logged up to that rung} for each rung reached; at the highest
+    rung reached, the best value logged so far (what W&B's default, non-strict rule judges)."""
+    reached = [r for r in hyperband.rungs if len(values) >= r]
+    better = max if goal == "maximize" else min
+    out = {r: better(values[:r]) for r in reached}
+    if reached:
+        out[reached[-1]] = better(values)
+    return out
 
 
 def should_stop(
@@ -110,18 +114,25 @@ def should_stop(
     goal: str,
     mine: Mapping[int, float],
     others: Iterable[Mapping[int, float]],
-    best: float | None = None,
+    best: Mapping[int, float] | None = None,
+    since: int = 0,
 ) -> int | None:
     """The rung at which this trial falls outside the best 1/eta, or None to let it go on.
 
-    mine: this trial's value at each rung it reached; others: every other trial's;
-    best: this trial's best value so far (None: judge it by its value at the rung).
+    mine: this trial's value at each rung it reached; others: every other trial's; best: its
+    best value so far at each rung (None, or strict: judged by the value at the rung). Rungs
+    above `since` (the highest one judged before) are judged in order, as if looked at when
+    the trial reached each; the highest rung is judged again on every call, as W&B's
+    controller judges a running trial at its closest band whenever it looks.
     """
     if not mine:
         return None
-    rung = max(mine)
+    others = list(others)
     sign = -1.0 if goal == "maximize" else 1.0  # ranked as losses: lower is better
-    at_rung = sorted(sign * v for v in [mine[rung], *(o[rung] for o in others if rung in o)])
-    threshold = at_rung[int(len(at_rung) / hyperband.eta)]
-    judged = mine[rung] if hyperband.strict or best is None else best
-    return rung if sign * judged > threshold else None
+    for rung in [r for r in sorted(mine) if r > since] or [max(mine)]:
+        at_rung = sorted(sign * v for v in [mine[rung], *(o[rung] for o in others if rung in o)])
+        threshold = at_rung[int(len(at_rung) / hyperband.eta)]
+        judged = mine[rung] if hyperband.strict or best is None else best.get(rung, mine[rung])
+        if sign * judged > threshold:
+            return rung
+    return None

@@ -161,11 +161,11 @@ class RemoteSweep:
         return bool(reply.get("recorded"))
 
     def report_progress(
-        self, key: str, rungs: dict[int, float], best: float | None = None
+        self, key: str, rungs: dict[int, float], best: dict[int, float] | None = None
     ) -> str | None:
         progress: dict[str, Any] = {"rungs": {str(k): v for k, v in rungs.items()}}
-        if best is not None:
-            progress["best"] = best
+        if best:
+            progress["best"] = {str(k): v for k, v in best.items()}
         write_json_atomic(self.files.dir / "progress" / f"{key}.json", progress, unique=True)
         reply = self._call("POST", f"/trials/{key}/progress", _clean(progress))
         stop = reply.get("stop")

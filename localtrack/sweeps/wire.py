@@ -107,26 +107,18 @@ def check_result(record: Any) -> dict[str, Any]:
     return dict(record)
 
 
-def check_rungs(rungs: Any) -> dict[int, float]:
+def check_rungs(rungs: Any, name: str = "rungs") -> dict[int, float]:
+    """A progress record's {rung: value} (`rungs`), or {rung: best value so far} (`best`)."""
     if not isinstance(rungs, Mapping) or len(rungs) > 64:
-        raise DocumentError("rungs must be an object of at most 64 entries", "progress", "rungs")
+        raise DocumentError(f"{name} must be an object of at most 64 entries", "progress", name)
     out = {}
     for k, v in rungs.items():
         if not (isinstance(k, str) and k.isdigit() and 0 < int(k) < 2**31):
-            raise DocumentError(f"rung {k!r} is not an iteration", "progress", "rungs")
+            raise DocumentError(f"rung {k!r} is not an iteration", "progress", name)
         if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
-            raise DocumentError(f"rung {k}'s value must be a finite number", "progress", "rungs")
+            raise DocumentError(f"rung {k}'s value must be a finite number", "progress", name)
         out[int(k)] = float(v)
     return out
-
-
-def check_best(best: Any) -> float | None:
-    """A progress record's best value so far: absent, or a finite number."""
-    if best is None:
-        return None
-    if not isinstance(best, int | float) or isinstance(best, bool) or not math.isfinite(best):
-        raise DocumentError("best must be a finite number", "progress", "best")
-    return float(best)
 
 
 def check_sweep_document(doc: Any, sweep_id: str) -> dict[str, Any]:
@@ -160,7 +152,7 @@ def check_state(data: Any) -> dict[str, Any]:
             else:
                 record = entry.get("record") or {}
                 check_rungs(record.get("rungs") or {})
-                check_best(record.get("best"))
+                check_rungs(record.get("best") or {}, "best")
     return data
 
 

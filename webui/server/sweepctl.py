@@ -123,7 +123,7 @@ def progress(sweep_id: str, key: str) -> Response:
     wire.check_key(key)
     body = _body()
     rungs = wire.check_rungs(body.get("rungs"))
-    best = wire.check_best(body.get("best"))
+    best = wire.check_rungs(body.get("best") or {}, "best") or None
     if not (found.files.dir / "claims" / f"{key}.json").exists():
         raise _Missing(f"{sweep_id}/{key}")
     stop = found.report_progress(key, rungs, best)
