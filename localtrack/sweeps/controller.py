@@ -66,6 +66,7 @@ class Sweep:
         self.config: SweepConfig = check_config(self.document["config"])
         self.seed = int(self.document.get("seed") or 0)
         self.store_root = Path(store_root)
+        self.bayes_cache: object = None  # bayes.py's study, kept between suggestions
 
     @property
     def id(self) -> str:

@@ -99,6 +99,8 @@ class SweepFiles:
         self.store_root = Path(store_root)
         self.id = sweep_id
         self.dir = self.store_root / SWEEPS_DIR / sweep_id
+        # claims and results are made once and never change; progress is keyed by its stat
+        self._seen: dict[str, dict[str, tuple[Any, dict[str, Any]]]] = {}
 
     # -- the sweep ---------------------------------------------------------------------------
 
@@ -152,7 +154,7 @@ class SweepFiles:
             if match is None:
                 continue
             ended_here = light and name[: -len(".json")] in results
-            claim = {} if ended_here else _read(path)
+            claim = {} if ended_here else self._read_once("claims", name, path)
             if claim is None:
                 continue
             number, attempt = int(match[1]), int(match[2])
@@ -173,9 +175,27 @@ class SweepFiles:
     def _scan(self, sub: str) -> dict[str, dict[str, Any]]:
         out = {}
         for name, path in self._listing(sub):
-            if _KEY.match(name) and (doc := _read(path)) is not None:
+            if _KEY.match(name) and (doc := self._read_once(sub, name, path)) is not None:
                 out[name[: -len(".json")]] = doc
         return out
+
+    def _read_once(self, sub: str, name: str, path: Path) -> dict[str, Any] | None:
+        """A claim or result read before is not read again (it never changes); a progress
+        record is read again when its size or mtime changed."""
+        seen = self._seen.setdefault(sub, {})
+        stamp: Any = None
+        if sub == "progress":
+            try:
+                st = path.stat()
+            except OSError:
+                return None
+            stamp = (st.st_mtime_ns, st.st_size)
+        if name in seen and seen[name][0] == stamp:
+            return seen[name][1]
+        doc = _read(path)
+        if doc is not None:
+            seen[name] = (stamp, doc)
+        return doc
 
     def claim(self, number: int, attempt: int, record: dict[str, Any]) -> bool:
         """Publish the claim of attempt `attempt` of trial `number`; False if taken already.
