@@ -174,7 +174,9 @@ def test_hyperband_stops_a_clearly_bad_trial(root: Path, monkeypatch: pytest.Mon
     config = {
         "method": "grid",
         "metric": {"name": "loss", "goal": "minimize"},
-        "parameters": {"penalty": {"values": [0.0, 0.01, 10.0]}},
+        # each trial better than those before it at every rung, but the last: as in W&B, the
+        # worse of two trials at a rung would stop (eta 3 keeps floor(n/3) + 1)
+        "parameters": {"penalty": {"values": [0.01, 0.0, 10.0]}},
         "early_terminate": {"type": "hyperband", "min_iter": 2, "eta": 3},
     }
     sweep_id = localtrack.sweep(config, project="hb", dir=root)

@@ -6,6 +6,7 @@ import json
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from localtrack.errors import SweepConfigError, SweepError
 from localtrack.sweeps import space
 from localtrack.sweeps.command import build_command
 from localtrack.sweeps.config import Hyperband, check_config, load_config
-from localtrack.sweeps.hyperband import should_stop
+from localtrack.sweeps.hyperband import best_at_rungs, should_stop
 
 GOOD = {
     "method": "random",
@@ -118,17 +119,52 @@ def test_grid_enumerates_every_combination_once() -> None:
     assert len({json.dumps(p, sort_keys=True) for p in points}) == 18
 
 
-def test_hyperband_rungs_and_the_asha_rule() -> None:
+def _hyperband(**early_terminate: Any) -> Hyperband:
+    config = check_config({**GOOD, "early_terminate": {"type": "hyperband", **early_terminate}})
+    assert config.hyperband is not None
+    return config.hyperband
+
+
+def test_hyperband_rungs_are_wandbs_bands() -> None:
     hb = check_config(GOOD).hyperband
-    assert hb == Hyperband(rungs=(3, 9, 27), eta=3.0)
-    by_max = check_config(
-        {**GOOD, "early_terminate": {"type": "hyperband", "max_iter": 27, "s": 2, "eta": 3}}
-    ).hyperband
-    assert by_max is not None and by_max.rungs == (3, 9)
-    assert should_stop(hb, "minimize", {3: 9.0}, [{3: 1.0}]) is None  # too few peers yet
-    assert should_stop(hb, "minimize", {3: 9.0}, [{3: 1.0}, {3: 2.0}]) == 3
-    assert should_stop(hb, "minimize", {3: 0.5}, [{3: 1.0}, {3: 2.0}]) is None
+    assert hb is not None and hb.eta == 3.0 and not hb.strict
+    assert hb.rungs[:4] == (3, 9, 27, 81)  # min_iter·eta^k, not cut off after a few
+    assert _hyperband(min_iter=1, eta=2.5).rungs[:5] == (1, 2, 6, 15, 39)  # truncated, as W&B
+    assert _hyperband(max_iter=27, s=2, eta=3).rungs == (3, 9)
+    assert _hyperband(max_iter=5, s=2, eta=2).rungs == (1, 2)
+    assert _hyperband(max_iter=9, s=5, eta=3).rungs == (1, 3)  # stops below one iteration
+    assert _hyperband(min_iter=3, strict=True).strict
+    with pytest.raises(SweepConfigError, match=r"early_terminate\.strict"):
+        _hyperband(min_iter=3, strict="yes")
+
+
+def test_hyperband_keeps_the_best_floor_n_over_eta_plus_one_at_the_highest_rung() -> None:
+    hb = _hyperband(min_iter=3, eta=3)
+    assert should_stop(hb, "minimize", {3: 9.0}, []) is None  # alone at its rung
+    assert should_stop(hb, "minimize", {3: 9.0}, [{3: 1.0}]) == 3  # the worse of two stops
+    assert should_stop(hb, "minimize", {3: 2.0}, [{3: 1.0}, {3: 3.0}]) is None  # 2 of 3 go on
+    assert should_stop(hb, "minimize", {3: 3.0}, [{3: 1.0}, {3: 2.0}]) == 3
     assert should_stop(hb, "maximize", {3: 0.5}, [{3: 1.0}, {3: 2.0}]) == 3
+    assert should_stop(hb, "maximize", {3: 2.0}, [{3: 1.0}, {3: 0.5}]) is None
+    # rungs passed since the last look are judged in order; then the highest one, again
+    peers = [{3: 1.0, 9: 1.0}, {3: 2.0, 9: 2.0}]
+    assert should_stop(hb, "minimize", {3: 0.5, 9: 5.0}, peers) == 9
+    assert should_stop(hb, "minimize", {3: 5.0, 9: 0.5}, peers) == 3  # passed 3 unjudged
+    assert should_stop(hb, "minimize", {3: 5.0, 9: 0.5}, peers, since=3) is None
+    assert should_stop(hb, "minimize", {3: 0.5, 9: 5.0}, peers, since=9) == 9
+    assert should_stop(hb, "minimize", {3: 0.5, 27: 9.0}, [{3: 1.0}]) is None  # alone at 27
+    # W&B's default judges the best value so far; strict judges the value at the rung
+    assert should_stop(hb, "minimize", {3: 3.0}, [{3: 1.0}, {3: 2.0}], best={3: 1.5}) is None
+    strict = _hyperband(min_iter=3, eta=3, strict=True)
+    assert should_stop(strict, "minimize", {3: 3.0}, [{3: 1.0}, {3: 2.0}], best={3: 1.5}) == 3
+
+
+def test_best_at_rungs_is_the_best_up_to_each_rung_and_now_at_the_highest() -> None:
+    hb = _hyperband(min_iter=2, eta=2)
+    values = [5.0, 4.0, 6.0, 3.0, 7.0, 2.5]
+    assert best_at_rungs("minimize", hb, values) == {2: 4.0, 4: 2.5}
+    assert best_at_rungs("maximize", hb, values) == {2: 5.0, 4: 7.0}
+    assert best_at_rungs("minimize", hb, values[:1]) == {}
 
 
 def test_command_macros(tmp_path: Path) -> None:

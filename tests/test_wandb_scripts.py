@@ -222,3 +222,66 @@ def test_keras_training_with_the_callback_swapped(tmp_path: Path) -> None:
     assert [r["epoch/epoch"] for r in epochs] == [0, 1, 2]
     assert all(r["epoch/val_loss"] is not None for r in epochs)
     assert list(info.scan_history(keys=["batch/loss"]))  # every second batch
+
+
+def _sweep_runs(workdir: Path, project: str, sweep_id: str) -> list:
+    runs = [r for r in _api(workdir).runs(project) if r.group == sweep_id]
+    assert all(r.id.startswith(f"sweep-{sweep_id}-") for r in runs)
+    return runs
+
+
+def test_sweep_agent_with_a_function_bayes_and_hyperband(tmp_path: Path) -> None:
+    from localtrack.sweeps.controller import Sweep
+
+    pytest.importorskip("optuna")
+    sweep_id = _run("sweeps.py", tmp_path).split()[-1]
+    status = Sweep(tmp_path / "localtrack-runs", sweep_id).status()
+    assert (status["project"], status["method"], status["metric"]) == (
+        "my-first-sweep",
+        "bayes",
+        "val_acc",
+    )
+    assert sum(status["trials"].values()) == 8
+    assert set(status["trials"]) <= {"finished", "stopped"}
+    runs = _sweep_runs(tmp_path, "my-first-sweep", sweep_id)
+    assert len(runs) == 8 and {r.state for r in runs} <= {"finished", "stopped"}
+    for run in runs:
+        assert set(run.config) == {"batch_size", "epochs", "lr"}
+        assert 0.0001 <= run.config["lr"] <= 0.1 and run.config["epochs"] in (5, 10, 15)
+    finished = [r.summary["val_acc"] for r in runs if r.state == "finished"]
+    assert status["best"]["value"] == max(finished)  # goal: maximize
+
+
+SWEEP_YAML = """\
+program: sweep_program.py
+method: random
+name: cli-sweep
+metric: {goal: minimize, name: val/loss}
+parameters:
+  lr: {distribution: log_uniform_values, min: 0.0001, max: 0.1}
+  batch_size: {values: [16, 32, 64]}
+  optimizer: {values: [adam, sgd]}
+"""
+
+
+def test_sweep_over_a_program_from_the_command_line(tmp_path: Path) -> None:
+    shutil.copy(SCRIPTS / "sweep_program.py", tmp_path / "sweep_program.py")
+    (tmp_path / "sweep.yaml").write_text(SWEEP_YAML)
+    cli = [PYTHON, "-m", "localtrack.cli"]
+
+    def run(*args: str) -> str:
+        done = subprocess.run([*cli, *args], cwd=tmp_path, env=_env(tmp_path), text=True,
+                              capture_output=True, timeout=TIMEOUT_S)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    sweep_id = run("sweep", "sweep.yaml", "--project", "cli-tour").split()[-1]
+    for _ in range(2):  # as two SLURM array tasks would: one trial each
+        run("agent", sweep_id, "--count", "1")
+    run("agent", sweep_id, "--count", "2")
+    runs = _sweep_runs(tmp_path, "cli-tour", sweep_id)
+    assert len(runs) == 4 and {r.state for r in runs} == {"finished"}
+    assert len({json.dumps(r.config, sort_keys=True) for r in runs}) == 4
+    listed = json.loads(run("sweeps", "--json"))
+    assert [(s["id"], s["trials"]) for s in listed] == [(sweep_id, {"finished": 4})]
+    assert listed[0]["best"]["value"] == min(r.summary["val/loss"] for r in runs)

@@ -87,6 +87,8 @@ def _rungs(sweep: Sweep, trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for rung in hyperband.rungs:
         values = [t["rungs"][str(rung)] for t in trials if t["rungs"].get(str(rung)) is not None]
+        if not values and out and not out[-1]["reached"]:
+            break  # the rungs go on (min_iter·eta^k); show those reached and the next one
         stopped = sum(
             1
             for t in trials

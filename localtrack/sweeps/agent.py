@@ -31,12 +31,14 @@ from ..store.runmeta import stale_after_s
 from .command import build_command
 from .config import SweepConfig
 from .controller import AgentInfo, Sweep
-from .hyperband import MetricFollower, rung_values
+from .hyperband import MetricFollower, best_at_rungs, rung_values
 from .runmark import mark_run_stopped
 from .state import Attempt, SweepFiles
 
 log = logging.getLogger(__name__)
 POLL_S = 0.25
+REJUDGE_S = 2.0
+"""Between rungs, a trial whose best value improved is judged again at most this often."""
 STOP_GRACE_S = 10.0
 """A subprocess trial still running 1 s after its stop request gets SIGTERM (lifecycle.py flushes
 and ends its run); still running STOP_GRACE_S after that, its process group gets SIGKILL."""
@@ -58,7 +60,9 @@ class Controller(Protocol):
     def status(self) -> dict[str, Any]: ...
     def result_from_run(self, attempt: Attempt, state: str | None = None) -> dict[str, Any]: ...
     def record_result(self, key: str, result: dict[str, Any]) -> bool: ...
-    def report_progress(self, key: str, rungs: dict[int, float]) -> str | None: ...
+    def report_progress(
+        self, key: str, rungs: dict[int, float], best: dict[int, float] | None = None
+    ) -> str | None: ...
     def heartbeat(self, agent: AgentInfo) -> None: ...
     def leave(self, agent: AgentInfo) -> None: ...
 
@@ -251,6 +255,8 @@ class TrialWatch:
         self.attempt = attempt
         self.stop_reason: str | None = None
         self.rungs: dict[int, float] = {}
+        self._best: dict[int, float] = {}
+        self._judged_at = 0.0
         metric = sweep.config.metric_name
         paths = StoreRoot(sweep.files.store_root).run(attempt.run_id)
         self._metric = None if metric is None else MetricFollower(paths, metric)
@@ -301,14 +307,21 @@ class TrialWatch:
             return None
 
     def _hyperband(self) -> str | None:
+        """Judge the trial when it reaches a rung, and again every REJUDGE_S while its best
+        value improves (the threshold moves as other trials reach the rung, as in W&B)."""
         hyperband = self.sweep.config.hyperband
         if hyperband is None or self._metric is None:
             return None
-        rungs = rung_values(hyperband, self._metric.values())
-        if rungs == self.rungs:
+        values = self._metric.values()
+        rungs = rung_values(hyperband, values)
+        best = best_at_rungs(self.sweep.config.goal, hyperband, values)
+        now = time.monotonic()
+        if not rungs:
             return None
-        self.rungs = rungs
-        return self.sweep.report_progress(self.attempt.key, rungs)
+        if rungs == self.rungs and (best == self._best or now - self._judged_at < REJUDGE_S):
+            return None
+        self.rungs, self._best, self._judged_at = rungs, best, now
+        return self.sweep.report_progress(self.attempt.key, rungs, best)
 
 
 def _die_with_agent() -> Callable[[], None] | None:

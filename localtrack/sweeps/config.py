@@ -68,6 +68,8 @@ DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
     "q_beta": (),
 }
 EARLY_TERMINATE_KEYS = ("type", "min_iter", "max_iter", "eta", "s", "strict")
+MAX_RUNGS = 64
+"""Rungs a hyperband sweep judges at (W&B: 100 bands; every practical run ends long before)."""
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,13 @@ class Param:
 
 @dataclass(frozen=True)
 class Hyperband:
-    """early_terminate: rungs at min_iter·eta^k (k < s), or max_iter/eta^k."""
+    """early_terminate, as W&B reads it: rungs (W&B's "bands") at min_iter·eta^k, or at
+    max_iter/eta^k for k = 1..s; `strict` judges a trial by its value at the rung instead of
+    its best value so far."""
 
     rungs: tuple[int, ...]
     eta: float
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -341,17 +346,40 @@ def _check_early_terminate(c: _Checker, et: Any, metric_name: str | None) -> Hyp
         ):
             c.bad(f"early_terminate.{key}", f"must be a whole number of 1 or more, not {value!r}")
             return None
+    strict = et.get("strict", False)
+    if not isinstance(strict, bool):
+        c.bad("early_terminate.strict", f"must be true or false, not {strict!r}")
+        return None
+    rungs = _hyperband_rungs(c, min_iter, max_iter, s, eta)
+    if rungs is None:
+        return None
+    return Hyperband(rungs=tuple(sorted(set(rungs))), eta=float(eta), strict=strict)
+
+
+def _hyperband_rungs(
+    c: _Checker, min_iter: int | None, max_iter: int | None, s: int | None, eta: float
+) -> list[int] | None:
     if min_iter is not None:
-        count = s if s is not None else 3
-        rungs = [round(min_iter * eta**k) for k in range(count)]
-        if max_iter is not None:
-            rungs = [r for r in rungs if r < max_iter]
-    elif max_iter is not None:
-        if s is None:
-            c.bad("early_terminate.s", "max_iter needs s (the number of brackets)")
-            return None
-        rungs = sorted({max(1, round(max_iter / eta**k)) for k in range(1, s + 1)})
-    else:
+        rungs = _rungs_from(min_iter, eta)
+        return rungs if max_iter is None else [r for r in rungs if r < max_iter]
+    if max_iter is None:
         c.bad("early_terminate", "hyperband needs min_iter, or max_iter with s")
         return None
-    return Hyperband(rungs=tuple(sorted(set(rungs))), eta=float(eta))
+    if s is None:
+        c.bad("early_terminate.s", "max_iter needs s (the number of brackets)")
+        return None
+    rungs = [int(max_iter / eta**k) for k in range(1, s + 1) if max_iter / eta**k >= 1]
+    if not rungs:
+        c.bad("early_terminate", f"max_iter {max_iter} / eta {eta} leaves no rung of 1 or more")
+    return rungs or None
+
+
+def _rungs_from(min_iter: int, eta: float) -> list[int]:
+    """min_iter·eta^k, whole iterations (W&B truncates), as many as a progress record holds."""
+    rungs: list[int] = []
+    band = float(min_iter)
+    while len(rungs) < MAX_RUNGS and band < 2**31:
+        if not rungs or int(band) != rungs[-1]:
+            rungs.append(int(band))
+        band *= eta
+    return rungs

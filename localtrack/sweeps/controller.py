@@ -31,7 +31,7 @@ from ..store.runmeta import current_boot_id, effective_state, heartbeat_time, lo
 from . import space
 from .config import SweepConfig, check_config
 from .hyperband import should_stop
-from .state import Attempt, SweepFiles, parse_key, trial_key
+from .state import Attempt, SweepFiles, trial_key
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 2
@@ -66,6 +66,7 @@ class Sweep:
         self.config: SweepConfig = check_config(self.document["config"])
         self.seed = int(self.document.get("seed") or 0)
         self.store_root = Path(store_root)
+        self.bayes_cache: object = None  # bayes.py's study, kept between suggestions
 
     @property
     def id(self) -> str:
@@ -109,6 +110,10 @@ class Sweep:
             if self.files.control() != "running":
                 return None
             with self._turn():
+                if self.config.method != "bayes":
+                    found = self._next_fresh(agent)
+                    if found is not None:
+                        return found
                 attempts = self.files.attempts(light=self.config.method != "bayes")
                 found = self._claim_requeued(attempts, agent)
                 if found is not None:
@@ -119,8 +124,30 @@ class Sweep:
                 for number in candidates:
                     record = self._claim_record(number, 0, agent, attempts)
                     if self.files.claim(number, 0, record):
+                        self.files.advance_cursor(number)
                         return Attempt(number, 0, record)
         raise SweepError(f"sweep {self.id}: could not claim a trial after 100 scans")
+
+    def _next_fresh(self, agent: AgentInfo) -> Attempt | None:
+        """Grid and random without reading every claim: settle the open attempts (their
+        markers), then claim upward from the cursor. None when the numbers are used up (the
+        caller then reads the sweep in full once, for claims no marker names)."""
+        open_attempts = self.files.open_attempts()
+        if open_attempts is None:
+            return None
+        found = self._claim_requeued(open_attempts, agent)
+        if found is not None:
+            return found
+        capacity = self.capacity()
+        number = self.files.cursor()
+        while capacity is None or number < capacity:
+            if not self.files.is_claimed(number):
+                record = self._claim_record(number, 0, agent, open_attempts)
+                if self.files.claim(number, 0, record):
+                    self.files.advance_cursor(number)
+                    return Attempt(number, 0, record)
+            number += 1
+        return None
 
     def _candidates(self, attempts: dict[int, list[Attempt]]) -> list[int]:
         """Trial numbers still free, in the order to try them (numbers stay below capacity)."""
@@ -213,24 +240,33 @@ class Sweep:
     def record_result(self, key: str, result: dict[str, Any]) -> bool:
         return self.files.record_result(key, result)
 
-    def report_progress(self, key: str, rungs: dict[int, float]) -> str | None:
-        """Record attempt `key`'s hyperband rungs; why to stop it now, or None to let it go on."""
-        self.files.record_progress(key, {"rungs": {str(k): v for k, v in rungs.items()}})
+    def report_progress(
+        self, key: str, rungs: dict[int, float], best: dict[int, float] | None = None
+    ) -> str | None:
+        """Record attempt `key`'s hyperband rungs (and its best value so far at each); why to
+        stop it now, or None to let it go on. Every attempt's rungs count, as every run's do
+        in W&B; the rungs reached since the last report are judged in order."""
+        before = self.files.progress_of(key).get("rungs") or {}
+        record: dict[str, Any] = {"rungs": {str(k): v for k, v in rungs.items()}}
+        if best:
+            record["best"] = {str(k): v for k, v in best.items()}
+        self.files.record_progress(key, record)
         hyperband, name = self.config.hyperband, self.config.metric_name
         if hyperband is None or name is None or not rungs:
             return None
-        number = parse_key(key)[0]
         others = []
-        for other, items in self.files.attempts().items():
-            progress = items[-1].progress.get("rungs") or {}
-            if other != number and progress:
-                others.append({int(k): float(v) for k, v in progress.items()})
-        rung = should_stop(hyperband, self.config.goal, rungs, others)
+        for other, progress in self.files.progress().items():
+            values = progress.get("rungs") or {}
+            if other != key and isinstance(values, dict):
+                others.append({int(k): float(v) for k, v in values.items()})
+        since = max((int(k) for k in before), default=0)
+        rung = should_stop(hyperband, self.config.goal, rungs, others, best, since)
         if rung is None:
             return None
+        judged = "" if hyperband.strict or not best else f" (best so far {best[rung]:.6g})"
         return (
-            f"hyperband: {name}={rungs[rung]:.6g} at iteration {rung} is outside the best "
-            f"1/{hyperband.eta:g}"
+            f"hyperband: {name}={rungs[rung]:.6g} at iteration {rung}{judged} is outside the "
+            f"best 1/{hyperband.eta:g}"
         )
 
     def heartbeat(self, agent: AgentInfo) -> None:

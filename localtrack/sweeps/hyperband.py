@@ -1,8 +1,10 @@
-"""Hyperband early termination, asynchronous (ASHA): judged from the metric the trials log.
+"""Hyperband early termination, asynchronous (ASHA), judged as W&B's controller judges it.
 
-An iteration is one logged value of the sweep's metric. At each rung (min_iter·eta^k logged
-values) a trial's latest value is compared with what every other trial had at that rung; once
-at least `eta` trials reached the rung, a trial outside the best 1/eta of them is stopped.
+An iteration is one logged value of the sweep's metric. A trial is judged at the highest rung
+it reached (W&B's "closest band"): the values every trial (itself included) had at that rung
+are ranked, best first, and the one at position ``floor(n / eta)`` is the threshold. A trial
+whose best value so far is worse than the threshold is stopped (with ``strict: true``: its value
+at the rung). So with 2 trials at a rung and eta 3 the worse one stops; with 9, the best 4 go on.
 """
 
 from __future__ import annotations
@@ -96,23 +98,41 @@ def rung_values(hyperband: Hyperband, values: Sequence[float]) -> dict[int, floa
     return {r: values[r - 1] for r in hyperband.rungs if len(values) >= r}
 
 
+def best_at_rungs(goal: str, hyperband: Hyperband, values: Sequence[float]) -> dict[int, float]:
+    """{rung: the best value logged up to that rung} for each rung reached; at the highest
+    rung reached, the best value logged so far (what W&B's default, non-strict rule judges)."""
+    reached = [r for r in hyperband.rungs if len(values) >= r]
+    better = max if goal == "maximize" else min
+    out = {r: better(values[:r]) for r in reached}
+    if reached:
+        out[reached[-1]] = better(values)
+    return out
+
+
 def should_stop(
     hyperband: Hyperband,
     goal: str,
     mine: Mapping[int, float],
     others: Iterable[Mapping[int, float]],
+    best: Mapping[int, float] | None = None,
+    since: int = 0,
 ) -> int | None:
-    """The rung at which this trial falls outside the best 1/eta, or None to let it go on."""
-    others = list(others)
-    for rung in sorted(mine, reverse=True):
-        peers = [o[rung] for o in others if rung in o]
-        if len(peers) + 1 < math.ceil(hyperband.eta):
-            continue
-        ranked = sorted([*peers, mine[rung]], reverse=goal == "maximize")
-        keep = max(1, math.floor((len(peers) + 1) / hyperband.eta))
-        cutoff = ranked[keep - 1]
-        worse = mine[rung] > cutoff if goal != "maximize" else mine[rung] < cutoff
-        if worse:
-            return rung
+    """The rung at which this trial falls outside the best 1/eta, or None to let it go on.
+
+    mine: this trial's value at each rung it reached; others: every other trial's; best: its
+    best value so far at each rung (None, or strict: judged by the value at the rung). Rungs
+    above `since` (the highest one judged before) are judged in order, as if looked at when
+    the trial reached each; the highest rung is judged again on every call, as W&B's
+    controller judges a running trial at its closest band whenever it looks.
+    """
+    if not mine:
         return None
+    others = list(others)
+    sign = -1.0 if goal == "maximize" else 1.0  # ranked as losses: lower is better
+    for rung in [r for r in sorted(mine) if r > since] or [max(mine)]:
+        at_rung = sorted(sign * v for v in [mine[rung], *(o[rung] for o in others if rung in o)])
+        threshold = at_rung[int(len(at_rung) / hyperband.eta)]
+        judged = mine[rung] if hyperband.strict or best is None else best.get(rung, mine[rung])
+        if sign * judged > threshold:
+            return rung
     return None

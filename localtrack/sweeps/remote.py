@@ -11,7 +11,7 @@ Routes (all JSON, a write key scoped to the sweep's project)::
     POST /api/v1/sweeps                              create → {"id"}
     GET  /api/v1/sweeps/<id>/controller              the sweep document and its control
     POST /api/v1/sweeps/<id>/claim                   {"agent"} → {"attempt": claim | null}
-    POST /api/v1/sweeps/<id>/trials/<key>/progress   {"rungs"} → {"stop": reason | null}
+    POST /api/v1/sweeps/<id>/trials/<key>/progress   {"rungs", "best"} → {"stop": reason | null}
     POST /api/v1/sweeps/<id>/trials/<key>/result     {"result"} → {"recorded"}
     POST /api/v1/sweeps/<id>/agents/<agent>          heartbeat ({"leave": true} at exit)
     POST /api/v1/sweeps/<id>/control                 {"state"}: pause, resume, stop, cancel
@@ -160,8 +160,12 @@ class RemoteSweep:
         reply = self._call("POST", f"/trials/{key}/result", {"result": _clean(result)})
         return bool(reply.get("recorded"))
 
-    def report_progress(self, key: str, rungs: dict[int, float]) -> str | None:
-        progress = {"rungs": {str(k): v for k, v in rungs.items()}}
+    def report_progress(
+        self, key: str, rungs: dict[int, float], best: dict[int, float] | None = None
+    ) -> str | None:
+        progress: dict[str, Any] = {"rungs": {str(k): v for k, v in rungs.items()}}
+        if best:
+            progress["best"] = {str(k): v for k, v in best.items()}
         write_json_atomic(self.files.dir / "progress" / f"{key}.json", progress, unique=True)
         reply = self._call("POST", f"/trials/{key}/progress", _clean(progress))
         stop = reply.get("stop")

@@ -9,14 +9,20 @@
     progress/<n>-<a>.json      the metric at each hyperband rung so far (its agent replaces it)
     stop/<n>-<a>               a stop request for a running trial (its run watches for it)
     agents/<agent>.json        one per agent; its mtime is the agent's heartbeat
+    open/<n>-<a>~<token>       made before claiming attempt n-a, removed once it has a result:
+                               the attempts still open, listed without reading every claim
+    cursor.json                {"next": n}: every trial below n is claimed (a hint, never ahead)
 
 Claim and result files are published with a hard link from a partial file (``os.link`` fails
-when the name exists, also on NFS), so each is made exactly once, whole, by one process.
+when the name exists, also on NFS), so each is made exactly once, whole, by one process. The
+open markers and the cursor only make the next claim cheap; the claims alone decide who holds
+a trial (a sweep made before they existed has no ``open/`` and is read in full).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -27,10 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SweepError
-from ..store.atomic import publishing, write_json_atomic
+from ..store.atomic import partial_path, publishing, write_json_atomic
 from ..store.layout import is_partial_name
 from ..store.runmeta import current_boot_id, pid_alive
 
+log = logging.getLogger(__name__)
 SWEEPS_DIR = "sweeps"
 CONTROL_STATES = ("running", "paused", "stopped", "cancelled")
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -92,12 +99,14 @@ class SweepFiles:
         self.store_root = Path(store_root)
         self.id = sweep_id
         self.dir = self.store_root / SWEEPS_DIR / sweep_id
+        # claims and results are made once and never change; progress is keyed by its stat
+        self._seen: dict[str, dict[str, tuple[Any, dict[str, Any]]]] = {}
 
     # -- the sweep ---------------------------------------------------------------------------
 
     def create(self, document: dict[str, Any]) -> None:
         self.dir.mkdir(parents=True)
-        for sub in ("claims", "results", "progress", "stop", "agents"):
+        for sub in ("claims", "results", "progress", "stop", "agents", "open"):
             (self.dir / sub).mkdir()
         write_json_atomic(
             self.dir / "control.json", {"state": "running", "updated_at": time.time()}
@@ -145,7 +154,7 @@ class SweepFiles:
             if match is None:
                 continue
             ended_here = light and name[: -len(".json")] in results
-            claim = {} if ended_here else _read(path)
+            claim = {} if ended_here else self._read_once("claims", name, path)
             if claim is None:
                 continue
             number, attempt = int(match[1]), int(match[2])
@@ -166,15 +175,98 @@ class SweepFiles:
     def _scan(self, sub: str) -> dict[str, dict[str, Any]]:
         out = {}
         for name, path in self._listing(sub):
-            if _KEY.match(name) and (doc := _read(path)) is not None:
+            if _KEY.match(name) and (doc := self._read_once(sub, name, path)) is not None:
                 out[name[: -len(".json")]] = doc
         return out
 
+    def _read_once(self, sub: str, name: str, path: Path) -> dict[str, Any] | None:
+        """A claim or result read before is not read again (it never changes); a progress
+        record is read again when its size or mtime changed."""
+        seen = self._seen.setdefault(sub, {})
+        stamp: Any = None
+        if sub == "progress":
+            try:
+                st = path.stat()
+            except OSError:
+                return None
+            stamp = (st.st_mtime_ns, st.st_size)
+        if name in seen and seen[name][0] == stamp:
+            return seen[name][1]
+        doc = _read(path)
+        if doc is not None:
+            seen[name] = (stamp, doc)
+        return doc
+
     def claim(self, number: int, attempt: int, record: dict[str, Any]) -> bool:
-        """Publish the claim of attempt `attempt` of trial `number`; False if taken already."""
-        return self._publish_once(
-            self.dir / "claims" / f"{trial_key(number, attempt)}.json", record
-        )
+        """Publish the claim of attempt `attempt` of trial `number`; False if taken already.
+
+        The attempt's open marker is made first, so a claimer killed right after publishing
+        leaves its trial listed as open (and re-queued once its death is seen)."""
+        key = trial_key(number, attempt)
+        marker = self._mark_open(key)
+        made = self._publish_once(self.dir / "claims" / f"{key}.json", record)
+        if not made and marker is not None:
+            marker.unlink(missing_ok=True)
+        return made
+
+    def is_claimed(self, number: int, attempt: int = 0) -> bool:
+        return (self.dir / "claims" / f"{trial_key(number, attempt)}.json").exists()
+
+    def _mark_open(self, key: str) -> Path | None:
+        if not (self.dir / "open").is_dir():
+            return None  # a sweep from before open markers: read in full
+        marker = self.dir / "open" / f"{key}~{os.getpid()}-{secrets.token_hex(4)}"
+        marker.touch()
+        return marker
+
+    def open_attempts(self) -> dict[int, list[Attempt]] | None:
+        """The attempts with no result yet, from the open markers (None: this sweep has none).
+
+        A marker whose attempt has a result (its recorder died before removing it) is removed;
+        one with no claim is a claim in the making, or one that lost: not an attempt."""
+        if not (self.dir / "open").is_dir():
+            return None
+        markers = self._listing("open")
+        by_key: dict[str, list[Path]] = {}
+        for name, path in markers:
+            by_key.setdefault(name.split("~", 1)[0], []).append(path)
+        out: dict[int, list[Attempt]] = {}
+        for key, paths in sorted(by_key.items()):
+            if not _KEY.match(f"{key}.json"):
+                continue
+            if (self.dir / "results" / f"{key}.json").exists():
+                for path in paths:
+                    path.unlink(missing_ok=True)
+                continue
+            claim = _read(self.dir / "claims" / f"{key}.json")
+            if claim is not None:
+                number, attempt = parse_key(key)
+                out.setdefault(number, []).append(Attempt(number, attempt, claim))
+        return out
+
+    def _close_open(self, key: str) -> None:
+        for name, path in self._listing("open"):
+            if name.split("~", 1)[0] == key:
+                path.unlink(missing_ok=True)
+
+    def cursor(self) -> int:
+        """The first trial number that may be free: every one below it is claimed."""
+        value = (_read(self.dir / "cursor.json") or {}).get("next")
+        return value if isinstance(value, int) and value >= 0 else 0
+
+    def advance_cursor(self, claimed: int) -> None:
+        """After claiming trial `claimed` and every one below it (a race may move it back:
+        harmless, the next claimer steps over claimed numbers with one stat each)."""
+        if claimed + 1 <= self.cursor():
+            return
+        path = self.dir / "cursor.json"
+        tmp = partial_path(path, unique=True)
+        try:  # no fsync: a cursor lost to a power cut reads as 0, which is only slower
+            tmp.write_text(json.dumps({"next": claimed + 1}) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            log.debug("sweep %s: cursor not advanced: %s", self.id, exc)
 
     def attempt(self, key: str) -> Attempt:
         number, attempt = parse_key(key)
@@ -185,7 +277,16 @@ class SweepFiles:
 
     def record_result(self, key: str, result: dict[str, Any]) -> bool:
         """Publish how attempt `key` ended; False when someone recorded it first."""
-        return self._publish_once(self.dir / "results" / f"{key}.json", result)
+        made = self._publish_once(self.dir / "results" / f"{key}.json", result)
+        self._close_open(key)
+        return made
+
+    def progress_of(self, key: str) -> dict[str, Any]:
+        return _read(self.dir / "progress" / f"{key}.json") or {}
+
+    def progress(self) -> dict[str, dict[str, Any]]:
+        """Every attempt's progress record (its hyperband rungs so far), by attempt key."""
+        return self._scan("progress")
 
     def record_progress(self, key: str, progress: dict[str, Any]) -> None:
         write_json_atomic(self.dir / "progress" / f"{key}.json", progress, unique=True)

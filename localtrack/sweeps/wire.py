@@ -107,15 +107,16 @@ def check_result(record: Any) -> dict[str, Any]:
     return dict(record)
 
 
-def check_rungs(rungs: Any) -> dict[int, float]:
+def check_rungs(rungs: Any, name: str = "rungs") -> dict[int, float]:
+    """A progress record's {rung: value} (`rungs`), or {rung: best value so far} (`best`)."""
     if not isinstance(rungs, Mapping) or len(rungs) > 64:
-        raise DocumentError("rungs must be an object of at most 64 entries", "progress", "rungs")
+        raise DocumentError(f"{name} must be an object of at most 64 entries", "progress", name)
     out = {}
     for k, v in rungs.items():
         if not (isinstance(k, str) and k.isdigit() and 0 < int(k) < 2**31):
-            raise DocumentError(f"rung {k!r} is not an iteration", "progress", "rungs")
+            raise DocumentError(f"rung {k!r} is not an iteration", "progress", name)
         if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
-            raise DocumentError(f"rung {k}'s value must be a finite number", "progress", "rungs")
+            raise DocumentError(f"rung {k}'s value must be a finite number", "progress", name)
         out[int(k)] = float(v)
     return out
 
@@ -149,7 +150,9 @@ def check_state(data: Any) -> dict[str, Any]:
             elif check is not None:
                 check(entry.get("record"))
             else:
-                check_rungs((entry.get("record") or {}).get("rungs") or {})
+                record = entry.get("record") or {}
+                check_rungs(record.get("rungs") or {})
+                check_rungs(record.get("best") or {}, "best")
     return data
 
 

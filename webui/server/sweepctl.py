@@ -121,10 +121,12 @@ def claim(sweep_id: str) -> Response:
 def progress(sweep_id: str, key: str) -> Response:
     found = _sweep(sweep_id)
     wire.check_key(key)
-    rungs = wire.check_rungs(_body().get("rungs"))
+    body = _body()
+    rungs = wire.check_rungs(body.get("rungs"))
+    best = wire.check_rungs(body.get("best") or {}, "best") or None
     if not (found.files.dir / "claims" / f"{key}.json").exists():
         raise _Missing(f"{sweep_id}/{key}")
-    stop = found.report_progress(key, rungs)
+    stop = found.report_progress(key, rungs, best)
     if stop is not None:
         found.files.request_stop(key, stop)
     return _reply(found, stop=stop)
