@@ -167,9 +167,18 @@ def test_a_report_written_in_the_browser_renders_live_and_exports(
 
 
 def _drag(page: Any, card: str) -> None:
-    """Drag across the middle of a chart (uPlot's zoom gesture)."""
+    """Drag across the middle of a chart (uPlot's zoom gesture). A chart that has just taken a
+    new run is rebuilt in its own task: a plot replaced under the scroll is looked up again."""
+    from playwright.sync_api import Error as PlaywrightError
+
     over = page.locator(f"{card} .u-over")
-    over.scroll_into_view_if_needed()
+    for attempt in range(5):
+        try:
+            over.scroll_into_view_if_needed()
+            break
+        except PlaywrightError as exc:
+            if "not attached" not in str(exc) or attempt == 4:
+                raise
     box = over.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + 20)
     page.mouse.down()
