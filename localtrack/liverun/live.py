@@ -20,8 +20,8 @@ from ..errors import RunWriteError, TrialStopped, UnsupportedValueError, UsageEr
 from ..media.gallery import MAYBE_MEDIA as _MAYBE_MEDIA
 from ..media.gallery import as_media
 from ..media.types import Media
+from ..store.keystats import KeyStats
 from ..store.layout import RunPaths
-from ..store.metrics import KeyStats
 from ..store.runmeta import MetaDocument, compute_summary
 from ..store.segseal import drain_queue
 from ..store.writer import RunWriter

@@ -1,12 +1,16 @@
-"""The writer thread's side of the mapped tail (segments.py): read, fsync, seal, release.
+"""The writer thread's side of the mapped tail (segments.py): count, fsync, seal, release.
 
-Each round the writer decodes the records the training thread appended since the last round
-(vectorised: segments.scan), folds them into the run's statistics, fsyncs the chunk (what a node
-failure could lose is one flush interval, as before), and seals every finished chunk into one
-Parquet shard named by the chunk numbers it covers; then the chunk files are deleted. At finish the
-current chunk is sealed too. A volatile chunk (kept in memory because no file could be allocated)
-is sealed as soon as the disk allows; if it still cannot be at finish, its rows go to the classic
-tail log, like any rows the writer holds in memory.
+Each round the writer scans the records the training thread appended since the last round
+(vectorised: segments.scan) only to fold them into the run's statistics (what the index and the
+UI's runs table show of a live run), then fsyncs the chunk (what a node failure could lose is one
+flush interval, as before). The scanned rows are not kept: a finished chunk is decoded once more,
+in one pass, straight into the shard's sorted table (its rows are already in step order per key,
+so no sort), and sealed into one Parquet shard named by the chunk numbers it covers; then the chunk
+files are deleted. At finish the current chunk is sealed too. A volatile chunk (kept in memory
+because no file could be allocated) is sealed as soon as the disk allows; if it still cannot be at
+finish, its rows go to the classic tail log, like any rows the writer holds in memory.
+
+pyarrow and numpy are imported on first use (this runs on the writer thread; init() never waits).
 """
 
 from __future__ import annotations
@@ -16,18 +20,19 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from .badrows import DroppedValue
+from .keystats import KeyStats, Row, merge_dtype
 from .layout import RunPaths, ShardName
-from .metrics import Row, encode_batch, merge_dtype, sort_rows
-from .segments import blocks_to_table, scan
+from .segformat import HEADER
 from .segwriter import Chunk, TailSegments
-from .shards import ShardInfo
 from .taillog import RECORD_METRICS, TailWriter
-from .writerhealth import WriterHealth
+from .writerhealth import DroppedValue, WriterHealth
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from .shards import ShardInfo
 
 
 class SegmentRounds:
@@ -39,16 +44,16 @@ class SegmentRounds:
     queue: deque[Row]
     health: WriterHealth
     dtypes: dict[str, str]
-    _unsealed: list[tuple[int, pa.Table]]
-    _unsealed_rows: int
-    _oldest_unsealed: float
+    stats: dict[str, KeyStats]
+    options: Any
     _shards: list[ShardInfo]
     _tail: TailWriter | None
     _rescued: set[int]
     stats_lock: threading.Lock
-
-    def _land(self, batch: int, table: pa.Table) -> None:
-        raise NotImplementedError
+    _publisher: Any
+    # rows counted (decoded for statistics) per chunk not sealed yet
+    _chunk_rows: dict[int, int]
+    _oldest_chunk: float
 
     def _record_hashes(self, add: list[ShardInfo], remove: list[str]) -> None:
         raise NotImplementedError
@@ -56,15 +61,10 @@ class SegmentRounds:
     def _compact(self) -> None:
         raise NotImplementedError
 
-    def _seal_due(self) -> bool:
-        raise NotImplementedError
-
     def _write_shard(
         self, path: Path, name: ShardName, table: pa.Table, dtypes: dict[str, str]
     ) -> ShardInfo:
         raise NotImplementedError
-
-    _publisher: Any
 
     # -- one round ---------------------------------------------------------------------------
 
@@ -76,13 +76,21 @@ class SegmentRounds:
                 self.health.notify()
         chunks = list(segs.chunks)
         for chunk in chunks:
-            self._decode_new(segs, chunk)
+            self._count_new(segs, chunk)
             chunk.sync(chunk.decoded)
         finished = chunks if final else chunks[:-1]
         if finished:
             self._seal_chunks(segs, finished, final)
-        if not final and chunks and self._seal_due():
+        if not final and chunks and self._segment_seal_due():
             self._roll_for_seal(segs, chunks[-1])
+
+    def _segment_seal_due(self) -> bool:
+        rows = self._chunk_rows
+        if not rows:
+            return False
+        age = time.monotonic() - self._oldest_chunk
+        scalars = sum(rows.values())
+        return scalars >= self.options.seal_scalars or age >= self.options.seal_interval_s
 
     def _roll_for_seal(self, segs: TailSegments, current: Chunk) -> None:
         """Get the current chunk retired so that its rows can be sealed.
@@ -101,10 +109,14 @@ class SegmentRounds:
         segs.roll_wanted = True
         self.health.notify()
 
-    def _decode_new(self, segs: TailSegments, chunk: Chunk) -> None:
+    def _count_new(self, segs: TailSegments, chunk: Chunk) -> None:
+        """Fold the rows appended since the last round into the statistics (not kept)."""
         end = chunk.pos  # every byte below pos is a whole record
         if end <= chunk.decoded:
             return
+        from .metrics import update_stats
+        from .segments import blocks_to_table, scan
+
         with self.stats_lock:  # counted and marked decoded at once (RunWriter.stats_now)
             found = scan(chunk.buf, chunk.decoded, end, segs.keysets, verify=False)
             table, dtypes = blocks_to_table(found.blocks)
@@ -112,22 +124,43 @@ class SegmentRounds:
                 self.dtypes[key] = merge_dtype(self.dtypes.get(key), kind)
             chunk.decoded = found.end
             if table.num_rows:
-                self._land(chunk.number, table)
+                rows = self._chunk_rows
+                if not rows:
+                    self._oldest_chunk = time.monotonic()
+                rows[chunk.number] = rows.get(chunk.number, 0) + table.num_rows
+                update_stats(self.stats, table, self.dtypes)
+                self._publisher.keys_changed(list(dtypes))
+
+    def _chunk_table(self, segs: TailSegments, chunks: list[Chunk]) -> pa.Table:
+        """The rows of whole chunks as one table sorted by (key, step): one decoding pass."""
+        from .metrics import sort_rows
+        from .segments import blocks_to_table, scan
+
+        blocks = []
+        seq = 0
+        for chunk in chunks:
+            found = scan(chunk.buf, HEADER.size, chunk.decoded, {}, verify=False)
+            for block in found.blocks:
+                block.first_seq += seq
+            seq += found.rows
+            blocks += found.blocks
+        table, _ = blocks_to_table(blocks)
+        return sort_rows([table])  # a no-op unless steps went back
 
     def _seal_chunks(self, segs: TailSegments, finished: list[Chunk], final: bool) -> None:
+        rows = self._chunk_rows
         numbers = {c.number for c in finished}
-        chosen = [(b, t) for b, t in self._unsealed if b in numbers]
-        if chosen:
+        counted = [c for c in finished if rows.get(c.number)]
+        if counted:
             name = ShardName(self.segment, min(numbers), max(numbers))
             dtypes = self.dtypes.copy()
             try:
-                info = self._write_shard(
-                    self.paths.shard(name), name, sort_rows([t for _, t in chosen]), dtypes
-                )
+                table = self._chunk_table(segs, counted)
+                info = self._write_shard(self.paths.shard(name), name, table, dtypes)
             except OSError as exc:
                 self.health.warn("seal", f"cannot write shard {name.filename} ({exc}); will retry")
                 if final:
-                    self._rescue_volatile(finished, chosen)
+                    self._rescue_volatile(segs, counted)
                 return
             self.health.recovered("seal")
             self._shards.append(info)
@@ -135,35 +168,38 @@ class SegmentRounds:
             self._publisher.index_call(
                 lambda idx: idx.replace_shards(self.paths.run_id, [info], [])
             )
-            self._unsealed = [(b, t) for b, t in self._unsealed if b not in numbers]
-            self._unsealed_rows = sum(t.num_rows for _, t in self._unsealed)
-            self._oldest_unsealed = time.monotonic()
+            for number in numbers:
+                rows.pop(number, None)
+            self._oldest_chunk = time.monotonic()
         for chunk in finished:
             chunk.release(unlink=True)
             with contextlib.suppress(ValueError):
                 segs.chunks.remove(chunk)
         self._compact()
 
-    def _rescue_volatile(self, finished: list[Chunk], chosen: list[tuple[int, pa.Table]]) -> None:
+    def _rescue_volatile(self, segs: TailSegments, chunks: list[Chunk]) -> None:
         """At finish, when no shard can be written: in-memory chunks go to the classic tail log."""
-        volatile = {c.number for c in finished if c.volatile} - self._rescued
+        from .metrics import encode_batch
+
+        volatile = [c for c in chunks if c.volatile and c.number not in self._rescued]
         try:
             if self._tail is None:
                 self._tail = TailWriter(self.paths.tail(self.segment))
-            for batch, table in chosen:
-                if batch in volatile:
-                    self._tail.append(RECORD_METRICS, encode_batch(batch, table, self.dtypes))
+            for chunk in volatile:
+                table = self._chunk_table(segs, [chunk])
+                self._tail.append(RECORD_METRICS, encode_batch(chunk.number, table, self.dtypes))
             self._tail.sync()
         except OSError as exc:
             self.health.warn("rescue", f"cannot add unsealed rows to the tail log either ({exc})")
             return
-        self._rescued |= volatile
+        self._rescued |= {c.number for c in volatile}
 
     def _segment_values_at_risk(self, segs: TailSegments) -> int:
         """Values only in memory: rows of volatile chunks not sealed (nor rescued) yet."""
-        volatile = {c.number for c in list(segs.chunks) if c.volatile} - self._rescued
-        rows = sum(t.num_rows for b, t in list(self._unsealed) if b in volatile)
-        undecoded = sum(1 for c in list(segs.chunks) if c.volatile and c.pos > c.decoded)
+        counted = self._chunk_rows
+        volatile = [c for c in list(segs.chunks) if c.volatile and c.number not in self._rescued]
+        rows = sum(counted.get(c.number, 0) for c in volatile)
+        undecoded = sum(1 for c in volatile if c.pos > c.decoded)
         return rows + undecoded + sum(len(r[2]) for r in list(self.queue))
 
     def _close_segments(self, segs: TailSegments) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .segments import (
+from .segformat import (
     CRC,
     HEADER,
     SYNCED_END,
