@@ -51,6 +51,7 @@ class SegmentRounds:
     _rescued: set[int]
     stats_lock: threading.Lock
     _publisher: Any
+    _segment_room: threading.Event
     # rows counted (decoded for statistics) per chunk not sealed yet
     _chunk_rows: dict[int, int]
     _oldest_chunk: float
@@ -175,6 +176,7 @@ class SegmentRounds:
             chunk.release(unlink=True)
             with contextlib.suppress(ValueError):
                 segs.chunks.remove(chunk)
+        self._segment_room.set()  # a log() waiting for memory (segwriter.py) may go on
         self._compact()
 
     def _rescue_volatile(self, segs: TailSegments, chunks: list[Chunk]) -> None:

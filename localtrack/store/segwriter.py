@@ -5,7 +5,10 @@ current chunk: one cached ``struct.Struct`` per keyset, a CRC, no Python object 
 is full the training thread maps the next one itself (``posix_fallocate`` first, so a full disk is
 an ``OSError`` here, never a ``SIGBUS`` later). If no chunk file can be allocated, the next chunk is
 an in-memory buffer instead ("volatile": the writer seals it into a shard as soon as it can), one
-warning says so, and logging goes on; a later chunk tries the disk again.
+warning says so, and logging goes on; a later chunk tries the disk again. Memory is bounded: once
+volatile chunks hold ``MAX_VOLATILE_BYTES``, the next chunk waits (back-pressure: ``log()`` blocks,
+with one warning) until the writer has written some of them or a chunk file can be allocated,
+so no row whose ``log()`` returned is ever dropped.
 
 The writer thread reads ``chunks`` (appended to here; released by the writer once sealed) and
 each chunk's ``pos``: every byte below ``pos`` is a whole record.
@@ -35,6 +38,7 @@ from .segformat import (
     row_struct,
 )
 
+MAX_VOLATILE_BYTES = 256 * 1024 * 1024  # in-memory chunks (no file could be allocated) at most
 MIN_CHUNK_BYTES = 64 * 1024
 MAX_CHUNK_BYTES = 16 * 1024 * 1024
 BYTES_PER_SCALAR = 12  # about what a row of 10 scalars takes per value
@@ -53,13 +57,25 @@ def allocate(fd: int, size: int) -> None:
 class Chunk:
     """One chunk: a mapped file, or a volatile in-memory buffer when no file could be allocated."""
 
-    __slots__ = ("buf", "decoded", "fd", "mv", "number", "path", "pos", "synced", "volatile")
+    __slots__ = (
+        "buf",
+        "decoded",
+        "fd",
+        "mv",
+        "number",
+        "path",
+        "pos",
+        "size",
+        "synced",
+        "volatile",
+    )
 
     def __init__(self, number: int, path: Path | None, buf: Any, fd: int) -> None:
         self.number = number
         self.path = path
         self.buf = buf
         self.mv = memoryview(buf)
+        self.size = len(buf)
         self.fd = fd
         self.pos = HEADER.size
         self.decoded = HEADER.size  # the writer thread has read records up to here
@@ -111,16 +127,31 @@ class TailSegments:
         self.current: Chunk | None = None
         self.closed = False
         self.roll_wanted = False  # set by the writer: seal-interval reached on a slow run
+        # set by the writer: wait up to the given seconds for volatile chunks to be written;
+        # False when waiting is pointless (the writer is gone, or it is the caller)
+        self.room_wait: Callable[[float], bool] | None = None
 
     # -- the hot path ------------------------------------------------------------------------
 
-    def appender(self, keys: tuple[str, ...], kinds: tuple[str, ...]) -> Callable[[int, Any], None]:
-        """A function appending (step, {key: value} in keyset order) as one row of this keyset."""
+    def row_packer(
+        self, keys: tuple[str, ...], kinds: tuple[str, ...]
+    ) -> tuple[Callable[..., None], int, int, int]:
+        """How to append a row of this keyset: ``(pack_into, length, keyset id, record size)``.
+
+        ``log()`` inlines the append (run.log's fast path): ``pack_into(chunk.buf, pos + 4,
+        length, keyset_id, step, wall, *values)``, then the CRC of ``chunk.mv[pos + 4 : pos +
+        size]`` at ``pos``, then ``chunk.pos = pos + size`` — when ``pos + size <= chunk.size``;
+        otherwise ``roll(size)`` first. ``appender`` does the same in a function.
+        """
         keyset_id = self.intern(Keyset(keys, kinds))
         packer = row_struct(len(keys))
-        pack = packer.pack_into
-        length = packer.size - 4
-        size = packer.size + 4
+        if self.current is None:
+            self.roll(packer.size + 4)
+        return packer.pack_into, packer.size - 4, keyset_id, packer.size + 4
+
+    def appender(self, keys: tuple[str, ...], kinds: tuple[str, ...]) -> Callable[[int, Any], None]:
+        """A function appending (step, {key: value} in keyset order) as one row of this keyset."""
+        pack, length, keyset_id, size = self.row_packer(keys, kinds)
         crc_pack = CRC.pack_into
         crc32 = zlib.crc32
         now = time.time
@@ -128,19 +159,15 @@ class TailSegments:
 
         def append(step: int, row: Any) -> None:
             chunk = segs.current
-            pos = chunk.pos  # type: ignore[union-attr]
-            end = pos + size
-            if end > len(chunk.buf):  # type: ignore[union-attr]
+            assert chunk is not None
+            pos = chunk.pos
+            if pos + size > chunk.size:
                 chunk = segs.roll(size)
                 pos = chunk.pos
-                end = pos + size
-            buf = chunk.buf  # type: ignore[union-attr]
-            pack(buf, pos + 4, length, keyset_id, step, now(), *row.values())
-            crc_pack(buf, pos, crc32(chunk.mv[pos + 4 : end]))  # type: ignore[union-attr]
-            chunk.pos = end  # type: ignore[union-attr]
+            pack(chunk.buf, pos + 4, length, keyset_id, step, now(), *row.values())
+            crc_pack(chunk.buf, pos, crc32(chunk.mv[pos + 4 : pos + size]))
+            chunk.pos = pos + size
 
-        if self.current is None:
-            self.roll(size)
         return append
 
     def write(
@@ -218,6 +245,24 @@ class TailSegments:
         return Chunk(number, path, buf, fd)
 
     def _open_memory(self, number: int, size: int) -> Chunk:
+        """An in-memory chunk, once volatile chunks leave room for it (back-pressure)."""
+        while self.room_wait is not None:
+            held = sum(c.size for c in list(self.chunks) if c.volatile)
+            if held + size <= MAX_VOLATILE_BYTES:
+                break
+            self._warn(
+                "memory",
+                f"the disk is full and {held / 2**20:.0f} MiB of logged rows wait in memory, "
+                f"the limit: log() waits until they are written (free space on the disk of "
+                f"{self.run_dir}); nothing logged so far is lost",
+            )
+            if not self.room_wait(1.0):
+                break
+            chunk = self._open_file(number, size)
+            if chunk is not None:
+                self._recovered("memory")
+                return chunk
+        self._recovered("memory")
         return Chunk(number, None, bytearray(size), -1)
 
     def close(self) -> None:

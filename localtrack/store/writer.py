@@ -123,6 +123,9 @@ class RunWriter(SegmentRounds, ClassicRounds):
         self._thread = threading.Thread(
             target=self._run, name=f"localtrack-writer-{paths.run_id}", daemon=True
         )
+        self._segment_room = threading.Event()  # set when the writer released volatile chunks
+        if self.segments is not None:
+            self.segments.room_wait = self._wait_for_segment_room
 
     # -- called from the training thread ------------------------------------------------------
 
@@ -155,6 +158,16 @@ class RunWriter(SegmentRounds, ClassicRounds):
         self._wake.set()
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+    def _wait_for_segment_room(self, timeout: float) -> bool:
+        """Called by a chunk roll when in-memory chunks are at their limit (segwriter.py)."""
+        thread = self._thread
+        if threading.current_thread() is thread or not thread.is_alive() or self.failure:
+            return False
+        self._segment_room.clear()
+        self._wake.set()
+        self._segment_room.wait(timeout)
+        return True
 
     @property
     def healthy(self) -> bool:
