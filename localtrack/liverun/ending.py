@@ -78,16 +78,32 @@ class RunEnding:
             if self._pending is not None:
                 self._commit_pending()
         wait = timeout if timeout is not None else self._settings["finish_timeout"]
-        done = self._writer.flush(wait)
         segments = self._segments
-        if done and segments is not None and segments.roll_wanted:
-            # The flushed rows reached the seal threshold: start the next chunk here (the
-            # training thread owns the chunks) so that the writer seals them now, as the
-            # classic write path does at a flush, instead of at the next log().
-            segments.roll_wanted = False
-            segments.roll(0)
+        if segments is None:
             done = self._writer.flush(wait)
+        else:
+            done = self._flush_segments(segments, wait)
         self._raise_if_writer_failed()
+        return done
+
+    def _flush_segments(self, segments: TailSegments, wait: float) -> bool:
+        # While this thread waits it appends nothing, so the writer may append the rows other
+        # threads queued (system metrics) itself: otherwise one that arrives during the wait
+        # would hold the flush until its timeout.
+        segments.hand_over()
+        try:
+            done = self._writer.flush(wait)
+            if done and segments.roll_wanted:
+                # The flushed rows reached the seal threshold: start the next chunk here (the
+                # training thread owns the chunks) so that the writer seals them now, as the
+                # classic write path does at a flush, instead of at the next log().
+                segments.take_back()
+                segments.roll_wanted = False
+                segments.roll(0)
+                segments.hand_over()
+                done = self._writer.flush(wait)
+        finally:
+            segments.take_back()
         return done
 
     def finish(self, exit_code: int = 0, quiet: bool | None = None) -> None:

@@ -7,6 +7,7 @@ kept beside the data (Parquet metadata ``localtrack.dtypes``) and restored on re
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 from collections.abc import Iterable, Mapping
@@ -249,9 +250,10 @@ def _interleave_by_key(tables: list[pa.Table], joined: pa.Table) -> pa.Table:
         else:
             return joined
         offset += table.num_rows
-    order = np.concatenate(
-        [np.arange(a, b, dtype=np.int64) for name in sorted(ranges) for a, b in ranges[name]]
-    )
+    spans = [span for name in sorted(ranges) for span in ranges[name]]
+    if all(a == b for (_, a), (b, _) in itertools.pairwise(spans)):
+        return joined  # each key's rows already follow each other (one key, or shards in order)
+    order = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in spans])
     return joined.take(arrow_from_numpy(order, pa.int64()))
 
 

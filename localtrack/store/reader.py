@@ -80,6 +80,7 @@ DamageHandler = Callable[[str, list[str]], None]
 
 POINTS_CACHE_BYTES = 512 * 1024 * 1024
 SCAN_CACHE_ENTRIES = 4096
+HISTORY_CACHE_BYTES = 256 * 1024 * 1024  # history() tables, per version of a run's files
 _LOGGED_DAMAGE_MAX = 10_000
 
 
@@ -100,6 +101,7 @@ class StoreReader:
         self._local = threading.local()
         self._points_cache = SizedLRU(POINTS_CACHE_BYTES, _arrays_nbytes)
         self._scan_cache = SizedLRU(SCAN_CACHE_ENTRIES)
+        self._history_cache = SizedLRU(HISTORY_CACHE_BYTES, lambda v: v[0].nbytes + 200)
         self._on_damage = on_damage
         self._logged: set[tuple[str, str]] = set()
         self._index_damage_logged = False
@@ -293,11 +295,19 @@ class StoreReader:
         `series(..., x="wall_time")`.
         """
         run_id = self.resolve_run_id(run_id)
-        table, dtypes, problems = self._long(run_id, keys)
-        self._report(run_id, problems)
-        if keys is None and table.num_rows:
-            table = table.filter(pc.invert(pc.starts_with(table.column("key"), SYSTEM_PREFIX)))
-        return to_wide(table, dtypes, keys)
+        cache_key = (run_id, None if keys is None else tuple(keys), self._version(run_id))
+        cached = self._history_cache.get(cache_key)  # a table is immutable: safe to share
+        if cached is None:
+            table, dtypes, problems = self._long(run_id, keys)
+            if keys is None and table.num_rows:
+                table = table.filter(pc.invert(pc.starts_with(table.column("key"), SYSTEM_PREFIX)))
+            cached = (to_wide(table, dtypes, keys), problems)
+            self._history_cache.put(cache_key, cached)
+        self._report(run_id, cached[1])
+        return cached[0]
+
+    def _version(self, run_id: str) -> str:
+        return data_version(self.store.run(run_id))
 
     def data_warnings(self, run_id: str) -> list[str]:
         """Problems found reading the run's files right now (damaged shard, torn tail)."""
@@ -377,7 +387,7 @@ class StoreReader:
 
     def _points(self, run_id: str, key: str, x: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(xs, ys, damage found reading them), cached per version of the run's files."""
-        cache_key = (run_id, key, x, data_version(self.store.run(run_id)))
+        cache_key = (run_id, key, x, self._version(run_id))
         cached = self._points_cache.get(cache_key)
         if cached is not None:
             return cached

@@ -71,10 +71,11 @@ class SegmentRounds:
 
     def _segment_round(self, segs: TailSegments, final: bool) -> None:
         if self.queue:
-            if final:  # the training thread is done: write the sampler's rows ourselves
-                drain_queue(segs, self.queue, self.health)
-            else:  # the training thread writes them at its next log() (one writer per chunk)
-                self.health.notify()
+            with segs.handover:
+                if final or segs.handed_over:  # the training thread is done, or waits: write
+                    drain_queue(segs, self.queue, self.health)  # the sampler's rows ourselves
+                else:  # the training thread writes them at its next log() (one writer per chunk)
+                    self.health.notify()
         chunks = list(segs.chunks)
         for chunk in chunks:
             self._count_new(segs, chunk)

@@ -20,6 +20,7 @@ import contextlib
 import mmap
 import os
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -130,6 +131,9 @@ class TailSegments:
         # set by the writer: wait up to the given seconds for volatile chunks to be written;
         # False when waiting is pointless (the writer is gone, or it is the caller)
         self.room_wait: Callable[[float], bool] | None = None
+        # True while the training thread waits in flush(): then the writer may append too
+        self.handed_over = False
+        self.handover = threading.Lock()  # held by the writer while it appends
 
     # -- the hot path ------------------------------------------------------------------------
 
@@ -264,6 +268,15 @@ class TailSegments:
                 return chunk
         self._recovered("memory")
         return Chunk(number, None, bytearray(size), -1)
+
+    def hand_over(self) -> None:
+        """The training thread will append nothing until take_back(): the writer may."""
+        self.handed_over = True
+
+    def take_back(self) -> None:
+        """The training thread appends again (after waiting for an append under way)."""
+        with self.handover:
+            self.handed_over = False
 
     def close(self) -> None:
         """No more rows: the training thread is done (finish)."""
