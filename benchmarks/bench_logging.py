@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -127,18 +128,21 @@ ROW_EXPR = "{" + ", ".join(f"{k!r}: x + {j}" for j, k in enumerate(KEYS10)) + "}
 CASES["floors_and_ratios"] = f"""
 import pyarrow as pa, pyarrow.parquet as pq
 from localtrack.store.metrics import arrow_from_numpy
+CPU = []  # (list loop, log loop) CPU seconds of the loop's own thread: robust to a busy machine
 def list_loop(n):
     sink = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     for i in range(n):
         x = i * 0.001
         sink.append({ROW_EXPR})
+    CPU.append(time.thread_time() - c0)
     return time.perf_counter() - t0, sink
 def log_loop(run, n):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     for i in range(n):
         x = i * 0.001
         run.log({ROW_EXPR})
+    CPU.append(time.thread_time() - c0)
     return time.perf_counter() - t0
 def parquet_floor(n, path):
     loop_s, sink = list_loop(n)
@@ -164,6 +168,7 @@ print(json.dumps({{
     "log_ratio": med(per_log) / med(per_list),
     "parquet_floor_s": med(floors), "loop_finish_s": med(totals),
     "loop_finish_ratio": med(totals) / med(floors),
+    "log_cpu_ratio": med(CPU[1::3]) / med(CPU[0::3]),
 }}))
 """
 CASES["stalls"] = f"""
@@ -211,7 +216,12 @@ CLASSIC = (  # the write path before tail segments, which network filesystems ke
 def run_case(name: str, steps: int, classic: bool = False) -> dict:
     prelude = CHILD_PRELUDE + (CLASSIC if classic else "")
     code = prelude + f"STEPS = {steps}\n" + textwrap.dedent(CASES[name])
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # as users run it: with the bytecode cache (compiling every module would count in init())
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-c", "import localtrack.liverun.init"], env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

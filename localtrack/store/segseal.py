@@ -29,6 +29,9 @@ from .segwriter import Chunk, TailSegments
 from .taillog import RECORD_METRICS, TailWriter
 from .writerhealth import DroppedValue, WriterHealth
 
+STATS_ROUND_BYTES = 1 << 20  # new rows a round counts at once, about 10k rows of 10 scalars
+STATS_LAG_S = 2.0  # ... or more, when the statistics are older than this
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
@@ -52,9 +55,12 @@ class SegmentRounds:
     stats_lock: threading.Lock
     _publisher: Any
     _segment_room: threading.Event
-    # rows counted (decoded for statistics) per chunk not sealed yet
+    # unsealed chunks holding counted rows (number → counts), scalars counted since the last
+    # seal, when the oldest unsealed count was, when statistics were last brought up to date
     _chunk_rows: dict[int, int]
+    _counted_scalars: int
     _oldest_chunk: float
+    _counted_at: float
 
     def _record_hashes(self, add: list[ShardInfo], remove: list[str]) -> None:
         raise NotImplementedError
@@ -78,20 +84,33 @@ class SegmentRounds:
                     self.health.notify()
         chunks = list(segs.chunks)
         for chunk in chunks:
-            self._count_new(segs, chunk)
-            chunk.sync(chunk.decoded)
+            chunk.sync(chunk.pos)  # every byte below pos is a whole record
         finished = chunks if final else chunks[:-1]
         if finished:
             self._seal_chunks(segs, finished, final)
-        if not final and chunks and self._segment_seal_due():
-            self._roll_for_seal(segs, chunks[-1])
+        if not final and chunks:
+            current = chunks[-1]
+            if self._stats_due(current):
+                self._count_new(segs, current)
+            if self._segment_seal_due():
+                self._roll_for_seal(segs, current)
+
+    def _stats_due(self, chunk: Chunk) -> bool:
+        """Count the current chunk's new rows now, or leave them to its seal (one decoding
+        pass for both)? Now when they are few (a slow loop: the index stays current) or the
+        statistics have not been refreshed for STATS_LAG_S; a busy loop's rows wait for the seal,
+        so the writer takes the GIL from the training thread as little as possible."""
+        now = time.monotonic()
+        if chunk.pos - chunk.decoded > STATS_ROUND_BYTES and now - self._counted_at < STATS_LAG_S:
+            return False
+        self._counted_at = now
+        return True
 
     def _segment_seal_due(self) -> bool:
-        rows = self._chunk_rows
-        if not rows:
+        if not self._chunk_rows:
             return False
         age = time.monotonic() - self._oldest_chunk
-        scalars = sum(rows.values())
+        scalars = self._counted_scalars
         return scalars >= self.options.seal_scalars or age >= self.options.seal_interval_s
 
     def _roll_for_seal(self, segs: TailSegments, current: Chunk) -> None:
@@ -105,64 +124,79 @@ class SegmentRounds:
         """
         idle = getattr(self, "_idle_mark", None) == (current.number, current.pos)
         self._idle_mark = (current.number, current.pos)
-        if idle and not segs.closed and segs.current is current:
+        if idle and not segs.closed and segs.current is current and not segs.waiting_for_room:
             segs.roll(0)
             return
         segs.roll_wanted = True
         self.health.notify()
 
     def _count_new(self, segs: TailSegments, chunk: Chunk) -> None:
-        """Fold the rows appended since the last round into the statistics (not kept)."""
+        """Fold the rows appended since the last count into the statistics (not kept)."""
         end = chunk.pos  # every byte below pos is a whole record
         if end <= chunk.decoded:
             return
-        from .metrics import update_stats
         from .segments import blocks_to_table, scan
 
-        with self.stats_lock:  # counted and marked decoded at once (RunWriter.stats_now)
-            found = scan(chunk.buf, chunk.decoded, end, segs.keysets, verify=False)
-            table, dtypes = blocks_to_table(found.blocks)
+        found = scan(chunk.buf, chunk.decoded, end, segs.keysets, verify=False)
+        table, dtypes = blocks_to_table(found.blocks)
+        self._count(table, dtypes, {chunk: found.end})
+
+    def _count(self, table: pa.Table, dtypes: dict[str, str], ends: dict[Chunk, int]) -> None:
+        """Fold a table of the chunks' rows up to `ends` into the statistics, and mark them
+        counted, at once (RunWriter.stats_now reads the uncounted rest under the same lock)."""
+        from .metrics import update_stats
+
+        with self.stats_lock:
             for key, kind in dtypes.items():
                 self.dtypes[key] = merge_dtype(self.dtypes.get(key), kind)
-            chunk.decoded = found.end
+            rows = self._chunk_rows
+            if table.num_rows and not rows:
+                self._oldest_chunk = time.monotonic()
+            for chunk, end in ends.items():
+                chunk.decoded = end
+                rows[chunk.number] = rows.get(chunk.number, 0) + 1  # marked: holds rows
             if table.num_rows:
-                rows = self._chunk_rows
-                if not rows:
-                    self._oldest_chunk = time.monotonic()
-                rows[chunk.number] = rows.get(chunk.number, 0) + table.num_rows
                 update_stats(self.stats, table, self.dtypes)
                 self._publisher.keys_changed(list(dtypes))
+            self._counted_scalars += table.num_rows
 
-    def _chunk_table(self, segs: TailSegments, chunks: list[Chunk]) -> pa.Table:
+    def _chunk_table(
+        self, chunks: list[Chunk]
+    ) -> tuple[pa.Table, dict[str, str], dict[Chunk, int]]:
         """The rows of whole chunks as one table sorted by (key, step): one decoding pass."""
         from .metrics import sort_rows
         from .segments import blocks_to_table, scan
 
         blocks = []
+        ends = {}
         seq = 0
         for chunk in chunks:
-            found = scan(chunk.buf, HEADER.size, chunk.decoded, {}, verify=False)
+            found = scan(chunk.buf, HEADER.size, chunk.pos, {}, verify=False)
             for block in found.blocks:
                 block.first_seq += seq
             seq += found.rows
             blocks += found.blocks
-        table, _ = blocks_to_table(blocks)
-        return sort_rows([table])  # a no-op unless steps went back
+            ends[chunk] = found.end
+        table, dtypes = blocks_to_table(blocks)
+        return sort_rows([table]), dtypes, ends  # sort_rows: a no-op unless steps went back
 
     def _seal_chunks(self, segs: TailSegments, finished: list[Chunk], final: bool) -> None:
-        rows = self._chunk_rows
+        fresh = all(c.decoded == HEADER.size for c in finished)
+        if not fresh:  # partly counted already: count the rest apart
+            for chunk in finished:
+                self._count_new(segs, chunk)
+        table, dtypes, ends = self._chunk_table(finished)
+        if fresh:  # the common case of a busy loop: one decoding pass for statistics and shard
+            self._count(table, dtypes, ends)
         numbers = {c.number for c in finished}
-        counted = [c for c in finished if rows.get(c.number)]
-        if counted:
+        if table.num_rows:
             name = ShardName(self.segment, min(numbers), max(numbers))
-            dtypes = self.dtypes.copy()
             try:
-                table = self._chunk_table(segs, counted)
-                info = self._write_shard(self.paths.shard(name), name, table, dtypes)
+                info = self._write_shard(self.paths.shard(name), name, table, self.dtypes.copy())
             except OSError as exc:
                 self.health.warn("seal", f"cannot write shard {name.filename} ({exc}); will retry")
                 if final:
-                    self._rescue_volatile(segs, counted)
+                    self._rescue_volatile(segs, finished)
                 return
             self.health.recovered("seal")
             self._shards.append(info)
@@ -170,9 +204,10 @@ class SegmentRounds:
             self._publisher.index_call(
                 lambda idx: idx.replace_shards(self.paths.run_id, [info], [])
             )
-            for number in numbers:
-                rows.pop(number, None)
             self._oldest_chunk = time.monotonic()
+        for number in numbers:
+            self._chunk_rows.pop(number, None)
+        self._counted_scalars = 0
         for chunk in finished:
             chunk.release(unlink=True)
             with contextlib.suppress(ValueError):
@@ -189,7 +224,7 @@ class SegmentRounds:
             if self._tail is None:
                 self._tail = TailWriter(self.paths.tail(self.segment))
             for chunk in volatile:
-                table = self._chunk_table(segs, [chunk])
+                table = self._chunk_table([chunk])[0]
                 self._tail.append(RECORD_METRICS, encode_batch(chunk.number, table, self.dtypes))
             self._tail.sync()
         except OSError as exc:
@@ -197,13 +232,27 @@ class SegmentRounds:
             return
         self._rescued |= {c.number for c in volatile}
 
+    def _volatile(self, segs: TailSegments) -> list[Chunk]:
+        """In-memory chunks holding rows that are neither sealed nor rescued yet."""
+        return [
+            c
+            for c in list(segs.chunks)
+            if c.volatile and c.number not in self._rescued and c.pos > c.prelude_end
+        ]
+
+    def _segment_unwritten(self, segs: TailSegments) -> bool:
+        """Whether rows are only in memory (cheap: asked after every round)."""
+        return bool(self.queue) or bool(self._volatile(segs))
+
     def _segment_values_at_risk(self, segs: TailSegments) -> int:
-        """Values only in memory: rows of volatile chunks not sealed (nor rescued) yet."""
-        counted = self._chunk_rows
-        volatile = [c for c in list(segs.chunks) if c.volatile and c.number not in self._rescued]
-        rows = sum(counted.get(c.number, 0) for c in volatile)
-        undecoded = sum(1 for c in volatile if c.pos > c.decoded)
-        return rows + undecoded + sum(len(r[2]) for r in list(self.queue))
+        """Values only in memory: those of in-memory chunks and of the queue."""
+        from .segments import scan
+
+        values = sum(len(r[2]) for r in list(self.queue))
+        for chunk in self._volatile(segs):
+            found = scan(chunk.buf, HEADER.size, chunk.pos, {}, verify=False)
+            values += sum(b.values.size for b in found.blocks)
+        return values
 
     def _close_segments(self, segs: TailSegments) -> None:
         for chunk in list(segs.chunks):

@@ -66,6 +66,7 @@ class Chunk:
         "number",
         "path",
         "pos",
+        "prelude_end",
         "size",
         "synced",
         "volatile",
@@ -79,6 +80,7 @@ class Chunk:
         self.size = len(buf)
         self.fd = fd
         self.pos = HEADER.size
+        self.prelude_end = HEADER.size  # where the definitions the chunk starts with end
         self.decoded = HEADER.size  # the writer thread has read records up to here
         self.synced = HEADER.size  # ... and fsynced up to here
         self.volatile = path is None
@@ -133,6 +135,7 @@ class TailSegments:
         self.room_wait: Callable[[float], bool] | None = None
         # True while the training thread waits in flush(): then the writer may append too
         self.handed_over = False
+        self.waiting_for_room = False  # a roll waits for in-memory chunks to be written
         self.handover = threading.Lock()  # held by the writer while it appends
 
     # -- the hot path ------------------------------------------------------------------------
@@ -222,7 +225,7 @@ class TailSegments:
         size = max(self.chunk_bytes, len(prelude) + need)
         chunk = self._open_file(number, size) or self._open_memory(number, size)
         chunk.buf[: len(prelude)] = prelude
-        chunk.pos = len(prelude)
+        chunk.pos = chunk.prelude_end = len(prelude)
         self.chunks.append(chunk)
         self.current = chunk
         return chunk
@@ -250,10 +253,17 @@ class TailSegments:
 
     def _open_memory(self, number: int, size: int) -> Chunk:
         """An in-memory chunk, once volatile chunks leave room for it (back-pressure)."""
+        try:
+            return self._memory_when_room(number, size)
+        finally:
+            self.waiting_for_room = False
+
+    def _memory_when_room(self, number: int, size: int) -> Chunk:
         while self.room_wait is not None:
             held = sum(c.size for c in list(self.chunks) if c.volatile)
             if held + size <= MAX_VOLATILE_BYTES:
                 break
+            self.waiting_for_room = True  # the writer must not start a chunk meanwhile
             self._warn(
                 "memory",
                 f"the disk is full and {held / 2**20:.0f} MiB of logged rows wait in memory, "
@@ -277,6 +287,7 @@ class TailSegments:
         """The training thread appends again (after waiting for an append under way)."""
         with self.handover:
             self.handed_over = False
+        self.waiting_for_room = False  # a roll waits for in-memory chunks to be written
 
     def close(self) -> None:
         """No more rows: the training thread is done (finish)."""

@@ -108,8 +108,9 @@ class RunWriter(SegmentRounds, ClassicRounds):
         self._flush_served = 0  # the last request whose rows are on disk
         self._tail: TailWriter | None = None
         self._rescued: set[int] = set()
-        self._chunk_rows: dict[int, int] = {}  # mapped tail: rows counted per unsealed chunk
-        self._oldest_chunk = time.monotonic()
+        self._chunk_rows: dict[int, int] = {}  # mapped tail: segseal.SegmentRounds
+        self._counted_scalars = 0
+        self._oldest_chunk = self._counted_at = time.monotonic()
         self.segments: TailSegments | None = None
         if self.options.mapped_tail and not is_network_filesystem(paths.dir):
             self.segments = TailSegments(
@@ -171,7 +172,7 @@ class RunWriter(SegmentRounds, ClassicRounds):
 
     @property
     def healthy(self) -> bool:
-        if self.segments is not None and self._segment_values_at_risk(self.segments):
+        if self.segments is not None and self._segment_unwritten(self.segments):
             return False
         return not self._pending and not self._media.pending
 
