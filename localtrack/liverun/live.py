@@ -1,8 +1,12 @@
-"""Run: the logging client. ``log()`` only validates and queues; a writer thread does all I/O.
+"""Run: the logging client. ``log()`` validates and packs each row into the run's mapped tail
+segment (store/segwriter.py), where a killed process cannot lose it; a writer thread seals it.
+On network filesystems ``log()`` queues rows for the writer instead (the classic path).
 
 The hot path costs one flag test for everything unusual: ``_attention`` is set when the run is
 finished, when the writer has news for the training thread (values it had to drop, or a failure),
-and while the step counter is near its int64 limit; ``_attend()`` then sorts it out.
+and while the step counter is near its int64 limit; ``_attend()`` then sorts it out. A row whose
+keys and value types match a shape seen before is packed inline (``log()``'s fast path); anything
+else is validated key by key and learned.
 """
 
 from __future__ import annotations

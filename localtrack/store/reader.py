@@ -306,7 +306,7 @@ class StoreReader:
         self._report(run_id, cached[1])
         return cached[0]
 
-    def _version(self, run_id: str) -> str:
+    def _version(self, run_id: str) -> tuple:
         return data_version(self.store.run(run_id))
 
     def data_warnings(self, run_id: str) -> list[str]:
