@@ -150,25 +150,25 @@ class Run(RunSurface, RunEnding):
         if self._attention:
             self._attend(step)
         if step is None and commit and type(data) is dict:
-            # The fast path: a row shape seen before, with the same value types, packed straight
-            # into the mapped tail (the CRC last, then the new end: a kill mid-way loses only
-            # this row, and recovery cuts it). Everything else takes the general path below.
+            # The fast path: a row shape seen before, with the same value types, packed and
+            # copied into the mapped tail, then the new end set (a kill mid-copy leaves a record
+            # that fails its CRC: only this row is lost, and recovery cuts it). Everything else
+            # takes the general path below.
             hit = self._fast.get(tuple(data))
             if hit is not None and hit[0] == tuple(map(type, data.values())):
-                _, pack, length, keyset_id, size = hit
+                _, pack, length, keyset_id, size, record, body = hit
                 chunk = self._segments.current  # type: ignore[union-attr]
                 pos = chunk.pos
                 end = pos + size
                 if end <= chunk.size and self._pending is None:
                     s = self._step
-                    buf = chunk.buf
-                    try:
-                        pack(buf, pos + 4, length, keyset_id, s, _now(), *data.values())
-                    except _PACK_ERRORS:  # a value this row shape cannot take:
-                        buf[pos:end] = bytes(size)  # no half-packed row left behind; the
-                        # general path below sorts it out
+                    try:  # into this row shape's scratch record, then one copy into the mapping
+                        pack(record, 4, length, keyset_id, s, _now(), *data.values())
+                    except _PACK_ERRORS:
+                        pass  # a value this row shape cannot take: the general path sorts it out
                     else:
-                        _crc_pack(buf, pos, _crc32(chunk.mv[pos + 4 : end]))
+                        _crc_pack(record, 0, _crc32(body))
+                        chunk.buf[pos:end] = record
                         chunk.pos = end
                         self._step = s + 1
                         return
@@ -222,7 +222,9 @@ class Run(RunSurface, RunEnding):
             return
         kinds = tuple(self._dtypes[k] for k in keys)
         assert self._segments is not None
-        self._fast[keys] = (types, *self._segments.row_packer(keys, kinds))
+        pack, length, keyset_id, size = self._segments.row_packer(keys, kinds)
+        record = bytearray(size)  # crc | length | keyset | step | wall | values
+        self._fast[keys] = (types, pack, length, keyset_id, size, record, memoryview(record)[4:])
 
     def _attend(self, step: Any) -> None:
         """Whatever set `_attention`: a finished run, news from the writer, a step near int64."""

@@ -145,10 +145,11 @@ class TailSegments:
     ) -> tuple[Callable[..., None], int, int, int]:
         """How to append a row of this keyset: ``(pack_into, length, keyset id, record size)``.
 
-        ``log()`` inlines the append (run.log's fast path): ``pack_into(chunk.buf, pos + 4,
-        length, keyset_id, step, wall, *values)``, then the CRC of ``chunk.mv[pos + 4 : pos +
-        size]`` at ``pos``, then ``chunk.pos = pos + size`` — when ``pos + size <= chunk.size``;
-        otherwise ``roll(size)`` first. ``appender`` does the same in a function.
+        ``log()`` inlines the append (run.log's fast path): ``pack_into(record, 4, length,
+        keyset_id, step, wall, *values)`` into a scratch record of `size` bytes, its CRC (of
+        bytes 4 on) at 0, the record copied to ``chunk.buf[pos : pos + size]``, then ``chunk.pos
+        = pos + size`` — when ``pos + size <= chunk.size``; otherwise ``roll(size)`` first.
+        ``appender`` does the same in a function.
         """
         keyset_id = self.intern(Keyset(keys, kinds))
         packer = row_struct(len(keys))
