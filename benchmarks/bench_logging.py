@@ -19,6 +19,10 @@ CHILD_PRELUDE = """
 import gc, json, os, statistics, sys, tempfile, time
 import localtrack
 root = tempfile.mkdtemp(prefix="lt-bench-")
+# issue 11's cases: no console, system-metrics or environment capture (the environment thread
+# reads every installed package's metadata: ~0.6 s of CPU at a run's start, which a 100k-step loop
+# would share its GIL with, and finish() waits for); with it, add that once per run
+QUIET = dict(system_metrics=False, console=False, capture_packages=False, save_code=False)
 """
 
 CASES = {
@@ -153,7 +157,7 @@ def parquet_floor(n, path):
         pq.write_table(table, f)
         f.flush(); os.fsync(f.fileno())
     return loop_s + time.perf_counter() - t0
-settings = localtrack.Settings(system_metrics=False, console=False)
+settings = localtrack.Settings(**QUIET)
 per_list, per_log, floors, totals = [], [], [], []
 for rep in range(5):
     per_list.append(list_loop(STEPS)[0] / STEPS)
@@ -172,7 +176,7 @@ print(json.dumps({{
 }}))
 """
 CASES["stalls"] = f"""
-run = localtrack.init(project="bench", dir=root, settings=localtrack.Settings(system_metrics=False, console=False))
+run = localtrack.init(project="bench", dir=root, settings=localtrack.Settings(**QUIET))
 perf = time.perf_counter_ns
 times = [0] * STEPS
 for i in range(STEPS):
@@ -186,7 +190,7 @@ print(json.dumps({{"median_us": times[STEPS // 2] / 1000, "p99_9_us": times[int(
 """
 CASES["init_time"] = """
 t0 = time.perf_counter()
-run = localtrack.init(project="bench", dir=root, settings=localtrack.Settings(system_metrics=False, console=False))
+run = localtrack.init(project="bench", dir=root, settings=localtrack.Settings(**QUIET))
 t1 = time.perf_counter()
 heavy = sorted(m for m in ("pyarrow", "numpy", "sqlite_utils", "pandas") if m in sys.modules)
 run.log({"a": 1.0})
