@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -18,6 +19,10 @@ CHILD_PRELUDE = """
 import gc, json, os, statistics, sys, tempfile, time
 import localtrack
 root = tempfile.mkdtemp(prefix="lt-bench-")
+# issue 11's cases: no console, system-metrics or environment capture (the environment thread
+# reads every installed package's metadata: ~0.6 s of CPU at a run's start, which a 100k-step loop
+# would share its GIL with, and finish() waits for); with it, add that once per run
+QUIET = dict(system_metrics=False, console=False, capture_packages=False, save_code=False)
 """
 
 CASES = {
@@ -127,18 +132,21 @@ ROW_EXPR = "{" + ", ".join(f"{k!r}: x + {j}" for j, k in enumerate(KEYS10)) + "}
 CASES["floors_and_ratios"] = f"""
 import pyarrow as pa, pyarrow.parquet as pq
 from localtrack.store.metrics import arrow_from_numpy
+CPU = []  # (list loop, log loop) CPU seconds of the loop's own thread: robust to a busy machine
 def list_loop(n):
     sink = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     for i in range(n):
         x = i * 0.001
         sink.append({ROW_EXPR})
+    CPU.append(time.thread_time() - c0)
     return time.perf_counter() - t0, sink
 def log_loop(run, n):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     for i in range(n):
         x = i * 0.001
         run.log({ROW_EXPR})
+    CPU.append(time.thread_time() - c0)
     return time.perf_counter() - t0
 def parquet_floor(n, path):
     loop_s, sink = list_loop(n)
@@ -149,7 +157,7 @@ def parquet_floor(n, path):
         pq.write_table(table, f)
         f.flush(); os.fsync(f.fileno())
     return loop_s + time.perf_counter() - t0
-settings = localtrack.Settings(system_metrics=False, console=False)
+settings = localtrack.Settings(**QUIET)
 per_list, per_log, floors, totals = [], [], [], []
 for rep in range(5):
     per_list.append(list_loop(STEPS)[0] / STEPS)
@@ -164,10 +172,11 @@ print(json.dumps({{
     "log_ratio": med(per_log) / med(per_list),
     "parquet_floor_s": med(floors), "loop_finish_s": med(totals),
     "loop_finish_ratio": med(totals) / med(floors),
+    "log_cpu_ratio": med(CPU[1::3]) / med(CPU[0::3]),
 }}))
 """
 CASES["stalls"] = f"""
-run = localtrack.init(project="bench", dir=root, settings=localtrack.Settings(system_metrics=False, console=False))
+run = localtrack.init(project="bench", dir=root, settings=localtrack.Settings(**QUIET))
 perf = time.perf_counter_ns
 times = [0] * STEPS
 for i in range(STEPS):
@@ -181,7 +190,7 @@ print(json.dumps({{"median_us": times[STEPS // 2] / 1000, "p99_9_us": times[int(
 """
 CASES["init_time"] = """
 t0 = time.perf_counter()
-run = localtrack.init(project="bench", dir=root, settings=localtrack.Settings(system_metrics=False, console=False))
+run = localtrack.init(project="bench", dir=root, settings=localtrack.Settings(**QUIET))
 t1 = time.perf_counter()
 heavy = sorted(m for m in ("pyarrow", "numpy", "sqlite_utils", "pandas") if m in sys.modules)
 run.log({"a": 1.0})
@@ -211,7 +220,12 @@ CLASSIC = (  # the write path before tail segments, which network filesystems ke
 def run_case(name: str, steps: int, classic: bool = False) -> dict:
     prelude = CHILD_PRELUDE + (CLASSIC if classic else "")
     code = prelude + f"STEPS = {steps}\n" + textwrap.dedent(CASES[name])
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # as users run it: with the bytecode cache (compiling every module would count in init())
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run([sys.executable, "-c", "import localtrack.liverun.init"], env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -123,7 +123,7 @@ def test_rows_to_table_isolating_reports_each_bad_value() -> None:
 BREAKER = """
     import sys
     import localtrack
-    from localtrack.store import writer
+    from localtrack.store import metrics, writer
     writer.is_network_filesystem = lambda path: True  # the classic path: encode_batch is its seam
 
     run = localtrack.init(project="p", dir=sys.argv[1], id="broken",
@@ -135,7 +135,7 @@ BREAKER = """
     def encode_batch(*args, **kwargs):
         raise TypeError("a deterministic bug")
 
-    writer.encode_batch = encode_batch
+    metrics.encode_batch = encode_batch  # the writer imports it from metrics when it runs
     try:
         for s in range(100, 10**9):  # a training loop: it must hear about the failure
             run.log({"a": float(s)})

@@ -17,7 +17,6 @@ import os
 import platform
 import threading
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,8 @@ _GIT_TIMEOUT_S = 10.0
 
 def installed_packages() -> list[str]:
     """Installed distributions as sorted ``name==version`` lines."""
+    from importlib import metadata  # imports email & co: on this thread, not in init()
+
     seen: dict[str, str] = {}
     for dist in metadata.distributions():
         name = dist.metadata.get("Name")

@@ -18,7 +18,6 @@ from ..errors import RunExistsError, RunNotFoundError, UsageError
 from ..naming import new_run_id, new_run_name
 from ..settings import Settings, from_env, resolve_dir
 from ..store.layout import RunPaths, is_valid_run_id
-from ..store.recovery import repair_run, scan_run
 from ..store.root import StoreRoot
 from ..store.runlock import WriterLock
 from ..store.runmeta import MetaDocument, current_boot_id, effective_state, heartbeat_time, load
@@ -287,6 +286,8 @@ def _resume_meta(paths: RunPaths, fields: dict[str, Any], config: Any, settings:
             f"{seg.get('host')}); only one process may write a run. Stop it first, or wait "
             f"{settings['stale_after']:.0f} s after it died."
         )
+    from ..store.recovery import repair_run, scan_run  # pyarrow: only a resume reads data
+
     report = repair_run(paths)
     for action in report.actions:
         log.info("run %s: %s", meta["id"], action)

@@ -1,8 +1,12 @@
-"""Run: the logging client. ``log()`` only validates and queues; a writer thread does all I/O.
+"""Run: the logging client. ``log()`` validates and packs each row into the run's mapped tail
+segment (store/segwriter.py), where a killed process cannot lose it; a writer thread seals it.
+On network filesystems ``log()`` queues rows for the writer instead (the classic path).
 
 The hot path costs one flag test for everything unusual: ``_attention`` is set when the run is
 finished, when the writer has news for the training thread (values it had to drop, or a failure),
-and while the step counter is near its int64 limit; ``_attend()`` then sorts it out.
+and while the step counter is near its int64 limit; ``_attend()`` then sorts it out. A row whose
+keys and value types match a shape seen before is packed inline (``log()``'s fast path); anything
+else is validated key by key and learned.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import struct
 import threading
 import time
 import warnings
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,21 +25,21 @@ from ..errors import RunWriteError, TrialStopped, UnsupportedValueError, UsageEr
 from ..media.gallery import MAYBE_MEDIA as _MAYBE_MEDIA
 from ..media.gallery import as_media
 from ..media.types import Media
+from ..store.keystats import KeyStats
 from ..store.layout import RunPaths
-from ..store.metrics import KeyStats
 from ..store.runmeta import MetaDocument, compute_summary
+from ..store.segformat import CRC
 from ..store.segseal import drain_queue
 from ..store.writer import RunWriter
-from ..store.writerhealth import MAX_REASON_CHARS
 from .callsite import user_stacklevel
 from .config import Config, Summary
 from .edits import RunEdits
+from .ending import RunEnding
 from .surface import RunSurface
 from .values import (
     MAX_STEP,
     TooDeep,
     Unsupported,
-    check_exit_code,
     check_key,
     check_step,
     coerce_scalar,
@@ -47,10 +52,13 @@ _INT = int
 _INT_LIMIT = 2**1023
 _NEAR_STEP_LIMIT = MAX_STEP - 2**32  # beyond this, every log() checks the step counter
 _PACK_ERRORS = (struct.error, OverflowError, TypeError, ValueError)
+_now = time.time
+_crc32 = zlib.crc32
+_crc_pack = CRC.pack_into
 _CACHEABLE = frozenset({float, int, bool})
 
 
-class Run(RunSurface):
+class Run(RunSurface, RunEnding):
     """A live run. Create it with ``localtrack.init()``; use it as a context manager."""
 
     def __init__(
@@ -73,12 +81,10 @@ class Run(RunSurface):
         self._strict = bool(settings["strict"])
         self._dtypes = writer.dtypes
         self._segments = writer.segments  # None: the classic path (a queue for the writer)
-        # keys of a plain log() call → (their value types, the appender of that row shape)
-        self._fast: dict[tuple[Any, ...], tuple[tuple[type, ...], Any]] | None = (
-            None if writer.segments is None else {}
-        )
+        # keys of a plain log() call → (their value types, then segwriter.row_packer's: how to
+        # pack that row shape); stays empty on the classic path
+        self._fast: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._step = first_step
-        self._max_step = first_step - 1
         self._pending: dict[str, Any] | None = None
         self._pending_step = 0
         self._warned_keys: set[object] = set()
@@ -143,23 +149,29 @@ class Run(RunSurface):
         """
         if self._attention:
             self._attend(step)
-        fast = self._fast
-        if fast is not None and step is None and commit and type(data) is dict:
-            hit = fast.get(tuple(data))
-            if (
-                hit is not None
-                and hit[0] == tuple(map(type, data.values()))
-                and self._pending is None
-            ):
-                s = self._step
-                try:
-                    hit[1](s, data)  # packs the row into the mapped tail segment
-                except _PACK_ERRORS:
-                    pass  # a value this row shape cannot take: the general path sorts it out
-                else:
-                    self._step = s + 1
-                    self._max_step = s
-                    return
+        if step is None and commit and type(data) is dict:
+            # The fast path: a row shape seen before, with the same value types, packed and
+            # copied into the mapped tail, then the new end set (a kill mid-copy leaves a record
+            # that fails its CRC: only this row is lost, and recovery cuts it). Everything else
+            # takes the general path below.
+            hit = self._fast.get(tuple(data))
+            if hit is not None and hit[0] == tuple(map(type, data.values())):
+                _, pack, length, keyset_id, size, record, body = hit
+                chunk = self._segments.current  # type: ignore[union-attr]
+                pos = chunk.pos
+                end = pos + size
+                if end <= chunk.size and self._pending is None:
+                    s = self._step
+                    try:  # into this row shape's scratch record, then one copy into the mapping
+                        pack(record, 4, length, keyset_id, s, _now(), *data.values())
+                    except _PACK_ERRORS:
+                        pass  # a value this row shape cannot take: the general path sorts it out
+                    else:
+                        _crc_pack(record, 0, _crc32(body))
+                        chunk.buf[pos:end] = record
+                        chunk.pos = end
+                        self._step = s + 1
+                        return
         if type(data) is not dict and not isinstance(data, Mapping):
             raise UsageError(f"run.log() takes a dict of values, not {type(data).__name__}")
         if step is not None:
@@ -181,11 +193,9 @@ class Run(RunSurface):
         if step is None and commit and self._pending is None:
             s = self._step
             self._step = s + 1
-            if s > self._max_step:
-                self._max_step = s
             if row:
                 self._emit(s, row)
-                if fast is not None and len(row) == len(data) and not self._call_media:
+                if self._segments is not None and len(row) == len(data) and not self._call_media:
                     self._learn(data, row)
             return
         self._log_general(row, step, commit)
@@ -211,8 +221,10 @@ class Run(RunSurface):
         ):
             return
         kinds = tuple(self._dtypes[k] for k in keys)
-        assert self._fast is not None and self._segments is not None
-        self._fast[keys] = (types, self._segments.appender(keys, kinds))
+        assert self._segments is not None
+        pack, length, keyset_id, size = self._segments.row_packer(keys, kinds)
+        record = bytearray(size)  # crc | length | keyset | step | wall | values
+        self._fast[keys] = (types, pack, length, keyset_id, size, record, memoryview(record)[4:])
 
     def _attend(self, step: Any) -> None:
         """Whatever set `_attention`: a finished run, news from the writer, a step near int64."""
@@ -227,22 +239,19 @@ class Run(RunSurface):
         for message in self._writer.health.take_notices():
             warnings.warn(message, RuntimeWarning, stacklevel=user_stacklevel())
         segments = self._segments
-        if segments is not None and segments.roll_wanted:  # the writer wants a seal
-            segments.roll_wanted = False
-            segments.roll(0)
-        self._write_queued_rows()
+        if segments is not None:
+            if segments.roll_wanted:  # the writer wants to seal what the current chunk holds
+                segments.roll_wanted = False
+                segments.roll(0)
+            if self._writer.queue:
+                drain_queue(
+                    segments, self._writer.queue, self._writer.health
+                )  # system metrics, queued elsewhere
         if step is None and self._pending is None and self._step > MAX_STEP:
             raise UsageError(
                 f"the step counter has reached the int64 limit ({MAX_STEP}); "
                 "no later step can be logged in this run"
             )
-
-    def _write_queued_rows(self) -> None:
-        """Segment path: write the rows other threads queued (system metrics) into the chunk
-        this thread owns, so that they are as safe as the rows it logs itself."""
-        segments = self._segments
-        if segments is not None and self._writer.queue and not segments.closed:
-            drain_queue(segments, self._writer.queue, self._writer.health)
 
     def _writer_has_news(self) -> None:
         """Called by the writer thread: the next log() must look at what it reports."""
@@ -338,66 +347,20 @@ class Run(RunSurface):
     def _commit_pending(self) -> None:
         row, s = self._pending, self._pending_step
         self._pending = None
-        if s < self._max_step and not self._warned_backwards:
+        highest = self._step - 1  # steps only ever go up by one from the highest logged
+        if s < highest and not self._warned_backwards:
             self._warned_backwards = True
             warnings.warn(
-                f"run.log(): step {s} is lower than step {self._max_step} already logged. "
+                f"run.log(): step {s} is lower than step {highest} already logged. "
                 "localtrack keeps it (W&B would drop it); for a (key, step) logged twice the later "
                 "value wins. This warning is shown once per run.",
                 stacklevel=user_stacklevel(),
             )
-        self._max_step = max(self._max_step, s)
         self._step = max(self._step, s + 1)
         if self._step > _NEAR_STEP_LIMIT:
             self._attention = True
         if row:
             self._emit(s, row)
-
-    # -- artifacts (localtrack/artifacts; see docs/artifacts.md) ---------------------------
-
-    def log_artifact(
-        self,
-        artifact_or_path: Any,
-        name: str | None = None,
-        type: str | None = None,
-        aliases: list[str] | None = None,
-        tags: list[str] | None = None,
-    ) -> Any:
-        """Log an Artifact (or a file/folder path) as this run's output; returns it, logged."""
-        from ..artifacts.runlink import log_artifact
-
-        return log_artifact(self, artifact_or_path, name, type, aliases, tags)
-
-    def use_artifact(self, artifact_or_name: Any, type: str | None = None, **kwargs: Any) -> Any:
-        """Mark an artifact version ("name:v3", "name:latest", "project/name:alias") as input."""
-        from ..artifacts.runlink import use_artifact
-
-        return use_artifact(self, artifact_or_name, type, **kwargs)
-
-    def link_artifact(
-        self, artifact: Any, target_path: str, aliases: list[str] | None = None
-    ) -> Any:
-        """Link a logged version into a registry collection ("model-registry/classifier")."""
-        from ..artifacts.runlink import link_artifact
-
-        return link_artifact(self, artifact, target_path, aliases)
-
-    def define_metric(
-        self,
-        name: str,
-        step_metric: str | None = None,
-        summary: str | None = None,
-        goal: str | None = None,
-        hidden: bool | None = None,
-        overwrite: bool | None = None,
-        **_ignored: Any,
-    ) -> None:
-        """Declare how a metric (or glob like "val/*") is shown: its x axis and summary mode
-        (W&B's ``summary="best"`` with ``goal="minimize"|"maximize"`` is min or max)."""
-        self._edits.define_metric(name, step_metric, summary, goal, hidden, overwrite)
-
-    def step_metric_for(self, key: str) -> str | None:
-        return self._edits.step_metric_for(key)
 
     # -- summary ------------------------------------------------------------------------------
 
@@ -408,139 +371,8 @@ class Run(RunSurface):
     def _stats_snapshot(self) -> dict[str, KeyStats]:
         return dict(self._writer.stats)
 
-    # -- lifecycle ----------------------------------------------------------------------------
-
-    def _wait_for_background(self, timeout: float) -> None:
-        """Let workers that finish after the data is sealed (the online pusher) complete."""
-        for worker in self._background:
-            wait = getattr(worker, "wait", None)
-            if callable(wait):
-                wait(timeout)
-
-    def attach_background(self, worker: Any) -> None:
-        """A background worker (system metrics, console capture) to stop() at finish."""
-        if worker is not None:
-            self._background.append(worker)
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Block until everything logged so far is durable on disk; False on timeout.
-
-        Raises RunWriteError when the writer has failed (the data cannot become durable).
-        """
-        self._raise_if_writer_failed()
-        with self._lock:
-            if self._pending is not None:
-                self._commit_pending()
-            self._write_queued_rows()
-        wait = timeout if timeout is not None else self._settings["finish_timeout"]
-        done = self._writer.flush(wait)
-        segments = self._segments
-        if done and segments is not None and segments.roll_wanted:
-            # The flushed rows reached the seal threshold: start the next chunk here (the
-            # training thread owns the chunks) so that the writer seals them now, as the
-            # classic write path does at a flush, instead of at the next log().
-            segments.roll_wanted = False
-            segments.roll(0)
-            done = self._writer.flush(wait)
-        self._raise_if_writer_failed()
-        return done
-
-    def finish(self, exit_code: int = 0, quiet: bool | None = None) -> None:
-        """Make everything durable and mark the run finished (exit_code 0) or failed.
-
-        Idempotent. Never hangs: after `finish_timeout` seconds it gives up waiting, logs a
-        warning, and leaves the rest to `localtrack doctor --repair`. When logged data could not
-        all be written (the writer failed, or rows were still in memory at the deadline), the run
-        is marked ``failed`` with the reason in run.json's ``failure`` and RunWriteError is raised
-        once the run is closed.
-        """
-        if self._finished:
-            return
-        exit_code = check_exit_code(exit_code)
-        self._finished = self._attention = True
-        with self._lock:
-            if self._pending is not None:
-                self._commit_pending()
-        for worker in reversed(self._background):
-            try:
-                worker.stop()
-            except Exception as exc:  # a background helper must never break finish()
-                log.warning("run %s: stopping %s failed: %s", self.id, type(worker).__name__, exc)
-        deadline = float(self._settings["finish_timeout"])
-        complete = self._writer.close(timeout=deadline)
-        failure = self._unwritten_reason(complete, deadline)
-        self._record_end(exit_code, failure, deadline)
-        for message in self._writer.health.take_notices():
-            warnings.warn(message, RuntimeWarning, stacklevel=user_stacklevel())
-        if failure is not None:
-            log.error("run %s: marked failed: %s", self.id, failure)
-            raise RunWriteError(f"run {self.id} is marked failed: {failure}")
-        if not complete:
-            log.warning(
-                "run %s: finish() gave up after %.0f s; data up to the last flush is on disk. "
-                "Run `localtrack doctor --repair` to seal the rest.",
-                self.id,
-                deadline,
-            )
-
-    def _unwritten_reason(self, complete: bool, deadline: float) -> str | None:
-        """Why the run must not read as finished: its data did not all reach the disk."""
-        failure = self._writer.failure
-        if failure is not None:
-            return f"the background writer failed: {failure}"[:MAX_REASON_CHARS]
-        at_risk = self._writer.values_at_risk()
-        if not at_risk:
-            return None
-        why = f"gave up after {deadline:.0f} s" if not complete else "could not write them"
-        return f"{at_risk} logged values never reached the disk (finish() {why})"
-
-    def _record_end(self, exit_code: int, failure: str | None, deadline: float) -> None:
-        state = "finished" if exit_code == 0 and failure is None else "failed"
-        if self.exit_reason is not None and self.exit_reason.get("signal"):
-            state = "crashed"  # killed: what W&B shows (see lifecycle.py)
-        if self._stop_reason is not None and failure is None:
-            state = "stopped"  # a sweep's controller ended it (localtrack/sweeps)
-        now = time.time()
-        try:
-            segments = self._meta.get("segments") or [{}]
-            segments[-1].update(ended_at=now, exit_code=exit_code)
-            summary = compute_summary(self._meta.snapshot(), self._stats_snapshot())
-            self._meta.update(
-                state=state,
-                ended_at=now,
-                exit_code=exit_code,
-                segments=segments,
-                summary=summary,
-                failure=failure,
-                exit_reason=self.exit_reason,
-            )
-            self._writer.publish_meta()
-        except OSError as exc:
-            log.warning("run %s: could not record the final state (%s)", self.id, exc)
-        finally:
-            self._writer.close_index()
-            self._wait_for_background(deadline)
-            from . import lifecycle
-
-            lifecycle.forget(self)
-            if self._writer_lock is not None:
-                self._writer_lock.release()
-
     def __enter__(self) -> Run:
         return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        from . import lifecycle
-
-        code = lifecycle.end_of_block(self, exc)
-        if not code:
-            self.finish(exit_code=0)
-            return False
-        try:
-            self.finish(exit_code=code)
-        except RunWriteError as error:  # the block's own exception is the one to see
-            log.error("%s", error)
-        return False
 
 
 def _rank(kind: str) -> int:

@@ -2,7 +2,7 @@
 
 ``Run`` (live.py) inherits these so ``import localtrack as wandb`` scripts find ``run.entity``,
 ``run.name = ...``, ``run.save(...)``, ``run.log_code()``, ``run.mark_preempting()``, ``run.url``
-and the rest. Every edit goes through run.json's schema (store/runschema.py) and is saved at once,
+and the rest, artifacts and ``define_metric`` included. Every edit goes through run.json's schema (store/runschema.py) and is saved at once,
 like config changes; the writer refreshes the index row on its next round.
 """
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ..store.layout import RunPaths
     from ..store.runmeta import MetaDocument
     from ..store.writer import RunWriter
+    from .edits import RunEdits
     from .files_save import FileSaver
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class RunSurface:
     _settings: dict[str, Any]
     _saver: FileSaver | None = None
     _alerter: AlertEmitter | None = None
+    _edits: RunEdits
 
     # -- identity and metadata ------------------------------------------------------------------
 
@@ -253,4 +255,50 @@ class RunSurface:
 
         if self._alerter is None:
             self._alerter = AlertEmitter(self._paths.dir, self._paths.run_id)
-        self._alerter.alert(title, text, level, wait_duration, getattr(self, "_max_step", None))
+        self._alerter.alert(title, text, level, wait_duration, self._step - 1)
+
+    # -- artifacts (localtrack/artifacts; see docs/artifacts.md) ---------------------------
+
+    def log_artifact(
+        self,
+        artifact_or_path: Any,
+        name: str | None = None,
+        type: str | None = None,
+        aliases: list[str] | None = None,
+        tags: list[str] | None = None,
+    ) -> Any:
+        """Log an Artifact (or a file/folder path) as this run's output; returns it, logged."""
+        from ..artifacts.runlink import log_artifact
+
+        return log_artifact(self, artifact_or_path, name, type, aliases, tags)
+
+    def use_artifact(self, artifact_or_name: Any, type: str | None = None, **kwargs: Any) -> Any:
+        """Mark an artifact version ("name:v3", "name:latest", "project/name:alias") as input."""
+        from ..artifacts.runlink import use_artifact
+
+        return use_artifact(self, artifact_or_name, type, **kwargs)
+
+    def link_artifact(
+        self, artifact: Any, target_path: str, aliases: list[str] | None = None
+    ) -> Any:
+        """Link a logged version into a registry collection ("model-registry/classifier")."""
+        from ..artifacts.runlink import link_artifact
+
+        return link_artifact(self, artifact, target_path, aliases)
+
+    def define_metric(
+        self,
+        name: str,
+        step_metric: str | None = None,
+        summary: str | None = None,
+        goal: str | None = None,
+        hidden: bool | None = None,
+        overwrite: bool | None = None,
+        **_ignored: Any,
+    ) -> None:
+        """Declare how a metric (or glob like "val/*") is shown: its x axis and summary mode
+        (W&B's ``summary="best"`` with ``goal="minimize"|"maximize"`` is min or max)."""
+        self._edits.define_metric(name, step_metric, summary, goal, hidden, overwrite)
+
+    def step_metric_for(self, key: str) -> str | None:
+        return self._edits.step_metric_for(key)

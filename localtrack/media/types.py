@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from .png import encode_png, png_size
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Media:
@@ -36,6 +36,8 @@ def _sha(data: bytes) -> str:
 
 
 def _pixels_from_array(array: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (1, 3, 4):
         array = np.transpose(array, (1, 2, 0))  # CHW (PyTorch) -> HWC
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
@@ -72,6 +74,10 @@ class Image(Media):
             self.error = f"not an image: {exc}"
 
     def _load(self, data: Any) -> None:
+        import numpy as np
+
+        from .png import png_size
+
         if isinstance(data, (str, Path)):
             raw = Path(data).read_bytes()
             if png_size(raw) is None:
@@ -91,6 +97,8 @@ class Image(Media):
             raise ValueError(f"{type(data).__name__} is not an array, PIL image, figure or path")
 
     def encode(self) -> tuple[dict[str, Any], list[tuple[str, str, bytes]]]:
+        from .png import encode_png, png_size
+
         png = self._png if self._png is not None else encode_png(self._pixels)  # type: ignore[arg-type]
         width, height = png_size(png) or (0, 0)
         sha = _sha(png)
@@ -111,6 +119,8 @@ def _pixels_via_pillow(raw: bytes) -> np.ndarray:
         raise ValueError(
             "only PNG files can be logged without Pillow; pip install pillow"
         ) from None
+    import numpy as np
+
     with PILImage.open(io.BytesIO(raw)) as image:
         return np.asarray(image.convert("RGBA")).copy()
 
@@ -127,6 +137,8 @@ class Histogram(Media):
         np_histogram: tuple[Any, Any] | None = None,
         num_bins: int = 64,
     ) -> None:
+        import numpy as np
+
         try:
             if np_histogram is not None:
                 counts, edges = (np.asarray(a, dtype=np.float64) for a in np_histogram)
@@ -199,6 +211,7 @@ class Table(Media):
 
 
 def _cell(value: Any) -> Any:
-    if isinstance(value, np.generic):
+    numpy = sys.modules.get("numpy")  # not imported: the value cannot be a numpy scalar
+    if numpy is not None and isinstance(value, numpy.generic):
         return value.item()
     return value

@@ -14,13 +14,16 @@ nothing of HTTP, Flask, sync or the CLI (tests/test_layering.py checks it).
     writer.py          the background writer: tail segments (or queue → tail log) → shards → index
     writerhealth.py    trouble the writer can wait out (disk full) vs trouble it cannot
     badrows.py         queued rows → one metrics table, a bad row never costing the others
-    segments.py        mapped tail segments: the record format log() writes, vectorised reads
-    segwriter.py       the training thread's side: pre-allocated, mapped chunks and row appenders
-    segseal.py         the writer's side: decode, fsync, seal finished chunks into shards
+    segformat.py       mapped tail segments: the record format log() writes (no numpy/pyarrow)
+    segments.py        mapped tail segments: vectorised reads, recovery's cut
+    segwriter.py       the training thread's side: pre-allocated, mapped chunks and row packers
+    segseal.py         the writer's side: count, fsync, seal finished chunks into shards
+    classicrounds.py   the writer's side of the classic path: queue → tail log → shard
     taillog.py         the classic CRC-framed tail log (network filesystems), the crash-safety net
     shards.py          sealed Parquet shards, written atomically, read with filters
     compaction.py      tiered merging of a run's shards
     metrics.py         the long-format metrics table and its operations
+    keystats.py        per-key running statistics and value kinds (no numpy/pyarrow: init's path)
     runpublish.py      a live run's index row and heartbeat
     runlock.py         the run locks (committing a run; writing a live run)
     media.py           media blobs and the media log beside a run's metrics

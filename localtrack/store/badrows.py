@@ -10,20 +10,11 @@ Finding k bad rows in a batch of n costs about k·log2(n) extra conversions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import pyarrow as pa
 
 from .metrics import Row, rows_to_table
-
-
-@dataclass(frozen=True)
-class DroppedValue:
-    """One logged value the writer could not store."""
-
-    key: object
-    step: object
-    reason: str
+from .writerhealth import DroppedValue as DroppedValue
 
 
 def rows_to_table_isolating(rows: Sequence[Row]) -> tuple[pa.Table, list[DroppedValue]]:

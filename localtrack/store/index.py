@@ -28,11 +28,13 @@ import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import IndexUnavailableError
-from .metrics import KeyStats
-from .shards import ShardInfo
+from .keystats import KeyStats
+
+if TYPE_CHECKING:
+    from .shards import ShardInfo
 
 BUSY_TIMEOUT_MS = 30_000
 MIGRATION_SET = "localtrack.index"

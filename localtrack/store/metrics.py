@@ -7,15 +7,21 @@ kept beside the data (Parquet metadata ``localtrack.dtypes``) and restored on re
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from .keystats import DTYPE_RANK as DTYPE_RANK
+from .keystats import KeyStats as KeyStats
+from .keystats import Row as Row
+from .keystats import merge_dtype as merge_dtype
 
 WALL_TYPE = pa.timestamp("us", tz="UTC")
 SCHEMA = pa.schema(
@@ -28,17 +34,6 @@ SCHEMA = pa.schema(
 )
 DTYPES_META = b"localtrack.dtypes"
 _BATCH_PREFIX = struct.Struct("<Q")
-
-DTYPE_RANK = {"bool": 0, "int": 1, "float": 2}
-
-Row = tuple[int, float, Mapping[str, object]]  # (step, wall seconds, {key: value})
-
-
-def merge_dtype(old: str | None, new: str) -> str:
-    """The kind that holds both: bool < int < float."""
-    if old is None or DTYPE_RANK.get(new, 2) > DTYPE_RANK.get(old, 2):
-        return new
-    return old
 
 
 def _key_pieces(rows: Iterable[Row]) -> dict[str, list[tuple[np.ndarray, ...]]]:
@@ -255,9 +250,10 @@ def _interleave_by_key(tables: list[pa.Table], joined: pa.Table) -> pa.Table:
         else:
             return joined
         offset += table.num_rows
-    order = np.concatenate(
-        [np.arange(a, b, dtype=np.int64) for name in sorted(ranges) for a, b in ranges[name]]
-    )
+    spans = [span for name in sorted(ranges) for span in ranges[name]]
+    if all(a == b for (_, a), (b, _) in itertools.pairwise(spans)):
+        return joined  # each key's rows already follow each other (one key, or shards in order)
+    order = np.concatenate([np.arange(a, b, dtype=np.int64) for a, b in spans])
     return joined.take(arrow_from_numpy(order, pa.int64()))
 
 
@@ -327,41 +323,6 @@ def exact_sum(values: np.ndarray) -> Fraction:
         mantissa_sum = sum(int(sums[k]) << shift for sums, shift in slices)
         total += Fraction(mantissa_sum) * (Fraction(2) ** (k + low_exp))
     return total
-
-
-@dataclass
-class KeyStats:
-    """Running statistics of one metric key; merged batch by batch."""
-
-    dtype: str = "float"
-    count: int = 0
-    min: float | None = None
-    max: float | None = None
-    sum: float = 0.0
-    finite_count: int = 0
-    last: float | None = None  # the value at the highest step (logged last among equals)
-    last_step: int | None = None
-    max_step: int | None = None
-    last_wall: float | None = None
-    exact_sum: Fraction | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def mean(self) -> float | None:
-        return self.sum / self.finite_count if self.finite_count else None
-
-    def as_row(self) -> dict[str, object]:
-        return {
-            "dtype": self.dtype,
-            "count": self.count,
-            "min": self.min,
-            "max": self.max,
-            "sum": self.sum,
-            "finite_count": self.finite_count,
-            "last": self.last,
-            "last_step": self.last_step,
-            "max_step": self.max_step,
-            "last_wall": self.last_wall,
-        }
 
 
 def _opt_min(a: float | None, b: float) -> float:

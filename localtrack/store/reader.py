@@ -81,6 +81,7 @@ DamageHandler = Callable[[str, list[str]], None]
 
 POINTS_CACHE_BYTES = 512 * 1024 * 1024
 SCAN_CACHE_ENTRIES = 4096
+HISTORY_CACHE_BYTES = 256 * 1024 * 1024  # history() tables, per version of a run's files
 _LOGGED_DAMAGE_MAX = 10_000
 
 
@@ -101,6 +102,7 @@ class StoreReader:
         self._local = threading.local()
         self._points_cache = SizedLRU(POINTS_CACHE_BYTES, _arrays_nbytes)
         self._scan_cache = SizedLRU(SCAN_CACHE_ENTRIES)
+        self._history_cache = SizedLRU(HISTORY_CACHE_BYTES, lambda v: v[0].nbytes + 200)
         self._on_damage = on_damage
         self._logged: set[tuple[str, str]] = set()
         self._index_damage_logged = False
@@ -294,11 +296,19 @@ class StoreReader:
         `series(..., x="wall_time")`.
         """
         run_id = self.resolve_run_id(run_id)
-        table, dtypes, problems = self._long(run_id, keys)
-        self._report(run_id, problems)
-        if keys is None and table.num_rows:
-            table = table.filter(pc.invert(pc.starts_with(table.column("key"), SYSTEM_PREFIX)))
-        return to_wide(table, dtypes, keys)
+        cache_key = (run_id, None if keys is None else tuple(keys), self._version(run_id))
+        cached = self._history_cache.get(cache_key)  # a table is immutable: safe to share
+        if cached is None:
+            table, dtypes, problems = self._long(run_id, keys)
+            if keys is None and table.num_rows:
+                table = table.filter(pc.invert(pc.starts_with(table.column("key"), SYSTEM_PREFIX)))
+            cached = (to_wide(table, dtypes, keys), problems)
+            self._history_cache.put(cache_key, cached)
+        self._report(run_id, cached[1])
+        return cached[0]
+
+    def _version(self, run_id: str) -> tuple:
+        return data_version(self.store.run(run_id))
 
     def data_warnings(self, run_id: str) -> list[str]:
         """Problems found reading the run's files right now (damaged shard, torn tail)."""
@@ -389,7 +399,7 @@ class StoreReader:
         out: dict[Any, Any] = {}
         jobs = []
         for run_id in run_ids:
-            version = data_version(self.store.run(run_id))
+            version = self._version(run_id)
             for axis in dict.fromkeys(axes.values()):
                 keys = [k for k, a in axes.items() if a == axis]
                 for k in keys:

@@ -21,8 +21,8 @@ from ..errors import CorruptDataError, DocumentError
 from ..settings import default, resolve
 from .atomic import read_json, write_json_atomic
 from .index import encode_json
+from .keystats import KeyStats
 from .layout import FORMAT_VERSION
-from .metrics import KeyStats
 from .runschema import STATES as STATES
 from .runschema import SUMMARY_MODES as SUMMARY_MODES
 from .runschema import check_run_json

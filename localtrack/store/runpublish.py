@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 
 from .index import Index
+from .keystats import KeyStats
 from .layout import RunPaths
-from .metrics import KeyStats
 from .runmeta import MetaDocument, index_row
 from .writerhealth import WriterHealth
 

@@ -1,12 +1,16 @@
-"""The writer thread's side of the mapped tail (segments.py): read, fsync, seal, release.
+"""The writer thread's side of the mapped tail (segments.py): count, fsync, seal, release.
 
-Each round the writer decodes the records the training thread appended since the last round
-(vectorised: segments.scan), folds them into the run's statistics, fsyncs the chunk (what a node
-failure could lose is one flush interval, as before), and seals every finished chunk into one
-Parquet shard named by the chunk numbers it covers; then the chunk files are deleted. At finish the
-current chunk is sealed too. A volatile chunk (kept in memory because no file could be allocated)
-is sealed as soon as the disk allows; if it still cannot be at finish, its rows go to the classic
-tail log, like any rows the writer holds in memory.
+Each round the writer scans the records the training thread appended since the last round
+(vectorised: segments.scan) only to fold them into the run's statistics (what the index and the
+UI's runs table show of a live run), then fsyncs the chunk (what a node failure could lose is one
+flush interval, as before). The scanned rows are not kept: a finished chunk is decoded once more,
+in one pass, straight into the shard's sorted table (its rows are already in step order per key,
+so no sort), and sealed into one Parquet shard named by the chunk numbers it covers; then the chunk
+files are deleted. At finish the current chunk is sealed too. A volatile chunk (kept in memory
+because no file could be allocated) is sealed as soon as the disk allows; if it still cannot be at
+finish, its rows go to the classic tail log, like any rows the writer holds in memory.
+
+pyarrow and numpy are imported on first use (this runs on the writer thread; init() never waits).
 """
 
 from __future__ import annotations
@@ -16,18 +20,22 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from .badrows import DroppedValue
+from .keystats import KeyStats, Row, merge_dtype
 from .layout import RunPaths, ShardName
-from .metrics import Row, encode_batch, merge_dtype, sort_rows
-from .segments import blocks_to_table, scan
+from .segformat import HEADER
 from .segwriter import Chunk, TailSegments
-from .shards import ShardInfo
 from .taillog import RECORD_METRICS, TailWriter
-from .writerhealth import WriterHealth
+from .writerhealth import DroppedValue, WriterHealth
+
+STATS_ROUND_BYTES = 1 << 20  # new rows a round counts at once, about 10k rows of 10 scalars
+STATS_LAG_S = 2.0  # ... or more, when the statistics are older than this
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from .shards import ShardInfo
 
 
 class SegmentRounds:
@@ -39,16 +47,20 @@ class SegmentRounds:
     queue: deque[Row]
     health: WriterHealth
     dtypes: dict[str, str]
-    _unsealed: list[tuple[int, pa.Table]]
-    _unsealed_rows: int
-    _oldest_unsealed: float
+    stats: dict[str, KeyStats]
+    options: Any
     _shards: list[ShardInfo]
     _tail: TailWriter | None
     _rescued: set[int]
     stats_lock: threading.Lock
-
-    def _land(self, batch: int, table: pa.Table) -> None:
-        raise NotImplementedError
+    _publisher: Any
+    _segment_room: threading.Event
+    # unsealed chunks holding counted rows (number → counts), scalars counted since the last
+    # seal, when the oldest unsealed count was, when statistics were last brought up to date
+    _chunk_rows: dict[int, int]
+    _counted_scalars: int
+    _oldest_chunk: float
+    _counted_at: float
 
     def _record_hashes(self, add: list[ShardInfo], remove: list[str]) -> None:
         raise NotImplementedError
@@ -56,33 +68,50 @@ class SegmentRounds:
     def _compact(self) -> None:
         raise NotImplementedError
 
-    def _seal_due(self) -> bool:
-        raise NotImplementedError
-
     def _write_shard(
         self, path: Path, name: ShardName, table: pa.Table, dtypes: dict[str, str]
     ) -> ShardInfo:
         raise NotImplementedError
 
-    _publisher: Any
-
     # -- one round ---------------------------------------------------------------------------
 
     def _segment_round(self, segs: TailSegments, final: bool) -> None:
         if self.queue:
-            if final:  # the training thread is done: write the sampler's rows ourselves
-                drain_queue(segs, self.queue, self.health)
-            else:  # the training thread writes them at its next log() (one writer per chunk)
-                self.health.notify()
+            with segs.handover:
+                if final or segs.handed_over:  # the training thread is done, or waits: write
+                    drain_queue(segs, self.queue, self.health)  # the sampler's rows ourselves
+                else:  # the training thread writes them at its next log() (one writer per chunk)
+                    self.health.notify()
         chunks = list(segs.chunks)
         for chunk in chunks:
-            self._decode_new(segs, chunk)
-            chunk.sync(chunk.decoded)
+            chunk.sync(chunk.pos)  # every byte below pos is a whole record
         finished = chunks if final else chunks[:-1]
         if finished:
             self._seal_chunks(segs, finished, final)
-        if not final and chunks and self._seal_due():
-            self._roll_for_seal(segs, chunks[-1])
+        if not final and chunks:
+            current = chunks[-1]
+            if self._stats_due(current):
+                self._count_new(segs, current)
+            if self._segment_seal_due():
+                self._roll_for_seal(segs, current)
+
+    def _stats_due(self, chunk: Chunk) -> bool:
+        """Count the current chunk's new rows now, or leave them to its seal (one decoding
+        pass for both)? Now when they are few (a slow loop: the index stays current) or the
+        statistics have not been refreshed for STATS_LAG_S; a busy loop's rows wait for the seal,
+        so the writer takes the GIL from the training thread as little as possible."""
+        now = time.monotonic()
+        if chunk.pos - chunk.decoded > STATS_ROUND_BYTES and now - self._counted_at < STATS_LAG_S:
+            return False
+        self._counted_at = now
+        return True
+
+    def _segment_seal_due(self) -> bool:
+        if not self._chunk_rows:
+            return False
+        age = time.monotonic() - self._oldest_chunk
+        scalars = self._counted_scalars
+        return scalars >= self.options.seal_scalars or age >= self.options.seal_interval_s
 
     def _roll_for_seal(self, segs: TailSegments, current: Chunk) -> None:
         """Get the current chunk retired so that its rows can be sealed.
@@ -95,39 +124,79 @@ class SegmentRounds:
         """
         idle = getattr(self, "_idle_mark", None) == (current.number, current.pos)
         self._idle_mark = (current.number, current.pos)
-        if idle and not segs.closed and segs.current is current:
+        if idle and not segs.closed and segs.current is current and not segs.waiting_for_room:
             segs.roll(0)
             return
         segs.roll_wanted = True
         self.health.notify()
 
-    def _decode_new(self, segs: TailSegments, chunk: Chunk) -> None:
+    def _count_new(self, segs: TailSegments, chunk: Chunk) -> None:
+        """Fold the rows appended since the last count into the statistics (not kept)."""
         end = chunk.pos  # every byte below pos is a whole record
         if end <= chunk.decoded:
             return
-        with self.stats_lock:  # counted and marked decoded at once (RunWriter.stats_now)
-            found = scan(chunk.buf, chunk.decoded, end, segs.keysets, verify=False)
-            table, dtypes = blocks_to_table(found.blocks)
+        from .segments import blocks_to_table, scan
+
+        found = scan(chunk.buf, chunk.decoded, end, segs.keysets, verify=False)
+        table, dtypes = blocks_to_table(found.blocks)
+        self._count(table, dtypes, {chunk: found.end})
+
+    def _count(self, table: pa.Table, dtypes: dict[str, str], ends: dict[Chunk, int]) -> None:
+        """Fold a table of the chunks' rows up to `ends` into the statistics, and mark them
+        counted, at once (RunWriter.stats_now reads the uncounted rest under the same lock)."""
+        from .metrics import update_stats
+
+        with self.stats_lock:
             for key, kind in dtypes.items():
                 self.dtypes[key] = merge_dtype(self.dtypes.get(key), kind)
-            chunk.decoded = found.end
+            rows = self._chunk_rows
+            if table.num_rows and not rows:
+                self._oldest_chunk = time.monotonic()
+            for chunk, end in ends.items():
+                chunk.decoded = end
+                rows[chunk.number] = rows.get(chunk.number, 0) + 1  # marked: holds rows
             if table.num_rows:
-                self._land(chunk.number, table)
+                update_stats(self.stats, table, self.dtypes)
+                self._publisher.keys_changed(list(dtypes))
+            self._counted_scalars += table.num_rows
+
+    def _chunk_table(
+        self, chunks: list[Chunk]
+    ) -> tuple[pa.Table, dict[str, str], dict[Chunk, int]]:
+        """The rows of whole chunks as one table sorted by (key, step): one decoding pass."""
+        from .metrics import sort_rows
+        from .segments import blocks_to_table, scan
+
+        blocks = []
+        ends = {}
+        seq = 0
+        for chunk in chunks:
+            found = scan(chunk.buf, HEADER.size, chunk.pos, {}, verify=False)
+            for block in found.blocks:
+                block.first_seq += seq
+            seq += found.rows
+            blocks += found.blocks
+            ends[chunk] = found.end
+        table, dtypes = blocks_to_table(blocks)
+        return sort_rows([table]), dtypes, ends  # sort_rows: a no-op unless steps went back
 
     def _seal_chunks(self, segs: TailSegments, finished: list[Chunk], final: bool) -> None:
+        fresh = all(c.decoded == HEADER.size for c in finished)
+        if not fresh:  # partly counted already: count the rest apart
+            for chunk in finished:
+                self._count_new(segs, chunk)
+        table, dtypes, ends = self._chunk_table(finished)
+        if fresh:  # the common case of a busy loop: one decoding pass for statistics and shard
+            self._count(table, dtypes, ends)
         numbers = {c.number for c in finished}
-        chosen = [(b, t) for b, t in self._unsealed if b in numbers]
-        if chosen:
+        if table.num_rows:
             name = ShardName(self.segment, min(numbers), max(numbers))
-            dtypes = self.dtypes.copy()
             try:
-                info = self._write_shard(
-                    self.paths.shard(name), name, sort_rows([t for _, t in chosen]), dtypes
-                )
+                info = self._write_shard(self.paths.shard(name), name, table, self.dtypes.copy())
             except OSError as exc:
                 self.health.warn("seal", f"cannot write shard {name.filename} ({exc}); will retry")
                 if final:
-                    self._rescue_volatile(finished, chosen)
+                    self._rescue_volatile(segs, finished)
                 return
             self.health.recovered("seal")
             self._shards.append(info)
@@ -135,38 +204,55 @@ class SegmentRounds:
             self._publisher.index_call(
                 lambda idx: idx.replace_shards(self.paths.run_id, [info], [])
             )
-            self._unsealed = [(b, t) for b, t in self._unsealed if b not in numbers]
-            self._unsealed_rows = sum(t.num_rows for _, t in self._unsealed)
-            self._oldest_unsealed = time.monotonic()
+            self._oldest_chunk = time.monotonic()
+        for number in numbers:
+            self._chunk_rows.pop(number, None)
+        self._counted_scalars = 0
         for chunk in finished:
             chunk.release(unlink=True)
             with contextlib.suppress(ValueError):
                 segs.chunks.remove(chunk)
+        self._segment_room.set()  # a log() waiting for memory (segwriter.py) may go on
         self._compact()
 
-    def _rescue_volatile(self, finished: list[Chunk], chosen: list[tuple[int, pa.Table]]) -> None:
+    def _rescue_volatile(self, segs: TailSegments, chunks: list[Chunk]) -> None:
         """At finish, when no shard can be written: in-memory chunks go to the classic tail log."""
-        volatile = {c.number for c in finished if c.volatile} - self._rescued
+        from .metrics import encode_batch
+
+        volatile = [c for c in chunks if c.volatile and c.number not in self._rescued]
         try:
             if self._tail is None:
                 self._tail = TailWriter(self.paths.tail(self.segment))
-            for batch, table in chosen:
-                if batch in volatile:
-                    self._tail.append(RECORD_METRICS, encode_batch(batch, table, self.dtypes))
+            for chunk in volatile:
+                table = self._chunk_table([chunk])[0]
+                self._tail.append(RECORD_METRICS, encode_batch(chunk.number, table, self.dtypes))
             self._tail.sync()
         except OSError as exc:
             self.health.warn("rescue", f"cannot add unsealed rows to the tail log either ({exc})")
             return
-        self._rescued |= volatile
+        self._rescued |= {c.number for c in volatile}
 
-    def _segment_values_at_risk(self, segs: TailSegments, queued: bool = True) -> int:
-        """Values only in memory: rows of volatile chunks not sealed (nor rescued) yet, and
-        (unless `queued` is False) rows other threads queued for the training thread to write."""
-        volatile = {c.number for c in list(segs.chunks) if c.volatile} - self._rescued
-        rows = sum(t.num_rows for b, t in list(self._unsealed) if b in volatile)
-        undecoded = sum(1 for c in list(segs.chunks) if c.volatile and c.pos > c.decoded)
-        waiting = sum(len(r[2]) for r in list(self.queue)) if queued else 0
-        return rows + undecoded + waiting
+    def _volatile(self, segs: TailSegments) -> list[Chunk]:
+        """In-memory chunks holding rows that are neither sealed nor rescued yet."""
+        return [
+            c
+            for c in list(segs.chunks)
+            if c.volatile and c.number not in self._rescued and c.pos > c.prelude_end
+        ]
+
+    def _segment_unwritten(self, segs: TailSegments) -> bool:
+        """Whether rows are only in memory (cheap: asked after every round)."""
+        return bool(self.queue) or bool(self._volatile(segs))
+
+    def _segment_values_at_risk(self, segs: TailSegments) -> int:
+        """Values only in memory: those of in-memory chunks and of the queue."""
+        from .segments import scan
+
+        values = sum(len(r[2]) for r in list(self.queue))
+        for chunk in self._volatile(segs):
+            found = scan(chunk.buf, HEADER.size, chunk.pos, {}, verify=False)
+            values += sum(b.values.size for b in found.blocks)
+        return values
 
     def _close_segments(self, segs: TailSegments) -> None:
         for chunk in list(segs.chunks):

@@ -5,7 +5,10 @@ current chunk: one cached ``struct.Struct`` per keyset, a CRC, no Python object 
 is full the training thread maps the next one itself (``posix_fallocate`` first, so a full disk is
 an ``OSError`` here, never a ``SIGBUS`` later). If no chunk file can be allocated, the next chunk is
 an in-memory buffer instead ("volatile": the writer seals it into a shard as soon as it can), one
-warning says so, and logging goes on; a later chunk tries the disk again.
+warning says so, and logging goes on; a later chunk tries the disk again. Memory is bounded: once
+volatile chunks hold ``MAX_VOLATILE_BYTES``, the next chunk waits (back-pressure: ``log()`` blocks,
+with one warning) until the writer has written some of them or a chunk file can be allocated,
+so no row whose ``log()`` returned is ever dropped.
 
 The writer thread reads ``chunks`` (appended to here; released by the writer once sealed) and
 each chunk's ``pos``: every byte below ``pos`` is a whole record.
@@ -17,13 +20,14 @@ import contextlib
 import mmap
 import os
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .segments import (
+from .segformat import (
     CRC,
     HEADER,
     SYNCED_END,
@@ -35,6 +39,7 @@ from .segments import (
     row_struct,
 )
 
+MAX_VOLATILE_BYTES = 256 * 1024 * 1024  # in-memory chunks (no file could be allocated) at most
 MIN_CHUNK_BYTES = 64 * 1024
 MAX_CHUNK_BYTES = 16 * 1024 * 1024
 BYTES_PER_SCALAR = 12  # about what a row of 10 scalars takes per value
@@ -53,15 +58,29 @@ def allocate(fd: int, size: int) -> None:
 class Chunk:
     """One chunk: a mapped file, or a volatile in-memory buffer when no file could be allocated."""
 
-    __slots__ = ("buf", "decoded", "fd", "mv", "number", "path", "pos", "synced", "volatile")
+    __slots__ = (
+        "buf",
+        "decoded",
+        "fd",
+        "mv",
+        "number",
+        "path",
+        "pos",
+        "prelude_end",
+        "size",
+        "synced",
+        "volatile",
+    )
 
     def __init__(self, number: int, path: Path | None, buf: Any, fd: int) -> None:
         self.number = number
         self.path = path
         self.buf = buf
         self.mv = memoryview(buf)
+        self.size = len(buf)
         self.fd = fd
         self.pos = HEADER.size
+        self.prelude_end = HEADER.size  # where the definitions the chunk starts with end
         self.decoded = HEADER.size  # the writer thread has read records up to here
         self.synced = HEADER.size  # ... and fsynced up to here
         self.volatile = path is None
@@ -111,16 +130,36 @@ class TailSegments:
         self.current: Chunk | None = None
         self.closed = False
         self.roll_wanted = False  # set by the writer: seal-interval reached on a slow run
+        # set by the writer: wait up to the given seconds for volatile chunks to be written;
+        # False when waiting is pointless (the writer is gone, or it is the caller)
+        self.room_wait: Callable[[float], bool] | None = None
+        # True while the training thread waits in flush(): then the writer may append too
+        self.handed_over = False
+        self.waiting_for_room = False  # a roll waits for in-memory chunks to be written
+        self.handover = threading.Lock()  # held by the writer while it appends
 
     # -- the hot path ------------------------------------------------------------------------
 
-    def appender(self, keys: tuple[str, ...], kinds: tuple[str, ...]) -> Callable[[int, Any], None]:
-        """A function appending (step, {key: value} in keyset order) as one row of this keyset."""
+    def row_packer(
+        self, keys: tuple[str, ...], kinds: tuple[str, ...]
+    ) -> tuple[Callable[..., None], int, int, int]:
+        """How to append a row of this keyset: ``(pack_into, length, keyset id, record size)``.
+
+        ``log()`` inlines the append (run.log's fast path): ``pack_into(record, 4, length,
+        keyset_id, step, wall, *values)`` into a scratch record of `size` bytes, its CRC (of
+        bytes 4 on) at 0, the record copied to ``chunk.buf[pos : pos + size]``, then ``chunk.pos
+        = pos + size`` — when ``pos + size <= chunk.size``; otherwise ``roll(size)`` first.
+        ``appender`` does the same in a function.
+        """
         keyset_id = self.intern(Keyset(keys, kinds))
         packer = row_struct(len(keys))
-        pack = packer.pack_into
-        length = packer.size - 4
-        size = packer.size + 4
+        if self.current is None:
+            self.roll(packer.size + 4)
+        return packer.pack_into, packer.size - 4, keyset_id, packer.size + 4
+
+    def appender(self, keys: tuple[str, ...], kinds: tuple[str, ...]) -> Callable[[int, Any], None]:
+        """A function appending (step, {key: value} in keyset order) as one row of this keyset."""
+        pack, length, keyset_id, size = self.row_packer(keys, kinds)
         crc_pack = CRC.pack_into
         crc32 = zlib.crc32
         now = time.time
@@ -128,19 +167,15 @@ class TailSegments:
 
         def append(step: int, row: Any) -> None:
             chunk = segs.current
-            pos = chunk.pos  # type: ignore[union-attr]
-            end = pos + size
-            if end > len(chunk.buf):  # type: ignore[union-attr]
+            assert chunk is not None
+            pos = chunk.pos
+            if pos + size > chunk.size:
                 chunk = segs.roll(size)
                 pos = chunk.pos
-                end = pos + size
-            buf = chunk.buf  # type: ignore[union-attr]
-            pack(buf, pos + 4, length, keyset_id, step, now(), *row.values())
-            crc_pack(buf, pos, crc32(chunk.mv[pos + 4 : end]))  # type: ignore[union-attr]
-            chunk.pos = end  # type: ignore[union-attr]
+            pack(chunk.buf, pos + 4, length, keyset_id, step, now(), *row.values())
+            crc_pack(chunk.buf, pos, crc32(chunk.mv[pos + 4 : pos + size]))
+            chunk.pos = pos + size
 
-        if self.current is None:
-            self.roll(size)
         return append
 
     def write(
@@ -191,7 +226,7 @@ class TailSegments:
         size = max(self.chunk_bytes, len(prelude) + need)
         chunk = self._open_file(number, size) or self._open_memory(number, size)
         chunk.buf[: len(prelude)] = prelude
-        chunk.pos = len(prelude)
+        chunk.pos = chunk.prelude_end = len(prelude)
         self.chunks.append(chunk)
         self.current = chunk
         return chunk
@@ -218,7 +253,42 @@ class TailSegments:
         return Chunk(number, path, buf, fd)
 
     def _open_memory(self, number: int, size: int) -> Chunk:
+        """An in-memory chunk, once volatile chunks leave room for it (back-pressure)."""
+        try:
+            return self._memory_when_room(number, size)
+        finally:
+            self.waiting_for_room = False
+
+    def _memory_when_room(self, number: int, size: int) -> Chunk:
+        while self.room_wait is not None:
+            held = sum(c.size for c in list(self.chunks) if c.volatile)
+            if held + size <= MAX_VOLATILE_BYTES:
+                break
+            self.waiting_for_room = True  # the writer must not start a chunk meanwhile
+            self._warn(
+                "memory",
+                f"the disk is full and {held / 2**20:.0f} MiB of logged rows wait in memory, "
+                f"the limit: log() waits until they are written (free space on the disk of "
+                f"{self.run_dir}); nothing logged so far is lost",
+            )
+            if not self.room_wait(1.0):
+                break
+            chunk = self._open_file(number, size)
+            if chunk is not None:
+                self._recovered("memory")
+                return chunk
+        self._recovered("memory")
         return Chunk(number, None, bytearray(size), -1)
+
+    def hand_over(self) -> None:
+        """The training thread will append nothing until take_back(): the writer may."""
+        self.handed_over = True
+
+    def take_back(self) -> None:
+        """The training thread appends again (after waiting for an append under way)."""
+        with self.handover:
+            self.handed_over = False
+        self.waiting_for_room = False  # a roll waits for in-memory chunks to be written
 
     def close(self) -> None:
         """No more rows: the training thread is done (finish)."""

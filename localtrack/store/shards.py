@@ -155,17 +155,20 @@ def concat_shards(
     )
 
 
-def _row_groups_for(pf: pq.ParquetFile, keys: Sequence[str]) -> list[int]:
-    """Row groups whose key statistics admit one of `keys` (the file is sorted by key)."""
+def _row_groups_for(pf: pq.ParquetFile, keys: Sequence[str]) -> tuple[list[int], bool]:
+    """Row groups whose key statistics admit one of `keys` (the file is sorted by key), and
+    whether every row of them is one of `keys` (each holds a single wanted key: no filter)."""
     wanted = sorted(set(keys))
     if not wanted:
-        return []
+        return [], True
     key_column = pf.schema_arrow.get_field_index("key")
     groups = []
+    exact = True
     for i in range(pf.metadata.num_row_groups):
         stats = pf.metadata.row_group(i).column(key_column).statistics
         if stats is None or not stats.has_min_max:
             groups.append(i)
+            exact = False
             continue
         lo, hi = stats.min, stats.max
         if isinstance(lo, bytes):
@@ -173,7 +176,8 @@ def _row_groups_for(pf: pq.ParquetFile, keys: Sequence[str]) -> list[int]:
         at = bisect.bisect_left(wanted, lo)
         if at < len(wanted) and wanted[at] <= hi:
             groups.append(i)
-    return groups
+            exact = exact and lo == hi
+    return groups, exact
 
 
 def read_shard(path: Path, keys: Sequence[str] | None = None) -> tuple[pa.Table, dict[str, str]]:
@@ -188,9 +192,9 @@ def read_shard(path: Path, keys: Sequence[str] | None = None) -> tuple[pa.Table,
         if keys is None:
             table = pf.read()
         else:
-            groups = _row_groups_for(pf, keys)
+            groups, exact = _row_groups_for(pf, keys)
             table = pf.read_row_groups(groups) if groups else pf.schema_arrow.empty_table()
-            if groups:
+            if groups and not exact:
                 wanted = arrow_strings(sorted(set(keys)))
                 table = table.filter(pc.is_in(table.column("key"), value_set=wanted))
     except FileNotFoundError:

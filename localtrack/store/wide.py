@@ -38,6 +38,20 @@ def sorted_unique(values: np.ndarray) -> np.ndarray:
     return ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
 
 
+def _spread(
+    all_steps: np.ndarray, steps: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One key's values at their rows of the wide table, and the mask of rows without one."""
+    if len(steps) == len(all_steps):  # logged at every step: the column is the values
+        return values, np.zeros(len(all_steps), dtype=bool)
+    dense = np.full(len(all_steps), np.nan)
+    mask = np.ones(len(all_steps), dtype=bool)
+    where = np.searchsorted(all_steps, steps)
+    dense[where] = values
+    mask[where] = False
+    return dense, mask
+
+
 def to_wide(
     table: pa.Table, dtypes: Mapping[str, str], keys: Sequence[str] | None = None
 ) -> pa.Table:
@@ -45,8 +59,10 @@ def to_wide(
     steps = numpy_values(table, "step")
     all_steps = sorted_unique(steps)
     walls = numpy_values(table, "wall_time")
-    wall_at = np.full(len(all_steps), np.iinfo(np.int64).min, dtype=np.int64)
-    if len(steps):
+    if len(steps) == len(all_steps):  # one row per step (one key): nothing to gather
+        wall_at = walls
+    else:
+        wall_at = np.full(len(all_steps), np.iinfo(np.int64).min, dtype=np.int64)
         np.maximum.at(wall_at, np.searchsorted(all_steps, steps), walls)
     columns: dict[str, pa.Array] = {
         "step": arrow_from_numpy(all_steps.astype(np.int64), pa.int64()),
@@ -61,12 +77,11 @@ def to_wide(
     for key in wanted:
         if key in ("step", "wall_time"):
             continue
-        dense = np.full(len(all_steps), np.nan)
-        mask = np.ones(len(all_steps), dtype=bool)
-        if key in position:
-            rows = np.flatnonzero(codes == position[key])
-            where = np.searchsorted(all_steps, steps[rows])
-            dense[where] = values[rows]
-            mask[where] = False
+        if key not in position:
+            dense, mask = np.full(len(all_steps), np.nan), np.ones(len(all_steps), dtype=bool)
+        else:  # codes never decrease (the table is sorted by key): a key's rows are one slice
+            code = position[key]
+            rows = slice(np.searchsorted(codes, code), np.searchsorted(codes, code, "right"))
+            dense, mask = _spread(all_steps, steps[rows], values[rows])
         columns[key] = _typed_column(dense, mask, dtypes.get(key, "float"))
     return pa.table(columns)

@@ -1,22 +1,22 @@
-"""The background writer of one live run: buffer → tail log → sealed shards → index.
+"""The background writer of one live run: every file write of a run segment, on its own thread.
 
-The training thread only appends ``(step, wall_time, {key: value})`` tuples to ``queue`` (a
-deque, so appends never block). About once a second (or sooner when the queue is large) this
-thread turns the queued rows into one Arrow batch, appends it to the tail log as one CRC-framed
-record, fsyncs, and updates the index. When enough rows have accumulated, or enough time has
-passed, the batches are sealed into a Parquet shard and the tail log is emptied. Shards are merged
-(tiered compaction) so a day-long run leaves a handful of files, not thousands.
+Metrics take one of two paths: ``log()`` packs rows into mapped tail segments that this thread
+fsyncs and seals into Parquet shards (segseal.py), or, where mapping is unsafe (network
+filesystems), it queues rows that this thread writes to the tail log and seals later
+(classicrounds.py). Each round also writes media, run.json, the heartbeat and the index. Shards
+are merged (tiered compaction) so a day-long run leaves a handful of files, not thousands.
 
 Transient failures (disk full, I/O errors, a locked or missing index) never reach the training
 thread: the rows stay in memory, a warning is logged once, and the next round tries again. A
 deterministic failure that repeats makes the writer give up loudly, and a value that cannot be
 stored costs only itself (writerhealth.py, badrows.py).
+
+pyarrow, and every module built on it, is imported on this thread when first needed, never by
+``init()`` on the training thread (which only needs the stdlib to pack rows).
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import logging
 import threading
 import time
@@ -24,24 +24,25 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
-from .badrows import rows_to_table_isolating
-from .compaction import compaction_group, merge_shards
+from .classicrounds import ClassicRounds
 from .fsdetect import is_network_filesystem
 from .index import Index
+from .keystats import KeyStats, Row
 from .layout import RunPaths, ShardName
-from .livestats import stats_with_unwritten, undecoded_tables
 from .media import MediaWriter
-from .metrics import KeyStats, Row, encode_batch, merge_dtype, sort_rows, update_stats
 from .runmeta import MetaDocument
 from .runpublish import RunPublisher
 from .segseal import SegmentRounds
 from .segwriter import TailSegments, chunk_bytes_for
-from .shards import ShardInfo, write_shard
-from .taillog import RECORD_METRICS, TailWriter
+from .taillog import TailWriter
 from .writerhealth import WriterHealth
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from .shards import ShardInfo
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class WriterOptions:
     mapped_tail: bool = True  # log() writes to mapped tail segments (not on network filesystems)
 
 
-class RunWriter(SegmentRounds):
+class RunWriter(SegmentRounds, ClassicRounds):
     """Owns every file write of one run segment, on its own thread."""
 
     def __init__(
@@ -107,6 +108,9 @@ class RunWriter(SegmentRounds):
         self._flush_served = 0  # the last request whose rows are on disk
         self._tail: TailWriter | None = None
         self._rescued: set[int] = set()
+        self._chunk_rows: dict[int, int] = {}  # mapped tail: segseal.SegmentRounds
+        self._counted_scalars = 0
+        self._oldest_chunk = self._counted_at = time.monotonic()
         self.segments: TailSegments | None = None
         if self.options.mapped_tail and not is_network_filesystem(paths.dir):
             self.segments = TailSegments(
@@ -120,6 +124,9 @@ class RunWriter(SegmentRounds):
         self._thread = threading.Thread(
             target=self._run, name=f"localtrack-writer-{paths.run_id}", daemon=True
         )
+        self._segment_room = threading.Event()  # set when the writer released volatile chunks
+        if self.segments is not None:
+            self.segments.room_wait = self._wait_for_segment_room
 
     # -- called from the training thread ------------------------------------------------------
 
@@ -153,13 +160,19 @@ class RunWriter(SegmentRounds):
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
+    def _wait_for_segment_room(self, timeout: float) -> bool:
+        """Called by a chunk roll when in-memory chunks are at their limit (segwriter.py)."""
+        thread = self._thread
+        if threading.current_thread() is thread or not thread.is_alive() or self.failure:
+            return False
+        self._segment_room.clear()
+        self._wake.set()
+        self._segment_room.wait(timeout)
+        return True
+
     @property
     def healthy(self) -> bool:
-        # Segment path: rows other threads queue (system metrics) are written by the training
-        # thread, at its next log() or in flush() before it asks; one queued while a flush
-        # waits is newer than that flush and must not hold it back.
-        segments = self.segments
-        if segments is not None and self._segment_values_at_risk(segments, queued=False):
+        if self.segments is not None and self._segment_unwritten(self.segments):
             return False
         return not self._pending and not self._media.pending
 
@@ -171,6 +184,9 @@ class RunWriter(SegmentRounds):
     def stats_now(self) -> dict[str, KeyStats]:
         """Statistics of every row logged so far, written or not, from memory: what
         ``run.summary`` reads on the training thread (the only thread that appends rows)."""
+        from .keystats import merge_dtype
+        from .livestats import stats_with_unwritten, undecoded_tables
+
         dtypes = dict(self.dtypes)
         with self.stats_lock:
             stats, pending, rows = dict(self.stats), list(self._pending), list(self.queue)
@@ -239,158 +255,13 @@ class RunWriter(SegmentRounds):
     def _write_metrics(self, final: bool) -> None:
         if self.segments is not None:
             self._segment_round(self.segments, final)
-        elif final:  # straight into a shard: a tail write first would slow every finish()
-            self._collect(limit=None)
-            self._seal(final=True)
         else:
-            self._drain_to_tail()
-            if self._seal_due():
-                self._seal(final=False)
-
-    def _collect(self, limit: int | None) -> int:
-        """Turn up to `limit` queued rows into a pending batch; returns how many.
-
-        The rows leave the queue only once converted, so an unexpected error keeps them there.
-        """
-        queue = self.queue
-        n = len(queue) if limit is None else min(len(queue), limit)
-        if n:
-            rows = list(itertools.islice(queue, n))  # one C call: appends cannot interleave
-            table, dropped = rows_to_table_isolating(rows)
-            with self.stats_lock:  # rows move from queue to pending at once (stats_now)
-                for _ in range(n):
-                    queue.popleft()
-                if table.num_rows:
-                    self._pending.append(table)
-            self.health.dropped(dropped)
-        if len(queue) < self.options.max_queue_rows:
-            self._room.set()
-        return n
-
-    def _drain_to_tail(self) -> None:
-        """Convert and append queued rows batch by batch (each lands as soon as it is written)."""
-        landed = False
-        budget = len(self.queue)  # rows queued now; later ones wait for the next round
-        while True:
-            got = self._collect(limit=min(self.options.batch_rows, budget))
-            budget -= got
-            landed = self._append_to_tail() or landed
-            if not got or budget <= 0 or self._pending or self._stop.is_set():
-                break
-        if landed and self._tail is not None:
-            try:
-                self._tail.sync()
-            except OSError as exc:
-                self.health.warn("tail-sync", f"fsync of the tail log failed: {exc}")
-            else:
-                self._synced_through = self._next_batch - 1
-
-    def wait_for_room(self, timeout: float = 30.0) -> None:
-        """Called by log() when the queue is full: wait until the writer has drained some."""
-        self._room.clear()
-        self._wake.set()
-        if self._thread.is_alive() and len(self.queue) >= self.options.max_queue_rows:
-            self._room.wait(timeout)
+            self._classic_round(final)
 
     def _write_media(self) -> None:
         """Encode queued media (PNG, Parquet), store blobs once, append the media log."""
         if self._media.write():
             self._publisher.dirty = True
-
-    def _append_to_tail(self) -> bool:
-        """Append pending batches to the tail log (not fsynced); True if any landed."""
-        if self._tail is None:
-            try:
-                self._tail = TailWriter(self.paths.tail(self.segment))
-            except OSError:
-                return False
-        landed = False
-        while self._pending:
-            table = self._pending[0]
-            batch = self._next_batch
-            try:
-                self._tail.append(RECORD_METRICS, encode_batch(batch, table, self.dtypes.copy()))
-            except OSError as exc:
-                self.health.warn(
-                    "tail-write", f"cannot write the tail log ({exc}); keeping rows in memory"
-                )
-                break
-            with self.stats_lock:
-                self._pending.pop(0)
-                self._next_batch += 1
-                self._land(batch, table)
-            landed = True
-        if landed:
-            self.health.recovered("tail-write")
-        return landed
-
-    def _land(self, batch: int, table: pa.Table) -> None:
-        if not self._unsealed:
-            self._oldest_unsealed = time.monotonic()
-        self._unsealed.append((batch, table))
-        self._unsealed_rows += table.num_rows
-        update_stats(self.stats, table, self.dtypes)
-        self._publisher.keys_changed(table.column("key").unique().to_pylist())
-
-    def _seal_due(self) -> bool:
-        if not self._unsealed:
-            return False
-        age = time.monotonic() - self._oldest_unsealed
-        return (
-            self._unsealed_rows >= self.options.seal_scalars or age >= self.options.seal_interval_s
-        )
-
-    def _seal(self, final: bool) -> None:
-        in_tail_up_to = self._next_batch - 1  # batches numbered so far went through the tail
-        if final:
-            with self.stats_lock:
-                for table in self._pending:
-                    self._land(self._next_batch, table)
-                    self._next_batch += 1
-                self._pending = []
-        if not self._unsealed:
-            return
-        first, last = self._unsealed[0][0], self._unsealed[-1][0]
-        name = ShardName(self.segment, first, last)
-        table = sort_rows([t for _, t in self._unsealed])
-        try:
-            info = write_shard(self.paths.shard(name), name, table, self.dtypes.copy())
-        except OSError as exc:
-            self.health.warn("seal", f"cannot write shard {name.filename} ({exc}); will retry")
-            if final:
-                self._rescue_into_tail(after=in_tail_up_to)
-            return
-        except Exception:
-            if final:  # whatever went wrong, what is in memory must reach the disk
-                self._rescue_into_tail(after=in_tail_up_to)
-            raise
-        self.health.recovered("seal")
-        self._shards.append(info)
-        self._record_hashes(add=[info], remove=[])
-        self._publisher.index_call(lambda idx: idx.replace_shards(self.paths.run_id, [info], []))
-        self._unsealed, self._unsealed_rows = [], 0
-        if self._tail is not None:
-            with contextlib.suppress(OSError):
-                self._tail.reset()
-        self._compact()
-
-    def _rescue_into_tail(self, after: int) -> None:
-        """At finish, when a shard cannot be written: add to the tail log the batches that
-        never reached it (those numbered after `after`), so the next open can seal them."""
-        try:
-            if self._tail is None:
-                self._tail = TailWriter(self.paths.tail(self.segment))
-            for batch, table in self._unsealed:
-                if batch > after:
-                    self._tail.append(
-                        RECORD_METRICS, encode_batch(batch, table, self.dtypes.copy())
-                    )
-                    after = batch
-            self._tail.sync()
-        except OSError as exc:
-            self.health.warn("rescue", f"cannot add unsealed rows to the tail log either ({exc})")
-            return
-        self._synced_through = max(self._synced_through, after)
 
     def _record_hashes(self, add: list[ShardInfo], remove: list[str]) -> None:
         """Keep run.json's map of shard sha256s (what readers verify files against) current."""
@@ -404,11 +275,13 @@ class RunWriter(SegmentRounds):
     def _write_shard(
         self, path: Path, name: ShardName, table: pa.Table, dtypes: dict[str, str]
     ) -> ShardInfo:
-        return write_shard(path, name, table, dtypes)
+        return write_shard(path, name, table, dtypes)  # the module's: tests replace it
 
     # -- compaction ---------------------------------------------------------------------------
 
     def _compact(self) -> None:
+        from .compaction import compaction_group, merge_shards
+
         options = self.options
         while group := compaction_group(
             self._shards, options.compaction_min_rows, options.compaction_fanout
@@ -459,3 +332,10 @@ class RunWriter(SegmentRounds):
 
     def close_index(self) -> None:
         self._publisher.close()
+
+
+def write_shard(path: Path, name: ShardName, table: pa.Table, dtypes: dict[str, str]) -> ShardInfo:
+    """shards.write_shard, imported on first use (on the writer thread)."""
+    from .shards import write_shard as write
+
+    return write(path, name, table, dtypes)

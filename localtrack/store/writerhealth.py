@@ -18,8 +18,17 @@ import logging
 import sqlite3
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from .badrows import DroppedValue
+
+@dataclass(frozen=True)
+class DroppedValue:
+    """One logged value the writer could not store (badrows.py finds them)."""
+
+    key: object
+    step: object
+    reason: str
+
 
 log = logging.getLogger(__name__)
 REPEATS = 3
