@@ -424,7 +424,7 @@ def test_disabled_run_takes_the_whole_surface(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_more_wandb_run_names(
-    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     monkeypatch.setenv("LOCALTRACK_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.chdir(tmp_path)
@@ -448,9 +448,8 @@ def test_more_wandb_run_names(
     run.save("notes.txt", policy="now")
     with localtrack.restore("notes.txt") as f:
         assert f.read() == "kept"
-    with caplog.at_level(logging.WARNING):
-        run.alert(title="t", text="x", level=localtrack.AlertLevel.WARN)
-    assert "t: x" in caplog.text
+    run.alert(title="t", text="x", level=localtrack.AlertLevel.WARN)
+    assert "ALERT [WARN] t: x" in capsys.readouterr().err
     localtrack.teardown()
     assert localtrack.run is None and localtrack.Api(root).run(run_id).state == "finished"
     monkeypatch.setenv("LOCALTRACK_DIR", str(root))
