@@ -11,87 +11,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Blueprint, Flask
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-API_PREFIX = "/api/v1"
-KINDS = ("page", "api", "ingest", "auth", "health", "static")
-DOCUMENTED_KINDS = ("api", "health")  # each has a `### ` heading in docs/api.md
-
-
-@dataclass(frozen=True)
-class Policy:
-    """What an endpoint needs: a role ("public", "read", "write", "admin") and where the
-    project it touches comes from ("none", "all" = every project, "project" view argument,
-    "run" view argument, "runs" query argument, "view" = the view checks it itself)."""
-
-    role: str
-    scopes: tuple[str, ...] = ("none",)
-
-
-PUBLIC = Policy("public")
-READ = Policy("read")
-
-
-@dataclass(frozen=True)
-class Route:
-    """One URL the apps answer. ``rule`` is relative to ``prefix`` (the blueprint's)."""
-
-    endpoint: str
-    rule: str
-    kind: str
-    policy: Policy | None
-    doc: str
-    methods: tuple[str, ...] = ("GET",)
-    prefix: str = ""
-    twin: str | None = None  # a page's /api/v1 twin (an endpoint)
-    js: str | None = None  # its name in the page scripts' URL map
-    query: str = ""  # the query arguments the index lists ("?q&tag")
-    shown: str | None = None  # the path the index shows, when not the rule's
-    key: str | None = None  # its name in the index, when not the endpoint's
-    options: tuple[tuple[str, Any], ...] = ()  # more werkzeug Rule options
-
-    @property
-    def full_rule(self) -> str:
-        return self.prefix + self.rule
-
-    @property
-    def path(self) -> str:
-        """The rule with its converters dropped: ``/runs/<path:p>`` → ``/runs/<p>``."""
-        return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"<\1>", self.full_rule)
-
-    @property
-    def name(self) -> str:
-        return self.endpoint.split(".", 1)[-1]
-
-
-def _api(name: str, rule: str, policy: Policy, doc: str, **kw: Any) -> Route:
-    return Route(f"api.{name}", rule, "api", policy, doc, prefix=API_PREFIX, **kw)
-
-
-def _page(name: str, rule: str, policy: Policy, twin: str, doc: str, js: str) -> Route:
-    return Route(f"pages.{name}", rule, "page", policy, doc, twin=twin, js=js)
-
-
-def _ingest(name: str, rule: str, method: str, policy: Policy, doc: str) -> Route:
-    return Route(f"ingest.{name}", rule, "ingest", policy, doc, (method,), API_PREFIX)
-
-
-RUN, RUNS, PROJECT = (
-    Policy("read", ("run",)),
-    Policy("read", ("runs",)),
-    Policy("read", ("project",)),
+from .route_model import (
+    API_PREFIX,
+    COMPARE,
+    DOCUMENTED_KINDS,
+    KINDS,
+    NO_MERGE,
+    OWN,
+    PROJECT,
+    PUBLIC,
+    READ,
+    RUN,
+    RUNS,
+    SERIES_ARGS,
+    WRITE,
+    WRITE_OWN,
+    WRITE_PROJECT,
+    Policy,
+    Route,
+    api_route,
+    ingest_route,
+    page_route,
 )
-COMPARE = Policy("read", ("project", "runs"))
-WRITE, WRITE_OWN = Policy("write"), Policy("write", ("view",))
-WRITE_PROJECT = Policy("write", ("project",))
-OWN = Policy("read", ("view",))  # lists only the key's projects
-NO_MERGE = (("merge_slashes", False),)
-SERIES_ARGS = "?runs=ID,ID&key=K&x&x0&x1"
+from .routes_features import ALERTS, REPORTS, SWEEP_CONTROLLER, SWEEP_UI
+
+__all__ = ["API_PREFIX", "PUBLIC", "Policy", "Route"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 ROUTES: tuple[Route, ...] = (
     Route("static", "/static/<path:filename>", "static", PUBLIC, "The UI's CSS, scripts, icons."),
@@ -99,9 +49,11 @@ ROUTES: tuple[Route, ...] = (
     Route("auth.login_form", "/login", "auth", PUBLIC, "The sign-in form (central server)."),
     Route("auth.login", "/login", "auth", PUBLIC, "Sign in with an API key.", ("POST",)),
     Route("auth.logout", "/logout", "auth", READ, "Sign out.", ("POST",)),
-    _page("projects", "/", OWN, "api.projects", "Every project in the store.", "projects"),
-    _page("runs", "/projects/<path:project>", PROJECT, "api.runs", "A project's runs.", "project"),
-    _page(
+    page_route("projects", "/", OWN, "api.projects", "Every project in the store.", "projects"),
+    page_route(
+        "runs", "/projects/<path:project>", PROJECT, "api.runs", "A project's runs.", "project"
+    ),
+    page_route(
         "compare",
         "/projects/<path:project>/compare",
         COMPARE,
@@ -109,8 +61,8 @@ ROUTES: tuple[Route, ...] = (
         "Selected runs side by side.",
         "compare",
     ),
-    _page("run", "/runs/<run_id>", RUN, "api.run", "One run.", "run"),
-    _page(
+    page_route("run", "/runs/<run_id>", RUN, "api.run", "One run.", "run"),
+    page_route(
         "workspace",
         "/projects/<path:project>/workspace",
         PROJECT,
@@ -118,9 +70,11 @@ ROUTES: tuple[Route, ...] = (
         "A project's workspace: panels, sections, saved views.",
         "workspace",
     ),
-    _api("index", "/", READ, "What the API offers: each route with a one-line description."),
-    _api("projects", "/projects", OWN, "Every project with its run counts.", js="api.projects"),
-    _api(
+    api_route("index", "/", READ, "What the API offers: each route with a one-line description."),
+    api_route(
+        "projects", "/projects", OWN, "Every project with its run counts.", js="api.projects"
+    ),
+    api_route(
         "runs",
         "/projects/<path:project>/runs",
         PROJECT,
@@ -128,7 +82,7 @@ ROUTES: tuple[Route, ...] = (
         js="api.runs",
         query="?q&tag&state&where&sort&group_by&columns&page&per_page",
     ),
-    _api(
+    api_route(
         "compare",
         "/projects/<path:project>/compare",
         COMPARE,
@@ -136,7 +90,7 @@ ROUTES: tuple[Route, ...] = (
         js="api.compare",
         query="?runs=ID,ID",
     ),
-    _api(
+    api_route(
         "compare_media",
         "/projects/<path:project>/compare/media",
         COMPARE,
@@ -144,8 +98,10 @@ ROUTES: tuple[Route, ...] = (
         js="api.compareMedia",
         query="?runs=ID,ID&key&type&step",
     ),
-    _api("run", "/runs/<run_id>", RUN, "One run: overview, config, summary, keys.", js="api.run"),
-    _api(
+    api_route(
+        "run", "/runs/<run_id>", RUN, "One run: overview, config, summary, keys.", js="api.run"
+    ),
+    api_route(
         "history",
         "/runs/<run_id>/history",
         RUN,
@@ -153,7 +109,7 @@ ROUTES: tuple[Route, ...] = (
         js="api.history",
         query="?format=csv|parquet&keys=K,K",
     ),
-    _api(
+    api_route(
         "series",
         "/series",
         RUNS,
@@ -161,7 +117,7 @@ ROUTES: tuple[Route, ...] = (
         js="api.series",
         query=SERIES_ARGS + "&buckets&group_by",
     ),
-    _api(
+    api_route(
         "charts_batch",
         "/charts",
         RUNS,
@@ -170,21 +126,21 @@ ROUTES: tuple[Route, ...] = (
         key="charts",
         query="?runs=ID,ID&keys=K,K&x&x0&x1&buckets&group_by&format=json|bin",
     ),
-    _api(
+    api_route(
         "workspace",
         "/projects/<path:project>/workspace",
         PROJECT,
         "A project's workspace: keys, runs, saved views, the default view.",
         js="api.workspace",
     ),
-    _api(
+    api_route(
         "views",
         "/projects/<path:project>/views",
         PROJECT,
         "A project's saved workspace views.",
         js="api.views",
     ),
-    _api(
+    api_route(
         "get_view",
         "/projects/<path:project>/views/<name>",
         PROJECT,
@@ -212,7 +168,7 @@ ROUTES: tuple[Route, ...] = (
         API_PREFIX,
         key="delete_view",
     ),
-    _api(
+    api_route(
         "export_chart",
         "/export",
         RUNS,
@@ -221,8 +177,8 @@ ROUTES: tuple[Route, ...] = (
         key="export",
         query=SERIES_ARGS + "&format=csv|parquet",
     ),
-    _api("media", "/runs/<run_id>/media", RUN, "Every media key of the run.", js="api.media"),
-    _api(
+    api_route("media", "/runs/<run_id>/media", RUN, "Every media key of the run.", js="api.media"),
+    api_route(
         "media_file",
         "/runs/<run_id>/media/<name>",
         RUN,
@@ -231,7 +187,7 @@ ROUTES: tuple[Route, ...] = (
         shown="/api/v1/runs/<run_id>/media/<sha256>.<ext>",
         options=NO_MERGE,
     ),
-    _api(
+    api_route(
         "table",
         "/runs/<run_id>/table",
         RUN,
@@ -239,7 +195,7 @@ ROUTES: tuple[Route, ...] = (
         js="api.table",
         query="?key&step&offset&limit&sort&order&q",
     ),
-    _api(
+    api_route(
         "histograms",
         "/runs/<run_id>/histograms",
         RUN,
@@ -247,7 +203,7 @@ ROUTES: tuple[Route, ...] = (
         js="api.histograms",
         query="?key&bins&max_steps",
     ),
-    _api(
+    api_route(
         "histogram",
         "/runs/<run_id>/histogram",
         RUN,
@@ -255,7 +211,7 @@ ROUTES: tuple[Route, ...] = (
         js="api.histogram",
         query="?key&step",
     ),
-    _api(
+    api_route(
         "chart",
         "/runs/<run_id>/chart",
         RUN,
@@ -263,7 +219,7 @@ ROUTES: tuple[Route, ...] = (
         js="api.chart",
         query="?key&step",
     ),
-    _api(
+    api_route(
         "cloud",
         "/runs/<run_id>/cloud/<name>",
         RUN,
@@ -271,7 +227,7 @@ ROUTES: tuple[Route, ...] = (
         js="api.cloud",
         query="?max_points",
     ),
-    _api(
+    api_route(
         "console",
         "/runs/<run_id>/console",
         RUN,
@@ -279,14 +235,14 @@ ROUTES: tuple[Route, ...] = (
         js="api.console",
         query="?q&start&limit",
     ),
-    _api(
+    api_route(
         "environment",
         "/runs/<run_id>/environment",
         RUN,
         "Hardware, git, packages, diff.",
         js="api.environment",
     ),
-    _api(
+    api_route(
         "run_file",
         "/runs/<run_id>/files/<path:name>",
         RUN,
@@ -294,7 +250,7 @@ ROUTES: tuple[Route, ...] = (
         js="api.runFile",
         options=NO_MERGE,
     ),
-    _page(
+    page_route(
         "artifacts",
         "/projects/<path:project>/artifacts",
         PROJECT,
@@ -302,7 +258,7 @@ ROUTES: tuple[Route, ...] = (
         "A project's artifacts by type and name.",
         "artifacts",
     ),
-    _page(
+    page_route(
         "artifact",
         "/projects/<path:project>/artifacts/<name>",
         PROJECT,
@@ -310,7 +266,7 @@ ROUTES: tuple[Route, ...] = (
         "One artifact's versions.",
         "artifact",
     ),
-    _page(
+    page_route(
         "artifact_version",
         "/projects/<path:project>/artifacts/<name>/<version>",
         PROJECT,
@@ -318,7 +274,7 @@ ROUTES: tuple[Route, ...] = (
         "One artifact version: files, metadata, runs.",
         "artifactVersion",
     ),
-    _page(
+    page_route(
         "artifact_lineage",
         "/projects/<path:project>/artifacts/<name>/<version>/lineage",
         PROJECT,
@@ -326,28 +282,28 @@ ROUTES: tuple[Route, ...] = (
         "The lineage graph around an artifact version.",
         "artifactLineage",
     ),
-    _api(
+    api_route(
         "artifacts",
         "/projects/<path:project>/artifacts",
         PROJECT,
         "A project's artifact collections, grouped by type.",
         js="api.artifacts",
     ),
-    _api(
+    api_route(
         "artifact",
         "/projects/<path:project>/artifacts/<name>",
         PROJECT,
         "One artifact collection with every live version.",
         js="api.artifact",
     ),
-    _api(
+    api_route(
         "artifact_version",
         "/projects/<path:project>/artifacts/<name>/<version>",
         PROJECT,
         "One version: aliases, files, metadata, producer, consumers, alias moves.",
         js="api.artifactVersion",
     ),
-    _api(
+    api_route(
         "artifact_lineage",
         "/projects/<path:project>/artifacts/<name>/<version>/lineage",
         PROJECT,
@@ -355,7 +311,7 @@ ROUTES: tuple[Route, ...] = (
         js="api.artifactLineage",
         query="?depth",
     ),
-    _api(
+    api_route(
         "artifact_file",
         "/projects/<path:project>/artifacts/<name>/<version>/file",
         PROJECT,
@@ -363,7 +319,7 @@ ROUTES: tuple[Route, ...] = (
         js="api.artifactFile",
         query="?path",
     ),
-    _api(
+    api_route(
         "artifact_preview",
         "/projects/<path:project>/artifacts/<name>/<version>/preview",
         PROJECT,
@@ -371,14 +327,14 @@ ROUTES: tuple[Route, ...] = (
         js="api.artifactPreview",
         query="?path",
     ),
-    _api(
+    api_route(
         "run_artifacts",
         "/runs/<run_id>/artifacts",
         RUN,
         "The artifact versions a run used and logged.",
         js="api.runArtifacts",
     ),
-    _api("changes", "/changes", READ, "The change counter pages poll.", js="api.changes"),
+    api_route("changes", "/changes", READ, "The change counter pages poll.", js="api.changes"),
     # localtrack.Api(base_url=…) reads and edits through these (webui/runapi.py, server/runedits.py)
     Route(
         "runapi.run_query",
@@ -443,205 +399,25 @@ ROUTES: tuple[Route, ...] = (
         API_PREFIX,
         key="delete_run",
     ),
-    _ingest("info", "/sync/info", "GET", READ, "What this server accepts (limits, version)."),
-    _ingest(
+    ingest_route("info", "/sync/info", "GET", READ, "What this server accepts (limits, version)."),
+    ingest_route(
         "negotiate", "/sync/negotiate", "POST", WRITE_OWN, "Which blobs of a run the server lacks."
     ),
-    _ingest("put_blob", "/blobs/<sha256>", "PUT", WRITE, "Upload one blob."),
-    _ingest("commit", "/sync/commit", "POST", WRITE_OWN, "Publish a run's uploaded files."),
-    _ingest(
+    ingest_route("put_blob", "/blobs/<sha256>", "PUT", WRITE, "Upload one blob."),
+    ingest_route("commit", "/sync/commit", "POST", WRITE_OWN, "Publish a run's uploaded files."),
+    ingest_route(
         "negotiate_artifacts",
         "/artifacts/negotiate",
         "POST",
         WRITE_OWN,
         "Which blobs of an artifact collection the server lacks.",
     ),
-    _ingest(
+    ingest_route(
         "commit_artifacts",
         "/artifacts/commit",
         "POST",
         WRITE_OWN,
         "Publish an artifact collection's versions, alias moves and uses.",
-    ),
-)
-
-
-def _sweepctl(name: str, rule: str, method: str, doc: str) -> Route:
-    """A route of the sweep controller a server hosts (webui/server/sweepctl.py)."""
-    return Route(f"sweepctl.{name}", rule, "ingest", WRITE_OWN, doc, (method,), API_PREFIX)
-
-
-SWEEP_CONTROLLER: tuple[Route, ...] = (
-    _sweepctl("create", "/sweeps", "POST", "Create a sweep on the server (`sweep --to URL`)."),
-    _sweepctl("controller", "/sweeps/<sweep_id>/controller", "GET", "A sweep for its agents."),
-    _sweepctl("claim", "/sweeps/<sweep_id>/claim", "POST", "Claim a sweep's next trial."),
-    _sweepctl(
-        "progress",
-        "/sweeps/<sweep_id>/trials/<key>/progress",
-        "POST",
-        "A trial's hyperband rungs; answers whether to stop it.",
-    ),
-    _sweepctl("result", "/sweeps/<sweep_id>/trials/<key>/result", "POST", "How a trial ended."),
-    _sweepctl(
-        "agent_beat", "/sweeps/<sweep_id>/agents/<agent_id>", "POST", "An agent's heartbeat."
-    ),
-    _sweepctl("control", "/sweeps/<sweep_id>/control", "POST", "Pause, resume, stop, cancel."),
-    _sweepctl("receive_state", "/sweeps/<sweep_id>/state", "POST", "A synced sweep's state files."),
-)
-SWEEP_UI: tuple[Route, ...] = (
-    _page("sweep", "/sweeps/<sweep_id>", OWN, "api.sweep_detail", "One sweep.", "sweep"),
-    _api(
-        "sweep_detail",
-        "/sweeps/<sweep_id>",
-        OWN,
-        "One sweep: state, best, trials, importance (fANOVA), rungs.",
-        js="api.sweep",
-        key="sweep",
-    ),
-    _api(
-        "sweeps", "/projects/<path:project>/sweeps", PROJECT, "A project's sweeps.", js="api.sweeps"
-    ),
-)
-ADMIN_PROJECT = Policy("admin", ("project",))  # destinations make the server send requests
-ALERTS: tuple[Route, ...] = (
-    _page(
-        "alerts",
-        "/projects/<path:project>/alerts",
-        PROJECT,
-        "api.alerts",
-        "A project's alert feed, rules and destinations.",
-        "alerts",
-    ),
-    _api(
-        "alerts",
-        "/projects/<path:project>/alerts",
-        PROJECT,
-        "A project's alert feed (newest first, with delivery outcomes), rules and destinations.",
-        js="api.alerts",
-        query="?run=ID",
-    ),
-    _api(
-        "alert_rules",
-        "/projects/<path:project>/alerts/rules",
-        PROJECT,
-        "A project's rules.json: rules and destinations (secrets only as set / not set).",
-        js="api.alertRules",
-    ),
-    Route(
-        "api.save_alert_rules",
-        "/projects/<path:project>/alerts/rules",
-        "api",
-        ADMIN_PROJECT,
-        "Replace a project's alert rules and destinations; set or clear their secrets.",
-        ("PUT",),
-        API_PREFIX,
-        key="save_alert_rules",
-    ),
-    Route(
-        "api.test_alert",
-        "/projects/<path:project>/alerts",
-        "api",
-        ADMIN_PROJECT,
-        "Send a test alert to the project's destinations (or one of them).",
-        ("POST",),
-        API_PREFIX,
-        key="test_alert",
-    ),
-)
-REPORT = "/projects/<path:project>/reports/<name>"
-REPORTS: tuple[Route, ...] = (  # webui/report_api.py, docs/reports.md
-    Route(
-        "pages.reports_page",
-        "/projects/<path:project>/reports",
-        "page",
-        PROJECT,
-        "A project's reports.",
-        twin="api.reports",
-        js="reports",
-    ),
-    Route(
-        "pages.report_page",
-        REPORT,
-        "page",
-        PROJECT,
-        "One report, drawn live.",
-        twin="api.report_data_view",
-        js="report",
-    ),
-    Route(
-        "pages.report_edit",
-        REPORT + "/edit",
-        "page",
-        PROJECT,
-        "A report's editor with a live preview.",
-        twin="api.report",
-        js="reportEdit",
-    ),
-    _api(
-        "reports",
-        "/projects/<path:project>/reports",
-        PROJECT,
-        "A project's reports.",
-        js="api.reports",
-    ),
-    _api("report", REPORT, PROJECT, "One report's text and front matter.", js="api.report"),
-    Route(
-        "api.save_report",
-        REPORT,
-        "api",
-        WRITE_PROJECT,
-        "Save (create or replace) a report.",
-        ("PUT",),
-        API_PREFIX,
-        key="save_report",
-    ),
-    Route(
-        "api.delete_report",
-        REPORT,
-        "api",
-        WRITE_PROJECT,
-        "Delete a report.",
-        ("DELETE",),
-        API_PREFIX,
-        key="delete_report",
-    ),
-    _api(
-        "report_data_view",
-        REPORT + "/data",
-        PROJECT,
-        "A report drawn: sanitised text and every panel's data.",
-        js="api.reportData",
-        key="report_data",
-    ),
-    Route(
-        "api.report_preview",
-        "/projects/<path:project>/report-preview",
-        "api",
-        PROJECT,
-        "An unsaved report's text drawn (the editor's live preview).",
-        ("POST",),
-        API_PREFIX,
-        js="api.reportPreview",
-        key="report_preview",
-    ),
-    Route(
-        "api.pin_report",
-        REPORT + "/pin",
-        "api",
-        WRITE_PROJECT,
-        "Pin a report to its runs' current steps, or let it follow them live.",
-        ("POST",),
-        API_PREFIX,
-        js="api.reportPin",
-        key="pin_report",
-    ),
-    _api(
-        "report_export_view",
-        REPORT + "/export",
-        PROJECT,
-        "A report as one self-contained HTML file.",
-        js="api.reportExport",
-        key="report_export",
     ),
 )
 ROUTES = ROUTES + SWEEP_CONTROLLER + SWEEP_UI + ALERTS + REPORTS
