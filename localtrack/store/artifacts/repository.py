@@ -39,7 +39,7 @@ class Source:
     """Where an entry's bytes come from: a local file, a stored blob, or a reference."""
 
     path: str
-    local: Path | None = None
+    local: Path | str | None = None  # an absolute path
     entry: Entry | None = None  # a blob already stored, or a reference hashed at add time
 
 
@@ -149,8 +149,8 @@ class ArtifactRepository:
 
     def _fetch(self, entry: Entry, target: Path) -> None:
         """Put entry's bytes at target (hash checked): a hard link if possible, else a copy."""
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         if entry.ref is not None:
+            tmp = _partial(target)
             h = hashlib.sha256()
             with open_reference(entry.ref) as src, open(tmp, "wb") as out:
                 while chunk := src.read(CHUNK):
@@ -177,11 +177,13 @@ class ArtifactRepository:
                 "`localtrack doctor` reports such blobs"
             )
         try:
-            os.link(blob, tmp)
+            os.link(blob, target)  # atomic: the name appears with the whole content
+            return
         except OSError as exc:
             if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
                 raise
-            shutil.copyfile(blob, tmp)
+        tmp = _partial(target)
+        shutil.copyfile(blob, tmp)
         os.replace(tmp, target)
 
     def materialize(self, manifest: Manifest, root: Path) -> Path:
@@ -196,8 +198,9 @@ class ArtifactRepository:
                 f"{root}: it holds other files ({', '.join(extra[:5])}"
                 f"{', …' if len(extra) > 5 else ''}); use an empty folder"
             )
+        made: set[str] = set()  # folders known to exist (one makedirs each)
         for path, entry in manifest.entries.items():
-            target = root.joinpath(*check_entry_path(path).split("/"))
+            target = root / check_entry_path(path)
             if path in existing:
                 if _file_matches(target, entry):
                     continue
@@ -205,7 +208,10 @@ class ArtifactRepository:
                     f"cannot download into {root}: {path} is there with other content; "
                     "use an empty folder"
                 )
-            target.parent.mkdir(parents=True, exist_ok=True)
+            parent = os.path.dirname(target)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
             self._fetch(entry, target)
         return root
 
@@ -222,6 +228,11 @@ class ArtifactRepository:
         """Remove blobs no live version references (older than `grace_s`), under gc.lock."""
         with self.blobs.collecting(timeout):
             return collect(self.blobs, self.referenced_blobs(), grace_s, dry_run, time.time())
+
+
+def _partial(target: Path) -> Path:
+    """Where a copy is written before it is renamed to `target`."""
+    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
 
 
 def _files_under(root: Path) -> dict[str, Path]:
