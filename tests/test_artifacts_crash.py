@@ -80,6 +80,7 @@ def _kill_when_blobs(root: Path, folder: Path, at_least: int) -> None:
     assert child.returncode in (0, -signal.SIGKILL), err
 
 
+@pytest.mark.crash
 @pytest.mark.parametrize("at_least", [1, FILES // 3, FILES])
 def test_kill_mid_log_leaves_no_partial_version(
     tmp_path: Path, folder: Path, at_least: int
