@@ -172,3 +172,33 @@ def test_tour_of_the_run_surface(tmp_path: Path) -> None:
     assert ("weights", "histogram") in kinds and ("predictions", "table") in kinds
     images = [m for m in media if m.get("key") == "samples"]
     assert len(images) == 6, "two images at each of three steps (a gallery)"
+
+
+def test_tour_of_artifacts_dataset_train_model_aliases_lineage(tmp_path: Path) -> None:
+    out = _run("artifacts_tour.py", tmp_path).splitlines()
+    assert out == [
+        "model mnist-model:v0 ['best', 'latest', 'production'] 0.93",
+        "producer train ['mnist-clean:v0'] ['mnist-model:v0']",
+        "consumers [0.1]",
+        "raw versions ['v1', 'v0']",
+        "entry model.pt 7 True",
+        "registry True",
+        "table ['id', 'label'] 2",
+        "new files ['images/0.txt', 'images/1.txt', 'images/2.txt', 'images/3.txt', "
+        "'images/extra.txt', 'labels.csv']",
+    ]
+    api = _api(tmp_path)
+    moves = [
+        (m["alias"], m["to"])
+        for m in (
+            json.loads(p.read_text())
+            for p in sorted(
+                (tmp_path / "localtrack-runs/artifacts/collections/tour-artifacts/mnist-model")
+                .joinpath("events")
+                .glob("*.json")
+            )
+        )
+    ]
+    assert moves == [("best", 0), ("production", 0)], "every alias move is recorded"
+    upload = api.artifact("tour-artifacts/mnist-raw:v0").logged_by()
+    assert upload.job_type == "upload"

@@ -176,15 +176,20 @@ class Api:
         return artifact(self._local("artifact()").store.root, name, type)
 
     def artifacts(
-        self, type: str | None = None, name: str | None = None, project: str | None = None
+        self, type_name: str | None = None, name: str | None = None, project: str | None = None
     ) -> list[Any]:
-        """The latest version of each artifact collection, optionally filtered."""
+        """As W&B's ``artifacts(type_name, "project/name")``: every version of that collection,
+        newest first. Without `name`: the latest version of each collection (of `type_name`,
+        in `project`)."""
         from ..artifacts.query import artifacts
 
-        return artifacts(self._local("artifacts()").store.root, type, name, project)
+        return artifacts(self._local("artifacts()").store.root, type_name, name, project)
 
-    def artifact_versions(self, name: str, type: str | None = None) -> list[Any]:
-        """Every live version of ``"project/name"``, oldest first."""
+    def artifact_versions(self, type_name: str, name: str | None = None) -> list[Any]:
+        """Every live version of a collection, oldest first: ``artifact_versions("project/name")``
+        or, as W&B, ``artifact_versions(type_name, "project/name")``."""
         from ..artifacts.query import artifact_versions
 
-        return artifact_versions(self._local("artifact_versions()").store.root, name, type)
+        if name is None:
+            return artifact_versions(self._local("artifact_versions()").store.root, type_name)
+        return artifact_versions(self._local("artifact_versions()").store.root, name, type_name)
