@@ -29,7 +29,7 @@ from .collection import (
     publish_version,
     record_use,
 )
-from .layout import ArtifactPaths, check_entry_path, check_name
+from .layout import LATEST, ArtifactPaths, check_alias, check_entry_path, check_name
 from .manifest import Entry, Manifest
 from .references import hash_reference, open_reference
 
@@ -76,6 +76,7 @@ class ArtifactRepository:
     ) -> tuple[Manifest, bool, AddReport]:
         """Store the sources and publish a version (or find the identical one)."""
         coll = self.paths.collection(project, name)
+        aliases = [a for a in aliases if a == LATEST or check_alias(a)]  # before any byte
         report = AddReport()
         with self.blobs.writing():
             entries: dict[str, Entry] = {}
@@ -105,7 +106,7 @@ class ArtifactRepository:
                 run_id=run_id,
                 linked_from=linked_from,
             )
-            move_aliases(coll, project, name, list(aliases), manifest.version, run_id)
+            move_aliases(coll, project, name, aliases, manifest.version, run_id)
         self._index(project, name)
         return manifest, created, report
 
