@@ -1,98 +1,312 @@
-"""Artifacts benchmark: log a big file vs sha256sum + cp; re-log unchanged; a many-file folder
-add_dir + log vs tar and vs cp -r of the same folder (each the median of --repeat runs, taken
-side by side); download of a cached version (hard links).
+"""Artifacts benchmark (issue 13), every row beside its floor, measured side by side in one run.
 
-    python benchmarks/bench_artifacts.py                 # 1 GiB file, 100,000 × 4 KiB files
-    python benchmarks/bench_artifacts.py --mb 64 --files 5000   # quick
+    python benchmarks/bench_artifacts.py                          # 1 GiB file, 100,000 × 4 KiB
+    python benchmarks/bench_artifacts.py --mb 64 --files 5000     # quick
+    python benchmarks/bench_artifacts.py --wandb-python /path/to/venv/bin/python   # + W&B offline
 
-``tar`` reads every file and writes one archive; ``cp -r`` also creates every file, as a store of
-one file per blob must: on a busy disk file creation dominates, and cp -r shows that floor.
+- log a big file as an artifact vs ``sha256sum`` + ``cp`` of it (budget ≤ 1.3×);
+- re-log it unchanged: bytes stored (budget 0) and time vs one ``sha256sum``;
+- a folder of many 4 KiB files, ``add_dir`` + log vs ``tar`` (budget ≤ 2×) and vs ``cp -r``
+  (``tar`` writes one archive; a store of one file per blob must create every file, as ``cp -r``);
+- ``download()`` of the cached many-file version (hard links, every hash verified);
+- sync of a version whose blobs a real server (``localtrack server`` on 127.0.0.1) already has:
+  blobs sent (budget 0) and time;
+- optionally W&B offline artifacts (add + ``log_artifact`` + ``finish``) as the peer, run by a
+  Python that has ``wandb`` installed (kept out of localtrack's own environment).
+
+Each timed case is the median of ``--repeat`` runs, each on a fresh store; copies are removed
+between runs. Prints the load average next to the numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
+import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from localtrack.artifacts.artifact import Artifact
-from localtrack.store.artifacts.repository import ArtifactRepository
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_sync import Server  # noqa: E402
+
+import localtrack  # noqa: E402
+from localtrack.artifacts.artifact import Artifact  # noqa: E402
+from localtrack.store.artifacts.repository import ArtifactRepository  # noqa: E402
+from localtrack.store.root import StoreRoot  # noqa: E402
+from localtrack.sync.client import SyncClient  # noqa: E402
+from localtrack.sync.remote import connect  # noqa: E402
+
+WANDB_CHILD = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import wandb
+
+    def timed(add):
+        t = time.perf_counter()
+        run = wandb.init(project="bench", mode="offline", dir=sys.argv[1])
+        start = time.perf_counter()
+        art = wandb.Artifact("a", "dataset")
+        add(art)
+        run.log_artifact(art)
+        run.finish()
+        return time.perf_counter() - start, start - t
+
+    big, _ = timed(lambda a: a.add_file(sys.argv[2]))
+    many, _ = timed(lambda a: a.add_dir(sys.argv[3]))
+    empty, _ = timed(lambda a: None)
+    print(json.dumps({"big": big, "many": many, "empty": empty}))
+    """
+)
 
 
-def _timed(fn) -> float:  # type: ignore[no-untyped-def]
+def timed(fn: Callable[[], object]) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
 
 
-def _log(repo: ArtifactRepository, name: str, path: Path) -> None:
+def median_of(repeat: int, fn: Callable[[int], float]) -> float:
+    return statistics.median(fn(i) for i in range(repeat))
+
+
+def rm(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def log(repo: ArtifactRepository, name: str, path: Path) -> int:
+    """Log `path` as artifact `name`; returns the bytes newly stored."""
     art = Artifact(name, "dataset")
     art.add_dir(path) if path.is_dir() else art.add_file(path)
-    repo.log("bench", name, "dataset", list(art._sources.values()))
+    _, _, report = repo.log("bench", name, "dataset", list(art._sources.values()))
+    return report.new_bytes
+
+
+def warm_up(base: Path) -> None:
+    """Log one tiny artifact first, so that no timed case pays for first imports."""
+    (base / "warm.txt").write_text("warm")
+    log(ArtifactRepository(base / "warm", create=True), "warm", base / "warm.txt")
+    rm(base / "warm")
+
+
+def make_data(base: Path, mb: int, files: int) -> tuple[Path, Path]:
+    big = base / "big.bin"
+    with open(big, "wb") as f:
+        for _ in range(mb):
+            f.write(os.urandom(1 << 20))
+    many = base / "many"
+    for i in range(files):
+        d = many / f"{i % 100:02d}"
+        if i < 100:
+            d.mkdir(parents=True)
+        (d / f"{i}.bin").write_bytes(os.urandom(4096))
+    subprocess.run(["sync"], check=True)
+    return big, many
+
+
+def sh(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def big_file_rows(base: Path, big: Path, repeat: int) -> dict[str, float]:
+    def peer(i: int) -> float:
+        s = timed(lambda: sh("sha256sum", str(big))) + timed(
+            lambda: sh("cp", str(big), str(base / "copy.bin"))
+        )
+        synced.append(s + timed(lambda: sh("sync")))  # the durable floor: cp, then flush
+        rm(base / "copy.bin")
+        # coreutils' sha256sum may not use the CPU's SHA instructions; openssl (like Python's
+        # hashlib) does: the same copy with that hash is the stricter floor.
+        with_openssl.append(
+            timed(lambda: sh("openssl", "dgst", "-sha256", str(big)))
+            + timed(lambda: sh("cp", str(big), str(base / "copy.bin")))
+        )
+        rm(base / "copy.bin")
+        return s
+
+    synced: list[float] = []
+    with_openssl: list[float] = []
+
+    def ours(i: int) -> float:
+        repo = ArtifactRepository(base / "store-big", create=True)
+        s = timed(lambda: log(repo, "big", big))
+        rm(base / "store-big")
+        return s
+
+    out = {"hash": median_of(repeat, lambda i: timed(lambda: sh("sha256sum", str(big))))}
+    out["peer"], out["ours"] = median_of(repeat, peer), median_of(repeat, ours)
+    out["peer_synced"] = statistics.median(synced)
+    out["peer_openssl"] = statistics.median(with_openssl)
+    repo = ArtifactRepository(base / "store-big", create=True)
+    log(repo, "big", big)
+    relog: list[float] = []
+    stored = 0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        stored += log(repo, "big", big)
+        relog.append(time.perf_counter() - t)
+    out["relog"], out["relog_bytes"] = statistics.median(relog), stored
+    rm(base / "store-big")
+    return out
+
+
+def many_file_rows(base: Path, many: Path, repeat: int) -> dict[str, float]:
+    def tar(i: int) -> float:
+        s = timed(lambda: sh("tar", "cf", str(base / "m.tar"), "-C", str(base), "many"))
+        rm(base / "m.tar")
+        return s
+
+    def cp(i: int) -> float:
+        s = timed(lambda: sh("cp", "-r", str(many), str(base / "cp")))
+        rm(base / "cp")
+        return s
+
+    def ours(i: int) -> float:
+        repo = ArtifactRepository(base / "store-many", create=True)
+        s = timed(lambda: log(repo, "many", many))
+        rm(base / "store-many")
+        return s
+
+    out = {"tar": median_of(repeat, tar), "cp": median_of(repeat, cp)}
+    out["ours"] = median_of(repeat, ours)
+    repo = ArtifactRepository(base / "store-many", create=True)
+    log(repo, "many", many)
+    manifest, _ = repo.resolve("bench", "many", "latest")
+
+    def download(i: int) -> float:
+        s = timed(lambda: repo.materialize(manifest, base / "dl"))
+        rm(base / "dl")
+        return s
+
+    out["download"] = median_of(repeat, download)
+    rm(base / "store-many")
+    return out
+
+
+def sync_rows(base: Path, files: int) -> dict[str, float]:
+    """A version synced once; then new runs log the same bytes under other names: 0 blobs."""
+    data = base / "sync-data"
+    for i in range(files):
+        d = data / f"{i % 10}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"{i}.bin").write_bytes(os.urandom(4096))
+    store = base / "sync-store"
+    StoreRoot(base / "sync-server", create=True)
+    server = Server(base / "sync-server")
+    out: dict[str, float] = {}
+    try:
+        for key in ("first", "again"):
+            with localtrack.init(project="bench", dir=store) as run:
+                art = localtrack.Artifact(f"data-{key}", "dataset")
+                art.add_dir(data)
+                run.log_artifact(art)
+                run_id = run.id
+            client = SyncClient.for_store(store, connect(server.url, None))
+            t = time.perf_counter()
+            report = client.sync([run_id])
+            out[f"{key}_s"] = time.perf_counter() - t
+            assert not report.failed, [r.message for r in report.failed]
+            out[f"{key}_blobs"] = sum(a.blobs for a in report.artifacts)
+            client.remote.transport.close()
+    finally:
+        server.stop()
+    for p in (data, store, base / "sync-server"):
+        rm(p)
+    return out
+
+
+def wandb_rows(base: Path, python: str, big: Path, many: Path) -> dict[str, float] | str:
+    env = dict(
+        os.environ,
+        WANDB_SILENT="true",
+        WANDB_DATA_DIR=str(base / "wandb-data"),
+        WANDB_CACHE_DIR=str(base / "wandb-cache"),
+        WANDB_CONFIG_DIR=str(base / "wandb-config"),
+        WANDB_ARTIFACT_DIR=str(base / "wandb-artifacts"),
+    )
+    env.pop("PYTHONPATH", None)
+    (base / "wandb-runs").mkdir()
+    done = subprocess.run(
+        [python, "-c", WANDB_CHILD, str(base / "wandb-runs"), str(big), str(many)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    for p in base.glob("wandb-*"):
+        rm(p)
+    if done.returncode != 0:
+        return f"W&B run failed: {done.stderr.strip().splitlines()[-1:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--mb", type=int, default=1024, help="size of the big file in MiB")
     ap.add_argument("--files", type=int, default=100_000, help="number of 4 KiB files")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of the many-file case (median)")
+    ap.add_argument("--sync-files", type=int, default=2000, help="files of the synced version")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each timed case (median)")
+    ap.add_argument("--wandb-python", help="a Python with wandb installed: adds W&B offline")
+    ap.add_argument("--dir", default=".", help="where the temporary data goes (same disk)")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(dir=".") as tmp:
+    print(f"load average before: {os.getloadavg()}", flush=True)
+    with tempfile.TemporaryDirectory(dir=args.dir, prefix="bench-artifacts-") as tmp:
         base = Path(tmp)
-        big = base / "big.bin"
-        with open(big, "wb") as f:
-            for _ in range(args.mb):
-                f.write(os.urandom(1 << 20))
-        many = base / "many"
-        for i in range(args.files):
-            d = many / f"{i % 100:02d}"
-            if i < 100:
-                d.mkdir(parents=True)
-            (d / f"{i}.bin").write_bytes(os.urandom(4096))
-        repo = ArtifactRepository(base / "store", create=True)
-        peer = _timed(
-            lambda: (
-                subprocess.run(["sha256sum", str(big)], check=True, capture_output=True),
-                shutil.copyfile(big, base / "copy.bin"),
-            )
-        )
-        ours = _timed(lambda: _log(repo, "big", big))
-        relog = _timed(lambda: _log(repo, "big", big))
-        tars, cps, logs = [], [], []
-        for i in range(args.repeat):
-            tars.append(
-                _timed(
-                    lambda: subprocess.run(
-                        ["tar", "cf", str(base / "m.tar"), "-C", str(base), "many"], check=True
-                    )
-                )
-            )
-            cps.append(
-                _timed(
-                    lambda i=i: subprocess.run(
-                        ["cp", "-r", str(many), str(base / f"cp{i}")], check=True
-                    )
-                )
-            )
-            fresh = ArtifactRepository(base / f"store{i}", create=True)
-            logs.append(_timed(lambda fresh=fresh: _log(fresh, "many", many)))
-            (base / "m.tar").unlink()
-        tar, cp, many_t = (statistics.median(x) for x in (tars, cps, logs))
-        _log(repo, "many", many)
-        manifest, _ = repo.resolve("bench", "many", "latest")
-        dl = _timed(lambda: repo.materialize(manifest, base / "dl"))
-    print(f"log {args.mb} MiB file: {ours:.2f} s vs sha256sum+cp {peer:.2f} s ({ours / peer:.2f}x)")
-    print(f"re-log unchanged: {relog:.2f} s")
+        big, many = make_data(base, args.mb, args.files)
+        warm_up(base)
+        b = big_file_rows(base, big, args.repeat)
+        print(f"big file: {b}; load average {os.getloadavg()}", flush=True)
+        m = many_file_rows(base, many, args.repeat)
+        print(f"many files: {m}; load average {os.getloadavg()}", flush=True)
+        s = sync_rows(base, args.sync_files)
+        print(f"sync: {s}; load average {os.getloadavg()}", flush=True)
+        w = wandb_rows(base, args.wandb_python, big, many) if args.wandb_python else None
+    print(f"load average after: {os.getloadavg()}")
+    print(f"\nmedians of {args.repeat}; {args.mb} MiB file, {args.files} × 4 KiB files\n")
+    print("| what | localtrack | floor (same run) |")
+    print("|---|---|---|")
     print(
-        f"{args.files} x 4 KiB add_dir+log: {many_t:.2f} s vs tar {tar:.2f} s ({many_t / tar:.2f}x),"
-        f" cp -r {cp:.2f} s ({many_t / cp:.2f}x); medians of {args.repeat}"
+        f"| log a {args.mb} MiB file | {b['ours']:.2f} s | `sha256sum` + `cp` {b['peer']:.2f} s:"
+        f" **{b['ours'] / b['peer']:.2f}×**; then `sync` too {b['peer_synced']:.2f} s:"
+        f" {b['ours'] / b['peer_synced']:.2f}×; `openssl dgst -sha256` + `cp`"
+        f" {b['peer_openssl']:.2f} s: {b['ours'] / b['peer_openssl']:.2f}× |"
     )
-    print(f"download cached {args.files}-file version: {dl:.2f} s")
+    print(
+        f"| re-log it unchanged | {b['relog']:.2f} s, {b['relog_bytes']} bytes stored |"
+        f" one `sha256sum` {b['hash']:.2f} s: {b['relog'] / b['hash']:.2f}× |"
+    )
+    print(
+        f"| {args.files:,} × 4 KiB files `add_dir` + log | {m['ours']:.2f} s | `tar` {m['tar']:.2f} s:"
+        f" **{m['ours'] / m['tar']:.2f}×**; `cp -r` {m['cp']:.2f} s: {m['ours'] / m['cp']:.2f}× |"
+    )
+    print(
+        f"| `download()` of the cached {args.files:,}-file version | {m['download']:.2f} s"
+        f" (hard links, every hash verified) | `cp -r` {m['cp']:.2f} s |"
+    )
+    print(
+        f"| sync a {args.sync_files:,}-file version whose blobs the server has | "
+        f"{s['again_s']:.2f} s, {s['again_blobs']:.0f} blobs sent | the first sync of those"
+        f" bytes: {s['first_s']:.2f} s, {s['first_blobs']:.0f} blobs |"
+    )
+    if isinstance(w, dict):
+        print(
+            f"| W&B offline, add + `log_artifact` + `finish` | {args.mb} MiB file {w['big']:.2f} s;"
+            f" {args.files:,} files {w['many']:.2f} s | an empty artifact run {w['empty']:.2f} s |"
+        )
+    elif w is not None:
+        print(f"| W&B offline | {w} | |")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 consistent store (doctor finds nothing to repair), and the same log succeeds once space returns.
 
 ENOSPC is injected at the blob store's own seams, as tests/test_enospc.py does for metrics:
-``_write_all`` (small files, on the worker threads when there are many) after a short write, and
+``_write_all`` (small files) after a short write, and
 ``shutil.copyfile`` as the blob store sees it (large files) after half the bytes.
 """
 
@@ -74,8 +74,8 @@ def _fill_copies(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("make", "fill"),
     [
-        (lambda p: _many(p, 300), lambda mp: _fill_small_writes(mp, after=120)),  # threads
-        (lambda p: _many(p, 20), lambda mp: _fill_small_writes(mp, after=5)),  # one thread
+        (lambda p: _many(p, 300), lambda mp: _fill_small_writes(mp, after=120)),
+        (lambda p: _many(p, 20), lambda mp: _fill_small_writes(mp, after=5)),
         (_large, _fill_copies),
     ],
     ids=["many-small-files", "few-small-files", "large-file"],

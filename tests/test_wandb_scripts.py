@@ -285,3 +285,33 @@ def test_sweep_over_a_program_from_the_command_line(tmp_path: Path) -> None:
     listed = json.loads(run("sweeps", "--json"))
     assert [(s["id"], s["trials"]) for s in listed] == [(sweep_id, {"finished": 4})]
     assert listed[0]["best"]["value"] == min(r.summary["val/loss"] for r in runs)
+
+
+def test_tour_of_artifacts_dataset_train_model_aliases_lineage(tmp_path: Path) -> None:
+    out = _run("artifacts_tour.py", tmp_path).splitlines()
+    assert out == [
+        "model mnist-model:v0 ['best', 'latest', 'production'] 0.93",
+        "producer train ['mnist-clean:v0'] ['mnist-model:v0']",
+        "consumers [0.1]",
+        "raw versions ['v1', 'v0']",
+        "entry model.pt 7 True",
+        "registry True",
+        "table ['id', 'label'] 2",
+        "new files ['images/0.txt', 'images/1.txt', 'images/2.txt', 'images/3.txt', "
+        "'images/extra.txt', 'labels.csv']",
+    ]
+    api = _api(tmp_path)
+    moves = [
+        (m["alias"], m["to"])
+        for m in (
+            json.loads(p.read_text())
+            for p in sorted(
+                (tmp_path / "localtrack-runs/artifacts/collections/tour-artifacts/mnist-model")
+                .joinpath("events")
+                .glob("*.json")
+            )
+        )
+    ]
+    assert moves == [("best", 0), ("production", 0)], "every alias move is recorded"
+    upload = api.artifact("tour-artifacts/mnist-raw:v0").logged_by()
+    assert upload.job_type == "upload"

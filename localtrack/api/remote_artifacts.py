@@ -219,12 +219,19 @@ class RemoteArtifacts:
         return art
 
     def artifacts(self, type: str | None, name: str | None, project: str | None) -> list[Any]:
-        wanted = None if name is None else name.split(":")[0].split("/")[-1]
+        """As the local reader (artifacts/query.py): with `name`, every version of that
+        collection, newest first; without, the latest version of each collection."""
+        wanted = None if name is None else parse_spec(name.split(":")[0])
         out = []
         for proj in [project] if project else self._projects():
+            if wanted is not None and wanted.project not in (None, proj):
+                continue
             for coll, kind in self._collections(proj):
-                if (wanted is None or coll == wanted) and (type is None or kind == type):
-                    out.append(self._version(proj, coll, "latest"))
+                if (wanted is None or coll == wanted.name) and (type is None or kind == type):
+                    if wanted is None:
+                        out.append(self._version(proj, coll, "latest"))
+                    else:
+                        out += reversed(self.artifact_versions(f"{proj}/{coll}", type))
         return out
 
     def artifact_versions(self, name: str, type: str | None) -> list[Any]:

@@ -145,21 +145,16 @@ class Artifact:
             raise UsageError(f"cannot add {root}: it is not a folder")
         prefix = check_entry_path(name) + "/" if name else ""
         top = os.path.abspath(root)
-        unreadable: list[str] = []
-        # Strings, not Path objects, until the end: a folder can hold 100,000 files.
+        # Strings, not Path objects, and no per-file access check: a folder can hold 100,000
+        # files. An unreadable one is reported, by name, when the artifact is logged.
+        sources = self._sources
         for dirpath, dirs, files in os.walk(top):
             dirs.sort()
             rel_dir = os.path.relpath(dirpath, top)
             base = prefix if rel_dir == "." else prefix + rel_dir.replace(os.sep, "/") + "/"
             for f in sorted(files):
-                full = os.path.join(dirpath, f)
-                if not os.access(full, os.R_OK):
-                    unreadable.append(full)
-                    continue
                 rel = base + f
-                self._sources[rel] = Source(rel, local=Path(full))
-        if unreadable:
-            raise UsageError(f"cannot add {root}: unreadable files {unreadable[:5]}")
+                sources[rel] = Source(rel, local=f"{dirpath}/{f}")
 
     def add_reference(
         self, uri: str, name: str | None = None, checksum: bool = True, max_objects: int = 10**7

@@ -49,18 +49,23 @@ def artifact_versions(root: Path, name: str, type: str | None = None) -> list[Ar
 def artifacts(
     root: Path, type: str | None = None, name: str | None = None, project: str | None = None
 ) -> list[Artifact]:
-    """The latest version of every collection (of `type`, named `name`, in `project`)."""
+    """With `name` ("project/name", or "name" in any project): every live version of that
+    collection, newest first, as W&B's ``Api.artifacts(type_name, name)``. Without: the latest
+    version of every collection. Either way only versions of `type` (and in `project`)."""
     repo = ArtifactRepository(root)
+    wanted = parse_spec(name) if name is not None else None
     out: list[Artifact] = []
     for proj, coll in repo.collections(project):
-        if name is not None and coll != name.split(":")[0].split("/")[-1]:
+        if wanted is not None and (coll != wanted.name or wanted.project not in (None, proj)):
             continue
         state = repo.state(proj, coll)
         if state.latest is None:
             continue
-        m = state.live[state.latest]
-        if type is None or m.type == type:
-            out.append(Artifact(coll, m.type)._bind(repo, m))
+        versions = sorted(state.live, reverse=True) if wanted is not None else [state.latest]
+        for v in versions:
+            m = state.live[v]
+            if type is None or m.type == type:
+                out.append(Artifact(coll, m.type)._bind(repo, m))
     return out
 
 
@@ -72,8 +77,10 @@ def run_artifacts(root: Path, run_id: str, used: bool) -> list[Artifact]:
         state = repo.state(proj, coll)
         if used:
             versions = sorted({u.version for u in state.uses if u.run_id == run_id})
-        else:
-            versions = sorted(v for v, m in state.live.items() if m.run_id == run_id)
+        else:  # a registry link is the same version reached by another name, not an output
+            versions = sorted(
+                v for v, m in state.live.items() if m.run_id == run_id and m.linked_from is None
+            )
         out += [
             Artifact(coll, state.live[v].type)._bind(repo, state.live[v])
             for v in versions

@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from ...errors import CorruptDataError, UsageError
@@ -38,15 +39,23 @@ def who() -> str:
 def load_manifest(paths: CollectionPaths, version: int) -> Manifest:
     """Version `version`'s manifest (cached by file identity: manifests are immutable)."""
     path = paths.manifest(version)
-    st = path.stat()
-    key = (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+    key = _cache_key(path)
     found = _cache.get(key)
     if found is None:
         found = read_manifest(path)
-        if len(_cache) >= _CACHE_MAX:
-            _cache.pop(next(iter(_cache)))
-        _cache[key] = found
+        _remember(key, found)
     return found
+
+
+def _cache_key(path: Path) -> tuple[str, int, int, int]:
+    st = path.stat()
+    return (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _remember(key: tuple[str, int, int, int], manifest: Manifest) -> None:
+    if len(_cache) >= _CACHE_MAX:
+        _cache.pop(next(iter(_cache)))
+    _cache[key] = manifest
 
 
 @dataclass(frozen=True)
@@ -190,6 +199,11 @@ def _claim(path_for: Any, start: int, doc_for: Any) -> int:
             n += 1
 
 
+def _as_read_back(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` as reading it back from JSON gives it (tuples become lists, keys strings)."""
+    return json.loads(json.dumps(doc, allow_nan=False))
+
+
 def publish_version(
     paths: CollectionPaths,
     project: str,
@@ -214,16 +228,19 @@ def publish_version(
         version=0,
         type=type_,
         digest=digest,
-        entries=dict(entries),
+        entries={p: entries[p] for p in sorted(entries)},  # as read back from the file
         created_at=time.time(),
         run_id=run_id,
         description=description,
-        metadata=dict(metadata or {}),
-        linked_from=dict(linked_from) if linked_from else None,
+        metadata=_as_read_back(dict(metadata or {})),
+        linked_from=_as_read_back(dict(linked_from)) if linked_from else None,
     )
     start = max(paths.versions_on_disk(), default=-1) + 1
     version = _claim(paths.manifest, start, lambda n: replace(base, version=n).to_bytes())
-    return replace(base, version=version), True
+    manifest = replace(base, version=version)
+    # Manifests are immutable: the index update that follows need not parse this one back.
+    _remember(_cache_key(paths.manifest(version)), manifest)
+    return manifest, True
 
 
 def _event(paths: CollectionPaths, make: Any) -> int:

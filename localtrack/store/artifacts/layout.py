@@ -51,8 +51,17 @@ def is_sha256(value: object) -> bool:
     return isinstance(value, str) and bool(_SHA_RE.fullmatch(value))
 
 
+def _is_normal_entry_path(path: object) -> bool:
+    """Whether `path` is already a normalised relative POSIX path (no '', '.' or '..' parts)."""
+    if not isinstance(path, str) or not path or "\\" in path or "\x00" in path:
+        return False
+    return all(part and part != "." and part != ".." for part in path.split("/"))
+
+
 def check_entry_path(path: str) -> str:
     """A normalised relative POSIX path for an entry; UsageError for '..', absolute or empty."""
+    if _is_normal_entry_path(path):
+        return path  # the common case, checked without building a PurePosixPath
     if not isinstance(path, str) or not path or "\\" in path or "\x00" in path:
         raise UsageError(f"entry path {path!r} is not a relative POSIX path")
     pure = PurePosixPath(path)

@@ -29,7 +29,7 @@ from .collection import (
     publish_version,
     record_use,
 )
-from .layout import ArtifactPaths, check_entry_path, check_name
+from .layout import LATEST, ArtifactPaths, check_alias, check_entry_path, check_name
 from .manifest import Entry, Manifest
 from .references import hash_reference, open_reference
 
@@ -39,7 +39,7 @@ class Source:
     """Where an entry's bytes come from: a local file, a stored blob, or a reference."""
 
     path: str
-    local: Path | None = None
+    local: Path | str | None = None  # an absolute path
     entry: Entry | None = None  # a blob already stored, or a reference hashed at add time
 
 
@@ -76,6 +76,7 @@ class ArtifactRepository:
     ) -> tuple[Manifest, bool, AddReport]:
         """Store the sources and publish a version (or find the identical one)."""
         coll = self.paths.collection(project, name)
+        aliases = [a for a in aliases if a == LATEST or check_alias(a)]  # before any byte
         report = AddReport()
         with self.blobs.writing():
             entries: dict[str, Entry] = {}
@@ -105,7 +106,7 @@ class ArtifactRepository:
                 run_id=run_id,
                 linked_from=linked_from,
             )
-            move_aliases(coll, project, name, list(aliases), manifest.version, run_id)
+            move_aliases(coll, project, name, aliases, manifest.version, run_id)
         self._index(project, name)
         return manifest, created, report
 
@@ -149,8 +150,8 @@ class ArtifactRepository:
 
     def _fetch(self, entry: Entry, target: Path) -> None:
         """Put entry's bytes at target (hash checked): a hard link if possible, else a copy."""
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         if entry.ref is not None:
+            tmp = _partial(target)
             h = hashlib.sha256()
             with open_reference(entry.ref) as src, open(tmp, "wb") as out:
                 while chunk := src.read(CHUNK):
@@ -177,11 +178,13 @@ class ArtifactRepository:
                 "`localtrack doctor` reports such blobs"
             )
         try:
-            os.link(blob, tmp)
+            os.link(blob, target)  # atomic: the name appears with the whole content
+            return
         except OSError as exc:
             if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
                 raise
-            shutil.copyfile(blob, tmp)
+        tmp = _partial(target)
+        shutil.copyfile(blob, tmp)
         os.replace(tmp, target)
 
     def materialize(self, manifest: Manifest, root: Path) -> Path:
@@ -196,8 +199,9 @@ class ArtifactRepository:
                 f"{root}: it holds other files ({', '.join(extra[:5])}"
                 f"{', …' if len(extra) > 5 else ''}); use an empty folder"
             )
+        made: set[str] = set()  # folders known to exist (one makedirs each)
         for path, entry in manifest.entries.items():
-            target = root.joinpath(*check_entry_path(path).split("/"))
+            target = root / check_entry_path(path)
             if path in existing:
                 if _file_matches(target, entry):
                     continue
@@ -205,7 +209,10 @@ class ArtifactRepository:
                     f"cannot download into {root}: {path} is there with other content; "
                     "use an empty folder"
                 )
-            target.parent.mkdir(parents=True, exist_ok=True)
+            parent = os.path.dirname(target)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
             self._fetch(entry, target)
         return root
 
@@ -222,6 +229,11 @@ class ArtifactRepository:
         """Remove blobs no live version references (older than `grace_s`), under gc.lock."""
         with self.blobs.collecting(timeout):
             return collect(self.blobs, self.referenced_blobs(), grace_s, dry_run, time.time())
+
+
+def _partial(target: Path) -> Path:
+    """Where a copy is written before it is renamed to `target`."""
+    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
 
 
 def _files_under(root: Path) -> dict[str, Path]:
