@@ -118,9 +118,10 @@ def _no_browser_here() -> str | None:
 
 
 def _add_commands() -> None:
-    from . import artifact, runs, sweep, sync
+    from . import artifact, importing, runs, sweep, sync
 
-    for command in (*runs.COMMANDS, *sync.COMMANDS, *artifact.COMMANDS, *sweep.COMMANDS):
+    commands = (*runs.COMMANDS, *sync.COMMANDS, *artifact.COMMANDS, *sweep.COMMANDS)
+    for command in (*commands, *importing.COMMANDS):
         cli.add_command(command)
 
 

@@ -1,0 +1,76 @@
+"""CLI commands that bring runs in from other trackers: ``import-from``.
+
+The work is ``localtrack/importers/``; this module parses options and prints the report.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..humanize import plural
+from .options import EXIT_FAILED_RUNS, clean_errors, dir_option, json_option
+
+_SOURCES = ("csv", "parquet", "tensorboard")
+
+
+@click.command("import-from")
+@click.argument("source", type=click.Choice(_SOURCES))
+@click.argument("path", type=click.Path(exists=True))
+@dir_option
+@click.option("--project", "-p", default=None, help="Put every imported run in this project.")
+@click.option("--dry-run", is_flag=True, help="Read the source and say what would be added.")
+@json_option
+@clean_errors
+def import_from_cmd(
+    source: str, path: str, dir_: str | None, project: str | None, dry_run: bool, as_json: bool
+) -> None:
+    """Import runs another tool wrote on disk (TensorBoard logs, CSV/Parquet tables).
+
+    Importing the same source again adds only what is new. One line per run, then one line
+    per kind of thing that could not be mapped and per damaged part that was skipped.
+
+    Example: localtrack import-from tensorboard ./runs --project resnet
+    """
+    from ..importers import import_from
+
+    report = import_from(source, path, dir=dir_, project=project, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=1))
+    else:
+        _print_report(report)
+    if report.failed:
+        sys.exit(EXIT_FAILED_RUNS)
+
+
+def _print_report(report: object) -> None:
+    from ..importers import ImportReport
+
+    assert isinstance(report, ImportReport)
+    verb = "would add" if report.dry_run else "added"
+    for run in report.runs:
+        label = f"{run.project}/{run.run_id} ({run.name or run.source_id})"
+        if run.status == "failed":
+            click.echo(f"{label}: FAILED: {run.error}", err=True)
+        elif run.status == "unchanged":
+            click.echo(f"{label}: up to date ({plural(run.points, 'point')})")
+        else:
+            media = f", {plural(run.new_media, 'media item')}" if run.new_media else ""
+            click.echo(
+                f"{label}: {run.status}, {verb} {plural(run.new_points, 'point')}"
+                f" of {run.points}{media}"
+            )
+    for kind, count in sorted(report.unmapped.items()):
+        click.echo(f"not mapped: {kind} ({count})", err=True)
+    for problem in report.damage:
+        click.echo(f"damaged, skipped: {problem}", err=True)
+    done = len(report.runs) - len(report.failed)
+    click.echo(
+        f"{'dry run: ' if report.dry_run else ''}{done} of {plural(len(report.runs), 'run')} "
+        f"from {report.source} {report.path}, {plural(report.new_points, 'new point')}"
+    )
+
+
+COMMANDS = [import_from_cmd]
