@@ -57,7 +57,7 @@ def _points(root: Path, run_id: str) -> dict[str, list[tuple[int, int, float]]]:
 def _expected(rows: list[tuple[int, str, float, float]]) -> dict[str, list[tuple[int, int, float]]]:
     out: dict[str, list[tuple[int, int, float]]] = {}
     for step, key, value, wall in rows:
-        out.setdefault(key, []).append((step, round(wall * 1e6), value))
+        out.setdefault(key, []).append((step, int(wall * 1e6), value))
     return {k: sorted(v) for k, v in out.items()}
 
 

@@ -187,7 +187,7 @@ def _wall_us(column: pa.ChunkedArray | None, rows: int, file: Path) -> np.ndarra
         return to_numpy(micros.fill_null(0))
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
         seconds = to_numpy(column.cast(pa.float64()).fill_null(0.0))
-        return np.round(seconds * 1e6).astype(np.int64)
+        return (seconds * 1e6).astype(np.int64)  # truncated, as the store keeps its own
     raise ImportSourceError(
         f"{file}: the timestamp column must hold Unix seconds or date-times, not {column.type}"
     )

@@ -221,7 +221,7 @@ class _Collector:
                     key,
                     np.asarray(steps, dtype=np.int64),
                     np.asarray(values, dtype=np.float64),
-                    np.round(np.asarray(walls, dtype=np.float64) * 1e6).astype(np.int64),
+                    (np.asarray(walls, dtype=np.float64) * 1e6).astype(np.int64),
                 )
             )
 
