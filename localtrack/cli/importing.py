@@ -13,12 +13,12 @@ import click
 from ..humanize import plural
 from .options import EXIT_FAILED_RUNS, clean_errors, dir_option, json_option
 
-_SOURCES = ("csv", "parquet", "tensorboard")
+_SOURCES = ("csv", "parquet", "tensorboard", "mlflow")
 
 
 @click.command("import-from")
 @click.argument("source", type=click.Choice(_SOURCES))
-@click.argument("path", type=click.Path(exists=True))
+@click.argument("path")
 @dir_option
 @click.option("--project", "-p", default=None, help="Put every imported run in this project.")
 @click.option("--dry-run", is_flag=True, help="Read the source and say what would be added.")
@@ -27,7 +27,10 @@ _SOURCES = ("csv", "parquet", "tensorboard")
 def import_from_cmd(
     source: str, path: str, dir_: str | None, project: str | None, dry_run: bool, as_json: bool
 ) -> None:
-    """Import runs another tool wrote on disk (TensorBoard logs, CSV/Parquet tables).
+    """Import runs another tool wrote on disk (TensorBoard logs, MLflow stores, CSV/Parquet).
+
+    PATH: a TensorBoard log folder, an mlruns/ folder or MLflow database (or sqlite:/// URI),
+    a CSV or Parquet file or a folder of them.
 
     Importing the same source again adds only what is new. One line per run, then one line
     per kind of thing that could not be mapped and per damaged part that was skipped.

@@ -10,6 +10,7 @@
     tables.py       CSV and Parquet tables of (step, key, value[, timestamp])
     tensorboard.py  TensorBoard event files, through the ``tensorboard`` package's loader
     tbwatch.py      init(sync_tensorboard=True): mirror a live SummaryWriter's scalars
+    mlflow.py       MLflow file stores and SQLite databases, through the ``mlflow`` client
 
 Readers never write; the publisher goes through the store's ingest area (``store/ingest``),
 the door bundle imports and syncs use, so an imported run appears whole or not at all.
@@ -43,7 +44,8 @@ def import_from(
     A run that cannot be imported is reported (status ``failed``) and the others still are;
     a missing path, an unknown source or a missing extra raise ImportSourceError."""
     read = reader_for(source)
-    where = Path(os.fspath(path)).expanduser()
+    text = os.fspath(path)
+    where = Path(text.removeprefix("sqlite:///") if source == "mlflow" else text).expanduser()
     if not where.exists():
         raise ImportSourceError(f"{where} does not exist: pass the folder or file {source} wrote")
     from ..store.ingest.importer import Ingest

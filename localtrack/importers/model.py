@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,17 @@ class MediaPoint:
     blobs: tuple[tuple[str, str, bytes], ...] = ()
 
 
+@dataclass(frozen=True)
+class ArtifactFolder:
+    """Files a source run kept (an MLflow run's artifacts, a model): logged as one artifact
+    version of the run, named `name`, of `type` (``model`` when it holds a model)."""
+
+    name: str
+    type: str
+    path: Path
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class SourceRun:
     """One run of another tool, read from disk, ready to publish.
@@ -65,6 +77,7 @@ class SourceRun:
     metrics: list[KeyPoints] = field(default_factory=list)
     media: list[MediaPoint] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)  # name below files/ → content
+    artifacts: list[ArtifactFolder] = field(default_factory=list)
     config: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None  # values that are no metric's last value
     tags: list[str] | None = None
@@ -76,6 +89,7 @@ class SourceRun:
     ended_at: float | None = None
     exit_code: int | None = None
     host: str | None = None
+    system: dict[str, Any] | None = None  # who ran it, where, from which program
     unmapped: Counter[str] = field(default_factory=Counter)
     damage: list[str] = field(default_factory=list)
 
@@ -96,6 +110,7 @@ class RunOutcome:
     points: int  # points in the source
     new_points: int
     new_media: int
+    new_artifacts: int = 0
     error: str | None = None
 
 

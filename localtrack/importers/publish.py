@@ -74,16 +74,60 @@ def publish(
     shard_names = _next_shards(existing, fresh)
     meta = _run_json(run_id, run, project, existing, fresh, shard_names)
     files = _changed_files(paths.dir, run.files)
-    if existing is not None and not fresh and not media_lines and not files and meta == existing:
-        return _with_status(outcome, "unchanged")
+    unchanged = not fresh and not media_lines and not files and meta == existing
     if dry_run:
-        return outcome
+        return _with_status(outcome, "unchanged") if existing is not None and unchanged else outcome
+    if existing is None or not unchanged:
+        _commit(ingest, run_id, run, fresh, shard_names, meta, old_media, new_media, files)
+    new_artifacts = _log_artifacts(ingest, run, run_id, project)
+    if existing is not None and unchanged:
+        outcome = _with_status(outcome, "unchanged" if not new_artifacts else "updated")
+    return RunOutcome(**{**outcome.__dict__, "new_artifacts": new_artifacts})
+
+
+def _commit(
+    ingest: Ingest,
+    run_id: str,
+    run: SourceRun,
+    fresh: list[KeyPoints],
+    shard_names: list[ShardName],
+    meta: dict[str, Any],
+    old_media: bytes,
+    new_media: list[tuple[bytes, MediaPoint]],
+    files: dict[str, bytes],
+) -> None:
+    """Stage the run's new files, hand them to the ingest area, commit them in one step."""
+    media_lines = [line for line, _ in new_media]
     with tempfile.TemporaryDirectory(prefix="localtrack-import-") as tmp:
         staged = _stage(Path(tmp), fresh, shard_names, meta, old_media, media_lines, files)
         refs = [_receive(ingest, name, path) for name, path in staged.items()]
         refs += _receive_media_blobs(ingest, [b for _, point in new_media for b in point.blobs])
     ingest.commit(RunManifest(run_id, tuple(refs), None))
-    return outcome
+
+
+def _log_artifacts(ingest: Ingest, run: SourceRun, run_id: str, project: str) -> int:
+    """Log the run's artifact folders as artifact versions of it; returns how many are new
+    (a folder whose content a version already holds makes none)."""
+    if not run.artifacts:
+        return 0
+    from ..artifacts.artifact import Artifact
+    from ..store.artifacts.repository import ArtifactRepository
+
+    repo = ArtifactRepository(ingest.paths.root, create=True)
+    new = 0
+    for folder in run.artifacts:
+        art = Artifact(folder.name, folder.type)
+        art.add_dir(str(folder.path))
+        _, created, _ = repo.log(
+            project,
+            folder.name,
+            folder.type,
+            list(art._sources.values()),
+            metadata=folder.metadata,
+            run_id=run_id,
+        )
+        new += int(created)
+    return new
 
 
 def _with_status(outcome: RunOutcome, status: str) -> RunOutcome:
@@ -163,7 +207,7 @@ def _run_json(
                 "first_step": None,
             }
         ],
-        "system": {"host": run.host} if run.host else None,
+        "system": {**({"host": run.host} if run.host else {}), **(run.system or {})} or None,
         "format_version": 1,
         "imported_from": {"source": run.source, "id": run.source_id, "location": run.location},
     }

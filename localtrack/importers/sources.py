@@ -39,6 +39,13 @@ SOURCES: dict[str, Source] = {
             "tensorboard",
             "a log folder; each folder with event files is one run",
         ),
+        Source(
+            "mlflow",
+            "mlflow",
+            "mlflow",
+            "mlflow",
+            "an mlruns/ folder, an MLflow SQLite database file, or a sqlite:/// URI",
+        ),
     )
 }
 
