@@ -40,8 +40,8 @@ fi
 "$python" -c "import torch" 2>/dev/null || "$python" -m pip install "torch==2.13.0"
 # The frameworks of tests/test_integrations_*.py (about 350 MB, 1-2 minutes): their extras, with
 # XGBoost's CPU-only wheel (plain `xgboost` adds NVIDIA's NCCL); Keras runs on torch, no TensorFlow.
-# tensorboard and mlflow: the real writers and readers of tests/test_import_*.py (about 1 minute).
-"$python" -m pip install -e ".[test,lightning,transformers,keras,lightgbm,sklearn,tensorboard,mlflow]" "xgboost-cpu>=2"
+# tensorboard, mlflow, wandb: the real writers and readers of tests/test_import_*.py (about 2 minutes).
+"$python" -m pip install -e ".[test,lightning,transformers,keras,lightgbm,sklearn,tensorboard,mlflow,wandb]" "xgboost-cpu>=2"
 
 set +e
 "$python" -m pytest "$@"

@@ -13,7 +13,7 @@ import click
 from ..humanize import plural
 from .options import EXIT_FAILED_RUNS, clean_errors, dir_option, json_option
 
-_SOURCES = ("csv", "parquet", "tensorboard", "mlflow")
+_SOURCES = ("csv", "parquet", "tensorboard", "mlflow", "wandb")
 
 
 @click.command("import-from")
@@ -27,10 +27,10 @@ _SOURCES = ("csv", "parquet", "tensorboard", "mlflow")
 def import_from_cmd(
     source: str, path: str, dir_: str | None, project: str | None, dry_run: bool, as_json: bool
 ) -> None:
-    """Import runs another tool wrote on disk (TensorBoard logs, MLflow stores, CSV/Parquet).
+    """Import runs another tool wrote on disk (TensorBoard, MLflow, W&B offline, CSV/Parquet).
 
     PATH: a TensorBoard log folder, an mlruns/ folder or MLflow database (or sqlite:/// URI),
-    a CSV or Parquet file or a folder of them.
+    a wandb/ folder of offline runs, a CSV or Parquet file or a folder of them.
 
     Importing the same source again adds only what is new. One line per run, then one line
     per kind of thing that could not be mapped and per damaged part that was skipped.

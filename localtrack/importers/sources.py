@@ -46,6 +46,13 @@ SOURCES: dict[str, Source] = {
             "mlflow",
             "an mlruns/ folder, an MLflow SQLite database file, or a sqlite:/// URI",
         ),
+        Source(
+            "wandb",
+            "wandb",
+            "wandb",
+            "wandb.proto.wandb_internal_pb2",
+            "a wandb/ folder, one offline run folder, or a run-<id>.wandb file",
+        ),
     )
 }
 
@@ -62,7 +69,7 @@ def reader_for(source: str) -> Reader:
             importlib.import_module(spec.package)
         except ModuleNotFoundError:
             raise ImportSourceError(
-                f"importing from {source} needs the {spec.package} package, which is not "
+                f"importing from {source} needs the {spec.package.split('.')[0]} package, which is not "
                 f"installed: pip install 'localtrack[{spec.extra}]'"
             ) from None
     module = importlib.import_module(f"{__package__}.{spec.module}")
