@@ -109,6 +109,9 @@ def _events(file: Path, run: SourceRun, initial_metadata: dict[str, Any]) -> Ite
         except Exception:  # protobuf's DecodeError; one bad record only
             run.damage.append(f"{file}: a record that is no event, skipped")
             continue
+        if _plain_scalars(event):
+            yield event  # what the migration would turn into a float32 scalar tensor: as is
+            continue
         yield from dataclass_compat.migrate_event(
             data_compat.migrate_event(event), initial_metadata
         )
@@ -117,6 +120,14 @@ def _events(file: Path, run: SourceRun, initial_metadata: dict[str, Any]) -> Ite
             f"{file}: the last {size - consumed} of {size} bytes are truncated or corrupt "
             "and were skipped"
         )
+
+
+def _plain_scalars(event: Any) -> bool:
+    """An event of legacy ``simple_value`` scalars only (PyTorch's add_scalar, tensorboardX)."""
+    if event.WhichOneof("what") != "summary":
+        return False
+    values = event.summary.value
+    return bool(values) and all(v.WhichOneof("value") == "simple_value" for v in values)
 
 
 class _Collector:
@@ -139,12 +150,12 @@ class _Collector:
             self.run.unmapped[f"tensorboard: {kind.replace('_', ' ')}s"] += 1
 
     def _value(self, event: Any, value: Any) -> None:
+        if value.WhichOneof("value") == "simple_value":
+            self._scalar(event, value.tag, value.simple_value)
+            return
         plugin = value.metadata.plugin_data.plugin_name
         if plugin == "scalars" and value.HasField("tensor"):
-            steps, walls, values = self.scalars.setdefault(value.tag, ([], [], []))
-            steps.append(event.step)
-            walls.append(event.wall_time)
-            values.append(float(_array(value).reshape(())))
+            self._scalar(event, value.tag, _scalar_of(value.tensor))
         elif plugin == "histograms" and value.HasField("tensor"):
             self._histogram(event, value)
         elif plugin == "images" and value.HasField("tensor"):
@@ -157,6 +168,12 @@ class _Collector:
             self._hparams(value)
         else:
             self.run.unmapped[f"tensorboard: {plugin or 'untyped'} summaries"] += 1
+
+    def _scalar(self, event: Any, tag: str, number: float) -> None:
+        steps, walls, values = self.scalars.setdefault(tag, ([], [], []))
+        steps.append(event.step)
+        walls.append(event.wall_time)
+        values.append(number)
 
     def _histogram(self, event: Any, value: Any) -> None:
         buckets = _array(value).astype(np.float64)
@@ -231,6 +248,17 @@ def _merge_buckets(edges: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, n
     width = -(-len(counts) // MAX_BINS)
     starts = np.arange(0, len(counts), width)
     return np.append(edges[starts], edges[-1]), np.add.reduceat(counts, starts)
+
+
+def _scalar_of(tensor: Any) -> float:
+    """A scalar tensor's value (float32 widened exactly); the common encodings read directly."""
+    if len(tensor.float_val) == 1 and not tensor.tensor_content:
+        return float(tensor.float_val[0])
+    if len(tensor.double_val) == 1 and not tensor.tensor_content:
+        return float(tensor.double_val[0])
+    from tensorboard.util import tensor_util
+
+    return float(np.asarray(tensor_util.make_ndarray(tensor)).reshape(()))
 
 
 def _array(value: Any) -> np.ndarray:
