@@ -177,3 +177,42 @@ def test_sync_tensorboard_with_a_folder_reads_the_event_files_below_it(tmp_path:
     ours = _our_points(tmp_path / "store", run.id)
     theirs = _tb_points(logs / "train")
     assert ours["train/loss"] == theirs["loss"] and ours["train/acc/top1"] == theirs["acc/top1"]
+
+
+def test_export_to_tensorboard_round_trips_every_point_through_tensorboards_reader(
+    tmp_path: Path,
+) -> None:
+    import localtrack
+    from tensorboard.util import tensor_util
+
+    root = tmp_path / "store"
+    run = localtrack.init(project="rt", dir=root, settings={"system_metrics": False})
+    rng = np.random.default_rng(3)
+    for step in range(0, 60, 2):
+        run.log({"loss": float(rng.standard_normal()) / 3, "lr": 1e-3 * 0.97**step}, step=step)
+    run.log({"w": localtrack.Histogram(np.arange(20.0), num_bins=5)}, step=60)
+    run.log({"img": localtrack.Image(np.full((4, 7, 3), 200, np.uint8))}, step=60)
+    run.finish()
+    out = tmp_path / "tb"
+
+    result = CliRunner().invoke(
+        cli, ["export-to", "tensorboard", run.id, "--dir", str(root), "--to", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    folder = out / "rt" / run.id
+    acc = EventAccumulator(str(folder), size_guidance={"tensors": 0, "images": 0})
+    acc.Reload()
+    original = _our_points(root, run.id)
+    seen = {
+        tag: [(e.step, tensor_util.make_ndarray(e.tensor_proto).item()) for e in acc.Tensors(tag)]
+        for tag in ("loss", "lr")
+    }
+    assert seen == {k: [(s, v) for s, _, v in original[k]] for k in ("loss", "lr")}
+
+    back = import_from("tensorboard", out, dir=tmp_path / "back")
+    (imported,) = back.runs
+    assert _our_points(tmp_path / "back", imported.run_id) == original  # steps, µs, exact values
+    media = {m.key: m for m in StoreReader(tmp_path / "back").media(imported.run_id)}
+    before = {m.key: m for m in StoreReader(root).media(run.id)}
+    assert media["img"].sha256 == before["img"].sha256
+    assert media["w"].counts == before["w"].counts and media["w"].edges == before["w"].edges

@@ -1,6 +1,8 @@
-"""CLI commands that bring runs in from other trackers: ``import-from``.
+"""CLI commands that bring runs in from other trackers and take them out: ``import-from``,
+``export-to``.
 
-The work is ``localtrack/importers/``; this module parses options and prints the report.
+The work is ``localtrack/importers/`` and ``localtrack/exporters/``; this module parses options
+and prints the reports.
 """
 
 from __future__ import annotations
@@ -11,7 +13,14 @@ import sys
 import click
 
 from ..humanize import plural
-from .options import EXIT_FAILED_RUNS, clean_errors, dir_option, json_option
+from .options import (
+    EXIT_FAILED_RUNS,
+    clean_errors,
+    dir_option,
+    json_option,
+    selected_runs,
+    selection_options,
+)
 
 _SOURCES = ("csv", "parquet", "tensorboard", "mlflow", "wandb")
 
@@ -76,4 +85,36 @@ def _print_report(report: object) -> None:
     )
 
 
-COMMANDS = [import_from_cmd]
+@click.command("export-to")
+@click.argument("target", type=click.Choice(["tensorboard"]))
+@selection_options
+@dir_option
+@click.option(
+    "--to", "out", required=True, type=click.Path(file_okay=False), help="Folder to write."
+)
+@clean_errors
+def export_to_cmd(
+    target: str,
+    runs: tuple[str, ...],
+    project: str | None,
+    all_runs: bool,
+    dir_: str | None,
+    out: str,
+) -> None:
+    """Write runs out for another tool: TensorBoard event files, one folder per run.
+
+    Example: localtrack export-to tensorboard --project mnist --to tb-logs && tensorboard --logdir tb-logs
+    """
+    from ..exporters.tensorboard import export_runs
+
+    root, run_ids = selected_runs(dir_, runs, project, all_runs)
+    report = export_runs(root, run_ids, out)
+    for kind, count in sorted(report.skipped.items()):
+        click.echo(f"not exported: {kind} ({count})", err=True)
+    click.echo(
+        f"wrote {plural(len(report.folders), 'run')} ({plural(report.points, 'point')}, "
+        f"{plural(report.media, 'media item')}) as {target} event files below {out}"
+    )
+
+
+COMMANDS = [import_from_cmd, export_to_cmd]

@@ -136,6 +136,7 @@ class _Collector:
     def __init__(self, run: SourceRun) -> None:
         self.run = run
         self.scalars: dict[str, tuple[list[int], list[float], list[float]]] = {}
+        self.plugins: dict[str, str] = {}  # a tag's plugin, from its first value's metadata
 
     def add(self, event: Any) -> None:
         kind = event.WhichOneof("what")
@@ -153,7 +154,9 @@ class _Collector:
         if value.WhichOneof("value") == "simple_value":
             self._scalar(event, value.tag, value.simple_value)
             return
-        plugin = value.metadata.plugin_data.plugin_name
+        plugin = value.metadata.plugin_data.plugin_name or self.plugins.get(value.tag, "")
+        if plugin:
+            self.plugins.setdefault(value.tag, plugin)
         if plugin == "scalars" and value.HasField("tensor"):
             self._scalar(event, value.tag, _scalar_of(value.tensor))
         elif plugin == "histograms" and value.HasField("tensor"):

@@ -1,0 +1,11 @@
+"""Writing localtrack runs out in other tools' formats: ``localtrack export-to``.
+
+::
+
+    tensorboard.py  event files any TensorBoard opens (scalars, histograms, images)
+
+Each exporter reads through ``StoreReader`` and writes with the other tool's own writer.
+``docs/import-export.md`` is the user's guide.
+"""
+
+from __future__ import annotations
