@@ -182,8 +182,9 @@ def test_sync_tensorboard_with_a_folder_reads_the_event_files_below_it(tmp_path:
 def test_export_to_tensorboard_round_trips_every_point_through_tensorboards_reader(
     tmp_path: Path,
 ) -> None:
-    import localtrack
     from tensorboard.util import tensor_util
+
+    import localtrack
 
     root = tmp_path / "store"
     run = localtrack.init(project="rt", dir=root, settings={"system_metrics": False})
