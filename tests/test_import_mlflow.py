@@ -136,3 +136,42 @@ def test_an_sqlite_store_imports_every_point(tmp_path: Path) -> None:
     assert StoreReader(root).run(imported.run_id).state == "failed"
     assert _ours(root, imported.run_id) == _theirs(uri, run.info.run_id)
     assert import_from("mlflow", uri, dir=root).runs[0].status == "unchanged"
+
+
+def test_export_to_mlflow_round_trips_every_point_and_exporting_again_adds_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import localtrack
+    from click.testing import CliRunner
+
+    from localtrack.cli import cli
+
+    root = tmp_path / "store"
+    run = localtrack.init(
+        project="rt",
+        dir=root,
+        config={"lr": 0.1, "net": {"depth": 3}},
+        tags=["keep"],
+        settings={"system_metrics": False},
+    )
+    for step in range(0, 90, 3):
+        run.log({"loss": 1 / (step + 3), "acc": step / 91}, step=step)
+    run.finish()
+    out = tmp_path / "mlruns"
+    args = ["export-to", "mlflow", "--all", "--dir", str(root), "--to", str(out)]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0 and "wrote 1 run (60 points)" in first.output, first.output
+    again = CliRunner().invoke(cli, args)
+    assert "wrote 0 runs" in again.output and "1 were there already" in again.output
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(out.as_uri())
+    (exported,) = client.search_runs([client.get_experiment_by_name("rt").experiment_id])
+    assert exported.data.params == {"lr": "0.1", "net/depth": "3"}
+    original = _ours(root, run.id)
+    theirs = _theirs(out.as_uri(), exported.info.run_id)
+    ms = {k: [(s, w // 1000 * 1000, v) for s, w, v in pts] for k, pts in original.items()}
+    assert _sorted(theirs) == _sorted(ms)  # steps and values exact, times to the millisecond
+
+    back = import_from("mlflow", out, dir=tmp_path / "back")
+    assert _sorted(_ours(tmp_path / "back", back.runs[0].run_id)) == _sorted(ms)

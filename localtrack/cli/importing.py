@@ -86,7 +86,7 @@ def _print_report(report: object) -> None:
 
 
 @click.command("export-to")
-@click.argument("target", type=click.Choice(["tensorboard"]))
+@click.argument("target", type=click.Choice(["tensorboard", "mlflow"]))
 @selection_options
 @dir_option
 @click.option(
@@ -101,13 +101,22 @@ def export_to_cmd(
     dir_: str | None,
     out: str,
 ) -> None:
-    """Write runs out for another tool: TensorBoard event files, one folder per run.
+    """Write runs out for another tool: TensorBoard event files (a folder per run) or MLflow.
 
     Example: localtrack export-to tensorboard --project mnist --to tb-logs && tensorboard --logdir tb-logs
     """
+    root, run_ids = selected_runs(dir_, runs, project, all_runs)
+    if target == "mlflow":
+        from ..exporters.mlflow import export_runs as to_mlflow
+
+        done = to_mlflow(root, run_ids, out)
+        click.echo(
+            f"wrote {plural(len(done.written), 'run')} ({plural(done.points, 'point')}) to "
+            f"MLflow at {out}; {len(done.already)} were there already"
+        )
+        return
     from ..exporters.tensorboard import export_runs
 
-    root, run_ids = selected_runs(dir_, runs, project, all_runs)
     report = export_runs(root, run_ids, out)
     for kind, count in sorted(report.skipped.items()):
         click.echo(f"not exported: {kind} ({count})", err=True)

@@ -3,6 +3,7 @@
 ::
 
     tensorboard.py  event files any TensorBoard opens (scalars, histograms, images)
+    mlflow.py       runs in an MLflow store (file, SQLite or server), through the mlflow client
 
 Each exporter reads through ``StoreReader`` and writes with the other tool's own writer.
 ``docs/import-export.md`` is the user's guide.

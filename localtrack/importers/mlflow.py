@@ -69,16 +69,17 @@ def tracking_uri(path: Path | str) -> str:
     raise ImportSourceError(f"{text} is neither an mlruns/ folder nor an MLflow database file")
 
 
-_READER_ENV = {
+_MLFLOW_ENV = {
     "MLFLOW_ALLOW_FILE_STORE": "true",  # MLflow 3 refuses its file store unless told; we only read
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # our CLI reports; no bars on stderr
 }
 
 
 @contextlib.contextmanager
-def _reader_env() -> Iterator[None]:
-    before = {name: os.environ.get(name) for name in _READER_ENV}
-    os.environ.update(_READER_ENV)
+def mlflow_env() -> Iterator[None]:
+    """The environment our MLflow client calls run in (set while they run, then restored)."""
+    before = {name: os.environ.get(name) for name in _MLFLOW_ENV}
+    os.environ.update(_MLFLOW_ENV)
     try:
         yield
     finally:
@@ -95,7 +96,7 @@ def read_runs(path: Path, report: ImportReport) -> Iterator[SourceRun]:
     from mlflow.tracking import MlflowClient
 
     uri = tracking_uri(path)
-    with _reader_env():
+    with mlflow_env():
         try:
             client = MlflowClient(tracking_uri=uri)
             experiments = _all(client.search_experiments)
