@@ -141,9 +141,9 @@ def test_an_sqlite_store_imports_every_point(tmp_path: Path) -> None:
 def test_export_to_mlflow_round_trips_every_point_and_exporting_again_adds_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import localtrack
     from click.testing import CliRunner
 
+    import localtrack
     from localtrack.cli import cli
 
     root = tmp_path / "store"
