@@ -22,7 +22,7 @@ from .options import (
     selection_options,
 )
 
-_SOURCES = ("csv", "parquet", "tensorboard", "mlflow", "wandb")
+_SOURCES = ("csv", "parquet", "tensorboard", "mlflow", "wandb", "trackio")
 
 
 @click.command("import-from")

@@ -13,6 +13,7 @@
     mlflow.py       MLflow file stores and SQLite databases, through the ``mlflow`` client
     wandb.py        W&B offline runs: records folded into a run
     wandb_log.py    the .wandb record log's framing; records decoded by ``wandb``'s protobuf
+    trackio.py      Trackio projects' SQLite files (read-only, standard library)
 
 Readers never write; the publisher goes through the store's ingest area (``store/ingest``),
 the door bundle imports and syncs use, so an imported run appears whole or not at all.

@@ -176,6 +176,8 @@ def _run_json(
     for name in shard_names:
         shards[name.filename] = "0" * 64  # replaced by the written shard's sha256
     created = run.created_at if run.created_at is not None else _first_time(run)
+    if existing is not None:  # where and when the run began stay as first imported (its origin)
+        created = existing.get("created_at")
     ended = run.ended_at if run.state != "running" else None
     meta: dict[str, Any] = {
         "id": run_id,
@@ -198,7 +200,7 @@ def _run_json(
         "segments": [
             {
                 "segment": SEGMENT,
-                "host": run.host,
+                "host": _first_segment(existing).get("host", run.host),
                 "pid": None,
                 "boot_id": None,
                 "started_at": created,
@@ -213,6 +215,11 @@ def _run_json(
     }
     check_run_json(meta)
     return json.loads(json.dumps(meta))  # as read back, so comparing with run.json is fair
+
+
+def _first_segment(existing: dict[str, Any] | None) -> dict[str, Any]:
+    segments = (existing or {}).get("segments") or [{}]
+    return segments[0] if isinstance(segments[0], dict) else {}
 
 
 def _first_time(run: SourceRun) -> float | None:

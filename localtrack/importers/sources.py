@@ -47,6 +47,13 @@ SOURCES: dict[str, Source] = {
             "an mlruns/ folder, an MLflow SQLite database file, or a sqlite:/// URI",
         ),
         Source(
+            "trackio",
+            "trackio",
+            None,
+            None,
+            "a Trackio folder of <project>.db files, or one of them",
+        ),
+        Source(
             "wandb",
             "wandb",
             "wandb",
