@@ -118,3 +118,37 @@ def test_a_truncated_run_log_imports_its_whole_records_and_says_so(
     ours = _ours(tmp_path / "store", run.run_id)["loss"]
     assert 0 < len(ours) < 200 and ours == logged["loss"][: len(ours)]
     assert StoreReader(tmp_path / "store").run(run.run_id).state == "crashed"
+
+
+def test_export_to_wandb_replays_runs_that_import_back_with_every_point(
+    offline: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    import localtrack
+    from localtrack.cli import cli
+
+    root = tmp_path / "store"
+    run = localtrack.init(
+        project="rt", dir=root, config={"lr": 0.5}, tags=["x"], settings={"system_metrics": False}
+    )
+    for step in range(0, 30, 3):
+        run.log({"loss": 1 / (step + 7), "eval": {"acc": step / 31}}, step=step)
+    run.log({"w": localtrack.Histogram(np.arange(12.0), num_bins=4)}, step=30)
+    run.finish()
+    out = tmp_path / "export"
+    args = ["export-to", "wandb", run.id, "--dir", str(root), "--to", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0 and "wrote 1 W&B offline run (20 points)" in result.output
+    wandb.teardown()
+    again = CliRunner().invoke(cli, args)
+    assert "wrote 0 W&B offline runs" in again.output and "1 were there already" in again.output
+
+    back = import_from("wandb", out / "wandb", dir=tmp_path / "back")
+    (imported,) = back.runs
+    assert imported.source_id == f"rt/{run.id}"
+    assert _ours(tmp_path / "back", imported.run_id) == _ours(root, run.id)
+    reader = StoreReader(tmp_path / "back")
+    assert reader.run(imported.run_id).config == {"lr": 0.5}
+    (hist,) = reader.media(imported.run_id)
+    assert list(hist.counts) == [3, 3, 3, 3]

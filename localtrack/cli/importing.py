@@ -86,7 +86,7 @@ def _print_report(report: object) -> None:
 
 
 @click.command("export-to")
-@click.argument("target", type=click.Choice(["tensorboard", "mlflow"]))
+@click.argument("target", type=click.Choice(["tensorboard", "mlflow", "wandb"]))
 @selection_options
 @dir_option
 @click.option(
@@ -101,7 +101,7 @@ def export_to_cmd(
     dir_: str | None,
     out: str,
 ) -> None:
-    """Write runs out for another tool: TensorBoard event files (a folder per run) or MLflow.
+    """Write runs out for another tool: TensorBoard event files, MLflow, W&B offline runs.
 
     Example: localtrack export-to tensorboard --project mnist --to tb-logs && tensorboard --logdir tb-logs
     """
@@ -113,6 +113,18 @@ def export_to_cmd(
         click.echo(
             f"wrote {plural(len(done.written), 'run')} ({plural(done.points, 'point')}) to "
             f"MLflow at {out}; {len(done.already)} were there already"
+        )
+        return
+    if target == "wandb":
+        from ..exporters.wandb import export_runs as to_wandb
+
+        replayed = to_wandb(root, run_ids, out)
+        for kind, count in sorted(replayed.skipped.items()):
+            click.echo(f"not exported: {kind} ({count})", err=True)
+        click.echo(
+            f"wrote {plural(len(replayed.written), 'W&B offline run')} "
+            f"({plural(replayed.points, 'point')}) below {out}; "
+            f"{len(replayed.already)} were there already. Upload: wandb sync {out}/wandb/offline-run-*"
         )
         return
     from ..exporters.tensorboard import export_runs
