@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 
@@ -48,7 +49,14 @@ def import_from_cmd(
     """
     from ..importers import import_from
 
-    report = import_from(source, path, dir=dir_, project=project, dry_run=dry_run)
+    report = import_from(
+        source,
+        path,
+        dir=dir_,
+        project=project,
+        dry_run=dry_run,
+        on_run=None if as_json else lambda run: _print_run(run, dry_run),
+    )
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=1))
     else:
@@ -57,23 +65,27 @@ def import_from_cmd(
         sys.exit(EXIT_FAILED_RUNS)
 
 
-def _print_report(report: object) -> None:
-    from ..importers import ImportReport
+def _print_run(run: Any, dry_run: bool) -> None:
+    """One line per run, printed as soon as it is imported."""
+    label = f"{run.project}/{run.run_id} ({run.name or run.source_id})"
+    if run.status == "failed":
+        click.echo(f"{label}: FAILED: {run.error}", err=True)
+    elif run.status == "unchanged":
+        click.echo(f"{label}: up to date ({plural(run.points, 'point')})")
+    else:
+        verb = "would add" if dry_run else "added"
+        media = f", {plural(run.new_media, 'media item')}" if run.new_media else ""
+        artifacts = (
+            f", {plural(run.new_artifacts, 'artifact version')}" if run.new_artifacts else ""
+        )
+        click.echo(
+            f"{label}: {run.status}, {verb} {plural(run.new_points, 'point')}"
+            f" of {run.points}{media}{artifacts}"
+        )
 
-    assert isinstance(report, ImportReport)
-    verb = "would add" if report.dry_run else "added"
-    for run in report.runs:
-        label = f"{run.project}/{run.run_id} ({run.name or run.source_id})"
-        if run.status == "failed":
-            click.echo(f"{label}: FAILED: {run.error}", err=True)
-        elif run.status == "unchanged":
-            click.echo(f"{label}: up to date ({plural(run.points, 'point')})")
-        else:
-            media = f", {plural(run.new_media, 'media item')}" if run.new_media else ""
-            click.echo(
-                f"{label}: {run.status}, {verb} {plural(run.new_points, 'point')}"
-                f" of {run.points}{media}"
-            )
+
+def _print_report(report: Any) -> None:
+    """What could not be mapped, what was damaged, and a summary line."""
     for kind, count in sorted(report.unmapped.items()):
         click.echo(f"not mapped: {kind} ({count})", err=True)
     for problem in report.damage:

@@ -23,6 +23,7 @@ the door bundle imports and syncs use, so an imported run appears whole or not a
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import ImportSourceError, LocaltrackError
@@ -40,12 +41,14 @@ def import_from(
     dir: str | os.PathLike[str] | None = None,
     project: str | None = None,
     dry_run: bool = False,
+    on_run: Callable[[RunOutcome], None] | None = None,
 ) -> ImportReport:
     """Import every run found at `path` (written by `source`: see ``SOURCES``) into the store
     at `dir` (default: as ``init()``). Importing again adds only what is new.
 
     A run that cannot be imported is reported (status ``failed``) and the others still are;
-    a missing path, an unknown source or a missing extra raise ImportSourceError."""
+    a missing path, an unknown source or a missing extra raise ImportSourceError. `on_run` is
+    called with each run's outcome as soon as it is imported (the CLI prints it)."""
     read = reader_for(source)
     text = os.fspath(path)
     where = Path(text.removeprefix("sqlite:///") if source == "mlflow" else text).expanduser()
@@ -60,7 +63,10 @@ def import_from(
         for run in read(where, report):
             report.unmapped.update(run.unmapped)
             report.damage.extend(run.damage)
-            report.runs.append(_publish_one(ingest, run, project, dry_run))
+            outcome = _publish_one(ingest, run, project, dry_run)
+            report.runs.append(outcome)
+            if on_run is not None:
+                on_run(outcome)
     finally:
         ingest.close()
     return report
