@@ -3,6 +3,7 @@ network), compared with what the script logged."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -22,6 +23,8 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("WANDB_DISABLE_GIT", "true")
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "data"))  # where artifacts are staged
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "wandb"
 
 
@@ -50,6 +53,12 @@ def _log_run(steps: int) -> tuple[str, dict[str, list[tuple[int, float]]], float
     run.log(
         {"weights": wandb.Histogram(np_histogram=([1, 2, 3], [0.0, 1.0, 2.0, 3.0]))}, step=steps
     )
+    run.log({"preds": wandb.Table(columns=["id", "label"], data=[[1, "cat"], [2, "dog"]])})
+    weights = Path(os.environ["WANDB_DIR"]) / "weights.bin"
+    weights.write_bytes(b"\x01\x02" * 64)
+    model = wandb.Artifact("resnet-weights", type="model")
+    model.add_file(str(weights))
+    run.log_artifact(model)
     run.summary["best_acc"] = 0.97
     print("hello from the training script")
     run_id = run.id
@@ -97,11 +106,21 @@ def test_an_offline_run_imports_with_every_point_its_metadata_media_and_console(
     media = {m.key: m for m in reader.media(run.run_id)}
     assert (media["sample"].type, media["sample"].width, media["sample"].height) == ("image", 5, 6)
     assert list(media["weights"].counts) == [1, 2, 3]
+    assert reader.table_page(run.run_id, "preds").rows == [[1, "cat"], [2, "dog"]]
+    assert run.new_artifacts == 1
+    from localtrack.store.artifacts.repository import ArtifactRepository
+
+    manifest, _ = ArtifactRepository(root).resolve("vision", "resnet-weights", "latest")
+    assert (manifest.type, manifest.run_id, list(manifest.entries)) == (
+        "model",
+        run.run_id,
+        ["weights.bin"],
+    )
     console = reader.run_file(run.run_id, "output.log")
     assert console is not None and "hello from the training script" in console.read_text()
 
     again = import_from("wandb", offline, dir=root)
-    assert [(r.status, r.new_points) for r in again.runs] == [("unchanged", 0)]
+    assert [(r.status, r.new_points, r.new_artifacts) for r in again.runs] == [("unchanged", 0, 0)]
 
 
 def test_a_truncated_run_log_imports_its_whole_records_and_says_so(

@@ -238,6 +238,10 @@ def _read_media_log(path: Path) -> bytes:
 
 def _media_line(point: MediaPoint) -> bytes:
     record = {"key": point.key, "step": point.step, "wall_time": point.wall_time, **point.record}
+    sha = record.get("sha256")
+    if sha is not None and record.get("file") is None:  # the blob an encoder named by its hash
+        ext = next((e for s, e, _ in point.blobs if s == sha), None)
+        record["file"] = None if ext is None else f"media/blobs/{sha}.{ext}"
     return encode_record(record)
 
 

@@ -11,20 +11,26 @@ tags, group, job type
 config                 config (``_wandb`` left out)
 history                metric points at ``_step``, wall time from ``_timestamp``, values
                        exactly as logged; nested dicts flatten to ``a/b``
-images, histograms     media images (the PNG the run folder kept), media histograms
+images, histograms,    media images (the PNG the run folder kept), media histograms,
+tables                 media tables
 summary                values that are no metric's last value → summary overrides
 system metrics         ``system/<name>`` rows at the sampler's counter and time
 console output         files/output.log
+artifacts              artifact versions of the run, from the files wandb staged for upload
+                       (the run's own table artifacts are its tables)
 exit code              finished (0) or failed; a log with no exit record: crashed
 =====================  =====================================================================
 
-Tables, other media, artifacts logged offline and other record kinds are counted in the report.
+Other media, artifact files no longer staged and other record kinds are counted in the report.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,10 +39,10 @@ import numpy as np
 
 from ..errors import ImportSourceError
 from ..media.png import png_size
-from ..media.types import Histogram
+from ..media.types import Histogram, Table
 from ..store.media import blob_relpath
 from ..store.metrics import merge_dtype
-from .model import ImportReport, KeyPoints, MediaPoint, SourceRun
+from .model import ArtifactFolder, ImportReport, KeyPoints, MediaPoint, SourceRun
 from .wandb_log import LogRead, records
 
 _IGNORED = {"header", "telemetry", "environment", "files", "metric", "final", "footer"}
@@ -57,12 +63,14 @@ def read_runs(path: Path, report: ImportReport) -> Iterator[SourceRun]:
     if not files:
         raise ImportSourceError(f"no W&B run logs (run-*.wandb) at {path}")
     for file in files:
-        yield read_run(file)
+        with tempfile.TemporaryDirectory(prefix="localtrack-wandb-") as staging:
+            yield read_run(file, Path(staging))
 
 
-def read_run(file: Path) -> SourceRun:
+def read_run(file: Path, staging: Path) -> SourceRun:
+    """The run one record log holds; offline artifacts' files are copied below `staging`."""
     run = SourceRun(source="wandb", source_id="", location=str(file.parent))
-    state = _RunState(run, file.parent / "files")
+    state = _RunState(run, file.parent / "files", staging)
     read = LogRead()
     for record in records(file, read):
         state.add(record)
@@ -77,12 +85,19 @@ def read_run(file: Path) -> SourceRun:
     return run
 
 
+def _artifact_name(name: str) -> str:
+    """A W&B artifact name as a collection name (letters, digits, '_', '-', '.')."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "-", name).strip(".-")[:128]
+    return cleaned or "wandb-artifact"
+
+
 class _RunState:
     """Folds one log's records into a SourceRun."""
 
-    def __init__(self, run: SourceRun, files: Path) -> None:
+    def __init__(self, run: SourceRun, files: Path, staging: Path) -> None:
         self.run = run
         self.files = files
+        self.staging = staging
         self.points: dict[str, tuple[list[int], list[float], list[int], str]] = {}
         self.summary: dict[str, Any] = {}
         self.config: dict[str, Any] = {}
@@ -152,7 +167,23 @@ class _RunState:
             self.run.ended_at = self.run.created_at + rec.runtime
 
     def _on_artifact(self, rec: Any) -> None:
-        self.run.unmapped["wandb: artifacts logged offline"] += 1
+        """An artifact logged offline: its files, from where wandb staged them, into a folder
+        that becomes an artifact version of the run. A table's own artifact is the table."""
+        if rec.type == "run_table":
+            return
+        folder = self.staging / f"artifact-{len(self.run.artifacts)}"
+        for entry in rec.manifest.contents:
+            source = Path(entry.local_path) if entry.local_path else None
+            target = (folder / entry.path).resolve()
+            if source is None or not source.is_file() or folder.resolve() not in target.parents:
+                self.run.unmapped["wandb: artifact files no longer staged"] += 1
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        if folder.is_dir():
+            name = _artifact_name(rec.name)
+            meta = {"wandb_digest": rec.digest, "aliases": list(rec.aliases)}
+            self.run.artifacts.append(ArtifactFolder(name, rec.type or "wandb", folder, meta))
 
     @staticmethod
     def _set(target: dict[str, Any], item: Any) -> None:
@@ -198,6 +229,12 @@ class _RunState:
                 }
                 self.run.media.append(MediaPoint(key, step, wall, record, ((sha, "png", data),)))
                 return
+        if kind == "table-file" and isinstance(value.get("path"), str):
+            table = self._table(value["path"])
+            if table is not None:
+                record, blobs = table.encode()
+                self.run.media.append(MediaPoint(key, step, wall, record, tuple(blobs)))
+                return
         if kind == "histogram":
             item = Histogram(np_histogram=(value.get("values", []), value.get("bins", [])))
             if not item.error:
@@ -206,11 +243,28 @@ class _RunState:
                 return
         self.run.unmapped[f"wandb: {kind} media"] += 1
 
-    def _image(self, relative: str) -> tuple[str, bytes, tuple[int, int]] | None:
+    def _file(self, relative: str) -> bytes | None:
+        """A file the run folder kept (media), never one outside it."""
         path = (self.files / relative).resolve()
         if self.files.resolve() not in path.parents or not path.is_file():
             return None
-        data = path.read_bytes()
+        return path.read_bytes()
+
+    def _table(self, relative: str) -> Table | None:
+        data = self._file(relative)
+        try:
+            doc = json.loads(data) if data is not None else None
+        except ValueError:
+            return None
+        if not isinstance(doc, dict):
+            return None
+        table = Table(columns=doc.get("columns"), data=doc.get("data"))
+        return None if table.error else table
+
+    def _image(self, relative: str) -> tuple[str, bytes, tuple[int, int]] | None:
+        data = self._file(relative)
+        if data is None:
+            return None
         size = png_size(data)
         return None if size is None else (hashlib.sha256(data).hexdigest(), data, size)
 
