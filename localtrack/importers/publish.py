@@ -282,7 +282,7 @@ def _stage(
     """Write the run's new files under `tmp`; returns {name in the run: staged path}."""
     staged: dict[str, Path] = {}
     if fresh:
-        pieces = {
+        pieces: dict[str, list[tuple[np.ndarray, ...]]] = {
             k.key: [(k.steps, k.values, k.wall_us, np.arange(len(k), dtype=np.int64))]
             for k in fresh
         }
@@ -299,10 +299,10 @@ def _stage(
         path = tmp / "media.jsonl"
         path.write_bytes(old_media + b"".join(media_lines))
         staged[MEDIA_LOG] = path
-    for i, (name, data) in enumerate(files.items()):
+    for i, (file_name, data) in enumerate(files.items()):
         path = tmp / f"file-{i}"
         path.write_bytes(data)
-        staged[name] = path
+        staged[file_name] = path
     check_run_json(meta)
     path = tmp / RUN_JSON
     path.write_text(json.dumps(meta, indent=1, sort_keys=True))

@@ -119,7 +119,7 @@ class TensorBoardMirror:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._patched: list[tuple[type, str, Any]] = []
-        if target is True:
+        if isinstance(target, bool):
             self._patch_writers()
         else:
             self._folders.append(_EventFolder(Path(os.fspath(target)).expanduser(), "", True))

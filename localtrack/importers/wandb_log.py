@@ -67,7 +67,7 @@ def records(path: Path, read: LogRead) -> Iterator[Any]:
         pos += _CHUNK.size + length
         parts.append(body)
         if kind in (FULL, LAST):
-            record = wandb_internal_pb2.Record()
+            record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
             try:
                 record.ParseFromString(b"".join(parts))
             except Exception:  # protobuf's DecodeError: the framing held, the bytes did not
