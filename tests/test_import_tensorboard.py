@@ -217,3 +217,17 @@ def test_export_to_tensorboard_round_trips_every_point_through_tensorboards_read
     before = {m.key: m for m in StoreReader(root).media(run.id)}
     assert media["img"].sha256 == before["img"].sha256
     assert media["w"].counts == before["w"].counts and media["w"].edges == before["w"].edges
+
+
+def test_sync_tensorboard_without_tensorboard_names_the_extra_and_leaves_no_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    import localtrack
+    from localtrack.errors import UsageError
+
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    with pytest.raises(UsageError, match=r"pip install 'localtrack\[tensorboard\]'"):
+        localtrack.init(project="tb", dir=tmp_path / "store", sync_tensorboard=True)
+    assert not list((tmp_path / "store" / "runs").glob("*/run.json"))

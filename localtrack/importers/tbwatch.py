@@ -31,6 +31,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
+
 log = logging.getLogger(__name__)
 
 Emit = Callable[[int, float, dict[str, float]], None]
@@ -111,6 +113,13 @@ class TensorBoardMirror:
         drain: Callable[[], None] = lambda: None,
         interval: float = POLL_INTERVAL_S,
     ) -> None:
+        try:
+            importlib.import_module("tensorboard")
+        except ModuleNotFoundError:
+            raise UsageError(
+                "sync_tensorboard needs the tensorboard package, which is not installed: "
+                "pip install 'localtrack[tensorboard]'"
+            ) from None
         self._emit = emit
         self._drain = drain
         self._interval = interval
