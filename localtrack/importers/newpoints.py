@@ -24,16 +24,17 @@ def held_points(tables: Iterable[pa.Table]) -> dict[str, np.ndarray]:
     for table in tables:
         if not table.num_rows:
             continue
-        keys = table.column("key")
-        for key in pc.unique(keys).to_pylist():
-            rows = table.filter(pc.equal(keys, key))
-            parts.setdefault(key, []).append(
-                _rows(
-                    to_numpy(rows.column("step")),
-                    to_numpy(rows.column("wall_time").cast(pa.int64())),
-                    to_numpy(rows.column("value")),
-                )
-            )
+        keys = pc.dictionary_encode(table.column("key").combine_chunks())
+        codes = to_numpy(keys.indices).astype(np.int64)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(keys.dictionary) + 1))
+        rows = _rows(
+            to_numpy(table.column("step"))[order],
+            to_numpy(table.column("wall_time").cast(pa.int64()))[order],
+            to_numpy(table.column("value"))[order],
+        )
+        for i, key in enumerate(keys.dictionary.to_pylist()):
+            parts.setdefault(key, []).append(rows[bounds[i] : bounds[i + 1]])
     return {key: np.concatenate(chunks) for key, chunks in parts.items()}
 
 
