@@ -78,7 +78,7 @@ def publish(
     if dry_run:
         return _with_status(outcome, "unchanged") if existing is not None and unchanged else outcome
     if existing is None or not unchanged:
-        _commit(ingest, run_id, run, fresh, shard_names, meta, old_media, new_media, files)
+        _commit(ingest, run_id, fresh, shard_names, meta, old_media, new_media, files)
     new_artifacts = _log_artifacts(ingest, run, run_id, project)
     if existing is not None and unchanged:
         outcome = _with_status(outcome, "unchanged" if not new_artifacts else "updated")
@@ -88,7 +88,6 @@ def publish(
 def _commit(
     ingest: Ingest,
     run_id: str,
-    run: SourceRun,
     fresh: list[KeyPoints],
     shard_names: list[ShardName],
     meta: dict[str, Any],
