@@ -175,3 +175,21 @@ def test_export_to_mlflow_round_trips_every_point_and_exporting_again_adds_nothi
 
     back = import_from("mlflow", out, dir=tmp_path / "back")
     assert _sorted(_ours(tmp_path / "back", back.runs[0].run_id)) == _sorted(ms)
+
+
+def test_a_damaged_mlflow_run_is_reported_and_the_others_import(
+    file_store: str, tmp_path: Path
+) -> None:
+    mlflow.set_experiment("damaged")
+    ids = []
+    for name in ("good", "bad"):
+        with mlflow.start_run(run_name=name) as run:
+            for step in range(10):
+                mlflow.log_metric("loss", step / 10, step=step)
+        ids.append(run.info.run_id)
+    (metric_file,) = (tmp_path / "mlruns").glob(f"*/{ids[1]}/metrics/loss")
+    metric_file.write_text("not a metric line\n")
+
+    report = import_from("mlflow", tmp_path / "mlruns", dir=tmp_path / "store")
+    assert [(r.name, r.new_points) for r in report.runs] == [("good", 10)]
+    assert len(report.damage) == 1 and ids[1] in report.damage[0]

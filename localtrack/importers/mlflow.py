@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,11 +104,7 @@ def read_runs(path: Path, report: ImportReport) -> Iterator[SourceRun]:
         except MlflowException as exc:
             raise ImportSourceError(f"MLflow cannot read {uri}: {exc.message}") from None
         for experiment in experiments:
-            try:
-                runs = _all(client.search_runs, [experiment.experiment_id])
-            except MlflowException as exc:
-                report.damage.append(f"experiment {experiment.name}: not readable ({exc.message})")
-                continue
+            runs = _runs_of(client, experiment, report)
             names = {r.info.run_id: r.info.run_name for r in runs}
             parents = {
                 r.info.run_id: r.data.tags.get("mlflow.parentRunId")
@@ -122,6 +119,32 @@ def read_runs(path: Path, report: ImportReport) -> Iterator[SourceRun]:
                         report.damage.append(f"run {run.info.run_id}: not readable ({exc})")
                         continue
                     yield found
+
+
+def _runs_of(client: Any, experiment: Any, report: ImportReport) -> list[Any]:
+    """The experiment's live runs. When one damaged run makes the search fail, a file store's
+    runs are read one by one, so only the damaged ones are skipped (and reported)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return _all(client.search_runs, [experiment.experiment_id])
+    except MlflowException as exc:
+        problem = exc.message
+    location = str(experiment.artifact_location or "")
+    if not location.startswith("file:"):
+        report.damage.append(f"experiment {experiment.name}: not readable ({problem})")
+        return []
+    folder = Path(urllib.parse.unquote(urllib.parse.urlparse(location).path))
+    runs = []
+    for run_dir in sorted(p for p in folder.iterdir() if (p / "meta.yaml").is_file()):
+        try:
+            run = client.get_run(run_dir.name)
+        except Exception as exc:  # MLflow's error reading this run's files: this run only
+            report.damage.append(f"run {run_dir.name}: not readable ({exc})")
+            continue
+        if run.info.lifecycle_stage == "active":
+            runs.append(run)
+    return runs
 
 
 def _all(search: Any, *args: Any) -> list[Any]:
