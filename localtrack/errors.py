@@ -8,6 +8,8 @@
     │   ├── BlobTooLargeError       an imported blob is bigger than the store accepts
     │   ├── LimitExceededError      a file a client sent decodes to more than the receiver takes
     │                               (``setting`` names the LOCALTRACK_MAX_* variable that raises it)
+    │   ├── ImportSourceError       ``import-from`` cannot read its source: no such path, not a
+    │   │                           source of that kind, or the reader's extra is not installed
     │   └── ManifestError           a manifest names a file it may not name, or is malformed
     │       └── DocumentError       a document a client sent has a field of the wrong type
     │                               or over a limit (``document``, ``field`` name it)
@@ -74,6 +76,10 @@ class LimitExceededError(UsageError):
     def __init__(self, message: str, setting: str) -> None:
         super().__init__(message)
         self.setting = setting
+
+
+class ImportSourceError(UsageError):
+    """A source to import from (``import-from``) is missing, of another kind, or needs an extra."""
 
 
 class ManifestError(UsageError):

@@ -204,6 +204,9 @@ def test_remote_artifacts_as_locally(served: tuple[ServerProcess, dict], tmp_pat
     )
     assert [a.version for a in remote.artifact_versions("arts/ds")] == ["v0", "v1"]
     assert [a.qualified_name for a in remote.artifacts(type="dataset")] == ["arts/ds:v1"]
+    named = remote.artifacts("dataset", "arts/ds")  # W&B's form: every version, newest first
+    assert [a.version for a in named] == [a.version for a in local.artifacts("dataset", "arts/ds")]
+    assert [a.version for a in named] == ["v1", "v0"]
     assert best.logged_by().id == info["producer"]
     assert [r.id for r in best.used_by()] == [info["consumer"]]
     producer, consumer = remote.run(info["producer"]), remote.run(info["consumer"])

@@ -184,16 +184,23 @@ class Api:
         return self.backend.artifacts().artifact(name, type)
 
     def artifacts(
-        self, type_name: str | None = None, name: str | None = None, project: str | None = None
+        self,
+        type_name: str | None = None,
+        name: str | None = None,
+        project: str | None = None,
+        *,
+        type: str | None = None,
     ) -> list[Any]:
         """As W&B's ``artifacts(type_name, "project/name")``: every version of that collection,
         newest first. Without `name`: the latest version of each collection (of `type_name`,
-        in `project`)."""
-        return self.backend.artifacts().artifacts(type_name, name, project)
+        in `project`). ``type=`` is the earlier name of `type_name`, still accepted."""
+        return self.backend.artifacts().artifacts(type_name or type, name, project)
 
-    def artifact_versions(self, type_name: str, name: str | None = None) -> list[Any]:
+    def artifact_versions(
+        self, type_name: str, name: str | None = None, *, type: str | None = None
+    ) -> list[Any]:
         """Every live version of a collection, oldest first: ``artifact_versions("project/name")``
-        or, as W&B, ``artifact_versions(type_name, "project/name")``."""
+        (``type=`` filters), or, as W&B, ``artifact_versions(type_name, "project/name")``."""
         if name is None:
-            return self.backend.artifacts().artifact_versions(type_name, None)
+            return self.backend.artifacts().artifact_versions(type_name, type)
         return self.backend.artifacts().artifact_versions(name, type_name)

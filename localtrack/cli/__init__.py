@@ -7,6 +7,7 @@
     sync.py      sync and login; COMMANDS gathers these with the bundle and server commands
     bundle.py    export and import of one-file bundles
     server.py    server (the central server) and keys (its API keys)
+    importing.py import-from: runs from other trackers (localtrack/importers)
     options.py   options, run selection and error handling shared by the commands
     progress.py  byte counts and progress bars
     demo.py      the demo project, written through the real logging API

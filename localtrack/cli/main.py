@@ -118,10 +118,10 @@ def _no_browser_here() -> str | None:
 
 
 def _add_commands() -> None:
-    from . import alerts, artifact, report, runs, sweep, sync
+    from . import alerts, artifact, importing, report, runs, sweep, sync
 
     commands = (*runs.COMMANDS, *sync.COMMANDS, *artifact.COMMANDS, *sweep.COMMANDS)
-    for command in (*commands, *alerts.COMMANDS, *report.COMMANDS):
+    for command in (*commands, *alerts.COMMANDS, *report.COMMANDS, *importing.COMMANDS):
         cli.add_command(command)
 
 

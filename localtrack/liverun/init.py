@@ -70,6 +70,7 @@ def init(
     config_include_keys: Sequence[str] | None = None,
     allow_val_change: bool | None = None,
     save_code: bool | None = None,
+    sync_tensorboard: bool | str | os.PathLike[str] | None = None,
     **unused: Any,
 ) -> Run | DisabledRun:
     """Start a run (or resume one) and return it. Logging never touches the network.
@@ -81,7 +82,10 @@ def init(
             run.log({"train/loss": 1 / (step + 1)})
         run.finish()
 
-    W&B's other arguments are accepted (``reinit``, ``magic``, ``sync_tensorboard``...; see
+    ``sync_tensorboard=True`` mirrors the scalars of every SummaryWriter created afterwards into
+    the run (a folder instead of True: the event files below it); docs/import-export.md.
+
+    W&B's other arguments are accepted (``reinit``, ``magic``...; see
     docs/wandb.md); any argument unknown to both is a UsageError naming the closest one.
     Arguments left out come from ``LOCALTRACK_*`` (else ``WANDB_*``) variables, e.g.
     ``WANDB_PROJECT``, ``WANDB_RUN_ID`` and ``WANDB_RESUME``.
@@ -174,6 +178,8 @@ def init(
             from ..sync.online import start_online
 
             run.attach_background(start_online(run, settings))
+        if sync_tensorboard:
+            run.attach_background(_start_tensorboard_mirror(run, sync_tensorboard))
         if trial is not None:
             from ..sweeps.trial import StopWatcher
 
@@ -379,6 +385,21 @@ def _abandon(run: Run) -> None:
     run._writer_lock = None
     with contextlib.suppress(Exception):
         run.finish(exit_code=1)
+
+
+def _start_tensorboard_mirror(run: Run, target: bool | str | os.PathLike[str]) -> Any:
+    """Hand the scalars of live TensorBoard event files to the run's writer, as system metrics
+    are (localtrack/importers/tbwatch.py)."""
+    from ..importers.tbwatch import TensorBoardMirror
+
+    writer = run._writer
+
+    def emit(step: int, wall: float, values: dict[str, float]) -> None:
+        for key in values:
+            writer.dtypes.setdefault(key, "float")
+        writer.queue.append((step, wall, values))
+
+    return TensorBoardMirror(emit, target, drain=run._drain_queued_rows).start()
 
 
 def _start_environment(paths: RunPaths, document: MetaDocument, settings: dict[str, Any]):

@@ -253,6 +253,13 @@ class Run(RunSurface, RunEnding):
                 "no later step can be logged in this run"
             )
 
+    def _drain_queued_rows(self) -> None:
+        """Write the rows other threads queued (system metrics, the TensorBoard mirror) into
+        the tail chunk now; called on the logging thread, which owns the chunks."""
+        segments = self._segments
+        if segments is not None and self._writer.queue and not self._finished:
+            drain_queue(segments, self._writer.queue, self._writer.health)
+
     def _writer_has_news(self) -> None:
         """Called by the writer thread: the next log() must look at what it reports."""
         self._attention = True

@@ -24,7 +24,6 @@ IGNORED_INIT_ARGUMENTS = frozenset(
         "anonymous",
         "magic",
         "monitor_gym",
-        "sync_tensorboard",
         "tensorboard",
         "force",
         "resume_from",

@@ -1,0 +1,120 @@
+"""localtrack runs → MLflow, through the ``mlflow`` client: a file store, SQLite or a server.
+
+=================  =========================================================================
+project            experiment (created when missing)
+run                an MLflow run named like the run, tagged ``localtrack.run_id``
+config             params (flattened with ``/``; values as strings, cut at MLflow's limit)
+tags, notes        tags (``localtrack.tag.<tag>``), ``mlflow.note.content``
+group              ``localtrack.group`` tag
+metrics            every point of every key (``log_batch``), steps and values exact,
+                   timestamps in milliseconds (MLflow's resolution)
+state              FINISHED, FAILED or KILLED, with the run's start and end times
+=================  =========================================================================
+
+A run already exported to that store (found by its ``localtrack.run_id`` tag) is left alone,
+so exporting again adds only the runs that are new there. Media and files are not exported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from ..store.reader import StoreReader
+
+BATCH = 1000  # MLflow's log_batch takes at most 1000 metrics
+MAX_PARAM_CHARS = 6000
+_STATUS = {"finished": "FINISHED", "failed": "FAILED", "crashed": "KILLED", "stopped": "KILLED"}
+
+
+@dataclass
+class MlflowExport:
+    """What ``export_runs`` did: MLflow run id per run written, and the runs already there."""
+
+    written: dict[str, str] = field(default_factory=dict)
+    already: dict[str, str] = field(default_factory=dict)
+    points: int = 0
+
+
+def tracking_uri(target: str) -> str:
+    """A server URL or sqlite:/// URI as given; a folder path as a file store URI."""
+    if "://" in target:
+        return target
+    return Path(target).expanduser().absolute().as_uri()
+
+
+def export_runs(root: Path | str, run_ids: list[str], target: str) -> MlflowExport:
+    """Write each run (metrics, config, tags, state) into the MLflow store at `target`."""
+    from mlflow.tracking import MlflowClient
+
+    from ..importers.mlflow import mlflow_env
+
+    reader = StoreReader(root)
+    report = MlflowExport()
+    with mlflow_env():
+        client = MlflowClient(tracking_uri(target))
+        for run_id in run_ids:
+            info = reader.run(run_id)
+            experiment = _experiment(client, info.project or "uncategorized")
+            found = client.search_runs(
+                [experiment], filter_string=f"tags.`localtrack.run_id` = '{info.id}'"
+            )
+            if found:
+                report.already[info.id] = found[0].info.run_id
+                continue
+            report.written[info.id] = _write(client, reader, info, experiment, report)
+    return report
+
+
+def _experiment(client: Any, name: str) -> str:
+    found = client.get_experiment_by_name(name)
+    return found.experiment_id if found is not None else client.create_experiment(name)
+
+
+def _write(
+    client: Any, reader: StoreReader, info: Any, experiment: str, report: MlflowExport
+) -> str:
+    from mlflow.entities import Metric, Param
+
+    tags = {"localtrack.run_id": info.id, **{f"localtrack.tag.{t}": "" for t in info.tags}}
+    if info.notes:
+        tags["mlflow.note.content"] = info.notes
+    if info.group:
+        tags["localtrack.group"] = info.group
+    start = int((info.created_at or 0) * 1000) or None
+    run = client.create_run(experiment, start_time=start, tags=tags, run_name=info.name or info.id)
+    mlflow_id = run.info.run_id
+    params = [Param(k, str(v)[:MAX_PARAM_CHARS]) for k, v in _flat(info.config or {}).items()]
+    for i in range(0, len(params), 100):
+        client.log_batch(mlflow_id, params=params[i : i + 100])
+    table = reader.long_table(info.id)
+    keys = table.column("key").to_pylist()
+    steps = table.column("step").to_pylist()
+    values = table.column("value").to_pylist()
+    walls = table.column("wall_time").cast(pa.int64()).to_pylist()
+    batch: list[Any] = []
+    for key, step, value, wall in zip(keys, steps, values, walls, strict=True):
+        batch.append(Metric(key, value, wall // 1000, step))
+        if len(batch) == BATCH:
+            client.log_batch(mlflow_id, metrics=batch)
+            batch = []
+    if batch:
+        client.log_batch(mlflow_id, metrics=batch)
+    report.points += len(keys)
+    if info.state in _STATUS:
+        end = int(info.ended_at * 1000) if info.ended_at else None
+        client.set_terminated(mlflow_id, status=_STATUS[info.state], end_time=end)
+    return mlflow_id
+
+
+def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, f"{prefix}{key}/"))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

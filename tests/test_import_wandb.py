@@ -1,0 +1,173 @@
+"""import-from wandb: offline runs written by the real wandb package (WANDB_MODE=offline, no
+network), compared with what the script logged."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from localtrack.importers import import_from
+from localtrack.store.reader import StoreReader
+
+wandb = pytest.importorskip("wandb")
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("WANDB_DISABLE_GIT", "true")
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "data"))  # where artifacts are staged
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "wandb"
+
+
+def _log_run(steps: int) -> tuple[str, dict[str, list[tuple[int, float]]], float, float]:
+    rng = np.random.default_rng(1)
+    logged: dict[str, list[tuple[int, float]]] = {"loss": [], "eval/acc": []}
+    started = time.time()
+    run = wandb.init(
+        project="vision",
+        config={"lr": 0.001, "layers": [64, 64]},
+        tags=["baseline"],
+        notes="first try",
+        group="sweep-1",
+        job_type="train",
+    )
+    for step in range(steps):
+        loss = float(rng.standard_normal())
+        row: dict = {"loss": loss}
+        logged["loss"].append((step, loss))
+        if step % 4 == 0:
+            acc = float(rng.random())
+            row["eval"] = {"acc": acc}
+            logged["eval/acc"].append((step, acc))
+        run.log(row, step=step)
+    run.log({"sample": wandb.Image(np.zeros((6, 5, 3), dtype=np.uint8))}, step=steps)
+    run.log(
+        {"weights": wandb.Histogram(np_histogram=([1, 2, 3], [0.0, 1.0, 2.0, 3.0]))}, step=steps
+    )
+    run.log({"preds": wandb.Table(columns=["id", "label"], data=[[1, "cat"], [2, "dog"]])})
+    weights = Path(os.environ["WANDB_DIR"]) / "weights.bin"
+    weights.write_bytes(b"\x01\x02" * 64)
+    model = wandb.Artifact("resnet-weights", type="model")
+    model.add_file(str(weights))
+    run.log_artifact(model)
+    run.summary["best_acc"] = 0.97
+    print("hello from the training script")
+    run_id = run.id
+    run.finish()
+    wandb.teardown()  # so the next test's WANDB_DIR is read again
+    return run_id, logged, started, time.time()
+
+
+def _ours(root: Path, run_id: str) -> dict[str, list[tuple[int, float]]]:
+    table = StoreReader(root).long_table(run_id)
+    out: dict[str, list[tuple[int, float]]] = {}
+    for step, key, value in zip(
+        table.column("step").to_pylist(),
+        table.column("key").to_pylist(),
+        table.column("value").to_pylist(),
+        strict=True,
+    ):
+        if not key.startswith("system/"):
+            out.setdefault(key, []).append((step, value))
+    return out
+
+
+def test_an_offline_run_imports_with_every_point_its_metadata_media_and_console(
+    offline: Path, tmp_path: Path
+) -> None:
+    wandb_id, logged, started, ended = _log_run(40)
+    root = tmp_path / "store"
+
+    report = import_from("wandb", offline, dir=root)
+    (run,) = report.runs
+    assert (run.status, run.source_id, run.project) == ("new", f"vision/{wandb_id}", "vision")
+    assert _ours(root, run.run_id) == logged  # every point, its step, the exact value
+    reader = StoreReader(root)
+    info = reader.run(run.run_id)
+    assert (info.state, info.notes, info.group, info.job_type) == (
+        "finished",
+        "first try",
+        "sweep-1",
+        "train",
+    )
+    assert info.tags == ("baseline",) and info.config == {"lr": 0.001, "layers": [64, 64]}
+    assert info.summary["best_acc"] == 0.97
+    walls = reader.long_table(run.run_id, ["loss"]).column("wall_time").to_pylist()
+    assert all(started - 1 <= w.timestamp() <= ended + 1 for w in walls)
+    media = {m.key: m for m in reader.media(run.run_id)}
+    assert (media["sample"].type, media["sample"].width, media["sample"].height) == ("image", 5, 6)
+    assert list(media["weights"].counts) == [1, 2, 3]
+    assert reader.table_page(run.run_id, "preds").rows == [[1, "cat"], [2, "dog"]]
+    assert run.new_artifacts == 1
+    from localtrack.store.artifacts.repository import ArtifactRepository
+
+    manifest, _ = ArtifactRepository(root).resolve("vision", "resnet-weights", "latest")
+    assert (manifest.type, manifest.run_id, list(manifest.entries)) == (
+        "model",
+        run.run_id,
+        ["weights.bin"],
+    )
+    console = reader.run_file(run.run_id, "output.log")
+    assert console is not None and "hello from the training script" in console.read_text()
+
+    again = import_from("wandb", offline, dir=root)
+    assert [(r.status, r.new_points, r.new_artifacts) for r in again.runs] == [("unchanged", 0, 0)]
+
+
+def test_a_truncated_run_log_imports_its_whole_records_and_says_so(
+    offline: Path, tmp_path: Path
+) -> None:
+    _, logged, _, _ = _log_run(200)
+    (log_file,) = offline.glob("offline-run-*/run-*.wandb")
+    data = log_file.read_bytes()
+    log_file.write_bytes(data[: len(data) // 2])
+
+    report = import_from("wandb", offline, dir=tmp_path / "store")
+    (run,) = report.runs
+    assert len(report.damage) == 1 and "bytes were skipped" in report.damage[0]
+    ours = _ours(tmp_path / "store", run.run_id)["loss"]
+    assert 0 < len(ours) < 200 and ours == logged["loss"][: len(ours)]
+    assert StoreReader(tmp_path / "store").run(run.run_id).state == "crashed"
+
+
+def test_export_to_wandb_replays_runs_that_import_back_with_every_point(
+    offline: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    import localtrack
+    from localtrack.cli import cli
+
+    root = tmp_path / "store"
+    run = localtrack.init(
+        project="rt", dir=root, config={"lr": 0.5}, tags=["x"], settings={"system_metrics": False}
+    )
+    for step in range(0, 30, 3):
+        run.log({"loss": 1 / (step + 7), "eval": {"acc": step / 31}}, step=step)
+    run.log({"w": localtrack.Histogram(np.arange(12.0), num_bins=4)}, step=30)
+    run.finish()
+    out = tmp_path / "export"
+    args = ["export-to", "wandb", run.id, "--dir", str(root), "--to", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0 and "wrote 1 W&B offline run (20 points)" in result.output
+    wandb.teardown()
+    again = CliRunner().invoke(cli, args)
+    assert "wrote 0 W&B offline runs" in again.output and "1 were there already" in again.output
+
+    back = import_from("wandb", out / "wandb", dir=tmp_path / "back")
+    (imported,) = back.runs
+    assert imported.source_id == f"rt/{run.id}"
+    assert _ours(tmp_path / "back", imported.run_id) == _ours(root, run.id)
+    reader = StoreReader(tmp_path / "back")
+    assert reader.run(imported.run_id).config == {"lr": 0.5}
+    (hist,) = reader.media(imported.run_id)
+    assert list(hist.counts) == [3, 3, 3, 3]
