@@ -127,7 +127,7 @@
     const tag = (resp.headers.get("ETag") || "").replace(/^W\//, "").replace(/"/g, "");
     return { byKey: new Map(decodeCharts(await resp.arrayBuffer(), true).map((c) => [c.key, c.decode])), tag };
   }
-  /* The page's <link rel=preload id=lt-first-charts> (pages.first_charts): the first screen's
+  /* The page's preload link, rel=preload id=lt-first-charts (pages.first_charts): the first screen's
    * chart request, made from the <head> before the scripts arrived. Each of its charts is
    * served once, to the first chart asking for it with the same runs, x axis and resolution
    * (no grouping, no zoom); a chart it does not serve asks the server itself. */
