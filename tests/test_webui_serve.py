@@ -76,11 +76,13 @@ def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
 def test_serve_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     log_run(tmp_path, "p", "r", steps=3)
     code = "import sys; from webui.standalone import serve; serve(sys.argv[1], port=0)"
+    errors = (tmp_path / "stderr.txt").open("w")
     proc = subprocess.Popen(
         [PYTHON, "-c", code, str(tmp_path)],
-        env=child_env(),
+        env=child_env(PYTHONFAULTHANDLER="1"),  # SIGABRT dumps every thread's stack
         cwd=str(REPO),
         stdout=subprocess.PIPE,
+        stderr=errors,
         text=True,
     )
     try:
@@ -95,9 +97,15 @@ def test_serve_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         try:
             code = proc.wait(timeout=STOP_S)
         except subprocess.TimeoutExpired:
-            raise AssertionError(f"the UI did not exit within {STOP_S} s of SIGINT") from None
+            proc.send_signal(signal.SIGABRT)  # where it hangs, for the failure message
+            proc.wait(timeout=STOP_S)
+            stacks = (tmp_path / "stderr.txt").read_text()[-6000:]
+            raise AssertionError(
+                f"the UI did not exit within {STOP_S} s of SIGINT; its threads:\n{stacks}"
+            ) from None
         assert code == 0
     finally:
+        errors.close()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
