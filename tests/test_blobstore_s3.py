@@ -78,7 +78,7 @@ def test_synced_runs_land_in_the_bucket_once_each_and_check_finds_a_deleted_blob
     client, server = tmp_path / "cluster", tmp_path / "server"
     log_runs(client, n=2, steps=120)
     url = f"s3://{bucket}/prod"
-    with ThreadServer(create_server_app(server, blobs=url)) as srv:
+    with ThreadServer(create_server_app(server, blobs=url, watch=False)) as srv:
         report = _sync(client, srv.url)
         assert not report.failed, [r.message for r in report.failed]
     assert store_files(server) == store_files(client)
@@ -163,7 +163,7 @@ def test_an_object_store_that_keeps_failing_is_a_503_and_the_next_sync_lands(
     client, server = tmp_path / "cluster", tmp_path / "server"
     log_runs(client, n=1, steps=60)
     try:
-        with ThreadServer(create_server_app(server, blobs=f"s3://{bucket}/p")) as srv:
+        with ThreadServer(create_server_app(server, blobs=f"s3://{bucket}/p", watch=False)) as srv:
             failed = _sync(client, srv.url, attempts=2)
             assert failed.failed, "the sync went through although the object store refused all"
             assert "object store" in failed.failed[0].message
@@ -181,7 +181,7 @@ def test_an_object_store_that_keeps_failing_is_a_503_and_the_next_sync_lands(
 def test_check_on_a_directory_store_names_a_run_whose_file_changed(tmp_path: Path) -> None:
     client, server = tmp_path / "cluster", tmp_path / "server"
     log_runs(client, n=2, steps=60)
-    with ThreadServer(create_server_app(server)) as srv:
+    with ThreadServer(create_server_app(server, watch=False)) as srv:
         assert not _sync(client, srv.url).failed
     assert _check(server).exit_code == 0
     run_id = sorted(os.listdir(server / "runs"))[1]
