@@ -45,7 +45,7 @@ fi
 "$python" -m pip install -e ".[test,lightning,transformers,keras,lightgbm,sklearn,tensorboard,mlflow,wandb]" "xgboost-cpu>=2" "trackio>=0.40"
 
 set +e
-"$python" -m pytest "$@"
+"$python" -m pytest --durations=30 "$@"  # the 30 slowest tests, to keep CI under its 20 minutes
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then
