@@ -81,22 +81,33 @@ def server_cmd(
 @server_cmd.command("check")
 @dir_option
 @blobs_option
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Put blobs missing from the object store back, from the server's own copy of the run.",
+)
 @json_option
 @clean_errors
-def server_check(dir_: str | None, blobs: str | None, as_json: bool) -> None:
+def server_check(dir_: str | None, blobs: str | None, repair: bool, as_json: bool) -> None:
     """Verify that every blob a committed run names exists and hashes to its name.
 
     Prints each damaged run with the files that are missing or changed; exits 1 if any is.
+    Reads of a damaged run (its page, its JSON, `localtrack show`) list what was found.
 
-    Example: localtrack server check --dir /srv/lt --blobs s3://tracker/prod
+    Example: localtrack server check --dir /srv/lt --blobs s3://tracker/prod [--repair]
     """
-    from ..store.ingest.blobcheck import check_committed_blobs
+    from ..store.ingest.blobcheck import check_committed_blobs, repair_missing
     from ..store.ingest.importer import Ingest
 
-    report = check_committed_blobs(Ingest(existing_store(dir_), blobs_url=blobs_url(blobs)))
+    ingest = Ingest(existing_store(dir_), blobs_url=blobs_url(blobs))
+    report = check_committed_blobs(ingest)
+    repaired = repair_missing(ingest, report) if repair else []
     if as_json:
-        click.echo(json.dumps(dataclasses.asdict(report) | {"ok": report.ok}, indent=1))
+        body = dataclasses.asdict(report) | {"ok": report.ok, "repaired": repaired}
+        click.echo(json.dumps(body, indent=1))
     else:
+        for name in repaired:
+            click.echo(f"repaired {name}: put back from the server's copy")
         for damage in report.damaged:
             for name, problem in damage.files.items():
                 click.echo(f"run {damage.run_id}: {name}: {problem}")
