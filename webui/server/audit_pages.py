@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, render_template, request, url_for
 
 from localtrack.errors import UsageError
-from localtrack.store.auditlog import ACTIONS, AuditQuery, parse_time
+from localtrack.store.auditlog import ACTIONS, MAX_PAGE, AuditQuery, parse_time
 
 from ..responses import json_response
 from ..routes import view
@@ -45,7 +45,7 @@ def _query() -> AuditQuery:
         since=None if args["since"] is None else parse_time(args["since"], "since"),
         until=None if args["until"] is None else parse_time(args["until"], "until"),
         before=_int_arg("before", None),
-        limit=_int_arg("limit", PER_PAGE) or PER_PAGE,
+        limit=max(1, min(MAX_PAGE, _int_arg("limit", PER_PAGE) or PER_PAGE)),
     )
 
 
