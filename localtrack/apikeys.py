@@ -60,6 +60,12 @@ def check_scope(scope: str) -> str:
     return scope
 
 
+def key_id_of(token: str) -> str | None:
+    """The key id a token (``lt_<id>_<secret>``) names, whether or not the key exists."""
+    match = _KEY_RE.fullmatch(token)
+    return match.group(1) if match else None
+
+
 @dataclass(frozen=True)
 class ApiKey:
     """One key as stored (never with its secret)."""

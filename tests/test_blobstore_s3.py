@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+import localtrack
 from localtrack.cli.main import cli
 from localtrack.errors import DigestMismatchError, MissingBlobsError
 from localtrack.store.ingest.importer import Ingest
@@ -26,7 +28,15 @@ from localtrack.sync.transport import HTTPTransport
 from webui.server.app import create_server_app
 
 from .s3_fixtures import TEST_CREDENTIALS, moto_server, s3_client
-from .sync_fixtures import FaultPlan, FaultProxy, ThreadServer, log_runs, metric_rows, store_files
+from .sync_fixtures import (
+    FaultPlan,
+    FaultProxy,
+    ThreadServer,
+    get_json,
+    log_runs,
+    metric_rows,
+    store_files,
+)
 
 pytestmark = pytest.mark.server
 
@@ -104,9 +114,31 @@ def test_synced_runs_land_in_the_bucket_once_each_and_check_finds_a_deleted_blob
     assert f"run {run_id}: metrics/{shard}: blob {sha} missing" in damaged.output
     assert "1 damaged runs" in damaged.output
     assert _check(server).exit_code == 0  # the run's own files are whole: only the bucket lost it
+    _check(server, "--blobs", url)  # reads list the last check's findings: this one's
+
+    other = next(r for r in os.listdir(server / "runs") if r != run_id)
+    with ThreadServer(create_server_app(server, blobs=url, watch=False)) as srv:
+        status, view = get_json(f"{srv.url}/api/v1/runs/{run_id}")
+        assert status == 200  # the server's own copy still reads whole, and says what is lost
+        [line] = [w for w in view["warnings"] if "server check" in w]
+        assert line.startswith(f"metrics/{shard}: blob {sha} missing in {url}")
+        page = urllib.request.urlopen(f"{srv.url}/runs/{run_id}", timeout=30).read().decode()
+        assert 'id="run-warnings"' in page and f"metrics/{shard}: blob {sha} missing" in page
+        assert get_json(f"{srv.url}/api/v1/runs/{other}")[1]["warnings"] == []
+    assert metric_rows(server, run_id) == metric_rows(client, run_id)
+    assert line in localtrack.Api(server).run(run_id).damage()  # localtrack show lists these
+
+    repaired = _check(server, "--blobs", url, "--repair")
+    assert repaired.exit_code == 0, repaired.output
+    assert f"repaired {run_id}/metrics/{shard}: put back from the server's copy" in repaired.output
+    assert _objects(moto_port, bucket, f"prod/blobs/{sha}")  # back in the bucket
+    assert _check(server, "--blobs", url).exit_code == 0
+    assert localtrack.Api(server).run(run_id).damage() == []
 
 
-def test_put_verifies_the_hash_writes_once_and_reads_ranges(tmp_path: Path, bucket: str) -> None:
+def test_put_verifies_the_hash_writes_once_and_reads_ranges(
+    tmp_path: Path, bucket: str, moto_port: int
+) -> None:
     proxy = FaultProxy(int(os.environ["LOCALTRACK_S3_ENDPOINT"].rsplit(":", 1)[1]), FaultPlan())
     os.environ["LOCALTRACK_S3_ENDPOINT"] = proxy.start().url  # restored by monkeypatch
     try:
@@ -129,6 +161,11 @@ def test_put_verifies_the_hash_writes_once_and_reads_ranges(tmp_path: Path, buck
         assert store.local_file(sha).read_bytes() == data
         with pytest.raises(MissingBlobsError, match="is not in s3://"):
             store.read_range("0" * 64, 0, 1)
+
+        s3_client(moto_port).delete_object(Bucket=bucket, Key=f"p/blobs/{sha}")  # type: ignore[attr-defined]
+        assert store.cache.exists(sha) and not store.exists(sha)  # a local copy is not durable
+        assert store.put(sha, [data], max_bytes=1 << 20) == len(data)  # so it is sent again
+        assert store.read_range(sha, 0, 10) == data[:10]
     finally:
         proxy.close()
 
@@ -151,6 +188,37 @@ def test_503s_and_stalled_answers_from_the_object_store_are_retried(
         assert proxy.injected.get("503") and proxy.injected.get("stall"), proxy.injected
     finally:
         proxy.close()
+
+
+def test_a_sync_through_503s_and_stalls_of_the_object_store_lands_every_run(
+    tmp_path: Path, bucket: str, moto_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = FaultPlan(status_503=0.12, stall=0.03, stall_s=1.5, seed=11)
+    proxy = FaultProxy(moto_port, plan).start()
+    monkeypatch.setenv("LOCALTRACK_S3_ENDPOINT", proxy.url)
+    monkeypatch.setenv("LOCALTRACK_S3_TIMEOUT", "1")
+    monkeypatch.setenv(
+        "LOCALTRACK_S3_RETRIES", "4"
+    )  # some blobs fail on the server: 503 to the client
+    client, server = tmp_path / "cluster", tmp_path / "server"
+    log_runs(client, n=1, steps=60)
+    url = f"s3://{bucket}/faulty"
+    try:
+        with ThreadServer(create_server_app(server, blobs=url, watch=False)) as srv:
+            report = _sync(client, srv.url, attempts=8)
+            assert not report.failed, [r.message for r in report.failed]
+    finally:
+        proxy.close()
+        monkeypatch.setenv("LOCALTRACK_S3_ENDPOINT", f"http://127.0.0.1:{moto_port}")
+    assert proxy.injected.get("503") and proxy.injected.get("stall"), proxy.injected
+    assert store_files(server) == store_files(client)
+    for run_id in os.listdir(client / "runs"):
+        assert metric_rows(server, run_id) == metric_rows(client, run_id)
+    objects = _objects(moto_port, bucket, "faulty/blobs/")
+    assert set(store_files(server).values()) <= {k.rsplit("/", 1)[1] for k in objects}
+    for key, data in objects.items():  # no partial object was kept under a name
+        assert hashlib.sha256(data).hexdigest() == key.rsplit("/", 1)[1]
+    assert _check(server, "--blobs", url).exit_code == 0
 
 
 def test_an_object_store_that_keeps_failing_is_a_503_and_the_next_sync_lands(

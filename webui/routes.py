@@ -37,7 +37,7 @@ from .route_model import (
     ingest_route,
     page_route,
 )
-from .routes_features import ALERTS, REPORTS, SWEEP_CONTROLLER, SWEEP_UI
+from .routes_features import ALERTS, AUDIT, REPORTS, SWEEP_CONTROLLER, SWEEP_UI
 
 __all__ = ["API_PREFIX", "PUBLIC", "Policy", "Route"]
 
@@ -420,7 +420,7 @@ ROUTES: tuple[Route, ...] = (
         "Publish an artifact collection's versions, alias moves and uses.",
     ),
 )
-ROUTES = ROUTES + SWEEP_CONTROLLER + SWEEP_UI + ALERTS + REPORTS
+ROUTES = ROUTES + SWEEP_CONTROLLER + SWEEP_UI + ALERTS + REPORTS + AUDIT
 
 BY_ENDPOINT: dict[str, Route] = {r.endpoint: r for r in ROUTES}
 

@@ -1,5 +1,5 @@
-"""The route registry's entries for sweeps (the agents' controller API and the pages), alerts
-and reports; webui/routes.py joins them to the core table."""
+"""The route registry's entries for sweeps (the agents' controller API and the pages), alerts,
+reports and the server's audit log; webui/routes.py joins them to the core table."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from .route_model import (
     PROJECT,
     WRITE_OWN,
     WRITE_PROJECT,
+    Policy,
     Route,
     api_route,
     page_route,
@@ -191,5 +192,27 @@ REPORTS: tuple[Route, ...] = (  # webui/report_api.py, docs/reports.md
         "A report as one self-contained HTML file.",
         js="api.reportExport",
         key="report_export",
+    ),
+)
+AUDIT: tuple[Route, ...] = (  # the central server only: webui/server/audit_pages.py
+    Route(
+        "audit_ui.audit_page",
+        "/admin/audit",
+        "page",
+        Policy("admin"),
+        "The server's audit log: keys, syncs, imports, edits, deletions, alias moves, logins.",
+        twin="audit_api.audit_entries",
+        js="audit",
+    ),
+    Route(
+        "audit_api.audit_entries",
+        "/audit",
+        "api",
+        Policy("admin"),
+        "The server's audit log, newest first (admin key; the central server only).",
+        prefix=API_PREFIX,
+        js="api.audit",
+        key="audit",
+        query="?user&action&since&until&before&limit",
     ),
 )

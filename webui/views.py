@@ -154,6 +154,7 @@ def run_view(state: UIState, run_id: str) -> dict[str, Any]:
     keys = [k for k in state.reader.metric_keys(run.id)]
     warnings = list(run.warnings)
     warnings += [w for w in data_warnings(state, run.id) if w not in warnings]
+    warnings += state.reader.checked_damage(run.id)
     return {
         "run": run_json(run),
         "config": json_safe(run.config),

@@ -90,9 +90,21 @@ def import_cmd(
 
     Example: localtrack import mnist.ltbundle --dir /srv/localtrack
     """
+    from ..apikeys import SERVER_DIR
     from ..sync.bundle import import_bundle
+    from .server import record_cli_event
 
-    report = import_bundle(bundle, existing_store(dir_, create), blobs_url=blobs_url(blobs))
+    root = existing_store(dir_, create)
+    report = import_bundle(bundle, root, blobs_url=blobs_url(blobs))
+    if (Path(root) / SERVER_DIR).is_dir():  # a server's store: its audit log says who imported
+        record_cli_event(
+            root,
+            "bundle.import",
+            str(Path(bundle).absolute()),
+            runs=len(report.runs),
+            changed=report.changed[:100],
+            failed=len(report.failed),
+        )
     _finish(
         as_json,
         {

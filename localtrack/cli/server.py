@@ -9,13 +9,31 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..errors import UsageError
+from ..errors import StoreError, UsageError
 from ..settings import resolve, resolve_dir
 from .options import blobs_option, blobs_url, clean_errors, dir_option, json_option, port_option
 from .storedir import create_option, existing_store
+
+if TYPE_CHECKING:
+    from ..store.auditlog import AuditLog, AuditQuery, AuditRow
+
+
+def record_cli_event(
+    root: str | Path, action: str, target: str | None, key_id: str | None = None, **detail: Any
+) -> None:
+    """Append what a command on the server's machine did to the store's audit log (source
+    "cli", the OS user); a log that cannot be written is a warning, the change stands."""
+    from ..store.auditlog import cli_event, open_audit_log
+
+    try:
+        open_audit_log(root).append(cli_event(action, target, key_id, **detail))
+    except StoreError as exc:
+        click.echo(f"warning: not recorded in the audit log: {exc}", err=True)
 
 
 @click.group("server", invoke_without_command=True)
@@ -63,22 +81,33 @@ def server_cmd(
 @server_cmd.command("check")
 @dir_option
 @blobs_option
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Put blobs missing from the object store back, from the server's own copy of the run.",
+)
 @json_option
 @clean_errors
-def server_check(dir_: str | None, blobs: str | None, as_json: bool) -> None:
+def server_check(dir_: str | None, blobs: str | None, repair: bool, as_json: bool) -> None:
     """Verify that every blob a committed run names exists and hashes to its name.
 
     Prints each damaged run with the files that are missing or changed; exits 1 if any is.
+    Reads of a damaged run (its page, its JSON, `localtrack show`) list what was found.
 
-    Example: localtrack server check --dir /srv/lt --blobs s3://tracker/prod
+    Example: localtrack server check --dir /srv/lt --blobs s3://tracker/prod [--repair]
     """
-    from ..store.ingest.blobcheck import check_committed_blobs
+    from ..store.ingest.blobcheck import check_committed_blobs, repair_missing
     from ..store.ingest.importer import Ingest
 
-    report = check_committed_blobs(Ingest(existing_store(dir_), blobs_url=blobs_url(blobs)))
+    ingest = Ingest(existing_store(dir_), blobs_url=blobs_url(blobs))
+    report = check_committed_blobs(ingest)
+    repaired = repair_missing(ingest, report) if repair else []
     if as_json:
-        click.echo(json.dumps(dataclasses.asdict(report) | {"ok": report.ok}, indent=1))
+        body = dataclasses.asdict(report) | {"ok": report.ok, "repaired": repaired}
+        click.echo(json.dumps(body, indent=1))
     else:
+        for name in repaired:
+            click.echo(f"repaired {name}: put back from the server's copy")
         for damage in report.damaged:
             for name, problem in damage.files.items():
                 click.echo(f"run {damage.run_id}: {name}: {problem}")
@@ -90,6 +119,68 @@ def server_check(dir_: str | None, blobs: str | None, as_json: bool) -> None:
         )
     if not report.ok:
         raise SystemExit(1)
+
+
+@server_cmd.command("audit")
+@dir_option
+@click.option("--user", default=None, help="Only what this user did.")
+@click.option(
+    "--action", default=None, help="Only this action (login = login.ok and login.failed)."
+)
+@click.option("--since", default=None, help="From this time on (ISO 8601 UTC, e.g. 2026-11-30).")
+@click.option("--until", default=None, help="Before this time (ISO 8601 UTC).")
+@click.option("--limit", default=100, show_default=True, help="At most this many entries (0: all).")
+@json_option
+@clean_errors
+def server_audit(
+    dir_: str | None,
+    user: str | None,
+    action: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Print the server's audit log, newest first: key changes, syncs, imports, run edits and
+    deletions, alias moves, logins; with who, key, time (UTC) and source address.
+
+    Example: localtrack server audit --dir /srv/lt --action login --since 2026-11-30
+    """
+    from ..store.auditlog import AuditQuery, open_audit_log, parse_time
+
+    query = AuditQuery(
+        user=user,
+        action=action,
+        since=None if since is None else parse_time(since, "--since"),
+        until=None if until is None else parse_time(until, "--until"),
+    )
+    rows = _audit_rows(open_audit_log(existing_store(dir_)), query, limit)
+    if as_json:
+        click.echo(json.dumps([row.to_json() for row in rows], indent=1))
+        return
+    if not rows:
+        click.echo("no audit entries" + (" match" if user or action or since or until else ""))
+    for row in rows:
+        e = row.to_json()
+        detail = " ".join(f"{k}={v}" for k, v in e["detail"].items())
+        click.echo(
+            f"{e['time']}  {e['action']:<14} {e['user'] or '-':<16} key={e['key_id'] or '-':<12} "
+            f"{e['source']:<15} {e['target'] or '-'}  {detail}".rstrip()
+        )
+
+
+def _audit_rows(log: AuditLog, query: AuditQuery, limit: int) -> list[AuditRow]:
+    """Up to `limit` rows (0: all), a page at a time."""
+    from ..store.auditlog import MAX_PAGE
+
+    rows: list[AuditRow] = []
+    while True:
+        want = MAX_PAGE if limit <= 0 else min(MAX_PAGE, limit - len(rows))
+        page = log.rows(dataclasses.replace(query, limit=want))
+        rows += page
+        if len(page) < want or (limit > 0 and len(rows) >= limit):
+            return rows
+        query = dataclasses.replace(query, before=page[-1].id)
 
 
 @click.group("keys")
@@ -116,7 +207,11 @@ def keys_create(user: str, role: str, project: str | None, dir_: str | None, as_
     """
     from ..apikeys import KeyStore
 
-    new = KeyStore(resolve_dir(dir_)).create(user, role, project)
+    root = resolve_dir(dir_)
+    new = KeyStore(root).create(user, role, project)
+    record_cli_event(
+        root, "key.create", new.key.id, new.key.id, for_user=user, role=role, project=project
+    )
     if as_json:
         click.echo(json.dumps(dict(new.key.public(), token=new.token), indent=1))
         return
@@ -172,8 +267,10 @@ def keys_revoke(key_id: str, force: bool, dir_: str | None) -> None:
     """
     from ..apikeys import KeyStore
 
-    store = KeyStore(resolve_dir(dir_))
+    root = resolve_dir(dir_)
+    store = KeyStore(root)
     key = store.revoke(key_id, force=force)
+    record_cli_event(root, "key.revoke", key.id, key.id, for_user=key.user, role=key.role)
     click.echo(f"revoked key {key.id} of {key.user}")
     if key.role == "admin" and store.active_admins() == 0:
         click.echo(

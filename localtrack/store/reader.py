@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from ..errors import CorruptDataError, RunNotFoundError, UsageError
 from .alertlog import read_alerts
+from .blobdamage import run_damage
 from .console_reader import ConsolePage, read_console
 from .index import Index
 from .layout import is_valid_run_id, saved_file
@@ -315,12 +316,18 @@ class StoreReader:
         return read_run_data(self.store.run(self.resolve_run_id(run_id)), keys=[]).warnings
 
     def damage(self, run_id: str) -> list[str]:
-        """Every damage known for a run: found when it was indexed, and found reading it now.
+        """Every damage known for a run: found when it was indexed, found reading it now, and
+        found by the last ``localtrack server check`` (a blob the object store lost).
 
         This is what the run page, ``localtrack show`` and ``ApiRun.damage()`` list."""
         info = self.run(run_id)
         found = list(info.warnings)
-        return found + [w for w in self.data_warnings(info.id) if w not in found]
+        found += [w for w in self.data_warnings(info.id) if w not in found]
+        return found + self.checked_damage(info.id)
+
+    def checked_damage(self, run_id: str) -> list[str]:
+        """The run's damaged files in the last ``server check`` record (store/blobdamage.py)."""
+        return run_damage(self.root, run_id)
 
     # -- media --------------------------------------------------------------------------------
 

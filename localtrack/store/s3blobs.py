@@ -88,7 +88,9 @@ class S3BlobStore:
         return size
 
     def exists(self, sha256: str) -> bool:
-        return self.cache.exists(sha256) or self._remote_size(sha256) is not None
+        """Whether the object store holds it: a local copy alone is not durable (the object may
+        have been deleted behind the server's back), so the client is asked to send it again."""
+        return self._remote_size(sha256) is not None
 
     def read_range(self, sha256: str, offset: int, length: int) -> bytes:
         try:

@@ -26,13 +26,15 @@ from waitress.server import create_server
 from localtrack.apikeys import KeyStore
 from localtrack.errors import UsageError
 from localtrack.settings import resolve
+from localtrack.store.auditlog import open_audit_log
 from localtrack.store.ingest.blobscope import NamespaceBlobs
 from localtrack.store.ingest.importer import Ingest
 
 from .. import hosts
 from ..app import create_app
 from ..standalone import url_for_server
-from . import auth
+from . import audit_pages, auth
+from .audit import EXTENSION as AUDIT_EXTENSION
 from .ingest import ingest
 from .runedits import runedits
 from .sweepctl import sweepctl
@@ -81,6 +83,8 @@ def create_server_app(
     app.register_blueprint(ingest, url_prefix="/api/v1")
     app.register_blueprint(runedits, url_prefix="/api/v1")
     app.register_blueprint(sweepctl, url_prefix="/api/v1")
+    app.extensions[AUDIT_EXTENSION] = open_audit_log(root)
+    audit_pages.install(app)
     auth.install(app, KeyStore(root), allowed)
     return app
 

@@ -26,6 +26,7 @@ from localtrack.settings import resolve
 
 from .. import hosts
 from .access import SAFE_METHODS, Principal, deny
+from .audit import record_failed_login
 from .login import login_pages
 from .policies import POLICIES, check_targets
 from .ratelimit import RateLimiter
@@ -86,6 +87,7 @@ def _identify(cfg: AuthConfig) -> Principal | Response | None:
             wait = cfg.failures.take(request.remote_addr or "?")
             if wait:
                 return deny(429, "rate_limited", "too many failed logins; slow down", wait)
+            record_failed_login(cfg.keys, token.strip(), "bearer")
             return deny(401, "unauthorized", "the API key is wrong, revoked or malformed")
         return Principal(key.id, key.user, key.role, key.project, "bearer", key)
     session = cfg.sessions.read(request.cookies.get(SESSION_COOKIE))

@@ -45,6 +45,7 @@ from localtrack.sync import protocol
 from ..responses import error_json, json_response
 from ..routes import view
 from .access import principal
+from .audit import record
 
 log = logging.getLogger(__name__)
 ingest = Blueprint("ingest", __name__)
@@ -249,6 +250,13 @@ def commit() -> Response:
     blob_scopes().add((result.entity, result.project), [ref.sha256 for ref in manifest.files])
     who = principal()
     if result.changed:
+        record(
+            "sync.commit",
+            result.run_id,
+            project=result.project,
+            placed=result.placed,
+            removed=result.removed,
+        )
         log.info(
             "run %s (%s) committed by %s: %d files placed, %d removed",
             result.run_id,
@@ -324,6 +332,14 @@ def commit_artifacts() -> Response:
     _authorize_collection(doc.entity, doc.project)
     plan = _artifact_area().apply(doc, _counts())
     blob_scopes().add((doc.entity, doc.project), list(plan.needed))
+    for event in plan.events:
+        if event.get("op") == "alias":
+            record(
+                "artifact.alias",
+                f"{doc.key}:{event.get('alias')}",
+                **{"from": event.get("from"), "to": event.get("to")},
+                moved_by=event.get("who"),
+            )
     return json_response(
         {
             "protocol": protocol.PROTOCOL_VERSION,

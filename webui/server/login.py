@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, current_app, redirect, render_template_string, request
 
 from .access import deny
+from .audit import record, record_failed_login
 from .sessions import SESSION_COOKIE, SESSION_SECONDS
 
 if TYPE_CHECKING:
@@ -78,12 +79,15 @@ def login() -> Response:
     given = request.form.get("csrf_token") or ""
     if not expected or not hmac.compare_digest(expected.encode(), given.encode()):
         return _login_page("The form expired; try again.", 403, next_url)
-    key = cfg.keys.authenticate(request.form.get("api_key", "").strip())
+    token = request.form.get("api_key", "").strip()
+    key = cfg.keys.authenticate(token)
     if key is None:
         wait = cfg.failures.take(request.remote_addr or "?")
         if wait:
             return deny(429, "rate_limited", "too many failed logins; slow down", wait)
+        record_failed_login(cfg.keys, token, "session")
         return _login_page("That key is wrong or revoked.", 401, next_url)
+    record("login.ok", key.id, user=key.user, key_id=key.id, via="session")
     response = redirect(next_url, code=303)
     response.set_cookie(
         SESSION_COOKIE,

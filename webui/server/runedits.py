@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from localtrack.errors import UsageError
+from localtrack.errors import LocaltrackError, UsageError
 from localtrack.store.runedit import delete_run, edit_run
 
 from ..responses import json_response, ui_state
 from ..routes import view
 from ..runapi import full_run
+from .audit import record
 
 runedits = Blueprint("runedits", __name__)
 
@@ -29,6 +30,7 @@ def update_run(run_id: str) -> Response:
     reader = ui_state().reader
     full_id = reader.resolve_run_id(run_id)
     edit_run(reader.store, full_id, changes)
+    record("run.edit", full_id, fields=sorted(str(k) for k in changes))
     return json_response({"run": full_run(reader, full_id)})
 
 
@@ -37,5 +39,11 @@ def delete_run_view(run_id: str) -> Response:
     """Remove the run: its index rows and its directory."""
     reader = ui_state().reader
     full_id = reader.resolve_run_id(run_id)
+    try:
+        info = reader.run(full_id)
+        what = {"project": info.project, "name": info.name}
+    except LocaltrackError:  # a run too damaged to read is still deleted (and recorded)
+        what = {}
     delete_run(reader.store, full_id)
+    record("run.delete", full_id, **what)
     return json_response({"deleted": full_id})

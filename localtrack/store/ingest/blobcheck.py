@@ -5,19 +5,22 @@ sha256. With an object store (``--blobs s3://…``) each blob is read back from 
 the directory backend the committed files in ``<root>/runs/`` are (their staged copies are
 collected a day after the commit; ``run.json`` there is only checked to exist, since editing a
 run on the server rewrites it). Runs deleted since their commit are skipped. Each damaged run is
-named with its files and what is wrong.
+named with its files and what is wrong; the findings replace ``<root>/ingest/damage.json``
+(``store/blobdamage.py``), which reads of those runs then list.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..atomic import read_json
+from ..blobdamage import write_damage
 from ..blobstore import BlobProblem, verify_blob
 from .importer import Ingest
 from .manifest_types import is_sha256
@@ -73,6 +76,9 @@ def check_committed_blobs(ingest: Ingest) -> CheckReport:
                 damage.files[name] = f"blob {sha} {problem.problem}"
         if damage.files:
             report.damaged.append(damage)
+    found = {d.run_id: d.files for d in report.damaged}
+    where = ingest.blob_store.location if ingest.remote_blobs else "the server's own copy"
+    write_damage(ingest.paths.root, where, found, time.time())
     return report
 
 
@@ -107,3 +113,26 @@ def _check_file(path: Path, sha256: str, content: bool) -> BlobProblem | None:
         return BlobProblem(sha256, "missing")
     actual = digest.hexdigest()
     return None if actual == sha256 else BlobProblem(sha256, f"changed: hashes to {actual}")
+
+
+def repair_missing(ingest: Ingest, report: CheckReport) -> list[str]:
+    """Put back into the object store each blob `report` found missing there, from the run's
+    own committed file when that still hashes to the blob's name (checked again on the way in).
+    Returns "run/file" for each one put back; the rest stay in the report."""
+    if not ingest.remote_blobs:
+        return []
+    repaired = []
+    for damage in report.damaged:
+        for name, problem in list(damage.files.items()):
+            sha = problem.split()[1] if problem.endswith(" missing") else ""
+            path = ingest.paths.run(damage.run_id).dir / name
+            if not is_sha256(sha) or _check_file(path, sha, content=True) is not None:
+                continue
+            with open(path, "rb") as f:
+                ingest.blob_store.put(sha, iter(lambda: f.read(_CHUNK), b""), 1 << 62)
+            del damage.files[name]
+            repaired.append(f"{damage.run_id}/{name}")
+    report.damaged = [d for d in report.damaged if d.files]
+    found = {d.run_id: d.files for d in report.damaged}
+    write_damage(ingest.paths.root, ingest.blob_store.location, found, time.time())
+    return repaired
