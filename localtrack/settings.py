@@ -360,6 +360,15 @@ SPECS: tuple[SettingSpec, ...] = (
         shown_default="the store directory",
     ),
     _env_only(
+        "index_url",
+        "server",
+        str,
+        None,
+        "where the server keeps its run index and keys: `postgresql://USER@HOST/DB`, shared by "
+        "every replica (or `--index`; docs/deploy.md)",
+        shown_default="the store directory",
+    ),
+    _env_only(
         "s3_endpoint",
         "server",
         str,
