@@ -138,3 +138,11 @@ def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
     from localtrack.store.pgindex import close_pools
 
     close_pools()
+
+
+def indexed_run_ids(url: str) -> list[str]:
+    """The run ids in the PostgreSQL index at `url`, read with the test's own connection."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return sorted(r[0] for r in conn.execute("SELECT id FROM runs"))

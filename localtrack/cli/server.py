@@ -14,7 +14,16 @@ import click
 
 from ..errors import UsageError
 from ..settings import resolve, resolve_dir
-from .options import blobs_option, blobs_url, clean_errors, dir_option, json_option, port_option
+from .options import (
+    blobs_option,
+    blobs_url,
+    clean_errors,
+    dir_option,
+    index_option,
+    json_option,
+    port_option,
+    use_index_url,
+)
 from .storedir import create_option, existing_store
 
 
@@ -30,6 +39,7 @@ from .storedir import create_option, existing_store
 )
 @create_option
 @blobs_option
+@index_option
 @click.pass_context
 @clean_errors
 def server_cmd(
@@ -40,11 +50,15 @@ def server_cmd(
     allow_hosts: tuple[str, ...],
     create: bool,
     blobs: str | None,
+    index_url: str | None,
 ) -> None:
     """Serve the UI plus the authenticated ingest API for a store, under waitress.
 
     The directory must exist (`localtrack keys create` makes it) unless --create is given.
     `localtrack server check` verifies the blobs of every committed run.
+
+    With --index postgresql://…, the run index and the API keys live in that PostgreSQL
+    database, so several servers (replicas) on one store share them (docs/deploy.md).
 
     Example: localtrack server --dir /srv/localtrack --port 8080 --allow-host tracker.example.org
     """
@@ -52,6 +66,7 @@ def server_cmd(
         return
     from webui.server.app import serve_server
 
+    use_index_url(index_url)
     root = existing_store(dir_, create)
     extra = ",".join([*allow_hosts, resolve("allowed_hosts") or ""])
     try:
@@ -63,9 +78,10 @@ def server_cmd(
 @server_cmd.command("check")
 @dir_option
 @blobs_option
+@index_option
 @json_option
 @clean_errors
-def server_check(dir_: str | None, blobs: str | None, as_json: bool) -> None:
+def server_check(dir_: str | None, blobs: str | None, index_url: str | None, as_json: bool) -> None:
     """Verify that every blob a committed run names exists and hashes to its name.
 
     Prints each damaged run with the files that are missing or changed; exits 1 if any is.
@@ -75,6 +91,7 @@ def server_check(dir_: str | None, blobs: str | None, as_json: bool) -> None:
     from ..store.ingest.blobcheck import check_committed_blobs
     from ..store.ingest.importer import Ingest
 
+    use_index_url(index_url)
     report = check_committed_blobs(Ingest(existing_store(dir_), blobs_url=blobs_url(blobs)))
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(report) | {"ok": report.ok}, indent=1))
@@ -107,16 +124,24 @@ def keys_group() -> None:
 )
 @click.option("--project", default=None, help="Limit the key to one project.")
 @dir_option
+@index_option
 @json_option
 @clean_errors
-def keys_create(user: str, role: str, project: str | None, dir_: str | None, as_json: bool) -> None:
+def keys_create(
+    user: str,
+    role: str,
+    project: str | None,
+    dir_: str | None,
+    index_url: str | None,
+    as_json: bool,
+) -> None:
     """Create a key; it is shown once, only its hash is kept.
 
     Example: localtrack keys create --user admin --role admin --dir /srv/lt
     """
     from ..apikeys import KeyStore
 
-    new = KeyStore(resolve_dir(dir_)).create(user, role, project)
+    new = KeyStore(resolve_dir(dir_), use_index_url(index_url)).create(user, role, project)
     if as_json:
         click.echo(json.dumps(dict(new.key.public(), token=new.token), indent=1))
         return
@@ -130,16 +155,17 @@ def keys_create(user: str, role: str, project: str | None, dir_: str | None, as_
 
 @keys_group.command("list")
 @dir_option
+@index_option
 @json_option
 @clean_errors
-def keys_list(dir_: str | None, as_json: bool) -> None:
+def keys_list(dir_: str | None, index_url: str | None, as_json: bool) -> None:
     """List keys (ids, users, roles, scope; never secrets).
 
     Example: localtrack keys list --dir /srv/lt
     """
     from ..apikeys import KeyStore
 
-    keys = KeyStore(resolve_dir(dir_)).list()
+    keys = KeyStore(resolve_dir(dir_), use_index_url(index_url)).list()
     if as_json:
         click.echo(json.dumps([k.public() for k in keys], indent=1))
         return
@@ -161,8 +187,9 @@ def keys_list(dir_: str | None, as_json: bool) -> None:
     "--force", is_flag=True, help="Revoke even the last active admin key (leaves no admin)."
 )
 @dir_option
+@index_option
 @clean_errors
-def keys_revoke(key_id: str, force: bool, dir_: str | None) -> None:
+def keys_revoke(key_id: str, force: bool, dir_: str | None, index_url: str | None) -> None:
     """Revoke a key by id; a running server refuses it from the next request.
 
     The last active admin key is kept unless --force: revoking it leaves nobody with admin
@@ -172,7 +199,7 @@ def keys_revoke(key_id: str, force: bool, dir_: str | None) -> None:
     """
     from ..apikeys import KeyStore
 
-    store = KeyStore(resolve_dir(dir_))
+    store = KeyStore(resolve_dir(dir_), use_index_url(index_url))
     key = store.revoke(key_id, force=force)
     click.echo(f"revoked key {key.id} of {key.user}")
     if key.role == "admin" and store.active_admins() == 0:

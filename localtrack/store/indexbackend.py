@@ -9,6 +9,7 @@ index URL. Callers never see SQL or a driver's exceptions beyond ``INDEX_ERRORS`
 from __future__ import annotations
 
 import sqlite3
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,6 +29,15 @@ PG_SCHEMES = ("postgresql", "postgres")
 def is_postgres_url(url: str | None) -> bool:
     """Whether `url` names a PostgreSQL index (``postgresql://…`` or ``postgres://…``)."""
     return bool(url) and str(url).split("://", 1)[0].lower() in PG_SCHEMES
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 class IndexBackend(Protocol):

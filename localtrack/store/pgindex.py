@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ import psycopg_pool
 
 from ..errors import IndexUnavailableError
 from .index import ARTIFACT_COLUMNS, RUN_COLUMNS
+from .indexbackend import redacted
 from .keystats import KeyStats
 from .pgschema import ADVISORY_LOCK_KEY, MIGRATIONS, VERSION_TABLE
 
@@ -39,15 +39,6 @@ CONNECT_TIMEOUT_S = 15.0
 _pools: dict[str, psycopg_pool.ConnectionPool] = {}
 _migrated: set[str] = set()
 _pools_lock = threading.Lock()
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def pool_for(url: str) -> psycopg_pool.ConnectionPool:

@@ -12,7 +12,7 @@ from ..settings import resolve
 from .atomic import read_json, write_json_atomic
 from .fsdetect import filesystem_type, is_network_filesystem
 from .index import Index, index_file_problem
-from .indexbackend import IndexBackend, is_postgres_url
+from .indexbackend import IndexBackend, is_postgres_url, redacted
 from .layout import FORMAT_VERSION, RunPaths, StorePaths
 
 log = logging.getLogger(__name__)
@@ -140,8 +140,6 @@ class StoreRoot:
         if self.index_mode == "off":
             return "the index is turned off here (LOCALTRACK_INDEX=off)"
         if self.index_url:
-            from .pgindex import redacted
-
             return f"the PostgreSQL index {redacted(self.index_url)} could not be opened (see the warning logged above)"
         if self.index_mode == "auto" and is_network_filesystem(self.paths.root):
             kind = filesystem_type(self.paths.root)
