@@ -1,0 +1,80 @@
+"""Two `localtrack server` processes (replicas) on one store directory and one PostgreSQL index.
+
+Real processes on 127.0.0.1 and a real, throwaway PostgreSQL (tests/pg_fixtures.py): keys made
+with `localtrack keys create --index …` work on both replicas, a run synced through one is listed
+and read by the other, and a key revoked with `keys revoke --index …` fails on both at once.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import PYTHON, REPO, child_env
+from .pg_fixtures import indexed_run_ids
+from .sync_fixtures import ServerProcess, env_without_home, get_json, log_runs, run_cli
+
+pytestmark = pytest.mark.server
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PYTHON, "-m", "localtrack.cli", *args],
+        env=child_env(),
+        cwd=str(REPO),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _key(root: Path, url: str, user: str, role: str) -> dict[str, str]:
+    made = _cli("keys", "create", "--dir", str(root), "--index", url, "--user", user, "--role", role, "--json")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return json.loads(made.stdout)
+
+
+def test_two_replicas_share_keys_and_runs_through_postgresql(tmp_path: Path, pg_url: str) -> None:
+    root = tmp_path / "server"
+    admin, writer = _key(root, pg_url, "root", "admin"), _key(root, pg_url, "ci", "write")
+    assert not (root / "server" / "keys.json").exists()  # the keys are in PostgreSQL
+    listed = _cli("keys", "list", "--dir", str(root), "--index", pg_url, "--json")
+    assert {k["user"] for k in json.loads(listed.stdout)} == {"root", "ci"}
+
+    replicas = [ServerProcess(root, args=("--index", pg_url)) for _ in range(2)]
+    try:
+        for replica in replicas:
+            replica.start()
+        client = tmp_path / "cluster"
+        ids = log_runs(client, n=2, steps=50)
+        env = dict(env_without_home(tmp_path), LOCALTRACK_API_KEY=writer["token"])
+        synced = run_cli("sync", "--all", "--dir", str(client), "--to", replicas[0].url, env=env)
+        assert synced.returncode == 0 and "2 sent" in synced.stdout, synced.stderr
+        assert indexed_run_ids(pg_url) == sorted(ids)
+
+        other = replicas[1].url
+        as_admin = {"Authorization": f"Bearer {admin['token']}"}
+        code, data = get_json(f"{other}/api/v1/projects/proj/runs", as_admin)
+        assert code == 200 and data["total"] == 2, data
+        code, data = get_json(f"{other}/api/v1/runs/{ids[0]}", as_admin)
+        assert code == 200 and data["run"]["state"] == "finished"
+        # the other replica knows the runs are there: syncing through it sends nothing
+        again = run_cli("sync", "--all", "--dir", str(client), "--to", other, "--json", env=env)
+        report = json.loads(again.stdout)
+        assert report["blobs_sent"] == 0 and {r["outcome"] for r in report["runs"]} == {"current"}
+
+        revoked = _cli("keys", "revoke", writer["id"], "--dir", str(root), "--index", pg_url)
+        assert revoked.returncode == 0, revoked.stderr
+        as_writer = {"Authorization": f"Bearer {writer['token']}"}
+        for replica in replicas:
+            code, _ = get_json(f"{replica.url}/api/v1/projects/proj/runs", as_writer)
+            assert code == 401
+        check = _cli("server", "check", "--dir", str(root), "--index", pg_url)
+        assert check.returncode == 0 and check.stdout.startswith("OK"), check.stdout
+    finally:
+        for replica in replicas:
+            replica.stop()
+    assert not (root / "index.db").exists()
