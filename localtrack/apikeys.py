@@ -133,7 +133,7 @@ class KeyStore:
         self._signature: tuple[int, ...] | None = None
         self._keys: dict[str, ApiKey] = {}
         self._existed = False
-        url = check_index_url(index_url or resolve("index_url"))
+        url = check_index_url(resolve("index_url") if index_url is None else index_url)
         self._docs: Any = None
         if url:
             from .store.pgdocs import PgDocuments
@@ -283,11 +283,29 @@ class KeyStore:
         """How many active admin keys there are."""
         return sum(1 for k in self._load().values() if k.active and k.role == "admin")
 
-    def session_secret(self) -> bytes:
+    def merge_from(self, source: KeyStore) -> int:
+        """Copy `source`'s keys here (moving a server between backends; safe to repeat): a key
+        missing here is added, and a key revoked there is revoked here. Returns how many
+        changed; secrets stay hashed, so every token keeps working."""
+        incoming, existed = source.list(), source.ever_had_keys()
+        changed = 0
+        with self._exclusive() as keys:
+            for key in incoming:
+                mine = keys.get(key.id)
+                if mine is None or (mine.active and not key.active):
+                    keys[key.id] = key
+                    changed += 1
+            self._existed = self._existed or existed
+        return changed
+
+    def session_secret(self, first: bytes | None = None) -> bytes:
         """The server's secret for signing session cookies (created on first use, mode 0600;
-        with PostgreSQL, made once by the first replica and shared by all)."""
+        with PostgreSQL, made once by the first replica and shared by all). `first`: the
+        secret to create when there is none yet (a migration keeps sessions valid)."""
         if self._docs is not None:
-            stored = self._docs.create_once(SECRET_DOCUMENT, secrets.token_hex(32))
+            stored = self._docs.create_once(
+                SECRET_DOCUMENT, (first or secrets.token_bytes(32)).hex()
+            )
             return bytes.fromhex(stored)
         path = self.dir / SECRET_FILE
         try:
@@ -300,7 +318,7 @@ class KeyStore:
             contextlib.suppress(FileExistsError),
             publishing(path, mode=0o600, exclusive=True) as f,
         ):
-            f.write(secrets.token_bytes(32))
+            f.write(first or secrets.token_bytes(32))
         return path.read_bytes()
 
 

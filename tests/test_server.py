@@ -31,14 +31,18 @@ from .sync_fixtures import (
 pytestmark = pytest.mark.server
 
 
-@pytest.fixture(params=["directory", "postgresql"])
+BOTH_BACKENDS = pytest.mark.parametrize("live", ["directory", "postgresql"], indirect=True)
+
+
+@pytest.fixture
 def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """A server process on a new store: its index and keys in the store directory, or in a
-    fresh PostgreSQL database (``--index``; ``index_env`` gives other commands the same)."""
+    """A server process on a new store: its index and keys in the store directory, or (with
+    ``BOTH_BACKENDS``, for the sync, commit and query paths) in a fresh PostgreSQL database
+    (``--index``; ``index_env`` gives other commands the same)."""
     server_root = tmp_path / "server"
     index_env: dict[str, str] = {}
     args: tuple[str, ...] = ()
-    if request.param == "postgresql":
+    if getattr(request, "param", "directory") == "postgresql":
         url = request.getfixturevalue("pg_url")
         index_env, args = {"LOCALTRACK_INDEX_URL": url}, ("--index", url)
     keys = KeyStore(server_root, index_env.get("LOCALTRACK_INDEX_URL"))
@@ -71,6 +75,7 @@ def _files_state(root: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
+@BOTH_BACKENDS
 def test_sync_to_a_real_server_then_a_second_sync_sends_nothing(live: dict[str, Any]) -> None:
     client = live["tmp"] / "cluster"
     ids = log_runs(client, n=3)
@@ -118,6 +123,7 @@ def test_login_checks_the_key_and_saves_it_privately_for_sync(live: dict[str, An
     assert synced.returncode == 0 and "1 sent" in synced.stdout, synced.stderr
 
 
+@BOTH_BACKENDS
 def test_import_into_a_running_servers_directory(live: dict[str, Any]) -> None:
     client = live["tmp"] / "cluster"
     ids = log_runs(client, n=2)
@@ -196,6 +202,7 @@ def test_keys_commands_show_a_key_once_and_store_no_secret(tmp_path: Path) -> No
     assert out.exit_code == 1 and "admin keys cover every project" in out.output
 
 
+@BOTH_BACKENDS
 def test_init_online_logs_locally_and_pushes_to_a_real_server(live: dict[str, Any]) -> None:
     import localtrack
 

@@ -95,7 +95,7 @@ def test_killing_the_client_at_random_moments_then_syncing_again_converges(tmp_p
         server.stop()
 
 
-@pytest.mark.parametrize(("backend", "trials"), [("directory", TRIALS), ("postgresql", 4)])
+@pytest.mark.parametrize(("backend", "trials"), [("directory", TRIALS), ("postgresql", 3)])
 def test_restarting_the_server_mid_sync_converges(
     request: pytest.FixtureRequest, tmp_path: Path, backend: str, trials: int
 ) -> None:

@@ -109,6 +109,56 @@ def server_check(dir_: str | None, blobs: str | None, index_url: str | None, as_
         raise SystemExit(1)
 
 
+@server_cmd.command("migrate")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    metavar="DIR|postgresql://…",
+    help="Where the server's index and keys are now.",
+)
+@click.option(
+    "--to", "target", required=True, metavar="postgresql://…|DIR", help="Where they should be."
+)
+@blobs_option
+@json_option
+@clean_errors
+def server_migrate(source: str, target: str, blobs: str | None, as_json: bool) -> None:
+    """Move a server's index and API keys between its directory and PostgreSQL (and, with
+    --blobs, copy its committed blobs into the object store).
+
+    The store directory is the one given as --from or --to; its runs stay there. Safe to run
+    again: an interrupted migration resumes, a finished one changes nothing. Stop the servers
+    first, then start them with --index (or without it, after moving back).
+
+    Example: localtrack server migrate --from /srv/lt --to postgresql://lt@db/lt --blobs s3://tracker/prod
+    """
+    from ..servermigrate import migrate_server
+    from ..store.indexbackend import is_postgres_url
+
+    if is_postgres_url(source) == is_postgres_url(target):
+        raise click.UsageError(
+            "one of --from and --to must be a postgresql:// URL, the other the store directory"
+        )
+    to_pg = is_postgres_url(target)
+    root = existing_store(source if to_pg else target)
+    report = migrate_server(
+        root, None if to_pg else source, target if to_pg else None, blobs_url(blobs)
+    )
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(report), indent=1))
+    else:
+        for problem in report.problems:
+            click.echo(f"problem: {problem}", err=True)
+        click.echo(
+            f"index {report.index}: {report.runs_indexed} runs indexed, {report.runs_current} "
+            f"already there, {report.collections} artifact collections; {report.keys_changed} "
+            f"keys copied; {report.blobs_copied} blobs copied, {report.blobs_present} already stored"
+        )
+    if report.problems:
+        raise SystemExit(1)
+
+
 @click.group("keys")
 def keys_group() -> None:
     """Manage the API keys of a server directory.

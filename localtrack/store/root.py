@@ -56,7 +56,8 @@ class StoreRoot:
     """A store root directory, opened for reading or writing.
 
     Its index is ``<root>/index.db`` (SQLite), or the PostgreSQL database `index_url` names
-    (default: ``LOCALTRACK_INDEX_URL``; a central server's replicas share one, docs/deploy.md)."""
+    (default: ``LOCALTRACK_INDEX_URL``; "" means index.db whatever the environment says; a
+    central server's replicas share one, docs/deploy.md)."""
 
     def __init__(
         self,
@@ -69,7 +70,7 @@ class StoreRoot:
         if index_mode not in INDEX_MODES:
             raise StoreError(f"index mode must be one of {INDEX_MODES}, not {index_mode!r}")
         self.index_mode = index_mode
-        self.index_url = check_index_url(index_url or resolve("index_url"))
+        self.index_url = check_index_url(resolve("index_url") if index_url is None else index_url)
         if create:
             self.paths.runs.mkdir(parents=True, exist_ok=True)
             if not self.paths.marker.exists():
