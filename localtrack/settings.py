@@ -544,6 +544,13 @@ def resolve(name: str, explicit: Any = None) -> Any:
     return _BY_NAME[name].default if value is None else value
 
 
+def export(name: str, value: str) -> None:
+    """Put a setting into this process's environment, and so its children's: for a command's
+    option that every part of the process must see alike (``server --index`` reaches the reader,
+    ingest, artifacts and keys through ``LOCALTRACK_INDEX_URL``)."""
+    os.environ[_BY_NAME[name].env] = value
+
+
 def resolve_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The store root: dir= > LOCALTRACK_DIR > ./localtrack-runs (relative to the cwd now)."""
     return Path(resolve("dir", None if explicit is None else os.fspath(explicit))).expanduser()

@@ -19,6 +19,7 @@ from localtrack.store.recovery import reindex
 from localtrack.store.root import StoreRoot
 
 from .conftest import PYTHON, child_env
+from .pg_fixtures import indexed_run_ids
 from .sync_fixtures import log_runs
 
 
@@ -101,3 +102,16 @@ def test_a_bad_index_url_is_refused_by_name(root: Path, pg_cluster: object) -> N
     with pytest.raises(IndexUnavailableError, match="cannot connect") as caught:
         PgIndex(nowhere)
     assert "secret" not in str(caught.value)
+
+
+def test_a_training_run_never_writes_to_a_servers_postgresql_index(
+    root: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LOCALTRACK_INDEX_URL is a server setting: a run logged where it is set keeps its own
+    store's index.db, and the server's database learns nothing from it."""
+    monkeypatch.setenv("LOCALTRACK_INDEX_URL", pg_url)
+    StoreRoot(root, create=True).open_index()  # the server side: creates the schema
+    (run_id,) = log_runs(root, n=1, steps=10, shards=1)
+    assert (root / "index.db").exists()
+    assert indexed_run_ids(pg_url) == []
+    assert [r.id for r in StoreReader(root, index_url="").runs()] == [run_id]

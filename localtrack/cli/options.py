@@ -121,11 +121,10 @@ def use_index_url(explicit: str | None) -> str | None:
     """The checked --index URL, else $LOCALTRACK_INDEX_URL; None: the index stays in the store
     directory. A URL is also put into this process's environment, so that every part of the
     store this command opens (the reader, ingest, artifacts, keys) uses the same index."""
-    import os
-
+    from ..settings import export
     from ..store.root import check_index_url
 
     url = check_index_url(explicit or resolve("index_url"))
     if url:
-        os.environ["LOCALTRACK_INDEX_URL"] = url
+        export("index_url", url)
     return url

@@ -85,4 +85,5 @@ class PgDocuments:
                 ).fetchone()
         except psycopg.Error as exc:
             raise self._failed(exc) from exc
+        assert row is not None  # inserted above, or there already
         return str(row[0])

@@ -56,7 +56,7 @@ class StoreRoot:
     """A store root directory, opened for reading or writing.
 
     Its index is ``<root>/index.db`` (SQLite), or the PostgreSQL database `index_url` names
-    (default: ``LOCALTRACK_INDEX_URL``; "" means index.db whatever the environment says; a
+    (default: ``LOCALTRACK_INDEX_URL``; "" means index.db, whatever that variable says; a
     central server's replicas share one, docs/deploy.md)."""
 
     def __init__(
