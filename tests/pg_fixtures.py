@@ -21,6 +21,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,18 +82,25 @@ class PgCluster:
         )
 
 
-def _start_cluster(folder: Path) -> PgCluster:
+class PgUnavailable(RuntimeError):
+    """PostgreSQL or its driver is not installed here (the message says what to install)."""
+
+
+def start_cluster(folder: Path) -> PgCluster:
+    """initdb + pg_ctl start in `folder` (owned by the unprivileged user when run as root)."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if initdb is None or pg_ctl is None:
-        pytest.fail(
+        raise PgUnavailable(
             "PostgreSQL is not installed (no initdb/pg_ctl): `apt-get install postgresql`, "
             "or run the tests with scripts/test.sh, which installs it"
         )
     try:
         import psycopg  # noqa: F401
         import psycopg_pool  # noqa: F401
-    except ImportError:
-        pytest.fail("psycopg is not installed: pip install -e '.[postgres]' (scripts/test.sh does)")
+    except ImportError as exc:
+        raise PgUnavailable(
+            "psycopg is not installed: pip install -e '.[postgres]' (scripts/test.sh does)"
+        ) from exc
     as_user: list[str] = []
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root
         user = pwd.getpwnam(_UNPRIVILEGED)
@@ -115,12 +123,12 @@ def _start_cluster(folder: Path) -> PgCluster:
     return cluster
 
 
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PgCluster]:
-    """One PostgreSQL server for the whole test session, removed at the end."""
+@contextmanager
+def throwaway_cluster() -> Iterator[PgCluster]:
+    """A PostgreSQL server in a temporary folder, stopped and removed at the end."""
     folder = Path(tempfile.mkdtemp(prefix="localtrack-pg-"))
     try:
-        cluster = _start_cluster(folder)
+        cluster = start_cluster(folder)
         try:
             yield cluster
         finally:
@@ -128,6 +136,17 @@ def pg_cluster() -> Iterator[PgCluster]:
                 cluster._ctl("stop", "-m", "immediate")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One PostgreSQL server for the whole test session, removed at the end; a missing
+    PostgreSQL fails the tests that need it (never skips them)."""
+    try:
+        with throwaway_cluster() as cluster:
+            yield cluster
+    except PgUnavailable as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture
