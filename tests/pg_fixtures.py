@@ -68,9 +68,24 @@ class PgCluster:
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
         return self.url(name)
 
-    def restart(self) -> None:
-        """Stop the server (fast shutdown: open connections are cut) and start it again."""
-        self._ctl("restart", "-m", "fast")
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: open connections are cut)."""
+        self._ctl("stop", "-m", "fast")
+
+    def is_running(self) -> bool:
+        status = subprocess.run(
+            [*self.as_user, self.pg_ctl, "-D", str(self.folder / "data"), "status"],
+            capture_output=True,
+            cwd=self.folder,
+        )
+        return status.returncode == 0
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._ctl("start", "-l", str(self.folder / "server.log"), "-o", options)
 
     def _ctl(self, *args: str) -> None:
         data = str(self.folder / "data")
@@ -115,11 +130,7 @@ def start_cluster(folder: Path) -> PgCluster:
         cwd=folder,
     )  # fmt: skip
     cluster = PgCluster(_free_port(), folder, as_user, pg_ctl)
-    options = (
-        f"-p {cluster.port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    )
-    cluster._ctl("start", "-l", str(folder / "server.log"), "-o", options)
+    cluster.start()
     return cluster
 
 

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
 from .conftest import PYTHON, REPO, child_env
-from .pg_fixtures import indexed_run_ids
-from .sync_fixtures import ServerProcess, env_without_home, get_json, log_runs, run_cli
+from .pg_fixtures import PgCluster, indexed_run_ids
+from .sync_fixtures import (
+    ServerProcess,
+    env_without_home,
+    get_json,
+    log_runs,
+    run_cli,
+    store_files,
+)
 
 pytestmark = pytest.mark.server
 
@@ -78,3 +86,36 @@ def test_two_replicas_share_keys_and_runs_through_postgresql(tmp_path: Path, pg_
         for replica in replicas:
             replica.stop()
     assert not (root / "index.db").exists()
+
+
+def test_a_sync_while_postgresql_is_down_waits_and_lands_once(
+    tmp_path: Path, pg_url: str, pg_cluster: PgCluster
+) -> None:
+    """PostgreSQL stopped before a sync and started again while the client retries: the server
+    answers 503 meanwhile (nothing half-committed), then every run lands and is indexed once."""
+    root = tmp_path / "server"
+    writer = _key(root, pg_url, "ci", "write")
+    server = ServerProcess(root, args=("--index", pg_url)).start()
+    client = tmp_path / "cluster"
+    ids = log_runs(client, n=2, steps=50)
+    env = dict(env_without_home(tmp_path), LOCALTRACK_API_KEY=writer["token"])
+    try:
+        pg_cluster.stop()
+        try:
+            code, body = get_json(
+                f"{server.url}/api/v1/projects/proj/runs",
+                {"Authorization": f"Bearer {writer['token']}"},
+            )
+            assert code == 503 and "try again" in body["error"]["message"], body
+            restart = threading.Timer(3.0, pg_cluster.start)
+            restart.start()
+            synced = run_cli("sync", "--all", "--dir", str(client), "--to", server.url, env=env)
+            restart.join()
+        finally:
+            if not pg_cluster.is_running():
+                pg_cluster.start()
+        assert synced.returncode == 0 and "2 sent" in synced.stdout, synced.stderr
+        assert indexed_run_ids(pg_url) == sorted(ids)
+        assert store_files(root) == store_files(client)
+    finally:
+        server.stop()

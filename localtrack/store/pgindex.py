@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from .shards import ShardInfo
 
 POOL_MAX_CONNECTIONS = 16
-CONNECT_TIMEOUT_S = 15.0
+CONNECT_TIMEOUT_S = 15.0  # the first connection of a process (a clear error when it fails)
+POOL_WAIT_S = 5.0  # a call waiting for a connection (PostgreSQL down: fail, the client retries)
 _pools: dict[str, psycopg_pool.ConnectionPool] = {}
 _migrated: set[str] = set()
 _pools_lock = threading.Lock()
@@ -53,7 +54,7 @@ def pool_for(url: str) -> psycopg_pool.ConnectionPool:
                 max_size=POOL_MAX_CONNECTIONS,
                 open=True,
                 check=psycopg_pool.ConnectionPool.check_connection,
-                timeout=CONNECT_TIMEOUT_S,
+                timeout=POOL_WAIT_S,
                 name="localtrack-index",
             )
             try:
