@@ -93,7 +93,7 @@ def test_processes_starting_together_migrate_once(pg_url: str) -> None:
     assert {"runs", "metric_keys", "shards", "artifact_versions", "server_documents"} <= tables
 
 
-def test_a_bad_index_url_is_refused_by_name(root: Path, pg_cluster: object) -> None:
+def test_a_bad_or_unreachable_index_url_is_refused_by_name(root: Path) -> None:
     with pytest.raises(UsageError, match="postgresql://"):
         StoreRoot(root, index_url="mysql://db/lt")
     nowhere = "postgresql://localtrack:secret@127.0.0.1:1/none"
@@ -102,6 +102,15 @@ def test_a_bad_index_url_is_refused_by_name(root: Path, pg_cluster: object) -> N
     with pytest.raises(IndexUnavailableError, match="cannot connect") as caught:
         PgIndex(nowhere)
     assert "secret" not in str(caught.value)
+    server = subprocess.run(
+        [PYTHON, "-m", "localtrack.cli", "server", "--dir", str(root), "--create", "--index", nowhere, "--port", "0"],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert server.returncode != 0 and "cannot connect to the PostgreSQL index" in server.stderr
+    assert "secret" not in server.stderr + server.stdout
 
 
 def test_a_training_run_never_writes_to_a_servers_postgresql_index(

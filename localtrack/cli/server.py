@@ -161,7 +161,8 @@ def server_migrate(source: str, target: str, blobs: str | None, as_json: bool) -
 
 @click.group("keys")
 def keys_group() -> None:
-    """Manage the API keys of a server directory.
+    """Manage the API keys of a server directory (or, with --index, of its PostgreSQL index,
+    which every replica reads).
 
     Example: localtrack keys create --user alice --role write --project mnist --dir /srv/lt
     """
