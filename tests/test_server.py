@@ -202,7 +202,6 @@ def test_keys_commands_show_a_key_once_and_store_no_secret(tmp_path: Path) -> No
     assert out.exit_code == 1 and "admin keys cover every project" in out.output
 
 
-@BOTH_BACKENDS
 def test_init_online_logs_locally_and_pushes_to_a_real_server(live: dict[str, Any]) -> None:
     import localtrack
 
