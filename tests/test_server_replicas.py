@@ -1,6 +1,8 @@
-"""Two `localtrack server` processes (replicas) on one store directory and one PostgreSQL index.
+"""Two `localtrack server` processes (replicas) on one store directory, one PostgreSQL index and
+one S3 bucket.
 
-Real processes on 127.0.0.1 and a real, throwaway PostgreSQL (tests/pg_fixtures.py): keys made
+Real processes on 127.0.0.1, a real, throwaway PostgreSQL (tests/pg_fixtures.py) and moto's S3
+server (tests/s3_fixtures.py, a test double for MinIO/Ceph/AWS): keys made
 with `localtrack keys create --index …` work on both replicas, a run synced through one is listed
 and read by the other, and a key revoked with `keys revoke --index …` fails on both at once.
 """
@@ -8,14 +10,17 @@ and read by the other, and a key revoked with `keys revoke --index …` fails on
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .conftest import PYTHON, REPO, child_env
 from .pg_fixtures import PgCluster, indexed_run_ids
+from .s3_fixtures import TEST_CREDENTIALS, moto_server, s3_client
 from .sync_fixtures import (
     ServerProcess,
     env_without_home,
@@ -28,10 +33,10 @@ from .sync_fixtures import (
 pytestmark = pytest.mark.server
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [PYTHON, "-m", "localtrack.cli", *args],
-        env=child_env(),
+        env=child_env(**(env or {})),
         cwd=str(REPO),
         capture_output=True,
         text=True,
@@ -45,14 +50,27 @@ def _key(root: Path, url: str, user: str, role: str) -> dict[str, str]:
     return json.loads(made.stdout)
 
 
-def test_two_replicas_share_keys_and_runs_through_postgresql(tmp_path: Path, pg_url: str) -> None:
+@pytest.fixture
+def bucket_env() -> Iterator[dict[str, str]]:
+    """moto's S3 server on loopback with a fresh bucket; the environment that points at it."""
+    with moto_server() as port:
+        bucket = f"lt-{secrets.token_hex(4)}"
+        s3_client(port).create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+        env = dict(TEST_CREDENTIALS, LOCALTRACK_S3_ENDPOINT=f"http://127.0.0.1:{port}")
+        yield dict(env, LOCALTRACK_BLOBS=f"s3://{bucket}/prod")
+
+
+def test_two_replicas_share_keys_and_runs_through_postgresql(
+    tmp_path: Path, pg_url: str, bucket_env: dict[str, str]
+) -> None:
+    """Both replicas: one store directory, one PostgreSQL index, one S3 bucket for blobs."""
     root = tmp_path / "server"
     admin, writer = _key(root, pg_url, "root", "admin"), _key(root, pg_url, "ci", "write")
     assert not (root / "server" / "keys.json").exists()  # the keys are in PostgreSQL
     listed = _cli("keys", "list", "--dir", str(root), "--index", pg_url, "--json")
     assert {k["user"] for k in json.loads(listed.stdout)} == {"root", "ci"}
 
-    replicas = [ServerProcess(root, args=("--index", pg_url)) for _ in range(2)]
+    replicas = [ServerProcess(root, env=bucket_env, args=("--index", pg_url)) for _ in range(2)]
     try:
         for replica in replicas:
             replica.start()
@@ -80,8 +98,9 @@ def test_two_replicas_share_keys_and_runs_through_postgresql(tmp_path: Path, pg_
         for replica in replicas:
             code, _ = get_json(f"{replica.url}/api/v1/projects/proj/runs", as_writer)
             assert code == 401
-        check = _cli("server", "check", "--dir", str(root), "--index", pg_url)
+        check = _cli("server", "check", "--dir", str(root), "--index", pg_url, env=bucket_env)
         assert check.returncode == 0 and check.stdout.startswith("OK"), check.stdout
+        assert bucket_env["LOCALTRACK_BLOBS"] in check.stdout  # the blobs were checked in S3
     finally:
         for replica in replicas:
             replica.stop()
