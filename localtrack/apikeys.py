@@ -11,6 +11,11 @@ scoped. Revoking rewrites the file, and a running server re-reads it when it cha
 per request), so a revoked key fails at once. The file remembers that keys have existed
 (``keys_existed``) even when every key is revoked: a server opens to loopback clients only
 before its first key, never again after.
+
+With a PostgreSQL index (``--index postgresql://…`` / ``LOCALTRACK_INDEX_URL``) the same
+document, and the session secret, are rows of that database instead (``store/pgdocs.py``), so a
+key created on one machine works at once on every replica; each request compares the document's
+version instead of the file's stat.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import contextlib
 import fcntl
 import hashlib
 import hmac
+import json
 import os
 import re
 import secrets
@@ -30,12 +36,15 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .settings import resolve
 from .store.atomic import publishing, read_json, write_json_atomic
 
 ROLES = ("read", "write", "admin")
 SERVER_DIR = "server"
 KEYS_FILE = "keys.json"
 SECRET_FILE = "session-secret"
+KEYS_DOCUMENT = "keys"  # the names of the two documents in PostgreSQL (store/pgdocs.py)
+SECRET_DOCUMENT = "session-secret"
 _KEY_RE = re.compile(r"lt_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})")
 _SCOPE_RE = re.compile(r"\S(?:[^\x00-\x1f\x7f]{0,126}\S)?")
 _USER_RE = re.compile(r"[^\s/]{1,64}")
@@ -117,24 +126,52 @@ def _hash_secret(secret: str) -> str:
 
 
 class KeyStore:
-    """The keys file of one server directory. Thread-safe; reloads when the file changes."""
+    """The keys of one server: its directory's keys file, or its PostgreSQL index database's
+    ``keys`` document (`index_url`, default ``LOCALTRACK_INDEX_URL``). Thread-safe; reloads
+    when the keys change."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, index_url: str | None = None) -> None:
+        from .store.root import check_index_url
+
         self.dir = Path(root).expanduser().absolute() / SERVER_DIR
         self.path = self.dir / KEYS_FILE
         self._lock = threading.Lock()
-        self._signature: tuple[int, int, int] | None = None
+        self._signature: tuple[int, ...] | None = None
         self._keys: dict[str, ApiKey] = {}
         self._existed = False
+        url = check_index_url(resolve("index_url") if index_url is None else index_url)
+        self._docs: Any = None
+        if url:
+            from .store.pgdocs import PgDocuments
+
+            self._docs = PgDocuments(url)
+
+    @property
+    def location(self) -> str:
+        """Where the keys are, in words."""
+        if self._docs is None:
+            return str(self.path)
+        from .store.indexbackend import redacted
+
+        return f"{redacted(self._docs.url)} (table server_documents)"
 
     # -- reading --------------------------------------------------------------------------------
 
-    def _stat_signature(self) -> tuple[int, int, int] | None:
+    def _stat_signature(self) -> tuple[int, ...] | None:
+        if self._docs is not None:
+            found = self._docs.read(KEYS_DOCUMENT)
+            return None if found is None else (found[0],)
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _read_document(self) -> dict[str, Any]:
+        if self._docs is None:
+            return read_json(self.path)
+        found = self._docs.read(KEYS_DOCUMENT)
+        return json.loads(found[1]) if found else {}
 
     def _load(self) -> dict[str, ApiKey]:
         with self._lock:
@@ -144,7 +181,7 @@ class KeyStore:
             keys: dict[str, ApiKey] = {}
             existed = False
             if signature is not None:
-                data = read_json(self.path)
+                data = self._read_document()
                 for item in data.get("keys", []):
                     key = ApiKey(**item)
                     keys[key.id] = key
@@ -179,21 +216,30 @@ class KeyStore:
 
     # -- changing (the CLI, or tests) -------------------------------------------------------------
 
+    def _document(self, keys: dict[str, ApiKey]) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "keys_existed": self._existed or bool(keys),
+            "keys": [asdict(k) for k in keys.values()],
+        }
+
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[dict[str, ApiKey]]:
+        if self._docs is not None:
+            with self._docs.update(KEYS_DOCUMENT) as edit:  # one change at a time
+                data = json.loads(edit.body) if edit.body else {}
+                keys = {item["id"]: ApiKey(**item) for item in data.get("keys", [])}
+                self._existed = bool(data.get("keys_existed")) or bool(keys)
+                yield keys
+                edit.body = json.dumps(self._document(keys))
+            return
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(self.dir / "keys.lock", "a+b") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
                 keys = dict(self._load())
                 yield keys
-                existed = self._existed or bool(keys)
-                body = {
-                    "version": 1,
-                    "keys_existed": existed,
-                    "keys": [asdict(k) for k in keys.values()],
-                }
-                write_json_atomic(self.path, body, mode=0o600)
+                write_json_atomic(self.path, self._document(keys), mode=0o600)
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
@@ -243,8 +289,30 @@ class KeyStore:
         """How many active admin keys there are."""
         return sum(1 for k in self._load().values() if k.active and k.role == "admin")
 
-    def session_secret(self) -> bytes:
-        """The server's secret for signing session cookies (created on first use, mode 0600)."""
+    def merge_from(self, source: KeyStore) -> int:
+        """Copy `source`'s keys here (moving a server between backends; safe to repeat): a key
+        missing here is added, and a key revoked there is revoked here. Returns how many
+        changed; secrets stay hashed, so every token keeps working."""
+        incoming, existed = source.list(), source.ever_had_keys()
+        changed = 0
+        with self._exclusive() as keys:
+            for key in incoming:
+                mine = keys.get(key.id)
+                if mine is None or (mine.active and not key.active):
+                    keys[key.id] = key
+                    changed += 1
+            self._existed = self._existed or existed
+        return changed
+
+    def session_secret(self, first: bytes | None = None) -> bytes:
+        """The server's secret for signing session cookies (created on first use, mode 0600;
+        with PostgreSQL, made once by the first replica and shared by all). `first`: the
+        secret to create when there is none yet (a migration keeps sessions valid)."""
+        if self._docs is not None:
+            stored = self._docs.create_once(
+                SECRET_DOCUMENT, (first or secrets.token_bytes(32)).hex()
+            )
+            return bytes.fromhex(stored)
         path = self.dir / SECRET_FILE
         try:
             return path.read_bytes()
@@ -256,7 +324,7 @@ class KeyStore:
             contextlib.suppress(FileExistsError),
             publishing(path, mode=0o600, exclusive=True) as f,
         ):
-            f.write(secrets.token_bytes(32))
+            f.write(first or secrets.token_bytes(32))
         return path.read_bytes()
 
 

@@ -360,6 +360,15 @@ SPECS: tuple[SettingSpec, ...] = (
         shown_default="the store directory",
     ),
     _env_only(
+        "index_url",
+        "server",
+        str,
+        None,
+        "where the server keeps its run index and keys: `postgresql://USER@HOST/DB`, shared by "
+        "every replica (or `--index`; docs/deploy.md)",
+        shown_default="the store directory",
+    ),
+    _env_only(
         "s3_endpoint",
         "server",
         str,
@@ -533,6 +542,13 @@ def resolve(name: str, explicit: Any = None) -> Any:
         return explicit
     value = from_env(name)
     return _BY_NAME[name].default if value is None else value
+
+
+def export(name: str, value: str) -> None:
+    """Put a setting into this process's environment, and so its children's: for a command's
+    option that every part of the process must see alike (``server --index`` reaches the reader,
+    ingest, artifacts and keys through ``LOCALTRACK_INDEX_URL``)."""
+    os.environ[_BY_NAME[name].env] = value
 
 
 def resolve_dir(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -16,6 +16,9 @@ python=${PYTHON:-$(command -v python3 || command -v python)}
 apt_packages=()
 [ -x /usr/bin/chromium ] || apt_packages+=(chromium)
 command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
+# PostgreSQL for the server's PostgreSQL index tests (tests/pg_fixtures.py starts a throwaway cluster)
+{ command -v initdb >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; } ||
+  apt_packages+=(postgresql)
 
 if [ ${#apt_packages[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
@@ -26,11 +29,11 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
     as_root=(none)
   fi
   if [ "${as_root[*]-}" = none ]; then
-    say "cannot install ${apt_packages[*]}: not root and no sudo. Browser tests will fail without /usr/bin/chromium."
+    say "cannot install ${apt_packages[*]}: not root and no sudo. Browser tests will fail without /usr/bin/chromium, PostgreSQL tests without initdb."
   elif ! { ${as_root[@]+"${as_root[@]}"} apt-get update &&
            ${as_root[@]+"${as_root[@]}"} env DEBIAN_FRONTEND=noninteractive \
              apt-get install -y "${apt_packages[@]}"; }; then
-    say "apt-get could not install ${apt_packages[*]}; continuing. Browser tests will fail without /usr/bin/chromium."
+    say "apt-get could not install ${apt_packages[*]}; continuing. Browser tests will fail without /usr/bin/chromium, PostgreSQL tests without initdb."
   fi
 fi
 
@@ -42,7 +45,8 @@ fi
 # XGBoost's CPU-only wheel (plain `xgboost` adds NVIDIA's NCCL); Keras runs on torch, no TensorFlow.
 # tensorboard, mlflow, wandb and trackio: the real writers of tests/test_import_*.py (about 2 minutes;
 # trackio only writes the test's sources: localtrack reads its SQLite files with sqlite3).
-"$python" -m pip install -e ".[test,lightning,transformers,keras,lightgbm,sklearn,tensorboard,mlflow,wandb]" "xgboost-cpu>=2" "trackio>=0.40"
+# postgres: psycopg 3 and psycopg-pool for the PostgreSQL index tests.
+"$python" -m pip install -e ".[test,lightning,transformers,keras,lightgbm,sklearn,tensorboard,mlflow,wandb,postgres]" "xgboost-cpu>=2" "trackio>=0.40"
 
 set +e
 "$python" -m pytest --durations=30 "$@"  # the 30 slowest tests, to keep CI under its 20 minutes

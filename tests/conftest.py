@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = [
     "tests.alert_fixtures",
     "tests.media_fixtures",
+    "tests.pg_fixtures",
     "tests.store_fixtures",
     "tests.sync_fixtures",
     "tests.webui_fixtures",

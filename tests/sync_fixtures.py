@@ -124,6 +124,7 @@ class ServerProcess:
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    args: tuple[str, ...] = ()  # more options for `localtrack server` (e.g. --index URL)
 
     @property
     def url(self) -> str:
@@ -132,7 +133,7 @@ class ServerProcess:
     def start(self, timeout: float = 120.0) -> ServerProcess:
         if not self.port:
             self.port = free_port()
-        self.log_path = self.root.parent / f"server-{self.root.name}.log"
+        self.log_path = self.root.parent / f"server-{self.root.name}-{self.port}.log"
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
             [
@@ -145,6 +146,7 @@ class ServerProcess:
                 "--create",
                 "--port",
                 str(self.port),
+                *self.args,
             ],
             env=child_env(**self.env),
             cwd=str(REPO),

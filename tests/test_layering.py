@@ -31,6 +31,11 @@ RUN_PATH = "run-path"
 
 STORE_THIRD_PARTY = {"pyarrow", "numpy", "sqlite_utils"}
 STORE_LOCALTRACK = {"localtrack.errors", "localtrack.settings"}
+# The PostgreSQL index (docs/deploy.md) keeps all of localtrack's SQL in the store, as DESIGN.md
+# §6 asks; its driver may be imported by these two modules only, which load only when an index
+# URL is given (never by `import localtrack` or a run: IMPORT_FORBIDDEN and RUN_PATH_FORBIDDEN).
+STORE_POSTGRES_MODULES = {"localtrack.store.pgindex", "localtrack.store.pgdocs"}
+STORE_POSTGRES_THIRD_PARTY = {"psycopg", "psycopg_pool"}
 SYNC_FORBIDDEN_TOP = {"flask", "werkzeug", "waitress", "webui", "click"}
 WEBUI_PARQUET_SEAM = "webui.export"  # documented as the one place in the UI that touches pyarrow
 WEBUI_FORBIDDEN = (
@@ -41,8 +46,8 @@ WEBUI_FORBIDDEN = (
     "localtrack.store.taillog",
     "localtrack.store.runfiles",
 )
-IMPORT_FORBIDDEN = ("flask", "click", "pyarrow", "numpy", "sqlite_utils")
-RUN_PATH_FORBIDDEN = ("flask", "werkzeug", "click")
+IMPORT_FORBIDDEN = ("flask", "click", "pyarrow", "numpy", "sqlite_utils", "psycopg")
+RUN_PATH_FORBIDDEN = ("flask", "werkzeug", "click", "psycopg")
 
 
 def _within(name: str, prefix: str) -> bool:
@@ -98,6 +103,7 @@ def _rules_for(module: str, imported: str) -> list[tuple[str, str]]:
             top in sys.stdlib_module_names
             or top == "__future__"
             or top in STORE_THIRD_PARTY
+            or (module in STORE_POSTGRES_MODULES and top in STORE_POSTGRES_THIRD_PARTY)
             or _within(imported, "localtrack.store")
             or any(_within(imported, name) for name in STORE_LOCALTRACK)
         )
@@ -201,9 +207,9 @@ def test_source_rule(rule: str) -> None:
 
 
 def test_import_localtrack_is_cheap_and_a_run_loads_no_flask_or_click(tmp_path: Path) -> None:
-    """`import localtrack` loads no flask/click/pyarrow/numpy/sqlite_utils; a whole
+    """`import localtrack` loads no flask/click/pyarrow/numpy/sqlite_utils/psycopg; a whole
     init → log → finish (console and system metrics off) on a store whose index another process
-    already created loads no flask, werkzeug or click. See check_runtime for a brand-new store:
+    already created loads no flask, werkzeug, click or psycopg. See check_runtime for a brand-new store:
     there the first run's writer thread applies the schema with sqlite-utils, which loads click."""
     violations = check_runtime(REPO, tmp_path)
     _fail_on(violations, IMPORT_CHEAP)
@@ -231,6 +237,7 @@ def test_migration_names_match_the_schema(tmp_path: Path) -> None:
 PLANTS = [
     (STORE, "localtrack/store/layout.py", "from ..liverun import lifecycle"),
     (STORE, "localtrack/store/ingest/staging.py", "from ...sync import protocol"),
+    (STORE, "localtrack/store/reader.py", "import psycopg"),
     (SYNC, "localtrack/sync/protocol.py", "import werkzeug"),
     (SYNC, "localtrack/sync/client.py", "from .. import cli"),
     (WEBUI_PARQUET, "webui/views.py", "import pyarrow.parquet as pq"),
@@ -240,6 +247,7 @@ PLANTS = [
     (CLI, "webui/app.py", "import localtrack.cli.runs"),
     (IMPORT_CHEAP, "localtrack/__init__.py", "import numpy as _numpy"),
     (RUN_PATH, "localtrack/liverun/init.py", "import click as _click"),
+    (RUN_PATH, "localtrack/store/writer.py", "import psycopg as _psycopg"),
 ]
 
 

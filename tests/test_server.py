@@ -17,6 +17,7 @@ from localtrack.apikeys import KeyStore
 from localtrack.cli.sync import standalone
 
 from .conftest import PYTHON, REPO, child_env
+from .pg_fixtures import indexed_run_ids
 from .sync_fixtures import (
     ServerProcess,
     env_without_home,
@@ -30,19 +31,39 @@ from .sync_fixtures import (
 pytestmark = pytest.mark.server
 
 
+BOTH_BACKENDS = pytest.mark.parametrize("live", ["directory", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def live(tmp_path: Path) -> Iterator[dict[str, Any]]:
+def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A server process on a new store: its index and keys in the store directory, or (with
+    ``BOTH_BACKENDS``, for the sync, commit and query paths) in a fresh PostgreSQL database
+    (``--index``; ``index_env`` gives other commands the same)."""
     server_root = tmp_path / "server"
-    keys = KeyStore(server_root)
+    index_env: dict[str, str] = {}
+    args: tuple[str, ...] = ()
+    if getattr(request, "param", "directory") == "postgresql":
+        url = request.getfixturevalue("pg_url")
+        index_env, args = {"LOCALTRACK_INDEX_URL": url}, ("--index", url)
+    keys = KeyStore(server_root, index_env.get("LOCALTRACK_INDEX_URL"))
     tokens = {
         "admin": keys.create("root", "admin").token,
         "write": keys.create("ci", "write").token,
     }
-    proc = ServerProcess(server_root).start()
+    proc = ServerProcess(server_root, args=args).start()
     try:
-        yield {"proc": proc, "root": server_root, "tokens": tokens, "tmp": tmp_path}
+        yield {
+            "proc": proc,
+            "root": server_root,
+            "tokens": tokens,
+            "tmp": tmp_path,
+            "index_env": index_env,
+        }
     finally:
         proc.stop()
+    if index_env:  # nothing fell back to an index.db in the directory
+        assert not (server_root / "index.db").exists()
+        assert not (server_root / "server" / "keys.json").exists()
 
 
 def _files_state(root: Path) -> dict[str, tuple[int, int]]:
@@ -54,6 +75,7 @@ def _files_state(root: Path) -> dict[str, tuple[int, int]]:
     return out
 
 
+@BOTH_BACKENDS
 def test_sync_to_a_real_server_then_a_second_sync_sends_nothing(live: dict[str, Any]) -> None:
     client = live["tmp"] / "cluster"
     ids = log_runs(client, n=3)
@@ -79,6 +101,8 @@ def test_sync_to_a_real_server_then_a_second_sync_sends_nothing(live: dict[str, 
     assert code == 200 and data["total"] == 3
     code, _ = get_json(f"{url}/api/v1/projects/proj/runs")
     assert code == 401
+    if live["index_env"]:  # the commits were indexed in PostgreSQL
+        assert indexed_run_ids(live["index_env"]["LOCALTRACK_INDEX_URL"]) == sorted(ids)
 
 
 def test_login_checks_the_key_and_saves_it_privately_for_sync(live: dict[str, Any]) -> None:
@@ -99,6 +123,7 @@ def test_login_checks_the_key_and_saves_it_privately_for_sync(live: dict[str, An
     assert synced.returncode == 0 and "1 sent" in synced.stdout, synced.stderr
 
 
+@BOTH_BACKENDS
 def test_import_into_a_running_servers_directory(live: dict[str, Any]) -> None:
     client = live["tmp"] / "cluster"
     ids = log_runs(client, n=2)
@@ -106,7 +131,9 @@ def test_import_into_a_running_servers_directory(live: dict[str, Any]) -> None:
     env = env_without_home(live["tmp"])
     exported = run_cli("export", "--all", "--dir", str(client), "-o", str(bundle), env=env)
     assert exported.returncode == 0, exported.stderr
-    imported = run_cli("import", str(bundle), "--dir", str(live["root"]), env=env)
+    imported = run_cli(
+        "import", str(bundle), "--dir", str(live["root"]), env=dict(env, **live["index_env"])
+    )
     assert imported.returncode == 0 and "imported 2 of 2 runs" in imported.stdout, imported.stderr
     headers = {"Authorization": f"Bearer {live['tokens']['admin']}"}
     for run_id in ids:

@@ -20,6 +20,7 @@ from localtrack.sync.remote import Remote, RetryPolicy
 from localtrack.sync.transport import HTTPTransport
 
 from .conftest import PYTHON, REPO, child_env
+from .pg_fixtures import indexed_run_ids
 from .sync_fixtures import FaultPlan, FaultProxy, ServerProcess, log_runs, metric_rows, store_files
 
 pytestmark = [pytest.mark.server, pytest.mark.crash, pytest.mark.slow]
@@ -94,14 +95,22 @@ def test_killing_the_client_at_random_moments_then_syncing_again_converges(tmp_p
         server.stop()
 
 
-def test_restarting_the_server_mid_sync_converges(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("backend", "trials"), [("directory", TRIALS), ("postgresql", 3)])
+def test_restarting_the_server_mid_sync_converges(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, trials: int
+) -> None:
+    """Killed with -9 and restarted mid-sync: with its index in the store directory, and (fewer
+    trials: the commit path is the same) with its index in PostgreSQL, which must end up
+    listing every run exactly once."""
     rng = random.Random(7)
     client = tmp_path / "cluster"
     log_runs(client, n=2, steps=300)
-    server = ServerProcess(tmp_path / "server").start()
+    pg_url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    args = ("--index", pg_url) if pg_url else ()
+    server = ServerProcess(tmp_path / "server", args=args).start()
     policy = RetryPolicy(attempts=80, base_s=0.05, cap_s=0.5, deadline_s=60)
     try:
-        for _ in range(TRIALS):
+        for _ in range(trials):
             log_runs(client, n=1, steps=200)
             reports: list[SyncReport] = []
             remote = Remote(HTTPTransport(server.url, timeout=10), retry=policy)
@@ -121,6 +130,8 @@ def test_restarting_the_server_mid_sync_converges(tmp_path: Path) -> None:
             assert reports and not reports[0].failed, [r.message for r in reports[0].failed]
         _assert_converged(client, tmp_path / "server")
         assert _sync_all(client, server.url).blobs_sent == 0
+        if pg_url:
+            assert indexed_run_ids(pg_url) == sorted(os.listdir(client / "runs"))
     finally:
         server.stop()
 

@@ -17,7 +17,7 @@ from flask import Flask, Response, render_template, request
 from flask_compress import Compress
 from werkzeug.exceptions import HTTPException
 
-from localtrack.errors import LocaltrackError, RunNotFoundError, UsageError
+from localtrack.errors import IndexUnavailableError, LocaltrackError, RunNotFoundError, UsageError
 from localtrack.store.reader import StoreReader
 
 from . import filters, hosts
@@ -146,6 +146,14 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(UsageError)
     def bad_request(exc: UsageError) -> Any:
         return _error(400, "Bad request", str(exc))
+
+    @app.errorhandler(IndexUnavailableError)
+    def index_down(exc: IndexUnavailableError) -> Any:
+        # a PostgreSQL index (or the keys in it) not answering: a client retries after a while
+        log.warning("index unavailable on %s: %s", request.path, exc)
+        response = _error(503, "The index is unavailable", f"{exc}; try again shortly")
+        response.headers["Retry-After"] = "2"
+        return response
 
     @app.errorhandler(LocaltrackError)
     def store_error(exc: LocaltrackError) -> Any:

@@ -104,3 +104,27 @@ def blobs_url(explicit: str | None) -> str | None:
     from ..store.blobstore import check_blobs_url
 
     return check_blobs_url(explicit or resolve("blobs"))
+
+
+def index_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--index",
+        "index_url",
+        default=None,
+        metavar="postgresql://USER@HOST/DB",
+        help="Keep the run index and API keys in PostgreSQL, shared by every replica (default: "
+        "$LOCALTRACK_INDEX_URL, else the store directory; docs/deploy.md).",
+    )(fn)
+
+
+def use_index_url(explicit: str | None) -> str | None:
+    """The checked --index URL, else $LOCALTRACK_INDEX_URL; None: the index stays in the store
+    directory. A URL is also put into this process's environment, so that every part of the
+    store this command opens (the reader, ingest, artifacts, keys) uses the same index."""
+    from ..settings import export
+    from ..store.root import check_index_url
+
+    url = check_index_url(explicit or resolve("index_url"))
+    if url:
+        export("index_url", url)
+    return url

@@ -16,7 +16,16 @@ import click
 
 from ..errors import StoreError, UsageError
 from ..settings import resolve, resolve_dir
-from .options import blobs_option, blobs_url, clean_errors, dir_option, json_option, port_option
+from .options import (
+    blobs_option,
+    blobs_url,
+    clean_errors,
+    dir_option,
+    index_option,
+    json_option,
+    port_option,
+    use_index_url,
+)
 from .storedir import create_option, existing_store
 
 if TYPE_CHECKING:
@@ -48,6 +57,7 @@ def record_cli_event(
 )
 @create_option
 @blobs_option
+@index_option
 @click.pass_context
 @clean_errors
 def server_cmd(
@@ -58,11 +68,15 @@ def server_cmd(
     allow_hosts: tuple[str, ...],
     create: bool,
     blobs: str | None,
+    index_url: str | None,
 ) -> None:
     """Serve the UI plus the authenticated ingest API for a store, under waitress.
 
     The directory must exist (`localtrack keys create` makes it) unless --create is given.
     `localtrack server check` verifies the blobs of every committed run.
+
+    With --index postgresql://…, the run index and the API keys live in that PostgreSQL
+    database, so several servers (replicas) on one store share them (docs/deploy.md).
 
     Example: localtrack server --dir /srv/localtrack --port 8080 --allow-host tracker.example.org
     """
@@ -70,6 +84,7 @@ def server_cmd(
         return
     from webui.server.app import serve_server
 
+    use_index_url(index_url)
     root = existing_store(dir_, create)
     extra = ",".join([*allow_hosts, resolve("allowed_hosts") or ""])
     try:
@@ -81,6 +96,7 @@ def server_cmd(
 @server_cmd.command("check")
 @dir_option
 @blobs_option
+@index_option
 @click.option(
     "--repair",
     is_flag=True,
@@ -88,7 +104,9 @@ def server_cmd(
 )
 @json_option
 @clean_errors
-def server_check(dir_: str | None, blobs: str | None, repair: bool, as_json: bool) -> None:
+def server_check(
+    dir_: str | None, blobs: str | None, index_url: str | None, repair: bool, as_json: bool
+) -> None:
     """Verify that every blob a committed run names exists and hashes to its name.
 
     Prints each damaged run with the files that are missing or changed; exits 1 if any is.
@@ -99,6 +117,7 @@ def server_check(dir_: str | None, blobs: str | None, repair: bool, as_json: boo
     from ..store.ingest.blobcheck import check_committed_blobs, repair_missing
     from ..store.ingest.importer import Ingest
 
+    use_index_url(index_url)
     ingest = Ingest(existing_store(dir_), blobs_url=blobs_url(blobs))
     report = check_committed_blobs(ingest)
     repaired = repair_missing(ingest, report) if repair else []
@@ -183,9 +202,60 @@ def _audit_rows(log: AuditLog, query: AuditQuery, limit: int) -> list[AuditRow]:
         query = dataclasses.replace(query, before=page[-1].id)
 
 
+@server_cmd.command("migrate")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    metavar="DIR|postgresql://…",
+    help="Where the server's index and keys are now.",
+)
+@click.option(
+    "--to", "target", required=True, metavar="postgresql://…|DIR", help="Where they should be."
+)
+@blobs_option
+@json_option
+@clean_errors
+def server_migrate(source: str, target: str, blobs: str | None, as_json: bool) -> None:
+    """Move a server's index and API keys between its directory and PostgreSQL (and, with
+    --blobs, copy its committed blobs into the object store).
+
+    The store directory is the one given as --from or --to; its runs stay there. Safe to run
+    again: an interrupted migration resumes, a finished one changes nothing. Stop the servers
+    first, then start them with --index (or without it, after moving back).
+
+    Example: localtrack server migrate --from /srv/lt --to postgresql://lt@db/lt --blobs s3://tracker/prod
+    """
+    from ..servermigrate import migrate_server
+    from ..store.indexbackend import is_postgres_url
+
+    if is_postgres_url(source) == is_postgres_url(target):
+        raise click.UsageError(
+            "one of --from and --to must be a postgresql:// URL, the other the store directory"
+        )
+    to_pg = is_postgres_url(target)
+    root = existing_store(source if to_pg else target)
+    report = migrate_server(
+        root, None if to_pg else source, target if to_pg else None, blobs_url(blobs)
+    )
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(report), indent=1))
+    else:
+        for problem in report.problems:
+            click.echo(f"problem: {problem}", err=True)
+        click.echo(
+            f"index {report.index}: {report.runs_indexed} runs indexed, {report.runs_current} "
+            f"already there, {report.collections} artifact collections; {report.keys_changed} "
+            f"keys copied; {report.blobs_copied} blobs copied, {report.blobs_present} already stored"
+        )
+    if report.problems:
+        raise SystemExit(1)
+
+
 @click.group("keys")
 def keys_group() -> None:
-    """Manage the API keys of a server directory.
+    """Manage the API keys of a server directory (or, with --index, of its PostgreSQL index,
+    which every replica reads).
 
     Example: localtrack keys create --user alice --role write --project mnist --dir /srv/lt
     """
@@ -198,9 +268,17 @@ def keys_group() -> None:
 )
 @click.option("--project", default=None, help="Limit the key to one project.")
 @dir_option
+@index_option
 @json_option
 @clean_errors
-def keys_create(user: str, role: str, project: str | None, dir_: str | None, as_json: bool) -> None:
+def keys_create(
+    user: str,
+    role: str,
+    project: str | None,
+    dir_: str | None,
+    index_url: str | None,
+    as_json: bool,
+) -> None:
     """Create a key; it is shown once, only its hash is kept.
 
     Example: localtrack keys create --user admin --role admin --dir /srv/lt
@@ -208,7 +286,7 @@ def keys_create(user: str, role: str, project: str | None, dir_: str | None, as_
     from ..apikeys import KeyStore
 
     root = resolve_dir(dir_)
-    new = KeyStore(root).create(user, role, project)
+    new = KeyStore(root, use_index_url(index_url)).create(user, role, project)
     record_cli_event(
         root, "key.create", new.key.id, new.key.id, for_user=user, role=role, project=project
     )
@@ -225,16 +303,17 @@ def keys_create(user: str, role: str, project: str | None, dir_: str | None, as_
 
 @keys_group.command("list")
 @dir_option
+@index_option
 @json_option
 @clean_errors
-def keys_list(dir_: str | None, as_json: bool) -> None:
+def keys_list(dir_: str | None, index_url: str | None, as_json: bool) -> None:
     """List keys (ids, users, roles, scope; never secrets).
 
     Example: localtrack keys list --dir /srv/lt
     """
     from ..apikeys import KeyStore
 
-    keys = KeyStore(resolve_dir(dir_)).list()
+    keys = KeyStore(resolve_dir(dir_), use_index_url(index_url)).list()
     if as_json:
         click.echo(json.dumps([k.public() for k in keys], indent=1))
         return
@@ -256,8 +335,9 @@ def keys_list(dir_: str | None, as_json: bool) -> None:
     "--force", is_flag=True, help="Revoke even the last active admin key (leaves no admin)."
 )
 @dir_option
+@index_option
 @clean_errors
-def keys_revoke(key_id: str, force: bool, dir_: str | None) -> None:
+def keys_revoke(key_id: str, force: bool, dir_: str | None, index_url: str | None) -> None:
     """Revoke a key by id; a running server refuses it from the next request.
 
     The last active admin key is kept unless --force: revoking it leaves nobody with admin
@@ -268,7 +348,7 @@ def keys_revoke(key_id: str, force: bool, dir_: str | None) -> None:
     from ..apikeys import KeyStore
 
     root = resolve_dir(dir_)
-    store = KeyStore(root)
+    store = KeyStore(root, use_index_url(index_url))
     key = store.revoke(key_id, force=force)
     record_cli_event(root, "key.revoke", key.id, key.id, for_user=key.user, role=key.role)
     click.echo(f"revoked key {key.id} of {key.user}")

@@ -205,7 +205,9 @@ def _open_store(dir: str | os.PathLike[str] | None, index_mode: str) -> StoreRoo
     if root.exists() and not root.is_dir():
         raise UsageError(f"init(dir=...): {root} is a file, not a directory; pass a directory")
     try:
-        return StoreRoot(root, create=True, index_mode=index_mode)
+        # index_url="": a training process writes its store's own index.db, never a server's
+        # PostgreSQL index (LOCALTRACK_INDEX_URL is a server setting)
+        return StoreRoot(root, create=True, index_mode=index_mode, index_url="")
     except (NotADirectoryError, FileExistsError) as exc:
         raise UsageError(
             f"init(dir=...): cannot make a store at {root}: a part of that path is a file ({exc})"

@@ -1,6 +1,7 @@
 """The storage core: run directories, tail logs, Parquet shards and the SQLite index.
 
-Rule: this package imports only the standard library, pyarrow, numpy and sqlite-utils. It knows
+Rule: this package imports only the standard library, pyarrow, numpy and sqlite-utils (and
+psycopg, in pgindex.py and pgdocs.py only, loaded only for a PostgreSQL index). It knows
 nothing of HTTP, Flask, sync or the CLI (tests/test_layering.py checks it).
 
 ::
@@ -36,7 +37,10 @@ nothing of HTTP, Flask, sync or the CLI (tests/test_layering.py checks it).
     limits.py          limits on what a client sends, checked before anything is decoded
 
   the index
-    index.py, schema.py  the only SQL (sqlite-utils; migrations)
+    indexbackend.py    what every index backend offers (IndexBackend), and which errors mean "cannot answer"
+    index.py, schema.py  the SQLite index, <root>/index.db (sqlite-utils; migrations): the default
+    pgindex.py, pgschema.py  the same index in PostgreSQL (psycopg; numbered migrations), for a server
+    pgdocs.py          a server's small documents (its API keys) in that PostgreSQL database
 
   the read path
     reader.py          StoreReader: the one read API (UI, CLI, sync, localtrack.Api)

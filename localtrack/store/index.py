@@ -3,7 +3,8 @@
 Writers open it with ``isolation_level=None`` and wrap every change in a short
 ``BEGIN IMMEDIATE`` transaction with a busy timeout, so many processes can log into one root
 without "database is locked". Readers open it read-only. All of localtrack's SQL lives here and
-in ``schema.py``.
+in ``schema.py`` (and, for a central server's PostgreSQL index, in ``pgindex.py``, its twin
+behind the same ``indexbackend.IndexBackend`` seam).
 
 The schema is applied with sqlite-utils migrations (``schema.py``), but sqlite-utils imports click
 and pluggy when it loads, and a training process should not pay for that. So a writer first asks

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,7 +23,7 @@ from ..errors import CorruptDataError, RunNotFoundError, UsageError
 from .alertlog import read_alerts
 from .blobdamage import run_damage
 from .console_reader import ConsolePage, read_console
-from .index import Index
+from .indexbackend import INDEX_ERRORS, IndexBackend
 from .layout import is_valid_run_id, saved_file
 from .lru import SizedLRU
 from .media import blob_path
@@ -80,6 +78,11 @@ def _arrays_nbytes(value: tuple[np.ndarray, np.ndarray, list[str]]) -> int:
 DamageHandler = Callable[[str, list[str]], None]
 
 
+def _run_rows_of(project: str | None) -> Callable[[IndexBackend], list[dict[str, Any]]]:
+    """The index query for the run rows of `project` (every project: None)."""
+    return lambda idx: idx.run_rows(project)
+
+
 POINTS_CACHE_BYTES = 512 * 1024 * 1024
 SCAN_CACHE_ENTRIES = 4096
 HISTORY_CACHE_BYTES = 256 * 1024 * 1024  # history() tables, per version of a run's files
@@ -97,9 +100,13 @@ class StoreReader:
     """
 
     def __init__(
-        self, root: Path | str, index_mode: str = "auto", on_damage: DamageHandler | None = None
+        self,
+        root: Path | str,
+        index_mode: str = "auto",
+        on_damage: DamageHandler | None = None,
+        index_url: str | None = None,
     ) -> None:
-        self.store = StoreRoot(root, create=False, index_mode=index_mode)
+        self.store = StoreRoot(root, create=False, index_mode=index_mode, index_url=index_url)
         self._local = threading.local()
         self._points_cache = SizedLRU(POINTS_CACHE_BYTES, _arrays_nbytes)
         self._scan_cache = SizedLRU(SCAN_CACHE_ENTRIES)
@@ -126,14 +133,14 @@ class StoreReader:
     def root(self) -> Path:
         return self.store.root
 
-    def _index(self) -> Index | None:
+    def _index(self) -> IndexBackend | None:
         idx = getattr(self._local, "index", None)
         if idx is None:
             idx = self.store.open_index(readonly=True)
             self._local.index = idx
         return idx
 
-    def _from_index(self, query: Callable[[Index], T], default: T) -> T:
+    def _from_index(self, query: Callable[[IndexBackend], T], default: T) -> T:
         """Ask the index; `default` when there is none or it cannot answer (being created,
         locked for too long, damaged): callers then fall back to the run directories."""
         idx = self._index()
@@ -141,7 +148,7 @@ class StoreReader:
             return default
         try:
             return query(idx)
-        except sqlite3.Error as exc:
+        except INDEX_ERRORS as exc:
             damaged = "malformed" in str(exc) or "not a database" in str(exc)
             if damaged and not self._index_damage_logged:
                 self._index_damage_logged = True
@@ -201,7 +208,7 @@ class StoreReader:
             projects = [*sorted({"/".join(parts[i:]) for i in range(len(parts))})]
         rows: list[dict[str, Any]] = []
         for project in projects:
-            rows += self._from_index(partial(Index.run_rows, project=project), [])
+            rows += self._from_index(_run_rows_of(project), [])
         known = {r["id"] for r in rows}
         if namespace is not None:
             no_ids: list[str] = []

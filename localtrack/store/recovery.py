@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from ..errors import CorruptDataError
 from . import segments, taillog
-from .index import Index
+from .indexbackend import IndexBackend
 from .layout import RunPaths, ShardName, is_partial_name, parse_shard_name
 from .metrics import KeyStats, sort_rows
 from .root import StoreRoot
@@ -94,7 +94,7 @@ def _quick_shard_info(paths: RunPaths, name: ShardName) -> ShardInfo:
     )
 
 
-def index_run(index: Index, scan: RunScan) -> None:
+def index_run(index: IndexBackend, scan: RunScan) -> None:
     """Replace a run's rows in the index with what a scan found (one transaction)."""
     run_id = scan.meta["id"]
     with index.transaction():

@@ -7,10 +7,12 @@ import os
 import time
 from pathlib import Path
 
-from ..errors import FormatVersionError, IndexUnavailableError, StoreError
+from ..errors import FormatVersionError, IndexUnavailableError, StoreError, UsageError
+from ..settings import resolve
 from .atomic import read_json, write_json_atomic
 from .fsdetect import filesystem_type, is_network_filesystem
 from .index import Index, index_file_problem
+from .indexbackend import IndexBackend, is_postgres_url, redacted
 from .layout import FORMAT_VERSION, RunPaths, StorePaths
 
 log = logging.getLogger(__name__)
@@ -37,14 +39,38 @@ def check_format(paths: StorePaths) -> None:
         )
 
 
-class StoreRoot:
-    """A store root directory, opened for reading or writing."""
+def check_index_url(url: str | None) -> str | None:
+    """`url` when it names an index backend this localtrack has (``postgresql://…``), None for
+    none (the SQLite index.db in the store); UsageError naming what is allowed otherwise."""
+    if not url:
+        return None
+    if not is_postgres_url(url):
+        raise UsageError(
+            f"index URL {url.split('@')[-1]!r} is not a postgresql://USER@HOST/DATABASE URL; "
+            "leave --index out to keep the index in the store directory (index.db)"
+        )
+    return url
 
-    def __init__(self, root: Path | str, create: bool = False, index_mode: str = "auto") -> None:
+
+class StoreRoot:
+    """A store root directory, opened for reading or writing.
+
+    Its index is ``<root>/index.db`` (SQLite), or the PostgreSQL database `index_url` names
+    (default: ``LOCALTRACK_INDEX_URL``; "" means index.db, whatever that variable says; a
+    central server's replicas share one, docs/deploy.md)."""
+
+    def __init__(
+        self,
+        root: Path | str,
+        create: bool = False,
+        index_mode: str = "auto",
+        index_url: str | None = None,
+    ) -> None:
         self.paths = StorePaths(Path(root).expanduser().absolute())
         if index_mode not in INDEX_MODES:
             raise StoreError(f"index mode must be one of {INDEX_MODES}, not {index_mode!r}")
         self.index_mode = index_mode
+        self.index_url = check_index_url(resolve("index_url") if index_url is None else index_url)
         if create:
             self.paths.runs.mkdir(parents=True, exist_ok=True)
             if not self.paths.marker.exists():
@@ -65,10 +91,11 @@ class StoreRoot:
         return self.paths.run(run_id)
 
     def index_usable(self) -> bool:
-        """False on a network filesystem (unless forced on) or when the index is turned off."""
+        """False on a network filesystem (unless forced on) or when the index is turned off;
+        a PostgreSQL index is usable wherever the store is."""
         if self.index_mode == "off":
             return False
-        if self.index_mode == "on":
+        if self.index_mode == "on" or self.index_url:
             return True
         if is_network_filesystem(self.paths.root):
             key = str(self.paths.root)
@@ -83,10 +110,12 @@ class StoreRoot:
             return False
         return True
 
-    def open_index(self, readonly: bool = False) -> Index | None:
+    def open_index(self, readonly: bool = False) -> IndexBackend | None:
         """The index, or None where it is not usable (or, read-only, does not exist yet)."""
         if not self.index_usable():
             return None
+        if self.index_url:
+            return self._open_pg_index(readonly)
         if readonly and not self.paths.index.exists():
             return None
         if not readonly and not os.access(self.paths.root, os.W_OK):
@@ -97,10 +126,22 @@ class StoreRoot:
             log.warning("%s", exc)
             return None
 
+    def _open_pg_index(self, readonly: bool) -> IndexBackend | None:
+        from .pgindex import PgIndex  # psycopg loads only for a PostgreSQL index
+
+        assert self.index_url is not None
+        try:
+            return PgIndex(self.index_url, readonly=readonly)
+        except IndexUnavailableError as exc:
+            log.warning("%s", exc)
+            return None
+
     def why_no_index(self) -> str:
         """In plain words, why ``open_index()`` gives no index here."""
         if self.index_mode == "off":
             return "the index is turned off here (LOCALTRACK_INDEX=off)"
+        if self.index_url:
+            return f"the PostgreSQL index {redacted(self.index_url)} could not be opened (see the warning logged above)"
         if self.index_mode == "auto" and is_network_filesystem(self.paths.root):
             kind = filesystem_type(self.paths.root)
             return (
@@ -116,7 +157,7 @@ class StoreRoot:
 
     def index_damage(self) -> str | None:
         """Why index.db is damaged, or None when it is whole, absent or not used here."""
-        if not self.index_usable():
+        if not self.index_usable() or self.index_url:
             return None
         return index_file_problem(self.paths.index)
 

@@ -19,12 +19,12 @@ import math
 import os
 import secrets
 import shutil
-import sqlite3
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..errors import DocumentError, RunNotFoundError, StoreError, UsageError
 from .atomic import fsync_dir
+from .indexbackend import INDEX_ERRORS
 from .recovery import index_run, scan_run
 from .root import StoreRoot
 from .runlock import WriterLock, run_lock
@@ -107,7 +107,7 @@ def _reindex(store: StoreRoot, run_id: str) -> None:
         return  # no usable index here (a network file system): readers scan run.json
     try:
         index_run(index, scan_run(store.run(run_id)))
-    except sqlite3.Error as exc:
+    except INDEX_ERRORS as exc:
         raise StoreError(
             f"run {run_id} was changed, but the index could not be updated ({exc}); "
             "`localtrack reindex` repairs it"

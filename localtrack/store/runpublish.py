@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from .index import Index
+from .indexbackend import IndexBackend
 from .keystats import KeyStats
 from .layout import RunPaths
 from .runmeta import MetaDocument, index_row
@@ -29,7 +29,7 @@ class RunPublisher:
         paths: RunPaths,
         meta: MetaDocument,
         stats: dict[str, KeyStats],
-        open_index: Callable[[], Index | None],
+        open_index: Callable[[], IndexBackend | None],
         health: WriterHealth,
         heartbeat_interval_s: float,
     ) -> None:
@@ -39,7 +39,7 @@ class RunPublisher:
         self._open_index = open_index
         self._health = health
         self._interval = heartbeat_interval_s
-        self._index: Index | None = None
+        self._index: IndexBackend | None = None
         self._dirty_keys: set[str] = set()
         self.dirty = True  # the run's row needs writing
         self._last_heartbeat = 0.0
@@ -48,7 +48,7 @@ class RunPublisher:
         self._dirty_keys.update(keys)
         self.dirty = True
 
-    def index_call(self, fn: Callable[[Index], None]) -> bool:
+    def index_call(self, fn: Callable[[IndexBackend], None]) -> bool:
         """Run `fn` in one index transaction; False (and a warning) when it cannot."""
         if self._index is None:
             self._index = self._open_index()
@@ -74,7 +74,7 @@ class RunPublisher:
         changed = {k: self.stats[k] for k in keys if k in self.stats}
         row = index_row(self.meta.snapshot(), self.stats, self._heartbeat_at())
 
-        def apply(idx: Index) -> None:
+        def apply(idx: IndexBackend) -> None:
             idx.upsert_run(row)
             idx.upsert_key_stats(self.paths.run_id, changed)
 

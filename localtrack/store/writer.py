@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from .classicrounds import ClassicRounds
 from .fsdetect import is_network_filesystem
-from .index import Index
+from .indexbackend import IndexBackend
 from .keystats import KeyStats, Row
 from .layout import RunPaths, ShardName
 from .media import MediaWriter
@@ -72,7 +72,7 @@ class RunWriter(SegmentRounds, ClassicRounds):
         paths: RunPaths,
         segment: int,
         meta: MetaDocument,
-        open_index: Callable[[], Index | None],
+        open_index: Callable[[], IndexBackend | None],
         dtypes: dict[str, str],
         stats: dict[str, KeyStats],
         shards: list[ShardInfo],

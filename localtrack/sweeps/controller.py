@@ -92,8 +92,9 @@ class Sweep:
 
     @contextlib.contextmanager
     def _turn(self) -> Iterator[None]:
-        """Take turns with the other agents through the index, where it is usable."""
-        root = StoreRoot(self.store_root, index_mode=resolve("index"))
+        """Take turns with the other agents through the index, where it is usable (the
+        store's own index.db: its write lock is the turn, which a PostgreSQL transaction is not)."""
+        root = StoreRoot(self.store_root, index_mode=resolve("index"), index_url="")
         index = root.open_index()
         if index is None:
             yield

@@ -28,7 +28,7 @@ from typing import BinaryIO
 from ..errors import CorruptDataError, ManifestError, RunNotFoundError
 from ..store import segments
 from ..store.alertlog import ALERTS_FILE
-from ..store.index import Index
+from ..store.indexbackend import IndexBackend
 from ..store.ingest.manifest_types import FileRef, RunManifest, check_file_name, media_blob_sha
 from ..store.layout import METRICS_DIR, RUN_JSON, RunPaths, is_partial_name, is_valid_run_id
 from ..store.root import StoreRoot
@@ -107,7 +107,7 @@ class ManifestBuilder:
     def __init__(self, store: StoreRoot) -> None:
         self.store = store
         self.label = str(store.root)
-        self._index: Index | None = None
+        self._index: IndexBackend | None = None
         self._index_opened = False
 
     def _index_hashes(self, run_id: str) -> dict[str, tuple[int, str]]:

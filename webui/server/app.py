@@ -133,6 +133,15 @@ def make_server(app: Flask, host: str, port: int, threads: int = THREADS) -> Any
         raise UsageError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
 
 
+def _index_location(root: str | os.PathLike[str]) -> str:
+    url = resolve("index_url")
+    if not url:
+        return os.path.join(os.fspath(root), "index.db")
+    from localtrack.store.indexbackend import redacted
+
+    return redacted(url)
+
+
 def _mode(root: str | os.PathLike[str], active: int) -> str:
     if active:
         return f"{active} API keys; sign in with one"
@@ -163,7 +172,8 @@ def serve_server(
     app.extensions["localtrack"].alerts().start_evaluating()  # rules over every synced run
     print(
         f"localtrack server for {os.fspath(root)} listening on {url}  ({_mode(root, active)}; "
-        f"answers Host: {names}; blobs in {app.extensions['localtrack_ingest'].blob_store.location})",
+        f"answers Host: {names}; blobs in {app.extensions['localtrack_ingest'].blob_store.location}; "
+        f"index in {_index_location(root)})",
         flush=True,
     )
 

@@ -14,14 +14,14 @@ import sqlite3
 from typing import Any
 
 from ...errors import IndexUnavailableError
-from ..index import Index
+from ..indexbackend import IndexBackend
 from .collection import CollectionState, load_state
 from .layout import ArtifactPaths
 
 log = logging.getLogger(__name__)
 
 
-def _write(index: Index, state: CollectionState) -> None:
+def _write(index: IndexBackend, state: CollectionState) -> None:
     index.replace_artifact_rows(
         state.project,
         state.name,
@@ -50,7 +50,9 @@ def _write(index: Index, state: CollectionState) -> None:
     )
 
 
-def index_collection(index: Index | None, paths: ArtifactPaths, project: str, name: str) -> None:
+def index_collection(
+    index: IndexBackend | None, paths: ArtifactPaths, project: str, name: str
+) -> None:
     """Refresh one collection's rows from its files (best effort: the files are the truth)."""
     if index is None:
         return
@@ -63,7 +65,7 @@ def index_collection(index: Index | None, paths: ArtifactPaths, project: str, na
         log.warning("artifact index not updated for %s/%s: %s", project, name, exc)
 
 
-def reindex_artifacts(index: Index, paths: ArtifactPaths) -> tuple[int, list[str]]:
+def reindex_artifacts(index: IndexBackend, paths: ArtifactPaths) -> tuple[int, list[str]]:
     """Rebuild every artifact table from the files; returns (collections, problems)."""
     problems: list[str] = []
     count = 0
@@ -81,6 +83,6 @@ def reindex_artifacts(index: Index, paths: ArtifactPaths) -> tuple[int, list[str
     return count, problems
 
 
-def version_rows(index: Index, type_: str | None = None) -> list[dict[str, Any]]:
+def version_rows(index: IndexBackend, type_: str | None = None) -> list[dict[str, Any]]:
     """Every live version row (for listings), newest first."""
     return index.artifact_version_rows(type_)

@@ -53,7 +53,7 @@ def check_committed_blobs(ingest: Ingest) -> CheckReport:
         ingest.blob_store.location if ingest.remote_blobs else str(ingest.paths.runs)
     )
     verdicts: dict[str, BlobProblem | None] = {}
-    for run_id, files in _records(ingest, report):
+    for run_id, files in commit_records(ingest, report.unreadable):
         run_dir = ingest.paths.run(run_id).dir
         if not run_dir.is_dir():
             continue  # deleted since (the record stays behind)
@@ -82,7 +82,9 @@ def check_committed_blobs(ingest: Ingest) -> CheckReport:
     return report
 
 
-def _records(ingest: Ingest, report: CheckReport) -> Iterator[tuple[str, dict[str, Any]]]:
+def commit_records(ingest: Ingest, unreadable: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(run id, {file name: {"sha256": …, …}}) of every commit record; a record that cannot be
+    read is added to `unreadable` (its name and why) and skipped."""
     try:
         names = sorted(os.listdir(ingest.records))
     except FileNotFoundError:
@@ -96,7 +98,7 @@ def _records(ingest: Ingest, report: CheckReport) -> Iterator[tuple[str, dict[st
             if not isinstance(files, dict):
                 raise TypeError("files is not an object")
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            report.unreadable.append(f"{name}: {exc}")
+            unreadable.append(f"{name}: {exc}")
             continue
         yield name[: -len(".json")], files
 

@@ -90,8 +90,9 @@ class Ingest:
         store = StoreRoot(self.paths.root, create=True, index_mode=self.index_mode)
         for d in (self.tmp, self.blobs, self.journal, self.records, self.locks):
             d.mkdir(parents=True, exist_ok=True)
-        if not store.paths.index.exists():
-            # Made now, whole, so no reader ever opens a half-migrated index mid-commit.
+        if store.index_url or not store.paths.index.exists():
+            # Made (or migrated, in PostgreSQL) now, whole, so no reader ever opens a
+            # half-migrated index mid-commit.
             index = store.open_index()
             if index is not None:
                 index.close()

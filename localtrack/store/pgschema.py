@@ -1,0 +1,82 @@
+"""The PostgreSQL index's schema, as numbered migrations (the twin of ``schema.py`` for SQLite).
+
+Never edit a migration: append a new one. ``pgindex.migrate`` applies the missing ones once, under
+a PostgreSQL advisory lock, in whichever process opens the index first; each is recorded in the
+``localtrack_schema`` table with its number and name. Columns and keys mirror the SQLite index, so
+every query reads the same rows from either backend.
+"""
+
+from __future__ import annotations
+
+VERSION_TABLE = "localtrack_schema"
+ADVISORY_LOCK_KEY = 0x6C74_6964_7831  # "ltidx1": one lock id for localtrack's migrations
+
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "initial",
+        """
+        CREATE TABLE projects (
+            name text PRIMARY KEY, created_at double precision, updated_at double precision
+        );
+        CREATE TABLE runs (
+            id text PRIMARY KEY, project text, entity text, name text, state text,
+            created_at double precision, updated_at double precision,
+            heartbeat_at double precision, ended_at double precision, exit_code bigint,
+            tags text, run_group text, job_type text, notes text, host text, pid bigint,
+            config text, summary text, meta text, max_step bigint, warnings text
+        );
+        CREATE INDEX runs_project_created_at ON runs (project, created_at);
+        CREATE TABLE metric_keys (
+            run_id text NOT NULL, key text NOT NULL, dtype text, count bigint,
+            min double precision, max double precision, sum double precision,
+            finite_count bigint, last double precision, last_step bigint, max_step bigint,
+            last_wall double precision, PRIMARY KEY (run_id, key)
+        );
+        CREATE TABLE shards (
+            run_id text NOT NULL, name text NOT NULL, segment bigint, first_batch bigint,
+            last_batch bigint, rows bigint, bytes bigint, sha256 text, min_step bigint,
+            max_step bigint, PRIMARY KEY (run_id, name)
+        );
+        CREATE TABLE store_state (name text PRIMARY KEY, value bigint);
+        INSERT INTO store_state (name, value) VALUES ('changes', 0);
+        """,
+    ),
+    (
+        2,
+        "artifacts",
+        """
+        CREATE TABLE artifact_versions (
+            project text NOT NULL, name text NOT NULL, version bigint NOT NULL, type text,
+            digest text, size bigint, file_count bigint, created_at double precision,
+            run_id text, description text, metadata text, linked_from text,
+            deleted_at double precision, PRIMARY KEY (project, name, version)
+        );
+        CREATE INDEX artifact_versions_type ON artifact_versions (type, project, name);
+        CREATE INDEX artifact_versions_run ON artifact_versions (run_id);
+        CREATE TABLE artifact_aliases (
+            project text NOT NULL, name text NOT NULL, alias text NOT NULL, version bigint,
+            PRIMARY KEY (project, name, alias)
+        );
+        CREATE TABLE artifact_alias_moves (
+            project text NOT NULL, name text NOT NULL, seq bigint NOT NULL, alias text,
+            from_version bigint, to_version bigint, who text, at double precision, run_id text,
+            PRIMARY KEY (project, name, seq)
+        );
+        CREATE TABLE artifact_uses (
+            project text NOT NULL, name text NOT NULL, version bigint NOT NULL,
+            run_id text NOT NULL, at double precision, PRIMARY KEY (project, name, version, run_id)
+        );
+        CREATE INDEX artifact_uses_run ON artifact_uses (run_id);
+        """,
+    ),
+    (
+        3,
+        "server_documents",
+        """
+        CREATE TABLE server_documents (
+            name text PRIMARY KEY, body text NOT NULL, version bigint NOT NULL
+        );
+        """,
+    ),
+)
