@@ -73,9 +73,19 @@ def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
     return lines[0]
 
 
-def test_serve_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "prelude",
+    ["", "signal.signal(signal.SIGINT, signal.SIG_IGN); "],
+    ids=["from-a-terminal", "started-in-the-background-by-a-script"],
+)
+def test_serve_prints_the_url_and_stops_on_ctrl_c(tmp_path: Path, prelude: str) -> None:
+    """Also when the UI inherited SIGINT ignored, as a script's background job does (`cmd &`
+    in a non-interactive shell): it says "Ctrl+C to stop", so Ctrl+C must stop it."""
     log_run(tmp_path, "p", "r", steps=3)
-    code = "import sys; from webui.standalone import serve; serve(sys.argv[1], port=0)"
+    code = (
+        f"import signal, sys; {prelude}"
+        "from webui.standalone import serve; serve(sys.argv[1], port=0)"
+    )
     errors = (tmp_path / "stderr.txt").open("w")
     proc = subprocess.Popen(
         [PYTHON, "-c", code, str(tmp_path)],

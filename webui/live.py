@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,14 @@ from localtrack.store.fsdetect import is_network_filesystem
 from localtrack.store.reader import StoreReader
 
 log = logging.getLogger(__name__)
+
+# watchdog's inotify thread warns when a directory that vanished and came back (a run folder
+# re-created, a temp dir renamed into place) gets its watch again; the watch is still right, and
+# a RuntimeWarning on the UI's stderr would only alarm. Tests turn warnings into errors, so
+# pyproject.toml's filterwarnings says the same.
+warnings.filterwarnings(
+    "ignore", message="Callback with id .* already exists", category=RuntimeWarning
+)
 
 IGNORED_NAMES = frozenset({"heartbeat"})
 # SQLite's side files change when readers merely open the index (read marks in -shm, -wal

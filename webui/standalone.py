@@ -12,13 +12,16 @@ $LOCALTRACK_ALLOWED_HOSTS. That keeps a DNS-rebinding page from reading runs thr
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import signal
 import socket
 import sys
 import threading
 import webbrowser
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from types import FrameType
 from typing import Any
 
 from waitress.server import create_server
@@ -83,6 +86,29 @@ def _bind_error(host: str, port: int, exc: OSError) -> UsageError:
     return UsageError(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
 
 
+@contextlib.contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """Within: Ctrl+C (SIGINT) and SIGTERM end a waitress ``run()`` with KeyboardInterrupt.
+
+    Also in a process that inherited SIGINT ignored, as everything a script starts in the
+    background does: the UI says "Ctrl+C to stop", and it must, wherever it was started from.
+    Only the main thread may install handlers; on another thread nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def open_browser_at(url: str) -> bool:
     """Open `url` in a web browser; when none can be opened, say so in one line."""
     if webbrowser.open(url):
@@ -120,7 +146,8 @@ def serve(
     if open_browser:
         threading.Timer(0.5, open_browser_at, args=(url,)).start()
     try:
-        server.run()
+        with stopped_by_signals():
+            server.run()
     except KeyboardInterrupt:
         pass
     finally:

@@ -17,7 +17,6 @@ import errno
 import ipaddress
 import logging
 import os
-import signal
 from typing import Any
 
 from flask import Flask
@@ -32,7 +31,7 @@ from localtrack.store.ingest.importer import Ingest
 
 from .. import hosts
 from ..app import create_app
-from ..standalone import url_for_server
+from ..standalone import stopped_by_signals, url_for_server
 from . import audit_pages, auth
 from .audit import EXTENSION as AUDIT_EXTENSION
 from .ingest import ingest
@@ -176,17 +175,12 @@ def serve_server(
         f"index in {_index_location(root)})",
         flush=True,
     )
-
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
     try:
-        server.run()
+        with stopped_by_signals():
+            server.run()
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
         server.close()
         app.extensions["localtrack"].close()
         app.extensions["localtrack_ingest"].close()
