@@ -124,8 +124,10 @@ def export_to_cmd(
 
         done = to_mlflow(root, run_ids, out)
         click.echo(
-            f"wrote {plural(len(done.written), 'run')} ({plural(done.points, 'point')}) to "
-            f"MLflow at {out}; {len(done.already)} were there already"
+            f"wrote {plural(len(done.written), 'run')} ({plural(done.points, 'point')}, "
+            f"{plural(done.media, 'media item')}, {plural(done.files, 'file')}, "
+            f"{plural(done.artifacts, 'artifact version')}) to MLflow at {out}; "
+            f"{len(done.already)} were there already"
         )
         return
     if target == "wandb":

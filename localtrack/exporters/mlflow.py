@@ -9,14 +9,21 @@ group              ``localtrack.group`` tag
 metrics            every point of every key (``log_batch``), steps and values exact,
                    timestamps in milliseconds (MLflow's resolution)
 state              FINISHED, FAILED or KILLED, with the run's start and end times
+media              artifacts ``media/<key>/step-<step>.<ext>``: each stored file as it is
+                   (PNG, WAV, MP4, HTML, a table's Parquet); histograms as JSON (edges, counts)
+files              artifacts ``files/<name>`` (console output, requirements, saved files)
+artifacts          each version the run logged: ``artifacts/<name>/v<N>/<its files>``
 =================  =========================================================================
 
 A run already exported to that store (found by its ``localtrack.run_id`` tag) is left alone,
-so exporting again adds only the runs that are new there. Media and files are not exported.
+so exporting again adds only the runs that are new there.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +31,7 @@ from typing import Any
 import pyarrow as pa
 
 from ..store.reader import StoreReader
+from .runcontent import logged_artifacts, materialized, media_files, run_files
 
 BATCH = 1000  # MLflow's log_batch takes at most 1000 metrics
 MAX_PARAM_CHARS = 6000
@@ -37,6 +45,9 @@ class MlflowExport:
     written: dict[str, str] = field(default_factory=dict)
     already: dict[str, str] = field(default_factory=dict)
     points: int = 0
+    media: int = 0
+    files: int = 0
+    artifacts: int = 0
 
 
 def tracking_uri(target: str) -> str:
@@ -65,7 +76,9 @@ def export_runs(root: Path | str, run_ids: list[str], target: str) -> MlflowExpo
             if found:
                 report.already[info.id] = found[0].info.run_id
                 continue
-            report.written[info.id] = _write(client, reader, info, experiment, report)
+            mlflow_id = _write(client, reader, info, experiment, report)
+            _log_content(client, mlflow_id, reader, info.id, report)
+            report.written[info.id] = mlflow_id
     return report
 
 
@@ -108,6 +121,37 @@ def _write(
         end = int(info.ended_at * 1000) if info.ended_at else None
         client.set_terminated(mlflow_id, status=_STATUS[info.state], end_time=end)
     return mlflow_id
+
+
+def _log_content(
+    client: Any, mlflow_id: str, reader: StoreReader, run_id: str, report: MlflowExport
+) -> None:
+    """The run's media, files and logged artifact versions as the MLflow run's artifacts."""
+    with tempfile.TemporaryDirectory(prefix="localtrack-mlflow-") as tmp:
+        staging = Path(tmp)
+        for media in media_files(reader, run_id):
+            target = staging / media.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if media.path is not None:
+                shutil.copyfile(media.path, target)
+            else:
+                item = media.item
+                doc = {"type": item.type, "edges": list(item.edges), "counts": list(item.counts)}
+                target.write_text(json.dumps(doc))
+            report.media += 1
+        for name, path in run_files(reader, run_id):
+            target = staging / "files" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            report.files += 1
+        for manifest in logged_artifacts(reader.root, run_id):
+            with materialized(reader.root, manifest) as folder:
+                shutil.copytree(
+                    folder, staging / "artifacts" / manifest.name / f"v{manifest.version}"
+                )
+            report.artifacts += 1
+        if any(staging.iterdir()):
+            client.log_artifacts(mlflow_id, str(staging))
 
 
 def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
