@@ -138,7 +138,9 @@ def export_to_cmd(
             click.echo(f"not exported: {kind} ({count})", err=True)
         click.echo(
             f"wrote {plural(len(replayed.written), 'W&B offline run')} "
-            f"({plural(replayed.points, 'point')}) below {out}; "
+            f"({plural(replayed.points, 'point')}, {plural(replayed.media, 'media item')}, "
+            f"{plural(replayed.files, 'file')}, "
+            f"{plural(replayed.artifacts, 'artifact version')}) below {out}; "
             f"{len(replayed.already)} were there already. Upload: wandb sync {out}/wandb/offline-run-*"
         )
         return
