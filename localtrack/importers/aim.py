@@ -1,0 +1,185 @@
+"""Aim repositories → runs, read through the ``aim`` SDK (``pip install 'localtrack[aim]'``).
+
+PATH is the folder holding an Aim repository (its ``.aim`` folder) or the ``.aim`` folder itself.
+
+=====================  =====================================================================
+run hash               the run's identity: importing again adds only what is new
+experiment             project
+name, description,     name, notes, tags, created and ended
+tags, times
+params (``run[k]``)    config (Aim's own ``__system_params`` left out, counted)
+metrics                every point of each (name, context): the key is the name, with the
+                       context as ``/k=v`` parts (``loss/subset=train``); steps, values
+                       exactly as tracked (ints stay ints), wall times
+images                 media images (PNG as Aim stored it; a list at one step: a gallery)
+distributions          media histograms (Aim's bin counts over its range)
+texts                  media tables with one ``text`` column
+terminal logs          files/output.log
+=====================  =====================================================================
+
+Audio, figures, metric epochs and other sequences are counted in the report.
+
+Aim keeps the list of runs in an index that only ``aim up`` and ``aim storage reindex`` build,
+by writing into the repository; a run written by the SDK alone is not in it. The importer never
+writes into the source: it copies the ``.aim`` folder to a temporary folder, indexes every run
+there with Aim's own index manager, and reads the copy through ``aim.Repo``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ImportSourceError
+from ..media.png import png_size
+from ..media.types import Histogram, Table
+from ..store.media import blob_relpath
+from .model import ImportReport, KeyPoints, MediaPoint, SourceRun
+
+_METRIC_DTYPES = {"float": "float", "int": "int", "number": "float"}
+_IMAGES = ("aim.image", "list(aim.image)")
+_TEXTS = ("aim.text", "list(aim.text)")
+
+
+def aim_folder(path: Path) -> Path:
+    """The ``.aim`` folder at `path`; ImportSourceError when there is none."""
+    for candidate in (path, path / ".aim"):
+        if candidate.name == ".aim" and (candidate / "meta" / "chunks").is_dir():
+            return candidate
+    raise ImportSourceError(f"no Aim repository at {path}: pass the folder that holds .aim")
+
+
+def read_runs(path: Path, report: ImportReport) -> Iterator[SourceRun]:
+    from aim import Repo
+    from aim.sdk.index_manager import RepoIndexManager
+
+    source = aim_folder(path)
+    with tempfile.TemporaryDirectory(prefix="localtrack-aim-") as tmp:
+        copy = Path(tmp) / ".aim"
+        shutil.copytree(source, copy, symlinks=True)
+        hashes = sorted(p.name for p in (copy / "meta" / "chunks").iterdir() if p.is_dir())
+        indexer = RepoIndexManager(Repo(str(copy.parent)))
+        for run_hash in hashes:
+            indexer.index(run_hash)
+        indexer.repo.close()
+        repo = Repo(str(copy.parent))
+        try:
+            for run_hash in hashes:
+                aim_run = repo.get_run(run_hash)
+                if aim_run is None:
+                    report.damage.append(f"{source}: run {run_hash} could not be read, skipped")
+                    continue
+                yield read_run(aim_run, str(source))
+        finally:
+            repo.close()
+
+
+def read_run(aim_run: Any, location: str) -> SourceRun:
+    """One Aim run as a SourceRun."""
+    end = aim_run.end_time
+    run = SourceRun(
+        source="aim",
+        source_id=aim_run.hash,
+        location=location,
+        project=aim_run.experiment or None,
+        name=aim_run.name or aim_run.hash,
+        notes=aim_run.description or None,
+        tags=[str(t) for t in aim_run.tags],
+        created_at=aim_run.creation_time,
+        ended_at=end,
+        state="running" if aim_run.active else "finished" if end else "crashed",
+    )
+    params = aim_run.meta_run_attrs_tree.collect()
+    run.config = {k: v for k, v in params.items() if not str(k).startswith("__")}
+    if len(run.config) < len(params):
+        run.unmapped["aim: system params (__system_params)"] += 1
+    traces = aim_run.meta_run_tree.subtree("traces")
+    for ctx_idx in traces.keys():  # noqa: SIM118 (an Aim TreeView, not a dict)
+        context = aim_run.idx_to_ctx(ctx_idx)
+        for name, info in traces[ctx_idx].items():
+            _sequence(aim_run, run, name, context, str(info.get("dtype", "float")))
+    return run
+
+
+def _key(name: str, context: Any) -> str:
+    parts = sorted(context.to_dict().items())
+    return "/".join([name, *(f"{k}={v}" for k, v in parts)])
+
+
+def _sequence(aim_run: Any, run: SourceRun, name: str, context: Any, dtype: str) -> None:
+    key = _key(name, context)
+    if dtype in _METRIC_DTYPES:
+        _metric(aim_run.get_metric(name, context), run, key, _METRIC_DTYPES[dtype])
+    elif dtype in _IMAGES:
+        for step, wall, value in _items(aim_run.get_image_sequence(name, context)):
+            images = value if isinstance(value, list) else [value]
+            for index, image in enumerate(images):
+                _image(run, key, step, wall, image, index, len(images))
+    elif dtype == "aim.distribution":
+        for step, wall, value in _items(aim_run.get_distribution_sequence(name, context)):
+            counts, edges = value.to_np_histogram()
+            record, _ = Histogram(np_histogram=(counts, edges)).encode()
+            run.media.append(MediaPoint(key, step, wall, record))
+    elif dtype in _TEXTS:
+        for step, wall, value in _items(aim_run.get_text_sequence(name, context)):
+            texts = value if isinstance(value, list) else [value]
+            record, blobs = Table(columns=["text"], data=[[t.data] for t in texts]).encode()
+            run.media.append(MediaPoint(key, step, wall, record, tuple(blobs)))
+    elif dtype == "aim.log_line" and name == "logs":
+        lines = [str(v) for _, _, v in _items(aim_run.get_terminal_logs())]
+        run.files["output.log"] = "\n".join(lines).encode()  # Aim keeps the lines, split
+    else:
+        run.unmapped[f"aim: {dtype} sequences"] += 1
+
+
+def _items(sequence: Any) -> Iterator[tuple[int, float, Any]]:
+    """(step, wall time, value) of every item of an Aim sequence."""
+    if sequence is None:
+        return
+    steps, (values, _epochs, walls) = sequence.data.items_list()
+    yield from zip(steps, walls, values, strict=True)
+
+
+def _metric(sequence: Any, run: SourceRun, key: str, dtype: str) -> None:
+    if sequence is None:
+        return
+    steps, (values, epochs, walls) = sequence.data.items_list()
+    run.metrics.append(
+        KeyPoints(
+            key,
+            np.asarray(steps, dtype=np.int64),
+            np.asarray(values, dtype=np.float64),
+            (np.asarray(walls, dtype=np.float64) * 1e6).astype(np.int64),
+            dtype,
+        )
+    )
+    if any(e is not None and e == e for e in epochs):  # NaN or None: no epoch
+        run.unmapped["aim: metric epochs"] += 1
+
+
+def _image(
+    run: SourceRun, key: str, step: int, wall: float, image: Any, index: int, count: int
+) -> None:
+    data = bytes(image.storage["data"].load())
+    size = png_size(data)
+    if size is None:
+        run.unmapped[f"aim: {image.format} images (only PNG is kept)"] += 1
+        return
+    sha = hashlib.sha256(data).hexdigest()
+    record: dict[str, Any] = {
+        "type": "image",
+        "sha256": sha,
+        "file": blob_relpath(sha, "png"),
+        "width": size[0],
+        "height": size[1],
+        "caption": image.caption or None,
+    }
+    if count > 1:
+        record.update(index=index, count=count)
+    run.media.append(MediaPoint(key, step, wall, record, ((sha, "png", data),)))
