@@ -127,7 +127,11 @@ def _media_values(
     """(key, step) → (wall time in µs, wandb value) of each media item; a gallery is a list."""
     grouped: dict[tuple[str, int], tuple[int, list[Any]]] = {}
     for media in media_files(reader, run_id):
-        value = _media(media, wandb)
+        try:
+            value = _media(media, wandb)
+        except Exception as exc:  # wandb refused the content: count it, export the rest
+            report.skipped[f"wandb: {media.item.type} media ({type(exc).__name__})"] += 1
+            continue
         if value is None:
             report.skipped[f"wandb: {media.item.type} media"] += 1
             continue
@@ -172,10 +176,14 @@ def _log_artifacts(
 ) -> None:
     for manifest in logged_artifacts(reader.root, run_id):
         with materialized(reader.root, manifest) as folder:
-            artifact = wandb.Artifact(
-                manifest.name, type=manifest.type, description=manifest.description,
-                metadata=dict(manifest.metadata),
-            )  # fmt: skip
-            artifact.add_dir(str(folder))
-            run.log_artifact(artifact)
+            try:
+                artifact = wandb.Artifact(
+                    manifest.name, type=manifest.type, description=manifest.description,
+                    metadata=dict(manifest.metadata),
+                )  # fmt: skip
+                artifact.add_dir(str(folder))
+                run.log_artifact(artifact)
+            except Exception as exc:  # a name or type wandb refuses: count it, go on
+                report.skipped[f"wandb: artifact versions ({type(exc).__name__})"] += 1
+                continue
         report.artifacts += 1
