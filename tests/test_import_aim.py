@@ -17,8 +17,9 @@ from localtrack.store.reader import StoreReader
 aim = pytest.importorskip("aim")
 
 
-def _track(repo: Path, run_hash: str | None, steps: range, logged: dict) -> str:
-    """Track `steps` into a new run (or resume `run_hash`); what was tracked goes to `logged`."""
+def _track(repo: Path, run_hash: str | None, steps: range, logged: dict) -> aim.Run:
+    """Track `steps` into a new run (or resume `run_hash`), left open; what was tracked goes to
+    `logged`."""
     run = aim.Run(
         run_hash=run_hash,
         repo=str(repo),
@@ -35,8 +36,7 @@ def _track(repo: Path, run_hash: str | None, steps: range, logged: dict) -> str:
         if step % 4 == 0:
             run.track(step * 3, name="seen", step=step)
             logged.setdefault("seen", []).append((step, step * 3))
-    run.close()
-    return run.hash
+    return run
 
 
 def _ours(root: Path, run_id: str) -> dict[str, list[tuple[int, float]]]:
@@ -66,7 +66,9 @@ def test_an_aim_repo_imports_every_point_and_item_and_only_new_points_later(
     repo = tmp_path / "aimrepo"
     logged: dict = {}
     started = time.time()
-    run_hash = _track(repo, None, range(30), logged)
+    first = _track(repo, None, range(30), logged)
+    run_hash = first.hash
+    first.close()
     run = aim.Run(run_hash=run_hash, repo=str(repo), system_tracking_interval=None)
     run.name = "baseline"
     run.description = "first try"
@@ -115,12 +117,16 @@ def test_an_aim_repo_imports_every_point_and_item_and_only_new_points_later(
     again = import_from("aim", repo, dir=root)
     assert [(r.status, r.new_points, r.new_media) for r in again.runs] == [("unchanged", 0, 0)]
 
-    _track(repo, run_hash, range(30, 40), logged)  # the run resumed: ten more steps
+    resumed = _track(repo, run_hash, range(30, 40), logged)  # ten more steps, still open
     later = import_from("aim", repo, dir=root)
     assert [(r.run_id, r.status, r.new_points) for r in later.runs] == [
         (imported.run_id, "updated", 12)
     ]
     assert _ours(root, imported.run_id) == logged
+    assert reader.run(imported.run_id).state == "running"  # its lock is held by this process
+    resumed.close()
+    assert import_from("aim", repo, dir=root).runs[0].new_points == 0
+    assert reader.run(imported.run_id).state == "finished"
 
 
 def test_a_folder_without_an_aim_repo_says_what_to_pass(tmp_path: Path) -> None:

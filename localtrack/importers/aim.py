@@ -7,6 +7,8 @@ run hash               the run's identity: importing again adds only what is new
 experiment             project
 name, description,     name, notes, tags, created and ended
 tags, times
+state                  finished (it has an end time), running (its lock is held), crashed
+                       (no end time, and the process that held its lock is gone)
 params (``run[k]``)    config (Aim's own ``__system_params`` left out, counted)
 metrics                every point of each (name, context): the key is the name, with the
                        context as ``/k=v`` parts (``loss/subset=train``); steps, values
@@ -58,6 +60,7 @@ def aim_folder(path: Path) -> Path:
 def read_runs(path: Path, report: ImportReport) -> Iterator[SourceRun]:
     from aim import Repo
     from aim.sdk.index_manager import RepoIndexManager
+    from aim.sdk.lock_manager import LockManager
 
     source = aim_folder(path)
     with tempfile.TemporaryDirectory(prefix="localtrack-aim-") as tmp:
@@ -69,18 +72,30 @@ def read_runs(path: Path, report: ImportReport) -> Iterator[SourceRun]:
             indexer.index(run_hash)
         indexer.repo.close()
         repo = Repo(str(copy.parent))
+        locks = LockManager(copy)
         try:
             for run_hash in hashes:
                 aim_run = repo.get_run(run_hash)
                 if aim_run is None:
                     report.damage.append(f"{source}: run {run_hash} could not be read, skipped")
                     continue
-                yield read_run(aim_run, str(source))
+                yield read_run(aim_run, str(source), _state(aim_run, locks))
         finally:
             repo.close()
 
 
-def read_run(aim_run: Any, location: str) -> SourceRun:
+def _state(aim_run: Any, locks: Any) -> str:
+    """Aim's own reading of a run's lock: held by a live process, or left by a dead one."""
+    if aim_run.end_time:
+        return "finished"
+    info = locks.get_run_lock_info(aim_run.hash)
+    if not info.locked:
+        return "crashed"
+    lock = locks.locks_path / locks.softlock_fname(aim_run.hash)
+    return "crashed" if lock.is_file() and locks.is_stalled_lock(lock) else "running"
+
+
+def read_run(aim_run: Any, location: str, state: str) -> SourceRun:
     """One Aim run as a SourceRun."""
     end = aim_run.end_time
     run = SourceRun(
@@ -93,7 +108,7 @@ def read_run(aim_run: Any, location: str) -> SourceRun:
         tags=[str(t) for t in aim_run.tags],
         created_at=aim_run.creation_time,
         ended_at=end,
-        state="running" if aim_run.active else "finished" if end else "crashed",
+        state=state,
     )
     params = aim_run.meta_run_attrs_tree.collect()
     run.config = {k: v for k, v in params.items() if not str(k).startswith("__")}
