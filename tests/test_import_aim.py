@@ -136,3 +136,27 @@ def test_a_folder_without_an_aim_repo_says_what_to_pass(tmp_path: Path) -> None:
         ImportSourceError, match=r"no Aim repository at .*the folder that holds \.aim"
     ):
         import_from("aim", tmp_path, dir=tmp_path / "store")
+
+
+def test_a_damaged_aim_repo_imports_what_is_readable_and_says_what_was_skipped(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "aimrepo"
+    logged: dict[str, dict] = {}
+    hashes = []
+    for name in ("intact", "bad-meta", "bad-data"):
+        run = _track(repo, None, range(20), logged.setdefault(name, {}))
+        hashes.append(run.hash)
+        run.close()
+    intact, bad_meta, bad_data = hashes
+    for folder in (f"meta/chunks/{bad_meta}", f"seqs/chunks/{bad_data}"):
+        for table in (repo / ".aim" / folder).glob("0*"):  # RocksDB tables and log: all bad
+            table.write_bytes(bytes(range(256)) * (table.stat().st_size // 256 + 1))
+
+    report = import_from("aim", repo, dir=tmp_path / "store")
+    runs = {r.source_id: r for r in report.runs}
+    assert set(runs) == {intact, bad_data}  # a run whose metadata is unreadable is left out
+    assert _ours(tmp_path / "store", runs[intact].run_id) == logged["intact"]
+    assert runs[bad_data].new_points == 0
+    assert any(bad_meta in d and "could not be read" in d for d in report.damage)
+    assert any(bad_data in d and "its data is damaged" in d for d in report.damage), report.damage

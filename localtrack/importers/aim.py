@@ -19,7 +19,9 @@ texts                  media tables with one ``text`` column
 terminal logs          files/output.log
 =====================  =====================================================================
 
-Audio, figures, metric epochs and other sequences are counted in the report.
+Audio, figures, metric epochs and other sequences are counted in the report. A run whose
+metadata is damaged is skipped, and a sequence whose data is damaged is skipped; the report says
+which.
 
 Aim keeps the list of runs in an index that only ``aim up`` and ``aim storage reindex`` build,
 by writing into the repository; a run written by the SDK alone is not in it. The importer never
@@ -118,8 +120,30 @@ def read_run(aim_run: Any, location: str, state: str) -> SourceRun:
     for ctx_idx in traces.keys():  # noqa: SIM118 (an Aim TreeView, not a dict)
         context = aim_run.idx_to_ctx(ctx_idx)
         for name, info in traces[ctx_idx].items():
-            _sequence(aim_run, run, name, context, str(info.get("dtype", "float")))
+            problem = _read_sequence(aim_run, run, name, context, info)
+            if problem is not None:
+                key = _key(name, context)
+                run.damage.append(f"{location}: run {aim_run.hash}, {key}: {problem}")
     return run
+
+
+def _read_sequence(aim_run: Any, run: SourceRun, name: str, context: Any, info: Any) -> str | None:
+    """Map one sequence into `run`; what was wrong with its data, if anything.
+
+    Aim's metadata keeps each sequence's last step: data that ends sooner lost its end (RocksDB
+    drops a damaged log's records without an error), which the report says."""
+    from aimrocks.errors import Corruption, RocksIOError
+
+    dtype = str(info.get("dtype", "float"))
+    try:
+        last = _sequence(aim_run, run, name, context, dtype)
+    except (Corruption, RocksIOError) as exc:
+        return f"its data is damaged ({type(exc).__name__}), skipped"
+    expected = info.get("last_step")
+    if last is not False and isinstance(expected, int) and last != expected:
+        found = "no data" if last is None else f"data up to step {last}"
+        return f"its data is damaged: Aim's metadata says it reached step {expected}, found {found}"
+    return None
 
 
 def _key(name: str, context: Any) -> str:
@@ -127,30 +151,37 @@ def _key(name: str, context: Any) -> str:
     return "/".join([name, *(f"{k}={v}" for k, v in parts)])
 
 
-def _sequence(aim_run: Any, run: SourceRun, name: str, context: Any, dtype: str) -> None:
+def _sequence(aim_run: Any, run: SourceRun, name: str, context: Any, dtype: str) -> Any:
+    """Map one sequence into `run`: its last step (None: no data), False for a kind not mapped."""
     key = _key(name, context)
     if dtype in _METRIC_DTYPES:
-        _metric(aim_run.get_metric(name, context), run, key, _METRIC_DTYPES[dtype])
-    elif dtype in _IMAGES:
-        for step, wall, value in _items(aim_run.get_image_sequence(name, context)):
+        return _metric(aim_run.get_metric(name, context), run, key, _METRIC_DTYPES[dtype])
+    if dtype == "aim.log_line" and name == "logs":
+        items = list(_items(aim_run.get_terminal_logs()))
+        run.files["output.log"] = "\n".join(str(v) for _, _, v in items).encode()  # Aim's lines
+        return items[-1][0] if items else None
+    if dtype in _IMAGES:
+        items = list(_items(aim_run.get_image_sequence(name, context)))
+        for step, wall, value in items:
             images = value if isinstance(value, list) else [value]
             for index, image in enumerate(images):
                 _image(run, key, step, wall, image, index, len(images))
     elif dtype == "aim.distribution":
-        for step, wall, value in _items(aim_run.get_distribution_sequence(name, context)):
+        items = list(_items(aim_run.get_distribution_sequence(name, context)))
+        for step, wall, value in items:
             counts, edges = value.to_np_histogram()
             record, _ = Histogram(np_histogram=(counts, edges)).encode()
             run.media.append(MediaPoint(key, step, wall, record))
     elif dtype in _TEXTS:
-        for step, wall, value in _items(aim_run.get_text_sequence(name, context)):
+        items = list(_items(aim_run.get_text_sequence(name, context)))
+        for step, wall, value in items:
             texts = value if isinstance(value, list) else [value]
             record, blobs = Table(columns=["text"], data=[[t.data] for t in texts]).encode()
             run.media.append(MediaPoint(key, step, wall, record, tuple(blobs)))
-    elif dtype == "aim.log_line" and name == "logs":
-        lines = [str(v) for _, _, v in _items(aim_run.get_terminal_logs())]
-        run.files["output.log"] = "\n".join(lines).encode()  # Aim keeps the lines, split
     else:
         run.unmapped[f"aim: {dtype} sequences"] += 1
+        return False
+    return max(step for step, _, _ in items) if items else None
 
 
 def _items(sequence: Any) -> Iterator[tuple[int, float, Any]]:
@@ -161,9 +192,9 @@ def _items(sequence: Any) -> Iterator[tuple[int, float, Any]]:
     yield from zip(steps, walls, values, strict=True)
 
 
-def _metric(sequence: Any, run: SourceRun, key: str, dtype: str) -> None:
+def _metric(sequence: Any, run: SourceRun, key: str, dtype: str) -> int | None:
     if sequence is None:
-        return
+        return None
     steps, (values, epochs, walls) = sequence.data.items_list()
     run.metrics.append(
         KeyPoints(
@@ -176,6 +207,7 @@ def _metric(sequence: Any, run: SourceRun, key: str, dtype: str) -> None:
     )
     if any(e is not None and e == e for e in epochs):  # NaN or None: no epoch
         run.unmapped["aim: metric epochs"] += 1
+    return int(max(steps)) if steps else None
 
 
 def _image(
