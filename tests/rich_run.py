@@ -13,7 +13,12 @@ import localtrack
 def log_rich_run(root: Path, work: Path) -> str:
     """Log the run into the store at `root` (files it saves are written in `work`); its id."""
     run = localtrack.init(
-        project="rich", dir=root, config={"lr": 0.5}, settings={"system_metrics": False}
+        project="rich",
+        dir=root,
+        config={"lr": 0.5},
+        tags=["media", "v2"],
+        group="exports",
+        settings={"system_metrics": False},
     )
     for step in range(0, 12, 3):
         run.log({"loss": 1 / (step + 7)}, step=step)

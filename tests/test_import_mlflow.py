@@ -219,12 +219,28 @@ def test_export_to_mlflow_carries_media_files_and_artifacts_byte_for_byte(
     (manifest,) = logged_artifacts(root, run_id)
     weights = theirs["artifacts/net/v0/weights.bin"]
     assert hashlib.sha256(weights).hexdigest() == manifest.entries["weights.bin"].sha256
-    assert len(theirs) == len(expected) + 2  # the histogram and the artifact's file: no others
+    assert len(theirs) == len(expected) + 3  # the histogram, the artifact's file, the index
 
     back = import_from("mlflow", out, dir=tmp_path / "back")
     (imported,) = back.runs
-    (files,) = [a["files"] for a in reader_artifacts(tmp_path / "back", imported.run_id)]
-    assert files == set(theirs)  # everything comes back as the run's MLflow artifacts
+    assert (imported.new_media, imported.new_artifacts, dict(back.unmapped)) == (8, 1, {})
+    again = StoreReader(tmp_path / "back")
+
+    def media(reader: StoreReader, rid: str) -> list:
+        return sorted(
+            (m.key, m.index, m.step, m.wall_time, m.type, m.caption, m.sha256, m.counts)
+            for m in reader.media(rid)
+        )
+
+    assert media(again, imported.run_id) == media(reader, run_id)  # every item, its bytes
+    for name, path in saved:
+        copy = again.run_file(imported.run_id, name)
+        assert copy is not None and copy.read_bytes() == path.read_bytes()
+    assert reader_artifacts(tmp_path / "back", imported.run_id) == [
+        {"type": "model", "files": {"weights.bin"}}  # the version itself, not MLflow's folder
+    ]
+    info = again.run(imported.run_id)
+    assert (set(info.tags), info.group) == ({"media", "v2"}, "exports")
 
 
 def test_a_damaged_mlflow_run_is_reported_and_the_others_import(

@@ -8,6 +8,7 @@ versions the run logged, and ``materialized`` puts one version's files in a temp
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Iterator
@@ -39,6 +40,20 @@ def media_name(item: MediaItem, ext: str) -> str:
     """``media/<key>/step-<step>[-<index>].<ext>``: one name per item, galleries numbered."""
     index = f"-{item.index}" if item.count > 1 else ""
     return f"media/{item.key}/step-{item.step}{index}.{ext}"
+
+
+_PLACE = ("key", "step", "wall_time", "file")  # where an item is, not what it is
+
+
+def media_record(item: MediaItem) -> dict[str, Any]:
+    """The item's media-log record without its place (key, step, time, blob file): what it is."""
+    record = {}
+    for field in dataclasses.fields(item):
+        value = getattr(item, field.name)
+        if field.name in _PLACE or value is None or value == field.default:
+            continue
+        record[field.name] = list(value) if isinstance(value, tuple) else value
+    return record
 
 
 def media_files(reader: StoreReader, run_id: str) -> list[MediaFile]:

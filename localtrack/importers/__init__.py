@@ -11,6 +11,7 @@
     tensorboard.py  TensorBoard event files, through the ``tensorboard`` package's loader
     tbwatch.py      init(sync_tensorboard=True): mirror a live SummaryWriter's scalars
     mlflow.py       MLflow file stores and SQLite databases, through the ``mlflow`` client
+    mlflow_layout.py  what export-to mlflow left among a run's artifacts, restored
     wandb.py        W&B offline runs: records folded into a run
     wandb_log.py    the .wandb record log's framing; records decoded by ``wandb``'s protobuf
     trackio.py      Trackio projects' SQLite files (read-only, standard library)
