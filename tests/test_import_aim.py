@@ -14,6 +14,7 @@ import pytest
 from localtrack.importers import import_from
 from localtrack.store.reader import StoreReader
 
+# aim publishes wheels for CPython 3.10-3.12 only; scripts/test.sh installs it where it can
 aim = pytest.importorskip("aim")
 
 
