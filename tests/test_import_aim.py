@@ -17,6 +17,9 @@ from localtrack.store.reader import StoreReader
 # aim publishes wheels for CPython 3.10-3.12 only; scripts/test.sh installs it where it can
 aim = pytest.importorskip("aim")
 
+# aim's run table fills its times with datetime.utcnow(), deprecated since Python 3.12 (not ours)
+pytestmark = pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:DeprecationWarning")
+
 
 def _track(repo: Path, run_hash: str | None, steps: range, logged: dict) -> aim.Run:
     """Track `steps` into a new run (or resume `run_hash`), left open; what was tracked goes to
