@@ -35,6 +35,8 @@ def log_rich_run(root: Path, work: Path) -> str:
             "voice": localtrack.Audio(tone, sample_rate=8000, caption="tone"),
             "clip": localtrack.Video(frames, fps=4, format="gif"),
             "page": localtrack.Html("<h1>report</h1>"),
+            "fig": localtrack.Plotly({"data": [{"type": "bar", "x": [1, 2], "y": [3, 1]}]}),
+            "cloud": localtrack.Object3D(np.arange(12.0).reshape(4, 3), caption="pts"),
         },
         step=12,
     )

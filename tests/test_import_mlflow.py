@@ -199,7 +199,7 @@ def test_export_to_mlflow_carries_media_files_and_artifacts_byte_for_byte(
     result = CliRunner().invoke(cli, args)
     saved = run_files(StoreReader(root), run_id)  # output.log, requirements.txt, notes.txt...
     assert result.exit_code == 0, result.output
-    assert f"8 media items, {len(saved)} files, 1 artifact version" in result.output
+    assert f"10 media items, {len(saved)} files, 1 artifact version" in result.output
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     client = MlflowClient(out.as_uri())
@@ -223,7 +223,7 @@ def test_export_to_mlflow_carries_media_files_and_artifacts_byte_for_byte(
 
     back = import_from("mlflow", out, dir=tmp_path / "back")
     (imported,) = back.runs
-    assert (imported.new_media, imported.new_artifacts, dict(back.unmapped)) == (8, 1, {})
+    assert (imported.new_media, imported.new_artifacts, dict(back.unmapped)) == (10, 1, {})
     again = StoreReader(tmp_path / "back")
 
     def media(reader: StoreReader, rid: str) -> list:

@@ -3,6 +3,7 @@ network), compared with what the script logged."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -208,7 +209,7 @@ def test_export_to_wandb_carries_every_media_kind_files_and_artifacts(
     result = CliRunner().invoke(cli, args)
     wandb.teardown()
     assert result.exit_code == 0, result.output
-    assert "(4 points, 8 media items, " in result.output and "1 artifact version)" in result.output
+    assert "(4 points, 10 media items, " in result.output and "1 artifact version)" in result.output
     assert "not exported" not in result.output
 
     (run_log,) = out.glob("wandb/offline-run-*/run-*.wandb")
@@ -224,6 +225,8 @@ def test_export_to_wandb_carries_every_media_kind_files_and_artifacts(
         "voice": "audio-file",
         "clip": "video-file",
         "page": "html-file",
+        "fig": "plotly-file",
+        "cloud": "object3D-file",
     }
     artifacts = {
         r["artifact"]["name"]: r["artifact"]["type"] for r in records if r["type"] == "artifact"
@@ -238,13 +241,19 @@ def test_export_to_wandb_carries_every_media_kind_files_and_artifacts(
 
     def media(reader: StoreReader, rid: str) -> dict:
         return {
-            (m.key, m.index): (m.type, m.step, m.count, m.caption, m.counts,
-                               None if m.type == "table" else m.sha256)
+            (m.key, m.index): (m.type, m.step, m.count, m.caption, m.counts, m.points,
+                               None if m.type in ("table", "plotly") else m.sha256)
             for m in reader.media(rid)
         }  # fmt: skip
 
     assert media(theirs, imported.run_id) == media(ours, run_id)  # the same bytes, every kind
     assert theirs.table_page(imported.run_id, "preds").rows == [[1, "cat"], [2, "dog"]]
+    figures = [
+        json.loads(r.media_file(rid, f.rsplit("/", 1)[-1]).read_text())["data"]
+        for r, rid in ((ours, run_id), (theirs, imported.run_id))
+        for f in [m.file for m in r.media(rid) if m.key == "fig"]
+    ]
+    assert figures[0] == figures[1]  # the same traces (plotly re-serialises the figure)
     for name in ("notes.txt", "output.log"):
         saved = theirs.run_file(imported.run_id, name)
         assert saved is not None and saved.read_bytes() == ours.run_file(run_id, name).read_bytes()

@@ -13,17 +13,19 @@ histograms         ``wandb.Histogram`` of the stored bins
 tables             ``wandb.Table`` of the stored rows
 audio, video,      ``wandb.Audio``, ``wandb.Video``, ``wandb.Html`` of the stored file, as it is
 html
+plotly, 3D         ``wandb.Plotly`` of the stored figure (needs plotly), ``wandb.Object3D``
 files              ``run.save()`` of each file the run keeps (console output, saved files)
 artifacts          ``run.log_artifact()`` of each version the run logged (same name and type)
 =================  ==========================================================================
 
-System metrics (W&B samples its own), Plotly figures and 3D objects are counted, not written.
+System metrics (W&B samples its own) are counted, not written, and so is media wandb refuses.
 A run whose offline folder is already in `out` is left alone, so exporting again adds only new
 runs.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from collections import Counter
@@ -158,6 +160,15 @@ def _media(media: MediaFile, wandb: Any) -> Any:
         return wandb.Video(str(path), caption=item.caption, format=path.suffix.lstrip("."))
     if item.type == "html":
         return wandb.Html(path.read_text(encoding="utf-8"), inject=False)
+    if item.type == "plotly":
+        import plotly.io  # wandb.Plotly takes a figure object, not its JSON
+
+        return wandb.Plotly(plotly.io.from_json(path.read_text(encoding="utf-8")))
+    if item.type == "object3d" and item.format == "pts.json":  # stored as <sha>.json
+        text = io.StringIO(path.read_text(encoding="utf-8"))
+        return wandb.Object3D(text, caption=item.caption, file_type="pts.json")
+    if item.type == "object3d":
+        return wandb.Object3D(str(path), caption=item.caption)
     return None
 
 

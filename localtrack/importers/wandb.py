@@ -12,8 +12,8 @@ config                 config (``_wandb`` left out)
 history                metric points at ``_step``, wall time from ``_timestamp``, values
                        exactly as logged; nested dicts flatten to ``a/b``
 images, histograms,    media images (the PNG the run folder kept; a list: a gallery),
-tables, audio, video,  media histograms, tables, audio, video and HTML (the files as kept)
-html
+tables, audio, video,  media histograms, tables, audio, video, HTML, Plotly figures and 3D
+html, plotly, 3D       objects (the files as kept)
 summary                values that are no metric's last value → summary overrides
 system metrics         ``system/<name>`` rows at the sampler's counter and time
 console output         files/output.log
@@ -42,6 +42,8 @@ import numpy as np
 from ..errors import ImportSourceError
 from ..media.audio import Audio
 from ..media.html import Html
+from ..media.object3d import Object3D
+from ..media.plotly import Plotly
 from ..media.png import png_size
 from ..media.types import Histogram, Media, Table
 from ..media.video import Video
@@ -55,7 +57,18 @@ _FILE_MEDIA: dict[str, Callable[[Path, dict[str, Any]], Media]] = {
     "audio-file": lambda path, value: Audio(path, caption=value.get("caption")),
     "video-file": lambda path, value: Video(path, caption=value.get("caption")),
     "html-file": lambda path, value: Html(path),
+    "object3D-file": lambda path, value: Object3D(path, caption=value.get("caption")),
+    "plotly-file": lambda path, value: Plotly(_json_or_none(path)),  # None: an error it says
 }
+
+
+def _json_or_none(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 _IGNORED = {"header", "telemetry", "environment", "metric", "final", "footer"}
 _WANDB_FILE = 1  # FilesItem.FileType.WANDB: a file wandb writes itself (requirements, metadata)
 
