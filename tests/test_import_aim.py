@@ -162,5 +162,5 @@ def test_a_damaged_aim_repo_imports_what_is_readable_and_says_what_was_skipped(
     assert set(runs) == {intact, bad_data}  # a run whose metadata is unreadable is left out
     assert _ours(tmp_path / "store", runs[intact].run_id) == logged["intact"]
     assert runs[bad_data].new_points == 0
-    assert any(bad_meta in d and "could not be read" in d for d in report.damage)
+    assert any(bad_meta in d and "metadata could not be read" in d for d in report.damage)
     assert any(bad_data in d and "its data is damaged" in d for d in report.damage), report.damage

@@ -79,7 +79,8 @@ def read_runs(path: Path, report: ImportReport) -> Iterator[SourceRun]:
             for run_hash in hashes:
                 aim_run = repo.get_run(run_hash)
                 if aim_run is None:
-                    report.damage.append(f"{source}: run {run_hash} could not be read, skipped")
+                    problem = "its metadata could not be read (damaged)"
+                    report.damage.append(f"{source}: run {run_hash}: {problem}")
                     continue
                 yield read_run(aim_run, str(source), _state(aim_run, locks))
         finally:
@@ -138,7 +139,7 @@ def _read_sequence(aim_run: Any, run: SourceRun, name: str, context: Any, info: 
     try:
         last = _sequence(aim_run, run, name, context, dtype)
     except (Corruption, RocksIOError) as exc:
-        return f"its data is damaged ({type(exc).__name__}), skipped"
+        return f"its data is damaged ({type(exc).__name__})"
     expected = info.get("last_step")
     if last is not False and isinstance(expected, int) and last != expected:
         found = "no data" if last is None else f"data up to step {last}"
