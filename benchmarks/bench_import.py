@@ -1,14 +1,15 @@
 """Import benchmarks (issue 17): 1M points per source, side by side with the tool's own reader.
 
-    python benchmarks/bench_import.py [--points 1000000] [--sources tensorboard,mlflow,wandb,csv]
+    python benchmarks/bench_import.py [--points 1000000] [--sources tensorboard,mlflow,wandb,csv,aim]
 
 For each source the real tool writes a run of 10 keys × points/10 steps (not timed), then, on the
 same files and in one process:
 
 - the tool's own reader reads every point (TensorBoard's EventAccumulator, MLflow's
-  get_metric_history per key; wandb ships no Python reader of its record log since 0.19, so its
-  row is the least any reader must do: our framing plus wandb's protobuf decode of every record;
-  CSV: pyarrow.csv.read_csv);
+  get_metric_history per key; wandb ships no Python reader of its record log since 0.19: its
+  row is wandb-core's reader, ``wandb leet inspect --json``, whose lines are parsed; Aim: its
+  index built on a copy, as import-from does, then every metric's ``data.items_list()``; CSV:
+  pyarrow.csv.read_csv);
 - ``import-from`` into a fresh store (read, write shards, commit);
 - ``import-from`` again (nothing new: read and compare);
 - the floor: pyarrow writing the same points to one Parquet file.
@@ -105,13 +106,56 @@ def write_wandb(folder: Path, points: int) -> Path:
 
 
 def read_wandb(path: Path) -> int:
-    from localtrack.importers.wandb_log import LogRead, records
+    """wandb-core's own reader of the record log (``wandb leet inspect --json``)."""
+    import json
+    import subprocess
 
     total = 0
     for file in path.glob("offline-run-*/run-*.wandb"):
-        for record in records(file, LogRead()):
-            if record.WhichOneof("record_type") == "history":
-                total += sum(1 for item in record.history.item if item.nested_key[0][0] != "_")
+        command = [sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(file)]
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            record = json.loads(line)
+            if record.get("type") == "history":
+                total += sum(1 for k in record["history"]["item"] if not k.startswith("_"))
+    return total
+
+
+def write_aim(folder: Path, points: int) -> Path:
+    import aim
+
+    run = aim.Run(
+        repo=str(folder / "aimrepo"),
+        experiment="bench",
+        system_tracking_interval=None,
+        log_system_params=False,
+        capture_terminal_logs=False,
+    )
+    for step, row in enumerate(_values(points)):
+        for j in range(KEYS):
+            run.track(float(row[j]), name=f"m{j}", step=step)
+    run.close()
+    return folder / "aimrepo"
+
+
+def read_aim(path: Path) -> int:
+    """Aim's Repo on a copy indexed by Aim's own index manager (an SDK-written repository has no
+    index until `aim up` or `aim storage reindex` writes one), then every metric's points."""
+    import shutil
+
+    from aim import Repo
+    from aim.sdk.index_manager import RepoIndexManager
+
+    with tempfile.TemporaryDirectory(prefix="bench-aim-") as tmp:
+        shutil.copytree(path / ".aim", Path(tmp) / ".aim")
+        indexer = RepoIndexManager(Repo(tmp))
+        for run_hash in indexer.repo.list_all_runs():
+            indexer.index(run_hash)
+        repo = Repo(tmp)
+        total = sum(
+            len(metric.data.items_list()[0]) for run in repo.iter_runs() for metric in run.metrics()
+        )
+        repo.close()
     return total
 
 
@@ -148,8 +192,9 @@ def _long_table(points: int) -> pa.Table:
 SOURCES: dict[str, tuple[Callable[[Path, int], Path], Callable[[Path], int], str]] = {
     "tensorboard": (write_tensorboard, read_tensorboard, "EventAccumulator"),
     "mlflow": (write_mlflow, read_mlflow, "get_metric_history"),
-    "wandb": (write_wandb, read_wandb, "record decode only"),
+    "wandb": (write_wandb, read_wandb, "wandb leet inspect --json"),
     "csv": (write_csv, read_csv, "pyarrow.csv.read_csv"),
+    "aim": (write_aim, read_aim, "aim.Repo, indexed copy"),
 }
 
 

@@ -43,10 +43,10 @@ fi
 "$python" -c "import torch" 2>/dev/null || "$python" -m pip install "torch==2.13.0"
 # The frameworks of tests/test_integrations_*.py (about 350 MB, 1-2 minutes): their extras, with
 # XGBoost's CPU-only wheel (plain `xgboost` adds NVIDIA's NCCL); Keras runs on torch, no TensorFlow.
-# tensorboard, mlflow, wandb and trackio: the real writers of tests/test_import_*.py (about 2 minutes;
-# trackio only writes the test's sources: localtrack reads its SQLite files with sqlite3).
+# tensorboard, mlflow, wandb, trackio and aim: the real writers of tests/test_import_*.py (about 2
+# minutes; trackio only writes the test's sources: localtrack reads its SQLite files with sqlite3).
 # postgres: psycopg 3 and psycopg-pool for the PostgreSQL index tests.
-"$python" -m pip install -e ".[test,lightning,transformers,keras,lightgbm,sklearn,tensorboard,mlflow,wandb,postgres]" "xgboost-cpu>=2" "trackio>=0.40"
+"$python" -m pip install -e ".[test,lightning,transformers,keras,lightgbm,sklearn,tensorboard,mlflow,wandb,aim,postgres]" "xgboost-cpu>=2" "trackio>=0.40"
 
 set +e
 "$python" -m pytest --durations=30 "$@"  # the 30 slowest tests, to keep CI under its 20 minutes

@@ -160,7 +160,9 @@ def test_export_to_mlflow_round_trips_every_point_and_exporting_again_adds_nothi
     out = tmp_path / "mlruns"
     args = ["export-to", "mlflow", "--all", "--dir", str(root), "--to", str(out)]
     first = CliRunner().invoke(cli, args)
-    assert first.exit_code == 0 and "wrote 1 run (60 points)" in first.output, first.output
+    assert first.exit_code == 0 and "wrote 1 run (60 points, 0 media items" in first.output, (
+        first.output
+    )
     again = CliRunner().invoke(cli, args)
     assert "wrote 0 runs" in again.output and "1 were there already" in again.output
 
@@ -175,6 +177,70 @@ def test_export_to_mlflow_round_trips_every_point_and_exporting_again_adds_nothi
 
     back = import_from("mlflow", out, dir=tmp_path / "back")
     assert _sorted(_ours(tmp_path / "back", back.runs[0].run_id)) == _sorted(ms)
+
+
+def test_export_to_mlflow_carries_media_files_and_artifacts_byte_for_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import json
+
+    from click.testing import CliRunner
+
+    from localtrack.cli import cli
+    from localtrack.exporters.runcontent import logged_artifacts, media_files, run_files
+
+    from .rich_run import log_rich_run
+
+    root = tmp_path / "store"
+    run_id = log_rich_run(root, tmp_path)
+    out = tmp_path / "mlruns"
+    args = ["export-to", "mlflow", run_id, "--dir", str(root), "--to", str(out)]
+    result = CliRunner().invoke(cli, args)
+    saved = run_files(StoreReader(root), run_id)  # output.log, requirements.txt, notes.txt...
+    assert result.exit_code == 0, result.output
+    assert f"10 media items, {len(saved)} files, 1 artifact version" in result.output
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(out.as_uri())
+    (exported,) = client.search_runs([client.get_experiment_by_name("rich").experiment_id])
+    got = Path(client.download_artifacts(exported.info.run_id, "", str(tmp_path / "got")))
+    theirs = {p.relative_to(got).as_posix(): p.read_bytes() for p in got.rglob("*") if p.is_file()}
+    reader = StoreReader(root)
+    expected = {}
+    for media in media_files(reader, run_id):
+        if media.path is not None:
+            expected[media.name] = media.path.read_bytes()
+    expected.update({f"files/{n}": p.read_bytes() for n, p in saved})
+    assert {"files/notes.txt", "files/output.log"} <= set(expected)
+    assert {k: theirs[k] for k in expected} == expected  # every stored file, byte for byte
+    histogram = json.loads(theirs["media/weights/step-12.json"])
+    assert histogram["counts"] == [3, 3, 3, 3] and len(histogram["edges"]) == 5
+    (manifest,) = logged_artifacts(root, run_id)
+    weights = theirs["artifacts/net/v0/weights.bin"]
+    assert hashlib.sha256(weights).hexdigest() == manifest.entries["weights.bin"].sha256
+    assert len(theirs) == len(expected) + 3  # the histogram, the artifact's file, the index
+
+    back = import_from("mlflow", out, dir=tmp_path / "back")
+    (imported,) = back.runs
+    assert (imported.new_media, imported.new_artifacts, dict(back.unmapped)) == (10, 1, {})
+    again = StoreReader(tmp_path / "back")
+
+    def media(reader: StoreReader, rid: str) -> list:
+        return sorted(
+            (m.key, m.index, m.step, m.wall_time, m.type, m.caption, m.sha256, m.counts)
+            for m in reader.media(rid)
+        )
+
+    assert media(again, imported.run_id) == media(reader, run_id)  # every item, its bytes
+    for name, path in saved:
+        copy = again.run_file(imported.run_id, name)
+        assert copy is not None and copy.read_bytes() == path.read_bytes()
+    assert reader_artifacts(tmp_path / "back", imported.run_id) == [
+        {"type": "model", "files": {"weights.bin"}}  # the version itself, not MLflow's folder
+    ]
+    info = again.run(imported.run_id)
+    assert (set(info.tags), info.group) == ({"media", "v2"}, "exports")
 
 
 def test_a_damaged_mlflow_run_is_reported_and_the_others_import(

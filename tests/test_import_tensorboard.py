@@ -193,6 +193,7 @@ def test_export_to_tensorboard_round_trips_every_point_through_tensorboards_read
         run.log({"loss": float(rng.standard_normal()) / 3, "lr": 1e-3 * 0.97**step}, step=step)
     run.log({"w": localtrack.Histogram(np.arange(20.0), num_bins=5)}, step=60)
     run.log({"img": localtrack.Image(np.full((4, 7, 3), 200, np.uint8))}, step=60)
+    run.log({"said": localtrack.Table(columns=["text"], data=[["first *line*"], ["second"]])})
     run.finish()
     out = tmp_path / "tb"
 
@@ -217,6 +218,13 @@ def test_export_to_tensorboard_round_trips_every_point_through_tensorboards_read
     before = {m.key: m for m in StoreReader(root).media(run.id)}
     assert media["img"].sha256 == before["img"].sha256
     assert media["w"].counts == before["w"].counts and media["w"].edges == before["w"].edges
+    (text,) = acc.Tensors("said")  # TensorBoard's text plugin shows it
+    assert [t.decode() for t in tensor_util.make_ndarray(text.tensor_proto)] == [
+        "first *line*",
+        "second",
+    ]
+    rows = StoreReader(tmp_path / "back").table_page(imported.run_id, "said").rows
+    assert rows == [["first *line*"], ["second"]]
 
 
 def test_sync_tensorboard_without_tensorboard_names_the_extra_and_leaves_no_run(

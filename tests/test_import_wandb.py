@@ -3,6 +3,7 @@ network), compared with what the script logged."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -158,7 +159,10 @@ def test_export_to_wandb_replays_runs_that_import_back_with_every_point(
     out = tmp_path / "export"
     args = ["export-to", "wandb", run.id, "--dir", str(root), "--to", str(out)]
     result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 0 and "wrote 1 W&B offline run (20 points)" in result.output
+    assert (
+        result.exit_code == 0
+        and "wrote 1 W&B offline run (20 points, 1 media item" in result.output
+    )
     wandb.teardown()
     again = CliRunner().invoke(cli, args)
     assert "wrote 0 W&B offline runs" in again.output and "1 were there already" in again.output
@@ -171,3 +175,85 @@ def test_export_to_wandb_replays_runs_that_import_back_with_every_point(
     assert reader.run(imported.run_id).config == {"lr": 0.5}
     (hist,) = reader.media(imported.run_id)
     assert list(hist.counts) == [3, 3, 3, 3]
+
+
+def _inspect(run_log: Path) -> list[dict]:
+    """The records of a .wandb log as W&B's own reader (wandb-core's `leet inspect`) gives them."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_log)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_export_to_wandb_carries_every_media_kind_files_and_artifacts(
+    offline: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from localtrack.cli import cli
+
+    from .rich_run import log_rich_run
+
+    root = tmp_path / "store"
+    run_id = log_rich_run(root, tmp_path)
+    out = tmp_path / "export"
+    args = ["export-to", "wandb", run_id, "--dir", str(root), "--to", str(out)]
+    result = CliRunner().invoke(cli, args)
+    wandb.teardown()
+    assert result.exit_code == 0, result.output
+    assert "(4 points, 10 media items, " in result.output and "1 artifact version)" in result.output
+    assert "not exported" not in result.output
+
+    (run_log,) = out.glob("wandb/offline-run-*/run-*.wandb")
+    records = _inspect(run_log)
+    history = [r["history"]["item"] for r in records if r["type"] == "history"]
+    assert [(h["_step"], h["loss"]) for h in history if "loss" in h] == _ours(root, run_id)["loss"]
+    (media_row,) = [h for h in history if "sample._type" in h]  # nested keys joined by "."
+    assert {k[: -len("._type")]: v for k, v in media_row.items() if k.endswith("._type")} == {
+        "sample": "image-file",
+        "gallery": "images/separated",
+        "weights": "histogram",
+        "preds": "table-file",
+        "voice": "audio-file",
+        "clip": "video-file",
+        "page": "html-file",
+        "fig": "plotly-file",
+        "cloud": "object3D-file",
+    }
+    artifacts = {
+        r["artifact"]["name"]: r["artifact"]["type"] for r in records if r["type"] == "artifact"
+    }
+    assert artifacts["net"] == "model"
+
+    back = import_from("wandb", out / "wandb", dir=tmp_path / "back")
+    (imported,) = back.runs
+    assert dict(back.unmapped) == {} and imported.new_artifacts == 1
+    assert _ours(tmp_path / "back", imported.run_id) == _ours(root, run_id)
+    ours, theirs = StoreReader(root), StoreReader(tmp_path / "back")
+
+    def media(reader: StoreReader, rid: str) -> dict:
+        return {
+            (m.key, m.index): (m.type, m.step, m.count, m.caption, m.counts, m.points,
+                               None if m.type in ("table", "plotly") else m.sha256)
+            for m in reader.media(rid)
+        }  # fmt: skip
+
+    assert media(theirs, imported.run_id) == media(ours, run_id)  # the same bytes, every kind
+    assert theirs.table_page(imported.run_id, "preds").rows == [[1, "cat"], [2, "dog"]]
+    figures = [
+        json.loads(r.media_file(rid, f.rsplit("/", 1)[-1]).read_text())["data"]
+        for r, rid in ((ours, run_id), (theirs, imported.run_id))
+        for f in [m.file for m in r.media(rid) if m.key == "fig"]
+    ]
+    assert figures[0] == figures[1]  # the same traces (plotly re-serialises the figure)
+    for name in ("notes.txt", "output.log"):
+        saved = theirs.run_file(imported.run_id, name)
+        assert saved is not None and saved.read_bytes() == ours.run_file(run_id, name).read_bytes()

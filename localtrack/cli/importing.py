@@ -23,7 +23,7 @@ from .options import (
     selection_options,
 )
 
-_SOURCES = ("csv", "parquet", "tensorboard", "mlflow", "wandb", "trackio")
+_SOURCES = ("csv", "parquet", "tensorboard", "mlflow", "wandb", "trackio", "aim")
 
 
 @click.command("import-from")
@@ -37,11 +37,11 @@ _SOURCES = ("csv", "parquet", "tensorboard", "mlflow", "wandb", "trackio")
 def import_from_cmd(
     source: str, path: str, dir_: str | None, project: str | None, dry_run: bool, as_json: bool
 ) -> None:
-    """Import runs other tools wrote on disk (TensorBoard, MLflow, W&B, Trackio, CSV/Parquet).
+    """Import runs other tools wrote on disk (TensorBoard, MLflow, W&B, Trackio, Aim, CSV/Parquet).
 
     PATH: a TensorBoard log folder, an mlruns/ folder or MLflow database (or sqlite:/// URI),
-    a wandb/ folder of offline runs, a Trackio folder of <project>.db files, a CSV or Parquet
-    file or a folder of them.
+    a wandb/ folder of offline runs, a Trackio folder of <project>.db files, the folder holding
+    an Aim repository (.aim), a CSV or Parquet file or a folder of them.
 
     Importing the same source again adds only what is new. One line per run, then one line
     per kind of thing that could not be mapped and per damaged part that was skipped.
@@ -124,8 +124,10 @@ def export_to_cmd(
 
         done = to_mlflow(root, run_ids, out)
         click.echo(
-            f"wrote {plural(len(done.written), 'run')} ({plural(done.points, 'point')}) to "
-            f"MLflow at {out}; {len(done.already)} were there already"
+            f"wrote {plural(len(done.written), 'run')} ({plural(done.points, 'point')}, "
+            f"{plural(done.media, 'media item')}, {plural(done.files, 'file')}, "
+            f"{plural(done.artifacts, 'artifact version')}) to MLflow at {out}; "
+            f"{len(done.already)} were there already"
         )
         return
     if target == "wandb":
@@ -136,7 +138,9 @@ def export_to_cmd(
             click.echo(f"not exported: {kind} ({count})", err=True)
         click.echo(
             f"wrote {plural(len(replayed.written), 'W&B offline run')} "
-            f"({plural(replayed.points, 'point')}) below {out}; "
+            f"({plural(replayed.points, 'point')}, {plural(replayed.media, 'media item')}, "
+            f"{plural(replayed.files, 'file')}, "
+            f"{plural(replayed.artifacts, 'artifact version')}) below {out}; "
             f"{len(replayed.already)} were there already. Upload: wandb sync {out}/wandb/offline-run-*"
         )
         return

@@ -9,14 +9,24 @@ group              ``localtrack.group`` tag
 metrics            every point of every key (``log_batch``), steps and values exact,
                    timestamps in milliseconds (MLflow's resolution)
 state              FINISHED, FAILED or KILLED, with the run's start and end times
+media              artifacts ``media/<key>/step-<step>.<ext>``: each stored file as it is
+                   (PNG, WAV, MP4, HTML, a table's Parquet); histograms as JSON (edges, counts)
+files              artifacts ``files/<name>`` (console output, requirements, saved files)
+artifacts          each version the run logged: ``artifacts/<name>/v<N>/<its files>``
 =================  =========================================================================
 
+``localtrack.json`` beside them lists each media item's record and each artifact version's
+name and type, so that ``import-from mlflow`` restores them as media and artifact versions.
+
 A run already exported to that store (found by its ``localtrack.run_id`` tag) is left alone,
-so exporting again adds only the runs that are new there. Media and files are not exported.
+so exporting again adds only the runs that are new there.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +34,11 @@ from typing import Any
 import pyarrow as pa
 
 from ..store.reader import StoreReader
+from .runcontent import logged_artifacts, materialized, media_files, media_record, run_files
 
 BATCH = 1000  # MLflow's log_batch takes at most 1000 metrics
 MAX_PARAM_CHARS = 6000
+INDEX = "localtrack.json"  # beside the media, files and artifacts: what each of them was
 _STATUS = {"finished": "FINISHED", "failed": "FAILED", "crashed": "KILLED", "stopped": "KILLED"}
 
 
@@ -37,6 +49,9 @@ class MlflowExport:
     written: dict[str, str] = field(default_factory=dict)
     already: dict[str, str] = field(default_factory=dict)
     points: int = 0
+    media: int = 0
+    files: int = 0
+    artifacts: int = 0
 
 
 def tracking_uri(target: str) -> str:
@@ -65,7 +80,9 @@ def export_runs(root: Path | str, run_ids: list[str], target: str) -> MlflowExpo
             if found:
                 report.already[info.id] = found[0].info.run_id
                 continue
-            report.written[info.id] = _write(client, reader, info, experiment, report)
+            mlflow_id = _write(client, reader, info, experiment, report)
+            _log_content(client, mlflow_id, reader, info.id, report)
+            report.written[info.id] = mlflow_id
     return report
 
 
@@ -108,6 +125,65 @@ def _write(
         end = int(info.ended_at * 1000) if info.ended_at else None
         client.set_terminated(mlflow_id, status=_STATUS[info.state], end_time=end)
     return mlflow_id
+
+
+def _log_content(
+    client: Any, mlflow_id: str, reader: StoreReader, run_id: str, report: MlflowExport
+) -> None:
+    """The run's media, files and logged artifact versions as the MLflow run's artifacts, with
+    ``localtrack.json`` saying what each was."""
+    with tempfile.TemporaryDirectory(prefix="localtrack-mlflow-") as tmp:
+        staging = Path(tmp)
+        index: dict[str, Any] = {"format": 1, "run_id": run_id}
+        index["media"] = _stage_media(reader, run_id, staging, report)
+        for name, path in run_files(reader, run_id):
+            target = staging / "files" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            report.files += 1
+        index["artifacts"] = _stage_artifacts(reader, run_id, staging, report)
+        if any(staging.iterdir()):
+            (staging / INDEX).write_text(json.dumps(index, allow_nan=False))
+            client.log_artifacts(mlflow_id, str(staging))
+
+
+def _stage_media(
+    reader: StoreReader, run_id: str, staging: Path, report: MlflowExport
+) -> list[dict[str, Any]]:
+    """Each media item's file below `staging` (a histogram as JSON); their index entries."""
+    entries = []
+    for media in media_files(reader, run_id):
+        item = media.item
+        target = staging / media.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if media.path is not None:
+            shutil.copyfile(media.path, target)
+        else:
+            doc = {"type": item.type, "edges": list(item.edges), "counts": list(item.counts)}
+            target.write_text(json.dumps(doc))
+        entries.append(
+            {"path": media.name, "key": item.key, "step": item.step,
+             "wall_time": item.wall_time, "record": media_record(item)}
+        )  # fmt: skip
+        report.media += 1
+    return entries
+
+
+def _stage_artifacts(
+    reader: StoreReader, run_id: str, staging: Path, report: MlflowExport
+) -> list[dict[str, Any]]:
+    """Each artifact version the run logged, below `staging`; their index entries."""
+    entries = []
+    for manifest in logged_artifacts(reader.root, run_id):
+        place = f"artifacts/{manifest.name}/v{manifest.version}"
+        with materialized(reader.root, manifest) as folder:
+            shutil.copytree(folder, staging / place)
+        entries.append(
+            {"path": place, "name": manifest.name, "type": manifest.type,
+             "description": manifest.description, "metadata": dict(manifest.metadata)}
+        )  # fmt: skip
+        report.artifacts += 1
+    return entries
 
 
 def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -7,6 +7,8 @@ metrics        scalar summaries (float64 tensors of the ``scalars`` plugin, so n
                is rounded to float32), with their steps and wall times
 histograms     ``histograms`` plugin tensors (left edge, right edge, count per bucket)
 images         ``images`` plugin tensors (width, height, the PNG bytes)
+text           tables of one ``text`` column (what ``import-from tensorboard`` makes of
+               text): ``text`` plugin tensors, one string per row
 =============  ===========================================================================
 
 Wall times are written as the stored microsecond plus half a microsecond, so a reader that
@@ -27,6 +29,7 @@ import pyarrow as pa
 
 from ..errors import UsageError
 from ..store.reader import StoreReader
+from .runcontent import table_rows
 
 
 @dataclass
@@ -130,6 +133,19 @@ def _media_value(reader: StoreReader, run_id: str, item: Any, summary_pb2: Any) 
         return summary_pb2.Summary.Value(
             tag=item.key,
             metadata=metadata.create_summary_metadata(item.key, "", converted_to_tensor=True),
+            tensor=tensor_util.make_tensor_proto(np.array(cells, dtype=object)),
+        )
+    if item.type == "table" and item.columns == ("text",) and item.file:
+        from tensorboard.plugins.text import metadata
+
+        path = reader.media_file(run_id, item.file.rsplit("/", 1)[-1])
+        if path is None:
+            return None
+        _, rows = table_rows(path)
+        cells = [str(row[0]).encode() for row in rows]
+        return summary_pb2.Summary.Value(
+            tag=item.key,
+            metadata=metadata.create_summary_metadata(display_name=None, description=None),
             tensor=tensor_util.make_tensor_proto(np.array(cells, dtype=object)),
         )
     return None

@@ -11,9 +11,11 @@
     tensorboard.py  TensorBoard event files, through the ``tensorboard`` package's loader
     tbwatch.py      init(sync_tensorboard=True): mirror a live SummaryWriter's scalars
     mlflow.py       MLflow file stores and SQLite databases, through the ``mlflow`` client
+    mlflow_layout.py  what export-to mlflow left among a run's artifacts, restored
     wandb.py        W&B offline runs: records folded into a run
     wandb_log.py    the .wandb record log's framing; records decoded by ``wandb``'s protobuf
     trackio.py      Trackio projects' SQLite files (read-only, standard library)
+    aim.py          Aim repositories, through the ``aim`` SDK (on an indexed copy)
 
 Readers never write; the publisher goes through the store's ingest area (``store/ingest``),
 the door bundle imports and syncs use, so an imported run appears whole or not at all.

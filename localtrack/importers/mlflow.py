@@ -16,7 +16,8 @@ tags                        tags as ``key=value``; ``mlflow.note.content`` → n
                             ``mlflow.user``, ``mlflow.source.*`` → system
 nested runs                 group: the top run's name, shared by it and every run below it
 artifacts                   one artifact version per run (type ``model`` when it holds an
-                            ``MLmodel`` file), linked to the run
+                            ``MLmodel`` file), linked to the run; what ``export-to mlflow``
+                            wrote (``localtrack.json``): media, files and artifact versions
 ==========================  ==================================================================
 
 Deleted runs and experiments are left out. Other ``mlflow.*`` tags are counted in the report.
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ImportSourceError
+from .mlflow_layout import take_localtrack_parts
 from .model import ArtifactFolder, ImportReport, KeyPoints, SourceRun
 
 STATES = {
@@ -54,6 +56,7 @@ _SYSTEM_TAGS = {
 }
 _KNOWN_TAGS = {"mlflow.runName", "mlflow.parentRunId", "mlflow.note.content", *_SYSTEM_TAGS}
 MAX_TAG_CHARS = 256
+_LOCALTRACK_TAG = "localtrack.tag."
 PAGE = 1000
 
 
@@ -213,6 +216,12 @@ def _map_tags(run: SourceRun, tags: dict[str, str]) -> None:
             run.notes = value
         elif key in _SYSTEM_TAGS:
             system[_SYSTEM_TAGS[key]] = value
+        elif key.startswith(_LOCALTRACK_TAG):  # what export-to mlflow wrote
+            labels.append(key[len(_LOCALTRACK_TAG) :])
+        elif key == "localtrack.group":
+            run.group = run.group or value or None
+        elif key == "localtrack.run_id":
+            continue
         elif key.startswith("mlflow."):
             if key not in _KNOWN_TAGS:
                 run.unmapped[f"mlflow: system tags ({key})"] += 1
@@ -225,10 +234,14 @@ def _map_tags(run: SourceRun, tags: dict[str, str]) -> None:
 
 
 def _artifacts(client: Any, run: SourceRun, run_id: str, tmp: Path) -> None:
-    """Download the run's artifacts (local stores: a copy) as one folder to log."""
+    """Download the run's artifacts (local stores: a copy) as one folder to log; what
+    ``export-to mlflow`` wrote there becomes media, files and artifact versions again."""
     if not client.list_artifacts(run_id):
         return
-    folder = Path(client.download_artifacts(run_id, "", str(tmp)))
+    folder = Path(client.download_artifacts(run_id, "", str(tmp / "download")))
+    take_localtrack_parts(folder, tmp / "localtrack", run)
+    if not any(folder.iterdir()):
+        return
     has_model = any(p.name == "MLmodel" for p in folder.rglob("MLmodel"))
     run.artifacts.append(
         ArtifactFolder(

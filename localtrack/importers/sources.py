@@ -54,6 +54,13 @@ SOURCES: dict[str, Source] = {
             "a Trackio folder of <project>.db files, or one of them",
         ),
         Source(
+            "aim",
+            "aim",
+            "aim",
+            "aim",
+            "a folder holding an Aim repository (.aim), or the .aim folder",
+        ),
+        Source(
             "wandb",
             "wandb",
             "wandb",

@@ -16,8 +16,11 @@ hparams        the session's hyperparameters → config
 anything else  counted per plugin in the report (graphs, audio, PR curves, ...)
 =============  ==========================================================================
 
-A run's identity is the name of its first event file (time, host, process and a counter), so
-importing the log folder again, moved or not, finds the same run. An event file whose end is
+A run's identity is its folder's own name and the name of its first event file (time, host,
+and for PyTorch and TensorFlow 2 the process and a counter), so importing the log folder again,
+moved or not, finds the same run; the folder's name keeps apart the runs of one writer whose
+files share a name (tensorboardX names them by second and host only, and ``add_scalars`` writes
+one folder per key at once). An event file whose end is
 truncated or corrupt is read up to the last whole record, and the report says how many bytes
 were skipped.
 """
@@ -80,7 +83,7 @@ def read_run(folder: Path, name: str, project: str | None) -> SourceRun:
     files = event_files(folder)
     run = SourceRun(
         source="tensorboard",
-        source_id=files[0].name,
+        source_id=f"{folder.name}/{files[0].name}",
         location=str(folder),
         project=project,
         name=name,

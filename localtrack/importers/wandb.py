@@ -11,11 +11,13 @@ tags, group, job type
 config                 config (``_wandb`` left out)
 history                metric points at ``_step``, wall time from ``_timestamp``, values
                        exactly as logged; nested dicts flatten to ``a/b``
-images, histograms,    media images (the PNG the run folder kept), media histograms,
-tables                 media tables
+images, histograms,    media images (the PNG the run folder kept; a list: a gallery),
+tables, audio, video,  media histograms, tables, audio, video, HTML, Plotly figures and 3D
+html, plotly, 3D       objects (the files as kept)
 summary                values that are no metric's last value → summary overrides
 system metrics         ``system/<name>`` rows at the sampler's counter and time
 console output         files/output.log
+saved files            files/ (``run.save()``), requirements.txt too
 artifacts              artifact versions of the run, from the files wandb staged for upload
                        (the run's own table artifacts are its tables)
 exit code              finished (0) or failed; a log with no exit record: crashed
@@ -31,21 +33,44 @@ import json
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ImportSourceError
+from ..media.audio import Audio
+from ..media.html import Html
+from ..media.object3d import Object3D
+from ..media.plotly import Plotly
 from ..media.png import png_size
-from ..media.types import Histogram, Table
+from ..media.types import Histogram, Media, Table
+from ..media.video import Video
 from ..store.media import blob_relpath
 from ..store.metrics import merge_dtype
 from .model import ArtifactFolder, ImportReport, KeyPoints, MediaPoint, SourceRun
 from .wandb_log import LogRead, records
 
-_IGNORED = {"header", "telemetry", "environment", "files", "metric", "final", "footer"}
+# W&B media kept as a file in the run folder → localtrack's own media type, read from that file
+_FILE_MEDIA: dict[str, Callable[[Path, dict[str, Any]], Media]] = {
+    "audio-file": lambda path, value: Audio(path, caption=value.get("caption")),
+    "video-file": lambda path, value: Video(path, caption=value.get("caption")),
+    "html-file": lambda path, value: Html(path),
+    "object3D-file": lambda path, value: Object3D(path, caption=value.get("caption")),
+    "plotly-file": lambda path, value: Plotly(_json_or_none(path)),  # None: an error it says
+}
+
+
+def _json_or_none(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+_IGNORED = {"header", "telemetry", "environment", "metric", "final", "footer"}
+_WANDB_FILE = 1  # FilesItem.FileType.WANDB: a file wandb writes itself (requirements, metadata)
 
 
 def log_files(path: Path) -> list[Path]:
@@ -103,6 +128,7 @@ class _RunState:
         self.config: dict[str, Any] = {}
         self.console: list[str] = []
         self.stats_step = 0
+        self.saved: list[str] = []  # files the run saved (run.save()), below files/
         self.exited: int | None = None
 
     def add(self, record: Any) -> None:
@@ -160,6 +186,11 @@ class _RunState:
 
     def _on_output(self, rec: Any) -> None:
         self.console.append(rec.line)
+
+    def _on_files(self, rec: Any) -> None:
+        for item in rec.files:
+            if item.type != _WANDB_FILE and not item.path.startswith("media/"):
+                self.saved.append(item.path)
 
     def _on_exit(self, rec: Any) -> None:
         self.exited = int(rec.exit_code)
@@ -235,6 +266,16 @@ class _RunState:
                 record, blobs = table.encode()
                 self.run.media.append(MediaPoint(key, step, wall, record, tuple(blobs)))
                 return
+        is_gallery = kind == "images/separated" and isinstance(value.get("filenames"), list)
+        if is_gallery and self._gallery(key, step, wall, value):
+            return
+        if kind in _FILE_MEDIA and isinstance(value.get("path"), str):
+            path = self._path(value["path"])
+            item = None if path is None else _FILE_MEDIA[kind](path, value)
+            if item is not None and not item.error:
+                record, blobs = item.encode()
+                self.run.media.append(MediaPoint(key, step, wall, record, tuple(blobs)))
+                return
         if kind == "histogram":
             item = Histogram(np_histogram=(value.get("values", []), value.get("bins", [])))
             if not item.error:
@@ -243,12 +284,32 @@ class _RunState:
                 return
         self.run.unmapped[f"wandb: {kind} media"] += 1
 
-    def _file(self, relative: str) -> bytes | None:
+    def _gallery(self, key: str, step: int, wall: float, value: dict[str, Any]) -> bool:
+        """A list of images logged under one key: gallery items numbered 0..count-1."""
+        names = value["filenames"]
+        captions = value.get("captions") or [None] * len(names)
+        found = [self._image(n) if isinstance(n, str) else None for n in names]
+        if not names or None in found or len(captions) != len(names):
+            return False
+        for index, (blob, caption) in enumerate(zip(found, captions, strict=True)):
+            assert blob is not None
+            sha, data, (width, height) = blob
+            record = {"type": "image", "sha256": sha, "file": blob_relpath(sha, "png"),
+                      "width": width, "height": height, "caption": caption,
+                      "index": index, "count": len(names)}  # fmt: skip
+            self.run.media.append(MediaPoint(key, step, wall, record, ((sha, "png", data),)))
+        return True
+
+    def _path(self, relative: str) -> Path | None:
         """A file the run folder kept (media), never one outside it."""
         path = (self.files / relative).resolve()
         if self.files.resolve() not in path.parents or not path.is_file():
             return None
-        return path.read_bytes()
+        return path
+
+    def _file(self, relative: str) -> bytes | None:
+        path = self._path(relative)
+        return None if path is None else path.read_bytes()
 
     def _table(self, relative: str) -> Table | None:
         data = self._file(relative)
@@ -290,9 +351,10 @@ class _RunState:
         }
         if self.console:
             run.files["output.log"] = "".join(self.console).encode()
-        requirements = self.files / "requirements.txt"
-        if requirements.is_file():
-            run.files["requirements.txt"] = requirements.read_bytes()
+        for name in ["requirements.txt", *self.saved]:
+            data = self._file(name)
+            if data is not None:
+                run.files.setdefault(name, data)
         run.state = (
             "crashed" if self.exited is None else "finished" if not self.exited else "failed"
         )
