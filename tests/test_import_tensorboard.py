@@ -76,6 +76,36 @@ def test_every_scalar_arrives_as_tensorboard_reads_it_and_reimport_adds_nothing(
     assert _our_points(root, run.run_id) == _tb_points(logs / "resnet")
 
 
+def test_a_run_imported_under_the_older_identity_is_continued_not_imported_twice(
+    tmp_path: Path,
+) -> None:
+    """Stores that imported a log before runs were told apart by folder name too (2026-11-30)
+    hold it under the first event file's name alone: importing again must add to that run."""
+    from localtrack.importers import tensorboard
+    from localtrack.importers.publish import publish, run_id_for
+    from localtrack.store.ingest.importer import Ingest
+
+    logs = tmp_path / "logs"
+    _write(logs / "resnet", range(40))
+    root = tmp_path / "store"
+    older = tensorboard.read_run(logs / "resnet", "resnet", "logs")
+    first_file = tensorboard.event_files(logs / "resnet")[0].name
+    older.source_id, older.earlier_ids = first_file, ()  # what the older importer recorded
+    ingest = Ingest(root).create()
+    try:
+        assert publish(ingest, older).status == "new"
+    finally:
+        ingest.close()
+
+    _write(logs / "resnet", range(40, 50))
+    report = import_from("tensorboard", logs, dir=root)
+    assert [(r.run_id, r.status, r.new_points) for r in report.runs] == [
+        (run_id_for("tensorboard", first_file), "updated", 12)
+    ]
+    assert [r.id for r in StoreReader(root).runs()] == [run_id_for("tensorboard", first_file)]
+    assert _our_points(root, report.runs[0].run_id) == _tb_points(logs / "resnet")
+
+
 def test_histograms_images_text_and_hparams_arrive(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     writer = SummaryWriter(str(logs / "run"))

@@ -92,6 +92,9 @@ class SourceRun:
     system: dict[str, Any] | None = None  # who ran it, where, from which program
     unmapped: Counter[str] = field(default_factory=Counter)
     damage: list[str] = field(default_factory=list)
+    # identities an older localtrack gave this run: a store that imported it from this same
+    # location under one of them goes on adding to that run instead of starting another
+    earlier_ids: tuple[str, ...] = ()
 
     @property
     def points(self) -> int:

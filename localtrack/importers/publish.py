@@ -52,6 +52,7 @@ def publish(
     ingest: Ingest, run: SourceRun, project: str | None = None, dry_run: bool = False
 ) -> RunOutcome:
     """Add what `run` holds and the store's run of that source lacks; say what changed."""
+    _keep_earlier_identity(ingest, run)
     run_id = run_id_for(run.source, run.source_id)
     paths = ingest.paths.run(run_id)
     existing = _existing_meta(paths.run_json, run)
@@ -127,6 +128,24 @@ def _log_artifacts(ingest: Ingest, run: SourceRun, run_id: str, project: str) ->
         )
         new += int(created)
     return new
+
+
+def _keep_earlier_identity(ingest: Ingest, run: SourceRun) -> None:
+    """Where the store holds this run under an identity an older localtrack gave it (imported
+    from the same location), go on with that identity rather than import the run twice."""
+    for earlier in run.earlier_ids:
+        path = ingest.paths.run(run_id_for(run.source, earlier)).run_json
+        try:
+            origin = read_json(path).get("imported_from") or {}
+        except (FileNotFoundError, AttributeError):
+            continue
+        if (origin.get("source"), origin.get("id"), origin.get("location")) == (
+            run.source,
+            earlier,
+            run.location,
+        ):
+            run.source_id = earlier
+            return
 
 
 def _with_status(outcome: RunOutcome, status: str) -> RunOutcome:

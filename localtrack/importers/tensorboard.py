@@ -84,6 +84,7 @@ def read_run(folder: Path, name: str, project: str | None) -> SourceRun:
     run = SourceRun(
         source="tensorboard",
         source_id=f"{folder.name}/{files[0].name}",
+        earlier_ids=(files[0].name,),  # before 2026-11-30: the first event file's name alone
         location=str(folder),
         project=project,
         name=name,
