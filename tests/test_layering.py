@@ -251,19 +251,29 @@ PLANTS = [
 ]
 
 
-@pytest.mark.parametrize(("rule", "target", "line"), PLANTS, ids=[f"{r}:{t}" for r, t, _ in PLANTS])
-def test_each_rule_can_fail(tmp_path: Path, rule: str, target: str, line: str) -> None:
-    copy = tmp_path / "tree"
+@pytest.fixture(scope="module")
+def tree_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of the tree for every planting (each test puts its file back afterwards)."""
+    copy = tmp_path_factory.mktemp("layering") / "tree"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "static", "templates")
     for package in ("localtrack", "webui"):
         shutil.copytree(REPO / package, copy / package, ignore=ignore)
-    runtime = rule in (IMPORT_CHEAP, RUN_PATH)
-    if not runtime:
-        assert not check_sources(copy), "the unplanted copy must pass"
-    planted = copy / target
-    planted.write_text(planted.read_text() + "\n" + textwrap.dedent(line) + "\n")
+    assert not check_sources(copy), "the unplanted copy must pass"
+    return copy
 
-    violations = check_runtime(copy, tmp_path) if runtime else check_sources(copy)
+
+@pytest.mark.parametrize(("rule", "target", "line"), PLANTS, ids=[f"{r}:{t}" for r, t, _ in PLANTS])
+def test_each_rule_can_fail(
+    tree_copy: Path, tmp_path: Path, rule: str, target: str, line: str
+) -> None:
+    runtime = rule in (IMPORT_CHEAP, RUN_PATH)
+    planted = tree_copy / target
+    original = planted.read_text()
+    planted.write_text(original + "\n" + textwrap.dedent(line) + "\n")
+    try:
+        violations = check_runtime(tree_copy, tmp_path) if runtime else check_sources(tree_copy)
+    finally:
+        planted.write_text(original)
     messages = [message for r, message in violations if r == rule]
     assert messages, f"planting {line!r} in {target} went unreported: {violations}"
     if rule not in (IMPORT_CHEAP, RUN_PATH):
