@@ -56,7 +56,7 @@ _SYSTEM_TAGS = {
 }
 _KNOWN_TAGS = {"mlflow.runName", "mlflow.parentRunId", "mlflow.note.content", *_SYSTEM_TAGS}
 MAX_TAG_CHARS = 256
-_LOCALTRACK_TAG = "localtrack.tag."
+_EXPORTED_TAG_PREFIX = "localtrack.tag."
 PAGE = 1000
 
 
@@ -216,8 +216,8 @@ def _map_tags(run: SourceRun, tags: dict[str, str]) -> None:
             run.notes = value
         elif key in _SYSTEM_TAGS:
             system[_SYSTEM_TAGS[key]] = value
-        elif key.startswith(_LOCALTRACK_TAG):  # what export-to mlflow wrote
-            labels.append(key[len(_LOCALTRACK_TAG) :])
+        elif key.startswith(_EXPORTED_TAG_PREFIX):  # what export-to mlflow wrote
+            labels.append(key[len(_EXPORTED_TAG_PREFIX) :])
         elif key == "localtrack.group":
             run.group = run.group or value or None
         elif key == "localtrack.run_id":
