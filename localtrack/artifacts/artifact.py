@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import DigestMismatchError, UsageError
-from ..store.artifacts.layout import check_entry_path, check_name
+from ..store.artifacts.layout import check_entry_path, check_name, split_namespace
 from ..store.artifacts.manifest import Entry, Manifest
 from ..store.artifacts.references import hash_reference, list_reference
 from ..store.artifacts.repository import (
@@ -60,8 +60,18 @@ class Artifact:
         return self._base_name if m is None else f"{self._base_name}:v{m.version}"
 
     @property
-    def project(self) -> str | None:
+    def namespace(self) -> str | None:
+        """ "entity/project" (the project alone without an entity) of a logged version."""
         return None if self._manifest is None else self._manifest.project
+
+    @property
+    def project(self) -> str | None:
+        """The project of a logged version (without its entity, as W&B)."""
+        return None if self._manifest is None else split_namespace(self._manifest.project)[1]
+
+    @property
+    def entity(self) -> str | None:
+        return None if self._manifest is None else split_namespace(self._manifest.project)[0]
 
     @property
     def version(self) -> str | None:
@@ -69,7 +79,7 @@ class Artifact:
 
     @property
     def qualified_name(self) -> str:
-        return f"{self.project}/{self.name}" if self._manifest else self.name
+        return f"{self.namespace}/{self.name}" if self._manifest else self.name
 
     @property
     def digest(self) -> str | None:
@@ -339,9 +349,8 @@ class Artifact:
         assert self._repo is not None
         repo = self._repo
         if (self.description, self.metadata) != (m.description, dict(m.metadata)):
-            edit_version(
-                repo.paths.collection(m.project, m.name), m.version, self.description, self.metadata
-            )
+            paths = repo.namespaces.for_writing(m.project, m.name)
+            edit_version(paths, m.version, self.description, self.metadata)
         if sorted(self.aliases) != sorted(self._saved_aliases):
             repo.set_aliases(m.project, m.name, m.version, self.aliases)
         else:
@@ -355,7 +364,7 @@ class Artifact:
         m = self._logged()
         assert self._repo is not None
         delete_version(
-            self._repo.paths.collection(m.project, m.name),
+            self._repo.namespaces.for_writing(m.project, m.name),
             m.project,
             m.name,
             m.version,

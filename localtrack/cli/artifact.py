@@ -19,7 +19,7 @@ def _root(dir_: str | None) -> Path:
 
 def _summary(a: Any) -> dict[str, Any]:
     return {
-        "name": f"{a.project}/{a.name}",
+        "name": f"{a.namespace}/{a.name}",
         "type": a.type,
         "version": a.version,
         "aliases": a.aliases,
