@@ -28,6 +28,25 @@ from ..store.artifacts.repository import (
 )
 
 
+def _walk_files(top: str, prefix: str) -> Iterator[tuple[str, str]]:
+    """(entry path, local path) of every file under `top`, as ``os.walk`` lists them (links to
+    files count, links to folders are not followed) but from each entry's type alone: no
+    ``lstat`` per folder."""
+    todo = [(top, prefix)]
+    while todo:
+        folder, base = todo.pop()
+        with os.scandir(folder) as entries:
+            found = sorted(entries, key=lambda e: e.name)
+        subdirs = []
+        for entry in found:
+            if entry.is_dir():
+                if not entry.is_symlink():
+                    subdirs.append((entry.path, f"{base}{entry.name}/"))
+            else:
+                yield base + entry.name, entry.path
+        todo.extend(reversed(subdirs))
+
+
 class Artifact:
     """``localtrack.Artifact(name, type, description=None, metadata=None)``, as in W&B."""
 
@@ -158,13 +177,8 @@ class Artifact:
         # Strings, not Path objects, and no per-file access check: a folder can hold 100,000
         # files. An unreadable one is reported, by name, when the artifact is logged.
         sources = self._sources
-        for dirpath, dirs, files in os.walk(top):
-            dirs.sort()
-            rel_dir = os.path.relpath(dirpath, top)
-            base = prefix if rel_dir == "." else prefix + rel_dir.replace(os.sep, "/") + "/"
-            for f in sorted(files):
-                rel = base + f
-                sources[rel] = Source(rel, local=f"{dirpath}/{f}")
+        for rel, local in _walk_files(top, prefix):
+            sources[rel] = Source(rel, local=local)
 
     def add_reference(
         self, uri: str, name: str | None = None, checksum: bool = True, max_objects: int = 10**7
