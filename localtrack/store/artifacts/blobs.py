@@ -216,7 +216,7 @@ class BlobStore:
                 for src in srcs:
                     name = str(src)
                     done = self._add_one(name, fans)
-                    if isinstance(done, tuple):
+                    if not isinstance(done, os.stat_result):  # (a stat_result is a tuple too)
                         pending.append(done)
                         continue
                     if len(srcs) == 1:
