@@ -109,7 +109,9 @@ def get(dir_: str | None, name: str, root: str | None) -> None:
 @artifact.command()
 @dir_option
 @click.argument("path", type=click.Path(exists=True))
-@click.option("--name", "name", required=True, help="project/name of the collection.")
+@click.option(
+    "--name", "name", required=True, help="project/name (or entity/project/name) of the collection."
+)
 @click.option("--type", "type_", default="dataset", show_default=True)
 @click.option("--alias", "aliases", multiple=True, help="Alias to set (repeatable).")
 @clean_errors
