@@ -19,7 +19,7 @@ import pytest
 
 import localtrack
 from localtrack.errors import StoreError
-from localtrack.store.artifacts import blobs, fanout
+from localtrack.store.artifacts import blobs
 from localtrack.store.artifacts.repository import ArtifactRepository
 from localtrack.store.doctor import run_doctor
 
@@ -46,11 +46,11 @@ def _large(tmp_path: Path) -> Path:
 
 
 def _fill_small_writes(monkeypatch: pytest.MonkeyPatch, after: int) -> None:
-    real = fanout._write_all
+    real = blobs._write_all
     lock = threading.Lock()
     seen = [0]
 
-    def write_all(fd: int, data: memoryview | bytes) -> None:
+    def write_all(fd: int, data: bytes) -> None:
         with lock:
             seen[0] += 1
             full = seen[0] > after
@@ -59,7 +59,7 @@ def _fill_small_writes(monkeypatch: pytest.MonkeyPatch, after: int) -> None:
             raise _enospc()
         real(fd, data)
 
-    monkeypatch.setattr(fanout, "_write_all", write_all)
+    monkeypatch.setattr(blobs, "_write_all", write_all)
 
 
 def _fill_copies(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,16 +1,16 @@
 """The blob area: every file stored once, named by its sha256, plus the gc lock and gc itself.
 
-Adding a file reads it once to hash it; only when no whole blob of that hash exists is it
-written, so re-logging unchanged content costs one hash and stores nothing. Small files (up to
-``SMALL``) are read once into a reusable buffer and hashed and written from there, on the calling
-thread, relative to their open fan-out folder, as unnamed files linked under their name when
-whole (``fanout.py``). Bigger ones are hashed, then copied (``shutil.copyfile``: kernel copy where
-possible) on a few worker threads (hashing and copying release the GIL) under a partial
-``.<sha256>.<pid>-<random>-<n>.tmp`` name in the blob's own folder and renamed into place, with
-their size and mtime checked around the copy: a file that changes while it is logged is an
-error, not a wrong blob. Memory stays bounded: one buffer per thread, and large files stream.
+Adding a file reads it once to hash it; only when no blob of that hash exists is it written, as a
+partial ``.<sha256>.<pid>-<random>.tmp`` in the blob's own fan-out folder, then renamed into place
+(a rename inside one folder: cheaper than across folders), so re-logging unchanged content costs
+one hash and stores nothing. Small files (up to ``SMALL``) are read once into memory and hashed
+and written from there, on the calling thread; bigger ones are hashed, then copied
+(``shutil.copyfile``: kernel copy where possible) on a few worker threads (hashing and copying
+release the GIL), with their size and mtime checked around the copy: a file that changes while it
+is logged is an error, not a wrong blob. Memory stays bounded: one small file at a time, and
+large ones stream.
 
-New blobs are not fsynced one by one: one ``syncfs`` makes all of them (and their names) durable
+New blobs are not fsynced one by one: one ``syncfs`` makes all of them (and their renames) durable
 before the manifest naming them is published. The manifest is the commit point; a blob that
 exists but no manifest names yet is only a candidate for gc. A power loss before that sync may
 leave a blob short, so reuse checks the size too (a short blob is rewritten).
@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ...errors import StoreError, UsageError
-from .fanout import PARTIAL_SUFFIX, FanDirs, read_small
 from .layout import ArtifactPaths, is_sha256
 
 log = logging.getLogger(__name__)
@@ -44,6 +43,7 @@ SMALL = 1 << 20
 CHUNK = 1 << 20
 GC_GRACE_S = 3600.0
 LOCK_TIMEOUT_S = 600.0
+PARTIAL_SUFFIX = ".tmp"
 
 
 def hash_stream(f: BinaryIO) -> tuple[str, int]:
@@ -74,6 +74,12 @@ def _syncfs(directory: Path) -> None:
     except (OSError, AttributeError):
         pass
     os.sync()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _workers() -> int:
@@ -146,6 +152,33 @@ class BlobStore:
             report.reused += 1
         return found
 
+    def _add_small(self, src: str, size: int) -> tuple[str, int, bool]:
+        """Store one small file from memory; (sha256, size, whether a new blob was written)."""
+        fd = os.open(src, os.O_RDONLY)
+        try:
+            data = os.read(fd, size + 1)  # a short read of a regular file means end of file
+            if len(data) > size:  # it grew since stat: read the rest
+                data += b"".join(iter(lambda: os.read(fd, CHUNK), b""))
+        finally:
+            os.close(fd)
+        sha = hashlib.sha256(data).hexdigest()
+        fan, target = self._target(sha)
+        if self._exists(target, len(data)):
+            return sha, len(data), False
+        tmp = self._tmp(fan, sha)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                _write_all(fd, data)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)  # read-only: hard-linked downloads cannot edit the store
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return sha, len(data), True
+
     def _add_large(self, src: str, st: os.stat_result) -> tuple[str, int, bool]:
         sha, size = hash_file(Path(src))
         fan, target = self._target(sha)
@@ -164,19 +197,11 @@ class BlobStore:
                 os.unlink(tmp)
         return sha, size, True
 
-    def _add_one(self, src: str, fans: FanDirs) -> tuple[str, int, bool] | os.stat_result:
-        """Store a small file (read once, on this thread); a larger one is only stat'ed (the
-        caller adds it with ``_add_large``, on a worker thread)."""
+    def _add_one(self, src: str, st: os.stat_result | None = None) -> tuple[str, int, bool]:
         try:
-            data = read_small(src, SMALL)
-            if data is not None:
-                return fans.add(data)
-            return os.stat(src)
-        except OSError as exc:
-            raise self._error(src, exc) from exc
-
-    def _add_big(self, src: str, st: os.stat_result) -> tuple[str, int, bool]:
-        try:
+            st = st or os.stat(src)
+            if st.st_size <= SMALL:
+                return self._add_small(src, st.st_size)
             return self._add_large(src, st)
         except OSError as exc:
             raise self._error(src, exc) from exc
@@ -198,41 +223,42 @@ class BlobStore:
 
     def add_file(self, src: Path, report: AddReport) -> tuple[str, int]:
         """Store the file at `src` (if its content is new); returns (sha256, size)."""
-        return self.add_files([src], report)[0]
+        sha, size, new = self._add_one(str(src))
+        report.count(new, size)
+        return sha, size
 
     def add_files(self, srcs: Sequence[str | Path], report: AddReport) -> list[tuple[str, int]]:
         """Store many files; (sha256, size) of each, in order.
 
-        Small files are added on the calling thread (``fanout.py``: for a few KiB the system
-        calls and Python work per file dominate, and threads only add GIL hand-offs: measured,
-        more CPU and no less time). Large files are hashed and copied on worker threads, beside
-        the rest. The first failure stops the rest and is raised; blobs already written stay as
-        gc candidates (nothing names them).
+        Small files are added on the calling thread: for a few KiB the system calls and Python
+        work per file dominate, and threads only add GIL hand-offs (measured: more CPU, no less
+        time). Large files are hashed and copied on worker threads, beside the rest. The first
+        failure stops the rest and is raised; blobs already written stay as gc candidates
+        (nothing names them).
         """
+        names = [str(s) for s in srcs]
         pending: list[tuple[str, int, bool] | Future[tuple[str, int, bool]]] = []
         pool: ThreadPoolExecutor | None = None
         try:
-            with FanDirs(self._root) as fans:
-                for src in srcs:
-                    name = str(src)
-                    done = self._add_one(name, fans)
-                    if not isinstance(done, os.stat_result):  # (a stat_result is a tuple too)
-                        pending.append(done)
-                        continue
-                    if len(srcs) == 1:
-                        pending.append(self._add_big(name, done))
-                        continue
+            for name in names:
+                try:
+                    st = os.stat(name)
+                except OSError as exc:
+                    raise self._error(name, exc) from exc
+                if st.st_size > SMALL and len(names) > 1:
                     pool = pool or ThreadPoolExecutor(
                         _workers(), thread_name_prefix="localtrack-blobs"
                     )
-                    pending.append(pool.submit(self._add_big, name, done))
-                results = [r.result() if isinstance(r, Future) else r for r in pending]
+                    pending.append(pool.submit(self._add_one, name, st))
+                else:
+                    pending.append(self._add_one(name, st))
+            done = [r.result() if isinstance(r, Future) else r for r in pending]
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
-        for _sha, size, new in results:
+        for _sha, size, new in done:
             report.count(new, size)
-        return [(sha, size) for sha, size, _new in results]
+        return [(sha, size) for sha, size, _new in done]
 
     def make_durable(self, report: AddReport) -> None:
         """Flush every new blob of `report` to disk before a manifest names them."""
