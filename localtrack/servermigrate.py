@@ -66,8 +66,10 @@ def migrate_server(
         _index_runs(store, index, report)
         from .store.artifacts.catalog import reindex_artifacts
         from .store.artifacts.layout import ArtifactPaths
+        from .store.artifacts.namespace import Namespaces
 
-        report.collections, problems = reindex_artifacts(index, ArtifactPaths.of_root(root))
+        namespaces = Namespaces(store, ArtifactPaths.of_root(root))
+        report.collections, problems = reindex_artifacts(index, namespaces)
         report.problems += problems
     finally:
         index.close()

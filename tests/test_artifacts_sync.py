@@ -294,7 +294,7 @@ def test_collections_carry_the_namespace_of_the_run_that_logged_them(
 ) -> None:
     _team_pipeline(root, tmp_path / "data")
     docs = _state(root)
-    assert docs["proj/ds"]["entity"] == "team"
+    assert (docs["team/proj/ds"]["entity"], docs["team/proj/ds"]["project"]) == ("team", "proj")
     assert docs["proj/loose"]["entity"] is None  # logged without a run: the project alone
 
 
@@ -316,22 +316,27 @@ def test_a_key_scoped_to_the_runs_namespace_syncs_their_artifacts(
             client = SyncClient.for_store(root, remote)
             report = client.sync([run_id])
             assert [r.outcome for r in report.runs] == ["failed"]
-            assert [(a.collection, a.outcome) for a in report.artifacts] == [("proj/ds", "failed")]
+            assert [(a.collection, a.outcome) for a in report.artifacts] == [
+                ("team/proj/ds", "failed")
+            ]
             assert "forbidden" in report.artifacts[0].message
             assert not ArtifactRepository(server_root).collections()
         remote = Remote(AppTransport(app), api_key=mine, retry=fast_retry(4))
         client = SyncClient.for_store(root, remote)
         report = client.sync([run_id])
         assert not report.failed
-        assert [(a.collection, a.outcome) for a in report.artifacts] == [("proj/ds", "sent")]
-        assert _state(server_root)["proj/ds"] == _state(root)["proj/ds"]
-        # the server keeps the namespace: the same name sent for another entity is a conflict
-        doc = dict(_state(root)["proj/ds"], entity="other")
+        assert [(a.collection, a.outcome) for a in report.artifacts] == [("team/proj/ds", "sent")]
+        assert _state(server_root)["team/proj/ds"] == _state(root)["team/proj/ds"]
+        # the same name of another entity's project is another collection, beside it
+        doc = dict(_state(root)["team/proj/ds"], entity="other")
         status, body = _post(app, COMMIT_PATH, {"protocol": 1, "collection": doc}, mine)
-        assert status == 403  # a scoped key is asked first; an admin gets the conflict:
+        assert status == 403  # a scoped key only writes its own namespace
         admin = keys.create("root", "admin").token
         status, body = _post(app, COMMIT_PATH, {"protocol": 1, "collection": doc}, admin)
-        assert status == 409 and body["error"]["code"] == "artifact_conflict"
+        assert status == 200, body
+        server = _state(server_root)
+        assert sorted(server) == ["other/proj/ds", "team/proj/ds"]
+        assert server["other/proj/ds"]["versions"] == server["team/proj/ds"]["versions"]
     finally:
         app.extensions["localtrack"].close()
         app.extensions["localtrack_ingest"].close()
@@ -373,7 +378,9 @@ def test_cli_sync_bundle_with_a_scoped_key_to_a_real_server(root: Path, tmp_path
         done = run_cli("sync", "--bundle", str(bundle), "--to", proc.url, "--json", env=env)
         assert done.returncode == 0, done.stderr
         out = json.loads(done.stdout)
-        assert [(a["collection"], a["outcome"]) for a in out["artifacts"]] == [("proj/ds", "sent")]
-        assert _state(server_root)["proj/ds"] == _state(root)["proj/ds"]
+        assert [(a["collection"], a["outcome"]) for a in out["artifacts"]] == [
+            ("team/proj/ds", "sent")
+        ]
+        assert _state(server_root)["team/proj/ds"] == _state(root)["team/proj/ds"]
     finally:
         proc.stop()

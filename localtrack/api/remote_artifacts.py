@@ -15,17 +15,23 @@ import os
 import shutil
 import tempfile
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from ..artifacts.artifact import Artifact
+from ..artifacts.query import names_namespace, namespace_of_spec
 from ..artifacts.spec import parse_spec
 from ..errors import DigestMismatchError, UsageError
 from ..store.artifacts.blobs import hash_file
 from ..store.artifacts.collection import Use
-from ..store.artifacts.layout import FORMAT_VERSION, MANIFEST_FORMAT, check_entry_path
+from ..store.artifacts.layout import (
+    FORMAT_VERSION,
+    MANIFEST_FORMAT,
+    check_entry_path,
+    split_namespace,
+)
 from ..store.artifacts.manifest import Entry, Manifest, parse_manifest
 from ..store.artifacts.references import open_reference
 
@@ -40,10 +46,13 @@ def manifest_from_view(view: dict[str, Any]) -> Manifest:
     from disk is (every field's type, each entry's path, the digest over the entries)."""
     version = str(view.get("version") or "")
     producer = view.get("producer")
+    namespace = view.get("project")
+    if not isinstance(namespace, str):
+        raise UsageError(f"the server named no project for an artifact version ({namespace!r})")
     doc = {
         "format": MANIFEST_FORMAT,
         "format_version": FORMAT_VERSION,
-        "project": view.get("project"),
+        "project": split_namespace(namespace)[1],
         "name": view.get("name"),
         "version": int(version[1:]) if version[1:].isdigit() else version,
         "type": view.get("type"),
@@ -58,7 +67,7 @@ def manifest_from_view(view: dict[str, Any]) -> Manifest:
             for f in view.get("files") or ()
         },
     }
-    return parse_manifest(doc)
+    return replace(parse_manifest(doc), project=namespace)
 
 
 @dataclass
@@ -177,7 +186,7 @@ class RemoteArtifacts:
         return self.backend._send("GET", path).json()
 
     def _collection_path(self, project: str, name: str) -> str:
-        return f"/projects/{quote(project, safe='')}/artifacts/{quote(name, safe='')}"
+        return f"/projects/{quote(project, safe='/')}/artifacts/{quote(name, safe='')}"
 
     def download_file(self, manifest: Manifest, path: str, dest: Path) -> None:
         """Stream the file at `path` of a version into `dest` (not checked: the caller does)."""
@@ -192,27 +201,20 @@ class RemoteArtifacts:
         return Artifact(manifest.name, manifest.type)._bind(repo, manifest)  # type: ignore[arg-type]
 
     def _projects(self) -> list[str]:
-        """The server's projects that can hold artifacts: artifact collections are named by a
-        plain project, and the server's project routes by namespace, so these are the projects
-        whose runs name no entity."""
-        names = [str(p["name"]) for p in self._get("/projects").get("projects", [])]
-        return sorted(n for n in names if "/" not in n)
+        """The server's projects ("project" or "entity/project": artifact collections live in
+        the namespaces the server's project routes name)."""
+        return sorted(str(p["name"]) for p in self._get("/projects").get("projects", []))
 
     def _collections(self, project: str) -> list[tuple[str, str]]:
-        view = self._get(f"/projects/{quote(project, safe='')}/artifacts")
+        view = self._get(f"/projects/{quote(project, safe='/')}/artifacts")
         return [(c["name"], g["type"]) for g in view.get("types", []) for c in g["collections"]]
+
+    def _holders(self, name: str) -> list[str]:
+        return [p for p in self._projects() if name in dict(self._collections(p))]
 
     def artifact(self, spec: str, type: str | None) -> Artifact:
         parsed = parse_spec(spec)
-        project = parsed.project
-        if project is None:
-            owners = [p for p in self._projects() if parsed.name in dict(self._collections(p))]
-            if len(owners) != 1:
-                held = "no project" if not owners else "projects " + ", ".join(owners)
-                raise UsageError(
-                    f"artifact {spec!r}: name it as 'project/{parsed.name}:…' ({held} hold it)"
-                )
-            project = owners[0]
+        project = namespace_of_spec(parsed, spec, lambda: self._holders(parsed.name))
         art = self._version(project, parsed.name, parsed.label)
         if type is not None and art.type != type:
             raise UsageError(f"{art.qualified_name} has type {art.type!r}, not {type!r}")
@@ -224,7 +226,7 @@ class RemoteArtifacts:
         wanted = None if name is None else parse_spec(name.split(":")[0])
         out = []
         for proj in [project] if project else self._projects():
-            if wanted is not None and wanted.project not in (None, proj):
+            if wanted is not None and not names_namespace(wanted, proj):
                 continue
             for coll, kind in self._collections(proj):
                 if (wanted is None or coll == wanted.name) and (type is None or kind == type):
@@ -238,9 +240,10 @@ class RemoteArtifacts:
         parsed = parse_spec(name)
         if parsed.project is None:
             raise UsageError(f"name the collection as 'project/{parsed.name}'")
-        view = self._get(self._collection_path(parsed.project, parsed.name))
+        project = namespace_of_spec(parsed, name, lambda: self._holders(parsed.name))
+        view = self._get(self._collection_path(project, parsed.name))
         labels = sorted((v["version"] for v in view.get("versions", [])), key=lambda v: int(v[1:]))
-        out = [self._version(parsed.project, parsed.name, v) for v in labels]
+        out = [self._version(project, parsed.name, v) for v in labels]
         return [a for a in out if type is None or a.type == type]
 
     def run_artifacts(self, run_id: str, used: bool) -> list[Any]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import DigestMismatchError, UsageError
-from ..store.artifacts.layout import check_entry_path, check_name
+from ..store.artifacts.layout import check_entry_path, check_name, split_namespace
 from ..store.artifacts.manifest import Entry, Manifest
 from ..store.artifacts.references import hash_reference, list_reference
 from ..store.artifacts.repository import (
@@ -26,6 +26,25 @@ from ..store.artifacts.repository import (
     verify_folder,
     verify_references,
 )
+
+
+def _walk_files(top: str, prefix: str) -> Iterator[tuple[str, str]]:
+    """(entry path, local path) of every file under `top`, as ``os.walk`` lists them (links to
+    files count, links to folders are not followed) but from each entry's type alone: no
+    ``lstat`` per folder."""
+    todo = [(top, prefix)]
+    while todo:
+        folder, base = todo.pop()
+        with os.scandir(folder) as entries:
+            found = sorted(entries, key=lambda e: e.name)
+        subdirs = []
+        for entry in found:
+            if entry.is_dir():
+                if not entry.is_symlink():
+                    subdirs.append((entry.path, f"{base}{entry.name}/"))
+            else:
+                yield base + entry.name, entry.path
+        todo.extend(reversed(subdirs))
 
 
 class Artifact:
@@ -60,8 +79,18 @@ class Artifact:
         return self._base_name if m is None else f"{self._base_name}:v{m.version}"
 
     @property
-    def project(self) -> str | None:
+    def namespace(self) -> str | None:
+        """ "entity/project" (the project alone without an entity) of a logged version."""
         return None if self._manifest is None else self._manifest.project
+
+    @property
+    def project(self) -> str | None:
+        """The project of a logged version (without its entity, as W&B)."""
+        return None if self._manifest is None else split_namespace(self._manifest.project)[1]
+
+    @property
+    def entity(self) -> str | None:
+        return None if self._manifest is None else split_namespace(self._manifest.project)[0]
 
     @property
     def version(self) -> str | None:
@@ -69,7 +98,7 @@ class Artifact:
 
     @property
     def qualified_name(self) -> str:
-        return f"{self.project}/{self.name}" if self._manifest else self.name
+        return f"{self.namespace}/{self.name}" if self._manifest else self.name
 
     @property
     def digest(self) -> str | None:
@@ -148,13 +177,8 @@ class Artifact:
         # Strings, not Path objects, and no per-file access check: a folder can hold 100,000
         # files. An unreadable one is reported, by name, when the artifact is logged.
         sources = self._sources
-        for dirpath, dirs, files in os.walk(top):
-            dirs.sort()
-            rel_dir = os.path.relpath(dirpath, top)
-            base = prefix if rel_dir == "." else prefix + rel_dir.replace(os.sep, "/") + "/"
-            for f in sorted(files):
-                rel = base + f
-                sources[rel] = Source(rel, local=f"{dirpath}/{f}")
+        for rel, local in _walk_files(top, prefix):
+            sources[rel] = Source(rel, local=local)
 
     def add_reference(
         self, uri: str, name: str | None = None, checksum: bool = True, max_objects: int = 10**7
@@ -339,9 +363,8 @@ class Artifact:
         assert self._repo is not None
         repo = self._repo
         if (self.description, self.metadata) != (m.description, dict(m.metadata)):
-            edit_version(
-                repo.paths.collection(m.project, m.name), m.version, self.description, self.metadata
-            )
+            paths = repo.namespaces.for_writing(m.project, m.name)
+            edit_version(paths, m.version, self.description, self.metadata)
         if sorted(self.aliases) != sorted(self._saved_aliases):
             repo.set_aliases(m.project, m.name, m.version, self.aliases)
         else:
@@ -355,7 +378,7 @@ class Artifact:
         m = self._logged()
         assert self._repo is not None
         delete_version(
-            self._repo.paths.collection(m.project, m.name),
+            self._repo.namespaces.for_writing(m.project, m.name),
             m.project,
             m.name,
             m.version,

@@ -8,14 +8,22 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..store.artifacts.layout import check_name
+from ..store.artifacts.layout import check_name, join_namespace
 from ..store.artifacts.repository import ArtifactRepository
 from .artifact import Artifact
+from .query import artifact as find_artifact
 from .spec import parse_spec
 
 
 def _repo(run: Any) -> ArtifactRepository:
     return ArtifactRepository(Path(run.dir).parent.parent)
+
+
+def _namespace(run: Any) -> str:
+    """The run's "entity/project" (the project alone without an entity): its artifacts' home."""
+    project = check_name(run.project, "project name")
+    entity = getattr(run, "entity", None)
+    return join_namespace(check_name(entity, "entity name") if entity else None, project)
 
 
 def _as_artifact(
@@ -50,7 +58,7 @@ def log_artifact(
     if not art.is_draft():
         raise UsageError(f"{art.qualified_name} is already logged; use new_draft() to change it")
     repo = _repo(run)
-    project = check_name(run.project, "project name")
+    project = _namespace(run)
     manifest, _created, _report = repo.log(
         project,
         art._base_name,
@@ -72,7 +80,7 @@ def use_artifact(
     if isinstance(artifact_or_name, Artifact):
         art = artifact_or_name
         if art.is_draft():
-            project = check_name(run.project, "project name")
+            project = _namespace(run)
             manifest, _, _ = repo.log(
                 project,
                 art._base_name,
@@ -83,10 +91,7 @@ def use_artifact(
             )
             art._bind(repo, manifest)
     else:
-        spec = parse_spec(artifact_or_name, run.project)
-        assert spec.project is not None
-        manifest, _state = repo.resolve(spec.project, spec.name, spec.label)
-        art = Artifact(spec.name, manifest.type)._bind(repo, manifest)
+        art = find_artifact(repo.store.root, artifact_or_name, default=_namespace(run))
     if type is not None and art.type != type:
         raise UsageError(f"{art.qualified_name} has type {art.type!r}, not {type!r}")
     m = art._logged()

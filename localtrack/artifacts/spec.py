@@ -5,18 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UsageError
-from ..store.artifacts.layout import LATEST, check_name
+from ..store.artifacts.layout import LATEST, check_name, join_namespace, split_namespace
 
 
 @dataclass(frozen=True)
 class Spec:
+    """`project` is the namespace ("project" or "entity/project"), None when none was named
+    and no default was given; `exact` is whether the reference named its entity."""
+
     project: str | None
     name: str
     label: str
+    exact: bool = False
 
 
 def parse_spec(spec: str, default_project: str | None = None) -> Spec:
-    """The project, name and version label ('latest' when none) a reference string names."""
+    """The namespace, name and version label ('latest' when none) a reference string names.
+
+    `default_project` is the namespace of the caller (a run's "entity/project"): "name" is
+    looked for there and "project/name" in that entity, as W&B does.
+    """
     if not isinstance(spec, str) or not spec:
         raise UsageError(f"artifact reference {spec!r} must be a non-empty string")
     path, _, label = spec.partition(":")
@@ -27,5 +35,12 @@ def parse_spec(spec: str, default_project: str | None = None) -> Spec:
             "or entity/project/name[:alias]"
         )
     name = check_name(parts[-1])
-    project = check_name(parts[-2], "project name") if len(parts) >= 2 else default_project
-    return Spec(project, name, label or LATEST)
+    default_entity = split_namespace(default_project)[0] if default_project else None
+    if len(parts) == 3:
+        entity = check_name(parts[0], "entity name")
+        project = join_namespace(entity, check_name(parts[1], "project name"))
+    elif len(parts) == 2:
+        project = join_namespace(default_entity, check_name(parts[0], "project name"))
+    else:
+        project = default_project
+    return Spec(project, name, label or LATEST, exact=len(parts) == 3)

@@ -19,7 +19,7 @@ def _root(dir_: str | None) -> Path:
 
 def _summary(a: Any) -> dict[str, Any]:
     return {
-        "name": f"{a.project}/{a.name}",
+        "name": f"{a.namespace}/{a.name}",
         "type": a.type,
         "version": a.version,
         "aliases": a.aliases,
@@ -109,7 +109,9 @@ def get(dir_: str | None, name: str, root: str | None) -> None:
 @artifact.command()
 @dir_option
 @click.argument("path", type=click.Path(exists=True))
-@click.option("--name", "name", required=True, help="project/name of the collection.")
+@click.option(
+    "--name", "name", required=True, help="project/name (or entity/project/name) of the collection."
+)
 @click.option("--type", "type_", default="dataset", show_default=True)
 @click.option("--alias", "aliases", multiple=True, help="Alias to set (repeatable).")
 @clean_errors

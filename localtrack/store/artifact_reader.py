@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import UsageError
 from .artifacts.collection import CollectionState
-from .artifacts.layout import CollectionPaths, check_entry_path, check_name
+from .artifacts.layout import CollectionPaths, check_entry_path, check_name, check_namespace
 from .artifacts.manifest import Entry, Manifest
 from .artifacts.repository import ArtifactRepository
 
@@ -141,7 +141,7 @@ class ArtifactReader:
 
     def project_view(self, project: str) -> dict[str, Any]:
         """Collections of `project` grouped by type (types and names sorted)."""
-        check_name(project, "project name")
+        check_namespace(project)
         types: dict[str, list[dict[str, Any]]] = {}
         for state in self._states(project):
             live = state.live
@@ -199,7 +199,7 @@ class ArtifactReader:
         return out
 
     def _state(self, project: str, name: str) -> CollectionState:
-        check_name(project, "project name")
+        check_namespace(project)
         check_name(name)
         state = self.repo.state(project, name)
         if not state.versions:
@@ -260,7 +260,7 @@ class ArtifactReader:
 
     def _part(self, project: str, name: str) -> _Part:
         """The lineage part of one collection: cached while its folders are unchanged."""
-        paths = self.repo.paths.collection(project, name)
+        paths = self.repo.collection(project, name)
         key = (str(self.repo.store.root), project, name)
         fingerprint = _fingerprint(paths)
         with _parts_lock:
@@ -354,7 +354,7 @@ def _gone(node: str) -> dict[str, Any]:
     if node.startswith("run:"):
         return {"id": node, "kind": "run", "run_id": node[4:]}
     project_name, _, version = node[len("artifact:") :].rpartition(":")
-    project, _, name = project_name.partition("/")
+    project, _, name = project_name.rpartition("/")
     return {"id": node, "kind": "artifact", "project": project, "name": name,
             "version": version, "type": "deleted", "aliases": []}  # fmt: skip
 

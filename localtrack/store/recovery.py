@@ -254,8 +254,10 @@ def reindex(root: StoreRoot) -> tuple[int, list[str]]:
             count += 1
         from .artifacts.catalog import reindex_artifacts
         from .artifacts.layout import ArtifactPaths
+        from .artifacts.namespace import Namespaces
 
-        problems += reindex_artifacts(index, ArtifactPaths.of_root(root.root))[1]
+        namespaces = Namespaces(root, ArtifactPaths.of_root(root.root))
+        problems += reindex_artifacts(index, namespaces)[1]
     finally:
         index.close()
     return count, problems

@@ -44,7 +44,10 @@ SENT, CURRENT, FAILED, WOULD_SEND = "sent", "current", "failed", "would-send"
 
 
 def doc_key(doc: Mapping[str, Any]) -> str:
-    return f"{doc.get('project')}/{doc.get('name')}"
+    """ "entity/project/name", or "project/name" without an entity (as ``CollectionDoc.key``)."""
+    entity = doc.get("entity")
+    prefix = f"{entity}/" if entity else ""
+    return f"{prefix}{doc.get('project')}/{doc.get('name')}"
 
 
 def doc_digest(doc: Mapping[str, Any]) -> str:

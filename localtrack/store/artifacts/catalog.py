@@ -16,7 +16,8 @@ from typing import Any
 from ...errors import IndexUnavailableError
 from ..indexbackend import IndexBackend
 from .collection import CollectionState, load_state
-from .layout import ArtifactPaths
+from .layout import CollectionPaths
+from .namespace import Namespaces
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +52,14 @@ def _write(index: IndexBackend, state: CollectionState) -> None:
 
 
 def index_collection(
-    index: IndexBackend | None, paths: ArtifactPaths, project: str, name: str
+    index: IndexBackend | None, paths: CollectionPaths, project: str, name: str
 ) -> None:
-    """Refresh one collection's rows from its files (best effort: the files are the truth)."""
+    """Refresh one collection's rows from its files (best effort: the files are the truth);
+    `project` is its namespace ("project" or "entity/project")."""
     if index is None:
         return
     try:
-        state = load_state(paths.collection(project, name), project, name)
+        state = load_state(paths, project, name)
         with index.transaction():
             _write(index, state)
             index.bump_changes()
@@ -65,15 +67,15 @@ def index_collection(
         log.warning("artifact index not updated for %s/%s: %s", project, name, exc)
 
 
-def reindex_artifacts(index: IndexBackend, paths: ArtifactPaths) -> tuple[int, list[str]]:
+def reindex_artifacts(index: IndexBackend, namespaces: Namespaces) -> tuple[int, list[str]]:
     """Rebuild every artifact table from the files; returns (collections, problems)."""
     problems: list[str] = []
     count = 0
     with index.transaction():
         index.delete_artifact_rows()
-    for project, name in paths.collection_names():
+    for project, name in namespaces.names():
         try:
-            state = load_state(paths.collection(project, name), project, name)
+            state = load_state(namespaces.collection(project, name), project, name)
         except (OSError, ValueError) as exc:
             problems.append(f"artifact {project}/{name}: {exc}")
             continue

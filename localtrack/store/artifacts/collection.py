@@ -135,9 +135,11 @@ def load_state(paths: CollectionPaths, project: str, name: str) -> CollectionSta
     state = CollectionState(project, name)
     for v in paths.versions_on_disk():
         try:
-            state.versions[v] = load_manifest(paths, v)
+            m = load_manifest(paths, v)
         except FileNotFoundError:
             continue
+        # a manifest names its project alone: the namespace is the folder's
+        state.versions[v] = m if m.project == project else replace(m, project=project)
     edits: dict[int, tuple[Any, Any]] = {}
     for seq in paths.event_seqs():
         try:

@@ -11,9 +11,11 @@ from pathlib import Path
 
 from ...errors import CorruptDataError
 from ..layout import is_partial_name
+from ..root import StoreRoot
 from .blobs import GC_GRACE_S, BlobStore
 from .collection import load_state
 from .layout import ArtifactPaths
+from .namespace import Namespaces
 
 REPORT_ID = "artifacts"
 
@@ -52,9 +54,10 @@ def check_artifacts(root: Path, repair: bool) -> tuple[list[str], list[str]]:
         if repair:
             p.unlink(missing_ok=True)
             actions.append(f"removed {p.relative_to(root)}")
-    for project, name in paths.collection_names():
+    namespaces = Namespaces(StoreRoot(root), paths)
+    for project, name in namespaces.names():
         try:
-            state = load_state(paths.collection(project, name), project, name)
+            state = load_state(namespaces.collection(project, name), project, name)
         except (OSError, ValueError, CorruptDataError) as exc:
             problems.append(f"artifact {project}/{name}: {exc}")
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -28,6 +29,46 @@ def check_name(value: str, what: str = "artifact name") -> str:
             "(no '/', no '..', not starting with '.')"
         )
     return value
+
+
+def is_name(value: str) -> bool:
+    return bool(_NAME_RE.fullmatch(value)) and ".." not in value
+
+
+def split_namespace(namespace: str) -> tuple[str | None, str]:
+    """(entity or None, project) of "entity/project" or "project"; UsageError otherwise."""
+    if not isinstance(namespace, str) or namespace.count("/") > 1:
+        raise UsageError(f"project {namespace!r} is not allowed: use 'project' or 'entity/project'")
+    entity, _, project = namespace.rpartition("/")
+    check_name(project, "project name")
+    return (check_name(entity, "entity name") if entity else None), project
+
+
+def join_namespace(entity: str | None, project: str) -> str:
+    """ "entity/project", or just the project when there is no entity."""
+    return f"{entity}/{project}" if entity else project
+
+
+def check_namespace(namespace: str) -> str:
+    """`namespace` if it is "project" or "entity/project" of valid names; UsageError otherwise."""
+    split_namespace(namespace)
+    return namespace
+
+
+def folder_of(namespace: str) -> str:
+    """The folder of a namespace under ``collections/`` ("team/p" -> "team%2Fp", "p" -> "p")."""
+    return urllib.parse.quote(check_namespace(namespace), safe="")
+
+
+def namespace_of_folder(folder: str) -> str | None:
+    """The namespace a folder under ``collections/`` names, or None (not one of ours)."""
+    namespace = urllib.parse.unquote(folder)
+    if urllib.parse.quote(namespace, safe="") != folder:
+        return None
+    try:
+        return check_namespace(namespace)
+    except UsageError:
+        return None
 
 
 def check_alias(alias: str) -> str:
@@ -145,22 +186,8 @@ class ArtifactPaths:
     def collections(self) -> Path:
         return self.dir / "collections"
 
-    def collection(self, project: str, name: str) -> CollectionPaths:
-        check_name(project, "project name")
+    def collection(self, namespace: str, name: str) -> CollectionPaths:
+        """The folder of `namespace`/`name` in the current layout (a store's older folders
+        are found through ``namespace.Namespaces``)."""
         check_name(name)
-        return CollectionPaths(self.collections / project / name)
-
-    def collection_names(self) -> list[tuple[str, str]]:
-        """Every (project, name) with a folder on disk, sorted."""
-        out: list[tuple[str, str]] = []
-        try:
-            projects = sorted(p for p in self.collections.iterdir() if p.is_dir())
-        except FileNotFoundError:
-            return out
-        for project in projects:
-            if not _NAME_RE.fullmatch(project.name):
-                continue
-            for coll in sorted(p for p in project.iterdir() if p.is_dir()):
-                if _NAME_RE.fullmatch(coll.name) and ".." not in coll.name:
-                    out.append((project.name, coll.name))
-        return out
+        return CollectionPaths(self.collections / folder_of(namespace) / name)

@@ -43,7 +43,11 @@ def entries_digest(entries: Mapping[str, Entry]) -> str:
 
 @dataclass(frozen=True)
 class Manifest:
-    """An immutable version (or, with `deleted_at`, its tombstone)."""
+    """An immutable version (or, with `deleted_at`, its tombstone).
+
+    `project` is the collection's namespace, "project" or "entity/project"; the document holds
+    the project alone (the namespace is the collection folder's, docs/format.md).
+    """
 
     project: str
     name: str
@@ -74,7 +78,7 @@ class Manifest:
         doc: dict[str, Any] = {
             "format": MANIFEST_FORMAT,
             "format_version": FORMAT_VERSION,
-            "project": self.project,
+            "project": self.project.rpartition("/")[2],
             "name": self.name,
             "version": self.version,
             "type": self.type,

@@ -29,8 +29,17 @@ from .collection import (
     publish_version,
     record_use,
 )
-from .layout import LATEST, ArtifactPaths, check_alias, check_entry_path, check_name
+from .layout import (
+    LATEST,
+    ArtifactPaths,
+    CollectionPaths,
+    check_alias,
+    check_entry_path,
+    check_name,
+    check_namespace,
+)
 from .manifest import Entry, Manifest
+from .namespace import Namespaces
 from .references import hash_reference, open_reference
 
 
@@ -50,6 +59,11 @@ class ArtifactRepository:
         self.store = StoreRoot(root, create=create)
         self.paths = ArtifactPaths.of_root(self.store.root)
         self.blobs = BlobStore(self.paths)
+        self.namespaces = Namespaces(self.store, self.paths)
+
+    def collection(self, project: str, name: str) -> CollectionPaths:
+        """The folder of collection `name` of `project` ("project" or "entity/project")."""
+        return self.namespaces.collection(project, name)
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -57,7 +71,7 @@ class ArtifactRepository:
         index = self.store.open_index()
         if index is not None:
             try:
-                index_collection(index, self.paths, project, name)
+                index_collection(index, self.collection(project, name), project, name)
             finally:
                 index.close()
 
@@ -74,8 +88,9 @@ class ArtifactRepository:
         run_id: str | None = None,
         linked_from: Mapping[str, Any] | None = None,
     ) -> tuple[Manifest, bool, AddReport]:
-        """Store the sources and publish a version (or find the identical one)."""
-        coll = self.paths.collection(project, name)
+        """Store the sources and publish a version (or find the identical one); `project` is
+        the namespace, "project" or "entity/project"."""
+        coll = self.namespaces.for_writing(project, name)
         aliases = [a for a in aliases if a == LATEST or check_alias(a)]  # before any byte
         report = AddReport()
         with self.blobs.writing():
@@ -112,7 +127,7 @@ class ArtifactRepository:
 
     def set_aliases(self, project: str, name: str, version: int, aliases: Iterable[str]) -> None:
         """Make `aliases` exactly the user aliases of `version` (moving them from elsewhere)."""
-        coll = self.paths.collection(project, name)
+        coll = self.namespaces.for_writing(project, name)
         state = load_state(coll, project, name)
         wanted = {a for a in aliases if a != "latest"}
         current = {a for a, v in state.aliases.items() if v == version}
@@ -121,7 +136,7 @@ class ArtifactRepository:
         self._index(project, name)
 
     def use(self, project: str, name: str, version: int, run_id: str, run_project: str) -> None:
-        record_use(self.paths.collection(project, name), run_id, run_project, version)
+        record_use(self.namespaces.for_writing(project, name), run_id, run_project, version)
         self._index(project, name)
 
     def reindex_collection(self, project: str, name: str) -> None:
@@ -130,13 +145,14 @@ class ArtifactRepository:
     # -- reading -----------------------------------------------------------------------------
 
     def state(self, project: str, name: str) -> CollectionState:
-        return load_state(self.paths.collection(project, name), project, name)
+        return load_state(self.collection(project, name), project, name)
 
     def collections(self, project: str | None = None) -> list[tuple[str, str]]:
-        return [c for c in self.paths.collection_names() if project in (None, c[0])]
+        """(namespace, name) of every collection (of namespace `project`), sorted."""
+        return [c for c in self.namespaces.names() if project in (None, c[0])]
 
     def resolve(self, project: str, name: str, label: str) -> tuple[Manifest, CollectionState]:
-        check_name(project, "project name")
+        check_namespace(project)
         check_name(name)
         state = self.state(project, name)
         if not state.versions:

@@ -8,17 +8,19 @@ A collection travels as one JSON document (docs/sync.md, "Artifacts")::
      "uses":     [<uses/<run>.v<N>.json>, ...]} # lineage: which run used which version
 
 The receiver checks every field (``parse_collection``: a ``DocumentError`` naming the field),
-then mirrors the sender's files into ``<root>/artifacts/collections/<project>/<name>/`` at the
-same version numbers and event sequence numbers, so versions, aliases, their recorded moves and
-lineage read the same on both sides. A file already here with other content is a conflict (409
+then mirrors the sender's files into the collection's folder of its namespace
+(``<root>/artifacts/collections/<entity%2Fproject or project>/<name>/``) at the same version
+numbers and event sequence numbers, so versions, aliases, their recorded moves and lineage read
+the same on both sides. A file already here with other content is a conflict (409
 ``artifact_conflict``), never overwritten; a version deleted on either side stays deleted.
 
-A collection lives in one ``entity/project`` namespace, like a run (``collection_entity``): the
-entity of the first run here that logged one of its versions (None when no run logged one: the
-project alone), or, once a collection has been received, the entity recorded beside it
-(``namespace.json``). A document naming another entity than the one held is a conflict. Blobs of new versions come from
-the ingest staging area (uploaded or read from a bundle, hash-verified) and are added to the
-artifact blob area under its gc lock before any manifest naming them is published.
+A collection lives in one ``entity/project`` namespace, like a run: ``team/p/ds`` and
+``other/p/ds`` are two collections. The one conflict of namespaces left is a store written
+before entities were part of the layout, whose plain ``p/ds`` folder belongs to an entity: a
+document for ``p/ds`` without one is refused there (``store/artifacts/namespace.py``). Blobs of
+new versions come from the ingest staging area (uploaded or read from a bundle, hash-verified)
+and are added to the artifact blob area under its gc lock before any manifest naming them is
+published.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from typing import Any
 
 from ...errors import (
     ArtifactConflictError,
-    CorruptDataError,
     DocumentError,
     MissingBlobsError,
     UsageError,
@@ -39,16 +40,20 @@ from ...errors import (
 from .. import jsondoc
 from ..artifacts.blobs import AddReport
 from ..artifacts.collection import load_manifest
-from ..artifacts.layout import FORMAT_VERSION, CollectionPaths, check_alias, check_name
+from ..artifacts.layout import (
+    FORMAT_VERSION,
+    CollectionPaths,
+    check_alias,
+    check_name,
+    join_namespace,
+    split_namespace,
+)
 from ..artifacts.manifest import Manifest, parse_manifest
 from ..artifacts.repository import ArtifactRepository
 from ..atomic import publishing, write_json_atomic
 from ..layout import is_valid_run_id
-from ..root import StoreRoot
-from ..runmeta import load as load_run_json
 
 DOCUMENT = "artifact collection"
-NAMESPACE_FILE = "namespace.json"
 MAX_VERSIONS = 100_000
 MAX_EVENTS = 1_000_000
 MAX_USES = 1_000_000
@@ -106,8 +111,13 @@ class CollectionDoc:
     uses: tuple[dict[str, Any], ...]
 
     @property
+    def namespace(self) -> str:
+        """ "entity/project", or the project alone."""
+        return join_namespace(self.entity, self.project)
+
+    @property
     def key(self) -> str:
-        return f"{self.project}/{self.name}"
+        return f"{self.namespace}/{self.name}"
 
     def to_json(self) -> dict[str, Any]:
         """The document again, as ``collection_document`` writes it (to send it on)."""
@@ -182,51 +192,13 @@ def _check_use(i: int, use: dict[str, Any]) -> dict[str, Any]:
     return use
 
 
-def _run_entity(store: StoreRoot, run_id: str) -> tuple[bool, str | None]:
-    """(whether the run is here, its entity)."""
-    try:
-        meta = load_run_json(store.run(run_id).run_json)
-    except (OSError, CorruptDataError, UsageError):
-        return False, None
-    entity = meta.get("entity")
-    return True, entity if isinstance(entity, str) and entity else None
-
-
-def recorded_entity(paths: CollectionPaths) -> tuple[bool, str | None]:
-    """(whether a namespace was recorded when the collection was received, its entity)."""
-    try:
-        data = _read(paths.dir / NAMESPACE_FILE)
-    except (OSError, ValueError):
-        return False, None
-    entity = data.get("entity") if isinstance(data, dict) else None
-    return True, entity if isinstance(entity, str) and entity else None
-
-
-def collection_entity(
-    repo: ArtifactRepository, project: str, name: str, versions: list[Manifest] | None = None
-) -> str | None:
-    """The entity of the namespace `project/name` lives in: the one recorded when it was
-    received, else that of the first run here that logged one of its versions, else None."""
-    paths = repo.paths.collection(project, name)
-    recorded, entity = recorded_entity(paths)
-    if recorded:
-        return entity
-    if versions is None:
-        versions = [load_manifest(paths, v) for v in paths.versions_on_disk()]
-    for m in sorted(versions, key=lambda m: m.version):
-        if m.run_id and is_valid_run_id(m.run_id):
-            found, entity = _run_entity(repo.store, m.run_id)
-            if found:
-                return entity
-    return None
-
-
 def collection_document(repo: ArtifactRepository, project: str, name: str) -> dict[str, Any]:
-    """The document that carries `project/name` of `repo`, read from its files (the truth)."""
-    paths = repo.paths.collection(project, name)
+    """The document that carries `project/name` of `repo` (`project`: its namespace), read
+    from its files (the truth)."""
+    paths = repo.collection(project, name)
     manifests = [load_manifest(paths, v) for v in paths.versions_on_disk()]
     versions = [m.as_json() for m in manifests]
-    entity = collection_entity(repo, project, name, manifests)
+    entity, project = split_namespace(project)
     events = [_read(paths.event(seq)) for seq in paths.event_seqs()]
     uses = []
     if paths.uses.is_dir():
@@ -277,16 +249,14 @@ class ArtifactIngest:
         self, doc: CollectionDoc, counts: Callable[[str], bool] | None = None
     ) -> CollectionPlan:
         """What is new here and which blobs are missing; ArtifactConflictError on a clash."""
-        paths = self.repo.paths.collection(doc.project, doc.name)
+        held = self.repo.namespaces.clash(doc.namespace, doc.name)
+        if held is not None:
+            raise ArtifactConflictError(
+                f"artifact {doc.key} here belongs to {held!r}, not {doc.namespace!r} (a store "
+                "written before entities were recorded); rename one of them"
+            )
+        paths = self.repo.collection(doc.namespace, doc.name)
         plan = CollectionPlan()
-        if paths.versions_on_disk():
-            held = collection_entity(self.repo, doc.project, doc.name)
-            if held != doc.entity:
-                raise ArtifactConflictError(
-                    f"artifact {doc.key} here belongs to {_namespace(held, doc.project)!r}, "
-                    f"not {_namespace(doc.entity, doc.project)!r}; a collection name is one "
-                    "namespace's: rename one of them"
-                )
         new: set[int] = set()
         for m in doc.versions:
             here = _manifest_here(paths, m.version)
@@ -320,7 +290,6 @@ class ArtifactIngest:
         self, doc: CollectionDoc, counts: Callable[[str], bool] | None = None
     ) -> CollectionPlan:
         """Mirror `doc` here: blobs first (durable), then manifests, events, uses; idempotent."""
-        paths = self.repo.paths.collection(doc.project, doc.name)
         with self.repo.blobs.writing():
             plan = self.plan(doc, counts)
             if plan.missing:
@@ -335,16 +304,7 @@ class ArtifactIngest:
                     if got != sha:
                         raise MissingBlobsError(f"staged blob {sha[:12]}… is damaged", [sha])
             self.repo.blobs.make_durable(report)
-            if not recorded_entity(paths)[0]:
-                paths.dir.mkdir(parents=True, exist_ok=True)
-                record = {"format_version": FORMAT_VERSION, "entity": doc.entity}
-                _publish(paths.dir / NAMESPACE_FILE, json.dumps(record).encode() + b"\n")
-                held = recorded_entity(paths)[1]
-                if held != doc.entity:  # a concurrent first apply for another namespace won
-                    raise ArtifactConflictError(
-                        f"artifact {doc.key} here belongs to {_namespace(held, doc.project)!r}, "
-                        f"not {_namespace(doc.entity, doc.project)!r}"
-                    )
+            paths = self.repo.namespaces.for_writing(doc.namespace, doc.name)
             for m in plan.versions:
                 _publish(paths.manifest(m.version), m.to_bytes(), tombstone=m.deleted)
             for ev in plan.events:
@@ -355,12 +315,8 @@ class ArtifactIngest:
                 doc_use = {"format_version": FORMAT_VERSION, **use}
                 write_json_atomic(paths.use(use["run_id"], int(use["version"])), doc_use)
         if not plan.current:
-            self.repo.reindex_collection(doc.project, doc.name)
+            self.repo.reindex_collection(doc.namespace, doc.name)
         return plan
-
-
-def _namespace(entity: str | None, project: str) -> str:
-    return f"{entity}/{project}" if entity else project
 
 
 def _manifest_here(paths: CollectionPaths, version: int) -> Manifest | None:
