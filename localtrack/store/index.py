@@ -68,6 +68,23 @@ RUN_COLUMNS = [
 ]
 
 
+def shard_row(run_id: str, shard: ShardInfo) -> tuple[Any, ...]:
+    """A shard's row of the ``shards`` table, in the column order both index backends insert."""
+    n = shard.name
+    return (
+        run_id,
+        n.filename,
+        n.segment,
+        n.first_batch,
+        n.last_batch,
+        shard.rows,
+        shard.bytes,
+        shard.sha256,
+        shard.min_step,
+        shard.max_step,
+    )
+
+
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
     if readonly:
         # quoted: a store under a folder named with "#", "?", "%" or a space must open this
@@ -190,21 +207,7 @@ class Index:
         self.conn.executemany(
             "INSERT OR REPLACE INTO shards (run_id, name, segment, first_batch, last_batch, rows,"
             " bytes, sha256, min_step, max_step) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    run_id,
-                    s.name.filename,
-                    s.name.segment,
-                    s.name.first_batch,
-                    s.name.last_batch,
-                    s.rows,
-                    s.bytes,
-                    s.sha256,
-                    s.min_step,
-                    s.max_step,
-                )
-                for s in add
-            ],
+            [shard_row(run_id, s) for s in add],
         )
 
     def delete_run(self, run_id: str) -> None:

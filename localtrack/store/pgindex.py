@@ -26,7 +26,7 @@ import psycopg
 import psycopg_pool
 
 from ..errors import IndexUnavailableError
-from .index import ARTIFACT_COLUMNS, RUN_COLUMNS
+from .index import ARTIFACT_COLUMNS, RUN_COLUMNS, shard_row
 from .indexbackend import redacted
 from .keystats import KeyStats
 from .pgschema import ADVISORY_LOCK_KEY, MIGRATIONS, VERSION_TABLE
@@ -242,21 +242,7 @@ class PgIndex:
         self._executemany(
             f"INSERT INTO shards ({','.join(cols)}) VALUES ({','.join(['%s'] * len(cols))}) "
             f"ON CONFLICT (run_id, name) DO UPDATE SET {updates}",
-            [
-                (
-                    run_id,
-                    s.name.filename,
-                    s.name.segment,
-                    s.name.first_batch,
-                    s.name.last_batch,
-                    s.rows,
-                    s.bytes,
-                    s.sha256,
-                    s.min_step,
-                    s.max_step,
-                )
-                for s in add
-            ],
+            [shard_row(run_id, s) for s in add],
         )
 
     def delete_run(self, run_id: str) -> None:
