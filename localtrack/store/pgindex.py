@@ -10,7 +10,8 @@ its end. Connections are checked when borrowed, so a PostgreSQL restart costs fa
 while it is down. The schema (``pgschema.py``) is migrated by the first process that opens the
 index, under an advisory lock, so replicas starting together apply each migration once.
 
-psycopg is imported only here (and in ``pgdocs.py``), and only when an index URL is given.
+psycopg is imported only here (and in ``pgdocs.py``, ``pgaudit.py``, ``pglisten.py``), and only when
+an index URL is given.
 """
 
 from __future__ import annotations
