@@ -30,6 +30,7 @@ from ..errors import IndexUnavailableError
 from .index import ARTIFACT_COLUMNS, RUN_COLUMNS
 from .indexbackend import redacted
 from .keystats import KeyStats
+from .pglisten import NOTIFY_SQL
 from .pgschema import ADVISORY_LOCK_KEY, MIGRATIONS, VERSION_TABLE
 
 if TYPE_CHECKING:
@@ -270,7 +271,10 @@ class PgIndex:
             self._execute(f"DELETE FROM {table}")
 
     def bump_changes(self) -> None:
+        """Move the change counter and tell every listening replica (pglisten.py) when the
+        transaction commits."""
         self._execute("UPDATE store_state SET value = value + 1 WHERE name='changes'")
+        self._execute(NOTIFY_SQL)
 
     def replace_artifact_rows(
         self,
