@@ -373,7 +373,11 @@ class FaultProxy:
         finally:
             conn.close()
 
-    def _forward(self, head: bytes, body: bytes, method: str = "GET") -> bytes | None:
+    def _forward(
+        self, head: bytes, body: bytes, method: str = "GET", port: int | None = None
+    ) -> bytes | None:
+        """Send one request upstream (to `port`, default ``upstream_port``); the reply, or None
+        when the upstream failed (the client's connection is then closed without a reply)."""
         lines = [
             line
             for line in head.split(b"\r\n")
@@ -381,7 +385,8 @@ class FaultProxy:
         ]
         lines.append(b"Connection: close")
         try:
-            with socket.create_connection(("127.0.0.1", self.upstream_port), timeout=30) as up:
+            upstream = ("127.0.0.1", port or self.upstream_port)
+            with socket.create_connection(upstream, timeout=30) as up:
                 up.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
                 head2, rest = _read_until(up, b"", b"\r\n\r\n")
                 if head2 is None:

@@ -3,7 +3,8 @@ alias moves, logins), by whom, from where; who may read it (admins: a page and i
 and ``localtrack server audit``); and that nothing can edit or delete an entry.
 
 One real waitress server on 127.0.0.1 (``ThreadServer``) is driven through every recorded action
-once (module fixture); the tests then read what it recorded.
+once (module fixture); the tests then read what it recorded. Twice: with the log in the store
+directory (SQLite) and in a real PostgreSQL index (``--index``, tests/pg_fixtures.py).
 """
 
 from __future__ import annotations
@@ -87,12 +88,28 @@ def _sync(client: Path, url: str, token: str) -> None:
         transport.close()
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module", params=["directory", "postgresql"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
     """Every audited action done once against a real server: keys made and one revoked on the
     CLI, a sync (a run and an artifact whose alias moves), a run edited and one deleted, a
-    bundle imported, a good and a bad sign-in, a bad bearer key."""
-    tmp = tmp_path_factory.mktemp("audit")
+    bundle imported, a good and a bad sign-in, a bad bearer key. With "postgresql", the server
+    and the commands use a PostgreSQL index (LOCALTRACK_INDEX_URL, as `--index` sets it) while
+    the actions are done; the tests then read the log with that URL given explicitly."""
+    url = ""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_cluster").new_database()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("LOCALTRACK_INDEX_URL", url)
+        yield from _serve(tmp_path_factory.mktemp("audit"), url)
+    if url:
+        from localtrack.store.pgindex import close_pools
+
+        close_pools()
+
+
+def _serve(tmp: Path, index_url: str) -> Iterator[dict[str, Any]]:
     root, client = tmp / "server", tmp / "cluster"
     root.mkdir()
     tokens = {
@@ -137,6 +154,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             "ids": ids,
             "bundle": bundle_ids,
             "artifact_run": artifact_run,
+            "index_url": index_url,
         }
     app.extensions["localtrack_ingest"].close()
 
@@ -250,21 +268,37 @@ def test_no_api_or_database_statement_edits_or_deletes_an_entry(served: dict[str
             served["url"] + "/api/v1/audit", method, served["tokens"]["admin"], {}
         )
         assert status == 405
-    db = sqlite3.connect(served["root"] / "server" / "audit.db")
-    try:
-        for statement in ("UPDATE audit_log SET user = 'x'", "DELETE FROM audit_log"):
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                db.execute(statement)
-    finally:
-        db.close()
+    statements = ["UPDATE audit_log SET \"user\" = 'x'", "DELETE FROM audit_log"]
+    if served["index_url"]:
+        import psycopg
+
+        assert not (served["root"] / "server" / "audit.db").exists()  # it is in PostgreSQL
+        for statement in [*statements, "TRUNCATE audit_log"]:
+            with (
+                psycopg.connect(served["index_url"]) as conn,  # as the database's superuser
+                pytest.raises(psycopg.errors.RaiseException, match="append-only"),
+            ):
+                conn.execute(statement)
+    else:
+        db = sqlite3.connect(served["root"] / "server" / "audit.db")
+        try:
+            for statement in statements:
+                with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                    db.execute(statement)
+        finally:
+            db.close()
     assert len(_entries(served, "?limit=500")["entries"]) > 10
 
 
-def test_cli_prints_the_log_filtered(served: dict[str, Any]) -> None:
+def test_cli_prints_the_log_filtered(
+    served: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCALTRACK_INDEX_URL", "")  # only --index names the PostgreSQL index
     root = str(served["root"])
-    keys = json.loads(_cli("server", "audit", "--dir", root, "--action", "key", "--json").stdout)
+    where = ["--dir", root, *(["--index", served["index_url"]] if served["index_url"] else [])]
+    keys = json.loads(_cli("server", "audit", *where, "--action", "key", "--json").stdout)
     assert [e["action"] for e in keys] == ["key.create", "key.revoke", *["key.create"] * 3]
-    text = _cli("server", "audit", "--dir", root, "--user", "ci", "--limit", "1").stdout
+    text = _cli("server", "audit", *where, "--user", "ci", "--limit", "1").stdout
     assert len(text.splitlines()) == 1 and " ci " in text and "127.0.0.1" in text
     bad = CliRunner().invoke(cli, ["server", "audit", "--dir", root, "--since", "soon"])
     assert bad.exit_code != 0 and "--since 'soon' is not a time" in bad.output

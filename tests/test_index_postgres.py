@@ -89,8 +89,15 @@ def test_processes_starting_together_migrate_once(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         rows = conn.execute("SELECT version, name FROM localtrack_schema ORDER BY 1").fetchall()
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables")}
-    assert [r[0] for r in rows] == [1, 2, 3]
-    assert {"runs", "metric_keys", "shards", "artifact_versions", "server_documents"} <= tables
+    assert [r[0] for r in rows] == [1, 2, 3, 4]
+    assert {
+        "runs",
+        "metric_keys",
+        "shards",
+        "artifact_versions",
+        "server_documents",
+        "audit_log",
+    } <= tables
 
 
 def test_a_bad_or_unreachable_index_url_is_refused_by_name(root: Path) -> None:

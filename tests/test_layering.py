@@ -32,9 +32,14 @@ RUN_PATH = "run-path"
 STORE_THIRD_PARTY = {"pyarrow", "numpy", "sqlite_utils"}
 STORE_LOCALTRACK = {"localtrack.errors", "localtrack.settings"}
 # The PostgreSQL index (docs/deploy.md) keeps all of localtrack's SQL in the store, as DESIGN.md
-# §6 asks; its driver may be imported by these two modules only, which load only when an index
+# §6 asks; its driver may be imported by these modules only, which load only when an index
 # URL is given (never by `import localtrack` or a run: IMPORT_FORBIDDEN and RUN_PATH_FORBIDDEN).
-STORE_POSTGRES_MODULES = {"localtrack.store.pgindex", "localtrack.store.pgdocs"}
+STORE_POSTGRES_MODULES = {
+    "localtrack.store.pgindex",
+    "localtrack.store.pgdocs",
+    "localtrack.store.pgaudit",
+    "localtrack.store.pglisten",
+}
 STORE_POSTGRES_THIRD_PARTY = {"psycopg", "psycopg_pool"}
 SYNC_FORBIDDEN_TOP = {"flask", "werkzeug", "waitress", "webui", "click"}
 WEBUI_PARQUET_SEAM = "webui.export"  # documented as the one place in the UI that touches pyarrow

@@ -144,6 +144,7 @@ def changes() -> Response:
             "counter": counter,
             "clock": bucket,
             "watching": state.feed.observer_kind if state.feed is not None else "off",
+            "notifications": state.feed.notifications if state.feed is not None else None,
         }
     )
 

@@ -11,6 +11,9 @@ costs almost nothing and no connection stays open (waitress's thread pool is sma
   there changes on every flush of every run.
 - A rescan thread asks ``StoreReader.changes()`` every few seconds and bumps the counter when it
   moved: the backstop for inotify overflow, a missing directory, or an observer that failed.
+- With a PostgreSQL index (a server's ``--index``), the counter also moves on every ``NOTIFY``
+  a commit sends, through any replica (``localtrack/store/pglisten.py``): replicas see each
+  other's commits at once, without sharing a filesystem that inotify could watch.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ class ChangeFeed:
         self._observer: Any = None
         self._rescan: threading.Thread | None = None
         self._last_changes: int | None = None
+        self._listener: Any = None
 
     @property
     def version(self) -> int:
@@ -104,15 +108,34 @@ class ChangeFeed:
             target=self._rescan_loop, name="localtrack-ui-rescan", daemon=True
         )
         self._rescan.start()
+        url = self.reader.store.index_url
+        if url:
+            from localtrack.store.pglisten import ChangeListener
+
+            self._listener = ChangeListener(url, self.bump).start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
+        if self._listener is not None:
+            self._listener.stop()
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=5)
         if self._rescan is not None:
             self._rescan.join(timeout=5)
+
+    @property
+    def notifications(self) -> dict[str, Any] | None:
+        """With a PostgreSQL index: whether this process is listening, and how many change
+        notifications it heard (None without one)."""
+        if self._listener is None:
+            return None
+        return {
+            "from": "postgresql",
+            "listening": self._listener.connected,
+            "heard": self._listener.notifications,
+        }
 
     @property
     def observer_kind(self) -> str:

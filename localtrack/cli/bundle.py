@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from ..humanize import plural
+from ..settings import resolve
 from .options import (
     EXIT_FAILED_RUNS,
     blobs_option,
@@ -96,7 +97,8 @@ def import_cmd(
 
     root = existing_store(dir_, create)
     report = import_bundle(bundle, root, blobs_url=blobs_url(blobs))
-    if (Path(root) / SERVER_DIR).is_dir():  # a server's store: its audit log says who imported
+    # a server's store (keys in server/, or a PostgreSQL index): its audit log says who imported
+    if (Path(root) / SERVER_DIR).is_dir() or resolve("index_url"):
         record_cli_event(
             root,
             "bundle.import",

@@ -142,6 +142,7 @@ def server_check(
 
 @server_cmd.command("audit")
 @dir_option
+@index_option
 @click.option("--user", default=None, help="Only what this user did.")
 @click.option(
     "--action", default=None, help="Only this action (login = login.ok and login.failed)."
@@ -153,6 +154,7 @@ def server_check(
 @clean_errors
 def server_audit(
     dir_: str | None,
+    index_url: str | None,
     user: str | None,
     action: str | None,
     since: str | None,
@@ -162,6 +164,8 @@ def server_audit(
 ) -> None:
     """Print the server's audit log, newest first: key changes, syncs, imports, run edits and
     deletions, alias moves, logins; with who, key, time (UTC) and source address.
+
+    With --index postgresql://… (as the server was started with) it reads the log there.
 
     Example: localtrack server audit --dir /srv/lt --action login --since 2026-11-30
     """
@@ -173,7 +177,8 @@ def server_audit(
         since=None if since is None else parse_time(since, "--since"),
         until=None if until is None else parse_time(until, "--until"),
     )
-    rows = _audit_rows(open_audit_log(existing_store(dir_)), query, limit)
+    log = open_audit_log(existing_store(dir_), use_index_url(index_url) or "")
+    rows = _audit_rows(log, query, limit)
     if as_json:
         click.echo(json.dumps([row.to_json() for row in rows], indent=1))
         return

@@ -4,13 +4,15 @@ from where. Append-only.
 
 ::
 
-    log = open_audit_log("/srv/localtrack")          # <root>/server/audit.db (SQLite)
+    log = open_audit_log("/srv/localtrack")          # <root>/server/audit.db (SQLite), or the
+                                                     # table audit_log of a PostgreSQL index
     log.append(AuditEvent("run.delete", user="alice", source="10.0.0.7", key_id="3f9a0c1b2d4e",
                           target="1a2b3c4d"))
     log.rows(AuditQuery(user="alice", action="run"))  # newest first, a page at a time
 
-Storage sits behind ``AuditLog`` (``append`` and ``rows``), so another backend (PostgreSQL) is a
-class with those two methods. The SQLite one keeps its own file, apart from ``index.db`` (which
+Storage sits behind ``AuditLog`` (``append`` and ``rows``): ``SqliteAuditLog`` here, and
+``pgaudit.PgAuditLog`` when the server's index is in PostgreSQL (``--index``), where triggers
+refuse UPDATE, DELETE and TRUNCATE alike. The SQLite one keeps its own file, apart from ``index.db`` (which
 ``localtrack reindex`` and ``doctor --repair`` may rebuild): triggers refuse every UPDATE and
 DELETE, and no API or CLI path edits or deletes an entry. How a database admin prunes old
 entries is in docs/deploy.md. Times are seconds since the epoch (UTC), shown as ISO 8601 with Z.
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import StoreError, UsageError
+from ..settings import resolve
 
 AUDIT_FILE = "audit.db"
 SERVER_DIR = "server"  # = localtrack.apikeys.SERVER_DIR (the store may not import it)
@@ -51,13 +54,13 @@ CREATE TABLE IF NOT EXISTS audit_log (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at REAL NOT NULL,
     action TEXT NOT NULL,
-    user TEXT,
+    "user" TEXT,
     key_id TEXT,
     source TEXT NOT NULL,
     target TEXT,
     detail TEXT NOT NULL DEFAULT '{}'
 );
-CREATE INDEX IF NOT EXISTS audit_log_user ON audit_log (user, id);
+CREATE INDEX IF NOT EXISTS audit_log_user ON audit_log ("user", id);
 CREATE INDEX IF NOT EXISTS audit_log_action ON audit_log (action, id);
 CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
@@ -145,36 +148,50 @@ class SqliteAuditLog:
             raise StoreError(f"the audit log {self.path} cannot be {what}: {exc}") from exc
 
     def append(self, event: AuditEvent) -> int:
-        if event.action not in ACTIONS:
-            raise UsageError(f"unknown audit action {event.action!r}")
-        detail = json.dumps(dict(event.detail), ensure_ascii=False, separators=(",", ":"))
-        values = (event.at, event.action, event.user, event.key_id, event.source, event.target)
+        values = (*event_values(event), detail_json(event))
         with self._conn("written") as db, db:
-            cursor = db.execute(
-                "INSERT INTO audit_log (at, action, user, key_id, source, target, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (*values, detail),
-            )
+            cursor = db.execute(f"{INSERT_SQL} VALUES (?, ?, ?, ?, ?, ?, ?)", values)
             return int(cursor.lastrowid or 0)
 
     def rows(self, query: AuditQuery) -> list[AuditRow]:
         if not self.path.exists():
             return []
-        where, args = _where(query)
-        sql = (
-            "SELECT id, at, action, user, key_id, source, target, detail FROM audit_log"
-            f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT ?"
-        )
+        sql, args = select_sql(query)
         with self._conn("read") as db:
-            found = db.execute(sql, [*args, _limit(query.limit)]).fetchall()
-        return [_row(*r) for r in found]
+            found = db.execute(sql, args).fetchall()
+        return [row_of(*r) for r in found]
+
+
+INSERT_SQL = 'INSERT INTO audit_log (at, action, "user", key_id, source, target, detail)'
+
+
+def event_values(event: AuditEvent) -> tuple[Any, ...]:
+    """(at, action, user, key_id, source, target) as INSERT_SQL takes them."""
+    return (event.at, event.action, event.user, event.key_id, event.source, event.target)
+
+
+def detail_json(event: AuditEvent) -> str:
+    """The event's detail as stored (UsageError for an action the log does not know)."""
+    if event.action not in ACTIONS:
+        raise UsageError(f"unknown audit action {event.action!r}")
+    return json.dumps(dict(event.detail), ensure_ascii=False, separators=(",", ":"))
+
+
+def select_sql(query: AuditQuery, placeholder: str = "?") -> tuple[str, list[Any]]:
+    """The SELECT for `query` and its arguments, with `placeholder` for each ("%s": psycopg)."""
+    where, args = _where(query)
+    sql = (
+        'SELECT id, at, action, "user", key_id, source, target, detail FROM audit_log'
+        f"{' WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT ?"
+    )
+    return sql.replace("?", placeholder), [*args, _limit(query.limit)]
 
 
 def _where(query: AuditQuery) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     args: list[Any] = []
     if query.user:
-        where.append("user = ?")
+        where.append('"user" = ?')
         args.append(query.user)
     if query.action:
         where.append("(action = ? OR action LIKE ? ESCAPE '\\')")
@@ -194,7 +211,7 @@ def _limit(limit: int) -> int:
     return max(1, min(int(limit), MAX_PAGE))
 
 
-def _row(
+def row_of(
     id_: int,
     at: float,
     action: str,
@@ -212,8 +229,17 @@ def _row(
     return AuditRow(id_, event)
 
 
-def open_audit_log(root: str | Path) -> SqliteAuditLog:
-    """The audit log of the server store at `root` (``<root>/server/audit.db``)."""
+def open_audit_log(root: str | Path, index_url: str | None = None) -> AuditLog:
+    """The audit log of the server store at `root`: the table ``audit_log`` of its PostgreSQL
+    index when it has one (`index_url`, default ``LOCALTRACK_INDEX_URL``), else
+    ``<root>/server/audit.db``."""
+    from .root import check_index_url
+
+    url = check_index_url(resolve("index_url") if index_url is None else index_url)
+    if url:
+        from .pgaudit import PgAuditLog
+
+        return PgAuditLog(url)
     return SqliteAuditLog(Path(root).expanduser().absolute() / SERVER_DIR / AUDIT_FILE)
 
 

@@ -10,7 +10,8 @@ its end. Connections are checked when borrowed, so a PostgreSQL restart costs fa
 while it is down. The schema (``pgschema.py``) is migrated by the first process that opens the
 index, under an advisory lock, so replicas starting together apply each migration once.
 
-psycopg is imported only here (and in ``pgdocs.py``), and only when an index URL is given.
+psycopg is imported only here (and in ``pgdocs.py``, ``pgaudit.py``, ``pglisten.py``), and only when
+an index URL is given.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..errors import IndexUnavailableError
 from .index import ARTIFACT_COLUMNS, RUN_COLUMNS, shard_row
 from .indexbackend import redacted
 from .keystats import KeyStats
+from .pglisten import NOTIFY_SQL
 from .pgschema import ADVISORY_LOCK_KEY, MIGRATIONS, VERSION_TABLE
 
 if TYPE_CHECKING:
@@ -255,7 +257,10 @@ class PgIndex:
             self._execute(f"DELETE FROM {table}")
 
     def bump_changes(self) -> None:
+        """Move the change counter and tell every listening replica (pglisten.py) when the
+        transaction commits."""
         self._execute("UPDATE store_state SET value = value + 1 WHERE name='changes'")
+        self._execute(NOTIFY_SQL)
 
     def replace_artifact_rows(
         self,

@@ -79,4 +79,23 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        4,
+        "audit_log",
+        """
+        CREATE TABLE audit_log (
+            id bigserial PRIMARY KEY, at double precision NOT NULL, action text NOT NULL,
+            "user" text, key_id text, source text NOT NULL, target text,
+            detail text NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX audit_log_user ON audit_log ("user", id);
+        CREATE INDEX audit_log_action ON audit_log (action, id);
+        CREATE FUNCTION audit_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+        CREATE TRIGGER audit_log_no_update_or_delete BEFORE UPDATE OR DELETE ON audit_log
+            FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_change();
+        CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+            FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
+        """,
+    ),
 )
