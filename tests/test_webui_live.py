@@ -131,6 +131,25 @@ def test_slow_snapshot_is_rebuilt_in_the_background(
     assert client.get("/api/v1/projects").headers["ETag"] != first.headers["ETag"]
 
 
+def test_a_project_that_just_arrived_is_found_even_while_snapshots_are_slow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that syncs and then asks for its project at once must not get a 404 from the
+    snapshot of before the sync (the slow path answers other requests from the old one)."""
+    from webui import state as state_module
+
+    monkeypatch.setattr(state_module, "SYNC_BUILD_S", -1.0)  # every build counts as slow
+    monkeypatch.setattr(state_module, "MIN_GAP_FACTOR", 1e6)  # no background rebuild comes
+    log_run(tmp_path, "p", "first", steps=3)
+    client = create_app(tmp_path, watch=False).test_client()
+    assert client.get("/api/v1/projects").status_code == 200  # the snapshot without "q"
+    log_run(tmp_path, "q", "second", steps=3)
+    runs = client.get("/api/v1/projects/q/runs")
+    assert runs.status_code == 200, runs.json
+    assert [r["name"] for r in runs.json["rows"]] == ["second"]
+    assert client.get("/api/v1/projects/nope/runs").status_code == 404
+
+
 def test_watch_limit_falls_back_to_watching_the_root(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -105,14 +105,15 @@ class UIState:
         changes = self.reader.changes() if self.feed is not None else None
         return (self.counter(), changes, int(time.time() // SNAPSHOT_MAX_AGE_S))
 
-    def snapshot(self) -> Snapshot:
-        """The current snapshot of every run (see the module docstring for when it is rebuilt)."""
+    def snapshot(self, fresh: bool = False) -> Snapshot:
+        """The current snapshot of every run (see the module docstring for when it is rebuilt);
+        `fresh`: built in this request if it is out of date, however long that takes."""
         stamp = self._stamp()
         with self._lock:
             current = self._snapshot
             if current is not None and current.stamp == stamp:
                 return current
-            if current is not None and current.build_s > SYNC_BUILD_S:
+            if current is not None and current.build_s > SYNC_BUILD_S and not fresh:
                 self._rebuild_later(current)
                 if has_request_context():
                     g.lt_etag = current.etag  # see responses.conditional
@@ -187,7 +188,13 @@ class UIState:
     def records(self, project: str | None) -> list[Record]:
         """Flattened records of every run (of one project), newest first."""
         snap = self.snapshot()
-        return snap.records if project is None else snap.by_project.get(project, [])
+        if project is None:
+            return snap.records
+        if project not in snap.by_project and snap.stamp != self._stamp():
+            # a project that just arrived (a sync, an import) must not answer "no such project"
+            # from an out-of-date snapshot: this request waits for the new one
+            snap = self.snapshot(fresh=True)
+        return snap.by_project.get(project, [])
 
     def close(self) -> None:
         if self.feed is not None:
