@@ -152,8 +152,13 @@
   let preload = null;
   const thePreload = () => preload || (preload = new Preload(document.getElementById("lt-first-charts")));
   /* Collects the loads charts ask for within one tick and sends one request per set of
-   * shared arguments (runs, x axis, buckets, grouping), up to BATCH keys each. */
-  const BATCH = 12, FIRST = 3;
+   * shared arguments (runs, x axis, buckets, grouping), up to BATCH keys each. The page's
+   * first request holds FIRST charts, fewer of many runs (at most FIRST_LINES lines, and at
+   * least one chart): = webui/pages.py's first_count. The later ones hold up to BATCH_LINES
+   * lines, so a 100-run grid's charts come in several smaller replies that the server works
+   * on side by side and that paint as each arrives. */
+  const BATCH = 12, FIRST = 3, FIRST_LINES = 60, BATCH_LINES = 400;
+  const perRequest = (most, lines, runs) => Math.max(1, Math.min(most, Math.floor(lines / Math.max(1, runs))));
   class ChartFeed {
     constructor() { this.queue = []; this.timer = null; this.bytes = 0; }
     request(params, etag) {
@@ -177,9 +182,14 @@
       /* The page's first request carries only the first few charts (the top of the screen), so
        * they paint while the server works on the rest: the first screen first. */
       for (const { rest, items } of groups.values()) {
+        const runs = String(rest.runs).split(",").length, batch = perRequest(BATCH, BATCH_LINES, runs);
         let i = 0;
-        if (!this.started) { this.started = true; i = Math.min(FIRST, items.length); this.send(rest, items.slice(0, i)); }
-        for (; i < items.length; i += BATCH) this.send(rest, items.slice(i, i + BATCH));
+        if (!this.started) {
+          this.started = true;
+          i = Math.min(perRequest(FIRST, FIRST_LINES, runs), items.length);
+          this.send(rest, items.slice(0, i));
+        }
+        for (; i < items.length; i += batch) this.send(rest, items.slice(i, i + batch));
       }
     }
     send(rest, items) {
@@ -356,6 +366,7 @@
       return d.runs.map((r) => ({ id: r.id, name: r.name, color: colors[r.id] || "#3b5bdb", last: r.last, min: r.min, max: r.max }));
     }
     draw() {
+      if (this.asleep) return; /* wake() draws it, with the settings of then */
       const d = this.data;
       if (!d.x.length) { this.message(this.range ? "No points in this range." : "No points yet."); this.label.textContent = d.label; return; }
       const c = this.controls, log = this.opts.logY !== undefined ? this.opts.logY : c.logY, w = c.smoothing;
@@ -392,7 +403,7 @@
       this.label.title = d.runs.map((r) => `${r.name}: ${fmtInt(r.shown_points)} of ${fmtInt(r.points_in_range)}`).join("\n");
       this.updateLegend(null);
       this.card.dataset.painted = "true";
-      if (!this.marked) { this.marked = true; performance.mark(`lt:painted:${this.key}`); }
+      if (!this.marked) { this.marked = true; performance.mark(`lt:painted:${this.key}`); LT.firstChartPainted(); }
     }
     render(data, series, bands) {
       if (this.plot) this.plot.destroy();
@@ -450,6 +461,22 @@
     }
     resize() { if (this.plot) this.plot.setSize({ width: Math.max(200, this.plotEl.clientWidth), height: HEIGHT }); }
     destroy() { if (this.plot) this.plot.destroy(); this.plot = null; }
+    /* Far off screen: the canvas and its elements go, the data and the card's height stay, so
+     * a page of many charts keeps only those near the screen alive (what a frame lays out,
+     * paints and layerizes grows with them); wake() draws it again, paced like a new one. */
+    sleep() {
+      if (!this.plot) return;
+      this.plotEl.style.height = `${HEIGHT}px`;
+      this.destroy();
+      this.asleep = true;
+    }
+    async wake() {
+      if (!this.asleep) return;
+      this.asleep = false;
+      if (!this.data) return;
+      await drawSlot(lineCount(this.data));
+      if (!this.asleep && !this.plot) { this.draw(); this.plotEl.style.height = ""; }
+    }
   }
 
   /* Sections of chart cards; a chart is created when its card scrolls into view. */

@@ -89,9 +89,10 @@
   function onIntersect(entries) {
     for (const e of entries) {
       const card = e.target;
-      if (!e.isIntersecting) { visible.delete(card); continue; }
-      visible.add(card);
       let chart = charts.get(card);
+      if (!e.isIntersecting) { visible.delete(card); if (chart) chart.sleep(); continue; }
+      visible.add(card);
+      if (chart) chart.wake();
       if (!chart) {
         if (!shownRuns().length) { card.querySelector(".chart-msg").textContent = "No runs selected."; continue; }
         chart = new Chart(card.querySelector(".ws-body"), chartOpts(card.dataset.key, card._panel));
