@@ -178,7 +178,7 @@
         if (!groups.has(sig)) groups.set(sig, { rest, items: [] });
         groups.get(sig).items.push(item);
       }
-      if (preloaded.length) this.deliver(preloaded, preload.reply, null);
+      if (preloaded.length) this.deliver(preloaded, preload.reply, null, true);
       /* The page's first request carries only the first few charts (the top of the screen), so
        * they paint while the server works on the rest: the first screen first. */
       for (const { rest, items } of groups.values()) {
@@ -187,22 +187,24 @@
         if (!this.started) {
           this.started = true;
           i = Math.min(perRequest(FIRST, FIRST_LINES, runs), items.length);
-          this.send(rest, items.slice(0, i));
+          this.send(rest, items.slice(0, i), true);
         }
         for (; i < items.length; i += batch) this.send(rest, items.slice(i, i + batch));
       }
     }
-    send(rest, items) {
+    send(rest, items, first) {
       const keys = [...new Set(items.map((it) => it.params.key))];
       const tags = new Set(items.map((it) => it.etag));
       const etag = tags.size === 1 ? [...tags][0] : null;
       const url = urls.api.charts(Object.assign({}, rest, { keys: keys.join(","), format: "bin" }));
       const init = { headers: etag ? { "If-None-Match": `"${etag}"` } : {}, cache: "no-store", credentials: "same-origin" };
-      this.deliver(items, fetchCharts(url, init), etag);
+      this.deliver(items, fetchCharts(url, init), etag, first);
     }
     /* one chart decoded and drawn per task (its promise's continuation runs at once), and no
-     * more per frame than drawSlot allows, so a batch never blocks the main thread long */
-    async deliver(items, reply, etag) {
+     * more per frame than drawSlot allows, so a batch never blocks the main thread long. Once
+     * the page's first request has drawn its charts, the work that waited for them starts
+     * (core.js afterFirstChart). */
+    async deliver(items, reply, etag, first) {
       try {
         const { byKey, tag } = await reply;
         if (!byKey) { for (const it of items) it.resolve({ data: null, etag }); return; }
@@ -213,6 +215,7 @@
           await new Promise((r) => setTimeout(r, 0)); /* it draws in this task, the next in another */
         }
       } catch (e) { for (const it of items) it.reject(e); }
+      finally { if (first) LT.firstChartPainted(); }
     }
   }
   const defaultFeed = new ChartFeed();
@@ -403,7 +406,7 @@
       this.label.title = d.runs.map((r) => `${r.name}: ${fmtInt(r.shown_points)} of ${fmtInt(r.points_in_range)}`).join("\n");
       this.updateLegend(null);
       this.card.dataset.painted = "true";
-      if (!this.marked) { this.marked = true; performance.mark(`lt:painted:${this.key}`); LT.firstChartPainted(); }
+      if (!this.marked) { this.marked = true; performance.mark(`lt:painted:${this.key}`); }
     }
     render(data, series, bands) {
       if (this.plot) this.plot.destroy();

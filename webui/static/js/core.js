@@ -255,10 +255,11 @@
     return (i ? v.toFixed(v < 10 ? 1 : 0) : String(v)) + " " + units[i];
   }
 
-  /* Requests the first screen does not need (the media tab's count, the run's artifacts) wait
-   * until the page's first chart has painted (chart.js calls firstChartPainted), so they do not
-   * compete with its data for the server and the main thread; at most DEFER_MS. Pages that
-   * preload no chart data run them at once. */
+  /* Work the first screen does not need (the media tab's count, the run's artifacts, the
+   * compare page's plots and media) waits until the charts of the page's first chart request
+   * have painted (chart.js calls firstChartPainted), so it does not compete with them for the
+   * server and the main thread; at most DEFER_MS. Pages that preload no chart data run it at
+   * once. */
   const DEFER_MS = 1500;
   let released = !document.getElementById("lt-first-charts");
   const deferred = [];
