@@ -518,14 +518,16 @@
       this.applySearch();
     }
     onIntersect(entries) {
+      const start = []; /* loaded after every new card is built: one layout for all, not one each */
       for (const e of entries) {
         const key = e.target.dataset.key;
         if (!e.isIntersecting) { this.visible.delete(key); continue; }
         this.visible.add(key);
         let chart = this.charts.get(key);
-        if (!chart) { chart = new Chart(e.target, Object.assign({ key, controls: this.controls }, this.makeOpts())); this.charts.set(key, chart); chart.load(); }
-        else if (chart.stale) { chart.stale = false; chart.load(); }
+        if (!chart) { chart = new Chart(e.target, Object.assign({ key, controls: this.controls }, this.makeOpts())); this.charts.set(key, chart); start.push(chart); }
+        else if (chart.stale) { chart.stale = false; start.push(chart); }
       }
+      for (const chart of start) chart.load();
     }
     onControls(what) {
       if (what === "search") return this.applySearch();
