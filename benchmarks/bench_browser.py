@@ -59,7 +59,7 @@ new PerformanceObserver((list) => {
 """
 
 
-TRACE = ["devtools.timeline", "disabled-by-default-devtools.timeline"]
+TRACE = ["devtools.timeline", "disabled-by-default-devtools.timeline", "blink.user_timing"]
 
 
 def longest_cpu(trace: bytes) -> float:
