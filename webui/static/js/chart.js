@@ -138,19 +138,22 @@
       const q = new URL(link.href).searchParams;
       this.keys = new Set((q.get("keys") || "").split(","));
       for (const k of q.keys()) if (k !== "keys" && k !== "format") this.args[k] = q.get(k);
+      /* taken over at once (made as the <link> made it, or the browser does not reuse the
+       * preloaded reply), so it is read while the page builds its charts, not after */
+      this.reply = fetchCharts(this.href, { credentials: "same-origin" });
+      this.reply.catch(() => { /* the charts that take it report it */ });
     }
     take(rest, item) {
       if (item.etag || !this.keys.has(item.params.key)) return null;
       const a = Object.keys(rest), b = Object.keys(this.args);
       if (a.length !== b.length || !a.every((k) => String(rest[k]) === this.args[k])) return null;
       this.keys.delete(item.params.key);
-      /* made as the <link> made it, or the browser does not reuse the preloaded reply */
-      if (!this.reply) this.reply = fetchCharts(this.href, { credentials: "same-origin" });
       return this.reply;
     }
   }
   let preload = null;
   const thePreload = () => preload || (preload = new Preload(document.getElementById("lt-first-charts")));
+  thePreload();
   /* Collects the loads charts ask for within one tick and sends one request per set of
    * shared arguments (runs, x axis, buckets, grouping), up to BATCH keys each. The page's
    * first request holds FIRST charts, fewer of many runs (at most FIRST_LINES lines, and at
