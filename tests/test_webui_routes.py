@@ -48,6 +48,7 @@ ROUTES: dict[str, tuple[Callable[[Ids], str], str]] = {
     "/runs/<run_id>": (lambda ids: f"/runs/{ids['alpha']}", HTML),
     "/healthz": (lambda ids: "/healthz", JSON),
     "/static/<path:filename>": (lambda ids: "/static/css/app.css", CSS),
+    "/bundle.js": (lambda ids: "/bundle.js?f=js/core.js,js/chart.js", "text/javascript"),
     "/api/v1/": (lambda ids: "/api/v1/", JSON),
     "/api/v1/projects": (lambda ids: "/api/v1/projects", JSON),
     "/api/v1/projects/<path:project>/runs": (lambda ids: "/api/v1/projects/mnist/runs", JSON),

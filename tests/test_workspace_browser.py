@@ -119,6 +119,12 @@ def test_fifty_panels_draw_only_near_the_viewport(browser: Any, server: LiveServ
             "() => [...document.querySelectorAll('.ws-body')].pop().dataset.painted === 'true'",
             timeout=60_000,
         )
+        # the first panel, far above now, gave up its canvas; scrolled back to, it draws again
+        first = "document.querySelector('.ws-body')"
+        page.wait_for_function(f"() => !{first}.querySelector('canvas')", timeout=60_000)
+        page.locator(".chart-card").first.scroll_into_view_if_needed()
+        page.wait_for_function(f"() => {first}.querySelector('canvas')", timeout=60_000)
+        assert page.locator(".ws-body").first.get_attribute("data-painted") == "true"
 
 
 def test_the_run_picker_limits_the_charts_to_the_ticked_runs(

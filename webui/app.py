@@ -22,6 +22,7 @@ from localtrack.store.reader import StoreReader
 
 from . import filters, hosts
 from .api import api
+from .bundles import bundles, script_bundle
 from .health import health
 from .live import ChangeFeed
 from .pages import pages
@@ -97,10 +98,12 @@ def create_app(
         state.warm_up()
     app.register_blueprint(pages)
     app.register_blueprint(health)
+    app.register_blueprint(bundles)
     app.register_blueprint(api, url_prefix=API_PREFIX)
     app.register_blueprint(runapi, url_prefix=API_PREFIX)
     filters.register(app)
     app.context_processor(lambda: {"url_templates": js_urls()})
+    app.jinja_env.globals["script_bundle"] = script_bundle
     app.after_request(_security_headers)
     _register_errors(app)
     return app

@@ -23,7 +23,16 @@ def _render(template: str, page: str, **context: object) -> str:
     return render_template(template, page=page, poll_ms=poll, **context)
 
 
-FIRST_CHARTS = 3  # = chart.js's FIRST: the charts of a page's first chart request
+FIRST_CHARTS = 3  # = chart.js's FIRST: the charts of a page's first chart request, up to
+FIRST_LINES = 60  # = chart.js's FIRST_LINES: lines (charts × runs) in it, and at least one chart
+
+
+def first_count(runs: int) -> int:
+    """How many charts a page's first chart request holds (chart.js's perRequest(FIRST, FIRST_LINES, runs)): a 100-run
+    workspace asks for its first panel alone, which then paints while the rest are read."""
+    return max(1, min(FIRST_CHARTS, FIRST_LINES // max(1, runs)))
+
+
 FIRST_BUCKETS = 200  # what a chart card 380-449 px wide asks for (chart.js's Chart.buckets)
 
 
@@ -32,7 +41,8 @@ def first_charts(run_ids: Sequence[str], sections: Sequence[dict[str, Any]]) -> 
     preloads from its <head>: the data the first screen shows is then asked for before the
     scripts that draw it have arrived. chart.js uses the preloaded reply when the request it
     would make is this one (same runs, keys and resolution), and asks for its own otherwise."""
-    keys = [k for s in sections for k in s["keys"] if not k.startswith("system/")][:FIRST_CHARTS]
+    keys = [k for s in sections for k in s["keys"] if not k.startswith("system/")]
+    keys = keys[: first_count(len(run_ids))]
     if not run_ids or not keys:
         return None
     runs = ",".join(run_ids)

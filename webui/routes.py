@@ -45,6 +45,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ROUTES: tuple[Route, ...] = (
     Route("static", "/static/<path:filename>", "static", PUBLIC, "The UI's CSS, scripts, icons."),
+    Route(
+        "bundles.scripts",
+        "/bundle.js",
+        "static",
+        PUBLIC,
+        "Several of the UI's scripts as one file, in the order given (?f=js/core.js,js/chart.js).",
+    ),
     Route("health.healthz", "/healthz", "health", PUBLIC, "Liveness, without touching the store."),
     Route("auth.login_form", "/login", "auth", PUBLIC, "The sign-in form (central server)."),
     Route("auth.login", "/login", "auth", PUBLIC, "Sign in with an API key.", ("POST",)),

@@ -201,7 +201,8 @@ def compare_view(
     patterns, when given), config diff, numeric fields."""
     runs = [state.reader.run(r) for r in run_ids]
     flat = [catalog.flatten(r.config) for r in runs]
-    key_sets = [{k.key for k in state.reader.metric_keys(r.id)} for r in runs]
+    names = state.reader.metric_key_names([r.id for r in runs])
+    key_sets = [names[r.id] for r in runs]
     shared = _chosen(sorted(set.intersection(*key_sets)) if key_sets else [], keys)
     every = sorted(set().union(*key_sets)) if key_sets else []
     return {

@@ -40,10 +40,10 @@ def workspace_view(project: str) -> dict[str, Any]:
     state = ui_state()
     records = models.project_records(state, project)
     runs = []
-    keys: set[str] = set()
+    names = state.reader.metric_key_names([rec.run.id for rec in records[:MAX_RUNS]])
+    keys: set[str] = set().union(*names.values())
     for rec in records[:MAX_RUNS]:
         run = rec.run
-        keys.update(k.key for k in state.reader.metric_keys(run.id))
         runs.append(
             {
                 "id": run.id,

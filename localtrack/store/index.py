@@ -259,6 +259,19 @@ class Index:
         )
         return {r[0]: KeyStats(**dict(zip(cols, r[1:], strict=False))) for r in rows}
 
+    def key_names(self, run_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The metric key names of each of `run_ids` that has any, in few queries (not one
+        per run)."""
+        out: dict[str, list[str]] = {}
+        ids = list(dict.fromkeys(run_ids))
+        for at in range(0, len(ids), 500):  # under SQLite's limit on query parameters
+            chunk = ids[at : at + 500]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT run_id, key FROM metric_keys WHERE run_id IN ({marks}) ORDER BY key"
+            for run_id, key in self.conn.execute(sql, chunk):
+                out.setdefault(run_id, []).append(key)
+        return out
+
     def shard_rows(self, run_id: str) -> list[dict[str, Any]]:
         cur = self.conn.execute("SELECT * FROM shards WHERE run_id=? ORDER BY name", [run_id])
         names = [d[0] for d in cur.description]

@@ -281,6 +281,12 @@ class StoreReader:
             for k, s in sorted(self.key_stats(run_id).items())
         ]
 
+    def metric_key_names(self, run_ids: Sequence[str]) -> dict[str, set[str]]:
+        """Each run's metric key names (``metric_keys`` without their statistics): one index
+        query for the indexed runs; a run the index has no keys for is asked on its own."""
+        found = self._from_index(lambda idx: idx.key_names(run_ids), {})
+        return {r: set(found.get(r) or self.key_stats(r)) for r in run_ids}
+
     # -- metric data --------------------------------------------------------------------------
 
     def long_table(self, run_id: str, keys: Sequence[str] | None = None) -> pa.Table:

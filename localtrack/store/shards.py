@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -26,6 +27,11 @@ from .lru import SizedLRU
 from .metrics import DTYPES_META, SCHEMA, arrow_strings, dtypes_from_metadata
 
 ROW_GROUP_ROWS = 128 * 1024
+# A row group ends where a key ends once it holds KEY_GROUP_ROWS rows (or a shard's rows /
+# MAX_KEY_GROUPS, so a huge merged shard's footer stays small): a key of that many rows is
+# then a row group of its own, which a chart reads without the others' rows (_row_groups_for).
+KEY_GROUP_ROWS = 1024
+MAX_KEY_GROUPS = 128
 BATCH_ROWS = 64 * 1024  # rows decoded at a time where a whole shard need not be in memory
 _PARSE_ERRORS = (OSError, pa.ArrowException, ValueError, IndexError, KeyError, TypeError)
 _WRITE_OPTIONS = {
@@ -103,14 +109,13 @@ def write_shard(
     """Write `table` (sorted by key, step) to `path` atomically: tmp → fsync → rename → fsync(dir)."""
     meta = {DTYPES_META: json.dumps(dict(dtypes), sort_keys=True).encode()}
     table = table.cast(SCHEMA).replace_schema_metadata(meta)
-    with _publishing(path) as (f, digest):
-        pq.write_table(
-            table,
-            f,
-            row_group_size=ROW_GROUP_ROWS,
-            sorting_columns=[pq.SortingColumn(1), pq.SortingColumn(0)],
-            **_WRITE_OPTIONS,
-        )
+    sorting = [pq.SortingColumn(1), pq.SortingColumn(0)]
+    with (
+        _publishing(path) as (f, digest),
+        pq.ParquetWriter(f, table.schema, sorting_columns=sorting, **_WRITE_OPTIONS) as writer,
+    ):
+        for start, stop in key_groups(table.column("key")):
+            writer.write_table(table.slice(start, stop - start), row_group_size=ROW_GROUP_ROWS)
     steps = table.column("step")
     return ShardInfo(
         name=name,
@@ -120,6 +125,24 @@ def write_shard(
         min_step=pc.min(steps).as_py() if table.num_rows else None,
         max_step=pc.max(steps).as_py() if table.num_rows else None,
     )
+
+
+def key_groups(keys: pa.ChunkedArray) -> list[tuple[int, int]]:
+    """Row ranges [start, stop) of a key-sorted column, each ending where a key ends once it
+    holds KEY_GROUP_ROWS rows (see there); the last one takes what is left."""
+    rows = len(keys)
+    if rows == 0:
+        return [(0, 0)]
+    least = max(KEY_GROUP_ROWS, -(-rows // MAX_KEY_GROUPS))
+    changed = pc.not_equal(keys.slice(1), keys.slice(0, rows - 1))
+    ends = np.flatnonzero(changed.to_numpy(zero_copy_only=False)) + 1
+    groups, start = [], 0
+    for end in ends.tolist():
+        if end - start >= least:
+            groups.append((start, end))
+            start = end
+    groups.append((start, rows))
+    return groups
 
 
 def concat_shards(

@@ -138,22 +138,30 @@
       const q = new URL(link.href).searchParams;
       this.keys = new Set((q.get("keys") || "").split(","));
       for (const k of q.keys()) if (k !== "keys" && k !== "format") this.args[k] = q.get(k);
+      /* taken over at once (made as the <link> made it, or the browser does not reuse the
+       * preloaded reply), so it is read while the page builds its charts, not after */
+      this.reply = fetchCharts(this.href, { credentials: "same-origin" });
+      this.reply.catch(() => { /* the charts that take it report it */ });
     }
     take(rest, item) {
       if (item.etag || !this.keys.has(item.params.key)) return null;
       const a = Object.keys(rest), b = Object.keys(this.args);
       if (a.length !== b.length || !a.every((k) => String(rest[k]) === this.args[k])) return null;
       this.keys.delete(item.params.key);
-      /* made as the <link> made it, or the browser does not reuse the preloaded reply */
-      if (!this.reply) this.reply = fetchCharts(this.href, { credentials: "same-origin" });
       return this.reply;
     }
   }
   let preload = null;
   const thePreload = () => preload || (preload = new Preload(document.getElementById("lt-first-charts")));
+  thePreload();
   /* Collects the loads charts ask for within one tick and sends one request per set of
-   * shared arguments (runs, x axis, buckets, grouping), up to BATCH keys each. */
-  const BATCH = 12, FIRST = 3;
+   * shared arguments (runs, x axis, buckets, grouping), up to BATCH keys each. The page's
+   * first request holds FIRST charts, fewer of many runs (at most FIRST_LINES lines, and at
+   * least one chart): = webui/pages.py's first_count. The later ones hold up to BATCH_LINES
+   * lines, so a 100-run grid's charts come in several smaller replies that the server works
+   * on side by side and that paint as each arrives. */
+  const BATCH = 12, FIRST = 3, FIRST_LINES = 60, BATCH_LINES = 400;
+  const perRequest = (most, lines, runs) => Math.max(1, Math.min(most, Math.floor(lines / Math.max(1, runs))));
   class ChartFeed {
     constructor() { this.queue = []; this.timer = null; this.bytes = 0; }
     request(params, etag) {
@@ -173,26 +181,33 @@
         if (!groups.has(sig)) groups.set(sig, { rest, items: [] });
         groups.get(sig).items.push(item);
       }
-      if (preloaded.length) this.deliver(preloaded, preload.reply, null);
+      if (preloaded.length) this.deliver(preloaded, preload.reply, null, true);
       /* The page's first request carries only the first few charts (the top of the screen), so
        * they paint while the server works on the rest: the first screen first. */
       for (const { rest, items } of groups.values()) {
+        const runs = String(rest.runs).split(",").length, batch = perRequest(BATCH, BATCH_LINES, runs);
         let i = 0;
-        if (!this.started) { this.started = true; i = Math.min(FIRST, items.length); this.send(rest, items.slice(0, i)); }
-        for (; i < items.length; i += BATCH) this.send(rest, items.slice(i, i + BATCH));
+        if (!this.started) {
+          this.started = true;
+          i = Math.min(perRequest(FIRST, FIRST_LINES, runs), items.length);
+          this.send(rest, items.slice(0, i), true);
+        }
+        for (; i < items.length; i += batch) this.send(rest, items.slice(i, i + batch));
       }
     }
-    send(rest, items) {
+    send(rest, items, first) {
       const keys = [...new Set(items.map((it) => it.params.key))];
       const tags = new Set(items.map((it) => it.etag));
       const etag = tags.size === 1 ? [...tags][0] : null;
       const url = urls.api.charts(Object.assign({}, rest, { keys: keys.join(","), format: "bin" }));
       const init = { headers: etag ? { "If-None-Match": `"${etag}"` } : {}, cache: "no-store", credentials: "same-origin" };
-      this.deliver(items, fetchCharts(url, init), etag);
+      this.deliver(items, fetchCharts(url, init), etag, first);
     }
     /* one chart decoded and drawn per task (its promise's continuation runs at once), and no
-     * more per frame than drawSlot allows, so a batch never blocks the main thread long */
-    async deliver(items, reply, etag) {
+     * more per frame than drawSlot allows, so a batch never blocks the main thread long. Once
+     * the page's first request has drawn its charts, the work that waited for them starts
+     * (core.js afterFirstChart). */
+    async deliver(items, reply, etag, first) {
       try {
         const { byKey, tag } = await reply;
         if (!byKey) { for (const it of items) it.resolve({ data: null, etag }); return; }
@@ -203,6 +218,7 @@
           await new Promise((r) => setTimeout(r, 0)); /* it draws in this task, the next in another */
         }
       } catch (e) { for (const it of items) it.reject(e); }
+      finally { if (first) LT.firstChartPainted(); }
     }
   }
   const defaultFeed = new ChartFeed();
@@ -356,6 +372,7 @@
       return d.runs.map((r) => ({ id: r.id, name: r.name, color: colors[r.id] || "#3b5bdb", last: r.last, min: r.min, max: r.max }));
     }
     draw() {
+      if (this.asleep) return; /* wake() draws it, with the settings of then */
       const d = this.data;
       if (!d.x.length) { this.message(this.range ? "No points in this range." : "No points yet."); this.label.textContent = d.label; return; }
       const c = this.controls, log = this.opts.logY !== undefined ? this.opts.logY : c.logY, w = c.smoothing;
@@ -450,6 +467,22 @@
     }
     resize() { if (this.plot) this.plot.setSize({ width: Math.max(200, this.plotEl.clientWidth), height: HEIGHT }); }
     destroy() { if (this.plot) this.plot.destroy(); this.plot = null; }
+    /* Far off screen: the canvas and its elements go, the data and the card's height stay, so
+     * a page of many charts keeps only those near the screen alive (what a frame lays out,
+     * paints and layerizes grows with them); wake() draws it again, paced like a new one. */
+    sleep() {
+      if (!this.plot) return;
+      this.plotEl.style.height = `${HEIGHT}px`;
+      this.destroy();
+      this.asleep = true;
+    }
+    async wake() {
+      if (!this.asleep) return;
+      this.asleep = false;
+      if (!this.data) return;
+      await drawSlot(lineCount(this.data));
+      if (!this.asleep && !this.plot) { this.draw(); this.plotEl.style.height = ""; }
+    }
   }
 
   /* Sections of chart cards; a chart is created when its card scrolls into view. */
@@ -488,14 +521,16 @@
       this.applySearch();
     }
     onIntersect(entries) {
+      const start = []; /* loaded after every new card is built: one layout for all, not one each */
       for (const e of entries) {
         const key = e.target.dataset.key;
         if (!e.isIntersecting) { this.visible.delete(key); continue; }
         this.visible.add(key);
         let chart = this.charts.get(key);
-        if (!chart) { chart = new Chart(e.target, Object.assign({ key, controls: this.controls }, this.makeOpts())); this.charts.set(key, chart); chart.load(); }
-        else if (chart.stale) { chart.stale = false; chart.load(); }
+        if (!chart) { chart = new Chart(e.target, Object.assign({ key, controls: this.controls }, this.makeOpts())); this.charts.set(key, chart); start.push(chart); }
+        else if (chart.stale) { chart.stale = false; start.push(chart); }
       }
+      for (const chart of start) chart.load();
     }
     onControls(what) {
       if (what === "search") return this.applySearch();

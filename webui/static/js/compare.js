@@ -71,8 +71,9 @@
     scX = pcFields[0] || allFields()[0] || "";
     scY = pcMetric || allFields()[1] || "";
     renderGroupSelect();
-    /* the charts ask for their data first; the plots and tables below them do not hold it back */
-    setTimeout(() => { renderParallel(); renderScatter(); }, 0);
+    /* the charts ask for their data first; the plots below them wait until the first charts
+     * have painted, so they do not hold them back */
+    LT.afterFirstChart().then(() => { renderParallel(); renderScatter(); });
     const controls = new ChartControls($("chart-controls"), v.shared_keys);
     const sections = $("chart-sections");
     if (v.shared_keys.length) clear(sections);

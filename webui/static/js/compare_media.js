@@ -31,18 +31,6 @@
       if (!document.querySelector(`script[src="${CSS.escape(src)}"]`)) await loadScript(src);
     }
   }
-  /* resolves once a chart is painted, when there is none to wait for, or after a few seconds */
-  function chartsFirst() {
-    return new Promise((resolve) => {
-      const root = document.getElementById("chart-sections");
-      const ready = () => !root || root.querySelector('[data-painted="true"]') || !root.querySelector("[data-key]");
-      if (ready()) return resolve();
-      const obs = new MutationObserver(() => { if (ready()) done(); });
-      const t = setTimeout(() => done(), 4000);
-      function done() { obs.disconnect(); clearTimeout(t); resolve(); }
-      obs.observe(root, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-painted"] });
-    });
-  }
   function nearView() {
     return new Promise((resolve) => {
       const io = new IntersectionObserver((entries) => {
@@ -164,7 +152,7 @@
   }
 
   (async () => {
-    await chartsFirst();
+    await LT.afterFirstChart(); /* the page's first charts before the media (core.js) */
     await nearView();
     try { await loadRenderers(); } catch (e) { clear(body).append(note(e.message)); return; }
     poller = new Poller(urls.api.compareMedia(project, ids, params()), render, (e) => { clear(body).append(note(e.message)); parts = null; });

@@ -255,12 +255,30 @@
     return (i ? v.toFixed(v < 10 ? 1 : 0) : String(v)) + " " + units[i];
   }
 
+  /* Work the first screen does not need (the media tab's count, the run's artifacts, the
+   * compare page's plots and media) waits until the charts of the page's first chart request
+   * have painted (chart.js calls firstChartPainted), so it does not compete with them for the
+   * server and the main thread; at most DEFER_MS. Pages that preload no chart data run it at
+   * once. */
+  const DEFER_MS = 1500;
+  let released = !document.getElementById("lt-first-charts");
+  const deferred = [];
+  function firstChartPainted() {
+    if (released) return;
+    released = true;
+    for (const fn of deferred.splice(0)) setTimeout(fn, 0);
+  }
+  function afterFirstChart() {
+    return new Promise((resolve) => { if (released) resolve(); else deferred.push(resolve); });
+  }
+  if (!released) setTimeout(firstChartPainted, DEFER_MS);
+
   function stateBadge(state) { return h("span", { class: `badge state-${state}`, dataset: { state }, text: state }); }
   function tags(list) { return (list || []).map((t) => h("span", { class: "tag", text: t })); }
 
   window.LT = {
     h, append, clear, fmtInt, fmtNum, fmtValue, fmtTime, fmtDuration, fmtAgo, urls, qs,
     assignColors, alpha, PALETTE, getJSON, Poller, ApiError, toast, stateBadge, tags, setLive, POLL_MS,
-    TabPanel, fmtBytes,
+    TabPanel, fmtBytes, afterFirstChart, firstChartPainted,
   };
 })();

@@ -157,7 +157,8 @@
           if (card) card.obj.wake();
         }
       }, { rootMargin: "400px 0px" });
-      this.counting = this.count(); /* the tab shows how many keys there are before it is opened */
+      /* the tab shows how many keys there are before it is opened (once the first chart is up) */
+      this.counting = LT.afterFirstChart().then(() => this.count());
     }
     async count() {
       try {

@@ -4,8 +4,8 @@
 (function () {
   "use strict";
   const { h, clear, urls, getJSON, fmtInt, fmtNum, fmtTime } = window.LT;
-  const STATIC = (document.querySelector('script[src*="/static/js/media_kinds.js"]') || {}).src || "";
-  const VENDOR = STATIC.replace(/js\/media_kinds\.js.*$/, "vendor/");
+  /* the app's static folder (this script may come inside /bundle.js, so not from its own URL) */
+  const VENDOR = new URL((document.body.dataset.root || "") + "/static/vendor/", location.href).href;
   const once = new Map();
   function loadScript(name) {
     if (!once.has(name)) {

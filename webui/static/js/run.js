@@ -47,6 +47,7 @@
     if (!tabs.some((t) => t.dataset.tab === name)) name = "charts";
     if (name === current) return;
     current = name;
+    if (name !== "charts") LT.firstChartPainted(); /* no chart to wait for: the tab's data now */
     for (const t of tabs) {
       const on = t.dataset.tab === name;
       t.classList.toggle("active", on);

@@ -14,7 +14,7 @@
     return h("div", { id }, h("h3", { text: `${title} (${items.length})` }),
       items.length ? h("ul", { class: "artifact-list" }, rows) : h("p", { class: "muted", text: "None." }));
   }
-  getJSON(src).then(({ data }) => {
+  window.LT.afterFirstChart().then(() => getJSON(src)).then(({ data }) => {
     if (!data.inputs.length && !data.outputs.length) { box.hidden = true; return; }
     box.hidden = false;
     clear(box).appendChild(h("h2", { text: "Artifacts" }));

@@ -87,18 +87,21 @@
       colors: assignColors(runs.map((r) => r.id)), groupBy: state.group_by || null, logY: panel && panel.log_y ? true : undefined };
   }
   function onIntersect(entries) {
+    const start = []; /* loaded after every new card is built: one layout for all, not one each */
     for (const e of entries) {
       const card = e.target;
-      if (!e.isIntersecting) { visible.delete(card); continue; }
-      visible.add(card);
       let chart = charts.get(card);
+      if (!e.isIntersecting) { visible.delete(card); if (chart) chart.sleep(); continue; }
+      visible.add(card);
+      if (chart) chart.wake();
       if (!chart) {
         if (!shownRuns().length) { card.querySelector(".chart-msg").textContent = "No runs selected."; continue; }
         chart = new Chart(card.querySelector(".ws-body"), chartOpts(card.dataset.key, card._panel));
         charts.set(card, chart);
-        chart.load();
-      } else if (chart.stale) { chart.stale = false; chart.load(); }
+        start.push(chart);
+      } else if (chart.stale) { chart.stale = false; start.push(chart); }
     }
+    for (const chart of start) chart.load();
   }
   function reload() {
     for (const [card, chart] of charts) {
