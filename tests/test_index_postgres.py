@@ -33,6 +33,7 @@ def _answers(store: StoreRoot, run_ids: list[str]) -> dict[str, object]:
             "row": [index.run_row(r) for r in run_ids],
             "prefix": index.run_ids_with_prefix(run_ids[0][:3]),
             "keys": [{k: vars(s) for k, s in index.key_stats(r).items()} for r in run_ids],
+            "names": index.key_names([*run_ids, "no-such-run"]),
             "shards": [index.shard_rows(r) for r in run_ids],
             "artifacts": index.artifact_version_rows(),
         }
@@ -52,6 +53,8 @@ def test_both_backends_give_the_same_rows(root: Path, pg_url: str) -> None:
     pg_reader, sqlite_reader = StoreReader(root, index_url=pg_url), StoreReader(root)
     assert pg_reader.runs() == sqlite_reader.runs()
     assert pg_reader.metric_keys(run_ids[0]) == sqlite_reader.metric_keys(run_ids[0])
+    assert pg_reader.metric_key_names(run_ids) == sqlite_reader.metric_key_names(run_ids)
+    assert all(sqlite_reader.metric_key_names(run_ids).values())
 
 
 def test_changes_count_and_failed_transactions_leave_nothing(root: Path, pg_url: str) -> None:

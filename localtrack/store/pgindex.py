@@ -326,6 +326,16 @@ class PgIndex:
         )
         return {r.pop("key"): KeyStats(**r) for r in rows}
 
+    def key_names(self, run_ids: Sequence[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        rows = self._fetch(
+            'SELECT run_id, key FROM metric_keys WHERE run_id = ANY(%s) ORDER BY key COLLATE "C"',
+            [list(dict.fromkeys(run_ids))],
+        )
+        for row in rows:
+            out.setdefault(row["run_id"], []).append(row["key"])
+        return out
+
     def shard_rows(self, run_id: str) -> list[dict[str, Any]]:
         return self._fetch(
             'SELECT * FROM shards WHERE run_id=%s ORDER BY name COLLATE "C"', [run_id]

@@ -284,7 +284,7 @@ class StoreReader:
     def metric_key_names(self, run_ids: Sequence[str]) -> dict[str, set[str]]:
         """Each run's metric key names (``metric_keys`` without their statistics): one index
         query for the indexed runs; a run the index has no keys for is asked on its own."""
-        found = self._from_index(lambda idx: idx.key_names(run_ids), {})
+        found: dict[str, list[str]] = self._from_index(lambda idx: idx.key_names(run_ids), {})
         return {r: set(found.get(r) or self.key_stats(r)) for r in run_ids}
 
     # -- metric data --------------------------------------------------------------------------
