@@ -192,3 +192,23 @@ def classic_tail(monkeypatch: pytest.MonkeyPatch) -> None:
     from localtrack.store import writer
 
     monkeypatch.setattr(writer, "is_network_filesystem", lambda path: True)
+
+
+def metric_points(
+    root: Path, run_id: str, skip: str | None = None
+) -> dict[str, list[tuple[int, float]]]:
+    """Each metric key's (step, value) points as a reader of the store at `root` sees them, in
+    step order; keys starting with `skip` (e.g. "system/") left out."""
+    from localtrack.store.reader import StoreReader
+
+    table = StoreReader(root).long_table(run_id)
+    out: dict[str, list[tuple[int, float]]] = {}
+    for step, key, value in zip(
+        table.column("step").to_pylist(),
+        table.column("key").to_pylist(),
+        table.column("value").to_pylist(),
+        strict=True,
+    ):
+        if skip is None or not key.startswith(skip):
+            out.setdefault(key, []).append((step, value))
+    return {k: sorted(v) for k, v in out.items()}

@@ -14,6 +14,8 @@ import pytest
 from localtrack.importers import import_from
 from localtrack.store.reader import StoreReader
 
+from .store_fixtures import metric_points
+
 # aim publishes wheels for CPython 3.10-3.12 only; scripts/test.sh installs it where it can
 aim = pytest.importorskip("aim")
 
@@ -41,19 +43,6 @@ def _track(repo: Path, run_hash: str | None, steps: range, logged: dict) -> aim.
             run.track(step * 3, name="seen", step=step)
             logged.setdefault("seen", []).append((step, step * 3))
     return run
-
-
-def _ours(root: Path, run_id: str) -> dict[str, list[tuple[int, float]]]:
-    table = StoreReader(root).long_table(run_id)
-    out: dict[str, list[tuple[int, float]]] = {}
-    for step, key, value in zip(
-        table.column("step").to_pylist(),
-        table.column("key").to_pylist(),
-        table.column("value").to_pylist(),
-        strict=True,
-    ):
-        out.setdefault(key, []).append((step, value))
-    return {k: sorted(v) for k, v in out.items()}
 
 
 def _files(folder: Path) -> dict[str, str]:
@@ -91,7 +80,7 @@ def test_an_aim_repo_imports_every_point_and_item_and_only_new_points_later(
     report = import_from("aim", repo, dir=root)
     (imported,) = report.runs
     assert (imported.status, imported.source_id, imported.project) == ("new", run_hash, "vision")
-    assert _ours(root, imported.run_id) == logged  # every point, its step, the exact value
+    assert metric_points(root, imported.run_id) == logged  # every point, its step, the exact value
     reader = StoreReader(root)
     info = reader.run(imported.run_id)
     assert (info.name, info.notes, info.tags, info.state) == (
@@ -126,7 +115,7 @@ def test_an_aim_repo_imports_every_point_and_item_and_only_new_points_later(
     assert [(r.run_id, r.status, r.new_points) for r in later.runs] == [
         (imported.run_id, "updated", 12)
     ]
-    assert _ours(root, imported.run_id) == logged
+    assert metric_points(root, imported.run_id) == logged
     assert reader.run(imported.run_id).state == "running"  # its lock is held by this process
     resumed.close()
     assert import_from("aim", repo, dir=root).runs[0].new_points == 0
@@ -160,7 +149,7 @@ def test_a_damaged_aim_repo_imports_what_is_readable_and_says_what_was_skipped(
     report = import_from("aim", repo, dir=tmp_path / "store")
     runs = {r.source_id: r for r in report.runs}
     assert set(runs) == {intact, bad_data}  # a run whose metadata is unreadable is left out
-    assert _ours(tmp_path / "store", runs[intact].run_id) == logged["intact"]
+    assert metric_points(tmp_path / "store", runs[intact].run_id) == logged["intact"]
     assert runs[bad_data].new_points == 0
     assert any(bad_meta in d and "metadata could not be read" in d for d in report.damage)
     assert any(bad_data in d and "its data is damaged" in d for d in report.damage), report.damage

@@ -14,6 +14,8 @@ import pytest
 from localtrack.importers import import_from
 from localtrack.store.reader import StoreReader
 
+from .store_fixtures import metric_points
+
 wandb = pytest.importorskip("wandb")
 
 
@@ -68,20 +70,6 @@ def _log_run(steps: int) -> tuple[str, dict[str, list[tuple[int, float]]], float
     return run_id, logged, started, time.time()
 
 
-def _ours(root: Path, run_id: str) -> dict[str, list[tuple[int, float]]]:
-    table = StoreReader(root).long_table(run_id)
-    out: dict[str, list[tuple[int, float]]] = {}
-    for step, key, value in zip(
-        table.column("step").to_pylist(),
-        table.column("key").to_pylist(),
-        table.column("value").to_pylist(),
-        strict=True,
-    ):
-        if not key.startswith("system/"):
-            out.setdefault(key, []).append((step, value))
-    return out
-
-
 def test_an_offline_run_imports_with_every_point_its_metadata_media_and_console(
     offline: Path, tmp_path: Path
 ) -> None:
@@ -91,7 +79,9 @@ def test_an_offline_run_imports_with_every_point_its_metadata_media_and_console(
     report = import_from("wandb", offline, dir=root)
     (run,) = report.runs
     assert (run.status, run.source_id, run.project) == ("new", f"vision/{wandb_id}", "vision")
-    assert _ours(root, run.run_id) == logged  # every point, its step, the exact value
+    assert (
+        metric_points(root, run.run_id, skip="system/") == logged
+    )  # every point, its step, the exact value
     reader = StoreReader(root)
     info = reader.run(run.run_id)
     assert (info.state, info.notes, info.group, info.job_type) == (
@@ -135,7 +125,7 @@ def test_a_truncated_run_log_imports_its_whole_records_and_says_so(
     report = import_from("wandb", offline, dir=tmp_path / "store")
     (run,) = report.runs
     assert len(report.damage) == 1 and "bytes were skipped" in report.damage[0]
-    ours = _ours(tmp_path / "store", run.run_id)["loss"]
+    ours = metric_points(tmp_path / "store", run.run_id, skip="system/")["loss"]
     assert 0 < len(ours) < 200 and ours == logged["loss"][: len(ours)]
     assert StoreReader(tmp_path / "store").run(run.run_id).state == "crashed"
 
@@ -170,7 +160,9 @@ def test_export_to_wandb_replays_runs_that_import_back_with_every_point(
     back = import_from("wandb", out / "wandb", dir=tmp_path / "back")
     (imported,) = back.runs
     assert imported.source_id == f"rt/{run.id}"
-    assert _ours(tmp_path / "back", imported.run_id) == _ours(root, run.id)
+    assert metric_points(tmp_path / "back", imported.run_id, skip="system/") == metric_points(
+        root, run.id, skip="system/"
+    )
     reader = StoreReader(tmp_path / "back")
     assert reader.run(imported.run_id).config == {"lr": 0.5}
     (hist,) = reader.media(imported.run_id)
@@ -215,7 +207,9 @@ def test_export_to_wandb_carries_every_media_kind_files_and_artifacts(
     (run_log,) = out.glob("wandb/offline-run-*/run-*.wandb")
     records = _inspect(run_log)
     history = [r["history"]["item"] for r in records if r["type"] == "history"]
-    assert [(h["_step"], h["loss"]) for h in history if "loss" in h] == _ours(root, run_id)["loss"]
+    assert [(h["_step"], h["loss"]) for h in history if "loss" in h] == metric_points(
+        root, run_id, skip="system/"
+    )["loss"]
     (media_row,) = [h for h in history if "sample._type" in h]  # nested keys joined by "."
     assert {k[: -len("._type")]: v for k, v in media_row.items() if k.endswith("._type")} == {
         "sample": "image-file",
@@ -236,7 +230,9 @@ def test_export_to_wandb_carries_every_media_kind_files_and_artifacts(
     back = import_from("wandb", out / "wandb", dir=tmp_path / "back")
     (imported,) = back.runs
     assert dict(back.unmapped) == {} and imported.new_artifacts == 1
-    assert _ours(tmp_path / "back", imported.run_id) == _ours(root, run_id)
+    assert metric_points(tmp_path / "back", imported.run_id, skip="system/") == metric_points(
+        root, run_id, skip="system/"
+    )
     ours, theirs = StoreReader(root), StoreReader(tmp_path / "back")
 
     def media(reader: StoreReader, rid: str) -> dict:
