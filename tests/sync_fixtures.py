@@ -248,6 +248,9 @@ class FaultPlan:
     status_429: float = 0.0
     flip: float = 0.0
     seed: int = 0
+    # injected first, each on the first request that can take it (flip: a PUT), whatever the
+    # random draws and the order concurrent requests arrive in; then the probabilities
+    first: tuple[str, ...] = ()
 
 
 class FaultProxy:
@@ -259,6 +262,7 @@ class FaultProxy:
         self.upstream_port = upstream_port
         self.plan = plan
         self.rng = random.Random(plan.seed)
+        self.pending = list(plan.first)
         self.lock = threading.Lock()
         self.injected: dict[str, int] = {}
         self.methods: list[str] = []  # the method of every request it received, in order
@@ -297,6 +301,10 @@ class FaultProxy:
     def _choose(self, method: str) -> str | None:
         p = self.plan
         with self.lock:
+            for fault in self.pending:
+                if fault != "flip" or method == "PUT":
+                    self.pending.remove(fault)
+                    return fault
             x = self.rng.random()
         for name, prob in (
             ("reset", p.reset),

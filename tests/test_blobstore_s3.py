@@ -173,7 +173,7 @@ def test_put_verifies_the_hash_writes_once_and_reads_ranges(
 def test_503s_and_stalled_answers_from_the_object_store_are_retried(
     tmp_path: Path, bucket: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plan = FaultPlan(status_503=0.25, stall=0.1, stall_s=1.0, seed=5)
+    plan = FaultPlan(status_503=0.25, stall=0.1, stall_s=1.0, seed=5, first=("503", "stall"))
     proxy = FaultProxy(int(os.environ["LOCALTRACK_S3_ENDPOINT"].rsplit(":", 1)[1]), plan).start()
     monkeypatch.setenv("LOCALTRACK_S3_ENDPOINT", proxy.url)
     monkeypatch.setenv("LOCALTRACK_S3_TIMEOUT", "1")
@@ -193,7 +193,7 @@ def test_503s_and_stalled_answers_from_the_object_store_are_retried(
 def test_a_sync_through_503s_and_stalls_of_the_object_store_lands_every_run(
     tmp_path: Path, bucket: str, moto_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plan = FaultPlan(status_503=0.12, stall=0.03, stall_s=1.5, seed=11)
+    plan = FaultPlan(status_503=0.12, stall=0.03, stall_s=1.5, seed=11, first=("503", "stall"))
     proxy = FaultProxy(moto_port, plan).start()
     monkeypatch.setenv("LOCALTRACK_S3_ENDPOINT", proxy.url)
     monkeypatch.setenv("LOCALTRACK_S3_TIMEOUT", "1")

@@ -141,7 +141,14 @@ def test_a_faulty_link_still_converges_and_keeps_no_damaged_blob(tmp_path: Path)
     log_runs(client, n=4, steps=300)
     server = ServerProcess(tmp_path / "server").start()
     plan = FaultPlan(
-        reset=0.08, stall=0.04, stall_s=1.5, status_503=0.08, status_429=0.08, flip=0.25, seed=11
+        reset=0.08,
+        stall=0.04,
+        stall_s=1.5,
+        status_503=0.08,
+        status_429=0.08,
+        flip=0.25,
+        seed=11,
+        first=("reset", "stall", "503", "429", "flip"),  # each kind at least once, under any load
     )
     proxy = FaultProxy(server.port, plan).start()
     remote = Remote(
