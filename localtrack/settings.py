@@ -446,8 +446,6 @@ SPECS: tuple[SettingSpec, ...] = (
     ),
 )
 _BY_NAME = {s.name: s for s in SPECS}
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 def spec(name: str) -> SettingSpec:
@@ -475,8 +473,8 @@ def _parse(spec: SettingSpec, raw: str, env: str = "") -> Any:
     unit = f" of {spec.unit}" if spec.unit else ""
     if spec.kind is bool:
         low = text.lower()
-        if low in _TRUE or low in _FALSE:
-            return low in _TRUE
+        if low in _ON or low in _OFF:
+            return low in _ON
         raise bad(spec, raw, "is not a boolean", "1/0, true/false, yes/no or on/off")
     if spec.kind is str:
         if spec.choices and text not in spec.choices:
