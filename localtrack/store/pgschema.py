@@ -98,4 +98,16 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
         """,
     ),
+    (
+        5,
+        "rate_buckets",
+        """
+        CREATE TABLE rate_buckets (
+            name text PRIMARY KEY, tokens double precision NOT NULL,
+            at double precision NOT NULL, full_at double precision NOT NULL,
+            refused boolean NOT NULL DEFAULT false
+        );
+        CREATE INDEX rate_buckets_full_at ON rate_buckets (full_at);
+        """,
+    ),
 )
