@@ -40,6 +40,8 @@ STORE_POSTGRES_MODULES = {
     "localtrack.store.pgaudit",
     "localtrack.store.pglisten",
     "localtrack.store.pgratelimit",
+    "localtrack.store.pgsweeps",
+    "localtrack.store.pgworkspaces",
 }
 STORE_POSTGRES_THIRD_PARTY = {"psycopg", "psycopg_pool"}
 SYNC_FORBIDDEN_TOP = {"flask", "werkzeug", "waitress", "webui", "click"}

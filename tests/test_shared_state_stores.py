@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import math
 import socket
+import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from localtrack.errors import DocumentError, SweepError
+from localtrack.store import workspaces
+from localtrack.sweeps.controller import AgentInfo, Sweep, create_sweep
+from localtrack.sweeps.pgstate import open_sweep_files
 from webui.server.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 
 from .sync_fixtures import wait_until
@@ -68,3 +76,170 @@ def test_postgresql_down_lets_requests_through_with_one_warning(
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "login rate limits are off" in warnings[0]
     assert "secret" not in warnings[0]
+
+
+# -- sweep state: <root>/sweeps/<id>/ files, or rows of PostgreSQL -------------------------------
+
+GRID = {"method": "grid", "parameters": {"a": {"values": [1, 2, 3]}}}
+
+
+def _sweep_files(backend: str, request: pytest.FixtureRequest, root: Path, sweep_id: str) -> Any:
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    return open_sweep_files(root, sweep_id, url)
+
+
+@pytest.mark.parametrize("backend", ["files", "postgresql"])
+def test_a_sweep_is_made_once_and_read_back(
+    backend: str, request: pytest.FixtureRequest, root: Path
+) -> None:
+    files = _sweep_files(backend, request, root, "abc12345")
+    assert not files.exists()
+    with pytest.raises(SweepError, match="no sweep 'abc12345'"):
+        files.document()
+    files.create({"id": "abc12345", "project": "p", "config": GRID, "nan": math.nan})
+    assert files.exists() and files.document()["project"] == "p"
+    assert math.isnan(files.document()["nan"])
+    with pytest.raises(FileExistsError):
+        files.create({"id": "abc12345", "project": "q", "config": GRID})
+    assert files.control() == "running"
+    files.set_control("paused")
+    assert files.control() == "paused"
+    files.merge_control({"state": "stopped", "updated_at": 1.0})  # older: ignored
+    assert files.control() == "paused"
+    files.merge_control({"state": "stopped", "updated_at": time.time() + 60})
+    assert files.control() == "stopped"
+    with pytest.raises(SweepError, match="must be one of"):
+        files.set_control("finished")
+
+
+@pytest.mark.parametrize("backend", ["files", "postgresql"])
+def test_claims_and_results_are_made_once(
+    backend: str, request: pytest.FixtureRequest, root: Path
+) -> None:
+    files = _sweep_files(backend, request, root, "abc12345")
+    files.create({"id": "abc12345", "project": "p", "config": GRID})
+    assert files.claim(0, 0, {"run_id": "r0", "params": {"a": 1}})
+    assert not files.claim(0, 0, {"run_id": "other"})
+    assert files.claim(1, 0, {"run_id": "r1"}) and files.is_claimed(1) and not files.is_claimed(2)
+    assert files.record_result("000000-0", {"state": "finished", "value": 0.5})
+    assert not files.record_result("000000-0", {"state": "crashed"})
+    everything = files.attempts()
+    assert sorted(everything) == [0, 1] and everything[0][0].run_id == "r0"
+    assert everything[0][0].result == {"state": "finished", "value": 0.5}
+    assert sorted(files.open_attempts()) == [1]  # 0 ended
+    assert files.attempt("000001-0").claim == {"run_id": "r1"}
+    with pytest.raises(SweepError, match="never claimed"):
+        files.attempt("000002-0")
+    files.advance_cursor(1)
+    files.advance_cursor(0)  # never back
+    assert files.cursor() == 2
+
+
+@pytest.mark.parametrize("backend", ["files", "postgresql"])
+def test_progress_and_agents_heartbeats(
+    backend: str, request: pytest.FixtureRequest, root: Path
+) -> None:
+    files = _sweep_files(backend, request, root, "abc12345")
+    files.create({"id": "abc12345", "project": "p", "config": GRID})
+    files.claim(0, 0, {"run_id": "r0"})
+    files.record_progress("000000-0", {"rungs": {"1": 0.5}})
+    files.record_progress("000000-0", {"rungs": {"1": 0.5, "3": 0.25}})
+    assert files.progress_of("000000-0") == {"rungs": {"1": 0.5, "3": 0.25}}
+    assert files.progress() == {"000000-0": {"rungs": {"1": 0.5, "3": 0.25}}}
+    assert files.attempts()[0][0].progress["rungs"]["3"] == 0.25
+    agent = {"id": "elsewhere-1-a", "host": "elsewhere", "pid": 1}
+    assert not files.agent_alive(agent, 60.0)  # never beat
+    files.beat(agent)
+    assert files.agent_alive(agent, 60.0)
+    files.leave(agent["id"])
+    assert not files.agent_alive(agent, 60.0)
+
+
+@pytest.mark.parametrize("backend", ["files", "postgresql"])
+def test_eight_claimers_take_each_grid_point_once(
+    backend: str, request: pytest.FixtureRequest, root: Path
+) -> None:
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    grid = {"method": "grid", "parameters": {"a": {"values": list(range(24))}}}
+    sweep_id = create_sweep(root, grid, "p", None, url)
+
+    def claim_all(n: int) -> list[tuple[int, int]]:
+        sweep, agent = Sweep(root, sweep_id, url), AgentInfo(f"h-{n}-a", "h", 1, None)
+        got = []
+        sweep.heartbeat(agent)  # alive: none of its trials is taken over
+        while (attempt := sweep.next_trial(agent)) is not None:
+            got.append((attempt.number, attempt.attempt))
+        return got
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        claimed = [n for got in pool.map(claim_all, range(8)) for n in got]
+    assert sorted(claimed) == [(n, 0) for n in range(24)]
+
+
+# -- saved views: <root>/workspaces/ files, or rows of PostgreSQL --------------------------------
+
+VIEW = {"x": "step", "smoothing": "ema", "amount": 0.6, "panels": [{"id": "a", "type": "bar"}]}
+
+
+def _views(backend: str, request: pytest.FixtureRequest, root: Path) -> Any:
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    return workspaces.open_views(root, url)
+
+
+@pytest.mark.parametrize("backend", ["files", "postgresql"])
+def test_views_round_trip(backend: str, request: pytest.FixtureRequest, root: Path) -> None:
+    views = _views(backend, request, root)
+    views.save_view("team/p", "main view", VIEW)
+    views.save_view("team/p", "other", {"x": "step"})
+    views.set_default("team/p", "main view")
+    assert views.read_view("team/p", "main view")["state"] == VIEW
+    assert [(v.name, v.default) for v in views.list_views("team/p")] == [
+        ("main view", True),
+        ("other", False),
+    ]
+    assert views.list_views("team/q") == [] and views.default_view("team/q") is None
+    views.delete_view("team/p", "main view")
+    assert [v.name for v in views.list_views("team/p")] == ["other"]
+    assert views.default_view("team/p") is None
+    with pytest.raises(workspaces.ViewNotFoundError):
+        views.read_view("team/p", "main view")
+    with pytest.raises(workspaces.ViewNotFoundError):
+        views.delete_view("team/p", "main view")
+    with pytest.raises(workspaces.ViewNotFoundError):
+        views.set_default("team/p", "main view")
+
+
+@pytest.mark.parametrize("backend", ["files", "postgresql"])
+def test_a_synced_view_keeps_the_copy_saved_last(
+    backend: str, request: pytest.FixtureRequest, root: Path
+) -> None:
+    views = _views(backend, request, root)
+    views.save_view("p", "v", {"x": "step"}, updated_at=200.0)
+    kept = views.save_view("p", "v", {"x": "wall_time"}, updated_at=100.0)  # older: kept as is
+    assert kept["state"] == {"x": "step"} and views.read_view("p", "v")["updated_at"] == 200.0
+    views.save_view("p", "v", {"x": "wall_time"}, updated_at=300.0)
+    assert views.read_view("p", "v")["state"] == {"x": "wall_time"}
+
+
+@pytest.mark.parametrize("backend", ["files", "postgresql"])
+@pytest.mark.parametrize(
+    ("project", "name", "state", "field"),
+    [
+        ("p", "../x", {}, "name"),
+        ("p", "ok", {"smoothing": "median"}, "smoothing"),
+        ("..", "ok", {}, "project"),
+    ],
+)
+def test_a_bad_view_is_refused_by_both(
+    backend: str,
+    request: pytest.FixtureRequest,
+    root: Path,
+    project: str,
+    name: str,
+    state: dict[str, Any],
+    field: str,
+) -> None:
+    views = _views(backend, request, root)
+    with pytest.raises(DocumentError) as exc:
+        views.save_view(project, name, state)
+    assert field in exc.value.field or field in str(exc.value)
