@@ -42,6 +42,7 @@ STORE_POSTGRES_MODULES = {
     "localtrack.store.pgratelimit",
     "localtrack.store.pgsweeps",
     "localtrack.store.pgworkspaces",
+    "localtrack.store.pgblobscope",
 }
 STORE_POSTGRES_THIRD_PARTY = {"psycopg", "psycopg_pool"}
 SYNC_FORBIDDEN_TOP = {"flask", "werkzeug", "waitress", "webui", "click"}

@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from localtrack.errors import DocumentError, SweepError
+from localtrack.errors import DocumentError, IndexUnavailableError, SweepError
 from localtrack.store import workspaces
+from localtrack.store.ingest.blobscope import open_namespace_blobs
 from localtrack.sweeps.controller import AgentInfo, Sweep, create_sweep
 from localtrack.sweeps.pgstate import open_sweep_files
 from webui.server.ratelimit import Limiter, RateLimiter, SharedRateLimiter
@@ -243,3 +244,43 @@ def test_a_bad_view_is_refused_by_both(
     with pytest.raises(DocumentError) as exc:
         views.save_view(project, name, state)
     assert field in exc.value.field or field in str(exc.value)
+
+
+# -- which blobs a project-scoped key may count: <root>/ingest/scopes/ files, or PostgreSQL ------
+
+
+@pytest.mark.parametrize("backend", ["files", "postgresql"])
+def test_a_namespace_counts_only_the_blobs_it_showed_it_holds(
+    backend: str, request: pytest.FixtureRequest, root: Path
+) -> None:
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    here, there = open_namespace_blobs(root, url), open_namespace_blobs(root, url)  # 2 replicas
+    mine, theirs = (None, "team/a"), ("lab", "team/a")
+    one, two = "1" * 64, "2" * 64
+    assert not here.holds(mine, one)
+    here.add(mine, [one, one, "not a hash"])
+    assert here.holds(mine, one) and there.holds(mine, one)  # seen by the other replica
+    assert not there.holds(theirs, one)  # another namespace: not counted
+    there.add(theirs, [two])
+    counts = here.counts(theirs)
+    assert counts(two) and not counts(one) and not here.holds(mine, two)
+
+
+def test_state_a_request_needs_is_unavailable_not_empty_while_postgresql_is_down(
+    root: Path,
+) -> None:
+    """Sweeps, views and blob ledgers raise IndexUnavailableError (the server's 503 with
+    Retry-After), never an empty answer that would look like nothing is there."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        down = f"postgresql://u:secret@127.0.0.1:{s.getsockname()[1]}/x"
+    calls = [
+        lambda: open_sweep_files(root, "abc12345", down).exists(),
+        lambda: Sweep(root, "abc12345", down),
+        lambda: workspaces.open_views(root, down).list_views("p"),
+        lambda: open_namespace_blobs(root, down).holds((None, "p"), "1" * 64),
+    ]
+    for call in calls:
+        with pytest.raises(IndexUnavailableError, match="PostgreSQL") as exc:
+            call()
+        assert "secret" not in str(exc.value)

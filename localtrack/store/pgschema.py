@@ -153,4 +153,13 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE TABLE workspace_defaults (project text PRIMARY KEY, name text NOT NULL);
         """,
     ),
+    (
+        8,
+        "namespace_blobs",
+        """
+        CREATE TABLE namespace_blobs (
+            namespace text NOT NULL, sha256 text NOT NULL, PRIMARY KEY (namespace, sha256)
+        );
+        """,
+    ),
 )
