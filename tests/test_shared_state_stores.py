@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from localtrack.errors import DocumentError, IndexUnavailableError, SweepError
+from localtrack.servermigrate import migrate_server
 from localtrack.store import workspaces
 from localtrack.store.ingest.blobscope import open_namespace_blobs
 from localtrack.sweeps.controller import AgentInfo, Sweep, create_sweep
@@ -284,3 +285,31 @@ def test_state_a_request_needs_is_unavailable_not_empty_while_postgresql_is_down
         with pytest.raises(IndexUnavailableError, match="PostgreSQL") as exc:
             call()
         assert "secret" not in str(exc.value)
+
+
+def test_server_migrate_carries_sweeps_and_views_there_and_back(root: Path, pg_url: str) -> None:
+    sweep_id = create_sweep(root, GRID, "p", None)
+    files = open_sweep_files(root, sweep_id)
+    files.claim(0, 0, {"run_id": "r0", "params": {"a": 1}})
+    files.record_result("000000-0", {"state": "finished", "value": 1.0})
+    files.set_control("paused")
+    workspaces.save_view(root, "team/p", "main", VIEW)
+    workspaces.set_default(root, "team/p", "main")
+
+    there = migrate_server(root, None, pg_url)
+    assert (there.sweeps, there.views, there.problems) == (1, 1, [])
+    moved = open_sweep_files(root, sweep_id, pg_url)
+    assert moved.attempts()[0][0].result == {"state": "finished", "value": 1.0}
+    assert moved.control() == "paused" and moved.document()["project"] == "p"
+    in_pg = workspaces.open_views(root, pg_url)
+    assert in_pg.read_view("team/p", "main")["state"] == VIEW
+    assert in_pg.default_view("team/p") == "main"
+    assert migrate_server(root, None, pg_url).problems == []  # again: nothing new, no error
+    assert [v.name for v in in_pg.list_views("team/p")] == ["main"]
+
+    in_pg.save_view("team/p", "made on the server", {"x": "step"})
+    moved.claim(1, 0, {"run_id": "r1"})
+    back = migrate_server(root, pg_url, None)
+    assert back.problems == []
+    assert [v.name for v in workspaces.list_views(root, "team/p")] == ["made on the server", "main"]
+    assert sorted(open_sweep_files(root, sweep_id).attempts()) == [0, 1]

@@ -62,6 +62,13 @@ class PgViews:
     def _changed(self) -> list[tuple[str, list[Any]]]:
         return [(_BUMP, []), (NOTIFY_SQL, [])]
 
+    def projects(self) -> list[str]:
+        """The projects with saved views or a default view."""
+        rows = self._run(
+            ("SELECT project FROM workspaces UNION SELECT project FROM workspace_defaults", [])
+        )
+        return sorted(r[0] for r in rows)
+
     def list_views(self, project: str) -> list[ViewInfo]:
         project_dir("", project)  # the same check of the project name as the files'
         default = self.default_view(project)

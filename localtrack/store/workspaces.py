@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,6 +206,12 @@ class DirViews:
 
     def __init__(self, root: str | Path) -> None:
         self.root = root
+
+    def projects(self) -> list[str]:
+        """The projects with a workspaces folder (names decoded from the folder names)."""
+        folder = Path(self.root) / DIR
+        names = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        return [urllib.parse.unquote(name) for name in names]
 
     def list_views(self, project: str) -> list[ViewInfo]:
         return list_views(self.root, project)

@@ -48,10 +48,11 @@ class PgSweepFiles:
 
     # -- the sweep ---------------------------------------------------------------------------
 
-    def create(self, document: dict[str, Any]) -> None:
-        control = {"state": "running", "updated_at": time.time()}
+    def create(self, document: dict[str, Any], control: dict[str, Any] | None = None) -> None:
+        control = control or {"state": "running", "updated_at": time.time()}
         project = str(document.get("project") or "uncategorized")
-        if not self.tables.create(self.id, project, _dump(document), _dump(control), time.time()):
+        at = float(control.get("updated_at") or 0)
+        if not self.tables.create(self.id, project, _dump(document), _dump(control), at):
             raise FileExistsError(f"sweep {self.id} exists")
 
     def exists(self) -> bool:

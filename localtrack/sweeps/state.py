@@ -108,13 +108,13 @@ class SweepFiles:
 
     # -- the sweep ---------------------------------------------------------------------------
 
-    def create(self, document: dict[str, Any]) -> None:
+    def create(self, document: dict[str, Any], control: dict[str, Any] | None = None) -> None:
+        """A new sweep, running (or with `control`, the record of a copy from elsewhere)."""
         self.dir.mkdir(parents=True)
         for sub in ("claims", "results", "progress", "stop", "agents", "open"):
             (self.dir / sub).mkdir()
-        write_json_atomic(
-            self.dir / "control.json", {"state": "running", "updated_at": time.time()}
-        )
+        control = control or {"state": "running", "updated_at": time.time()}
+        write_json_atomic(self.dir / "control.json", control)
         write_json_atomic(self.dir / "sweep.json", document)
 
     def document(self) -> dict[str, Any]:

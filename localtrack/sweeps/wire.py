@@ -207,7 +207,8 @@ def apply_state(
     files = open_sweep_files(store_root, data["id"], index_url)
     if not files.exists():
         with contextlib.suppress(FileExistsError):
-            files.create({k: v for k, v in data["sweep"].items() if k != "server"})
+            sweep = {k: v for k, v in data["sweep"].items() if k != "server"}
+            files.create(sweep, control=data["control"])
     elif files.document().get("project") != data["sweep"].get("project"):
         raise DocumentError(
             f"sweep {files.id} here belongs to another project", "sweep.json", "project"
