@@ -10,6 +10,7 @@ on PostgreSQL's clock). Records are JSON text, NaN included, as the files are.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,6 +25,13 @@ from .pgindex import pool_for
 _NOW = "extract(epoch FROM clock_timestamp())::double precision"
 _KEY = "sweep_id=%s AND number=%s AND attempt=%s"
 Row = tuple[Any, ...]
+_turns: dict[tuple[str, str], threading.Lock] = {}
+_turns_lock = threading.Lock()
+
+
+def _process_lock(url: str, sweep_id: str) -> threading.Lock:
+    with _turns_lock:
+        return _turns.setdefault((url, sweep_id), threading.Lock())
 
 
 class PgSweepTables:
@@ -50,14 +58,18 @@ class PgSweepTables:
 
     @contextmanager
     def turn(self, sweep_id: str) -> Iterator[None]:
-        """One claimer of this sweep at a time, in every process (an advisory lock held by a
-        transaction of its own; the claims themselves commit on other connections)."""
-        try:
-            with pool_for(self.url).connection() as conn, conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ["sweep:" + sweep_id])
-                yield
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            raise self._failed(exc) from exc
+        """One claimer of this sweep at a time, in every process: an advisory lock held by a
+        transaction of its own (the claims themselves commit on other connections). Threads of
+        one process queue on a lock of the process first, so a crowd of claimers holds two of
+        the pool's connections, not one each."""
+        with _process_lock(self.url, sweep_id):
+            try:
+                with pool_for(self.url).connection() as conn, conn.transaction():
+                    lock = "SELECT pg_advisory_xact_lock(hashtext(%s))"
+                    conn.execute(lock, ["sweep:" + sweep_id])
+                    yield
+            except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+                raise self._failed(exc) from exc
 
     # -- the sweep ----------------------------------------------------------------------------
 
