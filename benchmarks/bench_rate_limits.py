@@ -8,8 +8,9 @@ Starts its own throwaway PostgreSQL (as the tests do: tests/pg_fixtures.py, fsyn
 - take: one ``take`` of a token bucket in process memory (``RateLimiter``, the directory
   backend) and in PostgreSQL (``SharedRateLimiter``: one upsert);
 - request: ``GET /api/v1/projects`` with a key through the server app (Flask's test client, no
-  sockets) on a PostgreSQL index, with the per-key limit off and on: the difference is what the
-  shared limit adds to every request with a key.
+  sockets) on a PostgreSQL index, with the per-key limit off and on (two apps, called in turns so
+  a changing load hits both alike): the difference is what the shared limit adds to every
+  request with a key.
 
 Prints a Markdown table.
 """
@@ -48,12 +49,13 @@ def _row(name: str, times: list[float]) -> str:
     return f"| {name} | {statistics.median(times):.3f} ms | {p95:.3f} ms |"
 
 
-def _request_times(root: Path, url: str, rate: str, repeat: int) -> list[float]:
+def _request(root: Path, url: str, rate: str) -> tuple[Callable[[], None], Callable[[], None]]:
+    """(one GET with a key through a new server app, closing that app)."""
     from webui.server.app import create_server_app
 
     os.environ["LOCALTRACK_INDEX_URL"] = url
     os.environ["LOCALTRACK_RATE_LIMIT"] = rate
-    os.environ["LOCALTRACK_RATE_BURST"] = str(10 * repeat)  # never refused: only the cost
+    os.environ["LOCALTRACK_RATE_BURST"] = "1e12"  # never refused: only the cost
     token = KeyStore(root, url).create("bench", "read").token
     app = create_server_app(root, watch=False)
     client = app.test_client()
@@ -62,10 +64,18 @@ def _request_times(root: Path, url: str, rate: str, repeat: int) -> list[float]:
     def get() -> None:
         assert client.get("/api/v1/projects", headers=headers).status_code == 200
 
-    _times_ms(get, 50)  # warm up
-    times = _times_ms(get, repeat)
-    app.extensions["localtrack"].close()
-    return times
+    return get, app.extensions["localtrack"].close
+
+
+def _interleaved(calls: list[Callable[[], None]], repeat: int) -> list[list[float]]:
+    """Each call timed `repeat` times, taking turns, so drifting load hits all alike."""
+    for call in calls:
+        _times_ms(call, 50)  # warm up
+    out: list[list[float]] = [[] for _ in calls]
+    for _ in range(repeat):
+        for times, call in zip(out, calls, strict=True):
+            times += _times_ms(call, 1)
+    return out
 
 
 def main() -> None:
@@ -86,8 +96,11 @@ def main() -> None:
             _row("take, process memory", _times_ms(lambda: memory.take("k"), n)),
             _row("take, PostgreSQL", _times_ms(lambda: shared.take("k"), n)),
         ]
-        off = _request_times(Path(tmp) / "off", url, "0", n)
-        on = _request_times(Path(tmp) / "on", url, "1000000", n)
+        get_off, close_off = _request(Path(tmp) / "off", url, "0")
+        get_on, close_on = _request(Path(tmp) / "on", url, "1000000")
+        off, on = _interleaved([get_off, get_on], n)
+        close_off()
+        close_on()
         rows.append(_row("request with a key, PostgreSQL index, limit off", off))
         rows.append(_row("request with a key, PostgreSQL index, shared limit on", on))
         close_pools()
