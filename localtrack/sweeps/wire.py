@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import DocumentError, SweepError
 from ..store import jsondoc
-from .pgstate import open_sweep_files
+from .pgstate import PgSweepFiles, open_sweep_files
 from .state import CONTROL_STATES, SweepFiles, sweep_ids
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def sweep_state(files: SweepFiles) -> dict[str, Any]:
+def sweep_state(files: SweepFiles | PgSweepFiles) -> dict[str, Any]:
     """The document that carries one sweep's files (NaN and infinities as null)."""
     claims, results, progress = [], [], []
     for items in files.attempts().values():
