@@ -147,6 +147,11 @@ class KeyStore:
             self._docs = PgDocuments(url)
 
     @property
+    def index_url(self) -> str | None:
+        """The PostgreSQL database the keys are in (None: the directory's keys file)."""
+        return None if self._docs is None else str(self._docs.url)
+
+    @property
     def location(self) -> str:
         """Where the keys are, in words."""
         if self._docs is None:

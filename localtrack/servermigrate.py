@@ -7,7 +7,10 @@ server keeps beside them:
   and the artifact tables (from ``<root>/artifacts/``);
 - the API keys and the session secret (``<root>/server/`` files, or PostgreSQL rows), merged so
   every existing token and session keeps working, a revocation included;
-- with ``blobs_url``, every committed blob the object store lacks (``store/ingest/blobcopy.py``).
+- with ``blobs_url``, every committed blob the object store lacks (``store/ingest/blobcopy.py``);
+- the server's sweeps and saved workspace views (``<root>/sweeps/``, ``<root>/workspaces/``, or
+  PostgreSQL rows), merged as ``localtrack sync`` merges them: claims and results made once, the
+  later-saved copy of a view winning.
 
 Every step skips what the target already holds (a run whose row matches its run.json, a blob
 already stored, a key already there), so an interrupted migration is resumed by running it
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .apikeys import KeyStore
-from .errors import CorruptDataError, StoreError, UsageError
+from .errors import CorruptDataError, LocaltrackError, StoreError, UsageError
 from .store.indexbackend import IndexBackend, redacted
 from .store.root import StoreRoot, check_index_url
 
@@ -36,6 +39,8 @@ class MigrationReport:
     keys_changed: int = 0
     blobs_copied: int = 0
     blobs_present: int = 0
+    sweeps: int = 0
+    views: int = 0
     problems: list[str] = field(default_factory=list)
 
 
@@ -77,7 +82,37 @@ def migrate_server(
     report.keys_changed = new.merge_from(old)
     if old.ever_had_keys():
         new.session_secret(first=old.session_secret())
+    _move_sweeps_and_views(root, source, target, report)
     return report
+
+
+def _move_sweeps_and_views(
+    root: Path, source: str | None, target: str | None, report: MigrationReport
+) -> None:
+    from .store.workspaces import open_views
+    from .sweeps.pgstate import all_sweep_ids, open_sweep_files
+    from .sweeps.wire import apply_state, sweep_state
+
+    for sweep_id in all_sweep_ids(root, source):
+        try:
+            apply_state(root, sweep_state(open_sweep_files(root, sweep_id, source)), target)
+        except (LocaltrackError, OSError) as exc:
+            report.problems.append(f"sweep {sweep_id}: {exc}")
+            continue
+        report.sweeps += 1
+    old, new = open_views(root, source), open_views(root, target)
+    for project in old.projects():
+        for info in old.list_views(project):
+            try:
+                view = old.read_view(project, info.name)
+                new.save_view(project, info.name, view["state"], float(view["updated_at"]))
+            except (LocaltrackError, OSError) as exc:
+                report.problems.append(f"view {project}/{info.name}: {exc}")
+                continue
+            report.views += 1
+        default = old.default_view(project)
+        if default is not None and new.default_view(project) is None:
+            new.set_default(project, default)
 
 
 def _index_runs(store: StoreRoot, index: IndexBackend, report: MigrationReport) -> None:

@@ -364,8 +364,8 @@ SPECS: tuple[SettingSpec, ...] = (
         "server",
         str,
         None,
-        "where the server keeps its run index and keys: `postgresql://USER@HOST/DB`, shared by "
-        "every replica (or `--index`; docs/deploy.md)",
+        "where the server keeps its run index, keys, rate limits, sweeps and saved views: "
+        "`postgresql://USER@HOST/DB`, shared by every replica (or `--index`; docs/deploy.md)",
         shown_default="the store directory",
     ),
     _env_only(

@@ -92,7 +92,7 @@ def test_processes_starting_together_migrate_once(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         rows = conn.execute("SELECT version, name FROM localtrack_schema ORDER BY 1").fetchall()
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables")}
-    assert [r[0] for r in rows] == [1, 2, 3, 4]
+    assert [r[0] for r in rows] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert {
         "runs",
         "metric_keys",
@@ -100,6 +100,10 @@ def test_processes_starting_together_migrate_once(pg_url: str) -> None:
         "artifact_versions",
         "server_documents",
         "audit_log",
+        "rate_buckets",
+        "sweep_claims",
+        "workspaces",
+        "namespace_blobs",
     } <= tables
 
 

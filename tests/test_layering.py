@@ -39,6 +39,10 @@ STORE_POSTGRES_MODULES = {
     "localtrack.store.pgdocs",
     "localtrack.store.pgaudit",
     "localtrack.store.pglisten",
+    "localtrack.store.pgratelimit",
+    "localtrack.store.pgsweeps",
+    "localtrack.store.pgworkspaces",
+    "localtrack.store.pgblobscope",
 }
 STORE_POSTGRES_THIRD_PARTY = {"psycopg", "psycopg_pool"}
 SYNC_FORBIDDEN_TOP = {"flask", "werkzeug", "waitress", "webui", "click"}

@@ -364,11 +364,16 @@ def test_chunked_uploads_are_size_limited_by_counting_bytes(tmp_path: Path) -> N
         proc.stop()
 
 
+@pytest.mark.parametrize("backend", ["directory", "postgresql"])
 def test_rate_limits_answer_429_with_retry_after(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, backend: str
 ) -> None:
+    """Per key, in process memory (directory) or in PostgreSQL rows, where a second app on the
+    same database (a replica) finds the bucket the first one emptied."""
     monkeypatch.setenv("LOCALTRACK_RATE_LIMIT", "0.5")
     monkeypatch.setenv("LOCALTRACK_RATE_BURST", "3")
+    if backend == "postgresql":
+        monkeypatch.setenv("LOCALTRACK_INDEX_URL", request.getfixturevalue("pg_url"))
     root = tmp_path / "s"
     token = KeyStore(root).create("u", "read").token
     app = create_server_app(root, watch=False)
@@ -379,6 +384,12 @@ def test_rate_limits_answer_429_with_retry_after(
     assert reply.json["error"]["code"] == "rate_limited" and int(reply.headers["Retry-After"]) >= 1
     other = KeyStore(root).create("v", "read").token  # per key: another key is not limited
     assert client.get("/api/v1/projects", headers=_bearer(other)).status_code == 200
+    if backend == "postgresql":
+        replica = create_server_app(root, watch=False)
+        assert (
+            replica.test_client().get("/api/v1/projects", headers=_bearer(token)).status_code == 429
+        )
+        replica.extensions["localtrack"].close()
     app.extensions["localtrack"].close()
 
 

@@ -15,7 +15,7 @@ from flask import url_for
 
 from localtrack.errors import SweepError
 from localtrack.sweeps.controller import Sweep
-from localtrack.sweeps.state import sweep_ids
+from localtrack.sweeps.pgstate import all_sweep_ids
 
 from .server.access import can_see
 from .state import UIState
@@ -30,7 +30,7 @@ def _finite(value: Any) -> float | None:
 def find_sweep(state: UIState, sweep_id: str) -> Sweep | None:
     """The sweep, if it is in the store and the request may see its project."""
     try:
-        sweep = Sweep(Path(state.reader.root), sweep_id)
+        sweep = Sweep(Path(state.reader.root), sweep_id, state.reader.store.index_url)
     except (SweepError, KeyError, OSError):
         return None
     return sweep if can_see(sweep.project) else None
@@ -39,10 +39,10 @@ def find_sweep(state: UIState, sweep_id: str) -> Sweep | None:
 def project_sweeps(state: UIState, project: str) -> list[dict[str, Any]]:
     """The sweeps of `project`: id, state, method, trial counts, best so far, page URL."""
     out = []
-    root = Path(state.reader.root)
-    for sweep_id in sweep_ids(root):
+    root, url = Path(state.reader.root), state.reader.store.index_url
+    for sweep_id in all_sweep_ids(root, url):
         try:
-            sweep = Sweep(root, sweep_id)
+            sweep = Sweep(root, sweep_id, url)
         except (SweepError, KeyError, OSError):
             continue
         if sweep.project == project and can_see(project):

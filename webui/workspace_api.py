@@ -1,6 +1,7 @@
 """The workspace's JSON API: what a project's workspace can show, and its saved views.
 
-Views are files in the store (``localtrack.store.workspaces``); these routes read and write them
+Views are files in the store (``localtrack.store.workspaces``), or rows of a server's PostgreSQL
+index (``localtrack.store.pgworkspaces``); these routes read and write them
 for the page script (``static/js/workspace.js``) and for anyone scripting layouts. Registered on
 the ``api`` blueprint; imported by ``api.py``.
 """
@@ -25,11 +26,16 @@ from .routes import view
 MAX_RUNS = 200  # runs a workspace draws at once; the rest stay listed, unselected
 
 
+def _views() -> Any:
+    """The store's saved views: its files, or its PostgreSQL index database's rows."""
+    reader = ui_state().reader
+    return workspaces.open_views(reader.root, reader.store.index_url)
+
+
 def _view_list(project: str) -> list[dict[str, Any]]:
-    root = ui_state().reader.root
     return [
         {"name": v.name, "updated_at": v.updated_at, "default": v.default}
-        for v in workspaces.list_views(root, project)
+        for v in _views().list_views(project)
     ]
 
 
@@ -55,12 +61,12 @@ def workspace_view(project: str) -> dict[str, Any]:
                 "summary": json_safe(run.summary),
             }
         )
-    root = state.reader.root
-    default = workspaces.default_view(root, project)
+    saved = _views()
+    default = saved.default_view(project)
     current = None
     if default is not None:
         try:
-            current = workspaces.read_view(root, project, default)
+            current = saved.read_view(project, default)
         except (workspaces.ViewNotFoundError, DocumentError):
             current = None
     ordered = sorted(keys)
@@ -85,16 +91,13 @@ def workspace(project: str) -> Response:
 @view(api)
 @conditional
 def views(project: str) -> Response:
-    root = ui_state().reader.root
-    return json_response(
-        {"views": _view_list(project), "default": workspaces.default_view(root, project)}
-    )
+    return json_response({"views": _view_list(project), "default": _views().default_view(project)})
 
 
 @view(api)
 def get_view(project: str, name: str) -> Response:
     try:
-        return json_response(workspaces.read_view(ui_state().reader.root, project, name))
+        return json_response(_views().read_view(project, name))
     except workspaces.ViewNotFoundError as exc:
         return error_json(404, str(exc))
 
@@ -121,19 +124,19 @@ def save_view(project: str, name: str) -> Response:
         isinstance(stamp, bool) or not isinstance(stamp, int | float) or not stamp >= 0
     ):
         raise DocumentError("'updated_at' must be a time in seconds", "view", "updated_at")
-    root = ui_state().reader.root
-    doc = workspaces.save_view(root, project, name, body["state"], stamp)
+    saved = _views()
+    doc = saved.save_view(project, name, body["state"], stamp)
     if body.get("default") is True:
-        workspaces.set_default(root, project, name)
-    elif body.get("default") is False and workspaces.default_view(root, project) == name:
-        workspaces.set_default(root, project, None)
+        saved.set_default(project, name)
+    elif body.get("default") is False and saved.default_view(project) == name:
+        saved.set_default(project, None)
     return json_response(doc)
 
 
 @view(api)
 def delete_view(project: str, name: str) -> Response:
     try:
-        workspaces.delete_view(ui_state().reader.root, project, name)
+        _views().delete_view(project, name)
     except workspaces.ViewNotFoundError as exc:
         return error_json(404, str(exc))
     return json_response({"deleted": name})

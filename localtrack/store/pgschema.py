@@ -98,4 +98,68 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change();
         """,
     ),
+    (
+        5,
+        "rate_buckets",
+        """
+        CREATE TABLE rate_buckets (
+            name text PRIMARY KEY, tokens double precision NOT NULL,
+            at double precision NOT NULL, full_at double precision NOT NULL,
+            refused boolean NOT NULL DEFAULT false
+        );
+        CREATE INDEX rate_buckets_full_at ON rate_buckets (full_at);
+        """,
+    ),
+    (
+        6,
+        "sweeps",
+        """
+        CREATE TABLE sweeps (
+            id text PRIMARY KEY, project text NOT NULL, document text NOT NULL,
+            control text NOT NULL, control_at double precision NOT NULL,
+            next_trial bigint NOT NULL DEFAULT 0
+        );
+        CREATE INDEX sweeps_project ON sweeps (project);
+        CREATE TABLE sweep_claims (
+            sweep_id text NOT NULL REFERENCES sweeps (id), number bigint NOT NULL,
+            attempt bigint NOT NULL, record text NOT NULL, stop text,
+            PRIMARY KEY (sweep_id, number, attempt)
+        );
+        CREATE TABLE sweep_results (
+            sweep_id text NOT NULL REFERENCES sweeps (id), number bigint NOT NULL,
+            attempt bigint NOT NULL, record text NOT NULL,
+            PRIMARY KEY (sweep_id, number, attempt)
+        );
+        CREATE TABLE sweep_progress (
+            sweep_id text NOT NULL REFERENCES sweeps (id), number bigint NOT NULL,
+            attempt bigint NOT NULL, record text NOT NULL,
+            PRIMARY KEY (sweep_id, number, attempt)
+        );
+        CREATE TABLE sweep_agents (
+            sweep_id text NOT NULL REFERENCES sweeps (id), agent_id text NOT NULL,
+            record text NOT NULL, beat_at double precision NOT NULL,
+            PRIMARY KEY (sweep_id, agent_id)
+        );
+        """,
+    ),
+    (
+        7,
+        "workspaces",
+        """
+        CREATE TABLE workspaces (
+            project text NOT NULL, name text NOT NULL, document text NOT NULL,
+            updated_at double precision NOT NULL, PRIMARY KEY (project, name)
+        );
+        CREATE TABLE workspace_defaults (project text PRIMARY KEY, name text NOT NULL);
+        """,
+    ),
+    (
+        8,
+        "namespace_blobs",
+        """
+        CREATE TABLE namespace_blobs (
+            namespace text NOT NULL, sha256 text NOT NULL, PRIMARY KEY (namespace, sha256)
+        );
+        """,
+    ),
 )

@@ -6,12 +6,16 @@ travel with the project in a bundle and through sync like run files, and a view 
 browser is there in every other. Every view is checked by ``check_view`` when it is written and
 when it is read back from a bundle or another store: the UI gets a 400 naming the field, never
 a file it cannot draw.
+
+A server with a PostgreSQL index keeps its views in that database instead (``pgworkspaces.py``),
+so its replicas share them; ``open_views`` picks, and both answer the same methods.
 """
 
 from __future__ import annotations
 
 import re
 import time
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,3 +199,50 @@ def set_default(root: str | Path, project: str, name: str | None) -> None:
         read_view(root, project, name)
     project_dir(root, project).mkdir(parents=True, exist_ok=True)
     write_json_atomic(project_dir(root, project) / SETTINGS, {"default": name})
+
+
+class DirViews:
+    """The saved views of the store at `root`, in its files (the functions above)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = root
+
+    def projects(self) -> list[str]:
+        """The projects with a workspaces folder (names decoded from the folder names)."""
+        folder = Path(self.root) / DIR
+        names = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+        return [urllib.parse.unquote(name) for name in names]
+
+    def list_views(self, project: str) -> list[ViewInfo]:
+        return list_views(self.root, project)
+
+    def read_view(self, project: str, name: str) -> dict[str, Any]:
+        return read_view(self.root, project, name)
+
+    def save_view(
+        self,
+        project: str,
+        name: str,
+        state: Mapping[str, Any],
+        updated_at: float | None = None,
+    ) -> dict[str, Any]:
+        return save_view(self.root, project, name, state, updated_at)
+
+    def delete_view(self, project: str, name: str) -> None:
+        delete_view(self.root, project, name)
+
+    def default_view(self, project: str) -> str | None:
+        return default_view(self.root, project)
+
+    def set_default(self, project: str, name: str | None) -> None:
+        set_default(self.root, project, name)
+
+
+def open_views(root: str | Path, index_url: str | None = None) -> Any:
+    """A store's saved views: in its PostgreSQL index database when `index_url` is given (a
+    server's replicas share them, ``pgworkspaces.PgViews``), else its files (``DirViews``)."""
+    if index_url:
+        from .pgworkspaces import PgViews
+
+        return PgViews(index_url)
+    return DirViews(root)

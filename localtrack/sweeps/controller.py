@@ -13,25 +13,22 @@ crashed run, is recorded ``crashed`` and re-queued once as a new attempt with th
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
 import socket
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import SweepError
-from ..settings import resolve
 from ..store.root import StoreRoot
 from ..store.runmeta import current_boot_id, effective_state, heartbeat_time, load, stale_after_s
 from . import space
 from .config import SweepConfig, check_config
 from .hyperband import should_stop
-from .state import Attempt, SweepFiles, trial_key
+from .pgstate import open_sweep_files
+from .state import Attempt, trial_key
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 2
@@ -60,8 +57,9 @@ class AgentInfo:
 class Sweep:
     """One sweep in one store, as the agents and the CLI see it."""
 
-    def __init__(self, store_root: Path, sweep_id: str) -> None:
-        self.files = SweepFiles(store_root, sweep_id)
+    def __init__(self, store_root: Path, sweep_id: str, index_url: str | None = None) -> None:
+        """index_url: a server's PostgreSQL database, where its sweeps are (pgstate.py)."""
+        self.files = open_sweep_files(store_root, sweep_id, index_url)
         self.document = self.files.document()
         self.config: SweepConfig = check_config(self.document["config"])
         self.seed = int(self.document.get("seed") or 0)
@@ -90,27 +88,12 @@ class Sweep:
 
     # -- claiming ----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _turn(self) -> Iterator[None]:
-        """Take turns with the other agents through the index, where it is usable (the
-        store's own index.db: its write lock is the turn, which a PostgreSQL transaction is not)."""
-        root = StoreRoot(self.store_root, index_mode=resolve("index"), index_url="")
-        index = root.open_index()
-        if index is None:
-            yield
-            return
-        try:
-            with index.transaction():
-                yield
-        finally:
-            index.close()
-
     def next_trial(self, agent: AgentInfo) -> Attempt | None:
         """Claim the next trial for `agent`, or None when there is nothing (left) to do."""
         for _ in range(100):  # a new scan only after losing every candidate to other agents
             if self.files.control() != "running":
                 return None
-            with self._turn():
+            with self.files.turn():
                 if self.config.method != "bayes":
                     found = self._next_fresh(agent)
                     if found is not None:
@@ -271,11 +254,11 @@ class Sweep:
         )
 
     def heartbeat(self, agent: AgentInfo) -> None:
-        """The agent lives: its file's mtime is its heartbeat (other agents read it)."""
-        self.files.agent_file(agent.id).write_text(json.dumps(agent.record()) + "\n")
+        """The agent lives (other agents read its heartbeat)."""
+        self.files.beat(agent.record())
 
     def leave(self, agent: AgentInfo) -> None:
-        self.files.agent_file(agent.id).unlink(missing_ok=True)
+        self.files.leave(agent.id)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -323,9 +306,13 @@ class Sweep:
 
 
 def create_sweep(
-    store_root: Path, raw: dict[str, Any], project: str | None, entity: str | None
+    store_root: Path,
+    raw: dict[str, Any],
+    project: str | None,
+    entity: str | None,
+    index_url: str | None = None,
 ) -> str:
-    """Check `raw`, then write a new sweep into the store; its id."""
+    """Check `raw`, then write a new sweep into the store (or its PostgreSQL database); its id."""
     from .state import new_sweep_id
 
     config = check_config(raw)
@@ -336,7 +323,7 @@ def create_sweep(
     StoreRoot(store_root, create=True)
     for _ in range(10):
         sweep_id = new_sweep_id()
-        files = SweepFiles(store_root, sweep_id)
+        files = open_sweep_files(store_root, sweep_id, index_url)
         try:
             files.create(
                 {

@@ -21,6 +21,7 @@ a trial (a sweep made before they existed has no ``open/`` and is read in full).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -28,13 +29,16 @@ import re
 import secrets
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import SweepError
+from ..settings import resolve
 from ..store.atomic import partial_path, publishing, write_json_atomic
 from ..store.layout import is_partial_name
+from ..store.root import StoreRoot
 from ..store.runmeta import current_boot_id, pid_alive
 
 log = logging.getLogger(__name__)
@@ -42,7 +46,7 @@ SWEEPS_DIR = "sweeps"
 CONTROL_STATES = ("running", "paused", "stopped", "cancelled")
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
 _KEY = re.compile(r"^(\d{6})-(\d+)\.json$")
-_SWEEP_ID = re.compile(r"^[a-z0-9]{1,32}$")
+SWEEP_ID = re.compile(r"^[a-z0-9]{1,32}$")
 
 
 def new_sweep_id() -> str:
@@ -94,7 +98,7 @@ class SweepFiles:
     """The files of one sweep."""
 
     def __init__(self, store_root: Path, sweep_id: str) -> None:
-        if not _SWEEP_ID.match(sweep_id):
+        if not SWEEP_ID.match(sweep_id):
             raise SweepError(f"{sweep_id!r} is not a sweep id (8 lowercase letters and digits)")
         self.store_root = Path(store_root)
         self.id = sweep_id
@@ -104,13 +108,13 @@ class SweepFiles:
 
     # -- the sweep ---------------------------------------------------------------------------
 
-    def create(self, document: dict[str, Any]) -> None:
+    def create(self, document: dict[str, Any], control: dict[str, Any] | None = None) -> None:
+        """A new sweep, running (or with `control`, the record of a copy from elsewhere)."""
         self.dir.mkdir(parents=True)
         for sub in ("claims", "results", "progress", "stop", "agents", "open"):
             (self.dir / sub).mkdir()
-        write_json_atomic(
-            self.dir / "control.json", {"state": "running", "updated_at": time.time()}
-        )
+        control = control or {"state": "running", "updated_at": time.time()}
+        write_json_atomic(self.dir / "control.json", control)
         write_json_atomic(self.dir / "sweep.json", document)
 
     def document(self) -> dict[str, Any]:
@@ -122,15 +126,42 @@ class SweepFiles:
             )
         return doc
 
+    def exists(self) -> bool:
+        return (self.dir / "sweep.json").exists()
+
     def control(self) -> str:
-        doc = _read(self.dir / "control.json") or {}
-        state = doc.get("state")
+        state = self.control_record().get("state")
         return state if state in CONTROL_STATES else "running"
+
+    def control_record(self) -> dict[str, Any]:
+        """The control record as stored: {"state": …, "updated_at": …} ({} when unreadable)."""
+        return _read(self.dir / "control.json") or {}
 
     def set_control(self, state: str) -> None:
         if state not in CONTROL_STATES:
             raise SweepError(f"sweep state must be one of {CONTROL_STATES}, not {state!r}")
         write_json_atomic(self.dir / "control.json", {"state": state, "updated_at": time.time()})
+
+    def merge_control(self, record: dict[str, Any]) -> None:
+        """Take another copy's control record when it was changed later than this one."""
+        here = float(self.control_record().get("updated_at") or 0)
+        if float(record.get("updated_at") or 0) > here:
+            write_json_atomic(self.dir / "control.json", record)
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Take turns with the other agents through the index, where it is usable (the
+        store's own index.db: its write lock is the turn, which a PostgreSQL transaction is not)."""
+        root = StoreRoot(self.store_root, index_mode=resolve("index"), index_url="")
+        index = root.open_index()
+        if index is None:
+            yield
+            return
+        try:
+            with index.transaction():
+                yield
+        finally:
+            index.close()
 
     # -- trials ------------------------------------------------------------------------------
 
@@ -313,6 +344,13 @@ class SweepFiles:
     def agent_file(self, agent_id: str) -> Path:
         return self.dir / "agents" / f"{agent_id}.json"
 
+    def beat(self, agent: dict[str, Any]) -> None:
+        """The agent lives: its file's mtime is its heartbeat (other agents read it)."""
+        self.agent_file(str(agent["id"])).write_text(json.dumps(agent) + "\n")
+
+    def leave(self, agent_id: str) -> None:
+        self.agent_file(agent_id).unlink(missing_ok=True)
+
     def agent_alive(self, agent: dict[str, Any], stale_after: float) -> bool:
         """Whether the agent that made a claim still runs: its pid (same host), its heartbeat."""
         pid = agent.get("pid")
@@ -338,4 +376,4 @@ def sweep_ids(store_root: Path) -> list[str]:
     except FileNotFoundError:
         return []
     with entries:
-        return sorted(e.name for e in entries if e.is_dir() and _SWEEP_ID.match(e.name))
+        return sorted(e.name for e in entries if e.is_dir() and SWEEP_ID.match(e.name))

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import DocumentError, SweepError
 from ..store import jsondoc
-from ..store.atomic import write_json_atomic
+from .pgstate import PgSweepFiles, open_sweep_files
 from .state import CONTROL_STATES, SweepFiles, sweep_ids
 
 log = logging.getLogger(__name__)
@@ -166,10 +166,8 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def sweep_state(files: SweepFiles) -> dict[str, Any]:
+def sweep_state(files: SweepFiles | PgSweepFiles) -> dict[str, Any]:
     """The document that carries one sweep's files (NaN and infinities as null)."""
-    from .state import _read
-
     claims, results, progress = [], [], []
     for items in files.attempts().values():
         for item in items:
@@ -178,7 +176,7 @@ def sweep_state(files: SweepFiles) -> dict[str, Any]:
                 results.append({"key": item.key, "record": item.result})
             if item.progress:
                 progress.append({"key": item.key, "record": item.progress})
-    control = _read(files.dir / "control.json") or {"state": files.control()}
+    control = files.control_record() or {"state": files.control()}
     return _clean(
         {
             "format": FORMAT,
@@ -201,14 +199,16 @@ def local_states(store_root: Path, sweep_filter: set[str] | None = None) -> list
     return out
 
 
-def apply_state(store_root: Path, data: dict[str, Any]) -> dict[str, int]:
-    """Merge a checked sweep state into the store; how many files were new."""
-    from .state import _read
-
-    files = SweepFiles(store_root, data["id"])
-    if not (files.dir / "sweep.json").exists():
+def apply_state(
+    store_root: Path, data: dict[str, Any], index_url: str | None = None
+) -> dict[str, int]:
+    """Merge a checked sweep state into the store (or the server's PostgreSQL database, with
+    `index_url`); how many records were new."""
+    files = open_sweep_files(store_root, data["id"], index_url)
+    if not files.exists():
         with contextlib.suppress(FileExistsError):
-            files.create({k: v for k, v in data["sweep"].items() if k != "server"})
+            sweep = {k: v for k, v in data["sweep"].items() if k != "server"}
+            files.create(sweep, control=data["control"])
     elif files.document().get("project") != data["sweep"].get("project"):
         raise DocumentError(
             f"sweep {files.id} here belongs to another project", "sweep.json", "project"
@@ -220,14 +220,11 @@ def apply_state(store_root: Path, data: dict[str, Any]) -> dict[str, int]:
     for entry in data.get("results") or []:
         counts["results"] += files.record_result(entry["key"], entry["record"])
     for entry in data.get("progress") or []:
-        old = (_read(files.dir / "progress" / f"{entry['key']}.json") or {}).get("rungs") or {}
+        old = files.progress_of(entry["key"]).get("rungs") or {}
         if len(entry["record"].get("rungs") or {}) > len(old):
             files.record_progress(entry["key"], entry["record"])
             counts["progress"] += 1
-    here = _read(files.dir / "control.json") or {}
-    theirs = data["control"]
-    if float(theirs.get("updated_at") or 0) > float(here.get("updated_at") or 0):
-        write_json_atomic(files.dir / "control.json", theirs)
+    files.merge_control(data["control"])
     return counts
 
 

@@ -293,11 +293,12 @@ def import_bundle(
                 report.failed[doc.key] = str(exc)
                 continue
             report.artifacts.append(doc.key)
+        index_url = StoreRoot(root).index_url  # a server's PostgreSQL: its views and sweeps too
         for view in contents.views:  # checked by the schema when the bundle was scanned
             from .views import apply_document
 
             try:
-                report.views.append(apply_document(root, view))
+                report.views.append(apply_document(root, view, index_url))
             except (LocaltrackError, OSError) as exc:
                 report.failed[f"view {view['project']}/{view['view']['name']}"] = str(exc)
         for travelling in contents.reports:  # checked by the schema when the bundle was scanned
@@ -312,7 +313,7 @@ def import_bundle(
             from ..sweeps.wire import apply_state
 
             try:
-                apply_state(Path(root), state)
+                apply_state(Path(root), state, index_url)
             except (LocaltrackError, OSError) as exc:
                 report.failed[f"sweep {state['id']}"] = str(exc)
                 continue

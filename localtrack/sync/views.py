@@ -67,15 +67,17 @@ def check_document(data: Any) -> dict[str, Any]:
     return {"project": data["project"], "view": view, "default": bool(data.get("default"))}
 
 
-def apply_document(root: Path | str, doc: dict[str, Any]) -> str:
-    """Save a travelling view into the store at `root` (the later-saved copy wins); its key."""
+def apply_document(root: Path | str, doc: dict[str, Any], index_url: str | None = None) -> str:
+    """Save a travelling view into the store at `root` (or its server's PostgreSQL database,
+    with `index_url`; the later-saved copy wins); its key."""
     view = doc["view"]
     stamp = view.get("updated_at")
-    saved = workspaces.save_view(
-        root, doc["project"], view["name"], view["state"], None if stamp is None else float(stamp)
+    views = workspaces.open_views(root, index_url)
+    saved = views.save_view(
+        doc["project"], view["name"], view["state"], None if stamp is None else float(stamp)
     )
     if doc.get("default") and saved.get("updated_at") == view.get("updated_at"):
-        workspaces.set_default(root, doc["project"], view["name"])
+        views.set_default(doc["project"], view["name"])
     return f"{doc['project']}/{view['name']}"
 
 

@@ -26,7 +26,7 @@ from localtrack.apikeys import KeyStore
 from localtrack.errors import UsageError
 from localtrack.settings import resolve
 from localtrack.store.auditlog import open_audit_log
-from localtrack.store.ingest.blobscope import NamespaceBlobs
+from localtrack.store.ingest.blobscope import open_namespace_blobs
 from localtrack.store.ingest.importer import Ingest
 
 from .. import hosts
@@ -78,7 +78,7 @@ def create_server_app(
     app.config["LOCALTRACK_MAX_BLOB_BYTES"] = max_blob_bytes or max_blob_bytes_from_env()
     app.config["LOCALTRACK_SERVER"] = True
     app.extensions["localtrack_ingest"] = area
-    app.extensions["localtrack_blob_scopes"] = NamespaceBlobs(area.dir)
+    app.extensions["localtrack_blob_scopes"] = open_namespace_blobs(area.dir, resolve("index_url"))
     app.register_blueprint(ingest, url_prefix="/api/v1")
     app.register_blueprint(runedits, url_prefix="/api/v1")
     app.register_blueprint(sweepctl, url_prefix="/api/v1")

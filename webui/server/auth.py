@@ -29,7 +29,7 @@ from .access import SAFE_METHODS, Principal, deny
 from .audit import record_failed_login
 from .login import login_pages
 from .policies import POLICIES, check_targets
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from .sessions import SESSION_COOKIE, Sessions, check_csrf
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 LOOPBACK_NAMES = hosts.LOOPBACK_NAMES
 allowed_hosts_for = hosts.allowed_hosts_for
 _PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-Ip")
+FAILED_LOGINS_PER_S = 1.0  # per client address, after a burst of FAILED_LOGIN_BURST
+FAILED_LOGIN_BURST = 20.0
 
 
 @dataclass
@@ -46,8 +48,8 @@ class AuthConfig:
     keys: KeyStore
     sessions: Sessions
     allowed_hosts: frozenset[str]
-    limiter: RateLimiter
-    failures: RateLimiter
+    limiter: Limiter
+    failures: Limiter
 
 
 def _is_loopback(addr: str | None) -> bool:
@@ -138,14 +140,21 @@ def _strip_cors(response: Response) -> Response:
     return response
 
 
+def _limiter(keys: KeyStore, kind: str, rate: float, burst: float) -> Limiter:
+    """Buckets in the keys' PostgreSQL database (shared by replicas), else in this process."""
+    if keys.index_url:
+        return SharedRateLimiter(keys.index_url, kind, rate, burst)
+    return RateLimiter(rate, burst)
+
+
 def install(app: Flask, keys: KeyStore, allowed_hosts: frozenset[str]) -> AuthConfig:
     """Put the gate in front of every request of `app` and add /login and /logout."""
     cfg = AuthConfig(
         keys=keys,
         sessions=Sessions(keys.session_secret()),
         allowed_hosts=allowed_hosts,
-        limiter=RateLimiter(resolve("rate_limit"), resolve("rate_burst")),
-        failures=RateLimiter(1.0, 20.0),
+        limiter=_limiter(keys, "key", resolve("rate_limit"), resolve("rate_burst")),
+        failures=_limiter(keys, "login", FAILED_LOGINS_PER_S, FAILED_LOGIN_BURST),
     )
     app.extensions["localtrack_auth"] = cfg
     app.config["LOCALTRACK_ALLOWED_HOSTS"] = allowed_hosts

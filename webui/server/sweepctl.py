@@ -3,7 +3,8 @@
 Agents on any machine claim trials, report rungs and results, and beat their heart here; the
 server's store holds the sweep (``localtrack.sweeps.controller.Sweep``: exclusive-create claims
 inside the index's ``BEGIN IMMEDIATE``, so no trial is handed out twice, and a dead agent's trial
-is settled and re-queued by the next claim). ``POST /sweeps/<id>/state`` receives a sweep that
+is settled and re-queued by the next claim). With a PostgreSQL index the sweep is rows of that
+database instead, which every replica shares (``localtrack/sweeps/pgstate.py``). ``POST /sweeps/<id>/state`` receives a sweep that
 ``localtrack sync`` carries (``localtrack.sweeps.wire``: one schema, then a merge).
 
 Every route needs a write key; a sweep outside a scoped key's namespace answers 404 with the
@@ -12,7 +13,6 @@ message of a sweep that does not exist. Bodies are checked field by field before
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,8 @@ from flask import Blueprint, Response, request
 from localtrack.errors import DocumentError, ProtocolError, SweepError
 from localtrack.sweeps import wire
 from localtrack.sweeps.controller import AgentInfo, Sweep, create_sweep
-from localtrack.sweeps.state import CONTROL_STATES, SweepFiles
+from localtrack.sweeps.pgstate import open_sweep_files
+from localtrack.sweeps.state import CONTROL_STATES, parse_key
 from localtrack.sync import protocol
 
 from ..responses import error_json, json_response, ui_state
@@ -53,6 +54,11 @@ def _root() -> Path:
     return Path(ui_state().reader.root)
 
 
+def _index_url() -> str | None:
+    """The server's PostgreSQL database, where its sweeps are (None: ``<root>/sweeps/``)."""
+    return ui_state().reader.store.index_url
+
+
 def _body() -> dict[str, Any]:
     request.max_content_length = protocol.MAX_JSON_BYTES
     if not request.is_json:
@@ -71,7 +77,7 @@ def _may(entity: str | None, project: str | None) -> bool:
 def _sweep(sweep_id: str) -> Sweep:
     """The sweep, if it is here and the key's to touch (else 404, the same for both)."""
     try:
-        found = Sweep(_root(), sweep_id)
+        found = Sweep(_root(), sweep_id, _index_url())
     except SweepError:
         raise _Missing(sweep_id) from None
     if not _may(found.document.get("entity"), found.project):
@@ -94,7 +100,7 @@ def create() -> Response:
         raise ProtocolError("'project' and 'entity' must be strings")
     if not _may(entity, project):
         return error_json(403, f"this key may not write to project {project!r}", "forbidden")
-    sweep_id = create_sweep(_root(), raw, project, entity)
+    sweep_id = create_sweep(_root(), raw, project, entity, _index_url())
     log.info("created sweep %s in %s", sweep_id, project)
     return json_response({"id": sweep_id}, 201)
 
@@ -124,7 +130,7 @@ def progress(sweep_id: str, key: str) -> Response:
     body = _body()
     rungs = wire.check_rungs(body.get("rungs"))
     best = wire.check_rungs(body.get("best") or {}, "best") or None
-    if not (found.files.dir / "claims" / f"{key}.json").exists():
+    if not found.files.is_claimed(*parse_key(key)):
         raise _Missing(f"{sweep_id}/{key}")
     stop = found.report_progress(key, rungs, best)
     if stop is not None:
@@ -137,7 +143,7 @@ def result(sweep_id: str, key: str) -> Response:
     found = _sweep(sweep_id)
     wire.check_key(key)
     record = wire.check_result(_body().get("result"))
-    if not (found.files.dir / "claims" / f"{key}.json").exists():
+    if not found.files.is_claimed(*parse_key(key)):
         raise _Missing(f"{sweep_id}/{key}")
     return _reply(found, recorded=found.record_result(key, record))
 
@@ -149,11 +155,10 @@ def agent_beat(sweep_id: str, agent_id: str) -> Response:
     agent = wire.check_agent(body.get("agent"))
     if agent["id"] != agent_id:
         raise ProtocolError("the agent in the body is not the one in the URL")
-    path = found.files.agent_file(agent_id)
     if body.get("leave") is True:
-        path.unlink(missing_ok=True)
+        found.files.leave(agent_id)
     else:
-        path.write_text(json.dumps(agent) + "\n")
+        found.files.beat(agent)
     return _reply(found)
 
 
@@ -175,6 +180,7 @@ def receive_state(sweep_id: str) -> Response:
     sweep_doc = data["sweep"]
     if not _may(sweep_doc.get("entity"), sweep_doc.get("project")):
         raise _Missing(sweep_id)
-    if (SweepFiles(_root(), sweep_id).dir / "sweep.json").exists():
+    if open_sweep_files(_root(), sweep_id, _index_url()).exists():
         _sweep(sweep_id)  # the one here must be the key's too
-    return json_response({"id": sweep_id, "new": wire.apply_state(_root(), data)})
+    new = wire.apply_state(_root(), data, _index_url())
+    return json_response({"id": sweep_id, "new": new})

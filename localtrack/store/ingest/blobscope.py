@@ -11,7 +11,9 @@ for again; sending it proves the sender has the bytes. ::
     <root>/ingest/scopes/<id>.log   sha256 hashes, one per line, appended; <id> names the namespace
 
 Lines are only ever appended (one ``write`` per batch on an O_APPEND file), so processes share the
-files without locks; a lost line after a crash costs one more upload, nothing else.
+files without locks; a lost line after a crash costs one more upload, nothing else. A server with a
+PostgreSQL index keeps the ledgers in its table ``namespace_blobs`` instead (``pgblobscope.py``),
+so its replicas share them; ``open_namespace_blobs`` picks.
 """
 
 from __future__ import annotations
@@ -23,11 +25,19 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .manifest_types import is_sha256
 
 SCOPES_DIR = "scopes"
 Namespace = tuple[str | None, str]  # (entity, project)
+
+
+def namespace_id(namespace: Namespace) -> str:
+    """The 32 hex digits that name a namespace's ledger (its file, or its rows in PostgreSQL)."""
+    entity, project = namespace
+    key = json.dumps([entity or None, project], ensure_ascii=False)
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 @dataclass
@@ -46,9 +56,7 @@ class NamespaceBlobs:
         self._ledgers: dict[str, _Ledger] = {}
 
     def path(self, namespace: Namespace) -> Path:
-        entity, project = namespace
-        key = json.dumps([entity or None, project], ensure_ascii=False)
-        return self.dir / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.log"
+        return self.dir / f"{namespace_id(namespace)}.log"
 
     def _refresh(self, path: Path) -> set[str]:
         """The hashes in `path`, reading only what was appended since the last call (lock held)."""
@@ -94,3 +102,12 @@ class NamespaceBlobs:
                 os.write(fd, "".join(h + "\n" for h in new).encode("ascii"))
             finally:
                 os.close(fd)
+
+
+def open_namespace_blobs(ingest_dir: Path, index_url: str | None = None) -> Any:
+    """The ledgers of an ingest area: its PostgreSQL index's rows (with `index_url`), else files."""
+    if index_url:
+        from ..pgblobscope import PgNamespaceBlobs
+
+        return PgNamespaceBlobs(index_url)
+    return NamespaceBlobs(ingest_dir)
