@@ -55,7 +55,7 @@ def migrate_server(
         from .store.ingest.blobcopy import copy_committed_blobs
         from .store.ingest.importer import Ingest
 
-        copied = copy_committed_blobs(Ingest(root, blobs_url=blobs_url))
+        copied = copy_committed_blobs(Ingest(root, blobs_url=blobs_url, index_url=""))
         report.blobs_copied, report.blobs_present = copied.copied, copied.present
         report.problems += copied.problems
     store = StoreRoot(root, index_url=target or "")
