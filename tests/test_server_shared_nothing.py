@@ -1,0 +1,125 @@
+"""Replicas that share no directory: only PostgreSQL and the bucket (docs/deploy.md).
+
+Two real `localtrack server` processes with DIFFERENT `--dir`s, one throwaway PostgreSQL
+(tests/pg_fixtures.py) and moto's S3 server (a test double for MinIO/Ceph/AWS, speaking the S3
+HTTP protocol): a run synced through one replica is listed, and its metrics, media and files are
+read through the other, which makes them in its bounded read cache from the bucket; the bound
+evicts and the next read fetches again; a blob deleted from the bucket is named by
+`server check` and by the read of its run, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .media_fixtures import rich_run
+from .s3_fixtures import s3_client
+from .sync_fixtures import ServerProcess, env_without_home, get_json, run_cli, wait_until
+from .test_server_replicas import _cli, _key, bucket_env  # noqa: F401 (bucket_env: a fixture)
+
+pytestmark = pytest.mark.server
+
+
+def _views(root: Path, run_id: str) -> list[Path]:
+    """The versions of `run_id` a replica's read cache holds."""
+    return sorted((root / "readcache" / "views").glob(f"*/{run_id}"))
+
+
+def _raw(url: str, headers: dict[str, str]) -> bytes:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as r:
+        return bytes(r.read())
+
+
+def _reads(url: str, run_id: str, headers: dict[str, str]) -> dict[str, Any]:
+    """What a user reads of one run: the run, a chart's series, its media list and one image,
+    a table page and a file of files/."""
+    code, run = get_json(f"{url}/api/v1/runs/{run_id}", headers)
+    assert code == 200, run
+    code, series = get_json(f"{url}/api/v1/series?runs={run_id}&key=loss", headers)
+    assert code == 200, series
+    code, media = get_json(f"{url}/api/v1/runs/{run_id}/media", headers)
+    assert code == 200, media
+    code, table = get_json(f"{url}/api/v1/runs/{run_id}/table?key=predictions", headers)
+    assert code == 200, table
+    image = next(k for k in media["keys"] if k["type"] == "image")["items"][0]["file"]
+    picture = _raw(f"{url}/api/v1/runs/{run_id}/media/{image}", headers)
+    notes = _raw(f"{url}/api/v1/runs/{run_id}/files/notes.txt", headers)
+    return {"run": run, "series": series, "media": media, "table": table, "png": picture, "notes": notes}  # fmt: skip
+
+
+def test_replicas_with_their_own_dirs_read_each_others_runs_from_the_bucket(
+    tmp_path: Path,
+    pg_url: str,
+    bucket_env: dict[str, str],  # noqa: F811
+) -> None:
+    a_dir, b_dir, client = tmp_path / "a", tmp_path / "b", tmp_path / "cluster"
+    admin, writer = _key(a_dir, pg_url, "root", "admin"), _key(a_dir, pg_url, "ci", "write")
+    ids = [rich_run(client, project="proj", name=f"rich-{i}") for i in range(2)]
+    for run_id in ids:
+        (client / "runs" / run_id / "files").mkdir(exist_ok=True)
+        (client / "runs" / run_id / "files" / "notes.txt").write_text(f"notes of {run_id}\n")
+    a = ServerProcess(a_dir, env=bucket_env, args=("--index", pg_url))
+    # a cache bound smaller than one run: reading a second run evicts the first
+    b_env = dict(bucket_env, LOCALTRACK_READ_CACHE_BYTES="1")
+    b = ServerProcess(b_dir, env=b_env, args=("--index", pg_url))
+    as_admin = {"Authorization": f"Bearer {admin['token']}"}
+    try:
+        a.start()
+        b.start()
+        env = dict(env_without_home(tmp_path), LOCALTRACK_API_KEY=writer["token"])
+        synced = run_cli("sync", "--all", "--dir", str(client), "--to", a.url, env=env)
+        assert synced.returncode == 0 and "2 sent" in synced.stdout, synced.stderr
+        for root in (a_dir, b_dir):  # neither replica keeps run directories or commit records
+            assert not any((root / "runs").glob("*/run.json"))
+            assert not any((root / "ingest" / "runs").glob("*.json"))
+
+        code, listed = get_json(f"{b.url}/api/v1/projects/proj/runs", as_admin)
+        assert code == 200 and sorted(r["id"] for r in listed["rows"]) == sorted(ids), listed
+        first = _reads(b.url, ids[0], as_admin)
+        assert first == _reads(a.url, ids[0], as_admin)  # the same answers through either
+        assert first["notes"] == f"notes of {ids[0]}\n".encode()
+        assert first["png"].startswith(b"\x89PNG") and first["table"]["rows"]
+        assert first["run"]["warnings"] == []
+        assert len(_views(b_dir, ids[0])) == 1
+
+        # the bound: reading the second run evicts the first (once no read holds it)
+        second = _reads(b.url, ids[1], as_admin)
+        assert wait_until(lambda: bool(_reads(b.url, ids[1], as_admin)) and not _views(b_dir, ids[0]))  # fmt: skip
+        assert _reads(b.url, ids[0], as_admin) == first  # fetched again, whole
+        assert len(_views(b_dir, ids[0])) == 1
+
+        # a blob deleted behind the servers' back: check names it, and so does the read
+        shard = sorted((client / "runs" / ids[1] / "metrics").glob("*.parquet"))[0]
+        sha = _sha256(shard)
+        bucket = bucket_env["LOCALTRACK_BLOBS"][len("s3://") :].split("/")[0]
+        port = int(bucket_env["LOCALTRACK_S3_ENDPOINT"].rsplit(":", 1)[1])
+        s3_client(port).delete_object(Bucket=bucket, Key=f"prod/blobs/{sha}")  # type: ignore[attr-defined]
+        # (checked from A's dir, so B learns of the damage only by reading)
+        check = _cli("server", "check", "--dir", str(a_dir), "--index", pg_url, env=bucket_env)
+        assert check.returncode == 1, check.stdout + check.stderr
+        assert f"run {ids[1]}: metrics/{shard.name}: blob {sha} missing" in check.stdout
+        assert ids[0] not in check.stdout
+
+        assert wait_until(lambda: bool(_reads(b.url, ids[0], as_admin)) and not _views(b_dir, ids[1]))  # fmt: skip
+        code, damaged = get_json(f"{b.url}/api/v1/runs/{ids[1]}", as_admin)
+        assert code == 200, damaged
+        lines = [w for w in damaged["warnings"] if f"metrics/{shard.name}" in w]
+        assert lines and f"blob {sha} missing in {bucket_env['LOCALTRACK_BLOBS']}" in lines[0]
+        assert second["run"]["warnings"] == []
+        page = urllib.request.Request(f"{b.url}/runs/{ids[1]}", headers=as_admin)
+        with urllib.request.urlopen(page, timeout=30) as reply:
+            html = reply.read().decode()
+        assert f"metrics/{shard.name}" in html and "Traceback" not in html
+    finally:
+        a.stop()
+        b.stop()
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
