@@ -7,7 +7,10 @@ server keeps beside them:
   and the artifact tables (from ``<root>/artifacts/``);
 - the API keys and the session secret (``<root>/server/`` files, or PostgreSQL rows), merged so
   every existing token and session keeps working, a revocation included;
-- with ``blobs_url``, every committed blob the object store lacks (``store/ingest/blobcopy.py``).
+- with ``blobs_url``, every committed blob the object store lacks (``store/ingest/blobcopy.py``),
+  and what each commit placed: into PostgreSQL's ``run_files`` (so replicas that share no
+  directory read the runs from the bucket), or, moving back, from ``run_files`` into run
+  directories (runs committed on such replicas exist nowhere else; ``store/ingest/recordmove.py``).
 
 Every step skips what the target already holds (a run whose row matches its run.json, a blob
 already stored, a key already there), so an interrupted migration is resumed by running it
@@ -36,6 +39,7 @@ class MigrationReport:
     keys_changed: int = 0
     blobs_copied: int = 0
     blobs_present: int = 0
+    runs_recorded: int = 0  # commit records written into run_files, or runs made from them
     problems: list[str] = field(default_factory=list)
 
 
@@ -54,10 +58,17 @@ def migrate_server(
     if blobs_url:
         from .store.ingest.blobcopy import copy_committed_blobs
         from .store.ingest.importer import Ingest
+        from .store.ingest.recordmove import records_from_postgresql, records_to_postgresql
 
-        copied = copy_committed_blobs(Ingest(root, blobs_url=blobs_url, index_url=""))
+        local = Ingest(root, blobs_url=blobs_url, index_url="")
+        if source is not None:  # back: runs committed on shared-nothing replicas come home
+            report.runs_recorded, problems = records_from_postgresql(local, source)
+            report.problems += problems
+        copied = copy_committed_blobs(local)
         report.blobs_copied, report.blobs_present = copied.copied, copied.present
         report.problems += copied.problems
+        if target is not None:
+            report.runs_recorded = records_to_postgresql(local, target)
     store = StoreRoot(root, index_url=target or "")
     index = store.open_index()
     if index is None:

@@ -10,6 +10,8 @@ evicts and the next read fetches again; a blob deleted from the bucket is named 
 
 from __future__ import annotations
 
+import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,13 @@ import pytest
 
 from .media_fixtures import rich_run
 from .s3_fixtures import s3_client
-from .sync_fixtures import ServerProcess, env_without_home, get_json, run_cli, wait_until
+from .sync_fixtures import (
+    ServerProcess,
+    env_without_home,
+    run_cli,
+    store_files,
+    wait_until,
+)
 from .test_server_replicas import _cli, _key, bucket_env  # noqa: F401 (bucket_env: a fixture)
 
 pytestmark = pytest.mark.server
@@ -30,8 +38,18 @@ def _views(root: Path, run_id: str) -> list[Path]:
 
 
 def _raw(url: str, headers: dict[str, str]) -> bytes:
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as r:
+    # a generous bound: the first read of a run fetches it from the bucket on a loaded machine
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=120) as r:
         return bytes(r.read())
+
+
+def get_json(url: str, headers: dict[str, str]) -> tuple[int, Any]:
+    """(status, body) of a JSON GET, with the same generous bound."""
+    try:
+        return 200, json.loads(_raw(url, headers))
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, json.loads(exc.read() or b"null")
 
 
 def _reads(url: str, run_id: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -111,12 +129,22 @@ def test_replicas_with_their_own_dirs_read_each_others_runs_from_the_bucket(
         assert lines and f"blob {sha} missing in {bucket_env['LOCALTRACK_BLOBS']}" in lines[0]
         assert second["run"]["warnings"] == []
         page = urllib.request.Request(f"{b.url}/runs/{ids[1]}", headers=as_admin)
-        with urllib.request.urlopen(page, timeout=30) as reply:
+        with urllib.request.urlopen(page, timeout=120) as reply:
             html = reply.read().decode()
         assert f"metrics/{shard.name}" in html and "Traceback" not in html
     finally:
         a.stop()
         b.stop()
+
+    # moving back to a directory brings the runs home from PostgreSQL and the bucket (the one
+    # with a lost blob is named, and stays out)
+    blobs = bucket_env["LOCALTRACK_BLOBS"]
+    back = _cli("server", "migrate", "--from", pg_url, "--to", str(b_dir), "--blobs", blobs, "--json", env=bucket_env)  # fmt: skip
+    assert back.returncode == 1, back.stdout + back.stderr
+    report = json.loads(back.stdout)
+    assert report["runs_recorded"] == 1 and any(ids[1] in p for p in report["problems"]), report
+    mine = {k: v for k, v in store_files(client).items() if k.startswith(ids[0])}
+    assert {k: v for k, v in store_files(b_dir).items() if k.startswith(ids[0])} == mine
 
 
 def _sha256(path: Path) -> str:

@@ -315,6 +315,11 @@ class Ingest:
             self._commits.finish(run_id)
             yield
 
+    def apply_plan(self, plan: dict[str, Any]) -> None:
+        """Apply a planned commit to the run directory, journaled (the caller holds the run's
+        lock; ``server migrate`` brings runs back from PostgreSQL and the bucket this way)."""
+        self._commits.commit(plan)
+
     def _check_origin(self, manifest: RunManifest, record: dict[str, Any]) -> None:
         existing = self._existing_meta(manifest.run_id)
         if existing is None:
