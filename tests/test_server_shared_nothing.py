@@ -11,6 +11,8 @@ evicts and the next read fetches again; a blob deleted from the bucket is named 
 from __future__ import annotations
 
 import json
+import secrets
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,16 +20,21 @@ from typing import Any
 
 import pytest
 
+from localtrack.store.ingest.importer import Ingest
+
 from .media_fixtures import rich_run
-from .s3_fixtures import s3_client
+from .pg_fixtures import indexed_run_ids
+from .s3_fixtures import TEST_CREDENTIALS, moto_server, s3_client
 from .sync_fixtures import (
     ServerProcess,
     env_without_home,
+    log_runs,
     run_cli,
     store_files,
     wait_until,
 )
 from .test_server_replicas import _cli, _key, bucket_env  # noqa: F401 (bucket_env: a fixture)
+from .test_sync_importer import _manifest
 
 pytestmark = pytest.mark.server
 
@@ -132,6 +139,17 @@ def test_replicas_with_their_own_dirs_read_each_others_runs_from_the_bucket(
         with urllib.request.urlopen(page, timeout=120) as reply:
             html = reply.read().decode()
         assert f"metrics/{shard.name}" in html and "Traceback" not in html
+        # editing a run that lives in the bucket is refused with a reason, not half-done
+        edit = urllib.request.Request(
+            f"{b.url}/api/v1/runs/{ids[0]}",
+            data=json.dumps({"notes": "edited"}).encode(),
+            headers=dict(as_admin, **{"Content-Type": "application/json"}),
+            method="PATCH",
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(edit, timeout=120)
+        with refused.value as reply:
+            assert reply.code == 400 and "object store" in reply.read().decode()
     finally:
         a.stop()
         b.stop()
@@ -151,3 +169,45 @@ def _sha256(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_two_replicas_committing_one_run_at_once_land_it_once(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same sync's commit reaching two replicas at the same moment: each is one PostgreSQL
+    transaction under the run's advisory lock, so one places the run and the other finds it
+    there; the run's files and index rows are there once, and no run directory is written."""
+    ids = log_runs(tmp_path / "client", n=1, steps=40, shards=2)
+    manifest, data = _manifest(tmp_path / "client", ids[0])
+    with moto_server() as port:
+        bucket = f"lt-{secrets.token_hex(4)}"
+        s3_client(port).create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+        for key, value in TEST_CREDENTIALS.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("LOCALTRACK_S3_ENDPOINT", f"http://127.0.0.1:{port}")
+        blobs = f"s3://{bucket}/prod"
+        areas = [Ingest(tmp_path / d, blobs_url=blobs, index_url=pg_url).create() for d in "ab"]
+        for sha, payload in data.items():  # the client uploaded every blob through replica a
+            areas[0].receive(sha, [payload], 1 << 30)
+        both = threading.Barrier(2)
+        results: list[Any] = []
+
+        def commit(area: Ingest) -> None:
+            both.wait(timeout=60)
+            try:
+                results.append(area.commit(manifest))
+            except Exception as exc:  # reported below, not lost in a thread
+                results.append(exc)
+
+        threads = [threading.Thread(target=commit, args=(area,)) for area in areas]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert sorted(getattr(r, "changed", r) for r in results) == [False, True], results
+        expected = {ref.name: {"sha256": ref.sha256, "bytes": ref.bytes} for ref in manifest.files}
+        for area in areas:
+            assert (area.record(ids[0]) or {}).get("files") == expected
+            assert not (area.paths.run(ids[0]).dir).exists()
+            area.close()
+    assert indexed_run_ids(pg_url) == ids

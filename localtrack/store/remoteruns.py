@@ -41,9 +41,10 @@ class RemoteRuns:
         now = time.monotonic()
         with self._lock:
             seen = self._seen.get(run_id)
-        fresh = seen is not None and now - seen[0] < LOOKUP_TTL_S
-        if fresh and (seen[1] is None or (self.cache.views / seen[1].digest).is_dir()):
-            return seen[1]
+        if seen is not None and now - seen[0] < LOOKUP_TTL_S:
+            known = seen[1]
+            if known is None or (self.cache.views / known.digest).is_dir():
+                return known
         record = self._record_of(run_id)
         view = None if record is None else self.cache.view(run_id, record)
         with self._lock:

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 EVICT_GRACE_S = 5.0
 RETRY_MISSING_S = 30.0
+STALE_TMP_S = 3600.0
 _VIEW_FILE = "view.json"
 _CHUNK = 1 << 20
 
@@ -146,6 +147,7 @@ class RunCache:
         with self._lock:
             if self._lru is not None:
                 return self._lru
+        self._clear_stale_tmp()
         found = []
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(self.views):
@@ -156,6 +158,15 @@ class RunCache:
             if self._lru is None:
                 self._lru = OrderedDict((v.digest, v) for _, v in sorted(found, key=lambda x: x[0]))
             return self._lru
+
+    def _clear_stale_tmp(self) -> None:
+        """Remove what a crash left in tmp/ (fills and evictions older than ``STALE_TMP_S``)."""
+        now = time.time()
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.tmp):
+                with contextlib.suppress(OSError):
+                    if now - entry.stat(follow_symlinks=False).st_mtime > STALE_TMP_S:
+                        shutil.rmtree(entry.path, ignore_errors=True)
 
     # -- filling --------------------------------------------------------------------------------
 
