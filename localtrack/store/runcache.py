@@ -203,9 +203,8 @@ class RunCache:
         finally:
             shutil.rmtree(work, ignore_errors=True)
         if view.missing:
-            log.error(
-                "run %s: %d files are not in %s", run_id, len(view.missing), self.blobs.location
-            )
+            where = self.blobs.location
+            log.error("run %s: files not read whole from %s: %s", run_id, where, view.missing)
         return view
 
     def _sibling_files(self, run_id: str) -> dict[tuple[str, str], Path]:
