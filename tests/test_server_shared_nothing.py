@@ -122,7 +122,9 @@ def test_replicas_with_their_own_dirs_read_each_others_runs_from_the_bucket(
         sha = _sha256(shard)
         bucket = bucket_env["LOCALTRACK_BLOBS"][len("s3://") :].split("/")[0]
         port = int(bucket_env["LOCALTRACK_S3_ENDPOINT"].rsplit(":", 1)[1])
-        s3_client(port).delete_object(Bucket=bucket, Key=f"prod/blobs/{sha}")  # type: ignore[attr-defined]
+        notes = _sha256(client / "runs" / ids[1] / "files" / "notes.txt")
+        for lost in (sha, notes):
+            s3_client(port).delete_object(Bucket=bucket, Key=f"prod/blobs/{lost}")  # type: ignore[attr-defined]
         # (checked from A's dir, so B learns of the damage only by reading)
         check = _cli("server", "check", "--dir", str(a_dir), "--index", pg_url, env=bucket_env)
         assert check.returncode == 1, check.stdout + check.stderr
@@ -135,6 +137,10 @@ def test_replicas_with_their_own_dirs_read_each_others_runs_from_the_bucket(
         lines = [w for w in damaged["warnings"] if f"metrics/{shard.name}" in w]
         assert lines and f"blob {sha} missing in {bucket_env['LOCALTRACK_BLOBS']}" in lines[0]
         assert second["run"]["warnings"] == []
+        code, body = get_json(f"{b.url}/api/v1/runs/{ids[1]}/files/notes.txt", as_admin)
+        assert (
+            code == 404 and f"files/notes.txt: blob {notes} missing in" in body["error"]["message"]
+        )
         page = urllib.request.Request(f"{b.url}/runs/{ids[1]}", headers=as_admin)
         with urllib.request.urlopen(page, timeout=120) as reply:
             html = reply.read().decode()
