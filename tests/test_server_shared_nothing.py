@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 
 from localtrack.store.ingest.importer import Ingest
+from localtrack.store.root import StoreRoot
+from localtrack.store.runedit import delete_run
 
 from .media_fixtures import rich_run
 from .pg_fixtures import indexed_run_ids
@@ -182,7 +184,8 @@ def test_two_replicas_committing_one_run_at_once_land_it_once(
 ) -> None:
     """The same sync's commit reaching two replicas at the same moment: each is one PostgreSQL
     transaction under the run's advisory lock, so one places the run and the other finds it
-    there; the run's files and index rows are there once, and no run directory is written."""
+    there; the run's files and index rows are there once, and no run directory is written.
+    Deleting it through one replica deletes it for the other."""
     ids = log_runs(tmp_path / "client", n=1, steps=40, shards=2)
     manifest, data = _manifest(tmp_path / "client", ids[0])
     with moto_server() as port:
@@ -215,5 +218,16 @@ def test_two_replicas_committing_one_run_at_once_land_it_once(
         for area in areas:
             assert (area.record(ids[0]) or {}).get("files") == expected
             assert not (area.paths.run(ids[0]).dir).exists()
+        assert indexed_run_ids(pg_url) == ids
+
+        # deleted through one replica, the run is gone for the other too
+        stores = [StoreRoot(area.paths.root) for area in areas]
+        for store, area in zip(stores, areas, strict=True):
+            store.remote = area.shared.remote  # type: ignore[union-attr]
+        assert stores[1].run(ids[0]).run_json.is_file()  # read from the bucket
+        delete_run(stores[0], ids[0])
+        assert areas[1].record(ids[0]) is None and indexed_run_ids(pg_url) == []
+        assert wait_until(lambda: not stores[1].run(ids[0]).run_json.exists())
+        assert stores[1].run_ids() == []
+        for area in areas:
             area.close()
-    assert indexed_run_ids(pg_url) == ids

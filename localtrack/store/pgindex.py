@@ -316,6 +316,11 @@ class PgIndex:
             [(run_id, n, f["sha256"], int(f["bytes"])) for n, f in sorted(files.items())],
         )
 
+    def delete_run_record(self, run_id: str) -> None:
+        """Forget what the commits of `run_id` placed (the run is deleted)."""
+        self._execute("DELETE FROM run_files WHERE run_id=%s", [run_id])
+        self._execute("DELETE FROM run_commits WHERE run_id=%s", [run_id])
+
     def run_record(self, run_id: str) -> dict[str, Any] | None:
         """What the last commit of `run_id` placed, as the directory's commit record reads
         (``{"run_id", "files", "heartbeat_at", "committed_at"}``); None when none did."""

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from ..errors import UsageError
 from .blobdamage import damage_line
 from .layout import RunPaths
 from .runcache import RunCache, RunView
@@ -29,9 +30,16 @@ RecordOf = Callable[[str], "dict[str, Any] | None"]
 class RemoteRuns:
     """Runs whose committed files PostgreSQL lists, read through a bounded local cache."""
 
-    def __init__(self, record_of: RecordOf, run_ids: Callable[[], list[str]], cache: RunCache):
+    def __init__(
+        self,
+        record_of: RecordOf,
+        run_ids: Callable[[], list[str]],
+        cache: RunCache,
+        delete: Callable[[str], None] | None = None,
+    ):
         self._record_of = record_of  # run_id -> {"files", "heartbeat_at", …} or None
         self._run_ids = run_ids
+        self._delete = delete
         self.cache = cache
         self._seen: dict[str, tuple[float, RunView | None]] = {}
         self._lock = threading.Lock()
@@ -60,6 +68,13 @@ class RemoteRuns:
     def run_ids(self) -> list[str]:
         """Every run id with committed files in PostgreSQL."""
         return self._run_ids()
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete the run for every replica (its rows in PostgreSQL)."""
+        if self._delete is None:
+            raise UsageError("runs cannot be deleted through this reader")
+        self._delete(run_id)
+        self.forget(run_id)
 
     def forget(self, run_id: str) -> None:
         """Ask PostgreSQL again at the next read (a commit of this run just happened here)."""

@@ -49,7 +49,7 @@ class SharedRuns:
             int(resolve("read_cache_bytes")),
             verified_copy=ingest.local_blobs.local_file,
         )
-        self.remote = RemoteRuns(self.record, self._run_ids, cache)
+        self.remote = RemoteRuns(self.record, self._run_ids, cache, delete=self.delete)
 
     @classmethod
     def open(cls, ingest: Ingest, index_url: str | None = None) -> SharedRuns | None:
@@ -108,6 +108,15 @@ class SharedRuns:
         index = self._pg()
         index.write_run_record(run_id, plan["files"], plan.get("heartbeat_at"))
         write_run_rows(index, scan)
+
+    def delete(self, run_id: str) -> None:
+        """Delete a run: its ``run_files`` and index rows, in one transaction (its blobs stay
+        in the bucket: content-addressed, other runs may share them)."""
+        with self.transaction(run_id):
+            index = self._pg()
+            index.delete_run_record(run_id)
+            index.delete_run(run_id)
+            index.bump_changes()
 
     def touch_heartbeat(self, run_id: str, record: dict[str, Any], heartbeat_at: float) -> None:
         """A commit that places nothing but a newer heartbeat (inside ``transaction``)."""
