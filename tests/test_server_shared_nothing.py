@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from localtrack.cli import cli
 from localtrack.store.ingest.importer import Ingest
 from localtrack.store.root import StoreRoot
 from localtrack.store.runedit import delete_run
@@ -218,6 +220,13 @@ def test_two_replicas_committing_one_run_at_once_land_it_once(
         for area in areas:
             assert (area.record(ids[0]) or {}).get("files") == expected
             assert not (area.paths.run(ids[0]).dir).exists()
+        assert indexed_run_ids(pg_url) == ids
+
+        # `localtrack reindex` rebuilds the index from run_files and the bucket (no run dirs)
+        monkeypatch.setenv("LOCALTRACK_INDEX_URL", pg_url)
+        monkeypatch.setenv("LOCALTRACK_BLOBS", blobs)
+        rebuilt = CliRunner().invoke(cli, ["reindex", "--dir", str(tmp_path / "b")])
+        assert rebuilt.exit_code == 0 and "indexed 1 run" in rebuilt.output, rebuilt.output
         assert indexed_run_ids(pg_url) == ids
 
         # deleted through one replica, the run is gone for the other too
