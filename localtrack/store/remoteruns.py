@@ -41,7 +41,7 @@ class RemoteRuns:
         self._run_ids = run_ids
         self._delete = delete
         self.cache = cache
-        self._seen: dict[str, tuple[float, RunView | None]] = {}
+        self._seen: dict[str, tuple[float, RunView]] = {}
         self._lock = threading.Lock()
 
     def view(self, run_id: str) -> RunView | None:
@@ -49,12 +49,13 @@ class RemoteRuns:
         now = time.monotonic()
         with self._lock:
             seen = self._seen.get(run_id)
-        if seen is not None and now - seen[0] < LOOKUP_TTL_S:
-            known = seen[1]
-            if known is None or (self.cache.views / known.digest).is_dir():
-                return known
+        fresh = seen is not None and now - seen[0] < LOOKUP_TTL_S
+        if seen is not None and fresh and (self.cache.views / seen[1].digest).is_dir():
+            return seen[1]  # asked PostgreSQL less than a second ago, and still cached
         record = self._record_of(run_id)
-        view = None if record is None else self.cache.view(run_id, record)
+        if record is None:  # not remembered: a commit through another replica may come any time
+            return None
+        view = self.cache.view(run_id, record)
         with self._lock:
             if len(self._seen) > 10_000:
                 self._seen.clear()
