@@ -7,7 +7,10 @@ server keeps beside them:
   and the artifact tables (from ``<root>/artifacts/``);
 - the API keys and the session secret (``<root>/server/`` files, or PostgreSQL rows), merged so
   every existing token and session keeps working, a revocation included;
-- with ``blobs_url``, every committed blob the object store lacks (``store/ingest/blobcopy.py``);
+- with ``blobs_url``, every committed blob the object store lacks (``store/ingest/blobcopy.py``),
+  and what each commit placed: into PostgreSQL's ``run_files`` (so replicas that share no
+  directory read the runs from the bucket), or, moving back, from ``run_files`` into run
+  directories (runs committed on such replicas exist nowhere else; ``store/ingest/recordmove.py``);
 - the server's sweeps and saved workspace views (``<root>/sweeps/``, ``<root>/workspaces/``, or
   PostgreSQL rows), merged as ``localtrack sync`` merges them: claims and results made once, the
   later-saved copy of a view winning.
@@ -41,6 +44,7 @@ class MigrationReport:
     blobs_present: int = 0
     sweeps: int = 0
     views: int = 0
+    runs_recorded: int = 0  # commit records written into run_files, or runs made from them
     problems: list[str] = field(default_factory=list)
 
 
@@ -59,10 +63,17 @@ def migrate_server(
     if blobs_url:
         from .store.ingest.blobcopy import copy_committed_blobs
         from .store.ingest.importer import Ingest
+        from .store.ingest.recordmove import records_from_postgresql, records_to_postgresql
 
-        copied = copy_committed_blobs(Ingest(root, blobs_url=blobs_url))
+        local = Ingest(root, blobs_url=blobs_url, index_url="")
+        if source is not None:  # back: runs committed on shared-nothing replicas come home
+            report.runs_recorded, problems = records_from_postgresql(local, source)
+            report.problems += problems
+        copied = copy_committed_blobs(local)
         report.blobs_copied, report.blobs_present = copied.copied, copied.present
         report.problems += copied.problems
+        if target is not None:
+            report.runs_recorded = records_to_postgresql(local, target)
     store = StoreRoot(root, index_url=target or "")
     index = store.open_index()
     if index is None:

@@ -413,6 +413,17 @@ SPECS: tuple[SettingSpec, ...] = (
         minimum=1,
     ),
     _env_only(
+        "read_cache_bytes",
+        "server",
+        int,
+        4 << 30,
+        "the most a server with `--index` and `--blobs` keeps in its local cache of runs read "
+        "from the object store (`<dir>/readcache/`; least recently read evicted first)",
+        unit="bytes",
+        minimum=1,
+        shown_default="`4294967296` (4 GiB)",
+    ),
+    _env_only(
         "max_shard_rows",
         "server",
         int,

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from localtrack.errors import IndexUnavailableError, UsageError
+from localtrack.store.pgschema import MIGRATIONS
 from localtrack.store.reader import StoreReader
 from localtrack.store.recovery import reindex
 from localtrack.store.root import StoreRoot
@@ -92,7 +93,7 @@ def test_processes_starting_together_migrate_once(pg_url: str) -> None:
     with psycopg.connect(pg_url) as conn:
         rows = conn.execute("SELECT version, name FROM localtrack_schema ORDER BY 1").fetchall()
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables")}
-    assert [r[0] for r in rows] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [r[0] for r in rows] == [m[0] for m in MIGRATIONS]  # each once, in order
     assert {
         "runs",
         "metric_keys",
@@ -104,6 +105,8 @@ def test_processes_starting_together_migrate_once(pg_url: str) -> None:
         "sweep_claims",
         "workspaces",
         "namespace_blobs",
+        "run_files",
+        "run_commits",
     } <= tables
 
 

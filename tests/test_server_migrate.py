@@ -76,19 +76,26 @@ def test_a_store_moves_to_postgresql_and_s3_and_back_with_the_same_answers(
         assert again["blobs_copied"] == 0 and again["blobs_present"] == references
         check = CliRunner().invoke(cli, ["server", "check", "--dir", str(root), "--blobs", blobs])
         assert check.exit_code == 0 and check.output.startswith("OK"), check.output
-    assert indexed_run_ids(pg_url) == sorted(ids)
+        assert indexed_run_ids(pg_url) == sorted(ids)
 
-    # the directory's own index and keys are gone: the server now answers from PostgreSQL
-    (root / "index.db").unlink()
-    (root / "server" / "keys.json").unlink()
-    server.args = ("--index", pg_url)
-    server.start()
-    try:
-        assert _answers(server, admin, ids) == before
-        again = run_cli("sync", "--status", "--dir", str(client), "--to", server.url, env=env)
-        assert again.stdout == status.stdout
-    finally:
-        server.stop()
+        # the directory's own index and keys are gone: the server now answers from PostgreSQL,
+        # and (with --blobs too) reads the runs from the bucket, not from the directory
+        (root / "index.db").unlink()
+        (root / "server" / "keys.json").unlink()
+        server.args = ("--index", pg_url)
+        server.env = dict(TEST_CREDENTIALS, LOCALTRACK_S3_ENDPOINT=f"http://127.0.0.1:{port}")
+        server.env["LOCALTRACK_BLOBS"] = blobs
+        server.start()
+        try:
+            assert _answers(server, admin, ids) == before
+            assert sorted(
+                p.parent.name for p in (root / "readcache").glob("views/*/*/run.json")
+            ) == sorted(ids)
+            again = run_cli("sync", "--status", "--dir", str(client), "--to", server.url, env=env)
+            assert again.stdout == status.stdout
+        finally:
+            server.stop()
+        server.env = {}
 
     back = _migrate("--from", pg_url, "--to", str(root))
     assert (back["runs_indexed"], back["keys_changed"]) == (2, 2)

@@ -168,6 +168,13 @@ def media(run_id: str) -> Response:
     return json_response(media_models.media_index(ui_state().reader, run_id))
 
 
+def _not_there(run_id: str, stored_as: str, message: str) -> Response:
+    """404 for a file a run does not hold; when the run's damage names it (a blob the object
+    store lost), that line is the message, so the reader learns which run and file are damaged."""
+    damage = [d for d in ui_state().reader.checked_damage(run_id) if d.startswith(stored_as + ":")]
+    return error_json(404, f"run {run_id}: {damage[0]}" if damage else message)
+
+
 @view(api)
 def media_file(run_id: str, name: str) -> Response:
     """A media blob by its content-addressed name; cached for good, since it never changes."""
@@ -176,7 +183,9 @@ def media_file(run_id: str, name: str) -> Response:
     path = reader.media_file(info.id, name)
     ext = name.rsplit(".", 1)[-1]
     if path is None or ext not in BLOB_TYPES or not files_models.inside(path, reader.root):
-        return error_json(404, f"run {info.id} has no media file {name!r}")
+        return _not_there(
+            info.id, f"media/blobs/{name}", f"run {info.id} has no media file {name!r}"
+        )
     response = send_file(
         path,
         mimetype=BLOB_TYPES[ext],
@@ -235,7 +244,7 @@ def run_file(run_id: str, name: str) -> Response:
     info = reader.run(run_id)
     path = reader.run_file(info.id, name)
     if path is None or not files_models.inside(path, reader.root):
-        return error_json(404, f"run {info.id} has no file {name!r}")
+        return _not_there(info.id, f"files/{name}", f"run {info.id} has no file {name!r}")
     response = send_file(
         path,
         mimetype=files_models.file_type(name),

@@ -160,6 +160,12 @@ def reindex(dir_: str | None) -> None:
     from ..store.root import StoreRoot
 
     store = StoreRoot(existing_store(dir_), index_mode=resolve("index"))
+    if store.index_url and resolve("blobs"):  # a shared-nothing server: its runs are in the bucket
+        from ..store.blobstore import check_blobs_url
+        from ..store.ingest.importer import Ingest
+
+        shared = Ingest(store.root, blobs_url=check_blobs_url(resolve("blobs"))).shared
+        store.remote = None if shared is None else shared.remote
     damage = store.index_damage()
     if damage is not None:
         moved = store.set_aside_index()

@@ -252,6 +252,7 @@ def server_migrate(source: str, target: str, blobs: str | None, as_json: bool) -
             f"index {report.index}: {report.runs_indexed} runs indexed, {report.runs_current} "
             f"already there, {report.collections} artifact collections; {report.keys_changed} "
             f"keys copied; {report.blobs_copied} blobs copied, {report.blobs_present} already stored; "
+            f"{report.runs_recorded} commit records moved; "
             f"{report.sweeps} sweeps and {report.views} saved views merged"
         )
     if report.problems:

@@ -38,11 +38,13 @@ def run_damage(root: Path, run_id: str) -> list[str]:
         return []
     when = _iso(record.get("checked_at"))
     where = str(record.get("location") or "the blob store")
-    return [
-        f"{name}: {problem} in {where} (found by `localtrack server check` at {when}); "
-        "the durable copy of this run is damaged"
-        for name, problem in sorted(files.items())
-    ]
+    found_by = f"`localtrack server check` at {when}"
+    return [damage_line(name, problem, where, found_by) for name, problem in sorted(files.items())]
+
+
+def damage_line(name: str, problem: str, where: str, found_by: str) -> str:
+    """How every read names one damaged file of a run ("found by" says which check found it)."""
+    return f"{name}: {problem} in {where} (found by {found_by}); the durable copy of this run is damaged"
 
 
 def _read(root: Path) -> dict[str, Any]:

@@ -42,6 +42,7 @@ POOL_WAIT_S = 5.0  # a call waiting for a connection (PostgreSQL down: fail, the
 _pools: dict[str, psycopg_pool.ConnectionPool] = {}
 _migrated: set[str] = set()
 _pools_lock = threading.Lock()
+RUN_LOCK_CLASS = 0x6C74  # "lt": the advisory-lock class of per-run commit locks
 
 
 def pool_for(url: str) -> psycopg_pool.ConnectionPool:
@@ -291,6 +292,64 @@ class PgIndex:
     def delete_artifact_rows(self) -> None:
         for table in ARTIFACT_COLUMNS:
             self._execute(f"DELETE FROM {table}")
+
+    # -- what each commit placed (run_files; shared-nothing replicas, docs/deploy.md) ---------
+
+    def lock_run(self, run_id: str) -> None:
+        """Hold `run_id`'s commit lock until the transaction ends (inside ``transaction()``):
+        two replicas committing one run take turns."""
+        self._execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [RUN_LOCK_CLASS, run_id])
+
+    def write_run_record(
+        self, run_id: str, files: Mapping[str, Mapping[str, Any]], heartbeat_at: float | None
+    ) -> None:
+        """Make `run_id`'s committed files exactly `files` ({name: {"sha256", "bytes"}})."""
+        self._execute(
+            "INSERT INTO run_commits (run_id, heartbeat_at, committed_at) VALUES (%s, %s, %s) "
+            "ON CONFLICT (run_id) DO UPDATE SET heartbeat_at=excluded.heartbeat_at, "
+            "committed_at=excluded.committed_at",
+            [run_id, heartbeat_at, time.time()],
+        )
+        self._execute("DELETE FROM run_files WHERE run_id=%s", [run_id])
+        self._executemany(
+            "INSERT INTO run_files (run_id, name, sha256, bytes) VALUES (%s, %s, %s, %s)",
+            [(run_id, n, f["sha256"], int(f["bytes"])) for n, f in sorted(files.items())],
+        )
+
+    def delete_run_record(self, run_id: str) -> None:
+        """Forget what the commits of `run_id` placed (the run is deleted)."""
+        self._execute("DELETE FROM run_files WHERE run_id=%s", [run_id])
+        self._execute("DELETE FROM run_commits WHERE run_id=%s", [run_id])
+
+    def run_record(self, run_id: str) -> dict[str, Any] | None:
+        """What the last commit of `run_id` placed, as the directory's commit record reads
+        (``{"run_id", "files", "heartbeat_at", "committed_at"}``); None when none did."""
+        head = self._fetch("SELECT * FROM run_commits WHERE run_id=%s", [run_id])
+        if not head:
+            return None
+        rows = self._fetch(
+            'SELECT name, sha256, bytes FROM run_files WHERE run_id=%s ORDER BY name COLLATE "C"',
+            [run_id],
+        )
+        files = {r["name"]: {"sha256": r["sha256"], "bytes": int(r["bytes"])} for r in rows}
+        return dict(head[0], files=files)
+
+    def committed_run_ids(self) -> list[str]:
+        """Every run with a commit recorded here, sorted."""
+        rows = self._fetch('SELECT run_id FROM run_commits ORDER BY run_id COLLATE "C"')
+        return [r["run_id"] for r in rows]
+
+    def run_records(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Every committed run's files: {run_id: {name: {"sha256", "bytes"}}}."""
+        out: dict[str, dict[str, dict[str, Any]]] = {
+            r["run_id"]: {} for r in self._fetch("SELECT run_id FROM run_commits")
+        }
+        for r in self._fetch("SELECT run_id, name, sha256, bytes FROM run_files"):
+            out.setdefault(r["run_id"], {})[r["name"]] = {
+                "sha256": r["sha256"],
+                "bytes": int(r["bytes"]),
+            }
+        return out
 
     # -- reads --------------------------------------------------------------------------------
 

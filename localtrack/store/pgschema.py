@@ -162,4 +162,19 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        9,
+        "run_files",
+        """
+        CREATE TABLE run_commits (
+            run_id text PRIMARY KEY, heartbeat_at double precision,
+            committed_at double precision NOT NULL
+        );
+        CREATE TABLE run_files (
+            run_id text NOT NULL, name text NOT NULL, sha256 text NOT NULL,
+            bytes bigint NOT NULL, PRIMARY KEY (run_id, name)
+        );
+        CREATE INDEX run_files_sha256 ON run_files (sha256);
+        """,
+    ),
 )

@@ -339,8 +339,12 @@ class StoreReader:
         return found + self.checked_damage(info.id)
 
     def checked_damage(self, run_id: str) -> list[str]:
-        """The run's damaged files in the last ``server check`` record (store/blobdamage.py)."""
-        return run_damage(self.root, run_id)
+        """The run's damaged files in the last ``server check`` record (store/blobdamage.py),
+        and, on a shared-nothing server, those the object store could not give the read cache."""
+        found = run_damage(self.root, run_id)
+        if self.store.remote is not None:
+            found += [line for line in self.store.remote.damage(run_id) if line not in found]
+        return found
 
     # -- media --------------------------------------------------------------------------------
 

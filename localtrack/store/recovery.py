@@ -96,13 +96,18 @@ def _quick_shard_info(paths: RunPaths, name: ShardName) -> ShardInfo:
 
 def index_run(index: IndexBackend, scan: RunScan) -> None:
     """Replace a run's rows in the index with what a scan found (one transaction)."""
-    run_id = scan.meta["id"]
     with index.transaction():
-        index.delete_run(run_id)
-        index.upsert_run(index_row(scan.meta, scan.stats, scan.heartbeat_at, scan.warnings))
-        index.upsert_key_stats(run_id, scan.stats)
-        index.replace_shards(run_id, scan.shards, [])
-        index.bump_changes()
+        write_run_rows(index, scan)
+
+
+def write_run_rows(index: IndexBackend, scan: RunScan) -> None:
+    """``index_run`` inside a transaction the caller holds (a shared-nothing commit's)."""
+    run_id = scan.meta["id"]
+    index.delete_run(run_id)
+    index.upsert_run(index_row(scan.meta, scan.stats, scan.heartbeat_at, scan.warnings))
+    index.upsert_key_stats(run_id, scan.stats)
+    index.replace_shards(run_id, scan.shards, [])
+    index.bump_changes()
 
 
 def partial_files(paths: RunPaths) -> list[Path]:

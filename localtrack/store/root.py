@@ -6,6 +6,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import FormatVersionError, IndexUnavailableError, StoreError, UsageError
 from ..settings import resolve
@@ -14,6 +15,9 @@ from .fsdetect import filesystem_type, is_network_filesystem
 from .index import Index, index_file_problem
 from .indexbackend import IndexBackend, is_postgres_url, redacted
 from .layout import FORMAT_VERSION, RunPaths, StorePaths
+
+if TYPE_CHECKING:
+    from .remoteruns import RemoteRuns
 
 log = logging.getLogger(__name__)
 _warned_network_fs: set[str] = set()
@@ -71,6 +75,7 @@ class StoreRoot:
             raise StoreError(f"index mode must be one of {INDEX_MODES}, not {index_mode!r}")
         self.index_mode = index_mode
         self.index_url = check_index_url(resolve("index_url") if index_url is None else index_url)
+        self.remote: RemoteRuns | None = None  # set by a shared-nothing server (runs in S3)
         if create:
             self.paths.runs.mkdir(parents=True, exist_ok=True)
             if not self.paths.marker.exists():
@@ -88,6 +93,12 @@ class StoreRoot:
         return self.paths.root
 
     def run(self, run_id: str) -> RunPaths:
+        """The directory to read `run_id` from: its committed version in the read cache on a
+        shared-nothing server (``remote``, store/remoteruns.py), else ``<root>/runs/<run_id>``."""
+        if self.remote is not None:
+            cached = self.remote.run_paths(run_id)
+            if cached is not None:
+                return cached
         return self.paths.run(run_id)
 
     def index_usable(self) -> bool:
@@ -179,14 +190,17 @@ class StoreRoot:
         return target
 
     def run_ids(self) -> list[str]:
-        """Every run directory's id (sorted), straight from the file system."""
+        """Every run directory's id (sorted), straight from the file system (and, on a
+        shared-nothing server, every run PostgreSQL lists committed files of)."""
+        remote = [] if self.remote is None else self.remote.run_ids()
         try:
             entries = os.scandir(self.paths.runs)
         except FileNotFoundError:
-            return []
+            return sorted(remote)
         with entries:
-            return sorted(
+            local = {
                 e.name
                 for e in entries
                 if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
-            )
+            }
+        return sorted(local.union(remote))

@@ -54,6 +54,16 @@ def _held(store: StoreRoot, run_id: str) -> Iterator[None]:
         writer.release()
 
 
+def _refuse_shared(store: StoreRoot, run_id: str) -> None:
+    """UsageError for a run a shared-nothing server reads from the object store: such runs
+    cannot be edited yet (docs/deploy.md)."""
+    if store.remote is not None and store.remote.view(run_id) is not None:
+        raise UsageError(
+            f"run {run_id} lives in the object store (a server with --index and --blobs): it "
+            "cannot be edited through the server yet; change it where it was logged and sync again"
+        )
+
+
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
@@ -78,6 +88,7 @@ def edit_run(store: StoreRoot, run_id: str, changes: Mapping[str, Any]) -> None:
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
         raise UsageError(f"cannot change {', '.join(unknown)}; editable: {', '.join(EDITABLE)}")
+    _refuse_shared(store, run_id)
     paths = store.run(run_id)
     with _held(store, run_id):
         if not paths.run_json.is_file():
@@ -117,7 +128,12 @@ def _reindex(store: StoreRoot, run_id: str) -> None:
 
 
 def delete_run(store: StoreRoot, run_id: str) -> None:
-    """Remove a run: its index rows, then its directory (never following a link out)."""
+    """Remove a run: its index rows, then its directory (never following a link out); on a
+    shared-nothing server, its rows in PostgreSQL (``run_files`` and the index) for every replica."""
+    if store.remote is not None and store.remote.view(run_id) is not None:
+        store.remote.delete_run(run_id)
+        if not store.paths.run(run_id).dir.is_dir():
+            return  # else a directory from before the store moved goes too
     paths = store.run(run_id)
     if paths.dir.is_symlink():
         raise StoreError(f"{paths.dir} is a link, not a run directory; remove it by hand")

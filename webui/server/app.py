@@ -75,6 +75,8 @@ def create_server_app(
     else:
         allowed = hosts.allowed_hosts_for(host, allowed_hosts)
     app = create_app(root, allowed_hosts=allowed, **ui_options)
+    if area.shared is not None:  # runs live in the object store: read them through the cache
+        app.extensions["localtrack"].reader.store.remote = area.shared.remote
     app.config["LOCALTRACK_MAX_BLOB_BYTES"] = max_blob_bytes or max_blob_bytes_from_env()
     app.config["LOCALTRACK_SERVER"] = True
     app.extensions["localtrack_ingest"] = area

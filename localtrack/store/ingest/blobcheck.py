@@ -55,7 +55,7 @@ def check_committed_blobs(ingest: Ingest) -> CheckReport:
     verdicts: dict[str, BlobProblem | None] = {}
     for run_id, files in commit_records(ingest, report.unreadable):
         run_dir = ingest.paths.run(run_id).dir
-        if not run_dir.is_dir():
+        if ingest.shared is None and not run_dir.is_dir():
             continue  # deleted since (the record stays behind)
         report.runs += 1
         damage = RunDamage(run_id)
@@ -84,7 +84,11 @@ def check_committed_blobs(ingest: Ingest) -> CheckReport:
 
 def commit_records(ingest: Ingest, unreadable: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(run id, {file name: {"sha256": …, …}}) of every commit record; a record that cannot be
-    read is added to `unreadable` (its name and why) and skipped."""
+    read is added to `unreadable` (its name and why) and skipped. On a shared-nothing server
+    the records are PostgreSQL's ``run_files`` rows."""
+    if ingest.shared is not None:
+        yield from sorted(ingest.shared.records().items())
+        return
     try:
         names = sorted(os.listdir(ingest.records))
     except FileNotFoundError:
@@ -117,6 +121,14 @@ def _check_file(path: Path, sha256: str, content: bool) -> BlobProblem | None:
     return None if actual == sha256 else BlobProblem(sha256, f"changed: hashes to {actual}")
 
 
+def _own_copy(ingest: Ingest, run_id: str, name: str, sha256: str) -> Path:
+    """The server's own copy of a run's file: in ``<root>/runs/``, or on a shared-nothing
+    server its verified upload (``ingest/blobs/``) when it still has one."""
+    if ingest.shared is None or not is_sha256(sha256):
+        return ingest.paths.run(run_id).dir / name
+    return ingest.local_blobs.local_file(sha256)
+
+
 def repair_missing(ingest: Ingest, report: CheckReport) -> list[str]:
     """Put back into the object store each blob `report` found missing there, from the run's
     own committed file when that still hashes to the blob's name (checked again on the way in).
@@ -127,7 +139,7 @@ def repair_missing(ingest: Ingest, report: CheckReport) -> list[str]:
     for damage in report.damaged:
         for name, problem in list(damage.files.items()):
             sha = problem.split()[1] if problem.endswith(" missing") else ""
-            path = ingest.paths.run(damage.run_id).dir / name
+            path = _own_copy(ingest, damage.run_id, name, sha)
             if not is_sha256(sha) or _check_file(path, sha, content=True) is not None:
                 continue
             with open(path, "rb") as f:

@@ -46,12 +46,24 @@ log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 
 
-def plan_commit(manifest: RunManifest, record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+def plan_commit(
+    manifest: RunManifest, record: dict[str, Any], run_dir: Path, placed_only: bool = False
+) -> dict[str, Any]:
     """The journal entry that makes `run_dir` hold `manifest`: what to place, what to remove,
     and the final set of files (older shards it does not cover, and files it no longer lists
-    but that are no shards, stay)."""
+    but that are no shards, stay).
+
+    `placed_only`: the run's files are exactly what `record` says (a shared-nothing server,
+    whose runs live in the object store), not what `run_dir` holds."""
     placed = dict(record.get("files") or {})
-    on_disk = _shard_names_on_disk(run_dir)
+    if placed_only:
+        on_disk = {s for name in placed if (s := shard_of(name)) is not None}
+    else:
+        on_disk = _shard_names_on_disk(run_dir)
+
+    def here(name: str) -> bool:
+        return name in placed if placed_only else (run_dir / name).is_file()
+
     candidates = {n for n in on_disk} | {
         s for ref in manifest.files if (s := check_file_name(ref.name)) is not None
     }
@@ -66,10 +78,10 @@ def plan_commit(manifest: RunManifest, record: dict[str, Any], run_dir: Path) ->
             continue  # an older manifest's shard that a shard here already covers
         final[ref.name] = {"sha256": ref.sha256, "bytes": ref.bytes}
         have = placed.get(ref.name) or {}
-        if have.get("sha256") != ref.sha256 or not (run_dir / ref.name).is_file():
+        if have.get("sha256") != ref.sha256 or not here(ref.name):
             place.append({"name": ref.name, "sha256": ref.sha256, "bytes": ref.bytes})
     for name, entry in placed.items():
-        if name not in final and shard_of(name) is None and (run_dir / name).is_file():
+        if name not in final and shard_of(name) is None and here(name):
             final[name] = entry  # e.g. a media log the client no longer has: kept
     remove = []
     for shard in sorted(on_disk):

@@ -28,7 +28,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from .manifest_types import (
     check_file_name,
     shard_of,
 )
+from .pgcommits import SharedRuns
 from .runorigin import check_same_run, parse_run_json
 from .staging import DirectoryBlobStore
 
@@ -62,7 +63,11 @@ class Ingest:
     """The ingest area of one store: receive blobs, plan and apply manifests. Thread-safe."""
 
     def __init__(
-        self, root: Path | str, index_mode: str = "auto", blobs_url: str | None = None
+        self,
+        root: Path | str,
+        index_mode: str = "auto",
+        blobs_url: str | None = None,
+        index_url: str | None = None,
     ) -> None:
         self.paths = StorePaths(Path(root).expanduser().absolute())
         self.index_mode = index_mode
@@ -76,9 +81,12 @@ class Ingest:
         # blobs_url: None keeps blobs in ingest/blobs/; s3://bucket/prefix puts them in an
         # object store, with ingest/blobs/ as its local cache (store/blobstore.py).
         self.remote_blobs = blobs_url is not None
-        self.blob_store: BlobStore = open_blob_store(
-            blobs_url, DirectoryBlobStore(self.tmp, self.blobs)
-        )
+        self.local_blobs = DirectoryBlobStore(self.tmp, self.blobs)
+        self.blob_store: BlobStore = open_blob_store(blobs_url, self.local_blobs)
+        # With a PostgreSQL index too, the server shares nothing but the database and the
+        # bucket: commits are rows (run_files), reads go through a local cache (pgcommits.py).
+        # index_url: None reads LOCALTRACK_INDEX_URL; "" means none (the directory's records).
+        self.shared = SharedRuns.open(self, index_url) if self.remote_blobs else None
         self._commits = CommitJournal(
             self.paths, self.blob_store.local_file, self.journal, self.records, self._reindex
         )
@@ -124,6 +132,8 @@ class Ingest:
 
     def record(self, run_id: str) -> dict[str, Any] | None:
         """What the last commit of `run_id` placed, or None if none did."""
+        if self.shared is not None:
+            return self.shared.record(run_id)
         try:
             value = read_json(self.records / f"{run_id}.json")
         except FileNotFoundError:
@@ -147,11 +157,11 @@ class Ingest:
         missing: list[str] = []
         in_place = 0
         covering = [
-            s for name in placed if (s := shard_of(name)) is not None and (run_dir / name).is_file()
+            s for name in placed if (s := shard_of(name)) is not None and self._here(run_dir, name)
         ]
         for ref in manifest.files:
             have = placed.get(ref.name) or {}
-            if have.get("sha256") == ref.sha256 and (run_dir / ref.name).is_file():
+            if have.get("sha256") == ref.sha256 and self._here(run_dir, ref.name):
                 in_place += 1
                 continue
             shard = check_file_name(ref.name)
@@ -179,6 +189,11 @@ class Ingest:
             None if existing is None else _opt_str(existing.get("entity")),
         )
 
+    def _here(self, run_dir: Path, name: str) -> bool:
+        """Whether a file the commit record names is in place (always, on a shared-nothing
+        server: the record is the run; `server check` looks for lost blobs)."""
+        return self.shared is not None or (run_dir / name).is_file()
+
     def _counted_blob(self, sha256: str, counts: Callable[[str], bool] | None) -> bool:
         return self.has_blob(sha256) and (counts is None or counts(sha256))
 
@@ -193,9 +208,12 @@ class Ingest:
             return self.blob_path(ref.sha256)
         placed = (record.get("files") or {}).get(ref.name) or {}
         target = self.paths.run(manifest.run_id).dir / ref.name
-        if placed.get("sha256") == ref.sha256 and target.is_file():
-            return target
-        return None
+        if placed.get("sha256") != ref.sha256:
+            return None
+        if self.shared is not None:
+            local = self.blob_path(ref.sha256)  # committed before: fetched back if need be
+            return local if local.is_file() else None
+        return target if target.is_file() else None
 
     def _incoming_meta(self, manifest: RunManifest) -> dict[str, Any]:
         ref = manifest.run_json
@@ -222,6 +240,8 @@ class Ingest:
         if not is_valid_run_id(run_id):
             raise ManifestError(f"run id {run_id!r} is not a valid run id")
         path = self.paths.run(run_id).run_json
+        if self.shared is not None:
+            path = self.shared.run_json(run_id) or path
         try:
             meta = read_json(path)
         except FileNotFoundError:
@@ -243,8 +263,7 @@ class Ingest:
         `counts` limits which staged blobs it may use, as in ``status``."""
         manifest.validate()
         self.create()
-        with self.run_lock(manifest.run_id):
-            self._commits.finish(manifest.run_id)
+        with self._commit_guard(manifest.run_id):
             record = self.record(manifest.run_id) or {}
             missing = [
                 ref.sha256
@@ -263,13 +282,17 @@ class Ingest:
             status = self.status(manifest)
             if status.current:
                 return CommitResult(manifest.run_id, False, 0, 0, identity.project, identity.entity)
-            plan = plan_commit(manifest, record, self.paths.run(manifest.run_id).dir)
+            run_dir = self.paths.run(manifest.run_id).dir
+            plan = plan_commit(manifest, record, run_dir, placed_only=self.shared is not None)
             if not plan["place"] and not plan["remove"]:
                 self._touch_heartbeat(manifest, record)
                 return CommitResult(manifest.run_id, False, 0, 0, identity.project, identity.entity)
             self._check_shards(manifest, plan)
             self._check_media_logs(manifest, [item["name"] for item in plan["place"]])
-            self._commits.commit(plan)
+            if self.shared is not None:
+                self.shared.apply(plan)
+            else:
+                self._commits.commit(plan)
             return CommitResult(
                 manifest.run_id,
                 True,
@@ -278,6 +301,24 @@ class Ingest:
                 identity.project,
                 identity.entity,
             )
+
+    @contextlib.contextmanager
+    def _commit_guard(self, run_id: str) -> Iterator[None]:
+        """Commit `run_id` alone: under its lock file (finishing a commit a crash interrupted
+        first), or, on a shared-nothing server, in one PostgreSQL transaction holding the
+        run's advisory lock."""
+        if self.shared is not None:
+            with self.shared.transaction(run_id):
+                yield
+            return
+        with self.run_lock(run_id):
+            self._commits.finish(run_id)
+            yield
+
+    def apply_plan(self, plan: dict[str, Any]) -> None:
+        """Apply a planned commit to the run directory, journaled (the caller holds the run's
+        lock; ``server migrate`` brings runs back from PostgreSQL and the bucket this way)."""
+        self._commits.commit(plan)
 
     def _check_origin(self, manifest: RunManifest, record: dict[str, Any]) -> None:
         existing = self._existing_meta(manifest.run_id)
@@ -320,6 +361,9 @@ class Ingest:
 
     def _touch_heartbeat(self, manifest: RunManifest, record: dict[str, Any]) -> None:
         if manifest.heartbeat_at is None:
+            return
+        if self.shared is not None:
+            self.shared.touch_heartbeat(manifest.run_id, record, manifest.heartbeat_at)
             return
         self._commits.set_heartbeat(manifest.run_id, manifest.heartbeat_at)
         write_json_atomic(

@@ -1,0 +1,315 @@
+"""A bounded local cache of run directories made from the object store (shared-nothing replicas).
+
+A server with ``--index postgresql://…`` and ``--blobs s3://…`` keeps no run directories of its
+own: what each commit placed is in PostgreSQL (``run_files``), every file is the blob
+``blobs/<sha256>`` in the bucket. To read a run, a replica makes the committed version of it
+here, once, and the readers open it as they open any run directory::
+
+    <cache>/views/<digest>/<run_id>/…     one committed version of a run (run.json, metrics/…)
+    <cache>/views/<digest>/view.json      {"run_id", "bytes", "missing": {name: problem}, …}
+    <cache>/tmp/<token>/                  a view being filled, renamed into views/ when whole
+
+``digest`` names the version (the run id, its files' names and hashes, its heartbeat), so a new
+commit makes a new view and an unchanged run is never fetched twice. Every file is hashed while
+it is fetched and kept only when it hashes to its name; files an older view of the run (or the
+server's own verified upload) already holds are hard-linked, not fetched again. A blob the bucket
+lacks (or that hashes wrong) is left out and named in ``missing``: reads of the run list it as
+damage, and it is looked for again ``RETRY_MISSING_S`` later.
+
+The cache holds views up to ``max_bytes`` in all (``LOCALTRACK_READ_CACHE_BYTES``), evicting
+the least recently used first; a view read in the last ``EVICT_GRACE_S`` seconds is kept (a
+reader may be in the middle of it), as is a single view bigger than the bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import MissingBlobsError
+from .atomic import read_json, write_json_atomic
+from .blobstore import BlobStore
+from .ingest.manifest_types import check_file_name
+from .layout import RunPaths
+
+log = logging.getLogger(__name__)
+
+EVICT_GRACE_S = 5.0
+RETRY_MISSING_S = 30.0
+STALE_TMP_S = 3600.0
+_VIEW_FILE = "view.json"
+_CHUNK = 1 << 20
+
+
+@dataclass
+class RunView:
+    """One committed version of a run, made in the cache."""
+
+    digest: str
+    run_id: str
+    bytes: int
+    missing: dict[str, str] = field(default_factory=dict)  # file name -> what is wrong
+    made_at: float = 0.0
+    files: dict[str, str] = field(default_factory=dict)  # file name -> sha256, held whole
+    used_at: float = 0.0
+
+    def paths(self, views: Path) -> RunPaths:
+        return RunPaths(views / self.digest / self.run_id)
+
+
+def version_digest(run_id: str, record: Mapping[str, Any]) -> str:
+    """The name of `run_id`'s committed version `record` ({"files": …, "heartbeat_at": …})."""
+    body = {"run": run_id, "files": record.get("files") or {}, "hb": record.get("heartbeat_at")}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
+
+
+class RunCache:
+    """Run views made from a blob store, bounded by size (thread-safe; see the module doc)."""
+
+    def __init__(
+        self,
+        root: Path,
+        blobs: BlobStore,
+        max_bytes: int,
+        verified_copy: Callable[[str], Path] | None = None,
+    ) -> None:
+        self.root = root
+        self.views = root / "views"
+        self.tmp = root / "tmp"
+        self.blobs = blobs
+        self.max_bytes = max_bytes
+        self._verified_copy = verified_copy  # sha256 -> a local copy already hash-checked
+        self._lru: OrderedDict[str, RunView] | None = None
+        self._lock = threading.Lock()
+        self._filling: dict[str, threading.Lock] = {}
+        self.fetched = 0  # blobs fetched from the blob store (for tests and logs)
+
+    # -- lookups --------------------------------------------------------------------------------
+
+    def view(self, run_id: str, record: Mapping[str, Any]) -> RunView:
+        """The view of `run_id`'s committed version `record`, made now if it is not here."""
+        digest = version_digest(run_id, record)
+        with self._fill_lock(digest):
+            found = self._known(digest)
+            if (
+                found is not None
+                and found.missing
+                and time.time() - found.made_at > RETRY_MISSING_S
+            ):
+                self._drop(digest)  # look for what was missing again
+                found = None
+            if found is None:
+                found = self._fill(digest, run_id, record)
+        self._touch(found)
+        self._evict()
+        return found
+
+    def _known(self, digest: str) -> RunView | None:
+        lru = self._entries()
+        with self._lock:
+            found = lru.get(digest)
+        if found is not None and (self.views / digest / _VIEW_FILE).is_file():
+            return found
+        found = _read_view(self.views / digest)  # made by another process sharing the cache
+        if found is not None:
+            with self._lock:
+                lru[digest] = found
+        return found
+
+    def _touch(self, view: RunView) -> None:
+        view.used_at = time.monotonic()
+        lru = self._entries()
+        with self._lock:
+            lru[view.digest] = view
+            lru.move_to_end(view.digest)
+
+    def _fill_lock(self, digest: str) -> threading.Lock:
+        with self._lock:
+            lock = self._filling.setdefault(digest, threading.Lock())
+            if len(self._filling) > 4096:
+                self._filling = {digest: lock}
+            return lock
+
+    def _entries(self) -> OrderedDict[str, RunView]:
+        """The views on disk, least recently used first (read once, on first use)."""
+        with self._lock:
+            if self._lru is not None:
+                return self._lru
+        self._clear_stale_tmp()
+        found = []
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.views):
+                view = _read_view(Path(entry.path))
+                if view is not None:
+                    found.append((entry.stat().st_mtime, view))
+        with self._lock:
+            if self._lru is None:
+                self._lru = OrderedDict((v.digest, v) for _, v in sorted(found, key=lambda x: x[0]))
+            return self._lru
+
+    def _clear_stale_tmp(self) -> None:
+        """Remove what a crash left in tmp/ (fills and evictions older than ``STALE_TMP_S``)."""
+        now = time.time()
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.tmp):
+                with contextlib.suppress(OSError):
+                    if now - entry.stat(follow_symlinks=False).st_mtime > STALE_TMP_S:
+                        shutil.rmtree(entry.path, ignore_errors=True)
+
+    # -- filling --------------------------------------------------------------------------------
+
+    def _fill(self, digest: str, run_id: str, record: Mapping[str, Any]) -> RunView:
+        """Make the view in tmp/, every file hash-checked, then rename it into views/."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.views.mkdir(parents=True, exist_ok=True)
+        work = self.tmp / secrets.token_hex(8)
+        run_dir = work / run_id
+        run_dir.mkdir(parents=True)
+        try:
+            view = RunView(digest, run_id, 0, made_at=time.time())
+            siblings = self._sibling_files(run_id)
+            for name, entry in sorted((record.get("files") or {}).items()):
+                check_file_name(name)
+                sha = str(entry["sha256"])
+                target = run_dir / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                problem = self._place(sha, target, siblings.get((name, sha)))
+                if problem is None:
+                    view.bytes += int(entry.get("bytes") or 0)
+                    view.files[name] = sha
+                else:
+                    view.missing[name] = f"blob {sha} {problem}"
+            _set_heartbeat(RunPaths(run_dir), record.get("heartbeat_at"))
+            write_json_atomic(work / _VIEW_FILE, _view_json(view))
+            try:
+                os.rename(work, self.views / digest)
+            except OSError:  # another process made this very view first: use theirs
+                theirs = _read_view(self.views / digest)
+                if theirs is None:
+                    raise
+                view = theirs
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        if view.missing:
+            where = self.blobs.location
+            log.error("run %s: files not read whole from %s: %s", run_id, where, view.missing)
+        return view
+
+    def _sibling_files(self, run_id: str) -> dict[tuple[str, str], Path]:
+        """(name, sha256) -> a file of another view of the same run (to link, not fetch)."""
+        lru = self._entries()
+        with self._lock:
+            others = [v for v in lru.values() if v.run_id == run_id]
+        found: dict[tuple[str, str], Path] = {}
+        for other in others:
+            for name, sha in other.files.items():
+                found.setdefault((name, sha), self.views / other.digest / run_id / name)
+        return found
+
+    def _place(self, sha256: str, target: Path, sibling: Path | None) -> str | None:
+        """Put the blob at `target`; None when it is there whole, else what is wrong."""
+        local = self._verified_copy(sha256) if self._verified_copy else None
+        for source in (sibling, local):
+            if source is not None:
+                with contextlib.suppress(OSError):
+                    os.link(source, target)
+                    return None
+        digest = hashlib.sha256()
+        try:
+            with open(target, "wb") as out:
+                for chunk in self.blobs.chunks(sha256):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except MissingBlobsError:
+            target.unlink(missing_ok=True)
+            return "missing"
+        self.fetched += 1
+        actual = digest.hexdigest()
+        if actual != sha256:
+            target.unlink(missing_ok=True)
+            return f"changed: hashes to {actual}"
+        return None
+
+    # -- eviction -------------------------------------------------------------------------------
+
+    def _evict(self) -> None:
+        """Drop the least recently used views until the rest fit in ``max_bytes``."""
+        lru = self._entries()
+        now = time.monotonic()
+        with self._lock:
+            total = sum(v.bytes for v in lru.values())
+            victims = []
+            for view in list(lru.values())[:-1]:  # never the one just used
+                if total <= self.max_bytes:
+                    break
+                if now - view.used_at < EVICT_GRACE_S:
+                    continue
+                victims.append(view.digest)
+                total -= view.bytes
+                del lru[view.digest]
+        for digest in victims:
+            self._drop(digest)
+
+    def _drop(self, digest: str) -> None:
+        """Remove one view: renamed away first, so no reader ever finds half of it."""
+        with self._lock:
+            if self._lru is not None:
+                self._lru.pop(digest, None)
+        trash = self.tmp / f"evicted-{secrets.token_hex(6)}"
+        try:
+            self.tmp.mkdir(parents=True, exist_ok=True)
+            os.rename(self.views / digest, trash)
+        except FileNotFoundError:
+            return  # another process dropped it
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def held_bytes(self) -> int:
+        """The bytes of every view held now."""
+        lru = self._entries()
+        with self._lock:
+            return sum(v.bytes for v in lru.values())
+
+
+def _view_json(view: RunView) -> dict[str, Any]:
+    return {
+        "run_id": view.run_id,
+        "bytes": view.bytes,
+        "missing": view.missing,
+        "made_at": view.made_at,
+        "files": view.files,
+    }
+
+
+def _read_view(where: Path) -> RunView | None:
+    try:
+        body = read_json(where / _VIEW_FILE)
+        return RunView(
+            where.name,
+            str(body["run_id"]),
+            int(body["bytes"]),
+            dict(body.get("missing") or {}),
+            float(body.get("made_at") or 0.0),
+            files=dict(body.get("files") or {}),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _set_heartbeat(paths: RunPaths, heartbeat_at: Any) -> None:
+    if not isinstance(heartbeat_at, (int, float)):
+        return
+    with open(paths.heartbeat, "a"):
+        pass
+    os.utime(paths.heartbeat, (heartbeat_at, heartbeat_at))
