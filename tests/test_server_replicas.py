@@ -233,7 +233,7 @@ def test_a_browser_on_one_replica_shows_a_run_synced_through_another_without_rel
             page.goto(f"{b.url}/")  # to the login page: the key was made with `keys --index`
             page.fill("input[name=api_key]", admin["token"])
             page.click("button[type=submit]")
-            page.click("#projects-table a:text('proj')")
+            page.click("#projects-table a:text('proj')", timeout=60_000)
             page.wait_for_selector(f"#runs-table a[href$='/runs/{first}']", timeout=60_000)
             page.evaluate("window.__noReload = true")
             heard = _notifications(b.url, as_admin)["heard"]
