@@ -9,7 +9,10 @@ server (tests/s3_fixtures.py: a test double for MinIO/Ceph/AWS S3 written in Pyt
 speed is not an object store's; its CPU is counted apart), and for each backend a fresh
 `localtrack server` process on 127.0.0.1: the directory (`--dir`) and PostgreSQL + S3
 (`--index postgresql://… --blobs s3://…`). For each workload, N client stores (made by
-bench_sync.make_store) are synced at once from N threads of this process:
+bench_sync.make_store) are synced at once from N threads of this process. The workloads:
+"sequential" (1 client × 32 small runs, one request at a time: a commit's latency without
+queueing), "small" (8 clients × 32 runs × 2,000 points: commits/s and CPU per synced run) and
+"bulk" (8 clients × 4 runs × 1M points, about 230 MB: MB/s). Measured:
 
 - sync: runs/s and MB/s over the wall time of all N syncs; commit latency (each POST of the
   commit as a client sees it, queueing behind the other clients included), median and p95;
@@ -30,6 +33,7 @@ import argparse
 import http.client
 import json
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -66,6 +70,7 @@ class Workload:
     clients: int
     runs: int  # per client
     points: int  # per run (10 keys)
+    workers: int | None = None  # a client's parallel requests (None: the client's default)
 
 
 def _p95(values: list[float]) -> float:
@@ -131,7 +136,7 @@ class TimedTransport(HTTPTransport):
                 self.commits.append((time.perf_counter() - t0) * 1000)
 
 
-def sync_all(clients: list[Path], url: str) -> dict[str, Any]:
+def sync_all(clients: list[Path], url: str, workers: int | None) -> dict[str, Any]:
     """Sync every client store at once (one thread each); wall time, bytes, commit latencies."""
     commits: list[float] = []
     results: list[Any] = []
@@ -140,7 +145,9 @@ def sync_all(clients: list[Path], url: str) -> dict[str, Any]:
         transport = TimedTransport(url, commits)
         remote = Remote(transport)
         try:
-            report = SyncClient.for_store(store, remote).sync(sorted(os.listdir(store / "runs")))
+            options = {} if workers is None else {"workers": workers}
+            client = SyncClient.for_store(store, remote, **options)
+            report = client.sync(sorted(os.listdir(store / "runs")))
             assert not report.failed, [r.message for r in report.failed]
             results.append((report, remote.stats.retries))
         finally:
@@ -238,6 +245,7 @@ def measure_backend(
     root: Path,
     backend: tuple[dict[str, str], tuple[str, ...], dict[str, Callable[[], list[int]]]],
     repeat: int,
+    workers: int | None = None,
 ) -> dict[str, Any]:
     """Sync `clients` to a fresh server on `backend` (env, args, its services' processes), then
     time the UI's reads."""
@@ -250,7 +258,7 @@ def measure_backend(
         idle_per_s = cpu_delta(c0, cpu_seconds(mine)) / IDLE_S
         groups = {"server": mine, **services}
         before = {name: cpu_seconds(pids) for name, pids in groups.items()}
-        result = sync_all(clients, srv.url)
+        result = sync_all(clients, srv.url, workers)
         spent = {name: cpu_delta(before[name], cpu_seconds(pids)) for name, pids in groups.items()}
         spent["server"] -= idle_per_s * result["wall_s"]
         result["cpu_ms_per_run"] = {k: v * 1000 / result["runs"] for k, v in spent.items()}
@@ -292,7 +300,9 @@ def run_workload(
         for i, client in enumerate(clients):  # each backend syncs pristine copies
             shutil.copytree(client, fresh / f"c{i}")
         copies = [fresh / f"c{i}" for i in range(work.clients)]
-        out["backends"][name] = measure_backend(copies, fresh / "server", backend, repeat)
+        out["backends"][name] = measure_backend(
+            copies, fresh / "server", backend, repeat, work.workers
+        )
         shutil.rmtree(fresh)
     shutil.rmtree(made)
     return out
@@ -308,16 +318,20 @@ def print_tables(results: list[dict[str, Any]]) -> None:
         w = r["workload"]
         mb = r["mb"]
         runs = w["clients"] * w["runs"]
+        one_at_a_time = ", one request at a time" if w["workers"] == 1 else ""
         print(
-            f"\n**{w['name']}**: {w['clients']} clients × {w['runs']} runs × {w['points']:,} points ({runs} runs, {mb:.1f} MB)\n"
+            f"\n**{w['name']}**: {w['clients']} clients × {w['runs']} runs × {w['points']:,} points ({runs} runs, {mb:.1f} MB{one_at_a_time})\n"
         )
         print(
             "| backend | runs/s | MB/s | commit median / p95 | server CPU per run | PostgreSQL / moto CPU per run | client retries |"
         )
         print("|---|---|---|---|---|---|---|")
-        print(f"| floor: `cp -r` of the runs | | {mb / r['cp_s']:.0f} | | | | |")
         print(
-            f"| floor: bare PUT of the files to moto, {w['clients']} threads | | {mb / r['put_s']:.1f} | | | | |"
+            f"| floor: `cp -r` of the runs | {runs / r['cp_s']:.0f} | {mb / r['cp_s']:.0f} | | | | |"
+        )
+        print(
+            f"| floor: bare PUT of the files to moto, {w['clients']} threads "
+            f"| {runs / r['put_s']:.1f} | {mb / r['put_s']:.1f} | | | | |"
         )
         for name, b in r["backends"].items():
             cpu = b["cpu_ms_per_run"]
@@ -327,9 +341,9 @@ def print_tables(results: list[dict[str, Any]]) -> None:
                 f"| {b['commit_ms']:.0f} / {b['commit_p95_ms']:.0f} ms | {cpu['server']:.1f} ms "
                 f"| {services} | {b['retries']} |"
             )
-    last = results[0]["backends"]
+    last = next(r for r in results if r["workload"]["name"] == "small")["backends"]
     print(
-        "\nUI reads after the first workload's sync (one keep-alive connection; median latency, server CPU per request):\n"
+        "\nUI reads after the small workload's sync (one keep-alive connection; median latency, server CPU per request):\n"
     )
     print("| read | " + " | ".join(last) + " |")
     print("|---|" + "---|" * len(last))
@@ -339,12 +353,16 @@ def print_tables(results: list[dict[str, Any]]) -> None:
             for b in last.values()
         ]
         print(f"| {what} | " + " | ".join(cells) + " |")
+    bulk = next(r for r in results if r["workload"]["name"] == "bulk")
+    bulk_mb_per_run = bulk["mb"] / (bulk["workload"]["clients"] * bulk["workload"]["runs"])
     print(f"\nDerived, one replica at {HEADROOM:.0%} of one core (extrapolated):\n")
     for name, b in last.items():
         per_run = b["cpu_ms_per_run"]["server"] / 1000
+        per_mb = bulk["backends"][name]["cpu_ms_per_run"]["server"] / 1000 / bulk_mb_per_run
         poll = b["reads"]["page poll with ETag (304)"]["cpu_ms"] / 1000
         print(
-            f"- {name}: {HEADROOM / per_run:.0f} synced runs/s of the first workload, or {HEADROOM / poll:.0f} page polls/s"
+            f"- {name}: {HEADROOM / per_run:.0f} synced small runs/s, or {HEADROOM / per_mb:.0f} MB/s "
+            f"of bulk sync, or {HEADROOM / poll:.0f} page polls/s"
         )
 
 
@@ -356,10 +374,19 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        workloads = [Workload("small", 4, 4, 2_000), Workload("bulk", 2, 1, 200_000)]
+        workloads = [
+            Workload("sequential", 1, 8, 2_000, workers=1),
+            Workload("small", 4, 4, 2_000),
+            Workload("bulk", 2, 1, 200_000),
+        ]
     else:
-        workloads = [Workload("small", 8, 8, 2_000), Workload("bulk", 8, 1, 1_000_000)]
+        workloads = [
+            Workload("sequential", 1, 32, 2_000, workers=1),  # commit latency, no queueing
+            Workload("small", 8, 32, 2_000),  # commits: runs/s and CPU per synced run
+            Workload("bulk", 8, 4, 1_000_000),  # bytes: MB/s
+        ]
     results = []
+    load_before = os.getloadavg()
     with (
         tempfile.TemporaryDirectory(prefix="lt-bench-backends-") as tmp,
         throwaway_cluster() as cluster,
@@ -371,9 +398,14 @@ def main() -> None:
             results.append(
                 run_workload(work, Path(tmp) / work.name, cluster, moto_port, args.repeat)
             )
+    machine = (
+        f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {platform.machine()}, {os.cpu_count()} cores, "
+        f"load average {load_before[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    )
     if args.json:
-        print(json.dumps(results, indent=1))
+        print(json.dumps({"machine": machine, "workloads": results}, indent=1))
     else:
+        print(machine)
         print_tables(results)
 
 
