@@ -304,7 +304,7 @@ def test_eight_clients_through_three_replicas_survive_a_kill_and_a_faulty_object
     while requests are in flight: every run lands once and whole, every object in the bucket
     hashes to its name, `server check` finds nothing missing, a second sync sends nothing, and a
     replica started afterwards lists every run."""
-    s3_faults = FaultPlan(status_503=0.1, stall=0.03, stall_s=1.5, seed=3, first=("503", "stall"))
+    s3_faults = FaultPlan(stall_s=1.5, seed=3)  # none while the replicas start
     s3_proxy = FaultProxy(moto_port, s3_faults).start()
     bucket = _new_bucket(moto_port, endpoint=s3_proxy.url)
     env = dict(bucket, LOCALTRACK_S3_TIMEOUT="1", LOCALTRACK_S3_RETRIES="4")
@@ -329,6 +329,8 @@ def test_eight_clients_through_three_replicas_survive_a_kill_and_a_faulty_object
     try:
         for replica in replicas:
             replica.start()
+        s3_faults.status_503, s3_faults.stall = 0.1, 0.03  # from here on: mid-sync
+        s3_proxy.pending = ["503", "stall"]  # the first two object-store requests of the syncs
         reports: dict[Path, Any] = {}
         retries: list[int] = []
         threads = [
