@@ -86,7 +86,9 @@ def make_store(root: Path, runs: int, points: int, seed: int = 0) -> int:
                 "updated_at": now,
                 "ended_at": now,
                 "config": {"seed": seed},
-                "segments": [{"segment": 0, "host": "bench", "pid": 0, "started_at": now}],
+                "segments": [
+                    {"segment": 0, "host": "bench", "pid": os.getpid(), "started_at": now}
+                ],
             },
         )
     reindex(store)
