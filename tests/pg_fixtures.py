@@ -176,3 +176,12 @@ def indexed_run_ids(url: str) -> list[str]:
 
     with psycopg.connect(url) as conn:
         return sorted(r[0] for r in conn.execute("SELECT id FROM runs"))
+
+
+def committed_files(url: str) -> dict[str, str]:
+    """{run_id/name: sha256} of what replicas that share no directory committed (``run_files``)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT run_id, name, sha256 FROM run_files")
+        return {f"{run_id}/{name}": sha for run_id, name, sha in rows}

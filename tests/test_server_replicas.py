@@ -33,7 +33,7 @@ from localtrack.sync.remote import Remote, RetryPolicy
 from localtrack.sync.transport import HTTPTransport
 
 from .conftest import PYTHON, REPO, child_env
-from .pg_fixtures import PgCluster, indexed_run_ids
+from .pg_fixtures import PgCluster, committed_files, indexed_run_ids
 from .s3_fixtures import TEST_CREDENTIALS, moto_server, s3_client
 from .sync_fixtures import (
     FaultPlan,
@@ -354,7 +354,7 @@ def test_eight_clients_through_three_replicas_survive_a_kill_and_a_faulty_object
         assert s3_proxy.injected.get("503") and s3_proxy.injected.get("stall"), s3_proxy.injected
 
         assert indexed_run_ids(pg_url) == ids  # every run once
-        server_files = store_files(root)
+        server_files = committed_files(pg_url)  # the replicas share no run directory
         for client in clients:
             mine = store_files(client)
             assert {k: server_files.get(k) for k in mine} == mine
