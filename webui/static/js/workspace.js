@@ -109,20 +109,13 @@
     charts.set(card, chart);
     return chart;
   }
-  /* The first panel on screen starts loading as the page is built, not a frame later when the
+  /* The first line panel starts loading as the page is built, not a frame later when the
    * observer first reports: its data (preloaded from <head>, pages.first_charts) draws as soon
    * as it lands. The other panels on screen are made once it has drawn (or DEFER_MS later). */
   function startFirst() {
-    for (const card of sectionsEl.querySelectorAll(".ws-card[data-key]:not([data-key=''])")) {
-      const r = card.getBoundingClientRect();
-      if (r.top >= innerHeight) break;
-      if (r.height > 0 && r.bottom > 0) {
-        const chart = chartFor(card);
-        if (chart) return chart.load();
-        break;
-      }
-    }
-    startVisible();
+    const card = sectionsEl.querySelector("details[open] > .chart-grid > .ws-card[data-key]:not([data-key=''])");
+    const chart = card && chartFor(card);
+    if (chart) chart.load(); else startVisible();
   }
   function startVisible() {
     firstDrawn = true;
