@@ -13,7 +13,8 @@ every load, median of 3 loads:
    the longest main-thread task (PerformanceObserver ``longtask`` entries, which chromium reports
    for tasks > 50 ms; wall time) while loading and while scrolling (goal: never > 100 ms), the
    CPU time of the longest task from a chromium trace (what the task cost, without the time a
-   loaded machine gave the CPU to other processes), and the first panel painted.
+   loaded machine gave the CPU to other processes); and, as its own row, navigation → the
+   workspace's first panel painted (goal ≤ 300 ms).
 
 Every page load runs under a chromium trace, which gives the CPU time the page's main thread
 spent from navigation to the chart measured: on a shared machine wall times move 2-3x with the
@@ -374,6 +375,15 @@ def bench(base: Path, steps: int, wide_steps: int, repeat: int) -> list[dict[str
                 ctx.close()
             rows.append(
                 {
+                    "case": "workspace, 50 line panels × 100 runs: first panel painted",
+                    "ms": statistics.median(first_ws),
+                    "all": first_ws,
+                    "goal": "≤ 300 ms",
+                    "note": f"main-thread CPU to it {statistics.median(ws_cpu):.0f} ms (trace)",
+                }
+            )
+            rows.append(
+                {
                     "case": "workspace, 50 line panels × 100 runs: longest main-thread task while "
                     "scrolling to the bottom and drawing every panel",
                     "ms": statistics.median(worst_scroll),
@@ -381,11 +391,8 @@ def bench(base: Path, steps: int, wide_steps: int, repeat: int) -> list[dict[str
                     "goal": "≤ 100 ms",
                     "note": f"max over the {repeat} loads {max(worst_scroll):.0f} ms; the main "
                     f"thread's CPU time in its longest task {statistics.median(cpu):.0f} ms (trace); "
-                    f"while loading "
-                    f"{statistics.median(worst_load):.0f} ms; first panel painted "
-                    f"{statistics.median(first_ws):.0f} ms (main-thread CPU to it "
-                    f"{statistics.median(ws_cpu):.0f} ms); {min(painted)} panels drawn "
-                    "(0 ms = no task over 50 ms)",
+                    f"while loading {statistics.median(worst_load):.0f} ms; {min(painted)} panels "
+                    "drawn (0 ms = no task over 50 ms)",
                 }
             )
         browser.close()

@@ -153,6 +153,25 @@ def test_two_polls_with_no_change_are_304_even_across_the_clock(
     assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 200
 
 
+def test_a_kept_chart_reply_gives_way_to_new_data(store: tuple[Path, list[str]]) -> None:
+    """Binary chart replies are kept per data version: asked again, the same reply; once the
+    run has more steps, the reply shows them."""
+    import localtrack
+
+    root, ids = store
+    client = create_app(root, watch=False).test_client()
+    url = f"/api/v1/charts?runs={ids[0]}&keys=train/loss&format=bin"
+    first = client.get(url)
+    assert client.get(url).data == first.data
+    assert len(chartbin.unpack(first.data)["charts"][0]["x"]) == 50
+    run = localtrack.init(project="p", dir=str(root), id=ids[0], resume="allow")
+    run.log({"train/loss": 0.5}, step=60)
+    run.finish()
+    again = client.get(url)
+    assert again.headers["ETag"] != first.headers["ETag"]
+    assert chartbin.unpack(again.data)["charts"][0]["x"][-1] == 60
+
+
 def test_compare_is_limited_to_chosen_metrics_by_url(store: tuple[Path, list[str]]) -> None:
     root, ids = store
     client = create_app(root, watch=False).test_client()

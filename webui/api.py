@@ -6,7 +6,11 @@ envelope from ``responses.error_json``. Documented route by route in docs/api.md
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request, send_file
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request, send_file
+
+from localtrack.store.lru import SizedLRU
 
 from . import catalog, chartbin, charts, export
 from . import files_views as files_models
@@ -73,6 +77,21 @@ def series() -> Response:
     return json_response(data)
 
 
+REPLIES_KEPT_BYTES = 32 << 20  # binary chart replies kept (see _replies)
+
+
+def _replies() -> SizedLRU:
+    """Binary chart replies by (query, data ETag): a page opened again (a reload, another tab,
+    another user) gets the charts the server computed since the data last changed without
+    computing them again. The key is the ETag the 304s already trust (``conditional_data``)."""
+    kept = current_app.extensions.get("localtrack.chart_replies")
+    if kept is None:
+        kept = current_app.extensions.setdefault(
+            "localtrack.chart_replies", SizedLRU(REPLIES_KEPT_BYTES, len)
+        )
+    return kept
+
+
 @view(api)
 @conditional_data
 def charts_batch() -> Response:
@@ -81,6 +100,18 @@ def charts_batch() -> Response:
     fmt = str(request.args.get("format") or "json")
     if fmt not in ("json", "bin"):
         return error_json(400, f"format must be json or bin, not {fmt!r}")
+    if fmt == "json":
+        return json_response({"charts": _batch(reqs, binary=False)})
+    key = (request.query_string, ui_state().data_etag())
+    body = _replies().get(key)
+    if body is None:
+        body = chartbin.pack(_batch(reqs, binary=True))
+        _replies().put(key, body)
+    return Response(body, mimetype=chartbin.MIMETYPE)
+
+
+def _batch(reqs: list[charts.SeriesRequest], binary: bool) -> list[dict[str, Any]]:
+    """The charts of a batch request, each run's files read once for all its keys."""
     groups = _groups(reqs[0].run_ids, str(request.args.get("group_by") or ""))
     infos = ui_state().run_infos(reqs[0].run_ids)
     names = {rid: info.name for rid, info in infos.items()}
@@ -90,14 +121,8 @@ def charts_batch() -> Response:
         axes = reader.default_axes(run_ids, keys, [info.meta for info in infos.values()])
     else:
         axes = dict.fromkeys(keys, first.x)
-    # every key at once: each run's files are read once for all of them
     series = reader.series_batch(run_ids, axes, first.x0, first.x1, first.buckets)
-    data = [
-        charts.chart_data(reader, req, names, groups, fmt == "bin", series[req.key]) for req in reqs
-    ]
-    if fmt == "json":
-        return json_response({"charts": data})
-    return Response(chartbin.pack(data), mimetype=chartbin.MIMETYPE)
+    return [charts.chart_data(reader, req, names, groups, binary, series[req.key]) for req in reqs]
 
 
 def _download(body: bytes, fmt: str, name: str) -> Response:

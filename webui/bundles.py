@@ -79,8 +79,11 @@ def scripts() -> Response:
     return response.make_conditional(request)
 
 
-def script_bundle(names: Sequence[str]) -> Markup:
+def script_bundle(names: Sequence[str], preload: bool = False) -> Markup:
     """One ``<script>`` element for `names` (``js/core.js``, ``vendor/uPlot.iife.min.js``…),
-    run in that order: the templates' ``script_bundle([...])``."""
-    src = url_for("bundles.scripts", f=",".join(names))
-    return Markup(f'<script src="{escape(src)}"></script>')
+    run in that order: the templates' ``script_bundle([...])``. With `preload`, the
+    ``<link rel="preload">`` that asks for the same file from ``<head>``."""
+    src = escape(url_for("bundles.scripts", f=",".join(names)))
+    if preload:
+        return Markup(f'<link rel="preload" as="script" href="{src}">')
+    return Markup(f'<script src="{src}"></script>')

@@ -162,8 +162,14 @@
    * on side by side and that paint as each arrives. */
   const BATCH = 12, FIRST = 3, FIRST_LINES = 60, BATCH_LINES = 400;
   const perRequest = (most, lines, runs) => Math.max(1, Math.min(most, Math.floor(lines / Math.max(1, runs))));
+  /* Until the charts of a feed's first request have drawn, its other requests wait (made at
+   * once, a screen of 100-run charts would have the server work on all of them beside the
+   * first, and the page decode them beside its first draw): the first panel first. */
   class ChartFeed {
-    constructor() { this.queue = []; this.timer = null; this.bytes = 0; }
+    constructor() {
+      this.queue = []; this.timer = null; this.bytes = 0;
+      this.firstDrawn = new Promise((resolve) => { this.firstDone = resolve; });
+    }
     request(params, etag) {
       return new Promise((resolve, reject) => {
         this.queue.push({ params, etag, resolve, reject });
@@ -201,7 +207,8 @@
       const etag = tags.size === 1 ? [...tags][0] : null;
       const url = urls.api.charts(Object.assign({}, rest, { keys: keys.join(","), format: "bin" }));
       const init = { headers: etag ? { "If-None-Match": `"${etag}"` } : {}, cache: "no-store", credentials: "same-origin" };
-      this.deliver(items, fetchCharts(url, init), etag, first);
+      const reply = first ? fetchCharts(url, init) : this.firstDrawn.then(() => fetchCharts(url, init));
+      this.deliver(items, reply, etag, first);
     }
     /* one chart decoded and drawn per task (its promise's continuation runs at once), and no
      * more per frame than drawSlot allows, so a batch never blocks the main thread long. Once
@@ -218,7 +225,7 @@
           await new Promise((r) => setTimeout(r, 0)); /* it draws in this task, the next in another */
         }
       } catch (e) { for (const it of items) it.reject(e); }
-      finally { if (first) LT.firstChartPainted(); }
+      finally { if (first) { this.firstDone(); LT.firstChartPainted(); } }
     }
   }
   const defaultFeed = new ChartFeed();

@@ -19,6 +19,8 @@
   let viewName = null;
   let pickerOpen = false;
   const feed = new ChartFeed();
+  let firstDrawn = false;
+  Promise.race([feed.firstDrawn, LT.afterFirstChart()]).then(() => startVisible());
   const charts = new Map(); /* card -> Chart */
   const visible = new Set();
   const io = new IntersectionObserver(onIntersect, { rootMargin: "200px 0px" });
@@ -95,12 +97,30 @@
       visible.add(card);
       if (chart) chart.wake();
       if (!chart) {
-        if (!shownRuns().length) { card.querySelector(".chart-msg").textContent = "No runs selected."; continue; }
-        chart = new Chart(card.querySelector(".ws-body"), chartOpts(card.dataset.key, card._panel));
-        charts.set(card, chart);
-        start.push(chart);
+        chart = firstDrawn ? chartFor(card) : null;
+        if (chart) start.push(chart);
       } else if (chart.stale) { chart.stale = false; start.push(chart); }
     }
+    for (const chart of start) chart.load();
+  }
+  function chartFor(card) {
+    if (!shownRuns().length) { card.querySelector(".chart-msg").textContent = "No runs selected."; return null; }
+    const chart = new Chart(card.querySelector(".ws-body"), chartOpts(card.dataset.key, card._panel));
+    charts.set(card, chart);
+    return chart;
+  }
+  /* The first line panel starts loading as the page is built, not a frame later when the
+   * observer first reports: its data (preloaded from <head>, pages.first_charts) draws as soon
+   * as it lands. The other panels on screen are made once it has drawn (or DEFER_MS later). */
+  function startFirst() {
+    const card = sectionsEl.querySelector("details[open] > .chart-grid > .ws-card[data-key]:not([data-key=''])");
+    const chart = card && chartFor(card);
+    if (chart) chart.load(); else startVisible();
+  }
+  function startVisible() {
+    firstDrawn = true;
+    const start = [];
+    for (const card of visible) if (!charts.has(card)) { const chart = chartFor(card); if (chart) start.push(chart); }
     for (const chart of start) chart.load();
   }
   function reload() {
@@ -202,6 +222,7 @@
     if (!out.length) out.push(h("p", { class: "muted card pad", text: data.keys.length ? "Every key is hidden." : "No metrics logged yet." }));
     clear(sectionsEl).append(...out);
     renderToolbar();
+    startFirst();
   }
 
   /* --- toolbar ---------------------------------------------------------------------------- */
@@ -247,7 +268,8 @@
     renderViews();
   }
   /* Run picker: a checkbox per run (up to the workspace's run limit); ticking one switches the
-   * workspace to "selection" (starting from the runs shown now), "all" / "none" set every box. */
+   * workspace to "selection" (starting from the runs shown now), "all" / "none" set every box.
+   * The boxes are made when it first opens: not before the first panel paints. */
   function picker() {
     const shown = new Set(shownRuns().map((r) => r.id));
     const chosen = () => [...list.querySelectorAll("input[type=checkbox]:checked")].map((c) => c.value);
@@ -256,7 +278,8 @@
       det.querySelector("summary").textContent = `${ids.length} of ${data.runs.length} runs`;
       document.getElementById("ws-runs").value = "selection";
     };
-    const list = h("div", { class: "ws-picker-list" }, data.runs.map((r) => {
+    const list = h("div", { class: "ws-picker-list" });
+    const fill = () => list.firstChild || list.append(...data.runs.map((r) => {
       const box = h("input", { type: "checkbox", value: r.id, checked: shown.has(r.id), "aria-label": r.name });
       box.addEventListener("change", () => apply(chosen()));
       return h("label", { class: "ws-pick", title: r.id, dataset: { run: r.id } }, box, h("span", { text: r.name || r.id }), h("span", { class: "muted", text: r.state }));
@@ -268,12 +291,13 @@
     });
     const every = (on) => () => { for (const c of list.querySelectorAll("input[type=checkbox]")) if (!c.closest("label").hidden) c.checked = on; apply(chosen()); };
     const det = h("details", { class: "ws-picker", id: "ws-picker" },
-      h("summary", { text: `${shown.size} of ${data.runs.length} runs` }),
+      h("summary", { text: `${shown.size} of ${data.runs.length} runs`, on: { click: fill } }),
       h("div", { class: "ws-picker-pop card" }, h("div", { class: "ws-picker-head" }, find,
         h("button", { type: "button", class: "btn", text: "all", on: { click: every(true) } }),
         h("button", { type: "button", class: "btn", text: "none", on: { click: every(false) } })), list));
     det.open = pickerOpen;
-    det.addEventListener("toggle", () => { pickerOpen = det.open; });
+    if (pickerOpen) fill();
+    det.addEventListener("toggle", () => { pickerOpen = det.open; if (det.open) fill(); });
     return det;
   }
 
