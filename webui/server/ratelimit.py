@@ -1,7 +1,7 @@
 """Rate limits: token buckets per key (requests) and per address (failed logins).
 
 The per-key rate and burst are the settings LOCALTRACK_RATE_LIMIT and LOCALTRACK_RATE_BURST
-(localtrack/settings.py), read by ``auth.install``.
+(localtrack/settings_table.py), read by ``auth.install``.
 """
 
 from __future__ import annotations
