@@ -30,7 +30,7 @@ IMPORT_CHEAP = "import-cheap"
 RUN_PATH = "run-path"
 
 STORE_THIRD_PARTY = {"pyarrow", "numpy", "sqlite_utils"}
-STORE_LOCALTRACK = {"localtrack.errors", "localtrack.settings"}
+STORE_LOCALTRACK = {"localtrack.errors", "localtrack.settings", "localtrack.settings_table"}
 # The PostgreSQL index (docs/deploy.md) keeps all of localtrack's SQL in the store, as DESIGN.md
 # §6 asks; its driver may be imported by these modules only, which load only when an index
 # URL is given (never by `import localtrack` or a run: IMPORT_FORBIDDEN and RUN_PATH_FORBIDDEN).

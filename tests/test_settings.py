@@ -10,7 +10,8 @@ import pytest
 
 import localtrack
 from localtrack.errors import UsageError
-from localtrack.settings import SCOPES, SPECS, SettingSpec, resolve
+from localtrack.settings import resolve
+from localtrack.settings_table import SCOPES, SPECS, SettingSpec
 from localtrack.store.runmeta import stale_after_s
 
 from .conftest import REPO

@@ -8,15 +8,8 @@ import pytest
 
 import localtrack
 from localtrack.errors import UsageError
-from localtrack.settings import (
-    SPECS,
-    SettingSpec,
-    WandbEnv,
-    _parse,
-    from_env,
-    resolve_dir,
-    wandb_variables,
-)
+from localtrack.settings import _parse, from_env, resolve_dir, wandb_variables
+from localtrack.settings_table import SPECS, SettingSpec, WandbEnv
 
 QUIET = localtrack.Settings(system_metrics=False, capture_git=False, capture_packages=False)
 

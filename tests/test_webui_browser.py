@@ -219,7 +219,8 @@ def test_a_logging_process_shows_up_live(browser: Any, tmp_path: Path) -> None:
         page.goto(server.url + "/")
         page.wait_for_selector("#empty-state")
         page.evaluate("window.__noReload = true")
-        logger = start_logger(root, "livep", "streamer", steps=160, delay=0.1)
+        gate = tmp_path / "go-on"  # the logger waits at step 80 until the page has shown it live
+        logger = start_logger(root, "livep", "streamer", steps=160, delay=0.02, gate=gate)
         try:
             page.wait_for_selector("#projects-table a:text('livep')", timeout=60_000)
             assert page.evaluate("window.__noReload") is True
@@ -233,6 +234,7 @@ def test_a_logging_process_shows_up_live(browser: Any, tmp_path: Path) -> None:
             page.wait_for_function(f"() => {step} > 0", timeout=60_000)
             first = page.evaluate(f"() => {step}")
             assert first < 159, "the run ended before the page first showed it: nothing was live"
+            gate.touch()
             page.wait_for_function(f"() => {step} > {first}", timeout=60_000)
             page.wait_for_selector("#run-state .state-finished", timeout=60_000)
             page.wait_for_function(
@@ -241,4 +243,5 @@ def test_a_logging_process_shows_up_live(browser: Any, tmp_path: Path) -> None:
             )
             assert page.evaluate("window.__noReload") is True
         finally:
+            gate.touch()
             assert logger.wait(timeout=30) == 0

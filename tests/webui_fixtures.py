@@ -223,13 +223,24 @@ def guarded(browser: Any, width: int = 1400, height: int = 900) -> Iterator[tupl
 
 
 def start_logger(
-    root: Path, project: str, name: str, steps: int, delay: float
+    root: Path, project: str, name: str, steps: int, delay: float, gate: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """A real process that logs `steps` steps `delay` seconds apart, then finishes."""
+    """A real process that logs `steps` steps `delay` seconds apart, then finishes.
+
+    With `gate`, it stops after the first half of its steps (running, heartbeat going) until the
+    test creates that file: a test then sees the run live for as long as it needs, however slow
+    the machine, and no longer than it needs. It exits with 3 if the file never comes."""
     code = (
-        "import sys, time, localtrack\n"
+        "import os, sys, time, localtrack\n"
         f"run = localtrack.init(project={project!r}, name={name!r}, dir=sys.argv[1], config={{'lr': 0.01}})\n"
+        f"gate = {str(gate or '')!r}\n"
         f"for step in range({steps}):\n"
+        f"    if gate and step == {steps // 2}:\n"
+        "        deadline = time.monotonic() + 300\n"
+        "        while not os.path.exists(gate):\n"
+        "            if time.monotonic() > deadline:\n"
+        "                sys.exit(3)\n"
+        "            time.sleep(0.05)\n"
         "    run.log({'train/loss': 1.0 / (step + 1), 'live/step': step}, step=step)\n"
         f"    time.sleep({delay})\n"
         "run.finish()\n"

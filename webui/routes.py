@@ -28,15 +28,13 @@ from .route_model import (
     RUN,
     RUNS,
     SERIES_ARGS,
-    WRITE,
-    WRITE_OWN,
     WRITE_PROJECT,
     Policy,
     Route,
     api_route,
-    ingest_route,
     page_route,
 )
+from .routes_clients import CLIENT_API, SYNC_INGEST
 from .routes_features import ALERTS, AUDIT, REPORTS, SWEEP_CONTROLLER, SWEEP_UI
 
 __all__ = ["API_PREFIX", "PUBLIC", "Policy", "Route"]
@@ -342,92 +340,8 @@ ROUTES: tuple[Route, ...] = (
         js="api.runArtifacts",
     ),
     api_route("changes", "/changes", READ, "The change counter pages poll.", js="api.changes"),
-    # localtrack.Api(base_url=…) reads and edits through these (webui/runapi.py, server/runedits.py)
-    Route(
-        "runapi.run_query",
-        "/projects/<path:project>/run-query",
-        "api",
-        PROJECT,
-        "A page of a project's runs with every field, filtered and ordered as Api().runs asks.",
-        prefix=API_PREFIX,
-        query="?filters=JSON&order&offset&limit",
-    ),
-    Route(
-        "runapi.run_record",
-        "/runs/<run_id>/record",
-        "api",
-        RUN,
-        "One run with every field, config and summary.",
-        prefix=API_PREFIX,
-    ),
-    Route(
-        "runapi.history_page",
-        "/runs/<run_id>/history-page",
-        "api",
-        RUN,
-        "A page of steps of a run's history as Parquet (X-Localtrack-Next-Step: the next page).",
-        prefix=API_PREFIX,
-        query="?key=K&key=K&min_step&max_step&limit",
-    ),
-    Route(
-        "runapi.series_data",
-        "/runs/<run_id>/series-data",
-        "api",
-        RUN,
-        "A key's per-bucket min/max/last as Parquet (what ApiRun.series returns).",
-        prefix=API_PREFIX,
-        query="?key=K&x&x0&x1&buckets",
-    ),
-    Route(
-        "runapi.run_files",
-        "/runs/<run_id>/files",
-        "api",
-        RUN,
-        "The files of a run's files/ folder.",
-        prefix=API_PREFIX,
-    ),
-    Route(
-        "runedits.update_run",
-        "/runs/<run_id>",
-        "api",
-        Policy("write", ("run",)),
-        "Change a run's name, notes, tags, group, job_type, config or summary (server).",
-        ("PATCH",),
-        API_PREFIX,
-        key="update_run",
-    ),
-    Route(
-        "runedits.delete_run_view",
-        "/runs/<run_id>",
-        "api",
-        Policy("admin", ("run",)),
-        "Delete a run (server, admin key).",
-        ("DELETE",),
-        API_PREFIX,
-        key="delete_run",
-    ),
-    ingest_route("info", "/sync/info", "GET", READ, "What this server accepts (limits, version)."),
-    ingest_route(
-        "negotiate", "/sync/negotiate", "POST", WRITE_OWN, "Which blobs of a run the server lacks."
-    ),
-    ingest_route("put_blob", "/blobs/<sha256>", "PUT", WRITE, "Upload one blob."),
-    ingest_route("commit", "/sync/commit", "POST", WRITE_OWN, "Publish a run's uploaded files."),
-    ingest_route(
-        "negotiate_artifacts",
-        "/artifacts/negotiate",
-        "POST",
-        WRITE_OWN,
-        "Which blobs of an artifact collection the server lacks.",
-    ),
-    ingest_route(
-        "commit_artifacts",
-        "/artifacts/commit",
-        "POST",
-        WRITE_OWN,
-        "Publish an artifact collection's versions, alias moves and uses.",
-    ),
 )
-ROUTES = ROUTES + SWEEP_CONTROLLER + SWEEP_UI + ALERTS + REPORTS + AUDIT
+ROUTES = ROUTES + CLIENT_API + SYNC_INGEST + SWEEP_CONTROLLER + SWEEP_UI + ALERTS + REPORTS + AUDIT
 
 BY_ENDPOINT: dict[str, Route] = {r.endpoint: r for r in ROUTES}
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -27,8 +28,22 @@ MAX_DIFF_BYTES = 10 * 1024 * 1024
 _GIT_TIMEOUT_S = 10.0
 
 
+_packages: tuple[tuple, tuple[str, ...]] | None = None  # (stamp, lines) of the last listing
+_METADATA_FILE = {".dist-info": "METADATA", ".egg-info": "PKG-INFO"}
+
+
 def installed_packages() -> list[str]:
-    """Installed distributions as sorted ``name==version`` lines."""
+    """Installed distributions as sorted ``name==version`` lines.
+
+    Parsing every package's metadata takes a while in a big environment, so the list is kept
+    for the next run of this process while ``_metadata_stamp`` (cheap: folder listings and
+    stats) stays the same; a package installed, removed or upgraded in between changes it.
+    """
+    global _packages
+    stamp = _metadata_stamp()
+    known = _packages
+    if known is not None and known[0] == stamp:
+        return list(known[1])
     from importlib import metadata  # imports email & co: on this thread, not in init()
 
     seen: dict[str, str] = {}
@@ -36,7 +51,30 @@ def installed_packages() -> list[str]:
         name = dist.metadata.get("Name")
         if name and name.lower() not in seen:
             seen[name.lower()] = f"{name}=={dist.version}"
-    return sorted(seen.values(), key=str.lower)
+    lines = sorted(seen.values(), key=str.lower)
+    _packages = (stamp, tuple(lines))
+    return lines
+
+
+def _metadata_stamp() -> tuple:
+    """Where packages are looked up and each one's metadata file with its mtime and size:
+    what ``pip install``, an upgrade, an uninstall or ``setup.py develop`` changes."""
+    stamp: list[Any] = [tuple(sys.path)]
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as entries:
+                found = [e for e in entries if e.name.endswith(tuple(_METADATA_FILE))]
+        except OSError:  # a zip file, or a folder that is not there
+            continue
+        for e in found:
+            path = os.path.join(e.path, _METADATA_FILE[os.path.splitext(e.name)[1]])
+            try:
+                st = os.stat(path if e.is_dir() else e.path)
+            except OSError:
+                stamp.append((e.path, None))
+                continue
+            stamp.append((e.path, st.st_mtime_ns, st.st_size))
+    return tuple(stamp)
 
 
 def git_diff(cwd: Path) -> bytes | None:

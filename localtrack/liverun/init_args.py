@@ -2,7 +2,7 @@
 
 A cluster's job script that exports ``WANDB_PROJECT``, ``WANDB_RUN_ID`` and ``WANDB_RESUME``
 must just work, so every identity argument of init() falls back to its setting
-(localtrack/settings.py, which also knows the W&B twin of each variable).
+(localtrack/settings_table.py, which also knows the W&B twin of each variable).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ..store.jsondoc import Invalid, check_depth
 from ..store.runschema import check_field
 from .values import jsonable
 
-# init() argument → its setting in settings.py
+# init() argument → its setting in settings_table.py
 _SETTING_OF = {
     "project": "project",
     "entity": "entity",

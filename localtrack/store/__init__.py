@@ -44,6 +44,7 @@ nothing of HTTP, Flask, sync or the CLI (tests/test_layering.py checks it).
 
   the read path
     reader.py          StoreReader: the one read API (UI, CLI, sync, localtrack.Api)
+    runrows.py         run rows: the index's, else a scan of run directories
     runinfo.py         RunInfo, ProjectInfo, MetricKey: what readers return
     runjson.py         a run as strict JSON (CLI --json, UI API): NaN/±Inf as strings
     runfiles.py        a run's metric rows straight from its files (shards + live tail)

@@ -8,7 +8,7 @@ over a limit, or with columns other than the documented ones, is refused with a
 value is decoded. Only then are the string columns read, in bounded batches and as dictionary
 indices, to add up their decoded length; everything later decodes in bounded batches too.
 
-The limits are settings (declared in localtrack/settings.py), resolved when a check runs::
+The limits are settings (declared in localtrack/settings_table.py), resolved when a check runs::
 
     LOCALTRACK_MAX_SHARD_ROWS     rows of one Parquet file (metric shard or table)
     LOCALTRACK_MAX_DECODED_BYTES  bytes one Parquet file may decode to in memory
@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..errors import CorruptDataError, LimitExceededError
-from ..settings import SettingSpec, default, resolve, spec
+from ..settings import default, resolve, spec
+from ..settings_table import SettingSpec
 from .layout import METRICS_DIR, RUN_JSON
 from .metrics import SCHEMA
 
@@ -38,7 +39,7 @@ _MEDIA_TABLE_TYPES = (pa.bool_(), pa.int64(), pa.float64(), pa.string())
 
 SPECS: tuple[SettingSpec, ...] = tuple(
     spec(name) for name in ("max_shard_rows", "max_decoded_bytes", "max_json_bytes")
-)  # declared in localtrack/settings.py, with every other setting
+)  # declared in localtrack/settings_table.py, with every other setting
 
 
 @dataclass(frozen=True)

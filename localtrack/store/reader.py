@@ -2,29 +2,29 @@
 
 It answers from the index where it can (run lists, key statistics) and from the run directories
 where it must (metric rows, the live tail, runs the index does not know yet). It never writes.
+Run rows come through ``RunRows`` (runrows.py); metric points are cached here per version of a
+run's files.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import CorruptDataError, RunNotFoundError, UsageError
+from ..errors import UsageError
 from .alertlog import read_alerts
 from .blobdamage import run_damage
 from .console_reader import ConsolePage, read_console
-from .indexbackend import INDEX_ERRORS, IndexBackend
-from .layout import is_valid_run_id, saved_file
+from .indexbackend import IndexBackend
+from .layout import saved_file
 from .lru import SizedLRU
 from .media import blob_path
 from .media_reader import (
@@ -40,35 +40,14 @@ from .media_reader import (
 )
 from .metrics import KeyStats, normalize
 from .root import StoreRoot
-from .runfiles import data_version, dir_version, read_run_data
-from .runinfo import (
-    MetricKey,
-    ProjectInfo,
-    RunInfo,
-    namespace_of,
-    newest_first,
-    project_infos,
-    run_info,
-)
-from .runmeta import (
-    SYSTEM_PREFIX,
-    as_text,
-    heartbeat_time,
-    index_row,
-    load,
-    step_metrics,
-    typed_value,
-)
-from .runstats import scan_stats
+from .runfiles import data_version, read_run_data
+from .runinfo import MetricKey, ProjectInfo, RunInfo, project_infos, run_info
+from .runmeta import SYSTEM_PREFIX, step_metrics, typed_value
+from .runrows import RunRows
 from .series import BUILTIN_X, Series, bucket_runs, bucketize, points_of
 from .wide import to_wide
 
-T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-
-def _namespace(row: dict[str, Any]) -> str:
-    return namespace_of(as_text(row.get("entity")), as_text(row.get("project")) or "uncategorized")
 
 
 def _arrays_nbytes(value: tuple[np.ndarray, np.ndarray, list[str]]) -> int:
@@ -78,13 +57,7 @@ def _arrays_nbytes(value: tuple[np.ndarray, np.ndarray, list[str]]) -> int:
 DamageHandler = Callable[[str, list[str]], None]
 
 
-def _run_rows_of(project: str | None) -> Callable[[IndexBackend], list[dict[str, Any]]]:
-    """The index query for the run rows of `project` (every project: None)."""
-    return lambda idx: idx.run_rows(project)
-
-
 POINTS_CACHE_BYTES = 512 * 1024 * 1024
-SCAN_CACHE_ENTRIES = 4096
 HISTORY_CACHE_BYTES = 256 * 1024 * 1024  # history() tables, per version of a run's files
 _LOGGED_DAMAGE_MAX = 10_000
 
@@ -107,13 +80,11 @@ class StoreReader:
         index_url: str | None = None,
     ) -> None:
         self.store = StoreRoot(root, create=False, index_mode=index_mode, index_url=index_url)
-        self._local = threading.local()
+        self._runs = RunRows(self.store)
         self._points_cache = SizedLRU(POINTS_CACHE_BYTES, _arrays_nbytes)
-        self._scan_cache = SizedLRU(SCAN_CACHE_ENTRIES)
         self._history_cache = SizedLRU(HISTORY_CACHE_BYTES, lambda v: v[0].nbytes + 200)
         self._on_damage = on_damage
         self._logged: set[tuple[str, str]] = set()
-        self._index_damage_logged = False
 
     def _report(self, run_id: str, problems: list[str]) -> None:
         """Tell whoever reads that what they got of `run_id` is partial."""
@@ -134,100 +105,20 @@ class StoreReader:
         return self.store.root
 
     def _index(self) -> IndexBackend | None:
-        idx = getattr(self._local, "index", None)
-        if idx is None:
-            idx = self.store.open_index(readonly=True)
-            self._local.index = idx
-        return idx
-
-    def _from_index(self, query: Callable[[IndexBackend], T], default: T) -> T:
-        """Ask the index; `default` when there is none or it cannot answer (being created,
-        locked for too long, damaged): callers then fall back to the run directories."""
-        idx = self._index()
-        if idx is None:
-            return default
-        try:
-            return query(idx)
-        except INDEX_ERRORS as exc:
-            damaged = "malformed" in str(exc) or "not a database" in str(exc)
-            if damaged and not self._index_damage_logged:
-                self._index_damage_logged = True
-                log.warning(
-                    "%s is damaged (%s): reading run directories instead; "
-                    "`localtrack doctor --repair` rebuilds it",
-                    self.store.paths.index,
-                    exc,
-                )
-            log.debug("index query failed (%s); reading run directories instead", exc)
-            return default
+        """This thread's read-only index (None when the store has none)."""
+        return self._runs.index()
 
     # -- runs ---------------------------------------------------------------------------------
 
     def changes(self) -> int:
         """A number that changes whenever data lands in the store (for ETags and polling)."""
-        counter = self._from_index(lambda idx: idx.changes(), 0)
-        try:
-            mtime = os.stat(self.store.paths.runs).st_mtime_ns
-        except OSError:
-            mtime = 0
-        return hash((counter, mtime, self._unindexed_ids_signature())) & 0x7FFFFFFFFFFF
-
-    def _unindexed_ids_signature(self) -> int:
-        idx = self._index()
-        if idx is not None:
-            return 0
-        sig = 0
-        for run_id in self.store.run_ids():
-            sig ^= hash(self._dir_version(run_id))
-        return sig
-
-    def _dir_version(self, run_id: str) -> tuple:
-        return (run_id, *dir_version(self.store.run(run_id)))
-
-    def _scanned_row(self, run_id: str) -> dict[str, Any] | None:
-        version = self._dir_version(run_id)
-        cached = self._scan_cache.get(version)
-        if cached is not None:
-            return cached
-        paths = self.store.run(run_id)
-        try:
-            meta = load(paths.run_json)
-        except (OSError, CorruptDataError):
-            return None
-        data = scan_stats(paths)  # bounded batches, whatever a shard declares
-        row = index_row(meta, data.stats, heartbeat_time(paths.heartbeat), data.warnings)
-        row["_stats"] = data.stats
-        self._scan_cache.put(version, row)
-        return row
-
-    def _rows(self, namespace: str | None) -> list[dict[str, Any]]:
-        # "a/b" is project b of entity a, or a project named "a/b": ask for both, keep the match
-        projects: list[str | None] = [None]
-        if namespace is not None:
-            parts = namespace.split("/")
-            projects = [*sorted({"/".join(parts[i:]) for i in range(len(parts))})]
-        rows: list[dict[str, Any]] = []
-        for project in projects:
-            rows += self._from_index(_run_rows_of(project), [])
-        known = {r["id"] for r in rows}
-        if namespace is not None:
-            no_ids: list[str] = []
-            known |= set(self._from_index(lambda idx: idx.run_ids_with_prefix(""), no_ids))
-        for run_id in self.store.run_ids():
-            if run_id not in known:
-                row = self._scanned_row(run_id)
-                if row is not None:
-                    rows.append(row)
-        if namespace is not None:
-            rows = [r for r in rows if _namespace(r) == namespace]
-        rows.sort(key=newest_first)
-        return rows
+        return self._runs.changes()
 
     def runs(self, project: str | None = None) -> list[RunInfo]:
         """Every run (of one project), newest first. `project` is a namespace as the UI and
         ``projects()`` name it: ``entity/project``, or the project alone for runs without an
         entity."""
-        return [run_info(r) for r in self._rows(project)]
+        return [run_info(r) for r in self._runs.rows(project)]
 
     def projects(self) -> list[ProjectInfo]:
         """Every project, by namespace (``entity/project``): entities are kept apart."""
@@ -235,36 +126,13 @@ class StoreReader:
 
     def resolve_run_id(self, run_id: str) -> str:
         """The full id for an id or a unique id prefix; RunNotFoundError otherwise."""
-        if not run_id or not is_valid_run_id(run_id):
-            raise RunNotFoundError(f"no run with id {run_id!r}: run ids are letters, digits, _ - .")
-        if self.store.run(run_id).run_json.exists():
-            return run_id
-        matches = [r for r in self.store.run_ids() if r.startswith(run_id)]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise RunNotFoundError(
-                f"run id prefix {run_id!r} is ambiguous ({len(matches)} runs); give more characters"
-            )
-        raise RunNotFoundError(f"no run {run_id!r} in {self.root}; `localtrack runs` lists them")
-
-    def _row(self, run_id: str) -> dict[str, Any]:
-        run_id = self.resolve_run_id(run_id)
-        row = self._from_index(lambda idx: idx.run_row(run_id), None)
-        if row is None:
-            row = self._scanned_row(run_id)
-        if row is None:
-            raise RunNotFoundError(f"run {run_id!r} has no readable run.json")
-        return row
+        return self._runs.resolve_id(run_id)
 
     def run(self, run_id: str) -> RunInfo:
-        return run_info(self._row(run_id))
+        return run_info(self._runs.row(run_id))
 
     def key_stats(self, run_id: str) -> dict[str, KeyStats]:
-        row = self._row(run_id)
-        if "_stats" in row:
-            return dict(row["_stats"])
-        return self._from_index(lambda idx: idx.key_stats(row["id"]), {})
+        return self._runs.key_stats(run_id)
 
     def metric_keys(self, run_id: str) -> list[MetricKey]:
         return [
@@ -284,8 +152,7 @@ class StoreReader:
     def metric_key_names(self, run_ids: Sequence[str]) -> dict[str, set[str]]:
         """Each run's metric key names (``metric_keys`` without their statistics): one index
         query for the indexed runs; a run the index has no keys for is asked on its own."""
-        found: dict[str, list[str]] = self._from_index(lambda idx: idx.key_names(run_ids), {})
-        return {r: set(found.get(r) or self.key_stats(r)) for r in run_ids}
+        return self._runs.key_names(run_ids)
 
     # -- metric data --------------------------------------------------------------------------
 

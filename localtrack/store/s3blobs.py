@@ -12,7 +12,7 @@ downloads a blob the cache lost and checks its hash again before a commit links 
 
 pyarrow is already a dependency, so the object store needs nothing more installed; its S3
 client reads byte ranges and retries 503s, throttling and timeouts (AWS's standard strategy,
-``LOCALTRACK_S3_RETRIES`` attempts). Connection settings are in ``localtrack/settings.py``;
+``LOCALTRACK_S3_RETRIES`` attempts). Connection settings are in ``localtrack/settings_table.py``;
 credentials come from the AWS SDK's usual sources (environment, ``~/.aws/credentials``).
 """
 

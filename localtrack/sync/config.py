@@ -10,8 +10,8 @@ Resolution, first found wins:
 ``localtrack login`` writes ``$XDG_CONFIG_HOME/localtrack/config.json`` (default
 ``~/.config/localtrack/config.json``, or ``$LOCALTRACK_CONFIG_DIR/config.json``) with mode 0600.
 
-The ``LOCALTRACK_*`` variables are settings (localtrack/settings.py); ``XDG_CONFIG_HOME`` is an
-environment fact, read here directly.
+The ``LOCALTRACK_*`` variables are settings (localtrack/settings_table.py); ``XDG_CONFIG_HOME``
+is an environment fact, read here directly.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Rate limits: token buckets per key (requests) and per address (failed logins).
 
 The per-key rate and burst are the settings LOCALTRACK_RATE_LIMIT and LOCALTRACK_RATE_BURST
-(localtrack/settings.py), read by ``auth.install``. A server on a directory keeps its buckets in
+(localtrack/settings_table.py), read by ``auth.install``. A server on a directory keeps its buckets in
 its memory (``RateLimiter``); with a PostgreSQL index they are rows every replica shares
 (``SharedRateLimiter``, ``localtrack/store/pgratelimit.py``), so a limit hit through one replica
 holds on all. PostgreSQL down: requests go through unlimited (fail open) and a warning is logged,
