@@ -37,7 +37,7 @@ from .sync_fixtures import (
     store_files,
     wait_until,
 )
-from .test_server_replicas import _cli, _key, bucket_env  # noqa: F401 (bucket_env: a fixture)
+from .test_server_replicas import _cli, _key, bucket_env, moto_port  # noqa: F401 (fixtures)
 from .test_sync_importer import _manifest
 
 pytestmark = pytest.mark.server
