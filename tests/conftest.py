@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.alert_fixtures",
     "tests.media_fixtures",
     "tests.pg_fixtures",
+    "tests.s3_fixtures",
     "tests.store_fixtures",
     "tests.sync_fixtures",
     "tests.webui_fixtures",

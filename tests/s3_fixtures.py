@@ -4,6 +4,7 @@ The code under test talks to it with its real S3 client over HTTP."""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import socket
 import subprocess
@@ -63,3 +64,26 @@ def s3_client(port: int) -> object:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+@pytest.fixture(scope="module")
+def moto_port() -> Iterator[int]:
+    """moto's S3 server on loopback (its port), one per test module; each test makes its own
+    bucket (``bucket_env``, ``new_bucket``)."""
+    with moto_server() as port:
+        yield port
+
+
+def new_bucket(moto_port: int, endpoint: str | None = None) -> dict[str, str]:
+    """A fresh bucket; the environment that points a server at it (through `endpoint`, a proxy
+    in front of moto, when given)."""
+    bucket = f"lt-{secrets.token_hex(4)}"
+    s3_client(moto_port).create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
+    endpoint = endpoint or f"http://127.0.0.1:{moto_port}"
+    return dict(TEST_CREDENTIALS, LOCALTRACK_S3_ENDPOINT=endpoint, LOCALTRACK_BLOBS=f"s3://{bucket}/prod")  # fmt: skip
+
+
+@pytest.fixture
+def bucket_env(moto_port: int) -> dict[str, str]:
+    """A fresh bucket on moto's S3 server; the environment that points at it."""
+    return new_bucket(moto_port)

@@ -11,7 +11,6 @@ import hashlib
 import os
 import secrets
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from localtrack.sync.remote import Remote, RetryPolicy
 from localtrack.sync.transport import HTTPTransport
 from webui.server.app import create_server_app
 
-from .s3_fixtures import TEST_CREDENTIALS, moto_server, s3_client
+from .s3_fixtures import TEST_CREDENTIALS, s3_client
 from .sync_fixtures import (
     FaultPlan,
     FaultProxy,
@@ -39,12 +38,6 @@ from .sync_fixtures import (
 )
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture(scope="module")
-def moto_port() -> Iterator[int]:
-    with moto_server() as port:
-        yield port
 
 
 @pytest.fixture

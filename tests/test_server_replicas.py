@@ -19,10 +19,9 @@ import hashlib
 import itertools
 import json
 import os
-import secrets
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from localtrack.sync.transport import HTTPTransport
 
 from .conftest import PYTHON, REPO, child_env
 from .pg_fixtures import PgCluster, committed_files, indexed_run_ids
-from .s3_fixtures import TEST_CREDENTIALS, moto_server, s3_client
+from .s3_fixtures import new_bucket, s3_client
 from .sync_fixtures import (
     FaultPlan,
     FaultProxy,
@@ -67,28 +66,6 @@ def _key(root: Path, url: str, user: str, role: str) -> dict[str, str]:
     made = _cli("keys", "create", "--dir", str(root), "--index", url, "--user", user, "--role", role, "--json")  # fmt: skip
     assert made.returncode == 0, made.stderr
     return json.loads(made.stdout)
-
-
-@pytest.fixture
-def moto_port() -> Iterator[int]:
-    """moto's S3 server on loopback (its port)."""
-    with moto_server() as port:
-        yield port
-
-
-def _new_bucket(moto_port: int, endpoint: str | None = None) -> dict[str, str]:
-    """A fresh bucket; the environment that points a server at it (through `endpoint`, a proxy
-    in front of moto, when given)."""
-    bucket = f"lt-{secrets.token_hex(4)}"
-    s3_client(moto_port).create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
-    endpoint = endpoint or f"http://127.0.0.1:{moto_port}"
-    return dict(TEST_CREDENTIALS, LOCALTRACK_S3_ENDPOINT=endpoint, LOCALTRACK_BLOBS=f"s3://{bucket}/prod")  # fmt: skip
-
-
-@pytest.fixture
-def bucket_env(moto_port: int) -> dict[str, str]:
-    """A fresh bucket on moto's S3 server; the environment that points at it."""
-    return _new_bucket(moto_port)
 
 
 def _bucket_objects(moto_port: int, blobs_url: str) -> dict[str, bytes]:
@@ -306,7 +283,7 @@ def test_eight_clients_through_three_replicas_survive_a_kill_and_a_faulty_object
     replica started afterwards lists every run."""
     s3_faults = FaultPlan(stall_s=1.5, seed=3)  # none while the replicas start
     s3_proxy = FaultProxy(moto_port, s3_faults).start()
-    bucket = _new_bucket(moto_port, endpoint=s3_proxy.url)
+    bucket = new_bucket(moto_port, endpoint=s3_proxy.url)
     env = dict(bucket, LOCALTRACK_S3_TIMEOUT="1", LOCALTRACK_S3_RETRIES="4")
     root = tmp_path / "server"
     writer, admin = _key(root, pg_url, "ci", "write"), _key(root, pg_url, "root", "admin")

@@ -37,7 +37,7 @@ from .sync_fixtures import (
     store_files,
     wait_until,
 )
-from .test_server_replicas import _cli, _key, bucket_env, moto_port  # noqa: F401 (fixtures)
+from .test_server_replicas import _cli, _key
 from .test_sync_importer import _manifest
 
 pytestmark = pytest.mark.server
@@ -83,7 +83,7 @@ def _reads(url: str, run_id: str, headers: dict[str, str]) -> dict[str, Any]:
 def test_replicas_with_their_own_dirs_read_each_others_runs_from_the_bucket(
     tmp_path: Path,
     pg_url: str,
-    bucket_env: dict[str, str],  # noqa: F811
+    bucket_env: dict[str, str],
 ) -> None:
     a_dir, b_dir, client = tmp_path / "a", tmp_path / "b", tmp_path / "cluster"
     admin, writer = _key(a_dir, pg_url, "root", "admin"), _key(a_dir, pg_url, "ci", "write")
