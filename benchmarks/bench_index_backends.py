@@ -36,7 +36,8 @@ from tests.pg_fixtures import throwaway_cluster  # noqa: E402
 from tests.sync_fixtures import log_runs  # noqa: E402
 
 
-def _times_ms(fn: Callable[[], object], repeat: int) -> list[float]:
+def times_ms(fn: Callable[[], object], repeat: int) -> list[float]:
+    """Wall time of each of `repeat` calls of `fn`, in ms."""
     out = []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -55,7 +56,7 @@ def measure(root: Path, index_url: str) -> dict[str, float]:
     index = store.open_index()
     assert index is not None
     scans = [scan_run(store.run(r)) for r in store.run_ids()]
-    commits = [t for s in scans for t in _times_ms(lambda s=s: index_run(index, s), 1)]
+    commits = [t for s in scans for t in times_ms(lambda s=s: index_run(index, s), 1)]
     reader = StoreReader(root, index_url=index_url)
     reader.runs()
     if index_url:
@@ -73,9 +74,9 @@ def measure(root: Path, index_url: str) -> dict[str, float]:
     return {
         "commit_ms": statistics.median(commits),
         "commit_p95_ms": _p95(commits),
-        "list_ms": statistics.median(_times_ms(reader.runs, 20)),
-        "poll_ms": statistics.median(_times_ms(reader.changes, 200)),
-        "floor_ms": statistics.median(_times_ms(floor, 200)),
+        "list_ms": statistics.median(times_ms(reader.runs, 20)),
+        "poll_ms": statistics.median(times_ms(reader.changes, 200)),
+        "floor_ms": statistics.median(times_ms(floor, 200)),
     }
 
 

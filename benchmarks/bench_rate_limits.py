@@ -22,26 +22,17 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.bench_index_backends import times_ms  # noqa: E402
 from localtrack.apikeys import KeyStore  # noqa: E402
 from localtrack.store.pgindex import close_pools, pool_for  # noqa: E402
 from tests.pg_fixtures import throwaway_cluster  # noqa: E402
 from webui.server.ratelimit import RateLimiter, SharedRateLimiter  # noqa: E402
-
-
-def _times_ms(fn: Callable[[], object], repeat: int) -> list[float]:
-    out = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1000)
-    return out
 
 
 def _row(name: str, times: list[float]) -> str:
@@ -70,11 +61,11 @@ def _request(root: Path, url: str, rate: str) -> tuple[Callable[[], None], Calla
 def _interleaved(calls: list[Callable[[], None]], repeat: int) -> list[list[float]]:
     """Each call timed `repeat` times, taking turns, so drifting load hits all alike."""
     for call in calls:
-        _times_ms(call, 50)  # warm up
+        times_ms(call, 50)  # warm up
     out: list[list[float]] = [[] for _ in calls]
     for _ in range(repeat):
         for times, call in zip(out, calls, strict=True):
-            times += _times_ms(call, 1)
+            times += times_ms(call, 1)
     return out
 
 
@@ -92,9 +83,9 @@ def main() -> None:
 
         memory, shared = RateLimiter(1e6, 1e9), SharedRateLimiter(url, "key", 1e6, 1e9)
         rows = [
-            _row("floor: `SELECT 1` (PostgreSQL, pooled)", _times_ms(select_one, n)),
-            _row("take, process memory", _times_ms(lambda: memory.take("k"), n)),
-            _row("take, PostgreSQL", _times_ms(lambda: shared.take("k"), n)),
+            _row("floor: `SELECT 1` (PostgreSQL, pooled)", times_ms(select_one, n)),
+            _row("take, process memory", times_ms(lambda: memory.take("k"), n)),
+            _row("take, PostgreSQL", times_ms(lambda: shared.take("k"), n)),
         ]
         get_off, close_off = _request(Path(tmp) / "off", url, "0")
         get_on, close_on = _request(Path(tmp) / "on", url, "1000000")

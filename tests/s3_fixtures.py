@@ -87,3 +87,13 @@ def new_bucket(moto_port: int, endpoint: str | None = None) -> dict[str, str]:
 def bucket_env(moto_port: int) -> dict[str, str]:
     """A fresh bucket on moto's S3 server; the environment that points at it."""
     return new_bucket(moto_port)
+
+
+def use_new_bucket(monkeypatch: pytest.MonkeyPatch, moto_port: int) -> str:
+    """Make a fresh bucket and point this process's S3 client at moto (credentials, endpoint);
+    returns the bucket's `s3://bucket/prefix` URL for ``--blobs``."""
+    env = new_bucket(moto_port)
+    blobs = env.pop("LOCALTRACK_BLOBS")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return blobs

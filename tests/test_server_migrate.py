@@ -8,7 +8,6 @@ S3 server on loopback (tests/s3_fixtures.py, a test double for MinIO/Ceph/AWS).
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from localtrack.apikeys import KeyStore
 from localtrack.cli import cli
 
 from .pg_fixtures import indexed_run_ids
-from .s3_fixtures import TEST_CREDENTIALS, moto_server, s3_client
+from .s3_fixtures import TEST_CREDENTIALS, moto_server, use_new_bucket
 from .sync_fixtures import ServerProcess, env_without_home, get_json, log_runs, run_cli
 
 pytestmark = pytest.mark.server
@@ -61,12 +60,7 @@ def test_a_store_moves_to_postgresql_and_s3_and_back_with_the_same_answers(
         server.stop()
 
     with moto_server() as port:
-        bucket = f"lt-{secrets.token_hex(4)}"
-        s3_client(port).create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
-        for key, value in TEST_CREDENTIALS.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("LOCALTRACK_S3_ENDPOINT", f"http://127.0.0.1:{port}")
-        blobs = f"s3://{bucket}/prod"
+        blobs = use_new_bucket(monkeypatch, port)
         first = _migrate("--from", str(root), "--to", pg_url, "--blobs", blobs)
         assert (first["runs_indexed"], first["keys_changed"]) == (2, 2)
         assert first["blobs_copied"] > 0 and not first["problems"]

@@ -11,7 +11,6 @@ evicts and the next read fetches again; a blob deleted from the bucket is named 
 from __future__ import annotations
 
 import json
-import secrets
 import threading
 import urllib.error
 import urllib.request
@@ -28,7 +27,7 @@ from localtrack.store.runedit import delete_run
 
 from .media_fixtures import rich_run
 from .pg_fixtures import indexed_run_ids
-from .s3_fixtures import TEST_CREDENTIALS, moto_server, s3_client
+from .s3_fixtures import moto_server, s3_client, use_new_bucket
 from .sync_fixtures import (
     ServerProcess,
     env_without_home,
@@ -191,12 +190,7 @@ def test_two_replicas_committing_one_run_at_once_land_it_once(
     ids = log_runs(tmp_path / "client", n=1, steps=40, shards=2)
     manifest, data = _manifest(tmp_path / "client", ids[0])
     with moto_server() as port:
-        bucket = f"lt-{secrets.token_hex(4)}"
-        s3_client(port).create_bucket(Bucket=bucket)  # type: ignore[attr-defined]
-        for key, value in TEST_CREDENTIALS.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("LOCALTRACK_S3_ENDPOINT", f"http://127.0.0.1:{port}")
-        blobs = f"s3://{bucket}/prod"
+        blobs = use_new_bucket(monkeypatch, port)
         areas = [Ingest(tmp_path / d, blobs_url=blobs, index_url=pg_url).create() for d in "ab"]
         for sha, payload in data.items():  # the client uploaded every blob through replica a
             areas[0].receive(sha, [payload], 1 << 30)

@@ -12,15 +12,21 @@ files a settled trial is read from stay in the store directory (``store_root``).
 from __future__ import annotations
 
 import json
-import socket
 import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from ..errors import SweepError
-from ..store.runmeta import current_boot_id, pid_alive
-from .state import CONTROL_STATES, SWEEP_ID, Attempt, SweepFiles, parse_key, sweep_ids
+from .state import (
+    CONTROL_STATES,
+    SWEEP_ID,
+    Attempt,
+    SweepFiles,
+    local_process_gone,
+    parse_key,
+    sweep_ids,
+)
 
 
 def _dump(record: dict[str, Any]) -> str:
@@ -156,12 +162,8 @@ class PgSweepFiles:
 
     def agent_alive(self, agent: dict[str, Any], stale_after: float) -> bool:
         """Whether the agent that made a claim still runs: its pid (same host), its heartbeat."""
-        pid = agent.get("pid")
-        if agent.get("host") == socket.gethostname() and isinstance(pid, int):
-            if not pid_alive(pid):
-                return False
-            if agent.get("boot_id") and agent.get("boot_id") != current_boot_id():
-                return False
+        if local_process_gone(agent):
+            return False
         silent = self.tables.agent_silent_for(self.id, str(agent.get("id")))
         return silent is not None and silent <= stale_after
 

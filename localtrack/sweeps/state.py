@@ -353,17 +353,24 @@ class SweepFiles:
 
     def agent_alive(self, agent: dict[str, Any], stale_after: float) -> bool:
         """Whether the agent that made a claim still runs: its pid (same host), its heartbeat."""
-        pid = agent.get("pid")
-        if agent.get("host") == socket.gethostname() and isinstance(pid, int):
-            if not pid_alive(pid):
-                return False
-            if agent.get("boot_id") and agent.get("boot_id") != current_boot_id():
-                return False
+        if local_process_gone(agent):
+            return False
         try:
             beat = (self.agent_file(str(agent.get("id")))).stat().st_mtime
         except OSError:
             return False
         return time.time() - beat <= stale_after
+
+
+def local_process_gone(agent: dict[str, Any]) -> bool:
+    """Whether an agent on this host has no process any more (its pid is dead, or it ran before
+    the machine last booted). An agent on another host is never known gone here."""
+    pid = agent.get("pid")
+    if agent.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return False
+    if not pid_alive(pid):
+        return True
+    return bool(agent.get("boot_id")) and agent.get("boot_id") != current_boot_id()
 
 
 def sweeps_dir(store_root: Path) -> Path:
