@@ -16,11 +16,11 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ...errors import CorruptDataError, DigestMismatchError, StoreError, UsageError
 from ..root import StoreRoot
-from .blobs import CHUNK, AddReport, BlobStore, GcReport, collect, hash_file
+from .blobs import CHUNK, AddReport, BlobStore, hash_file
 from .catalog import index_collection
 from .collection import (
     CollectionState,
@@ -29,6 +29,7 @@ from .collection import (
     publish_version,
     record_use,
 )
+from .gc import GcReport, collect
 from .layout import (
     LATEST,
     ArtifactPaths,
@@ -159,13 +160,15 @@ class ArtifactRepository:
             raise UsageError(f"no artifact {project}/{name} in {self.store.root}")
         return state.resolve(label), state
 
-    def blob_path(self, entry: Entry) -> Path:
-        return self.blobs.path(entry.sha256)
+    def open_blob(self, entry: Entry) -> BinaryIO:
+        """The stored bytes of `entry` (single file or pack); FileNotFoundError if absent."""
+        return self.blobs.open(entry.sha256)
 
     # -- materialising -----------------------------------------------------------------------
 
-    def _fetch(self, entry: Entry, target: Path) -> None:
-        """Put entry's bytes at target (hash checked): a hard link if possible, else a copy."""
+    def _fetch(self, entry: Entry, target: Path, packs: dict[str, int]) -> None:
+        """Put entry's bytes at target (hash checked): a hard link of a single blob if
+        possible, else a copy (always for a packed blob; `packs`: open pack files)."""
         if entry.ref is not None:
             tmp = _partial(target)
             h = hashlib.sha256()
@@ -181,13 +184,12 @@ class ArtifactRepository:
                 )
             os.replace(tmp, target)
             return
-        blob = self.blobs.path(entry.sha256)
+        blob = self.paths.blob(entry.sha256)
         try:
             sha, _ = hash_file(blob)
         except FileNotFoundError:
-            raise CorruptDataError(
-                f"blob {entry.sha256} of entry {entry.path!r} is missing from {self.paths.blobs}"
-            ) from None
+            self._copy_packed(entry, target, packs)
+            return
         if sha != entry.sha256:
             raise DigestMismatchError(
                 f"blob {blob} of entry {entry.path!r} is damaged (sha256 {sha}); "
@@ -203,6 +205,23 @@ class ArtifactRepository:
         shutil.copyfile(blob, tmp)
         os.replace(tmp, target)
 
+    def _copy_packed(self, entry: Entry, target: Path, packs: dict[str, int]) -> None:
+        try:
+            data = self.blobs.read_packed(entry.sha256, packs)
+        except FileNotFoundError:
+            raise CorruptDataError(
+                f"blob {entry.sha256} of entry {entry.path!r} is missing from {self.paths.blobs}"
+            ) from None
+        if hashlib.sha256(data).hexdigest() != entry.sha256:
+            raise DigestMismatchError(
+                f"packed blob {entry.sha256} of entry {entry.path!r} is damaged; "
+                "`localtrack doctor` reports such blobs"
+            )
+        tmp = _partial(target)
+        with open(tmp, "wb") as out:
+            out.write(data)
+        os.replace(tmp, target)
+
     def materialize(self, manifest: Manifest, root: Path) -> Path:
         """Write every file of `manifest` under `root`; see docs/artifacts.md on non-empty
         folders (files that already match are kept; anything else there is an error)."""
@@ -216,6 +235,22 @@ class ArtifactRepository:
                 f"{', …' if len(extra) > 5 else ''}); use an empty folder"
             )
         made: set[str] = set()  # folders known to exist (one makedirs each)
+        packs: dict[str, int] = {}  # pack name -> open file, for packed blobs
+        try:
+            self._materialize(manifest, root, existing, made, packs)
+        finally:
+            for fd in packs.values():
+                os.close(fd)
+        return root
+
+    def _materialize(
+        self,
+        manifest: Manifest,
+        root: Path,
+        existing: dict[str, Path],
+        made: set[str],
+        packs: dict[str, int],
+    ) -> None:
         for path, entry in manifest.entries.items():
             target = root / check_entry_path(path)
             if path in existing:
@@ -229,8 +264,7 @@ class ArtifactRepository:
             if parent not in made:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
-            self._fetch(entry, target)
-        return root
+            self._fetch(entry, target, packs)
 
     # -- gc ----------------------------------------------------------------------------------
 
