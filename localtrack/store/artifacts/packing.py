@@ -59,7 +59,9 @@ class PackAppender:
                 new.append(True)
             if pieces:
                 assert self._pack is not None
-                packs.write_all(self._pack.fd, b"".join(pieces))  # looked up here: tests inject ENOSPC
+                packs.write_all(
+                    self._pack.fd, b"".join(pieces)
+                )  # looked up here: tests inject ENOSPC
                 if self._pack.full:
                     self._seal()
             return new
