@@ -295,7 +295,10 @@ def test_store_is_readable_without_localtrack(tmp_path: Path, data: Path) -> Non
     small = doc["entries"]["a.txt"]["sha256"]
     packs = tmp_path / "s/artifacts/packs"
     index = sqlite3.connect(packs / "index.sqlite")
-    (pack,) = index.execute("SELECT pack FROM blobs WHERE sha256 = ?", (small,)).fetchone()
+    (pack,) = index.execute(
+        "SELECT p.name FROM blobs b JOIN packs p ON p.id = b.pack WHERE b.sha256 = ?",
+        (bytes.fromhex(small),),
+    ).fetchone()
     index.close()
     out = tmp_path / "untarred"
     out.mkdir()

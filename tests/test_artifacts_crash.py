@@ -121,13 +121,13 @@ KILL_BEFORE_INDEX = textwrap.dedent(
     """
     import os, signal, sys
     from localtrack.artifacts.artifact import Artifact
-    from localtrack.store.artifacts import packs
+    from localtrack.store.artifacts import packindex
     from localtrack.store.artifacts.repository import ArtifactRepository
 
     def killed(self, pack, members):  # the pack is sealed and synced; die before its rows land
         os.kill(os.getpid(), signal.SIGKILL)
 
-    packs.PackIndex.add = killed
+    packindex.PackIndex.add = killed
     art = Artifact("ds", "dataset")
     art.add_dir(sys.argv[2])
     ArtifactRepository(sys.argv[1]).log("p", "ds", "dataset", list(art._sources.values()))

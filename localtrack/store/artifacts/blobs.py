@@ -38,8 +38,9 @@ from typing import BinaryIO
 from ...errors import CorruptDataError, StoreError, UsageError
 from .layout import ArtifactPaths, is_sha256
 from .locks import gc_lock
+from .packindex import PackIndex
 from .packing import BATCH_BYTES, BATCH_FILES, PackAppender
-from .packs import PACKED_MAX, PackIndex, partial_packs
+from .packs import PACKED_MAX, partial_packs
 
 log = logging.getLogger(__name__)
 SMALL = 1 << 20

@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import packs
-from .packs import PackIndex, PackWriter
+from .packindex import PackIndex
+from .packs import PackWriter
 
 BATCH_FILES = 256  # blobs looked up and written together
 BATCH_BYTES = 1 << 20  # ... or fewer, once their bytes reach this

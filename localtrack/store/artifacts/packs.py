@@ -17,11 +17,8 @@ import itertools
 import os
 import re
 import secrets
-import sqlite3
 import tarfile
-import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from .layout import is_sha256
@@ -32,12 +29,7 @@ BLOCK = 512
 PACK_RE = re.compile(r"pack-[0-9a-f-]+\.tar", re.ASCII)
 PARTIAL_PACK_RE = re.compile(r"\.pack-[0-9a-f-]+\.tar\.tmp", re.ASCII)
 Member = tuple[str, int, int]  # (sha256, offset of its bytes in the pack, size)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS blobs (
-    sha256 TEXT PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL
-) WITHOUT ROWID
-"""
+_PADS = [bytes(n) for n in range(BLOCK)]
 
 
 def write_all(fd: int, data: bytes) -> None:
@@ -78,17 +70,18 @@ class PackWriter:
         self.fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
         self.offset = 0
         self.members: list[Member] = []
-        self._template, self._sum = _header_template(int(time.time()))
+        template, self._sum = _header_template(int(time.time()))
+        self._middle = bytes(template[64:124])  # after the name, before the size
+        self._mtime = bytes(template[136:148])
+        self._tail = bytes(template[156:])
 
     def member(self, sha256: str, data: bytes) -> bytes:
         """The bytes that append `data` as member `sha256` (call `appended` once written)."""
-        h = bytearray(self._template)
         name = sha256.encode()
         size = b"%011o\0" % len(data)
-        h[0:64] = name
-        h[124:136] = size
-        h[148:156] = b"%06o\0 " % (self._sum + sum(name) + sum(size))
-        return bytes(h) + data + bytes(-len(data) % BLOCK)
+        checksum = b"%06o\0 " % (self._sum + sum(name) + sum(size))
+        pad = _PADS[-len(data) % BLOCK]
+        return b"".join((name, self._middle, size, self._mtime, checksum, self._tail, data, pad))
 
     def appended(self, sha256: str, size: int, written: int) -> None:
         self.members.append((sha256, self.offset + BLOCK, size))
@@ -130,117 +123,6 @@ def read_members(path: Path) -> list[Member]:
             if info.isreg() and is_sha256(info.name):
                 out.append((info.name, info.offset_data, info.size))
     return out
-
-
-class PackIndex:
-    """sha256 → (pack, offset, size) in ``index.sqlite``; safe across threads and processes."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    def _db(self, create: bool) -> sqlite3.Connection | None:
-        if self._conn is None:
-            if not create and not self.path.exists():
-                return None
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(
-                self.path, timeout=60, check_same_thread=False, isolation_level=None
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")  # committed rows survive a power loss
-            conn.execute(_SCHEMA)
-            self._conn = conn
-        return self._conn
-
-    def open(self) -> None:
-        """Open (creating if need be) the index now."""
-        with self._lock:
-            self._db(create=True)
-
-    def find(self, sha256: str) -> tuple[str, int, int] | None:
-        """(pack, offset, size) of a packed blob, or None."""
-        with self._lock:
-            db = self._db(create=False)
-            if db is None:
-                return None
-            return db.execute(
-                "SELECT pack, offset, size FROM blobs WHERE sha256 = ?", (sha256,)
-            ).fetchone()
-
-    def find_many(self, shas: Sequence[str]) -> set[str]:
-        """Which of `shas` (at most 32,000) are packed."""
-        with self._lock:
-            db = self._db(create=False)
-            if db is None or not shas:
-                return set()
-            marks = ",".join("?" * len(shas))
-            query = f"SELECT sha256 FROM blobs WHERE sha256 IN ({marks})"
-            return {sha for (sha,) in db.execute(query, list(shas))}
-
-    def add(self, pack: str, members: Iterable[Member]) -> None:
-        """Index `members` of `pack` (a blob indexed already keeps its first place)."""
-        self.replace(pack, members, drop_pack=None)
-
-    def replace(self, pack: str, members: Iterable[Member], drop_pack: str | None) -> None:
-        """In one transaction: forget `drop_pack`'s rows, then index `members` of `pack`."""
-        with self._lock:
-            db = self._db(create=True)
-            assert db is not None
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                if drop_pack is not None:
-                    db.execute("DELETE FROM blobs WHERE pack = ?", (drop_pack,))
-                db.executemany(
-                    "INSERT OR IGNORE INTO blobs VALUES (?, ?, ?, ?)",
-                    ((sha, pack, off, size) for sha, off, size in members),
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-
-    def drop(self, pack: str) -> None:
-        """Forget every row of `pack`."""
-        self.replace(pack, (), drop_pack=pack)
-
-    def by_pack(self) -> Iterator[tuple[str, list[Member]]]:
-        """(pack, its members) for every indexed pack, one pack in memory at a time."""
-        with self._lock:
-            db = self._db(create=False)
-            if db is None:
-                return
-            cursor = db.execute("SELECT pack, sha256, offset, size FROM blobs ORDER BY pack")
-            rows = iter(cursor.fetchmany, [])
-            for pack, group in itertools.groupby(itertools.chain.from_iterable(rows), _pack):
-                yield pack, [(sha, off, size) for _p, sha, off, size in group]
-
-    def members_of(self, pack: str) -> list[Member]:
-        with self._lock:
-            db = self._db(create=False)
-            if db is None:
-                return []
-            return db.execute(
-                "SELECT sha256, offset, size FROM blobs WHERE pack = ? ORDER BY offset", (pack,)
-            ).fetchall()
-
-    def packs(self) -> set[str]:
-        with self._lock:
-            db = self._db(create=False)
-            if db is None:
-                return set()
-            return {p for (p,) in db.execute("SELECT DISTINCT pack FROM blobs")}
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-
-def _pack(row: tuple[str, str, int, int]) -> str:
-    return row[0]
 
 
 def sealed_packs(folder: Path) -> list[str]:
