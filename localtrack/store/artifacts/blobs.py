@@ -142,13 +142,17 @@ class BlobStore:
         single = self.single(sha256)
         if single is not None:
             return open(single, "rb")
-        return io.BytesIO(self.read_packed(sha256))
+        data = self.read_packed(sha256)
+        if data is None:
+            raise FileNotFoundError(f"blob {sha256} is not in {self.paths.blobs} or its packs")
+        return io.BytesIO(data)
 
-    def read_packed(self, sha256: str, fds: dict[str, int] | None = None) -> bytes:
-        """A packed blob's bytes (`fds`: packs kept open by the caller, who closes them)."""
+    def read_packed(self, sha256: str, fds: dict[str, int] | None = None) -> bytes | None:
+        """A packed blob's bytes, None if it is not packed (`fds`: packs kept open by the
+        caller, who closes them)."""
         found = self.index.find(sha256)
         if found is None:
-            raise FileNotFoundError(f"blob {sha256} is not in {self.paths.blobs} or its packs")
+            return None
         pack, offset, size = found
         fd = fds.get(pack) if fds is not None else None
         if fd is None:

@@ -13,7 +13,9 @@ import hashlib
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -41,7 +43,11 @@ from .layout import (
 )
 from .manifest import Entry, Manifest
 from .namespace import Namespaces
+from .packs import PACKED_MAX, write_all
 from .references import hash_reference, open_reference
+
+WRITERS = 4  # threads writing the files of packed blobs on download
+IN_FLIGHT = 256  # packed blobs read but not yet written (memory: at most 256 × 64 KiB)
 
 
 @dataclass(frozen=True)
@@ -167,8 +173,8 @@ class ArtifactRepository:
     # -- materialising -----------------------------------------------------------------------
 
     def _fetch(self, entry: Entry, target: Path, packs: dict[str, int]) -> None:
-        """Put entry's bytes at target (hash checked): a hard link of a single blob if
-        possible, else a copy (always for a packed blob; `packs`: open pack files)."""
+        """Put a reference's or single blob's bytes at target (hash checked): a hard link of
+        a single blob if possible, else a copy."""
         if entry.ref is not None:
             tmp = _partial(target)
             h = hashlib.sha256()
@@ -188,8 +194,9 @@ class ArtifactRepository:
         try:
             sha, _ = hash_file(blob)
         except FileNotFoundError:
-            self._copy_packed(entry, target, packs)
-            return
+            raise CorruptDataError(
+                f"blob {entry.sha256} of entry {entry.path!r} is missing from {self.paths.blobs}"
+            ) from None
         if sha != entry.sha256:
             raise DigestMismatchError(
                 f"blob {blob} of entry {entry.path!r} is damaged (sha256 {sha}); "
@@ -205,23 +212,6 @@ class ArtifactRepository:
         shutil.copyfile(blob, tmp)
         os.replace(tmp, target)
 
-    def _copy_packed(self, entry: Entry, target: Path, packs: dict[str, int]) -> None:
-        try:
-            data = self.blobs.read_packed(entry.sha256, packs)
-        except FileNotFoundError:
-            raise CorruptDataError(
-                f"blob {entry.sha256} of entry {entry.path!r} is missing from {self.paths.blobs}"
-            ) from None
-        if hashlib.sha256(data).hexdigest() != entry.sha256:
-            raise DigestMismatchError(
-                f"packed blob {entry.sha256} of entry {entry.path!r} is damaged; "
-                "`localtrack doctor` reports such blobs"
-            )
-        tmp = _partial(target)
-        with open(tmp, "wb") as out:
-            out.write(data)
-        os.replace(tmp, target)
-
     def materialize(self, manifest: Manifest, root: Path) -> Path:
         """Write every file of `manifest` under `root`; see docs/artifacts.md on non-empty
         folders (files that already match are kept; anything else there is an error)."""
@@ -234,10 +224,10 @@ class ArtifactRepository:
                 f"{root}: it holds other files ({', '.join(extra[:5])}"
                 f"{', …' if len(extra) > 5 else ''}); use an empty folder"
             )
-        made: set[str] = set()  # folders known to exist (one makedirs each)
         packs: dict[str, int] = {}  # pack name -> open file, for packed blobs
         try:
-            self._materialize(manifest, root, existing, made, packs)
+            with ThreadPoolExecutor(WRITERS, thread_name_prefix="localtrack-download") as pool:
+                self._materialize(manifest, root, existing, packs, pool)
         finally:
             for fd in packs.values():
                 os.close(fd)
@@ -248,9 +238,13 @@ class ArtifactRepository:
         manifest: Manifest,
         root: Path,
         existing: dict[str, Path],
-        made: set[str],
         packs: dict[str, int],
+        pool: ThreadPoolExecutor,
     ) -> None:
+        """Packed blobs are read here and written to their files by `pool` (creating many
+        small files is kernel work that several threads share out; at most IN_FLIGHT wait)."""
+        made: set[str] = set()  # folders known to exist (one makedirs each)
+        writes: deque[Future[None]] = deque()
         for path, entry in manifest.entries.items():
             target = root / check_entry_path(path)
             if path in existing:
@@ -264,7 +258,17 @@ class ArtifactRepository:
             if parent not in made:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
-            self._fetch(entry, target, packs)
+            data = None
+            if entry.ref is None and entry.size <= PACKED_MAX:  # only a small blob is packed
+                data = self.blobs.read_packed(entry.sha256, packs)
+            if data is None:
+                self._fetch(entry, target, packs)
+                continue
+            writes.append(pool.submit(_write_packed, entry, data, str(target)))
+            if len(writes) >= IN_FLIGHT:
+                writes.popleft().result()
+        for write in writes:
+            write.result()
 
     # -- gc ----------------------------------------------------------------------------------
 
@@ -279,6 +283,24 @@ class ArtifactRepository:
         """Remove blobs no live version references (older than `grace_s`), under gc.lock."""
         with self.blobs.collecting(timeout):
             return collect(self.blobs, self.referenced_blobs(), grace_s, dry_run, time.time())
+
+
+def _write_packed(entry: Entry, data: bytes, target: str) -> None:
+    """Write a packed blob's bytes (hash checked) to a new file `target`; a failure removes it
+    (a kill leaves it short, and the next download into that folder says so)."""
+    if hashlib.sha256(data).hexdigest() != entry.sha256:
+        raise DigestMismatchError(
+            f"packed blob {entry.sha256} of entry {entry.path!r} is damaged; "
+            "`localtrack doctor` reports such blobs"
+        )
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        write_all(fd, data)
+    except BaseException:
+        os.unlink(target)
+        raise
+    finally:
+        os.close(fd)
 
 
 def _partial(target: Path) -> Path:
