@@ -24,8 +24,8 @@ from ..artifacts.artifact import Artifact
 from ..artifacts.query import names_namespace, namespace_of_spec
 from ..artifacts.spec import parse_spec
 from ..errors import DigestMismatchError, UsageError
-from ..store.artifacts.blobs import hash_file
 from ..store.artifacts.collection import Use
+from ..store.artifacts.fileio import hash_file
 from ..store.artifacts.layout import (
     FORMAT_VERSION,
     MANIFEST_FORMAT,

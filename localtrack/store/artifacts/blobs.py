@@ -1,9 +1,10 @@
-"""The blob area: every file stored once, named by its sha256, plus the gc lock and gc itself.
+"""The blob area: every file stored once by its sha256, in a pack (up to 64 KiB) or on its own.
 
-Adding a file reads it once to hash it; only when no blob of that hash exists is it written, as a
-partial ``.<sha256>.<pid>-<random>.tmp`` in the blob's own fan-out folder, then renamed into place
-(a rename inside one folder: cheaper than across folders), so re-logging unchanged content costs
-one hash and stores nothing. Small files (up to ``SMALL``) are read once into memory and hashed
+Adding a file reads it once to hash it; only when no blob of that hash exists is it written. A
+blob of at most ``PACKED_MAX`` is appended, a batch at a time, to this writer's pack (packing.py,
+packs.py); a larger one is written as a partial ``.<sha256>.<pid>-<random>.tmp`` in its fan-out
+folder, then renamed into place, so re-logging unchanged content costs one hash and stores
+nothing. Files up to ``SMALL`` are read once into memory and hashed
 and written from there, on the calling thread; bigger ones are hashed, then copied
 (``shutil.copyfile``: kernel copy where possible) on a few worker threads (hashing and copying
 release the GIL), with their size and mtime checked around the copy: a file that changes while it
@@ -11,7 +12,7 @@ is logged is an error, not a wrong blob. Memory stays bounded: one small file at
 large ones stream.
 
 New blobs are not fsynced one by one: one ``syncfs`` makes all of them (and their renames) durable
-before the manifest naming them is published. The manifest is the commit point; a blob that
+before this writer's packs are indexed and the manifest naming them is published. The manifest is the commit point; a blob that
 exists but no manifest names yet is only a candidate for gc. A power loss before that sync may
 leave a blob short, so reuse checks the size too (a short blob is rewritten).
 """
@@ -19,7 +20,6 @@ leave a blob short, so reuse checks the size too (a short blob is rewritten).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import hashlib
@@ -36,54 +36,18 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ...errors import CorruptDataError, StoreError, UsageError
+from .fileio import CHUNK, hash_file, syncfs
 from .layout import ArtifactPaths, is_sha256
 from .locks import gc_lock
 from .packindex import PackIndex
 from .packing import BATCH_BYTES, BATCH_FILES, PackAppender
-from .packs import PACKED_MAX, partial_packs
+from .packs import PACKED_MAX, partial_packs, write_all
 
 log = logging.getLogger(__name__)
 SMALL = 1 << 20
-CHUNK = 1 << 20
 GC_GRACE_S = 3600.0
 LOCK_TIMEOUT_S = 600.0
 PARTIAL_SUFFIX = ".tmp"
-
-
-def hash_stream(f: BinaryIO) -> tuple[str, int]:
-    """(sha256 hex, bytes) of a binary stream, read in bounded chunks."""
-    h = hashlib.sha256()
-    n = 0
-    while chunk := f.read(CHUNK):
-        h.update(chunk)
-        n += len(chunk)
-    return h.hexdigest(), n
-
-
-def hash_file(path: Path) -> tuple[str, int]:
-    with open(path, "rb") as f:
-        return hash_stream(f)
-
-
-def _syncfs(directory: Path) -> None:
-    """Flush the file system holding `directory` (one call for every new blob)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            if libc.syncfs(fd) == 0:
-                return
-        finally:
-            os.close(fd)
-    except (OSError, AttributeError):
-        pass
-    os.sync()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _workers() -> int:
@@ -238,7 +202,7 @@ class BlobStore:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             try:
-                _write_all(fd, data)
+                write_all(fd, data)
             finally:
                 os.close(fd)
             os.replace(tmp, target)  # read-only: hard-linked downloads cannot edit the store
@@ -373,7 +337,7 @@ class BlobStore:
 
         def flush() -> None:
             if report.pending_sync:
-                _syncfs(self.paths.dir)
+                syncfs(self.paths.dir)
                 report.pending_sync = 0
 
         self.appender.make_durable(flush)

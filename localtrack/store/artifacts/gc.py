@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...errors import CorruptDataError
-from .blobs import BlobStore, _syncfs
+from .blobs import BlobStore
+from .fileio import syncfs
 from .packs import Member, PackWriter, read_members, sealed_packs, write_all
 
 
@@ -112,11 +113,12 @@ def _collect_packs(
             continue
         report.removed += [sha for sha, _o, _s in dead]
         report.removed_bytes += sum(size for _sha, _o, size in dead)
+        if live:
+            report.repacked.append(name)
         if dry_run:
             continue
         if live:
             _repack(blobs, name, keep)
-            report.repacked.append(name)
         else:  # nothing referenced (or a duplicate pack the index never names)
             blobs.index.drop(name)
             (folder / name).unlink(missing_ok=True)
@@ -144,7 +146,7 @@ def _repack(blobs: BlobStore, name: str, keep: set[str]) -> None:
         finally:
             os.close(fd)
         new.seal()
-        _syncfs(blobs.paths.dir)
+        syncfs(blobs.paths.dir)
     except BaseException:
         new.abort()
         raise

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 from ...errors import CorruptDataError, DigestMismatchError, StoreError, UsageError
 from ..root import StoreRoot
-from .blobs import CHUNK, AddReport, BlobStore, hash_file
+from .blobs import AddReport, BlobStore
 from .catalog import index_collection
 from .collection import (
     CollectionState,
@@ -31,6 +31,7 @@ from .collection import (
     publish_version,
     record_use,
 )
+from .fileio import CHUNK, hash_file
 from .gc import GcReport, collect
 from .layout import (
     LATEST,
