@@ -226,6 +226,20 @@ def test_download_links_single_blobs_and_copies_packed_ones(tmp_path: Path, data
     assert (again / "a.txt").read_text() == "alpha"
 
 
+def test_a_damaged_packed_blob_fails_its_download(tmp_path: Path, data: Path) -> None:
+    with localtrack.init(project="p", dir=tmp_path / "s") as run:
+        art = run.log_artifact(str(data), name="ds", type="dataset")
+    blobs = ArtifactRepository(tmp_path / "s").blobs
+    pack, offset, _size = blobs.index.find(art.get_entry("a.txt").sha256)
+    (blobs.paths.packs / pack).chmod(0o644)
+    with open(blobs.paths.packs / pack, "r+b") as f:
+        f.seek(offset)
+        f.write(b"ALPHA")
+    with pytest.raises(DigestMismatchError, match=r"a\.txt"):
+        art.download(tmp_path / "dl")
+    assert not (tmp_path / "dl" / "a.txt").exists()
+
+
 def test_reindex_rebuilds_artifact_tables(tmp_path: Path, data: Path) -> None:
     root = tmp_path / "s"
     with localtrack.init(project="p", dir=root) as run:
