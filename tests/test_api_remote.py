@@ -217,8 +217,12 @@ def test_remote_artifacts_as_locally(served: tuple[ServerProcess, dict], tmp_pat
         best.save()
     assert local.artifact("arts/ds:best").aliases == ["latest", "best"]
     v0 = local.artifact("arts/ds:v0")
-    blob = ArtifactRepository(info["root"]).blob_path(v0.get_entry("a.txt"))
-    blob.write_text("tampered")  # the server hands out what its disk holds
+    server_blobs = ArtifactRepository(info["root"]).blobs
+    pack, offset, size = server_blobs.index.find(v0.get_entry("a.txt").sha256)
+    (server_blobs.paths.packs / pack).chmod(0o644)
+    with open(server_blobs.paths.packs / pack, "r+b") as f:  # the server hands out what its
+        f.seek(offset)  # disk holds
+        f.write(b"x" * size)
     with pytest.raises(DigestMismatchError, match=r"a\.txt"):
         remote.artifact("arts/ds:v0").download(tmp_path / "tampered")
     assert not (tmp_path / "tampered" / "a.txt").exists()

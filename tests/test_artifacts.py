@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,8 @@ import pytest
 import localtrack
 from localtrack.errors import DigestMismatchError, UsageError
 from localtrack.store.artifacts.layout import ArtifactPaths
-from localtrack.store.artifacts.repository import ArtifactRepository
+from localtrack.store.artifacts.packs import PACKED_MAX
+from localtrack.store.artifacts.repository import ArtifactRepository, Source
 from localtrack.store.doctor import run_doctor
 from localtrack.store.recovery import reindex
 from localtrack.store.root import StoreRoot
@@ -104,6 +107,34 @@ def test_save_edits_and_delete(tmp_path: Path, data: Path) -> None:
     assert len(report.removed) == 2 and _blobs(root) == []
 
 
+def test_gc_repacks_a_pack_holding_dead_and_live_blobs(tmp_path: Path) -> None:
+    root, d = tmp_path / "s", tmp_path / "d"
+    d.mkdir()
+    for i in range(6):
+        (d / f"{i}.txt").write_text(f"file {i}")
+    files = [Source(f"{i}.txt", local=d / f"{i}.txt") for i in range(6)]
+    repo = ArtifactRepository(root, create=True)
+    repo.log("p", "all", "dataset", files)  # six small blobs in one pack
+    kept, _, report = repo.log("p", "some", "dataset", files[:3])
+    assert (report.new_blobs, report.reused) == (0, 3)  # packed blobs are found, not re-stored
+    localtrack.Api(root).artifact("p/all:v0").delete(delete_aliases=True)
+    packs = ArtifactPaths.of_root(root).packs
+    before = sorted(p.name for p in packs.glob("pack-*.tar"))
+    assert len(before) == 1
+
+    dry = repo.gc(grace_s=0, dry_run=True)
+    assert len(dry.removed) == 3 and dry.repacked == before
+    assert sorted(p.name for p in packs.glob("pack-*.tar")) == before  # dry: nothing changed
+    done = repo.gc(grace_s=0)
+    assert len(done.removed) == 3 and done.repacked == before
+    after = sorted(p.name for p in packs.glob("pack-*.tar"))
+    assert len(after) == 1 and after != before
+    assert sorted(repo.blobs.all_blobs()) == sorted(e.sha256 for e in kept.entries.values())
+    out = repo.materialize(kept, tmp_path / "dl")
+    assert (out / "2.txt").read_text() == "file 2"
+    assert run_doctor(root)["problems"] == 0
+
+
 def test_registry_link(tmp_path: Path, data: Path) -> None:
     root = tmp_path / "store"
     with localtrack.init(project="p", dir=root) as run:
@@ -180,14 +211,33 @@ def test_download_into_non_empty_folder(tmp_path: Path, data: Path) -> None:
         art.download(out)
 
 
-def test_download_hard_links_read_only_blobs(tmp_path: Path, data: Path) -> None:
+def test_download_links_single_blobs_and_copies_packed_ones(tmp_path: Path, data: Path) -> None:
+    (data / "weights.bin").write_bytes(os.urandom(PACKED_MAX + 1))  # too big for a pack
     with localtrack.init(project="p", dir=tmp_path / "s") as run:
         art = run.log_artifact(str(data), name="ds", type="dataset")
     out = Path(art.download(tmp_path / "dl"))
-    assert os.stat(out / "a.txt").st_nlink == 2
+    assert os.stat(out / "weights.bin").st_nlink == 2  # a hard link of the read-only blob
     if os.geteuid() != 0:
         with pytest.raises(PermissionError):
-            (out / "a.txt").write_text("edit")
+            (out / "weights.bin").write_bytes(b"edit")
+    assert os.stat(out / "a.txt").st_nlink == 1  # packed: a copy, free to edit
+    (out / "a.txt").write_text("edited")
+    again = Path(art.download(tmp_path / "dl2"))
+    assert (again / "a.txt").read_text() == "alpha"
+
+
+def test_a_damaged_packed_blob_fails_its_download(tmp_path: Path, data: Path) -> None:
+    with localtrack.init(project="p", dir=tmp_path / "s") as run:
+        art = run.log_artifact(str(data), name="ds", type="dataset")
+    blobs = ArtifactRepository(tmp_path / "s").blobs
+    pack, offset, _size = blobs.index.find(art.get_entry("a.txt").sha256)
+    (blobs.paths.packs / pack).chmod(0o644)
+    with open(blobs.paths.packs / pack, "r+b") as f:
+        f.seek(offset)
+        f.write(b"ALPHA")
+    with pytest.raises(DigestMismatchError, match=r"a\.txt"):
+        art.download(tmp_path / "dl")
+    assert not (tmp_path / "dl" / "a.txt").exists()
 
 
 def test_reindex_rebuilds_artifact_tables(tmp_path: Path, data: Path) -> None:
@@ -246,13 +296,32 @@ def test_concurrent_logs_number_without_gap(tmp_path: Path) -> None:
     assert len({m.digest for m in versions.values()}) == 6
 
 
-def test_manifest_is_plain_json(tmp_path: Path, data: Path) -> None:
+def test_store_is_readable_without_localtrack(tmp_path: Path, data: Path) -> None:
+    """The manifest is plain JSON; a small blob is a member of a plain tar pack named by its
+    hash (``tar xf`` yields it) and the pack index is plain SQLite; a large blob is a file."""
+    (data / "weights.bin").write_bytes(os.urandom(PACKED_MAX + 1))
     with localtrack.init(project="p", dir=tmp_path / "s") as run:
         art = run.log_artifact(str(data), name="ds", type="dataset")
     doc = json.loads((tmp_path / "s/artifacts/collections/p/ds/v0.json").read_text())
-    entry = doc["entries"]["a.txt"]
-    blob = tmp_path / "s/artifacts/blobs" / entry["sha256"][:2] / entry["sha256"]
-    assert blob.read_text() == "alpha" and doc["digest"] == art.digest
+    assert doc["digest"] == art.digest
+    big = doc["entries"]["weights.bin"]["sha256"]
+    blob = tmp_path / "s/artifacts/blobs" / big[:2] / big
+    assert blob.read_bytes() == (data / "weights.bin").read_bytes()
+    small = doc["entries"]["a.txt"]["sha256"]
+    packs = tmp_path / "s/artifacts/packs"
+    index = sqlite3.connect(packs / "index.sqlite")
+    (pack,) = index.execute(
+        "SELECT p.name FROM blobs b JOIN packs p ON p.id = b.pack WHERE b.sha256 = ?",
+        (bytes.fromhex(small),),
+    ).fetchone()
+    index.close()
+    out = tmp_path / "untarred"
+    out.mkdir()
+    subprocess.run(["tar", "xf", str(packs / pack), "-C", str(out)], check=True)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        e["sha256"] for p, e in doc["entries"].items() if p != "weights.bin"
+    )
+    assert (out / small).read_text() == "alpha"
 
 
 def test_docs_example_runs(tmp_path: Path) -> None:

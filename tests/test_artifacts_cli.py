@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from localtrack.cli.main import cli
 from localtrack.store.artifacts.layout import ArtifactPaths
+from localtrack.store.artifacts.repository import ArtifactRepository
 
 
 @pytest.fixture
@@ -34,7 +35,11 @@ def _cli(store: Path, *args: str) -> tuple[int, str]:
 
 
 def _blobs(store: Path) -> int:
-    return sum(p.is_file() for p in ArtifactPaths.of_root(store).blobs.rglob("*"))
+    """Stored blobs (single or packed); packs must not outlive their last blob."""
+    paths = ArtifactPaths.of_root(store)
+    count = len(list(ArtifactRepository(store).blobs.all_blobs()))
+    assert count or not list(paths.packs.glob("*.tar")), "an empty pack was left behind"
+    return count
 
 
 def test_put_ls_show_get_rm_gc(store: Path, data: Path, tmp_path: Path) -> None:

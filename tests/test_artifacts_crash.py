@@ -54,11 +54,17 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _blob_count(paths: ArtifactPaths) -> int:
+    """Single blob files, plus the members written to packs so far (each of the small files
+    takes 1 KiB there: a 512-byte tar header and its 512 bytes)."""
     try:
         fans = list(os.scandir(paths.blobs))
     except FileNotFoundError:
-        return 0
-    return sum(len(os.listdir(f.path)) for f in fans if f.is_dir())
+        fans = []
+    try:
+        packed = sum(p.stat().st_size for p in os.scandir(paths.packs) if ".tar" in p.name)
+    except FileNotFoundError:
+        packed = 0
+    return sum(len(os.listdir(f.path)) for f in fans if f.is_dir()) + packed // 1024
 
 
 def _kill_when_blobs(root: Path, folder: Path, at_least: int) -> None:
@@ -111,6 +117,50 @@ def test_kill_mid_log_leaves_no_partial_version(
     assert (out / "7/1237.bin").read_bytes() == (folder / "7/1237.bin").read_bytes()
 
 
+KILL_BEFORE_INDEX = textwrap.dedent(
+    """
+    import os, signal, sys
+    from localtrack.artifacts.artifact import Artifact
+    from localtrack.store.artifacts import packindex
+    from localtrack.store.artifacts.repository import ArtifactRepository
+
+    def killed(self, pack, members):  # the pack is sealed and synced; die before its rows land
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    packindex.PackIndex.add = killed
+    art = Artifact("ds", "dataset")
+    art.add_dir(sys.argv[2])
+    ArtifactRepository(sys.argv[1]).log("p", "ds", "dataset", list(art._sources.values()))
+    """
+)
+
+
+@pytest.mark.crash
+def test_kill_between_sealing_and_indexing_a_pack(tmp_path: Path, folder: Path) -> None:
+    root = tmp_path / "store"
+    ArtifactRepository(root, create=True)
+    child = subprocess.run(
+        [PYTHON, "-c", KILL_BEFORE_INDEX, str(root), str(folder)],
+        env=child_env(),
+        capture_output=True,
+        timeout=120,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    repo = ArtifactRepository(root)
+    assert repo.state("p", "ds").versions == {}  # nothing was published
+    assert list(repo.blobs.all_blobs()) == [blobs.hash_file(folder / "weights.bin")[0]]
+
+    found = run_doctor(root)
+    assert any("not in the pack index" in line for line in found["lines"]), found["lines"]
+    run_doctor(root, repair=True)  # indexes the pack from its own tar headers
+    assert run_doctor(root)["problems"] == 0
+    sources = [Source(p.relative_to(folder).as_posix(), local=p) for p in folder.rglob("*.bin")]
+    manifest, _created, report = repo.log("p", "ds", "dataset", sources)
+    assert report.new_bytes == 0  # the killed writer's blobs are found, not stored again
+    out = repo.materialize(manifest, tmp_path / "dl")
+    assert (out / "3/1233.bin").read_bytes() == (folder / "3/1233.bin").read_bytes()
+
+
 def test_gc_never_removes_a_blob_a_writer_has_not_published_yet(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -140,7 +190,7 @@ def test_gc_never_removes_a_blob_a_writer_has_not_published_yet(
     assert added.wait(60)
     with pytest.raises(StoreError, match="held by an artifact writer"):
         repo.gc(grace_s=0, timeout=0.2)
-    assert len(list(repo.blobs.all_blobs())) == 1
+    assert len(repo.blobs.incoming_files()) == 1  # the writer's pack, still partial, is kept
     release.set()
     writer.join(60)
     assert not errors

@@ -2,7 +2,8 @@
 consistent store (doctor finds nothing to repair), and the same log succeeds once space returns.
 
 ENOSPC is injected at the blob store's own seams, as tests/test_enospc.py does for metrics:
-``_write_all`` (small files) after a short write, and
+``packs.write_all`` (small files, appended to a pack a batch of up to 256 at a time) after a
+short write, and
 ``shutil.copyfile`` as the blob store sees it (large files) after half the bytes.
 """
 
@@ -19,7 +20,7 @@ import pytest
 
 import localtrack
 from localtrack.errors import StoreError
-from localtrack.store.artifacts import blobs
+from localtrack.store.artifacts import blobs, packs
 from localtrack.store.artifacts.repository import ArtifactRepository
 from localtrack.store.doctor import run_doctor
 
@@ -46,7 +47,7 @@ def _large(tmp_path: Path) -> Path:
 
 
 def _fill_small_writes(monkeypatch: pytest.MonkeyPatch, after: int) -> None:
-    real = blobs._write_all
+    real = packs.write_all
     lock = threading.Lock()
     seen = [0]
 
@@ -59,7 +60,7 @@ def _fill_small_writes(monkeypatch: pytest.MonkeyPatch, after: int) -> None:
             raise _enospc()
         real(fd, data)
 
-    monkeypatch.setattr(blobs, "_write_all", write_all)
+    monkeypatch.setattr(packs, "write_all", write_all)
 
 
 def _fill_copies(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,8 +75,8 @@ def _fill_copies(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("make", "fill"),
     [
-        (lambda p: _many(p, 300), lambda mp: _fill_small_writes(mp, after=120)),
-        (lambda p: _many(p, 20), lambda mp: _fill_small_writes(mp, after=5)),
+        (lambda p: _many(p, 300), lambda mp: _fill_small_writes(mp, after=1)),  # 2nd batch
+        (lambda p: _many(p, 20), lambda mp: _fill_small_writes(mp, after=0)),  # the only one
         (_large, _fill_copies),
     ],
     ids=["many-small-files", "few-small-files", "large-file"],

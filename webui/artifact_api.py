@@ -50,10 +50,13 @@ def artifact_preview(project: str, name: str, version: str) -> Response:
 @view(api)
 def artifact_file(project: str, name: str, version: str) -> Response:
     path = request.args.get("path", "")
-    entry, blob = models.reader_of(ui_state()).entry(project, name, version, path)
-    if blob is None:
+    reader = models.reader_of(ui_state())
+    entry, stored = reader.entry(project, name, version, path)
+    if not stored:
         return error_json(404, f"{entry.path} is a reference ({entry.ref}); no bytes are stored")
-    if not blob.is_file():
+    try:
+        blob = reader.open_blob(entry)
+    except FileNotFoundError:
         return error_json(404, f"the blob of {entry.path} is missing from the store")
     kind = file_kind(entry.path)
     suffix = PurePosixPath(entry.path).suffix.lower()

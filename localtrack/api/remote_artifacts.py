@@ -17,15 +17,15 @@ import tempfile
 import weakref
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, urlencode
 
 from ..artifacts.artifact import Artifact
 from ..artifacts.query import names_namespace, namespace_of_spec
 from ..artifacts.spec import parse_spec
 from ..errors import DigestMismatchError, UsageError
-from ..store.artifacts.blobs import hash_file
 from ..store.artifacts.collection import Use
+from ..store.artifacts.fileio import hash_file
 from ..store.artifacts.layout import (
     FORMAT_VERSION,
     MANIFEST_FORMAT,
@@ -106,6 +106,9 @@ class RemoteArtifactRepository:
         if not path.is_file():
             self._fetch(entry, path)
         return path
+
+    def open_blob(self, entry: Entry) -> BinaryIO:
+        return open(self.blob_path(entry), "rb")
 
     def materialize(self, manifest: Manifest, root: Path) -> Path:
         """Every file of the version under `root`: files already there with the right content

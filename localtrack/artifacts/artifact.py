@@ -269,13 +269,15 @@ class Artifact:
         for path in (name, f"{name}.parquet", f"{name}.png"):
             if path in entries:
                 assert self._repo is not None
-                blob = self._repo.blob_path(entries[path])
+                with self._repo.open_blob(entries[path]) as f:
+                    blob = f.read()
                 if path.endswith(".parquet"):
+                    import pyarrow as pa
                     import pyarrow.parquet as pq
 
                     from ..media.types import Table
 
-                    t = pq.read_table(blob)
+                    t = pq.read_table(pa.BufferReader(blob))
                     return Table(
                         columns=t.column_names, data=[list(r.values()) for r in t.to_pylist()]
                     )
@@ -283,7 +285,7 @@ class Artifact:
                     from ..media.types import Image
 
                     return Image(blob)
-                return blob.read_bytes()
+                return blob
         raise UsageError(f"{self.qualified_name} has no entry {name!r}")
 
     # -- files -------------------------------------------------------------------------------

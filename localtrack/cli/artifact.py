@@ -181,6 +181,12 @@ def gc(dir_: str | None, dry_run: bool, grace: float) -> None:
         f"and {plural(len(report.partials), 'partial file')}; kept {report.kept_referenced} "
         "referenced, "
         f"{report.kept_young} younger than {grace:g} s"
+        + (
+            f"; {'would repack' if dry_run else 'repacked'} "
+            f"{plural(len(report.repacked), 'pack')} without them"
+            if report.repacked
+            else ""
+        )
     )
 
 

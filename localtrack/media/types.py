@@ -78,8 +78,8 @@ class Image(Media):
 
         from .png import png_size
 
-        if isinstance(data, (str, Path)):
-            raw = Path(data).read_bytes()
+        if isinstance(data, (str, Path, bytes)):  # bytes: an encoded image (an artifact's PNG)
+            raw = data if isinstance(data, bytes) else Path(data).read_bytes()
             if png_size(raw) is None:
                 self._pixels = _pixels_via_pillow(raw)
             else:

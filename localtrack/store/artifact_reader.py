@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import UsageError
 from .artifacts.collection import CollectionState
@@ -228,8 +228,9 @@ class ArtifactReader:
 
     # -- files -----------------------------------------------------------------------------------
 
-    def entry(self, project: str, name: str, label: str, path: str) -> tuple[Entry, Path | None]:
-        """The entry at `path` of a version and its blob's path (None for a reference)."""
+    def entry(self, project: str, name: str, label: str, path: str) -> tuple[Entry, bool]:
+        """The entry at `path` of a version and whether its bytes are stored (not a reference);
+        `open_blob` reads them."""
         manifest, _ = self.repo.resolve(project, name, label)
         try:
             key = check_entry_path(path)
@@ -238,22 +239,27 @@ class ArtifactReader:
         entry = manifest.entries.get(key)
         if entry is None:
             raise UsageError(f"{project}/{name}:{label} has no file {path!r}")
-        return entry, None if entry.ref else self.repo.blob_path(entry)
+        return entry, entry.ref is None
+
+    def open_blob(self, entry: Entry) -> BinaryIO:
+        """The stored bytes of `entry`; FileNotFoundError if the store lacks them."""
+        return self.repo.open_blob(entry)
 
     def preview(self, project: str, name: str, label: str, path: str) -> dict[str, Any]:
         """What the file browser shows: text (first 64 KiB), a table page, or an image."""
-        entry, blob = self.entry(project, name, label, path)
-        kind = "reference" if blob is None else file_kind(entry.path)
+        entry, stored = self.entry(project, name, label, path)
+        kind = "reference" if not stored else file_kind(entry.path)
         out: dict[str, Any] = {"path": entry.path, "kind": kind, "size": entry.size}
-        if blob is None:
+        if not stored:
             out["ref"] = entry.ref
         elif kind == "text":
-            with open(blob, "rb") as f:
+            with self.open_blob(entry) as f:
                 data = f.read(TEXT_PREVIEW_BYTES + 1)
             out["text"] = data[:TEXT_PREVIEW_BYTES].decode("utf-8", "replace")
             out["truncated"] = len(data) > TEXT_PREVIEW_BYTES
         elif kind == "table":
-            out.update(table_page(blob, TABLE_PREVIEW_ROWS))
+            with self.open_blob(entry) as f:
+                out.update(table_page(f, TABLE_PREVIEW_ROWS))
         return out
 
     # -- lineage ---------------------------------------------------------------------------------
@@ -359,7 +365,7 @@ def _gone(node: str) -> dict[str, Any]:
             "version": version, "type": "deleted", "aliases": []}  # fmt: skip
 
 
-def table_page(path: Path, limit: int) -> dict[str, Any]:
+def table_page(path: Path | BinaryIO, limit: int) -> dict[str, Any]:
     """The first `limit` rows of a Parquet file as JSON-ready columns and rows."""
     import pyarrow.parquet as pq
 

@@ -194,7 +194,7 @@ def sync_artifacts(
     repo = ArtifactRepository(root)
 
     def open_blob(sha: str) -> BinaryIO:
-        return open(repo.blobs.path(sha), "rb")
+        return repo.blobs.open(sha)
 
     acks = ArtifactAcks(root, remote.url)
     return push_documents(remote, docs, open_blob, acks, dry_run, workers)

@@ -189,7 +189,7 @@ def _export_artifacts(
                 if entry.get("ref") is not None or sha in written:
                     continue
                 w.begin_blob(sha, size)
-                with open(repo.blobs.path(sha), "rb") as src:
+                with repo.blobs.open(sha) as src:
                     left = size
                     while left > 0 and (chunk := src.read(min(_CHUNK, left))):
                         w.write(chunk)

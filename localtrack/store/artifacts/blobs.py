@@ -1,9 +1,10 @@
-"""The blob area: every file stored once, named by its sha256, plus the gc lock and gc itself.
+"""The blob area: every file stored once by its sha256, in a pack (up to 64 KiB) or on its own.
 
-Adding a file reads it once to hash it; only when no blob of that hash exists is it written, as a
-partial ``.<sha256>.<pid>-<random>.tmp`` in the blob's own fan-out folder, then renamed into place
-(a rename inside one folder: cheaper than across folders), so re-logging unchanged content costs
-one hash and stores nothing. Small files (up to ``SMALL``) are read once into memory and hashed
+Adding a file reads it once to hash it; only when no blob of that hash exists is it written. A
+blob of at most ``PACKED_MAX`` is appended, a batch at a time, to this writer's pack (packing.py,
+packs.py); a larger one is written as a partial ``.<sha256>.<pid>-<random>.tmp`` in its fan-out
+folder, then renamed into place, so re-logging unchanged content costs one hash and stores
+nothing. Files up to ``SMALL`` are read once into memory and hashed
 and written from there, on the calling thread; bigger ones are hashed, then copied
 (``shutil.copyfile``: kernel copy where possible) on a few worker threads (hashing and copying
 release the GIL), with their size and mtime checked around the copy: a file that changes while it
@@ -11,7 +12,7 @@ is logged is an error, not a wrong blob. Memory stays bounded: one small file at
 large ones stream.
 
 New blobs are not fsynced one by one: one ``syncfs`` makes all of them (and their renames) durable
-before the manifest naming them is published. The manifest is the commit point; a blob that
+before this writer's packs are indexed and the manifest naming them is published. The manifest is the commit point; a blob that
 exists but no manifest names yet is only a candidate for gc. A power loss before that sync may
 leave a blob short, so reuse checks the size too (a short blob is rewritten).
 """
@@ -19,67 +20,34 @@ leave a blob short, so reuse checks the size too (a short blob is rewritten).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import hashlib
+import io
 import itertools
 import logging
 import os
 import secrets
 import shutil
-import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ...errors import StoreError, UsageError
+from ...errors import CorruptDataError, StoreError, UsageError
+from .fileio import CHUNK, hash_file, syncfs
 from .layout import ArtifactPaths, is_sha256
+from .locks import gc_lock
+from .packindex import PackIndex
+from .packing import BATCH_BYTES, BATCH_FILES, PackAppender
+from .packs import PACKED_MAX, partial_packs, write_all
 
 log = logging.getLogger(__name__)
 SMALL = 1 << 20
-CHUNK = 1 << 20
 GC_GRACE_S = 3600.0
 LOCK_TIMEOUT_S = 600.0
 PARTIAL_SUFFIX = ".tmp"
-
-
-def hash_stream(f: BinaryIO) -> tuple[str, int]:
-    """(sha256 hex, bytes) of a binary stream, read in bounded chunks."""
-    h = hashlib.sha256()
-    n = 0
-    while chunk := f.read(CHUNK):
-        h.update(chunk)
-        n += len(chunk)
-    return h.hexdigest(), n
-
-
-def hash_file(path: Path) -> tuple[str, int]:
-    with open(path, "rb") as f:
-        return hash_stream(f)
-
-
-def _syncfs(directory: Path) -> None:
-    """Flush the file system holding `directory` (one call for every new blob)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            if libc.syncfs(fd) == 0:
-                return
-        finally:
-            os.close(fd)
-    except (OSError, AttributeError):
-        pass
-    os.sync()
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def _workers() -> int:
@@ -104,21 +72,65 @@ class AddReport:
             self.reused += 1
 
 
+Added = tuple[str, int, bool]  # (sha256, size, whether a new blob was written)
+
+
 class BlobStore:
     """The blob area of one store."""
 
     def __init__(self, paths: ArtifactPaths) -> None:
         self.paths = paths
         self._root = str(paths.blobs)
+        self.index = PackIndex(paths.pack_index)
+        self.appender = PackAppender(paths.packs, self.index)  # this writer's packs
         self._made: set[str] = set()  # fan-out folders known to exist (one mkdir each)
+        self._fans: set[str] | None = None  # fan-out folder names, listed once per writer
         self._token = secrets.token_hex(4)  # partial names unique across processes and stores
         self._seq = itertools.count()  # ... and within this one (next() is atomic under the GIL)
 
-    def path(self, sha256: str) -> Path:
-        return self.paths.blob(sha256)
+    def single(self, sha256: str) -> Path | None:
+        """The plain file of a blob stored on its own (None if it is packed or absent)."""
+        path = self.paths.blob(sha256)
+        return path if path.is_file() else None
 
     def has(self, sha256: str) -> bool:
-        return self.paths.blob(sha256).exists()
+        """Whether the blob is stored (single, packed, or in this writer's unsealed pack)."""
+        return (
+            self.paths.blob(sha256).exists()
+            or sha256 in self.appender.unindexed
+            or self.index.find(sha256) is not None
+        )
+
+    def open(self, sha256: str) -> BinaryIO:
+        """The blob's bytes, from its single file or its pack; FileNotFoundError if absent."""
+        single = self.single(sha256)
+        if single is not None:
+            return open(single, "rb")
+        data = self.read_packed(sha256)
+        if data is None:
+            raise FileNotFoundError(f"blob {sha256} is not in {self.paths.blobs} or its packs")
+        return io.BytesIO(data)
+
+    def read_packed(self, sha256: str, fds: dict[str, int] | None = None) -> bytes | None:
+        """A packed blob's bytes, None if it is not packed (`fds`: packs kept open by the
+        caller, who closes them)."""
+        found = self.index.find(sha256)
+        if found is None:
+            return None
+        pack, offset, size = found
+        fd = fds.get(pack) if fds is not None else None
+        if fd is None:
+            fd = os.open(self.paths.packs / pack, os.O_RDONLY)
+            if fds is not None:
+                fds[pack] = fd
+        try:
+            data = os.pread(fd, size, offset)
+        finally:
+            if fds is None:
+                os.close(fd)
+        if len(data) != size:
+            raise CorruptDataError(f"pack {pack} is shorter than its index says (blob {sha256})")
+        return data
 
     def _target(self, sha256: str) -> tuple[str, str]:
         """(fan-out folder, blob path) as strings: the hot path builds no Path objects."""
@@ -126,6 +138,8 @@ class BlobStore:
         if fan not in self._made:
             os.makedirs(fan, exist_ok=True)
             self._made.add(fan)
+            if self._fans is not None:
+                self._fans.add(sha256[:2])
         return fan, f"{fan}/{sha256}"
 
     def _tmp(self, fan: str, sha256: str) -> str:
@@ -143,11 +157,28 @@ class BlobStore:
             pass  # a blob someone else owns: it exists, and gc's lock still protects it
         return True
 
+    def _stored(self, sha256: str, size: int | None) -> bool:
+        """Whether a whole blob is stored, single (mtime refreshed) or packed."""
+        if sha256 in self.appender.unindexed or self.index.find(sha256) is not None:
+            return True
+        return self._single_exists(sha256, size)
+
+    def _single_exists(self, sha256: str, size: int | None) -> bool:
+        """Whether a whole single blob file exists (its mtime refreshed: gc's grace)."""
+        if self._fans is None:
+            try:
+                self._fans = set(os.listdir(self._root))
+            except FileNotFoundError:
+                self._fans = set()
+        if sha256[:2] not in self._fans:
+            return False  # no single blob can be there: no stat (one list per writer)
+        return self._exists(f"{self._root}/{sha256[:2]}/{sha256}", size)
+
     def _reuse(self, sha256: str, report: AddReport, size: int | None = None) -> bool:
         """Whether the blob exists (counted as reused in `report` if so)."""
         if not is_sha256(sha256):
             raise UsageError(f"{sha256!r} is not a sha256 hex digest")
-        found = self._exists(self._target(sha256)[1], size)
+        found = self._stored(sha256, size)
         if found:
             report.reused += 1
         return found
@@ -162,6 +193,8 @@ class BlobStore:
         finally:
             os.close(fd)
         sha = hashlib.sha256(data).hexdigest()
+        if len(data) <= PACKED_MAX:
+            return sha, len(data), self.appender.append([(sha, data)], self._single_exists)[0]
         fan, target = self._target(sha)
         if self._exists(target, len(data)):
             return sha, len(data), False
@@ -169,7 +202,7 @@ class BlobStore:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             try:
-                _write_all(fd, data)
+                write_all(fd, data)
             finally:
                 os.close(fd)
             os.replace(tmp, target)  # read-only: hard-linked downloads cannot edit the store
@@ -237,22 +270,29 @@ class BlobStore:
         (nothing names them).
         """
         names = [str(s) for s in srcs]
-        pending: list[tuple[str, int, bool] | Future[tuple[str, int, bool]]] = []
+        pending: list[Added | Future[Added] | None] = []
+        batch: list[tuple[int, str, bytes]] = []  # small files read and hashed, to be packed
+        batch_bytes = 0
         pool: ThreadPoolExecutor | None = None
         try:
             for name in names:
-                try:
-                    st = os.stat(name)
-                except OSError as exc:
-                    raise self._error(name, exc) from exc
-                if st.st_size > SMALL and len(names) > 1:
+                st, small = self._read_small(name)
+                if small is not None:
+                    batch.append((len(pending), *small))
+                    pending.append(None)
+                    batch_bytes += len(small[1])
+                    if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+                        self._pack_batch(batch, pending)
+                        batch, batch_bytes = [], 0
+                elif st.st_size > SMALL and len(names) > 1:
                     pool = pool or ThreadPoolExecutor(
                         _workers(), thread_name_prefix="localtrack-blobs"
                     )
                     pending.append(pool.submit(self._add_one, name, st))
                 else:
                     pending.append(self._add_one(name, st))
-            done = [r.result() if isinstance(r, Future) else r for r in pending]
+            self._pack_batch(batch, pending)
+            done = [r.result() if isinstance(r, Future) else r for r in pending if r is not None]
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -260,60 +300,89 @@ class BlobStore:
             report.count(new, size)
         return [(sha, size) for sha, size, _new in done]
 
+    def _read_small(self, name: str) -> tuple[os.stat_result, tuple[str, bytes] | None]:
+        """(stat, (sha256, bytes) if the file is small enough to pack)."""
+        try:
+            fd = os.open(name, os.O_RDONLY)
+            try:
+                st = os.fstat(fd)
+                if st.st_size > PACKED_MAX:
+                    return st, None
+                data = os.read(fd, PACKED_MAX + 1)  # a short read of a regular file: its end
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise self._error(name, exc) from exc
+        if len(data) > PACKED_MAX:  # it grew since fstat: store it as a single file
+            return os.stat(name), None
+        return st, (hashlib.sha256(data).hexdigest(), data)
+
+    def _pack_batch(
+        self, batch: list[tuple[int, str, bytes]], pending: list[Added | Future[Added] | None]
+    ) -> None:
+        if not batch:
+            return
+        try:
+            new = self.appender.append(
+                [(sha, data) for _i, sha, data in batch], self._single_exists
+            )
+        except OSError as exc:
+            raise self._error(f"{len(batch)} files", exc) from exc
+        for (i, sha, data), fresh in zip(batch, new, strict=True):
+            pending[i] = (sha, len(data), fresh)
+
     def make_durable(self, report: AddReport) -> None:
-        """Flush every new blob of `report` to disk before a manifest names them."""
-        if report.pending_sync:
-            _syncfs(self.paths.blobs)
-            report.pending_sync = 0
+        """Seal this writer's pack, flush every new blob of `report` to disk, then index the
+        packs: all before a manifest names them."""
+
+        def flush() -> None:
+            if report.pending_sync:
+                syncfs(self.paths.dir)
+                report.pending_sync = 0
+
+        self.appender.make_durable(flush)
 
     # -- the gc lock ----------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _locked(self, kind: int, timeout: float) -> Iterator[None]:
-        self.paths.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.paths.gc_lock, "a+b") as f:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(f.fileno(), kind | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        what = "a gc" if kind == fcntl.LOCK_SH else "an artifact writer"
-                        raise StoreError(
-                            f"{self.paths.gc_lock} is held by {what}; try again later"
-                        ) from None
-                    time.sleep(0.05)
+    def writing(self, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+        """Held (shared) by a writer from its first blob until its version is published; packs
+        it leaves unindexed (a failure before `make_durable`) are dropped on the way out."""
+        with gc_lock(self.paths.gc_lock, fcntl.LOCK_SH, timeout):
+            self._fans = None  # listed afresh by this writer
             try:
                 yield
             finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-    def writing(self, timeout: float = LOCK_TIMEOUT_S) -> contextlib.AbstractContextManager[None]:
-        """Held (shared) by a writer from its first blob until its version is published."""
-        return self._locked(fcntl.LOCK_SH, timeout)
+                if self.appender.pending:
+                    self.appender.abort()
 
     def collecting(
         self, timeout: float = LOCK_TIMEOUT_S
     ) -> contextlib.AbstractContextManager[None]:
         """Held (exclusive) by gc: no writer is between adding blobs and publishing."""
-        return self._locked(fcntl.LOCK_EX, timeout)
+        return gc_lock(self.paths.gc_lock, fcntl.LOCK_EX, timeout)
 
     # -- listing and gc --------------------------------------------------------------------------
 
-    def all_blobs(self) -> Iterator[Path]:
+    def all_blobs(self) -> Iterator[str]:
+        """The sha256 of every stored blob: single files, then packed ones."""
+        yield from (p.name for p in self.single_blobs())
+        for _pack, members in self.index.by_pack():
+            yield from (sha for sha, _o, _s in members)
+
+    def single_blobs(self) -> Iterator[Path]:
         try:
             fans = sorted(self.paths.blobs.iterdir())
         except FileNotFoundError:
             return
         for fan in fans:
-            if fan.is_dir():
+            if len(fan.name) == 2 and fan.is_dir():
                 yield from sorted(p for p in fan.iterdir() if not p.name.startswith("."))
 
     def incoming_files(self) -> list[Path]:
-        """Partial blobs: ``.<sha256>.*.tmp`` in the fan-out folders (and anything in
-        ``incoming/``, where earlier versions wrote them)."""
-        found: list[Path] = []
+        """Partial blobs: ``.<sha256>.*.tmp`` in the fan-out folders, partial packs (and
+        anything in ``incoming/``, where earlier versions wrote them)."""
+        found: list[Path] = partial_packs(self.paths.packs)
         with contextlib.suppress(FileNotFoundError):
             found += self.paths.incoming.iterdir()
         with contextlib.suppress(FileNotFoundError):
@@ -325,47 +394,3 @@ class BlobStore:
                         if p.name.startswith(".") and p.name.endswith(PARTIAL_SUFFIX)
                     )
         return sorted(found)
-
-
-@dataclass
-class GcReport:
-    """What gc removed (or, dry run, would remove)."""
-
-    removed: list[str] = field(default_factory=list)
-    removed_bytes: int = 0
-    kept_young: int = 0
-    kept_referenced: int = 0
-    partials: list[str] = field(default_factory=list)
-
-
-def collect(
-    blobs: BlobStore, referenced: Iterable[str], grace_s: float, dry_run: bool, now: float
-) -> GcReport:
-    """Remove blobs not in `referenced` and older than `grace_s` (call under ``collecting``)."""
-    keep = set(referenced)
-    report = GcReport()
-    for path in blobs.all_blobs():
-        if path.name in keep:
-            report.kept_referenced += 1
-            continue
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            continue
-        if now - st.st_mtime < grace_s:
-            report.kept_young += 1
-            continue
-        report.removed.append(path.name)
-        report.removed_bytes += st.st_size
-        if not dry_run:
-            path.unlink(missing_ok=True)
-    for path in blobs.incoming_files():
-        try:
-            old = now - path.stat().st_mtime >= grace_s
-        except FileNotFoundError:
-            continue
-        if old:
-            report.partials.append(path.name)
-            if not dry_run:
-                path.unlink(missing_ok=True)
-    return report

@@ -179,6 +179,14 @@ class ArtifactPaths:
         return self.blobs / sha256[:2] / sha256
 
     @property
+    def packs(self) -> Path:
+        return self.dir / "packs"
+
+    @property
+    def pack_index(self) -> Path:
+        return self.packs / "index.sqlite"
+
+    @property
     def incoming(self) -> Path:
         return self.dir / "incoming"
 

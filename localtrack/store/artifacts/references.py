@@ -9,7 +9,7 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlparse
 
 from ...errors import UsageError
-from .blobs import hash_stream
+from .fileio import hash_stream
 
 
 def _local_path(uri: str) -> Path | None:

@@ -13,14 +13,16 @@ import hashlib
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ...errors import CorruptDataError, DigestMismatchError, StoreError, UsageError
 from ..root import StoreRoot
-from .blobs import CHUNK, AddReport, BlobStore, GcReport, collect, hash_file
+from .blobs import AddReport, BlobStore
 from .catalog import index_collection
 from .collection import (
     CollectionState,
@@ -29,6 +31,8 @@ from .collection import (
     publish_version,
     record_use,
 )
+from .fileio import CHUNK, hash_file
+from .gc import GcReport, collect
 from .layout import (
     LATEST,
     ArtifactPaths,
@@ -40,7 +44,11 @@ from .layout import (
 )
 from .manifest import Entry, Manifest
 from .namespace import Namespaces
+from .packs import PACKED_MAX, write_all
 from .references import hash_reference, open_reference
+
+WRITERS = 4  # threads writing the files of packed blobs on download
+IN_FLIGHT = 256  # packed blobs read but not yet written (memory: at most 256 × 64 KiB)
 
 
 @dataclass(frozen=True)
@@ -159,13 +167,15 @@ class ArtifactRepository:
             raise UsageError(f"no artifact {project}/{name} in {self.store.root}")
         return state.resolve(label), state
 
-    def blob_path(self, entry: Entry) -> Path:
-        return self.blobs.path(entry.sha256)
+    def open_blob(self, entry: Entry) -> BinaryIO:
+        """The stored bytes of `entry` (single file or pack); FileNotFoundError if absent."""
+        return self.blobs.open(entry.sha256)
 
     # -- materialising -----------------------------------------------------------------------
 
-    def _fetch(self, entry: Entry, target: Path) -> None:
-        """Put entry's bytes at target (hash checked): a hard link if possible, else a copy."""
+    def _fetch(self, entry: Entry, target: Path, packs: dict[str, int]) -> None:
+        """Put a reference's or single blob's bytes at target (hash checked): a hard link of
+        a single blob if possible, else a copy."""
         if entry.ref is not None:
             tmp = _partial(target)
             h = hashlib.sha256()
@@ -181,7 +191,7 @@ class ArtifactRepository:
                 )
             os.replace(tmp, target)
             return
-        blob = self.blobs.path(entry.sha256)
+        blob = self.paths.blob(entry.sha256)
         try:
             sha, _ = hash_file(blob)
         except FileNotFoundError:
@@ -215,7 +225,27 @@ class ArtifactRepository:
                 f"{root}: it holds other files ({', '.join(extra[:5])}"
                 f"{', …' if len(extra) > 5 else ''}); use an empty folder"
             )
+        packs: dict[str, int] = {}  # pack name -> open file, for packed blobs
+        try:
+            with ThreadPoolExecutor(WRITERS, thread_name_prefix="localtrack-download") as pool:
+                self._materialize(manifest, root, existing, packs, pool)
+        finally:
+            for fd in packs.values():
+                os.close(fd)
+        return root
+
+    def _materialize(
+        self,
+        manifest: Manifest,
+        root: Path,
+        existing: dict[str, Path],
+        packs: dict[str, int],
+        pool: ThreadPoolExecutor,
+    ) -> None:
+        """Packed blobs are read here and written to their files by `pool` (creating many
+        small files is kernel work that several threads share out; at most IN_FLIGHT wait)."""
         made: set[str] = set()  # folders known to exist (one makedirs each)
+        writes: deque[Future[None]] = deque()
         for path, entry in manifest.entries.items():
             target = root / check_entry_path(path)
             if path in existing:
@@ -229,8 +259,17 @@ class ArtifactRepository:
             if parent not in made:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
-            self._fetch(entry, target)
-        return root
+            data = None
+            if entry.ref is None and entry.size <= PACKED_MAX:  # only a small blob is packed
+                data = self.blobs.read_packed(entry.sha256, packs)
+            if data is None:
+                self._fetch(entry, target, packs)
+                continue
+            writes.append(pool.submit(_write_packed, entry, data, str(target)))
+            if len(writes) >= IN_FLIGHT:
+                writes.popleft().result()
+        for write in writes:
+            write.result()
 
     # -- gc ----------------------------------------------------------------------------------
 
@@ -245,6 +284,24 @@ class ArtifactRepository:
         """Remove blobs no live version references (older than `grace_s`), under gc.lock."""
         with self.blobs.collecting(timeout):
             return collect(self.blobs, self.referenced_blobs(), grace_s, dry_run, time.time())
+
+
+def _write_packed(entry: Entry, data: bytes, target: str) -> None:
+    """Write a packed blob's bytes (hash checked) to a new file `target`; a failure removes it
+    (a kill leaves it short, and the next download into that folder says so)."""
+    if hashlib.sha256(data).hexdigest() != entry.sha256:
+        raise DigestMismatchError(
+            f"packed blob {entry.sha256} of entry {entry.path!r} is damaged; "
+            "`localtrack doctor` reports such blobs"
+        )
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        write_all(fd, data)
+    except BaseException:
+        os.unlink(target)
+        raise
+    finally:
+        os.close(fd)
 
 
 def _partial(target: Path) -> Path:
