@@ -172,22 +172,25 @@
     }
     request(params, etag) {
       return new Promise((resolve, reject) => {
-        this.queue.push({ params, etag, resolve, reject });
+        const item = { params, etag, resolve, reject };
+        /* a chart the <head>'s preload holds is handed its reply at once, not a task later:
+         * it draws as soon as the reply is read, before the browser paints the page around it */
+        const rest = Object.assign({}, params); delete rest.key;
+        const reply = thePreload().take(rest, item);
+        if (reply) { this.started = true; this.deliver([item], reply, null, true); return; }
+        this.queue.push(item);
         if (!this.timer) this.timer = setTimeout(() => this.flush(), 0);
       });
     }
     flush() {
       this.timer = null;
-      const groups = new Map(), preloaded = [];
+      const groups = new Map();
       for (const item of this.queue.splice(0)) {
         const rest = Object.assign({}, item.params); delete rest.key;
-        const reply = thePreload().take(rest, item);
-        if (reply) { preloaded.push(item); this.started = true; continue; }
         const sig = JSON.stringify(rest);
         if (!groups.has(sig)) groups.set(sig, { rest, items: [] });
         groups.get(sig).items.push(item);
       }
-      if (preloaded.length) this.deliver(preloaded, preload.reply, null, true);
       /* The page's first request carries only the first few charts (the top of the screen), so
        * they paint while the server works on the rest: the first screen first. */
       for (const { rest, items } of groups.values()) {

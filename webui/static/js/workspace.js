@@ -221,8 +221,16 @@
     }
     if (!out.length) out.push(h("p", { class: "muted card pad", text: data.keys.length ? "Every key is hidden." : "No metrics logged yet." }));
     clear(sectionsEl).append(...out);
-    renderToolbar();
+    /* on the page's first render the toolbar (a select per setting, every key an option) is
+     * built once the first panel has drawn: the first chart does not wait for it */
+    if (firstDrawn) renderToolbar(); else toolbarAfterFirst();
     startFirst();
+  }
+  let toolbarWaiting = false;
+  function toolbarAfterFirst() {
+    if (toolbarWaiting) return;
+    toolbarWaiting = true;
+    Promise.race([feed.firstDrawn, LT.afterFirstChart()]).then(() => { toolbarWaiting = false; renderToolbar(); });
   }
 
   /* --- toolbar ---------------------------------------------------------------------------- */
