@@ -149,6 +149,13 @@ def test_run_page_paints_charts(browser: Any, site: tuple[LiveServer, Ids], tmp_
         )
         assert painted_pixels(page, card) > 500
         page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
+        # Intl.NumberFormat is the browser's own again once the page's scripts ran (only uPlot's
+        # formatter was made lazily), and counts are grouped like en-US's
+        numbers = page.evaluate(
+            """() => [new Intl.NumberFormat("en-US").format(1234.5), typeof window.LT_NUMBER_FORMAT,
+                      LT.fmtInt(1234567), LT.fmtInt(-1000), LT.fmtInt(999), LT.fmtInt(2.5), uPlot.fmtNum(98765)]"""
+        )
+        assert numbers == ["1,234.5", "undefined", "1,234,567", "-1,000", "999", "2.5", "98,765"]
 
 
 def test_drag_zoom_requeries_the_range(browser: Any, site: tuple[LiveServer, Ids]) -> None:

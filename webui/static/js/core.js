@@ -31,8 +31,19 @@
   function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); return el; }
 
   /* --- formatting ------------------------------------------------------------------------ */
-  const intFmt = new Intl.NumberFormat("en-US");
-  function fmtInt(n) { return n === null || n === undefined ? "—" : intFmt.format(n); }
+  /* intl_deferred.js (loaded before uPlot) deferred uPlot's formatter; the real one is back */
+  if (window.LT_NUMBER_FORMAT) { Intl.NumberFormat = window.LT_NUMBER_FORMAT; delete window.LT_NUMBER_FORMAT; }
+  /* Whole numbers are grouped by hand (en-US: 12,345): a page's first Intl formatter costs
+   * about 30 ms of CPU, which a chart's first paint would pay for its point counts. */
+  let intFmt = null;
+  function fmtInt(n) {
+    if (n === null || n === undefined) return "—";
+    if (Number.isInteger(n) && Math.abs(n) < 1e15) {
+      const digits = String(Math.abs(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+      return n < 0 ? "-" + digits : digits;
+    }
+    return (intFmt || (intFmt = new Intl.NumberFormat("en-US"))).format(n);
+  }
   function fmtNum(v) {
     if (v === null || v === undefined) return "—";
     if (typeof v !== "number") return String(v);
