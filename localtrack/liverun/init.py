@@ -7,27 +7,22 @@ import inspect
 import logging
 import os
 import shutil
-import socket
 import sqlite3
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..capture import sysinfo
 from ..errors import RunExistsError, RunNotFoundError, UsageError
 from ..naming import new_run_id, new_run_name
 from ..settings import Settings, from_env, resolve_dir
 from ..store.layout import RunPaths, is_valid_run_id
 from ..store.root import StoreRoot
 from ..store.runlock import WriterLock
-from ..store.runmeta import MetaDocument, current_boot_id, effective_state, heartbeat_time, load
+from ..store.runmeta import MetaDocument
 from ..store.writer import RunWriter, WriterOptions
-from . import lifecycle
+from . import lifecycle, startmeta
 from .disabled import DisabledRun
 from .init_args import (
     as_settings,
-    check_arguments,
-    config_dict,
     fill_from_environment,
     filter_config,
 )
@@ -162,13 +157,13 @@ def init(
                     f"run {run_id!r} already exists in {store.root}. Pass resume='allow' to "
                     "continue it, or leave out id= to start a new run."
                 )
-            meta, stats, shards = _resume_meta(paths, fields, config, resolved)
+            meta, stats, shards = startmeta.resume_meta(paths, fields, config, resolved)
         else:
             if resume == "must":
                 raise RunNotFoundError(
                     f"resume='must' but there is no run {run_id!r} in {store.root} to resume"
                 )
-            meta, stats, shards = _new_meta(run_id, fields, config, resolved), {}, []
+            meta, stats, shards = startmeta.new_meta(run_id, fields, config, resolved), {}, []
             created = not paths.dir.exists()
             paths.dir.mkdir(parents=True, exist_ok=True)
         run = _start(store, paths, meta, stats, shards, resolved, lock)
@@ -240,105 +235,6 @@ def _forget_in_index(store: StoreRoot, run_id: str) -> None:
         log.warning("run %s: could not remove it from the index (%s)", run_id, exc)
     finally:
         index.close()
-
-
-def _segment_record(segment: int, first_step: int) -> dict[str, Any]:
-    return {
-        "segment": segment,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "boot_id": current_boot_id(),
-        "started_at": time.time(),
-        "first_step": first_step,
-        "ended_at": None,
-        "exit_code": None,
-    }
-
-
-def _new_meta(
-    run_id: str, fields: dict[str, Any], config: Any, settings: dict[str, Any]
-) -> dict[str, Any]:
-    check_arguments(fields)
-    now = time.time()
-    cfg = config_dict(config)
-    return {
-        "id": run_id,
-        "project": fields["project"] or "uncategorized",
-        "entity": fields["entity"] or None,
-        "name": fields["name"] or new_run_name(),
-        "notes": fields["notes"],
-        "tags": sorted({str(t) for t in (fields["tags"] or [])}),
-        "group": fields["group"],
-        "job_type": fields["job_type"],
-        "state": "running",
-        "created_at": now,
-        "updated_at": now,
-        "ended_at": None,
-        "exit_code": None,
-        "config": cfg,
-        "config_versions": [{"version": 1, "segment": 0, "time": now, "config": cfg}],
-        "summary_overrides": {},
-        "metric_definitions": [],
-        "segments": [_segment_record(0, 0)],
-        "system": sysinfo.capture(with_git=settings["capture_git"]),
-    }
-
-
-def _resume_meta(paths: RunPaths, fields: dict[str, Any], config: Any, settings: dict[str, Any]):
-    check_arguments(fields)
-    meta = load(paths.run_json)
-    if effective_state(meta, heartbeat_time(paths.heartbeat)) == "running":
-        seg = (meta.get("segments") or [{}])[-1]
-        raise RunExistsError(
-            f"run {meta['id']!r} is being written right now (pid {seg.get('pid')} on "
-            f"{seg.get('host')}); only one process may write a run. Stop it first, or wait "
-            f"{settings['stale_after']:.0f} s after it died."
-        )
-    from ..store.recovery import repair_run, scan_run  # pyarrow: only a resume reads data
-
-    report = repair_run(paths)
-    for action in report.actions:
-        log.info("run %s: %s", meta["id"], action)
-    scan = scan_run(paths)
-    meta = scan.meta
-    steps = [s.max_step for s in scan.stats.values() if s.max_step is not None]
-    first_step = max(steps) + 1 if steps else 0
-    segments = list(meta.get("segments") or [])
-    segments.append(_segment_record(len(segments), first_step))
-    if fields["project"] and fields["project"] != meta.get("project"):
-        log.warning(
-            "resuming run %s of project %r; project=%r ignored",
-            meta["id"],
-            meta.get("project"),
-            fields["project"],
-        )
-    for key in ("name", "notes", "group", "job_type"):
-        if fields[key]:
-            meta[key] = fields[key]
-    if fields["tags"]:
-        meta["tags"] = sorted(set(meta.get("tags") or []) | {str(t) for t in fields["tags"]})
-    old_cfg = dict(meta.get("config") or {})
-    new_cfg = dict(old_cfg, **config_dict(config))
-    versions = list(meta.get("config_versions") or [])
-    if new_cfg != old_cfg:
-        versions.append(
-            {
-                "version": len(versions) + 1,
-                "segment": len(segments) - 1,
-                "time": time.time(),
-                "config": new_cfg,
-            }
-        )
-    meta.update(
-        state="running",
-        ended_at=None,
-        exit_code=None,
-        segments=segments,
-        config=new_cfg,
-        config_versions=versions,
-        updated_at=time.time(),
-    )
-    return meta, scan.stats, scan.shards
 
 
 def _start(
