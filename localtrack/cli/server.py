@@ -140,7 +140,9 @@ def server_check(
         verdict = "OK" if report.ok else f"{len(report.damaged)} damaged runs"
         if report.damaged_artifacts:
             verdict = f"{len(report.damaged_artifacts)} damaged artifact versions"
-            verdict = f"{len(report.damaged)} damaged runs, {verdict}" if report.damaged else verdict
+            verdict = (
+                f"{len(report.damaged)} damaged runs, {verdict}" if report.damaged else verdict
+            )
         versions = f" and {report.artifact_versions} artifact versions"
         click.echo(
             f"{verdict}: checked {report.blobs} blobs of {report.runs} runs"
