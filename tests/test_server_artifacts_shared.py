@@ -74,7 +74,7 @@ def test_an_artifact_chain_synced_through_one_replica_is_served_by_the_other(
         first = _sync(client, a.url, env)
         assert {x["collection"]: x["outcome"] for x in first["artifacts"]} == {
             "p/ds": "sent", "p/net": "sent", "p/net-registry": "sent"
-        }  # fmt: skip
+        }, first["artifacts"]  # fmt: skip
         for root in (a_dir, b_dir):  # neither replica keeps an artifact area of its own
             assert not any((root / "artifacts").rglob("*.json"))
 

@@ -3,7 +3,7 @@
 The twin of a collection's folder ``<root>/artifacts/collections/<namespace>/<name>/``
 (docs/format.md, "Artifacts"), row for file (migration 10 in ``pgschema.py``)::
 
-    v<N>.json                 artifact_manifests   (project, name, version) digest, deleted, body
+    v<N>.json                 artifact_manifests   (project, name, version) digest, deleted_at, body
     events/<seq>.json         artifact_events      (project, name, seq) body
     uses/<run>.v<N>.json      artifact_use_records (project, name, run_id, version) body
 
@@ -102,11 +102,12 @@ def all_collection_rows(index: PgIndex) -> dict[tuple[str, str], CollectionRows]
 def add_manifests(index: PgIndex, namespace: str, name: str, manifests: Iterable[Manifest]) -> None:
     """New versions, and tombstones replacing live versions (a version never comes back)."""
     index.statements(
-        "INSERT INTO artifact_manifests (project, name, version, digest, deleted, body) "
+        "INSERT INTO artifact_manifests (project, name, version, digest, deleted_at, body) "
         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (project, name, version) DO UPDATE "
-        "SET deleted=excluded.deleted, body=excluded.body WHERE excluded.deleted",
+        "SET deleted_at=excluded.deleted_at, body=excluded.body "
+        "WHERE excluded.deleted_at IS NOT NULL AND artifact_manifests.deleted_at IS NULL",
         [
-            (namespace, name, m.version, m.digest, m.deleted, m.to_bytes().decode())
+            (namespace, name, m.version, m.digest, m.deleted_at, m.to_bytes().decode())
             for m in manifests
         ],
     )

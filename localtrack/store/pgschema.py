@@ -183,7 +183,7 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         """
         CREATE TABLE artifact_manifests (
             project text NOT NULL, name text NOT NULL, version bigint NOT NULL,
-            digest text NOT NULL, deleted boolean NOT NULL, body text NOT NULL,
+            digest text NOT NULL, deleted_at double precision, body text NOT NULL,
             PRIMARY KEY (project, name, version)
         );
         CREATE TABLE artifact_events (
