@@ -171,7 +171,7 @@ def repair_missing(ingest: Ingest, report: CheckReport) -> list[str]:
             repaired.append(f"{damage.run_id}/{name}")
     report.damaged = [d for d in report.damaged if d.files]
     for art in report.damaged_artifacts:  # from this replica's own upload, if it still has it
-        for path, problem in list(art.files.items()):
+        for entry_path, problem in list(art.files.items()):
             sha = problem.split()[1] if problem.endswith(" missing") else ""
             if not is_sha256(sha):
                 continue
@@ -179,8 +179,8 @@ def repair_missing(ingest: Ingest, report: CheckReport) -> list[str]:
             if _check_file(own, sha, content=True) is None:
                 with open(own, "rb") as f:
                     ingest.blob_store.put(sha, iter(lambda: f.read(_CHUNK), b""), 1 << 62)
-                del art.files[path]
-                repaired.append(f"{art.version}/{path}")
+                del art.files[entry_path]
+                repaired.append(f"{art.version}/{entry_path}")
     report.damaged_artifacts = [a for a in report.damaged_artifacts if a.files]
     found = {d.run_id: d.files for d in report.damaged}
     write_damage(ingest.paths.root, ingest.blob_store.location, found, time.time())
