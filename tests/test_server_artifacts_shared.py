@@ -28,6 +28,7 @@ from localtrack.store.artifacts.pgcatalog import SharedArtifacts
 from localtrack.store.artifacts.repository import ArtifactRepository
 from localtrack.store.ingest.artifacts import collection_document, parse_collection
 from localtrack.store.ingest.importer import Ingest
+from localtrack.sync.bundle import export_bundle, import_bundle
 
 from .artifact_ui_fixtures import artifact_store
 from .s3_fixtures import s3_client, use_new_bucket
@@ -208,3 +209,31 @@ def test_two_replicas_committing_one_collection_at_once_land_it_once(
     assert replicas[1].state("p", "other").versions[0].digest == winner.versions[0].digest  # type: ignore[union-attr]
     for area in areas:
         area.close()
+
+
+def test_a_bundle_imported_into_a_replicas_store_puts_its_artifacts_in_postgresql(
+    tmp_path: Path, pg_url: str, moto_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`localtrack import --blobs s3://…` on a shared-nothing server's machine: the bundle's
+    collections land in PostgreSQL (every replica lists them), not in that store's directory."""
+    client = tmp_path / "client"
+    with localtrack.init(project="p", name="prepare", dir=client) as run:
+        art = localtrack.Artifact("ds", "dataset")
+        with art.new_file("readme.txt") as f:
+            f.write("hello")
+        run.log_artifact(art, aliases=["raw"])
+    bundle = tmp_path / "cluster.ltbundle"
+    assert export_bundle(client, [run.id], bundle).artifacts == ["p/ds"]
+    blobs = use_new_bucket(monkeypatch, moto_port)
+    monkeypatch.setenv("LOCALTRACK_INDEX_URL", pg_url)
+    imported = import_bundle(bundle, tmp_path / "a", blobs_url=blobs)
+    assert imported.artifacts == ["p/ds"] and not imported.failed, imported
+    assert not any((tmp_path / "a" / "artifacts").rglob("*.json"))
+    other = Ingest(tmp_path / "b", blobs_url=blobs, index_url=pg_url).create()
+    replica = SharedArtifacts.open(other)
+    assert replica is not None and replica.collections() == [("p", "ds")]
+    manifest, state = replica.resolve("p", "ds", "raw")
+    with replica.open_blob(manifest.entries["readme.txt"]) as blob:
+        assert blob.read() == b"hello"  # from the bucket, through b's read cache
+    assert state.uses == [] and manifest.run_id == run.id
+    other.close()
