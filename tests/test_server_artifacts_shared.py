@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -129,9 +130,16 @@ def test_an_artifact_chain_synced_through_one_replica_is_served_by_the_other(
         assert "p/ds:v0" not in check.stdout and "2 damaged artifact versions" in check.stdout
         with pytest.raises(LocaltrackError) as damaged:
             api.artifact("p/ds:v1").download(tmp_path / "v1")
-        assert f"extra.txt: blob {lost} missing in {bucket_env['LOCALTRACK_BLOBS']}" in str(
-            damaged.value
+        line = f"extra.txt: blob {lost} missing in {bucket_env['LOCALTRACK_BLOBS']}"
+        assert line in str(damaged.value)
+        code, body = get_json(
+            f"{b.url}/api/v1/projects/p/artifacts/ds/v1/preview?path=extra.txt", as_admin
         )
+        assert code == 404 and line in body["error"]["message"], body
+        page = urllib.request.Request(f"{b.url}/projects/p/artifacts/ds/v1", headers=as_admin)
+        with urllib.request.urlopen(page, timeout=120) as reply:  # the page itself still reads
+            html = reply.read().decode()
+        assert "extra.txt" in html and "raw" in html and "Traceback" not in html
         # A still holds its own upload of the blob: --repair puts it back
         repaired = _cli(
             "server", "check", "--dir", str(a_dir), "--index", pg_url, "--repair", env=bucket_env
