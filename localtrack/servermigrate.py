@@ -11,6 +11,8 @@ server keeps beside them:
   and what each commit placed: into PostgreSQL's ``run_files`` (so replicas that share no
   directory read the runs from the bucket), or, moving back, from ``run_files`` into run
   directories (runs committed on such replicas exist nowhere else; ``store/ingest/recordmove.py``);
+  and the artifact collections, between ``<root>/artifacts/`` and PostgreSQL's documents with
+  their blobs in the bucket (``store/artifacts/catalogmove.py``);
 - the server's sweeps and saved workspace views (``<root>/sweeps/``, ``<root>/workspaces/``, or
   PostgreSQL rows), merged as ``localtrack sync`` merges them: claims and results made once, the
   later-saved copy of a view winning.
@@ -24,11 +26,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .apikeys import KeyStore
 from .errors import CorruptDataError, LocaltrackError, StoreError, UsageError
 from .store.indexbackend import IndexBackend, redacted
 from .store.root import StoreRoot, check_index_url
+
+if TYPE_CHECKING:
+    from .store.ingest.importer import Ingest
 
 
 @dataclass
@@ -45,6 +51,7 @@ class MigrationReport:
     sweeps: int = 0
     views: int = 0
     runs_recorded: int = 0  # commit records written into run_files, or runs made from them
+    artifacts_moved: int = 0  # collections moved between <root>/artifacts/ and PostgreSQL
     problems: list[str] = field(default_factory=list)
 
 
@@ -74,19 +81,21 @@ def migrate_server(
         report.problems += copied.problems
         if target is not None:
             report.runs_recorded = records_to_postgresql(local, target)
+        _move_artifacts(local, source, target, report)
     store = StoreRoot(root, index_url=target or "")
     index = store.open_index()
     if index is None:
         raise StoreError(f"cannot open the target index: {store.why_no_index()}")
     try:
         _index_runs(store, index, report)
-        from .store.artifacts.catalog import reindex_artifacts
-        from .store.artifacts.layout import ArtifactPaths
-        from .store.artifacts.namespace import Namespaces
+        if not (blobs_url and target):  # else PostgreSQL's artifact documents are the truth
+            from .store.artifacts.catalog import reindex_artifacts
+            from .store.artifacts.layout import ArtifactPaths
+            from .store.artifacts.namespace import Namespaces
 
-        namespaces = Namespaces(store, ArtifactPaths.of_root(root))
-        report.collections, problems = reindex_artifacts(index, namespaces)
-        report.problems += problems
+            namespaces = Namespaces(store, ArtifactPaths.of_root(root))
+            report.collections, problems = reindex_artifacts(index, namespaces)
+            report.problems += problems
     finally:
         index.close()
     old, new = KeyStore(root, source or ""), KeyStore(root, target or "")
@@ -95,6 +104,28 @@ def migrate_server(
         new.session_secret(first=old.session_secret())
     _move_sweeps_and_views(root, source, target, report)
     return report
+
+
+def _move_artifacts(
+    local: Ingest, source: str | None, target: str | None, report: MigrationReport
+) -> None:
+    """With --blobs: artifact collections between <root>/artifacts/ and PostgreSQL's
+    documents (blobs in the object store), for replicas that share no directory."""
+    from .store.artifacts.catalogmove import artifacts_from_postgresql, artifacts_to_postgresql
+    from .store.artifacts.pgcatalog import SharedArtifacts
+
+    url = target or source
+    assert url is not None
+    shared = SharedArtifacts(url, local.blob_store)
+    if target is not None:
+        moved = artifacts_to_postgresql(local, shared)
+        report.collections = shared.reindex()  # every collection PostgreSQL now holds
+    else:
+        moved = artifacts_from_postgresql(local, shared)
+    report.artifacts_moved = moved.collections
+    report.blobs_copied += moved.blobs_copied
+    report.blobs_present += moved.blobs_present
+    report.problems += moved.problems
 
 
 def _move_sweeps_and_views(

@@ -410,8 +410,9 @@ SPECS: tuple[SettingSpec, ...] = (
         "server",
         int,
         4 << 30,
-        "the most a server with `--index` and `--blobs` keeps in its local cache of runs read "
-        "from the object store (`<dir>/readcache/`; least recently read evicted first)",
+        "the most a server with `--index` and `--blobs` keeps in its local cache of runs and "
+        "artifact files read from the object store (`<dir>/readcache/`; least recently read "
+        "evicted first)",
         unit="bytes",
         minimum=1,
         shown_default="`4294967296` (4 GiB)",

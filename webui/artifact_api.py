@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 
 from flask import Response, request, send_file
 
+from localtrack.errors import MissingBlobsError
 from localtrack.store.artifact_reader import IMAGE_TYPES, file_kind
 
 from . import artifact_models as models
@@ -44,7 +45,10 @@ def artifact_lineage(project: str, name: str, version: str) -> Response:
 def artifact_preview(project: str, name: str, version: str) -> Response:
     path = request.args.get("path", "")
     reader = models.reader_of(ui_state())
-    return json_response(reader.preview(project, name, version, path))
+    try:
+        return json_response(reader.preview(project, name, version, path))
+    except MissingBlobsError as exc:  # lost from the object store (artifacts/remoteblobs.py)
+        return error_json(404, str(exc))
 
 
 @view(api)
@@ -58,6 +62,8 @@ def artifact_file(project: str, name: str, version: str) -> Response:
         blob = reader.open_blob(entry)
     except FileNotFoundError:
         return error_json(404, f"the blob of {entry.path} is missing from the store")
+    except MissingBlobsError as exc:  # lost from the object store (artifacts/remoteblobs.py)
+        return error_json(404, str(exc))
     kind = file_kind(entry.path)
     suffix = PurePosixPath(entry.path).suffix.lower()
     if kind == "image":

@@ -9,18 +9,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import url_for
+from flask import current_app, url_for
 
 from localtrack.errors import LocaltrackError, UsageError
-from localtrack.store.artifact_reader import ArtifactReader
+from localtrack.store.artifact_reader import ArtifactReader, ArtifactSource
 
 from .state import UIState
 
 MAX_DEPTH = 10
 
 
+# A shared-nothing server's artifacts (PostgreSQL and the bucket, not <root>/artifacts/): set by
+# webui/server/app.py, read here and by the ingest API.
+SHARED_ARTIFACTS = "localtrack_shared_artifacts"
+
+
 def reader_of(state: UIState) -> ArtifactReader:
-    return ArtifactReader(state.reader.root)
+    source: ArtifactSource | None = current_app.extensions.get(SHARED_ARTIFACTS)
+    return ArtifactReader(state.reader.root, source)
 
 
 def _run(state: UIState, run_id: str | None) -> dict[str, Any] | None:

@@ -160,17 +160,22 @@ def reindex(dir_: str | None) -> None:
     from ..store.root import StoreRoot
 
     store = StoreRoot(existing_store(dir_), index_mode=resolve("index"))
+    artifacts = None
     if store.index_url and resolve("blobs"):  # a shared-nothing server: its runs are in the bucket
+        from ..store.artifacts.pgcatalog import SharedArtifacts
         from ..store.blobstore import check_blobs_url
         from ..store.ingest.importer import Ingest
 
-        shared = Ingest(store.root, blobs_url=check_blobs_url(resolve("blobs"))).shared
-        store.remote = None if shared is None else shared.remote
+        ingest = Ingest(store.root, blobs_url=check_blobs_url(resolve("blobs")))
+        store.remote = None if ingest.shared is None else ingest.shared.remote
+        artifacts = SharedArtifacts.open(ingest)  # and its artifacts' documents in PostgreSQL
     damage = store.index_damage()
     if damage is not None:
         moved = store.set_aside_index()
         click.echo(f"index.db was damaged: {damage}. Moved it aside to {moved.name}.", err=True)
     count, problems = rebuild(store)
+    if artifacts is not None:
+        artifacts.reindex()
     for p in problems:
         click.echo(f"problem: {p}", err=True)
     click.echo(f"indexed {plural(count, 'run')}")

@@ -107,9 +107,11 @@ def server_cmd(
 def server_check(
     dir_: str | None, blobs: str | None, index_url: str | None, repair: bool, as_json: bool
 ) -> None:
-    """Verify that every blob a committed run names exists and hashes to its name.
+    """Verify that every blob a committed run names exists and hashes to its name (and, on
+    a shared-nothing server, every stored file of every artifact version).
 
-    Prints each damaged run with the files that are missing or changed; exits 1 if any is.
+    Prints each damaged run (and artifact version) with the files that are missing or changed;
+    exits 1 if any is.
     Reads of a damaged run (its page, its JSON, `localtrack show`) list what was found.
 
     Example: localtrack server check --dir /srv/lt --blobs s3://tracker/prod [--repair]
@@ -130,11 +132,21 @@ def server_check(
         for damage in report.damaged:
             for name, problem in damage.files.items():
                 click.echo(f"run {damage.run_id}: {name}: {problem}")
+        for art in report.damaged_artifacts:
+            for path, problem in art.files.items():
+                click.echo(f"artifact {art.version}: {path}: {problem}")
         for line in report.unreadable:
             click.echo(f"unreadable commit record {line}")
         verdict = "OK" if report.ok else f"{len(report.damaged)} damaged runs"
+        if report.damaged_artifacts:
+            verdict = f"{len(report.damaged_artifacts)} damaged artifact versions"
+            verdict = (
+                f"{len(report.damaged)} damaged runs, {verdict}" if report.damaged else verdict
+            )
+        versions = f" and {report.artifact_versions} artifact versions"
         click.echo(
-            f"{verdict}: checked {report.blobs} blobs of {report.runs} runs in {report.location}"
+            f"{verdict}: checked {report.blobs} blobs of {report.runs} runs"
+            f"{versions if report.artifact_versions else ''} in {report.location}"
         )
     if not report.ok:
         raise SystemExit(1)
@@ -252,7 +264,8 @@ def server_migrate(source: str, target: str, blobs: str | None, as_json: bool) -
             f"index {report.index}: {report.runs_indexed} runs indexed, {report.runs_current} "
             f"already there, {report.collections} artifact collections; {report.keys_changed} "
             f"keys copied; {report.blobs_copied} blobs copied, {report.blobs_present} already stored; "
-            f"{report.runs_recorded} commit records moved; "
+            f"{report.runs_recorded} commit records and {report.artifacts_moved} artifact "
+            "collections moved; "
             f"{report.sweeps} sweeps and {report.views} saved views merged"
         )
     if report.problems:

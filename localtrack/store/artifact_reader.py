@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from ..errors import UsageError
 from .artifacts.collection import CollectionState
@@ -127,11 +127,30 @@ class _Graph:
         self.up.setdefault(b, set()).add((a, kind))
 
 
-class ArtifactReader:
-    """The artifact area of the store at `root`, as the UI reads it."""
+class ArtifactSource(Protocol):
+    """What the reader asks of a store's artifacts: ``ArtifactRepository`` (the files), or on a
+    shared-nothing server ``artifacts/pgcatalog.SharedArtifacts`` (PostgreSQL and the bucket)."""
 
-    def __init__(self, root: Path | str) -> None:
-        self.repo = ArtifactRepository(root)
+    def collections(self, project: str | None = None) -> list[tuple[str, str]]: ...
+
+    def state(self, project: str, name: str) -> CollectionState: ...
+
+    def resolve(self, project: str, name: str, label: str) -> tuple[Manifest, CollectionState]: ...
+
+    def open_blob(self, entry: Entry) -> BinaryIO: ...
+
+
+class ArtifactReader:
+    """The artifact area of the store at `root`, as the UI reads it (from `source` instead of
+    the files under ``<root>/artifacts/`` when one is given)."""
+
+    def __init__(self, root: Path | str, source: ArtifactSource | None = None) -> None:
+        self._files: ArtifactRepository | None = None
+        self.repo: ArtifactSource
+        if source is None:
+            self._files = self.repo = ArtifactRepository(root)
+        else:
+            self.repo = source
 
     def _states(self, project: str | None = None) -> Iterator[CollectionState]:
         for p, n in self.repo.collections(project):
@@ -266,8 +285,10 @@ class ArtifactReader:
 
     def _part(self, project: str, name: str) -> _Part:
         """The lineage part of one collection: cached while its folders are unchanged."""
-        paths = self.repo.collection(project, name)
-        key = (str(self.repo.store.root), project, name)
+        if self._files is None:  # not files: no folder to fingerprint
+            return _part_of(self.repo.state(project, name))
+        paths = self._files.collection(project, name)
+        key = (str(self._files.store.root), project, name)
         fingerprint = _fingerprint(paths)
         with _parts_lock:
             cached = _parts.get(key)
@@ -283,11 +304,12 @@ class ArtifactReader:
     def _graph(self) -> _Graph:
         g = _Graph()
         names = self.repo.collections()
-        root = str(self.repo.store.root)
-        with _parts_lock:  # forget collections that are gone
-            here = set(names)
-            for key in [k for k in _parts if k[0] == root and (k[1], k[2]) not in here]:
-                del _parts[key]
+        if self._files is not None:
+            root = str(self._files.store.root)
+            with _parts_lock:  # forget collections that are gone
+                here = set(names)
+                for key in [k for k in _parts if k[0] == root and (k[1], k[2]) not in here]:
+                    del _parts[key]
         for project, name in names:
             part = self._part(project, name)
             for doc in part.nodes:

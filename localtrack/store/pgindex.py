@@ -181,6 +181,17 @@ class PgIndex:
             names = [d.name for d in cur.description or ()]
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
+    # Statements of the store's other PostgreSQL modules (pgartifacts.py) on this index's
+    # connection: inside its transaction() when one is open, so they commit with it.
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return self._fetch(sql, args)
+
+    def statement(self, sql: str, args: Sequence[Any] = ()) -> None:
+        self._execute(sql, args)
+
+    def statements(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._executemany(sql, rows)
+
     def close(self) -> None:
         """Nothing to close: connections go back to the pool after each call."""
 

@@ -177,4 +177,24 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX run_files_sha256 ON run_files (sha256);
         """,
     ),
+    (
+        10,
+        "artifact_documents",
+        """
+        CREATE TABLE artifact_manifests (
+            project text NOT NULL, name text NOT NULL, version bigint NOT NULL,
+            digest text NOT NULL, deleted_at double precision, body text NOT NULL,
+            PRIMARY KEY (project, name, version)
+        );
+        CREATE TABLE artifact_events (
+            project text NOT NULL, name text NOT NULL, seq bigint NOT NULL, body text NOT NULL,
+            PRIMARY KEY (project, name, seq)
+        );
+        CREATE TABLE artifact_use_records (
+            project text NOT NULL, name text NOT NULL, run_id text NOT NULL,
+            version bigint NOT NULL, body text NOT NULL,
+            PRIMARY KEY (project, name, run_id, version)
+        );
+        """,
+    ),
 )

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import BundleError, DocumentError, LocaltrackError, MissingBlobsError
+from ..store.artifacts.pgcatalog import SharedArtifacts
 from ..store.artifacts.repository import ArtifactRepository
 from ..store.atomic import publishing
 from ..store.ingest.artifacts import ArtifactIngest
@@ -284,7 +285,9 @@ def import_bundle(
             if result.changed:
                 report.changed.append(manifest.run_id)
             tick("run", 1)
-        artifacts = ArtifactIngest(root, ingest.blob_path) if contents.artifacts else None
+        artifacts: ArtifactIngest | SharedArtifacts | None = None
+        if contents.artifacts:  # a shared-nothing server's go to PostgreSQL and the bucket
+            artifacts = SharedArtifacts.open(ingest) or ArtifactIngest(root, ingest.blob_path)
         for doc in contents.artifacts:
             assert artifacts is not None
             try:

@@ -25,12 +25,14 @@ from waitress.server import create_server
 from localtrack.apikeys import KeyStore
 from localtrack.errors import UsageError
 from localtrack.settings import resolve
+from localtrack.store.artifacts.pgcatalog import SharedArtifacts
 from localtrack.store.auditlog import open_audit_log
 from localtrack.store.ingest.blobscope import open_namespace_blobs
 from localtrack.store.ingest.importer import Ingest
 
 from .. import hosts
 from ..app import create_app
+from ..artifact_models import SHARED_ARTIFACTS
 from ..standalone import stopped_by_signals, url_for_server
 from . import audit_pages, auth
 from .audit import EXTENSION as AUDIT_EXTENSION
@@ -77,6 +79,7 @@ def create_server_app(
     app = create_app(root, allowed_hosts=allowed, **ui_options)
     if area.shared is not None:  # runs live in the object store: read them through the cache
         app.extensions["localtrack"].reader.store.remote = area.shared.remote
+        app.extensions[SHARED_ARTIFACTS] = SharedArtifacts.open(area)  # artifacts too
     app.config["LOCALTRACK_MAX_BLOB_BYTES"] = max_blob_bytes or max_blob_bytes_from_env()
     app.config["LOCALTRACK_SERVER"] = True
     app.extensions["localtrack_ingest"] = area

@@ -35,6 +35,7 @@ from localtrack.errors import (
     RunConflictError,
     StoreError,
 )
+from localtrack.store.artifacts.pgcatalog import SharedArtifacts
 from localtrack.store.ingest.artifacts import ArtifactIngest, parse_collection
 from localtrack.store.ingest.blobscope import Namespace, NamespaceBlobs
 from localtrack.store.ingest.importer import Ingest
@@ -42,6 +43,7 @@ from localtrack.store.ingest.manifest_types import RunIdentity, is_sha256
 from localtrack.sync import artifact_manifests as wire
 from localtrack.sync import protocol
 
+from ..artifact_models import SHARED_ARTIFACTS
 from ..responses import error_json, json_response
 from ..routes import view
 from .access import principal
@@ -276,7 +278,10 @@ def commit() -> Response:
     )
 
 
-def _artifact_area() -> ArtifactIngest:
+def _artifact_area() -> ArtifactIngest | SharedArtifacts:
+    shared: SharedArtifacts | None = current_app.extensions.get(SHARED_ARTIFACTS)
+    if shared is not None:  # a shared-nothing server: PostgreSQL and the bucket
+        return shared
     area = ingest_area()
     return ArtifactIngest(area.paths.root, area.blob_path)
 

@@ -51,6 +51,12 @@ def _write(index: IndexBackend, state: CollectionState) -> None:
     )
 
 
+def write_state_rows(index: IndexBackend, state: CollectionState) -> None:
+    """Make one collection's index rows those of `state` (inside the caller's transaction;
+    a shared-nothing server's collections are replayed from PostgreSQL, ``pgcatalog.py``)."""
+    _write(index, state)
+
+
 def index_collection(
     index: IndexBackend | None, paths: CollectionPaths, project: str, name: str
 ) -> None:

@@ -132,20 +132,45 @@ def _read_json(path: Any) -> Any:
 
 def load_state(paths: CollectionPaths, project: str, name: str) -> CollectionState:
     """Replay a collection from its files: manifests, then events in order, then uses."""
-    state = CollectionState(project, name)
+    versions: dict[int, Manifest] = {}
     for v in paths.versions_on_disk():
         try:
-            m = load_manifest(paths, v)
+            versions[v] = load_manifest(paths, v)
         except FileNotFoundError:
             continue
-        # a manifest names its project alone: the namespace is the folder's
-        state.versions[v] = m if m.project == project else replace(m, project=project)
-    edits: dict[int, tuple[Any, Any]] = {}
+    events: list[tuple[int, Any]] = []
     for seq in paths.event_seqs():
         try:
-            ev = _read_json(paths.event(seq))
+            events.append((seq, _read_json(paths.event(seq))))
         except (OSError, ValueError) as exc:
             raise CorruptDataError(f"artifact event {paths.event(seq)} is damaged: {exc}") from exc
+    uses: list[Any] = []
+    if paths.uses.is_dir():
+        for p in sorted(paths.uses.iterdir()):
+            if p.name.startswith(".") or not p.name.endswith(".json"):
+                continue
+            try:
+                uses.append(_read_json(p))
+            except (OSError, ValueError):
+                continue
+    return replay_state(project, name, versions, events, uses)
+
+
+def replay_state(
+    project: str,
+    name: str,
+    versions: Mapping[int, Manifest],
+    events: Iterable[tuple[int, Any]],
+    uses: Iterable[Any],
+) -> CollectionState:
+    """A collection's state from its documents, wherever they are kept (files, or PostgreSQL on
+    a shared-nothing server): manifests, then events in `seq` order, then uses."""
+    state = CollectionState(project, name)
+    for v, m in sorted(versions.items()):
+        # a manifest names its project alone: the namespace is the collection's
+        state.versions[v] = m if m.project == project else replace(m, project=project)
+    edits: dict[int, tuple[Any, Any]] = {}
+    for seq, ev in sorted(events, key=lambda item: item[0]):
         state.last_seq = seq
         op = ev.get("op") if isinstance(ev, dict) else None
         if op == "alias":
@@ -173,17 +198,11 @@ def load_state(paths: CollectionPaths, project: str, name: str) -> CollectionSta
             )
     live = state.live
     state.aliases = {a: v for a, v in state.aliases.items() if v in live}
-    if paths.uses.is_dir():
-        for p in sorted(paths.uses.iterdir()):
-            if p.name.startswith(".") or not p.name.endswith(".json"):
-                continue
-            try:
-                u = _read_json(p)
-                state.uses.append(
-                    Use(u["run_id"], u.get("project"), int(u["version"]), float(u["at"]))
-                )
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
+    for u in uses:
+        try:
+            state.uses.append(Use(u["run_id"], u.get("project"), int(u["version"]), float(u["at"])))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue
     return state
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..artifacts.pgcatalog import ArtifactDamage, SharedArtifacts
 from ..atomic import read_json
 from ..blobdamage import write_damage
 from ..blobstore import BlobProblem, verify_blob
@@ -41,10 +42,12 @@ class CheckReport:
     blobs: int = 0
     damaged: list[RunDamage] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # commit records that cannot be read
+    artifact_versions: int = 0  # live artifact versions checked (shared-nothing servers)
+    damaged_artifacts: list[ArtifactDamage] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.damaged and not self.unreadable
+        return not self.damaged and not self.unreadable and not self.damaged_artifacts
 
 
 def check_committed_blobs(ingest: Ingest) -> CheckReport:
@@ -76,10 +79,30 @@ def check_committed_blobs(ingest: Ingest) -> CheckReport:
                 damage.files[name] = f"blob {sha} {problem.problem}"
         if damage.files:
             report.damaged.append(damage)
+    _check_artifacts(ingest, report, verdicts)
     found = {d.run_id: d.files for d in report.damaged}
     where = ingest.blob_store.location if ingest.remote_blobs else "the server's own copy"
     write_damage(ingest.paths.root, where, found, time.time())
     return report
+
+
+def _check_artifacts(
+    ingest: Ingest, report: CheckReport, verdicts: dict[str, BlobProblem | None]
+) -> None:
+    """On a shared-nothing server, every stored file of every live artifact version too (its
+    blob in the object store; a blob a run shares is read once)."""
+    artifacts = SharedArtifacts.open(ingest)
+    if artifacts is None:
+        return
+
+    def verify(sha256: str) -> str | None:
+        if sha256 not in verdicts:
+            verdicts[sha256] = verify_blob(ingest.blob_store, sha256)
+            report.blobs += 1
+        found = verdicts[sha256]
+        return None if found is None else found.problem
+
+    report.artifact_versions, report.damaged_artifacts = artifacts.check_blobs(verify)
 
 
 def commit_records(ingest: Ingest, unreadable: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -147,6 +170,18 @@ def repair_missing(ingest: Ingest, report: CheckReport) -> list[str]:
             del damage.files[name]
             repaired.append(f"{damage.run_id}/{name}")
     report.damaged = [d for d in report.damaged if d.files]
+    for art in report.damaged_artifacts:  # from this replica's own upload, if it still has it
+        for entry_path, problem in list(art.files.items()):
+            sha = problem.split()[1] if problem.endswith(" missing") else ""
+            if not is_sha256(sha):
+                continue
+            own = ingest.local_blobs.local_file(sha)
+            if _check_file(own, sha, content=True) is None:
+                with open(own, "rb") as f:
+                    ingest.blob_store.put(sha, iter(lambda: f.read(_CHUNK), b""), 1 << 62)
+                del art.files[entry_path]
+                repaired.append(f"{art.version}/{entry_path}")
+    report.damaged_artifacts = [a for a in report.damaged_artifacts if a.files]
     found = {d.run_id: d.files for d in report.damaged}
     write_damage(ingest.paths.root, ingest.blob_store.location, found, time.time())
     return repaired
