@@ -76,7 +76,8 @@ class Evaluator:
         self._last_seen: dict[str, tuple[str, float]] = {}  # run id → (state, last activity)
         self._keys: dict[str, tuple[str, ...]] = {}  # run id → its metric keys, as last read
         self._turn = False
-        self._quiet: dict[str, tuple[tuple[int, float], bool]] = {}  # project → (signature, running)
+        # project → (signature, whether a run was running)
+        self._quiet: dict[str, tuple[tuple[int, float], bool]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
