@@ -187,7 +187,12 @@ class EvaluatorTurn:
                 autocommit=True,
                 connect_timeout=int(CONNECT_TIMEOUT_S),
                 application_name=APPLICATION_NAME,
-                **KEEPALIVE,
+                # a replica cut off without closing its connection (its host gone) frees the
+                # turn when these keepalives give up, within about 25 s
+                keepalives=1,
+                keepalives_idle=10,
+                keepalives_interval=5,
+                keepalives_count=3,
             )
         return self._conn
 
