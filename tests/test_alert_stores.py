@@ -14,11 +14,16 @@ from typing import Any
 
 import pytest
 
+import localtrack
+from localtrack.alerts.dispatch import Dispatcher
+from localtrack.alerts.evaluator import Evaluator
 from localtrack.alerts.events import feed
 from localtrack.alerts.stores import AlertStore, DirAlertStore, PgAlertStore
 from localtrack.errors import DocumentError, IndexUnavailableError
 from localtrack.servermigrate import migrate_server
 from localtrack.store.root import StoreRoot
+
+from .alert_fixtures import WebhookReceiver
 
 PROJECT = "team/p"
 RULES = {
@@ -137,6 +142,36 @@ def test_one_process_holds_the_evaluator_turn_until_it_lets_go(alert_store: Aler
     assert not alert_store.holds_turn()
     other.close()  # closing lets go too
     assert alert_store.holds_turn()
+
+
+def test_two_evaluators_take_turns_and_fire_each_alert_once(
+    alert_store: AlertStore, root: Path, webhook: WebhookReceiver
+) -> None:
+    """Two evaluating processes of one store (here: two evaluators with their own connections
+    or file handles): one evaluates; when it stops, the other takes over, firing what is new
+    and nothing the first one fired."""
+    quiet = localtrack.Settings(system_metrics=False, capture_git=False, console=False)
+    rules = {"destinations": [{"id": "j", "type": "json"}], "rules": [{"id": "d", "type": "finished"}]}  # fmt: skip
+    alert_store.save_rules("p", rules)
+    alert_store.set_secret("p", "j", "url", webhook.url("/hook/p"))
+    first = Evaluator(root, Dispatcher(alert_store))
+    second = Evaluator(root, Dispatcher(_twin(alert_store)))
+    try:
+        localtrack.init(dir=root, project="p", name="one", settings=quiet).finish()
+        assert [e["run_name"] for e in first.evaluate_once()] == ["one"]
+        assert second.evaluate_once() == []  # not its turn
+        first.close()
+        localtrack.init(dir=root, project="p", name="two", settings=quiet).finish()
+        assert [e["run_name"] for e in second.evaluate_once()] == ["two"]
+        bodies = webhook.wait_for("/hook/p", 2)
+        assert second.dispatcher.idle(60) and first.dispatcher.idle(60)
+    finally:
+        for evaluator in (first, second):
+            evaluator.close()
+            evaluator.dispatcher.close()
+        second.alert_store.close()
+    assert sorted(b["run_name"] for b in bodies) == ["one", "two"]
+    assert len(webhook.bodies["/hook/p"]) == 2
 
 
 def test_alert_state_is_unavailable_not_empty_while_postgresql_is_down() -> None:
