@@ -32,6 +32,16 @@ RULES = {
 }  # fmt: skip
 
 
+QUIET = localtrack.Settings(system_metrics=False, capture_git=False, console=False)
+
+
+def _finished_rule(alert_store: AlertStore, webhook: WebhookReceiver) -> None:
+    """Project "p": a "run finished" rule sending to a JSON webhook at /hook/p."""
+    rules = {"destinations": [{"id": "j", "type": "json"}], "rules": [{"id": "d", "type": "finished"}]}  # fmt: skip
+    alert_store.save_rules("p", rules)
+    alert_store.set_secret("p", "j", "url", webhook.url("/hook/p"))
+
+
 @pytest.fixture(params=["files", "postgresql"])
 def alert_store(request: pytest.FixtureRequest, root: Path) -> Iterator[AlertStore]:
     store: AlertStore
@@ -150,18 +160,15 @@ def test_two_evaluators_take_turns_and_fire_each_alert_once(
     """Two evaluating processes of one store (here: two evaluators with their own connections
     or file handles): one evaluates; when it stops, the other takes over, firing what is new
     and nothing the first one fired."""
-    quiet = localtrack.Settings(system_metrics=False, capture_git=False, console=False)
-    rules = {"destinations": [{"id": "j", "type": "json"}], "rules": [{"id": "d", "type": "finished"}]}  # fmt: skip
-    alert_store.save_rules("p", rules)
-    alert_store.set_secret("p", "j", "url", webhook.url("/hook/p"))
+    _finished_rule(alert_store, webhook)
     first = Evaluator(root, Dispatcher(alert_store))
     second = Evaluator(root, Dispatcher(_twin(alert_store)))
     try:
-        localtrack.init(dir=root, project="p", name="one", settings=quiet).finish()
+        localtrack.init(dir=root, project="p", name="one", settings=QUIET).finish()
         assert [e["run_name"] for e in first.evaluate_once()] == ["one"]
         assert second.evaluate_once() == []  # not its turn
         first.close()
-        localtrack.init(dir=root, project="p", name="two", settings=quiet).finish()
+        localtrack.init(dir=root, project="p", name="two", settings=QUIET).finish()
         assert [e["run_name"] for e in second.evaluate_once()] == ["two"]
         bodies = webhook.wait_for("/hook/p", 2)
         assert second.dispatcher.idle(60) and first.dispatcher.idle(60)
@@ -172,6 +179,35 @@ def test_two_evaluators_take_turns_and_fire_each_alert_once(
         second.alert_store.close()
     assert sorted(b["run_name"] for b in bodies) == ["one", "two"]
     assert len(webhook.bodies["/hook/p"]) == 2
+
+
+def test_an_alert_recorded_but_never_sent_is_sent_by_the_next_evaluator_once(
+    alert_store: AlertStore, root: Path, webhook: WebhookReceiver
+) -> None:
+    """A process that dies between recording an alert and delivering it (its dispatcher here
+    never runs): the next process to take the turn sends it, once."""
+    _finished_rule(alert_store, webhook)
+    dead = Dispatcher(alert_store)
+    dead.close()  # what it is handed is never sent
+    first = Evaluator(root, dead)
+    localtrack.init(dir=root, project="p", name="one", settings=QUIET).finish()
+    assert [e["run_name"] for e in first.evaluate_once()] == ["one"]
+    first.close()
+    later = [Evaluator(root, Dispatcher(_twin(alert_store))) for _ in range(2)]
+    try:
+        for evaluator in later:  # one after the other: only the first sends it
+            assert evaluator.evaluate_once() == []  # nothing new fires
+            assert evaluator.dispatcher.idle(60)
+            evaluator.close()
+    finally:
+        for evaluator in later:
+            evaluator.close()
+            evaluator.dispatcher.close()
+            evaluator.alert_store.close()
+    (body,) = webhook.wait_for("/hook/p", 1)
+    assert body["run_name"] == "one" and len(webhook.bodies["/hook/p"]) == 1
+    (item,) = feed(alert_store.events("p"))
+    assert [(d["destination"], d["ok"]) for d in item["deliveries"]] == [("j", True)]
 
 
 def test_alert_state_is_unavailable_not_empty_while_postgresql_is_down() -> None:

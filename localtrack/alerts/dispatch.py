@@ -51,12 +51,14 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._stop = False
         self._busy = 0
+        self.submitted: set[str] = set()  # ids of the events this process took to send
 
     def submit(
         self, project: str, destinations: tuple[Destination, ...], alert: dict[str, Any]
     ) -> None:
         """Queue `alert` for each destination; returns at once."""
         with self._cond:
+            self.submitted.add(str(alert.get("id")))
             for dest in destinations:
                 heapq.heappush(
                     self._heap, (time.monotonic(), next(self._order), Job(project, dest, alert))

@@ -13,7 +13,9 @@ nothing there can fire, and a big central store costs nothing between syncs.
 
 Only one process per store evaluates at a time (an exclusive lock on ``alerts/.evaluator.lock``,
 or, for the replicas of a server with a PostgreSQL index, an advisory lock); another one waits
-its turn, checking again every pass, and takes over when the one evaluating stops or dies.
+its turn, checking again every pass, and takes over when the one evaluating stops or dies. On
+taking the turn it first sends what the last holder recorded but left undelivered (an hour back
+at most): delivery is at least once.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .stores import AlertStore, as_alert_store
 
 log = logging.getLogger(__name__)
 DEFAULT_INTERVAL_S = 5.0
+RESEND_WITHIN_S = 3600.0  # a pending delivery older than this is not sent on a turn change
 
 
 def _mtime(path: Path) -> float:
@@ -76,6 +79,7 @@ class Evaluator:
         self._last_seen: dict[str, tuple[str, float]] = {}  # run id → (state, last activity)
         self._keys: dict[str, tuple[str, ...]] = {}  # run id → its metric keys, as last read
         self._turn = False
+        self._resend = False  # on taking the turn: deliveries the last holder left pending
         # project → (signature, whether a run was running)
         self._quiet: dict[str, tuple[tuple[int, float], bool]] = {}
         self._stop = threading.Event()
@@ -88,10 +92,15 @@ class Evaluator:
         self._thread.start()
         return self
 
-    def close(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop evaluating (the turn is kept until ``close``: let the dispatcher finish first,
+        or the next process to take the turn would send what is still in flight again)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self.stop(timeout)
         self.alert_store.release_turn()
         self._turn = False
 
@@ -118,8 +127,39 @@ class Evaluator:
             self._quiet.clear()
             self._last_seen.clear()
             self._last_pass = None
+            self._resend = True
         self._turn = held
         return held
+
+    def _send_pending(self, now: float) -> None:
+        """Send again what the process that had the turn before recorded but did not deliver
+        (it died between the two): each rule's or script's alert of the last hour with a
+        destination that has no outcome yet, unless this process is sending it already."""
+        for project in self.alert_store.projects():
+            setup = self._load(project)
+            if setup is None:
+                continue
+            records = self.alert_store.events(project)
+            done = {(r.get("event"), r.get("destination")) for r in records if r.get("kind") == "delivery"}  # fmt: skip
+            for record in records:
+                if (
+                    record.get("kind") != "fired"
+                    or record.get("source") == "test"
+                    or str(record.get("id")) in self.dispatcher.submitted
+                    or now - float(record.get("time") or 0) > RESEND_WITHIN_S
+                ):
+                    continue
+                names = record.get("destinations") or ()
+                pending = tuple(
+                    d
+                    for d in setup.destinations
+                    if d.id in names and (record["id"], d.id) not in done
+                )
+                if pending:
+                    log.info(
+                        "alerts: sending %s again: its delivery was left pending", record["id"]
+                    )
+                    self.dispatcher.submit(project, pending, record)
 
     # -- one pass -------------------------------------------------------------------------------
 
@@ -128,6 +168,9 @@ class Evaluator:
         if not self.holds_lock():
             return []
         now = time.time() if now is None else now
+        if self._resend:
+            self._send_pending(time.time())
+            self._resend = False
         since = None if self._last_pass is None else self._last_pass - 2 * self.interval_s
         fired: list[dict[str, Any]] = []
         changes = self.reader.changes()

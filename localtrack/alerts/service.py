@@ -44,9 +44,12 @@ class AlertService:
         return self.evaluator
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop evaluating, then give queued deliveries up to `timeout` seconds to finish."""
+        """Stop evaluating, give queued deliveries up to `timeout` seconds to finish, then let
+        go of the evaluator's turn."""
         if self.evaluator is not None:
-            self.evaluator.close(timeout)
+            self.evaluator.stop(timeout)
         self.dispatcher.idle(timeout)
         self.dispatcher.close(timeout)
+        if self.evaluator is not None:
+            self.evaluator.close(timeout)
         self.alert_store.close()

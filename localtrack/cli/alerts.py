@@ -84,9 +84,9 @@ def watch_cmd(dir_: str | None, interval: float, once: bool) -> None:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
-        evaluator.close()
         dispatcher.idle(DELIVERY_WAIT_S if once else 10.0)  # let queued deliveries finish
         dispatcher.close()
+        evaluator.close()  # then let go of the turn
         dispatcher.alert_store.close()
 
 
