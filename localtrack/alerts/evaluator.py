@@ -1,15 +1,16 @@
 """The evaluator: checks every project's rules against its runs, now and then, in one thread.
 
 ``localtrack ui``, ``localtrack server`` and ``localtrack alerts watch`` each run one. A pass
-reads each project's rules (``rules.json``, or PostgreSQL's ``alert_rules``; ``stores.py``), walks the runs that could have changed (running ones, ones
-touched since the last pass; after a start, all of them), and for each condition that holds and
-has not fired for that rule and run before, records a ``fired`` event and hands it to the
-``Dispatcher``. What fired is read back from the events at start (and whenever the turn comes
-back), and the store records each firing once by its identity, so neither a restart nor a turn
-changing hands fires anything twice. A rule only looks at what happened after it was created (``created_at``): adding
-a "run finished" rule does not page anyone about last year's runs. A project whose store did not
-change (the change counter, its rules.json) and had no running run at its last pass is skipped:
-nothing there can fire, and a big central store costs nothing between syncs.
+reads each project's rules (``rules.json``, or PostgreSQL's ``alert_rules``: ``stores.py``),
+walks the runs that could have changed (running ones, ones touched since the last pass; after a
+start, all of them), and for each condition that holds and has not fired for that rule and run
+before, records a ``fired`` event and hands it to the ``Dispatcher``. What fired is read back
+from the events at start (and whenever the turn comes back), and the store records each firing
+once by its identity, so neither a restart nor a turn changing hands fires anything twice. A rule
+only looks at what happened after it was created (``created_at``): adding a "run finished" rule
+does not page anyone about last year's runs. A project whose store did not change (the change
+counter, its rules) and had no running run at its last pass is skipped: nothing there can fire,
+and a big central store costs nothing between syncs.
 
 Only one process per store evaluates at a time (an exclusive lock on ``alerts/.evaluator.lock``,
 or, for the replicas of a server with a PostgreSQL index, an advisory lock); another one waits
@@ -140,7 +141,8 @@ class Evaluator:
             if setup is None:
                 continue
             records = self.alert_store.events(project)
-            done = {(r.get("event"), r.get("destination")) for r in records if r.get("kind") == "delivery"}  # fmt: skip
+            deliveries = [r for r in records if r.get("kind") == "delivery"]
+            done = {(r.get("event"), r.get("destination")) for r in deliveries}
             for record in records:
                 if (
                     record.get("kind") != "fired"
