@@ -15,7 +15,10 @@ server keeps beside them:
   their blobs in the bucket (``store/artifacts/catalogmove.py``);
 - the server's sweeps and saved workspace views (``<root>/sweeps/``, ``<root>/workspaces/``, or
   PostgreSQL rows), merged as ``localtrack sync`` merges them: claims and results made once, the
-  later-saved copy of a view winning.
+  later-saved copy of a view winning;
+- the alert rules, destinations' secrets and events (``<root>/alerts/``, or PostgreSQL rows;
+  ``alerts/stores.py``): the later-saved rules win (with their secrets), every event is recorded
+  once by its identity, so what fired before the move never fires again after it.
 
 Every step skips what the target already holds (a run whose row matches its run.json, a blob
 already stored, a key already there), so an interrupted migration is resumed by running it
@@ -50,6 +53,8 @@ class MigrationReport:
     blobs_present: int = 0
     sweeps: int = 0
     views: int = 0
+    alert_projects: int = 0  # projects whose alert rules were copied
+    alert_events: int = 0  # alert events (firings, test alerts, delivery outcomes) copied
     runs_recorded: int = 0  # commit records written into run_files, or runs made from them
     artifacts_moved: int = 0  # collections moved between <root>/artifacts/ and PostgreSQL
     problems: list[str] = field(default_factory=list)
@@ -103,6 +108,7 @@ def migrate_server(
     if old.ever_had_keys():
         new.session_secret(first=old.session_secret())
     _move_sweeps_and_views(root, source, target, report)
+    _move_alerts(root, source, target, report)
     return report
 
 
@@ -126,6 +132,37 @@ def _move_artifacts(
     report.blobs_copied += moved.blobs_copied
     report.blobs_present += moved.blobs_present
     report.problems += moved.problems
+
+
+def _move_alerts(
+    root: Path, source: str | None, target: str | None, report: MigrationReport
+) -> None:
+    from .alerts.stores import open_alert_store
+
+    old, new = open_alert_store(root, source or ""), open_alert_store(root, target or "")
+    try:
+        for project in old.projects():
+            try:
+                saved_at = old.rules_saved_at(project) or 0.0
+                if new.put_rules(project, old.rules_doc(project), saved_at):
+                    report.alert_projects += 1
+                    secrets = old.secrets(project)
+                else:  # the rules there are newer: keep their secrets, add the ones missing
+                    there = new.secrets(project)
+                    secrets = {
+                        d: {f: v for f, v in fields.items() if f not in there.get(d, {})}
+                        for d, fields in old.secrets(project).items()
+                    }
+                for dest_id, fields in secrets.items():
+                    for field, value in fields.items():
+                        new.set_secret(project, dest_id, field, value)
+                for record in old.events(project):
+                    report.alert_events += new.record(project, record) is not None
+            except (LocaltrackError, OSError) as exc:
+                report.problems.append(f"alerts of {project}: {exc}")
+    finally:
+        old.close()
+        new.close()
 
 
 def _move_sweeps_and_views(

@@ -43,6 +43,7 @@ STORE_POSTGRES_MODULES = {
     "localtrack.store.pgsweeps",
     "localtrack.store.pgworkspaces",
     "localtrack.store.pgblobscope",
+    "localtrack.store.pgalerts",
 }
 STORE_POSTGRES_THIRD_PARTY = {"psycopg", "psycopg_pool"}
 SYNC_FORBIDDEN_TOP = {"flask", "werkzeug", "waitress", "webui", "click"}

@@ -1,7 +1,8 @@
 """The alerts JSON API: a project's feed, its rules and destinations, and the test button.
 
-Rules live in the store (``localtrack.alerts.config``); secrets (webhook URLs, SMTP passwords) go
-to the project's ``secrets.json`` and never come back out: replies say only whether one is set.
+Rules live in the store's alert state (``localtrack.alerts.stores``: its files, or a server's
+PostgreSQL database); secrets (webhook URLs, SMTP passwords) go to the project's ``secrets.json``
+(or the ``alert_secrets`` table) and never come back out: replies say only whether one is set.
 Registered on the ``api`` blueprint; imported by ``api.py``.
 """
 
@@ -32,7 +33,7 @@ def alerts(project: str) -> Response:
 
 @view(api)
 def alert_rules(project: str) -> Response:
-    return json_response(models.rules_view(ui_state().reader.root, project))
+    return json_response(models.rules_view(ui_state().alerts().alert_store, project))
 
 
 def _body(what: str) -> Any:
@@ -61,18 +62,18 @@ def save_alert_rules(project: str) -> Response:
         v is None or isinstance(v, str) for v in secrets.values()
     ):
         raise DocumentError("'secrets' must map destination ids to strings or null", "rules")
-    root = ui_state().reader.root
-    stored = config.save_rules(root, project, doc)
+    alert_store = ui_state().alerts().alert_store
+    stored = alert_store.save_rules(project, doc)
     kinds = {d["id"]: d["type"] for d in stored.get("destinations") or []}
     for dest_id, value in secrets.items():
         if dest_id not in kinds:
             raise DocumentError(f"'secrets' names {dest_id!r}, which is not a destination", "rules")
         field = "password" if kinds[dest_id] == "email" else "url"
         if value is None or value.strip():
-            config.set_secret(
-                root, project, dest_id, field, None if value is None else value.strip()
+            alert_store.set_secret(
+                project, dest_id, field, None if value is None else value.strip()
             )
-    return json_response(models.rules_view(root, project))
+    return json_response(models.rules_view(alert_store, project))
 
 
 @view(api)
@@ -83,6 +84,6 @@ def test_alert(project: str) -> Response:
     destination = body.get("destination")
     if destination is not None and not isinstance(destination, str):
         raise DocumentError("'destination' must be a destination id", "test request")
-    state = ui_state()
-    record = send_test_alert(state.reader.root, project, state.alerts().dispatcher, destination)
+    service = ui_state().alerts()
+    record = send_test_alert(service.alert_store, project, service.dispatcher, destination)
     return json_response({"event": record}, 202)

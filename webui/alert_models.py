@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from localtrack.alerts import config, events
+from localtrack.alerts.stores import AlertStore
 from localtrack.errors import DocumentError, RunNotFoundError
 from localtrack.store.runjson import json_safe
 
@@ -51,7 +52,7 @@ def _script_items(state: UIState, project: str, run_id: str | None) -> list[dict
 
 def feed(state: UIState, project: str, run_id: str | None = None) -> list[dict[str, Any]]:
     """The project's alerts, newest first (at most ``FEED_LIMIT``)."""
-    records = events.read(state.reader.root, project)
+    records = state.alerts().alert_store.events(project)
     logged = events.feed(records, run_id, limit=FEED_LIMIT)
     known = {str(r.get("id")) for r in records if r.get("kind") in ("fired", "problem")}
     extra = [i for i in _script_items(state, project, run_id) if i["id"] not in known]
@@ -59,26 +60,26 @@ def feed(state: UIState, project: str, run_id: str | None = None) -> list[dict[s
     return json_safe(merged[:FEED_LIMIT])
 
 
-def rules_view(root: Any, project: str) -> dict[str, Any]:
-    """rules.json as the UI edits it: each destination says whether its secret is set (from
-    the environment variable it names, or secrets.json), never what it is."""
+def rules_view(alert_store: AlertStore, project: str) -> dict[str, Any]:
+    """The rules as the UI edits them: each destination says whether its secret is set (from
+    the environment variable it names, or the store's secrets), never what it is."""
     try:
-        doc = config.read_rules_doc(root, project)
-        setup = config.load(root, project)
+        doc = alert_store.rules_doc(project)
+        setup = config.setup_of(project, doc)
     except DocumentError as exc:
         return {"rules": [], "destinations": [], "error": str(exc)}
     dests = []
     for raw, dest in zip(doc.get("destinations") or [], setup.destinations, strict=True):
         field = "password" if dest.type == "email" else "url"
-        dests.append({**raw, "secret_field": field, "secret_set": config.secret_set(root, project, dest, field)})  # fmt: skip
+        dests.append({**raw, "secret_field": field, "secret_set": alert_store.secret_set(project, dest, field)})  # fmt: skip
     return {"rules": doc.get("rules") or [], "destinations": dests, "error": None}
 
 
 def alerts_view(state: UIState, project: str, run_id: str | None = None) -> dict[str, Any]:
     """Everything the alerts page shows; RunNotFoundError for a project with neither runs nor
     rules."""
-    root = state.reader.root
-    if not state.records(project) and project not in config.projects_with_rules(root):
+    root, alert_store = state.reader.root, state.alerts().alert_store
+    if not state.records(project) and project not in alert_store.projects():
         raise RunNotFoundError(f"there is no project named {project!r} in {root}")
     items = feed(state, project, run_id)
     levels: dict[str, int] = {}
@@ -90,7 +91,7 @@ def alerts_view(state: UIState, project: str, run_id: str | None = None) -> dict
         "run": run_id,
         "feed": items,
         "levels": levels,
-        **rules_view(root, project),
+        **rules_view(alert_store, project),
         "rule_types": list(config.RULE_TYPES),
         "destination_types": list(config.DEST_TYPES),
     }
@@ -101,7 +102,7 @@ def run_badge(state: UIState, project: str, run_id: str) -> dict[str, Any]:
     run's own alerts and the project's events only: no listing of the project's runs)."""
     fired = [
         r
-        for r in events.read(state.reader.root, project)
+        for r in state.alerts().alert_store.events(project)
         if r.get("kind") == "fired" and r.get("run_id") == run_id
     ]
     known = {r.get("id") for r in fired}

@@ -74,7 +74,7 @@ class UIState:
         ``localtrack server`` asks, its evaluator."""
         with self._alerts_lock:
             if self._alerts is None:
-                self._alerts = AlertService(self.reader.root)
+                self._alerts = AlertService(self.reader.root, self.reader)
             return self._alerts
 
     def counter(self) -> int:

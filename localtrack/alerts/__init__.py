@@ -6,6 +6,8 @@
     emit.py          the training process's side of run.alert(): rate-limit, print, record
                      (the run's alerts.jsonl; its schema is store/alertlog.py)
     config.py        a project's rules.json (rules + destinations) and secrets.json (0600)
+    stores.py        where a store's alert state lives: its files, or a server's PostgreSQL
+                     (rules, secrets, events, the one evaluator's turn); both answer alike
     conditions.py    pure checks: crashed/failed, stalled, NaN/Inf, threshold, finished
     events.py        the project's events.jsonl: what fired, delivery outcomes, the feed
     evaluator.py     the loop that checks rules and fires each condition once per run

@@ -252,7 +252,11 @@ def read_rules_doc(root: str | Path, project: str) -> dict[str, Any]:
 
 def load(root: str | Path, project: str) -> ProjectAlerts:
     """The project's rules and destinations as values (DocumentError for a bad file)."""
-    doc = read_rules_doc(root, project)
+    return setup_of(project, read_rules_doc(root, project))
+
+
+def setup_of(project: str, doc: Mapping[str, Any]) -> ProjectAlerts:
+    """A checked rules document as values (what every alert store's ``setup`` answers)."""
     dests = tuple(
         Destination(
             **{
@@ -281,12 +285,22 @@ def load(root: str | Path, project: str) -> ProjectAlerts:
 def save_rules(root: str | Path, project: str, doc: Mapping[str, Any]) -> dict[str, Any]:
     """Check and write the project's rules; a rule or destination without ``created_at`` is
     stamped now (it fires only for what happens from then on). Returns the stored document."""
-    now = time.time()
-    doc = check_rules(dict(doc, version=VERSION))
+    folder = project_dir(root, project)
     try:
         old = read_rules_doc(root, project)
     except DocumentError:
         old = {}
+    stored = stamped_rules(doc, old)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(folder / RULES, stored)
+    return stored
+
+
+def stamped_rules(doc: Mapping[str, Any], old: Mapping[str, Any]) -> dict[str, Any]:
+    """`doc` checked, each rule and destination with its ``created_at`` (as given, else as in
+    `old`, the document stored before, else now): the document an alert store keeps."""
+    now = time.time()
+    doc = check_rules(dict(doc, version=VERSION))
     before = {r["id"]: r for r in old.get("rules") or []}
     before_dests = {d["id"]: d for d in old.get("destinations") or []}
     stored = check_rules(
@@ -298,9 +312,6 @@ def save_rules(root: str | Path, project: str, doc: Mapping[str, Any]) -> dict[s
     )
     if len(repr(stored)) > MAX_BYTES:
         raise DocumentError(f"{RULES} must be under {MAX_BYTES} bytes", RULES)
-    folder = project_dir(root, project)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(folder / RULES, stored)
     return stored
 
 
@@ -332,10 +343,15 @@ def _read_secrets(root: str | Path, project: str) -> dict[str, dict[str, str]]:
     return data if isinstance(data, dict) else {}
 
 
-def set_secret(root: str | Path, project: str, dest_id: str, field: str, value: str | None) -> None:
-    """Keep (or, with None, forget) a destination's secret in ``secrets.json`` (mode 0600)."""
+def check_secret_field(field: str) -> str:
     if field not in ("url", "password"):
         raise DocumentError(f"a secret is 'url' or 'password', not {field!r}", SECRETS, field)
+    return field
+
+
+def set_secret(root: str | Path, project: str, dest_id: str, field: str, value: str | None) -> None:
+    """Keep (or, with None, forget) a destination's secret in ``secrets.json`` (mode 0600)."""
+    check_secret_field(field)
     secrets = _read_secrets(root, project)
     entry = dict(secrets.get(dest_id) or {})
     if value:
@@ -348,10 +364,24 @@ def set_secret(root: str | Path, project: str, dest_id: str, field: str, value: 
     write_json_atomic(_secrets_path(root, project), secrets, mode=0o600)
 
 
+def read_secrets(root: str | Path, project: str) -> dict[str, dict[str, str]]:
+    """{destination id: {field: secret}} of ``secrets.json`` (what ``server migrate`` moves)."""
+    return {
+        str(dest): {str(k): v for k, v in entry.items() if isinstance(v, str) and v}
+        for dest, entry in _read_secrets(root, project).items()
+        if isinstance(entry, dict)
+    }
+
+
+def env_name(dest: Destination, field: str) -> str | None:
+    """The environment variable that holds a destination's URL or password, if it names one."""
+    return dest.url_env if field == "url" else dest.password_env
+
+
 def secret_for(root: str | Path, project: str, dest: Destination, field: str) -> str | None:
     """A destination's URL or password: from the environment variable it names, else from
     ``secrets.json``; None when neither has it."""
-    env = dest.url_env if field == "url" else dest.password_env
+    env = env_name(dest, field)
     if env:
         return os.environ.get(env) or None
     value = (_read_secrets(root, project).get(dest.id) or {}).get(field)

@@ -29,10 +29,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
-from .config import Destination, secret_for
+from .config import Destination
 
 USER_AGENT = "localtrack-alerts/1"
 DISCORD_MAX = 2000
@@ -194,11 +193,12 @@ def _smtp_reply(exc: smtplib.SMTPResponseException) -> str:
     return f"{exc.smtp_code} {text}".strip()
 
 
-def send(root: str | Path, project: str, dest: Destination, alert: dict[str, Any]) -> Outcome:
-    """Deliver `alert` to `dest` once (the dispatcher retries)."""
+def send(dest: Destination, alert: dict[str, Any], secret: str | None) -> Outcome:
+    """Deliver `alert` to `dest` once (the dispatcher retries); `secret` is its webhook URL or
+    SMTP password (``AlertStore.secret_for``)."""
     if dest.type == "email":
-        return send_email(dest, alert, secret_for(root, project, dest, "password"))
-    url = secret_for(root, project, dest, "url")
+        return send_email(dest, alert, secret)
+    url = secret
     if not url:
         where = f"${dest.url_env}" if dest.url_env else "the destination's secret URL"
         return Outcome(False, f"no webhook URL: {where} is not set")

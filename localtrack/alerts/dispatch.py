@@ -2,8 +2,9 @@
 
 ``Dispatcher.submit`` returns at once; the worker sends each (event, destination) pair with
 ``destinations.send`` and retries what is worth retrying after 1, 2, 4, ... seconds (``backoff_s``
-doubles, ``attempts`` in all). The final outcome of each pair is appended to the project's
-events log as a ``delivery`` line, which the UI shows next to the alert. Nothing here raises
+doubles, ``attempts`` in all). The final outcome of each pair is recorded with the project's
+events as a ``delivery`` record (``stores.py``: a line of events.jsonl, or a row in PostgreSQL),
+which the UI shows next to the alert. Nothing here raises
 into the caller, and a destination that is slow only delays the alerts behind it.
 """
 
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import events
+from ..errors import LocaltrackError
 from .config import Destination
 from .destinations import Outcome, send
+from .stores import AlertStore, as_alert_store
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,13 @@ class Job:
 
 
 class Dispatcher:
-    """The background sender of one store's alerts."""
+    """The background sender of one store's alerts. `where`: the store's root (its alert state
+    is its files, or its PostgreSQL index database) or an alert store."""
 
-    def __init__(self, root: str | Path, attempts: int = 4, backoff_s: float = 1.0) -> None:
-        self.root = Path(root)
+    def __init__(
+        self, where: str | Path | AlertStore, attempts: int = 4, backoff_s: float = 1.0
+    ) -> None:
+        self.alert_store = as_alert_store(where)
         self.attempts = max(1, attempts)
         self.backoff_s = backoff_s
         self._heap: list[tuple[float, int, Job]] = []
@@ -46,12 +51,14 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._stop = False
         self._busy = 0
+        self.submitted: set[str] = set()  # ids of the events this process took to send
 
     def submit(
         self, project: str, destinations: tuple[Destination, ...], alert: dict[str, Any]
     ) -> None:
         """Queue `alert` for each destination; returns at once."""
         with self._cond:
+            self.submitted.add(str(alert.get("id")))
             for dest in destinations:
                 heapq.heappush(
                     self._heap, (time.monotonic(), next(self._order), Job(project, dest, alert))
@@ -106,9 +113,17 @@ class Dispatcher:
                     self._busy -= 1
                     self._cond.notify_all()
 
+    def _send(self, job: Job) -> Outcome:
+        field = "password" if job.destination.type == "email" else "url"
+        try:
+            secret = self.alert_store.secret_for(job.project, job.destination, field)
+        except LocaltrackError as exc:  # PostgreSQL down, say: worth another try
+            return Outcome(False, f"the destination's secret could not be read: {exc}", retry=True)
+        return send(job.destination, job.alert, secret)
+
     def _attempt(self, job: Job) -> None:
         try:
-            outcome = send(self.root, job.project, job.destination, job.alert)
+            outcome = self._send(job)
         except Exception as exc:  # a bug in a sender must not stop every other delivery
             log.exception(
                 "alert %s to %s failed unexpectedly", job.alert.get("id"), job.destination.id
@@ -131,8 +146,7 @@ class Dispatcher:
             "alert %s to %s: %s", job.alert.get("id"), job.destination.id, outcome.detail
         )
         try:
-            events.append(
-                self.root,
+            self.alert_store.record(
                 job.project,
                 {
                     "kind": "delivery",
@@ -143,5 +157,5 @@ class Dispatcher:
                     "detail": outcome.detail,
                 },
             )
-        except OSError as exc:
+        except (OSError, LocaltrackError) as exc:
             log.warning("could not record the delivery of alert %s: %s", job.alert.get("id"), exc)

@@ -1,28 +1,32 @@
 """The evaluator: checks every project's rules against its runs, now and then, in one thread.
 
 ``localtrack ui``, ``localtrack server`` and ``localtrack alerts watch`` each run one. A pass
-reads each project's ``rules.json``, walks the runs that could have changed (running ones, ones
-touched since the last pass; after a start, all of them), and for each condition that holds and
-has not fired for that rule and run before, appends a ``fired`` event and hands it to the
-``Dispatcher``. What fired is read back from the events log at start, so a restart never fires
-anything twice. A rule only looks at what happened after it was created (``created_at``): adding
-a "run finished" rule does not page anyone about last year's runs. A project whose store did not
-change (the change counter, its rules.json) and had no running run at its last pass is skipped:
-nothing there can fire, and a big central store costs nothing between syncs.
+reads each project's rules (``rules.json``, or PostgreSQL's ``alert_rules``: ``stores.py``),
+walks the runs that could have changed (running ones, ones touched since the last pass; after a
+start, all of them), and for each condition that holds and has not fired for that rule and run
+before, records a ``fired`` event and hands it to the ``Dispatcher``. What fired is read back
+from the events at start (and whenever the turn comes back), and the store records each firing
+once by its identity, so neither a restart nor a turn changing hands fires anything twice. A rule
+only looks at what happened after it was created (``created_at``): adding a "run finished" rule
+does not page anyone about last year's runs. A project whose store did not change (the change
+counter, its rules) and had no running run at its last pass is skipped: nothing there can fire,
+and a big central store costs nothing between syncs.
 
-Only one process per store evaluates at a time (an exclusive lock on ``alerts/.evaluator.lock``);
-another one waits its turn, checking again every pass.
+Only one process per store evaluates at a time (an exclusive lock on ``alerts/.evaluator.lock``,
+or, for the replicas of a server with a PostgreSQL index, an advisory lock); another one waits
+its turn, checking again every pass, and takes over when the one evaluating stops or dies. On
+taking the turn it first sends what the last holder recorded but left undelivered (an hour back
+at most): delivery is at least once.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from ..errors import DocumentError, LocaltrackError
 from ..store.reader import StoreReader
@@ -32,33 +36,31 @@ from .conditions import Firing, check, missing_metric
 from .config import ProjectAlerts, Rule
 from .dispatch import Dispatcher
 from .levels import LEVELS
+from .stores import AlertStore, as_alert_store
 
 log = logging.getLogger(__name__)
-LOCK_NAME = ".evaluator.lock"
 DEFAULT_INTERVAL_S = 5.0
+RESEND_WITHIN_S = 3600.0  # a pending delivery older than this is not sent on a turn change
 
 
-def _mtime_ns(path: Path) -> int:
+def _mtime(path: Path) -> float:
     try:
-        return path.stat().st_mtime_ns
+        return path.stat().st_mtime
     except OSError:
-        return 0
+        return 0.0
 
 
-def _last_activity(run: RunInfo, run_json: Path) -> float:
-    """When the run last did something here: its own times, or when its run.json was last
-    written in this store (a run synced or imported today arrives today, whenever it ran)."""
-    try:
-        arrived = run_json.stat().st_mtime
-    except OSError:
-        arrived = 0.0
+def _last_activity(run: RunInfo, arrived: float) -> float:
+    """When the run last did something here: its own times, or when it arrived in this store
+    (a run synced or imported today arrives today, whenever it ran)."""
     times = (run.updated_at, run.heartbeat_at, run.ended_at, run.created_at, arrived)
     return max(t or 0.0 for t in times)
 
 
 class Evaluator:
     """Evaluates one store's alert rules every `interval_s` seconds in a background thread
-    (``start``), or once (``evaluate_once``)."""
+    (``start``), or once (``evaluate_once``). The alert state is the dispatcher's (by default
+    the store's: its files, or its PostgreSQL index database)."""
 
     def __init__(
         self,
@@ -70,15 +72,17 @@ class Evaluator:
         self.root = Path(root)
         self.reader = reader or StoreReader(root)
         self.dispatcher = dispatcher or Dispatcher(root)
+        self.alert_store: AlertStore = self.dispatcher.alert_store
         self.interval_s = interval_s
         self._fired: dict[str, set[str]] = {}  # project → dedup keys
         self._last_pass: float | None = None
         self._bad_files: dict[str, str] = {}
         self._last_seen: dict[str, tuple[str, float]] = {}  # run id → (state, last activity)
         self._keys: dict[str, tuple[str, ...]] = {}  # run id → its metric keys, as last read
-        self._lock_file: BinaryIO | None = None
-        self._lock_warned = False
-        self._quiet: dict[str, tuple[tuple[int, int], bool]] = {}  # project → (signature, running)
+        self._turn = False
+        self._resend = False  # on taking the turn: deliveries the last holder left pending
+        # project → (signature, whether a run was running)
+        self._quiet: dict[str, tuple[tuple[int, float], bool]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -89,43 +93,75 @@ class Evaluator:
         self._thread.start()
         return self
 
-    def close(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop evaluating (the turn is kept until ``close``: let the dispatcher finish first,
+        or the next process to take the turn would send what is still in flight again)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        if self._lock_file is not None:
-            self._lock_file.close()
-            self._lock_file = None
+
+    def close(self, timeout: float = 5.0) -> None:
+        self.stop(timeout)
+        self.alert_store.release_turn()
+        self._turn = False
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 self.evaluate_once()
+            except LocaltrackError as exc:  # PostgreSQL down, say: the next pass tries again
+                log.warning(
+                    "alert evaluation failed: %s; trying again in %gs", exc, self.interval_s
+                )
             except Exception:  # one bad pass must not end alerting for the whole store
                 log.exception("alert evaluation failed; trying again in %gs", self.interval_s)
             self._stop.wait(self.interval_s)
 
     def holds_lock(self) -> bool:
-        """Take (or keep) the store's evaluator lock; False while another process holds it."""
-        if self._lock_file is not None:
-            return True
-        folder = self.root / config.DIR
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            handle = open(folder / LOCK_NAME, "ab")  # noqa: SIM115 - held open while evaluating
-        except OSError as exc:
-            if not self._lock_warned:
-                self._lock_warned = True
-                log.warning("alert rules of %s are not evaluated: %s", self.root, exc)
-            return False
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        self._lock_file = handle
-        log.info("evaluating alert rules for %s", self.root)
-        return True
+        """Take (or keep) the store's evaluator turn; False while another process has it. When
+        the turn comes (back), the next pass starts afresh and reads what fired again: another
+        process may have evaluated meanwhile."""
+        held = self.alert_store.holds_turn()
+        if held and not self._turn:
+            log.info("evaluating alert rules for %s", self.alert_store.location)
+            self._fired.clear()
+            self._quiet.clear()
+            self._last_seen.clear()
+            self._last_pass = None
+            self._resend = True
+        self._turn = held
+        return held
+
+    def _send_pending(self, now: float) -> None:
+        """Send again what the process that had the turn before recorded but did not deliver
+        (it died between the two): each rule's or script's alert of the last hour with a
+        destination that has no outcome yet, unless this process is sending it already."""
+        for project in self.alert_store.projects():
+            setup = self._load(project)
+            if setup is None:
+                continue
+            records = self.alert_store.events(project)
+            deliveries = [r for r in records if r.get("kind") == "delivery"]
+            done = {(r.get("event"), r.get("destination")) for r in deliveries}
+            for record in records:
+                if (
+                    record.get("kind") != "fired"
+                    or record.get("source") == "test"
+                    or str(record.get("id")) in self.dispatcher.submitted
+                    or now - float(record.get("time") or 0) > RESEND_WITHIN_S
+                ):
+                    continue
+                names = record.get("destinations") or ()
+                pending = tuple(
+                    d
+                    for d in setup.destinations
+                    if d.id in names and (record["id"], d.id) not in done
+                )
+                if pending:
+                    log.info(
+                        "alerts: sending %s again: its delivery was left pending", record["id"]
+                    )
+                    self.dispatcher.submit(project, pending, record)
 
     # -- one pass -------------------------------------------------------------------------------
 
@@ -134,11 +170,14 @@ class Evaluator:
         if not self.holds_lock():
             return []
         now = time.time() if now is None else now
+        if self._resend:
+            self._send_pending(time.time())
+            self._resend = False
         since = None if self._last_pass is None else self._last_pass - 2 * self.interval_s
         fired: list[dict[str, Any]] = []
         changes = self.reader.changes()
-        for project in config.projects_with_rules(self.root):
-            signature = (changes, _mtime_ns(config.project_dir(self.root, project) / config.RULES))
+        for project in self.alert_store.projects():
+            signature = (changes, self.alert_store.rules_stamp(project))
             if self._quiet.get(project) == (signature, False):
                 continue  # no data landed, same rules, nothing was running: nothing can fire
             setup = self._load(project)
@@ -152,7 +191,7 @@ class Evaluator:
 
     def _load(self, project: str) -> ProjectAlerts | None:
         try:
-            setup = config.load(self.root, project)
+            setup = self.alert_store.setup(project)
         except (DocumentError, OSError) as exc:
             if self._bad_files.get(project) != str(exc):
                 self._bad_files[project] = str(exc)
@@ -163,7 +202,7 @@ class Evaluator:
 
     def _seen(self, project: str) -> set[str]:
         if project not in self._fired:
-            self._fired[project] = events.fired_keys(events.read(self.root, project))
+            self._fired[project] = events.fired_keys(self.alert_store.events(project))
         return self._fired[project]
 
     def _project(
@@ -179,8 +218,10 @@ class Evaluator:
             return [], True
         fired: list[dict[str, Any]] = []
         keys_seen: set[str] = set()
+        arrivals = self.alert_store.arrivals([run.id for run in runs])
         for run in runs:
-            active = _last_activity(run, self.reader.store.run(run.id).run_json)
+            arrived = arrivals.get(run.id) or _mtime(self.reader.store.paths.run(run.id).run_json)
+            active = _last_activity(run, arrived)
             seen = (run.state, active)
             unchanged = self._last_seen.get(run.id) == seen
             self._last_seen[run.id] = seen
@@ -266,27 +307,31 @@ class Evaluator:
             "destinations": [d.id for d in targets],
         }
         try:
-            events.append(self.root, setup.project, record)
-        except OSError as exc:
-            log.warning("alerts: cannot record %s: %s; not sent, tried again next pass", key, exc)
+            recorded = self.alert_store.record(setup.project, record)
+        except (OSError, LocaltrackError) as exc:
+            log.warning("alerts: cannot record %r: %s; not sent, tried again next pass", key, exc)
             return []
         seen.add(key)
+        if recorded is None:  # another evaluator recorded (and sent) it first
+            return []
+        record = recorded
         if targets:
             self.dispatcher.submit(setup.project, targets, record)
         return [record]
 
 
-def send_test_alert(root: str | Path, project: str, dispatcher: Dispatcher,
-               destination: str | None = None) -> dict[str, Any]:  # fmt: skip
+def send_test_alert(where: str | Path | AlertStore, project: str, dispatcher: Dispatcher,
+                    destination: str | None = None) -> dict[str, Any]:  # fmt: skip
     """Send a test alert to the project's destinations (or the one named); returns its event.
-    DocumentError when the project has no such destination."""
-    setup = config.load(root, project)
+    `where`: the store's root or its alert store. DocumentError when the project has no such
+    destination."""
+    alert_store = as_alert_store(where)
+    setup = alert_store.setup(project)
     targets = tuple(d for d in setup.destinations if destination in (None, d.id))
     if not targets:
         what = f"no destination {destination!r}" if destination else "no destinations"
         raise DocumentError(f"project {project!r} has {what}; add one first", config.RULES)
-    record = events.append(
-        root,
+    record = alert_store.record(
         project,
         {
             "kind": "fired",
@@ -304,5 +349,7 @@ def send_test_alert(root: str | Path, project: str, dispatcher: Dispatcher,
             "destinations": [d.id for d in targets],
         },
     )
+    if record is None:  # a new id is a new identity: only a store that lost its mind says so
+        raise LocaltrackError(f"the test alert was not recorded in {alert_store.location}")
     dispatcher.submit(project, targets, record)
     return record

@@ -10,6 +10,8 @@ Three kinds of line::
 ``fired`` and ``problem`` lines are also the evaluator's memory: a rule fires once per run and
 condition, so ``fired_keys`` rebuilt from this file after a restart stops it firing again.
 ``feed`` joins each event with the latest delivery outcome per destination, newest first.
+A server with a PostgreSQL index keeps the same records as rows (``stores.py``), each under its
+identity (``event_key``), so a firing is recorded once whichever replica records it.
 """
 
 from __future__ import annotations
@@ -38,13 +40,21 @@ def _path(root: str | Path, project: str) -> Path:
     return project_dir(root, project) / EVENTS
 
 
+def encode(record: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """(the event stamped with ``time`` when it has none, its JSON line without the newline);
+    a text too long for a line is cut."""
+    record = {"time": time.time(), **record}
+    line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    if len(line.encode()) + 1 > MAX_LINE_BYTES:
+        record["text"] = str(record.get("text", ""))[:2000]
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    return record, line
+
+
 def append(root: str | Path, project: str, record: dict[str, Any]) -> dict[str, Any]:
     """Append one event (stamped with ``time`` when it has none); returns it."""
-    record = {"time": time.time(), **record}
-    data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-    if len(data) > MAX_LINE_BYTES:
-        record["text"] = str(record.get("text", ""))[:2000]
-        data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    record, line = encode(record)
+    data = (line + "\n").encode()
     path = _path(root, project)
     with _LOCK:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,12 +66,8 @@ def append(root: str | Path, project: str, record: dict[str, Any]) -> dict[str, 
     return record
 
 
-def read(root: str | Path, project: str) -> list[dict[str, Any]]:
-    """Every whole, readable line, oldest first (a torn or bad line is left out)."""
-    try:
-        data = _path(root, project).read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        return []
+def parse_lines(data: bytes) -> list[dict[str, Any]]:
+    """The events of whole lines of an events log (a torn or bad line is left out)."""
     out = []
     for line in data[: data.rfind(b"\n") + 1].splitlines():
         try:
@@ -71,6 +77,15 @@ def read(root: str | Path, project: str) -> list[dict[str, Any]]:
         if isinstance(value, dict) and isinstance(value.get("kind"), str):
             out.append(value)
     return out
+
+
+def read(root: str | Path, project: str) -> list[dict[str, Any]]:
+    """Every whole, readable line, oldest first (a torn or bad line is left out)."""
+    try:
+        data = _path(root, project).read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return parse_lines(data)
 
 
 def dedup_key(rule: str, run_id: str, condition: str) -> str:
@@ -84,6 +99,24 @@ def fired_keys(records: list[dict[str, Any]]) -> set[str]:
         for r in records
         if r.get("kind") in ("fired", "problem")
     }
+
+
+def event_key(record: dict[str, Any]) -> str:
+    """An event's identity, which an alert store records once: a rule's firing is its rule, run
+    and condition (however many evaluators see it); a delivery outcome is its event and
+    destination (the latest one kept); any other event (a test alert) is its id."""
+    if record.get("kind") == "delivery":
+        parts = ["delivery", str(record.get("event")), str(record.get("destination"))]
+    elif record.get("kind") in ("fired", "problem") and record.get("rule") is not None:
+        parts = [
+            "rule",
+            str(record["rule"]),
+            str(record.get("run_id")),
+            str(record.get("condition")),
+        ]
+    else:
+        parts = ["event", str(record.get("id"))]
+    return json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
 
 
 def feed(

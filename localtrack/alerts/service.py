@@ -10,28 +10,46 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..store.reader import StoreReader
 from .dispatch import Dispatcher
 from .evaluator import DEFAULT_INTERVAL_S, Evaluator
+from .stores import AlertStore, open_alert_store
 
 log = logging.getLogger(__name__)
 
 
 class AlertService:
-    """A store's dispatcher and (once ``start_evaluating`` is called) its evaluator."""
+    """A store's alert state, its dispatcher and (once ``start_evaluating`` is called) its
+    evaluator. `reader`: the app's reader (a shared-nothing server's reads runs from the object
+    store through it); its index URL says where the alert state is."""
 
-    def __init__(self, root: str | Path, backoff_s: float = 1.0, attempts: int = 4) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        reader: StoreReader | None = None,
+        backoff_s: float = 1.0,
+        attempts: int = 4,
+    ) -> None:
         self.root = Path(root)
-        self.dispatcher = Dispatcher(root, attempts=attempts, backoff_s=backoff_s)
+        self.reader = reader
+        index_url = None if reader is None else (reader.store.index_url or "")
+        self.alert_store: AlertStore = open_alert_store(root, index_url)
+        self.dispatcher = Dispatcher(self.alert_store, attempts=attempts, backoff_s=backoff_s)
         self.evaluator: Evaluator | None = None
 
     def start_evaluating(self, interval_s: float = DEFAULT_INTERVAL_S) -> Evaluator:
         if self.evaluator is None:
-            self.evaluator = Evaluator(self.root, self.dispatcher, interval_s).start()
+            evaluator = Evaluator(self.root, self.dispatcher, interval_s, self.reader)
+            self.evaluator = evaluator.start()
         return self.evaluator
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop evaluating, then give queued deliveries up to `timeout` seconds to finish."""
+        """Stop evaluating, give queued deliveries up to `timeout` seconds to finish, then let
+        go of the evaluator's turn."""
         if self.evaluator is not None:
-            self.evaluator.close(timeout)
+            self.evaluator.stop(timeout)
         self.dispatcher.idle(timeout)
         self.dispatcher.close(timeout)
+        if self.evaluator is not None:
+            self.evaluator.close(timeout)
+        self.alert_store.close()

@@ -55,7 +55,6 @@ def watch_cmd(dir_: str | None, interval: float, once: bool) -> None:
 
     Example: localtrack alerts watch --dir /data/localtrack-runs --interval 10
     """
-    from ..alerts import config
     from ..alerts.dispatch import Dispatcher
     from ..alerts.evaluator import Evaluator
 
@@ -64,7 +63,7 @@ def watch_cmd(dir_: str | None, interval: float, once: bool) -> None:
     evaluator = Evaluator(root, dispatcher, interval)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    projects = config.projects_with_rules(root)
+    projects = dispatcher.alert_store.projects()
     click.echo(
         f"watching alert rules of {len(projects)} project(s) in {root} every {interval:g}s"
         + ("" if once else " (Ctrl+C to stop)"),
@@ -85,9 +84,10 @@ def watch_cmd(dir_: str | None, interval: float, once: bool) -> None:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
-        evaluator.close()
         dispatcher.idle(DELIVERY_WAIT_S if once else 10.0)  # let queued deliveries finish
         dispatcher.close()
+        evaluator.close()  # then let go of the turn
+        dispatcher.alert_store.close()
 
 
 @alerts_group.command("test")
@@ -110,14 +110,16 @@ def test_cmd(dir_: str | None, project: str, destination: str | None) -> None:
     dispatcher = Dispatcher(root)
     started = time.monotonic()
     try:
-        record = send_test_alert(root, project, dispatcher, destination)
+        record = send_test_alert(dispatcher.alert_store, project, dispatcher, destination)
         if not dispatcher.idle(DELIVERY_WAIT_S):
             raise click.ClickException(
                 f"deliveries still running after {DELIVERY_WAIT_S:g}s; see the UI's alert feed"
             )
     finally:
         dispatcher.close()
-    (item,) = [e for e in events.feed(events.read(root, project)) if e["id"] == record["id"]]
+    recorded = events.feed(dispatcher.alert_store.events(project))
+    dispatcher.alert_store.close()
+    (item,) = [e for e in recorded if e["id"] == record["id"]]
     failed = 0
     for outcome in item["deliveries"]:
         ok = outcome["ok"]

@@ -234,8 +234,8 @@ def _audit_rows(log: AuditLog, query: AuditQuery, limit: int) -> list[AuditRow]:
 @json_option
 @clean_errors
 def server_migrate(source: str, target: str, blobs: str | None, as_json: bool) -> None:
-    """Move a server's index and API keys between its directory and PostgreSQL (and, with
-    --blobs, copy its committed blobs into the object store).
+    """Move a server's index, API keys, sweeps, saved views and alerts between its directory
+    and PostgreSQL (and, with --blobs, copy its committed blobs into the object store).
 
     The store directory is the one given as --from or --to; its runs stay there. Safe to run
     again: an interrupted migration resumes, a finished one changes nothing. Stop the servers
@@ -266,7 +266,8 @@ def server_migrate(source: str, target: str, blobs: str | None, as_json: bool) -
             f"keys copied; {report.blobs_copied} blobs copied, {report.blobs_present} already stored; "
             f"{report.runs_recorded} commit records and {report.artifacts_moved} artifact "
             "collections moved; "
-            f"{report.sweeps} sweeps and {report.views} saved views merged"
+            f"{report.sweeps} sweeps and {report.views} saved views merged; alert rules of "
+            f"{report.alert_projects} projects and {report.alert_events} alert events copied"
         )
     if report.problems:
         raise SystemExit(1)

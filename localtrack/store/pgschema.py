@@ -197,4 +197,23 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        11,
+        "alerts",
+        """
+        CREATE TABLE alert_rules (
+            project text PRIMARY KEY, document text NOT NULL, saved_at double precision NOT NULL
+        );
+        CREATE TABLE alert_secrets (
+            project text NOT NULL, destination text NOT NULL, field text NOT NULL,
+            value text NOT NULL, PRIMARY KEY (project, destination, field)
+        );
+        CREATE TABLE alert_events (
+            project text NOT NULL, key text NOT NULL, seq bigserial NOT NULL,
+            kind text NOT NULL, at double precision NOT NULL, record text NOT NULL,
+            PRIMARY KEY (project, key)
+        );
+        CREATE INDEX alert_events_seq ON alert_events (project, seq);
+        """,
+    ),
 )

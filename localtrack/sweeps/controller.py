@@ -112,6 +112,23 @@ class Sweep:
                         return Attempt(number, 0, record)
         raise SweepError(f"sweep {self.id}: could not claim a trial after 100 scans")
 
+    def held_by(self, agent: AgentInfo) -> Attempt | None:
+        """The attempt `agent` claimed and has no result for, while the sweep runs. An agent
+        works on one trial at a time, so one asking for a trial while it holds one never got
+        the answer to its claim (the server failed after making it: PostgreSQL stopping, say);
+        the server's claim route hands it that claim again rather than a second trial, which
+        nobody would ever run."""
+        if self.files.control() != "running":
+            return None
+        attempts = self.files.open_attempts()
+        if attempts is None:
+            attempts = self.files.attempts(light=True)
+        for number in sorted(attempts):
+            for item in attempts[number]:
+                if item.result is None and (item.claim.get("agent") or {}).get("id") == agent.id:
+                    return item
+        return None
+
     def _next_fresh(self, agent: AgentInfo) -> Attempt | None:
         """Grid and random without reading every claim: settle the open attempts (their
         markers), then claim upward from the cursor. None when the numbers are used up (the

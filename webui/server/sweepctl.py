@@ -119,7 +119,7 @@ def claim(sweep_id: str) -> Response:
         agent["id"], str(agent.get("host") or ""), int(agent.get("pid") or 0), agent.get("boot_id")
     )
     found.heartbeat(info)
-    attempt = found.next_trial(info)
+    attempt = found.held_by(info) or found.next_trial(info)  # held: our answer was lost
     return _reply(found, attempt=None if attempt is None else attempt.claim)
 
 
