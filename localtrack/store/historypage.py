@@ -23,7 +23,7 @@ from .layout import RunPaths, ShardName
 from .metrics import SCHEMA, arrow_strings, dtypes_from_metadata, merge_dtype, normalize
 from .runfiles import expected_hashes, list_shards, list_tail_segments, read_tail_batches
 from .runmeta import SYSTEM_PREFIX
-from .shards import _PARSE_ERRORS, check_sha256
+from .shards import _PARSE_ERRORS, open_verified_shard
 from .wide import to_wide
 
 _NO_STEP = (-(2**63), 2**63 - 1)
@@ -63,8 +63,8 @@ class HistoryPager:
         for name in names:
             path = self.paths.shard(name)
             try:
-                check_sha256(path, expected.get(name.filename))
-                pf = pq.ParquetFile(path, page_checksum_verification=True)
+                source = open_verified_shard(path, expected.get(name.filename))
+                pf = pq.ParquetFile(source, page_checksum_verification=True)
                 self._add_dtypes(dtypes_from_metadata(pf.schema_arrow.metadata))
                 self._shards.append(_Shard(name, pf, _step_ranges(pf)))
             except CorruptDataError as exc:
