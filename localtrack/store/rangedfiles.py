@@ -44,7 +44,7 @@ class RangedBlob:
 
     name: str
     sha256: str
-    bytes: int
+    size: int
     read_at: Callable[[int, int], bytes]  # (offset, length) -> bytes; CorruptDataError if lost
     block_bytes: int
 
@@ -137,20 +137,20 @@ class RangeFile(io.RawIOBase):
         return True
 
     def size(self) -> int:
-        return self.blob.bytes
+        return self.blob.size
 
     def tell(self) -> int:
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.blob.bytes}[whence]
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.blob.size}[whence]
         if base + offset < 0:
             raise ValueError(f"negative seek position {base + offset}")
         self._pos = base + offset
         return self._pos
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        want = min(len(buffer), max(0, self.blob.bytes - self._pos))
+        want = min(len(buffer), max(0, self.blob.size - self._pos))
         if want == 0:
             return 0
         data = self._read(self._pos, want)
@@ -174,7 +174,7 @@ class RangeFile(io.RawIOBase):
         return piece
 
     def readall(self) -> bytes:
-        rest = self.blob.bytes - self._pos
+        rest = self.blob.size - self._pos
         data = self._read(self._pos, rest) if rest > 0 else b""
         self._pos += len(data)
         return data

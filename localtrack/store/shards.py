@@ -257,7 +257,7 @@ def read_shard(
     return _conform(table, path), dtypes
 
 
-def _conform(table: pa.Table, path: Path) -> pa.Table:
+def _conform(table: pa.Table, path: Path | RangeFile) -> pa.Table:
     table = table.replace_schema_metadata(None)
     if table.schema != SCHEMA:
         try:
