@@ -20,6 +20,7 @@ import pyarrow as pa
 import pytest
 
 from localtrack.store.blobstore import open_blob_store
+from localtrack.store.historypage import HistoryPager
 from localtrack.store.ingest.staging import DirectoryBlobStore
 from localtrack.store.layout import ShardName
 from localtrack.store.remoteruns import RemoteRuns
@@ -130,6 +131,9 @@ def test_a_chart_of_one_key_fetches_a_small_part_of_a_large_shard(
 
     again = read_run_data(view.paths(cache.views), keys=["k07"])  # from the cached blocks
     assert pa.concat_tables(again.tables).equals(expected) and proxy.served_of(sha) == fetched
+    page = HistoryPager(view.paths(cache.views), ["k07"]).page(100, None, 50)  # history API
+    assert page.warnings == [] and page.table.column("k07").to_pylist() == expected.column("value").to_pylist()[100:150]  # fmt: skip
+    assert proxy.served_of(sha) == fetched
 
 
 def test_the_cache_stays_under_its_bound_while_reading_more_than_it_holds(

@@ -99,7 +99,8 @@ class S3BlobStore:
         return self._remote_size(sha256)
 
     def read_range(self, sha256: str, offset: int, length: int) -> bytes:
-        """Bytes [offset, offset + length) of the blob (fewer past its end): one ranged GET."""
+        """Bytes [offset, offset + length) of the blob (fewer past its end): a HEAD (pyarrow's
+        open, which also tells a deleted object: MissingBlobsError) and one ranged GET."""
         try:
             with self.fs.open_input_file(self._path(sha256)) as f:
                 return bytes(f.read_at(length, offset))
