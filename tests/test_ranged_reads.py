@@ -135,6 +135,14 @@ def test_a_chart_of_one_key_fetches_a_small_part_of_a_large_shard(
     assert page.warnings == [] and page.table.column("k07").to_pylist() == expected.column("value").to_pylist()[100:150]  # fmt: skip
     assert proxy.served_of(sha) == fetched
 
+    # a commit's view holds it whole (fetched and hashed); a later version links that copy
+    before = cache.fetched
+    committed = cache.view("r1", record, whole=True)  # replaces the ranged view
+    assert not committed.ranged and cache.fetched == before + 2  # run.json and the shard
+    newer = cache.view("r1", dict(record, heartbeat_at=1764510001.0))
+    assert not newer.ranged and cache.fetched == before + 2
+    assert (newer.paths(cache.views).metrics / shard.name).read_bytes() == shard.read_bytes()
+
 
 def test_the_cache_stays_under_its_bound_while_reading_more_than_it_holds(
     tmp_path: Path, counted: tuple[CountingProxy, str]

@@ -210,15 +210,17 @@ class RunCache:
                 target = run_dir / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 size = int(entry.get("bytes") or 0)
-                sibling = siblings.get((name, sha))
-                if not whole and self._read_by_range(name, size) and not self._link(sha, target, sibling):  # fmt: skip
+                if self._link(sha, target, siblings.get((name, sha))):
+                    problem = None  # held whole here already: linked, not fetched
+                elif not whole and self._read_by_range(name, size):
                     problem = self._check_object(sha, size)
                     if problem is None:
                         view.ranged[name] = {"sha256": sha, "bytes": size}
                     else:
                         view.missing[name] = f"blob {sha} {problem}"
                     continue
-                problem = self._place(sha, target, sibling)
+                else:
+                    problem = self._fetch(sha, target)
                 if problem is None:
                     view.bytes += int(entry.get("bytes") or 0)
                     view.files[name] = sha
@@ -275,10 +277,9 @@ class RunCache:
             return f"changed: {actual:,} bytes, not the {size:,} recorded"
         return None
 
-    def _place(self, sha256: str, target: Path, sibling: Path | None) -> str | None:
-        """Put the blob at `target`; None when it is there whole, else what is wrong."""
-        if self._link(sha256, target, sibling):
-            return None
+    def _fetch(self, sha256: str, target: Path) -> str | None:
+        """Fetch the blob whole to `target` (a new file), hashed on the way; None when it is
+        there whole, else what is wrong."""
         digest = hashlib.sha256()
         try:
             with open(target, "wb") as out:
