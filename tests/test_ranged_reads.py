@@ -157,7 +157,7 @@ def test_the_cache_stays_under_its_bound_while_reading_more_than_it_holds(
         data = read_run_data(paths, keys=[key])
         assert data.damaged == [] and data.tables[0].num_rows == STEPS
         assert cache.held_bytes() <= bound
-    whole = read_run_data(paths)  # every row through the bounded cache
+    whole = read_run_data(paths)  # one read bigger than the cache: passed through, not kept
     assert pa.concat_tables(whole.tables).equals(expected)
     on_disk = sum(p.stat().st_size for p in (tmp_path / "cache").rglob("*") if p.is_file())
     assert on_disk <= bound + 4096, on_disk  # the blocks and the small view (its run.json)

@@ -59,15 +59,16 @@ class BlockCache:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def read(self, sha256: str, size: int, offset: int, length: int) -> bytes:
+    def read(self, sha256: str, size: int, offset: int, length: int, keep: bool = True) -> bytes:
         """Bytes [offset, offset + length) of the blob `sha256` of `size` bytes (fewer at its
-        end); CorruptDataError when the store gives a block of the wrong length."""
+        end); CorruptDataError when the store gives a block of the wrong length. `keep`: store
+        the blocks fetched (a read bigger than the whole cache passes through instead)."""
         end = min(size, offset + max(0, length))
         if offset >= end:
             return b""
         first, last = offset // self.block_bytes, (end - 1) // self.block_bytes
         blocks = self._held(sha256, size, first, last)
-        self._fetch_missing(sha256, size, blocks, first)
+        self._fetch_missing(sha256, size, blocks, first, keep)
         data = b"".join(b for b in blocks if b is not None)
         start = offset - first * self.block_bytes
         return data[start : start + (end - offset)]
@@ -87,7 +88,7 @@ class BlockCache:
         return found
 
     def _fetch_missing(
-        self, sha256: str, size: int, blocks: list[bytes | None], first: int
+        self, sha256: str, size: int, blocks: list[bytes | None], first: int, keep: bool
     ) -> None:
         """Fill the None entries of `blocks`, one range request per run of missing blocks."""
         i = 0
@@ -112,7 +113,8 @@ class BlockCache:
                 )
             for n in range(lo, hi + 1):
                 piece = data[(n - lo) * self.block_bytes : (n - lo + 1) * self.block_bytes]
-                self._store(sha256, n, piece)
+                if keep:
+                    self._store(sha256, n, piece)
                 blocks[n - first] = piece
             i = j
 

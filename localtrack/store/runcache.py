@@ -327,7 +327,7 @@ class RunCache:
         ``missing`` (so reads of the run list it as damage) and raises CorruptDataError."""
         self._touch(view)
         try:
-            data = self.blocks.read(sha, size, offset, length)
+            data = self.blocks.read(sha, size, offset, length, keep=length <= self.max_bytes)
         except MissingBlobsError:
             raise self._lost(view, name, sha, "missing") from None
         except CorruptDataError as exc:
