@@ -232,11 +232,11 @@ def test_a_replica_reads_a_large_run_by_range_and_answers_range_requests_for_its
     shard = max((client / "runs" / run_id / "metrics").glob("*.parquet"), key=lambda p: p.stat().st_size)  # fmt: skip
     assert shard.stat().st_size > 512 << 10
     a_dir, b_dir = tmp_path / "a", tmp_path / "b"
-    admin, writer = _key(a_dir, pg_url, "root", "admin"), _key(a_dir, pg_url, "ci", "write")
+    writer = _key(a_dir, pg_url, "ci", "write")  # reads too
     ranged = dict(bucket, LOCALTRACK_READ_RANGE_BYTES=str(256 << 10), LOCALTRACK_READ_BLOCK_BYTES=str(BLOCK))  # fmt: skip
     a = ServerProcess(a_dir, env=ranged, args=("--index", pg_url))
     b = ServerProcess(b_dir, env=ranged, args=("--index", pg_url))
-    as_admin = {"Authorization": f"Bearer {admin['token']}"}
+    as_writer = {"Authorization": f"Bearer {writer['token']}"}
     try:
         a.start()
         b.start()
@@ -246,21 +246,21 @@ def test_a_replica_reads_a_large_run_by_range_and_answers_range_requests_for_its
 
         sha = _sha(shard.read_bytes())
         before = proxy.served_of(sha)  # what A's commit read (none: it held the upload)
-        code, series = get_json(f"{b.url}/api/v1/series?runs={run_id}&key=k07", as_admin)
+        code, series = get_json(f"{b.url}/api/v1/series?runs={run_id}&key=k07", as_writer)
         assert code == 200, series
         fetched = proxy.served_of(sha) - before
         assert 0 < fetched < shard.stat().st_size / 8, (fetched, shard.stat().st_size)
-        code, run = get_json(f"{b.url}/api/v1/runs/{run_id}", as_admin)
+        code, run = get_json(f"{b.url}/api/v1/runs/{run_id}", as_writer)
         assert code == 200 and run["warnings"] == [], run
 
         name = f"{_sha(payload)}.mp4"
         url = f"{b.url}/api/v1/runs/{run_id}/media/{name}"
-        status, headers, body = range_get(url, as_admin, 300_000, 300_999)
+        status, headers, body = range_get(url, as_writer, 300_000, 300_999)
         assert status == 206 and body == payload[300_000:301_000]
         assert _content_range(headers.get("Content-Range")) == (300_000, 300_999, len(payload))
         assert headers.get("Accept-Ranges") == "bytes"
         assert proxy.served_of(_sha(payload)) < len(payload) / 8  # the blocks around them
-        status, _, tail = range_get(url, as_admin, len(payload) - 100, len(payload) + 50)
+        status, _, tail = range_get(url, as_writer, len(payload) - 100, len(payload) + 50)
         assert status == 206 and tail == payload[-100:]
     finally:
         a.stop()
