@@ -317,7 +317,9 @@ class RunCache:
         if view is None:
             return []
         return sorted(
-            name.rpartition("/")[2] for name in view.ranged if name.rpartition("/")[0] == folder
+            name.rpartition("/")[2]
+            for name in list(view.ranged)  # a copy: a failed range read may drop one meanwhile
+            if name.rpartition("/")[0] == folder
         )
 
     def _read_ranged(
