@@ -418,6 +418,29 @@ SPECS: tuple[SettingSpec, ...] = (
         shown_default="`4294967296` (4 GiB)",
     ),
     _env_only(
+        "read_range_bytes",
+        "server",
+        int,
+        8 << 20,
+        "a metric shard or media file at least this big is read by byte range (its footer and "
+        "the column chunks a chart needs, the bytes a video player seeks to) instead of being "
+        "fetched whole into the read cache of a server with `--index` and `--blobs`",
+        unit="bytes",
+        minimum=1,
+        shown_default="`8388608` (8 MiB)",
+    ),
+    _env_only(
+        "read_block_bytes",
+        "server",
+        int,
+        1 << 20,
+        "the size of the blocks the read cache keeps of files read by byte range "
+        "(`<dir>/readcache/blocks/`, bounded with the rest by `LOCALTRACK_READ_CACHE_BYTES`)",
+        unit="bytes",
+        minimum=4096,
+        shown_default="`1048576` (1 MiB)",
+    ),
+    _env_only(
         "max_shard_rows",
         "server",
         int,

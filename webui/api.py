@@ -6,6 +6,7 @@ envelope from ``responses.error_json``. Documented route by route in docs/api.md
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, send_file
@@ -205,21 +206,32 @@ def media_file(run_id: str, name: str) -> Response:
     """A media blob by its content-addressed name; cached for good, since it never changes."""
     reader = ui_state().reader
     info = reader.run(run_id)
-    path = reader.media_file(info.id, name)
+    # a file on disk, or on a replica a large blob read by range from the object store (by its
+    # sha256, which the name's pattern was checked for: no path of ours to escape from)
+    source = reader.open_media(info.id, name)
     ext = name.rsplit(".", 1)[-1]
-    if path is None or ext not in BLOB_TYPES or not files_models.inside(path, reader.root):
+    if (
+        source is None
+        or ext not in BLOB_TYPES
+        or (isinstance(source, Path) and not files_models.inside(source, reader.root))
+    ):
         return _not_there(
             info.id, f"media/blobs/{name}", f"run {info.id} has no media file {name!r}"
         )
     response = send_file(
-        path,
+        source,
         mimetype=BLOB_TYPES[ext],
         as_attachment=ext == "parquet",
         download_name=export.safe_filename(info.name, name),
-        conditional=True,
+        conditional=isinstance(source, Path),
         etag=name.split(".", 1)[0],
         max_age=YEAR_S,
     )
+    if not isinstance(source, Path):  # werkzeug cannot size a file object: Range/304 here
+        response.content_length = source.size()
+        response = response.make_conditional(
+            request, accept_ranges=True, complete_length=source.size()
+        )
     response.headers["Cache-Control"] = f"private, max-age={YEAR_S}, immutable"
     if ext == "html":
         media_models.sandbox(response)

@@ -23,7 +23,7 @@ from .layout import RunPaths, ShardName
 from .metrics import SCHEMA, arrow_strings, dtypes_from_metadata, merge_dtype, normalize
 from .runfiles import expected_hashes, list_shards, list_tail_segments, read_tail_batches
 from .runmeta import SYSTEM_PREFIX
-from .shards import _PARSE_ERRORS, check_sha256
+from .shards import _PARSE_ERRORS, _row_groups_for, open_verified_shard
 from .wide import to_wide
 
 _NO_STEP = (-(2**63), 2**63 - 1)
@@ -44,6 +44,7 @@ class _Shard:
     name: ShardName
     file: pq.ParquetFile
     groups: list[tuple[int, int]]  # (min step, max step) per row group
+    skip: frozenset[int] = frozenset()  # row groups holding none of the keys asked for
 
 
 class HistoryPager:
@@ -63,10 +64,10 @@ class HistoryPager:
         for name in names:
             path = self.paths.shard(name)
             try:
-                check_sha256(path, expected.get(name.filename))
-                pf = pq.ParquetFile(path, page_checksum_verification=True)
+                source = open_verified_shard(path, expected.get(name.filename))
+                pf = pq.ParquetFile(source, page_checksum_verification=True)
                 self._add_dtypes(dtypes_from_metadata(pf.schema_arrow.metadata))
-                self._shards.append(_Shard(name, pf, _step_ranges(pf)))
+                self._shards.append(_Shard(name, pf, _step_ranges(pf), self._other_keys(pf)))
             except CorruptDataError as exc:
                 self._warn(f"{name.filename}: {exc}")
             except FileNotFoundError:
@@ -85,6 +86,15 @@ class HistoryPager:
                 order = (batch.segment, batch.batch_seq)
                 self._tail.append((order, self._wanted(batch.table)))
 
+    def _other_keys(self, pf: pq.ParquetFile) -> frozenset[int]:
+        """Row groups whose key statistics admit none of the keys asked for (a shard keeps a
+        row group per key: a page of a few keys reads only theirs, which matters most where a
+        shard is read by byte range, store/rangedfiles.py)."""
+        if self.keys is None:
+            return frozenset()
+        wanted, _ = _row_groups_for(pf, self.keys)
+        return frozenset(range(pf.metadata.num_row_groups)) - set(wanted)
+
     def _warn(self, problem: str) -> None:
         if problem not in self.warnings:
             self.warnings.append(problem)
@@ -101,7 +111,7 @@ class HistoryPager:
 
     def first_step(self) -> int | None:
         """The smallest step any source may hold (a lower bound), None for a run with no rows."""
-        lows = [lo for s in self._shards for lo, _ in s.groups]
+        lows = [lo for s in self._shards for i, (lo, _) in enumerate(s.groups) if i not in s.skip]
         lows += [pc.min(t.column("step")).as_py() for _, t in self._tail if t.num_rows]
         return min(lows) if lows else None
 
@@ -134,7 +144,7 @@ class HistoryPager:
         for shard in self._shards:
             wanted = []
             for i, (g_lo, g_hi) in enumerate(shard.groups):
-                if g_hi < lo:
+                if g_hi < lo or i in shard.skip:
                     continue
                 if g_lo > hi:
                     after.append(g_lo)

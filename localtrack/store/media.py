@@ -26,6 +26,7 @@ from typing import Any
 from .atomic import write_bytes_atomic
 from .ingest.manifest_types import MEDIA_BLOB_EXTENSIONS
 from .layout import RunPaths
+from .rangedfiles import is_file
 
 MEDIA_DIR = "media"
 BLOBS_DIR = "blobs"
@@ -52,11 +53,13 @@ def write_blob(paths: RunPaths, sha256: str, ext: str, data: bytes) -> str:
 
 
 def blob_path(paths: RunPaths, name: str) -> Path | None:
-    """The file of a blob named ``<sha256>.<ext>``; None for any other name (no traversal)."""
+    """The file of a blob named ``<sha256>.<ext>``; None for any other name (no traversal).
+    On a replica a large blob may be read by byte range (not on disk: open it with
+    ``rangedfiles.open_source``)."""
     if not _BLOB_RE.fullmatch(name):
         return None
     path = media_dir(paths) / BLOBS_DIR / name
-    return path if path.is_file() else None
+    return path if is_file(path) else None
 
 
 class MediaLog:

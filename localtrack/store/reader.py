@@ -39,6 +39,7 @@ from .media_reader import (
     table_page,
 )
 from .metrics import KeyStats, normalize
+from .rangedfiles import RangeFile, open_source
 from .root import StoreRoot
 from .runfiles import data_version, read_run_data
 from .runinfo import MetricKey, ProjectInfo, RunInfo, project_infos, run_info
@@ -230,6 +231,15 @@ class StoreReader:
     def media_file(self, run_id: str, name: str) -> Path | None:
         """The file of a media blob named ``<sha256>.<ext>``; None for any other name."""
         return blob_path(self.store.run(self.resolve_run_id(run_id)), name)
+
+    def open_media(self, run_id: str, name: str) -> Path | RangeFile | None:
+        """A media blob to send: its file, or on a replica that reads it by byte range
+        (store/rangedfiles.py) a seekable file over its ranges; None for any other name."""
+        path = self.media_file(run_id, name)
+        try:
+            return None if path is None else open_source(path)
+        except FileNotFoundError:  # gone since (a newer version of the run replaced its view)
+            return None
 
     def table_page(
         self,

@@ -28,6 +28,7 @@ from . import segments, taillog
 from .indexbackend import IndexBackend
 from .layout import RunPaths, ShardName, is_partial_name, parse_shard_name
 from .metrics import KeyStats, sort_rows
+from .rangedfiles import open_source
 from .root import StoreRoot
 from .runfiles import drop_covered, list_tail_segments, read_run_data
 from .runmeta import effective_state, heartbeat_time, index_row, load, save
@@ -75,20 +76,26 @@ def scan_run(paths: RunPaths, verify: bool = False) -> RunScan:
 
 
 def _quick_shard_info(paths: RunPaths, name: ShardName) -> ShardInfo:
-    """Describe a shard from its Parquet footer (row counts, step statistics) and its sha256."""
+    """Describe a shard from its Parquet footer (row counts, step statistics) and its sha256
+    (a shard read by byte range on a replica, rangedfiles.py: its blob's, named by it)."""
     path = paths.shard(name)
-    md = pq.ParquetFile(path).metadata
+    source = open_source(path)
+    md = pq.ParquetFile(source).metadata
     lows, highs = [], []
     for i in range(md.num_row_groups):
         stats = md.row_group(i).column(0).statistics
         if stats is not None and stats.has_min_max:
             lows.append(stats.min)
             highs.append(stats.max)
+    if isinstance(source, Path):
+        size, sha = path.stat().st_size, sha256_file(path)
+    else:
+        size, sha = source.size(), source.blob.sha256
     return ShardInfo(
         name,
         md.num_rows,
-        path.stat().st_size,
-        sha256_file(path),
+        size,
+        sha,
         min(lows) if lows else None,
         max(highs) if highs else None,
     )

@@ -6,7 +6,9 @@ own: what each commit placed is in PostgreSQL (``run_files``), every file is the
 here, once, and the readers open it as they open any run directory::
 
     <cache>/views/<digest>/<run_id>/…     one committed version of a run (run.json, metrics/…)
-    <cache>/views/<digest>/view.json      {"run_id", "bytes", "missing": {name: problem}, …}
+    <cache>/views/<digest>/view.json      {"run_id", "bytes", "missing": {name: problem},
+                                           "ranged": {name: {"sha256", "bytes"}}, …}
+    <cache>/blocks/<sha[:2]>/<sha>.<n>    blocks of ranged files (store/blockcache.py)
     <cache>/tmp/<token>/                  a view being filled, renamed into views/ when whole
 
 ``digest`` names the version (the run id, its files' names and hashes, its heartbeat), so a new
@@ -16,9 +18,17 @@ server's own verified upload) already holds are hard-linked, not fetched again. 
 lacks (or that hashes wrong) is left out and named in ``missing``: reads of the run list it as
 damage, and it is looked for again ``RETRY_MISSING_S`` later.
 
-The cache holds views up to ``max_bytes`` in all (``LOCALTRACK_READ_CACHE_BYTES``), evicting
-the least recently used first; a view read in the last ``EVICT_GRACE_S`` seconds is kept (a
-reader may be in the middle of it), as is a single view bigger than the bound.
+With ``range_min_bytes`` (``LOCALTRACK_READ_RANGE_BYTES``, set on a server whose blobs are in an
+object store), a shard or media file of at least that size is not fetched: the view lists it as
+*ranged* once the object store confirms (a HEAD) that the blob is there with its recorded size,
+and readers read it by byte range through ``<cache>/blocks/`` (store/rangedfiles.py,
+store/blockcache.py; what is checked on a range is said there). A blob found missing or changed
+by a range read is added to the view's ``missing`` then. A view made for a commit (``whole``)
+holds every file whole and hash-checked, as the commit's scan reads them all.
+
+The cache holds views and blocks up to ``max_bytes`` in all (``LOCALTRACK_READ_CACHE_BYTES``),
+evicting the least recently used first; a view read in the last ``EVICT_GRACE_S`` seconds is kept
+(a reader may be in the middle of it), as is a single view bigger than the bound.
 """
 
 from __future__ import annotations
@@ -38,9 +48,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import MissingBlobsError
+from ..errors import CorruptDataError, MissingBlobsError
+from . import rangedfiles
 from .atomic import read_json, write_json_atomic
+from .blobdamage import damage_line
 from .blobstore import BlobStore
+from .blockcache import BlockCache
 from .ingest.manifest_types import check_file_name
 from .layout import RunPaths
 
@@ -51,6 +64,7 @@ RETRY_MISSING_S = 30.0
 STALE_TMP_S = 3600.0
 _VIEW_FILE = "view.json"
 _CHUNK = 1 << 20
+BLOCK_BYTES = 1 << 20  # default size of a cached block of a ranged file
 
 
 @dataclass
@@ -64,6 +78,7 @@ class RunView:
     made_at: float = 0.0
     files: dict[str, str] = field(default_factory=dict)  # file name -> sha256, held whole
     used_at: float = 0.0
+    ranged: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {sha256, bytes}
 
     def paths(self, views: Path) -> RunPaths:
         return RunPaths(views / self.digest / self.run_id)
@@ -84,6 +99,8 @@ class RunCache:
         blobs: BlobStore,
         max_bytes: int,
         verified_copy: Callable[[str], Path] | None = None,
+        range_min_bytes: int | None = None,
+        block_bytes: int = BLOCK_BYTES,
     ) -> None:
         self.root = root
         self.views = root / "views"
@@ -95,23 +112,28 @@ class RunCache:
         self._lock = threading.Lock()
         self._filling: dict[str, threading.Lock] = {}
         self.fetched = 0  # blobs fetched from the blob store (for tests and logs)
+        # ranged reads need the object's size (a HEAD): only stores that can say it
+        self._object_size: Callable[[str], int | None] | None = getattr(blobs, "size", None)
+        self.range_min_bytes = range_min_bytes if self._object_size is not None else None
+        self.blocks = BlockCache(root / "blocks", blobs.read_range, block_bytes)
+        rangedfiles.register(self)
 
     # -- lookups --------------------------------------------------------------------------------
 
-    def view(self, run_id: str, record: Mapping[str, Any]) -> RunView:
-        """The view of `run_id`'s committed version `record`, made now if it is not here."""
+    def view(self, run_id: str, record: Mapping[str, Any], whole: bool = False) -> RunView:
+        """The view of `run_id`'s committed version `record`, made now if it is not here
+        (`whole`: every file on disk and hash-checked, none ranged, as a commit needs)."""
         digest = version_digest(run_id, record)
         with self._fill_lock(digest):
             found = self._known(digest)
-            if (
-                found is not None
-                and found.missing
-                and time.time() - found.made_at > RETRY_MISSING_S
+            if found is not None and (
+                (found.missing and time.time() - found.made_at > RETRY_MISSING_S)
+                or (whole and found.ranged)
             ):
-                self._drop(digest)  # look for what was missing again
+                self._drop(digest)  # look for what was missing again, or fetch it whole
                 found = None
             if found is None:
-                found = self._fill(digest, run_id, record)
+                found = self._fill(digest, run_id, record, whole)
         self._touch(found)
         self._evict()
         return found
@@ -170,7 +192,9 @@ class RunCache:
 
     # -- filling --------------------------------------------------------------------------------
 
-    def _fill(self, digest: str, run_id: str, record: Mapping[str, Any]) -> RunView:
+    def _fill(
+        self, digest: str, run_id: str, record: Mapping[str, Any], whole: bool = False
+    ) -> RunView:
         """Make the view in tmp/, every file hash-checked, then rename it into views/."""
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.views.mkdir(parents=True, exist_ok=True)
@@ -185,7 +209,18 @@ class RunCache:
                 sha = str(entry["sha256"])
                 target = run_dir / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                problem = self._place(sha, target, siblings.get((name, sha)))
+                size = int(entry.get("bytes") or 0)
+                if self._link(sha, target, siblings.get((name, sha))):
+                    problem = None  # held whole here already: linked, not fetched
+                elif not whole and self._read_by_range(name, size):
+                    problem = self._check_object(sha, size)
+                    if problem is None:
+                        view.ranged[name] = {"sha256": sha, "bytes": size}
+                    else:
+                        view.missing[name] = f"blob {sha} {problem}"
+                    continue
+                else:
+                    problem = self._fetch(sha, target)
                 if problem is None:
                     view.bytes += int(entry.get("bytes") or 0)
                     view.files[name] = sha
@@ -218,14 +253,33 @@ class RunCache:
                 found.setdefault((name, sha), self.views / other.digest / run_id / name)
         return found
 
-    def _place(self, sha256: str, target: Path, sibling: Path | None) -> str | None:
-        """Put the blob at `target`; None when it is there whole, else what is wrong."""
+    def _read_by_range(self, name: str, size: int) -> bool:
+        limit = self.range_min_bytes
+        return limit is not None and size >= limit and rangedfiles.is_rangeable(name)
+
+    def _link(self, sha256: str, target: Path, sibling: Path | None) -> bool:
+        """Hard-link a copy held whole already (another view's, or a verified upload's)."""
         local = self._verified_copy(sha256) if self._verified_copy else None
         for source in (sibling, local):
             if source is not None:
                 with contextlib.suppress(OSError):
                     os.link(source, target)
-                    return None
+                    return True
+        return False
+
+    def _check_object(self, sha256: str, size: int) -> str | None:
+        """None when the object store holds the blob with its recorded size, else what is wrong."""
+        assert self._object_size is not None
+        actual = self._object_size(sha256)
+        if actual is None:
+            return "missing"
+        if actual != size:
+            return f"changed: {actual:,} bytes, not the {size:,} recorded"
+        return None
+
+    def _fetch(self, sha256: str, target: Path) -> str | None:
+        """Fetch the blob whole to `target` (a new file), hashed on the way; None when it is
+        there whole, else what is wrong."""
         digest = hashlib.sha256()
         try:
             with open(target, "wb") as out:
@@ -242,25 +296,84 @@ class RunCache:
             return f"changed: hashes to {actual}"
         return None
 
+    # -- ranged files (store/rangedfiles.py) ----------------------------------------------------
+
+    def ranged_blob(self, digest: str, name: str) -> rangedfiles.RangedBlob | None:
+        """The ranged file `name` of the view `digest`, or None when it is not one."""
+        view = self._known(digest)
+        entry = None if view is None else view.ranged.get(name)
+        if view is None or entry is None:
+            return None
+        sha, size = str(entry["sha256"]), int(entry["bytes"])
+
+        def read_at(offset: int, length: int) -> bytes:
+            return self._read_ranged(view, name, sha, size, offset, length)
+
+        return rangedfiles.RangedBlob(name, sha, size, read_at, self.blocks.block_bytes)
+
+    def ranged_names(self, digest: str, folder: str) -> list[str]:
+        """The names of the view's ranged files directly in `folder` ("metrics", …)."""
+        view = self._known(digest)
+        if view is None:
+            return []
+        return sorted(
+            name.rpartition("/")[2]
+            for name in list(view.ranged)  # a copy: a failed range read may drop one meanwhile
+            if name.rpartition("/")[0] == folder
+        )
+
+    def _read_ranged(
+        self, view: RunView, name: str, sha: str, size: int, offset: int, length: int
+    ) -> bytes:
+        """A range of a ranged file; a blob the store lost or changed is named in the view's
+        ``missing`` (so reads of the run list it as damage) and raises CorruptDataError."""
+        self._touch(view)
+        try:
+            data = self.blocks.read(sha, size, offset, length, keep=length <= self.max_bytes)
+        except MissingBlobsError:
+            raise self._lost(view, name, sha, "missing") from None
+        except CorruptDataError as exc:
+            self.blocks.forget_blob(sha)
+            raise self._lost(view, name, sha, str(exc).removeprefix(f"blob {sha} ")) from exc
+        self._evict()  # (a StoreError, the store failing this request, says nothing is lost)
+        return data
+
+    def _lost(self, view: RunView, name: str, sha: str, problem: str) -> CorruptDataError:
+        """Name the file as damage from now on (left out of reads, as a whole-fetch view leaves
+        out a blob it could not fetch; looked for again ``RETRY_MISSING_S`` later)."""
+        view.missing[name] = f"blob {sha} {problem}"
+        view.ranged.pop(name, None)
+        view.made_at = time.time()
+        with contextlib.suppress(OSError):  # the view may have been evicted meanwhile
+            write_json_atomic(self.views / view.digest / _VIEW_FILE, _view_json(view))
+        log.error("run %s: %s is %s in %s", view.run_id, name, problem, self.blobs.location)
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(view.made_at))
+        where, found_by = self.blobs.location, f"reading the run at {when}"
+        return CorruptDataError(damage_line(name, view.missing[name], where, found_by))
+
     # -- eviction -------------------------------------------------------------------------------
 
     def _evict(self) -> None:
-        """Drop the least recently used views until the rest fit in ``max_bytes``."""
+        """Drop the least recently used views and blocks until the rest fit in ``max_bytes``."""
         lru = self._entries()
         now = time.monotonic()
         with self._lock:
             total = sum(v.bytes for v in lru.values())
-            victims = []
-            for view in list(lru.values())[:-1]:  # never the one just used
-                if total <= self.max_bytes:
-                    break
-                if now - view.used_at < EVICT_GRACE_S:
-                    continue
-                victims.append(view.digest)
+            views = [  # never the one just used, nor one a reader may be in the middle of
+                v for v in list(lru.values())[:-1] if now - v.used_at >= EVICT_GRACE_S
+            ]
+        total += self.blocks.held_bytes()
+        while total > self.max_bytes:
+            block = self.blocks.oldest()
+            view = views[0] if views else None
+            if view is not None and (block is None or view.used_at <= block[1]):
+                views.pop(0)
+                self._drop(view.digest)
                 total -= view.bytes
-                del lru[view.digest]
-        for digest in victims:
-            self._drop(digest)
+            elif block is not None:
+                total -= self.blocks.drop(block[0])
+            else:
+                break
 
     def _drop(self, digest: str) -> None:
         """Remove one view: renamed away first, so no reader ever finds half of it."""
@@ -276,10 +389,11 @@ class RunCache:
         shutil.rmtree(trash, ignore_errors=True)
 
     def held_bytes(self) -> int:
-        """The bytes of every view held now."""
+        """The bytes of every view and block held now."""
         lru = self._entries()
         with self._lock:
-            return sum(v.bytes for v in lru.values())
+            views = sum(v.bytes for v in lru.values())
+        return views + self.blocks.held_bytes()
 
 
 def _view_json(view: RunView) -> dict[str, Any]:
@@ -289,6 +403,7 @@ def _view_json(view: RunView) -> dict[str, Any]:
         "missing": view.missing,
         "made_at": view.made_at,
         "files": view.files,
+        "ranged": view.ranged,
     }
 
 
@@ -302,6 +417,7 @@ def _read_view(where: Path) -> RunView | None:
             dict(body.get("missing") or {}),
             float(body.get("made_at") or 0.0),
             files=dict(body.get("files") or {}),
+            ranged=dict(body.get("ranged") or {}),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

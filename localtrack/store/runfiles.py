@@ -20,7 +20,8 @@ from ..errors import CorruptDataError
 from . import segments, taillog
 from .layout import RunPaths, ShardName, is_partial_name, parse_shard_name, parse_tail_name
 from .metrics import arrow_strings, decode_batch, merge_dtype
-from .shards import check_sha256, read_shard
+from .rangedfiles import ranged_names
+from .shards import open_verified_shard, read_shard
 
 _ATTEMPTS = 5
 
@@ -55,14 +56,16 @@ class RunData:
 def list_shards(paths: RunPaths) -> list[ShardName]:
     """Live shards in logging order; a shard covered by a bigger one (compaction debris) is left out."""
     try:
-        names = [
-            n
-            for e in os.scandir(paths.metrics)
-            if not is_partial_name(e.name) and (n := parse_shard_name(e.name)) is not None
-        ]
+        found = [e.name for e in os.scandir(paths.metrics)]
     except FileNotFoundError:
-        return []
-    return drop_covered(names)
+        found = []
+    found += ranged_names(paths.metrics)  # read by byte range on a replica (rangedfiles.py)
+    names = [
+        n
+        for name in found
+        if not is_partial_name(name) and (n := parse_shard_name(name)) is not None
+    ]
+    return drop_covered(list(set(names)))
 
 
 def drop_covered(names: list[ShardName]) -> list[ShardName]:
@@ -182,8 +185,8 @@ def _read_once(paths: RunPaths, keys: Sequence[str] | None) -> RunData:
     pieces: list[tuple[tuple[int, int], pa.Table]] = []
     for name in shards:
         try:
-            check_sha256(paths.shard(name), expected.get(name.filename))
-            table, dtypes = read_shard(paths.shard(name), keys)
+            source = open_verified_shard(paths.shard(name), expected.get(name.filename))
+            table, dtypes = read_shard(source, keys)
         except CorruptDataError as exc:
             data.damaged.append((name.filename, str(exc)))
             continue

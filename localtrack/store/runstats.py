@@ -16,8 +16,9 @@ from pathlib import Path
 from ..errors import CorruptDataError
 from .layout import RunPaths, ShardName
 from .metrics import KeyStats, merge_dtype, update_stats
+from .rangedfiles import RangeFile
 from .runfiles import TailBatch, expected_hashes, list_shards, list_tail_segments, read_tail_batches
-from .shards import BATCH_ROWS, check_sha256, shard_batches
+from .shards import BATCH_ROWS, open_verified_shard, shard_batches
 
 _ATTEMPTS = 5
 
@@ -63,7 +64,9 @@ def _exact(s: KeyStats) -> Fraction:
     return s.exact_sum if s.exact_sum is not None else Fraction(s.sum)
 
 
-def _shard_stats(path: Path, batch_rows: int) -> tuple[dict[str, KeyStats], dict[str, str]]:
+def _shard_stats(
+    path: Path | RangeFile, batch_rows: int
+) -> tuple[dict[str, KeyStats], dict[str, str]]:
     dtypes, batches = shard_batches(path, batch_rows)
     local: dict[str, KeyStats] = {}
     for table in batches:
@@ -96,8 +99,8 @@ def _scan_once(paths: RunPaths, batch_rows: int) -> RunStats:
             update_stats(out.stats, source.table, source.dtypes)
             continue
         try:
-            check_sha256(paths.shard(source), expected.get(source.filename))
-            local, dtypes = _shard_stats(paths.shard(source), batch_rows)
+            shard = open_verified_shard(paths.shard(source), expected.get(source.filename))
+            local, dtypes = _shard_stats(shard, batch_rows)
         except CorruptDataError as exc:
             out.damaged.append((source.filename, str(exc)))
             continue

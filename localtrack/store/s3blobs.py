@@ -11,7 +11,8 @@ no local copy, so the blob counts as absent and the client sends it again. ``loc
 downloads a blob the cache lost and checks its hash again before a commit links it.
 
 pyarrow is already a dependency, so the object store needs nothing more installed; its S3
-client reads byte ranges and retries 503s, throttling and timeouts (AWS's standard strategy,
+client reads byte ranges (``read_range``: the read cache reads large shards and media
+that way) and retries 503s, throttling and timeouts (AWS's standard strategy,
 ``LOCALTRACK_S3_RETRIES`` attempts). Connection settings are in ``localtrack/settings_table.py``;
 credentials come from the AWS SDK's usual sources (environment, ``~/.aws/credentials``).
 """
@@ -92,7 +93,14 @@ class S3BlobStore:
         have been deleted behind the server's back), so the client is asked to send it again."""
         return self._remote_size(sha256) is not None
 
+    def size(self, sha256: str) -> int | None:
+        """The object's size in the store (one HEAD request), None when it is not there; the
+        read cache checks it before it reads a large blob by range (store/runcache.py)."""
+        return self._remote_size(sha256)
+
     def read_range(self, sha256: str, offset: int, length: int) -> bytes:
+        """Bytes [offset, offset + length) of the blob (fewer past its end): a HEAD (pyarrow's
+        open, which also tells a deleted object: MissingBlobsError) and one ranged GET."""
         try:
             with self.fs.open_input_file(self._path(sha256)) as f:
                 return bytes(f.read_at(length, offset))

@@ -25,6 +25,7 @@ from .atomic import publishing
 from .layout import ShardName
 from .lru import SizedLRU
 from .metrics import DTYPES_META, SCHEMA, arrow_strings, dtypes_from_metadata
+from .rangedfiles import RangeFile, open_source
 
 ROW_GROUP_ROWS = 128 * 1024
 # A row group ends where a key ends once it holds KEY_GROUP_ROWS rows (or a shard's rows /
@@ -81,6 +82,32 @@ def check_sha256(path: Path, expected: str | None) -> None:
             f"shard {path} does not match the sha256 recorded when it was sealed "
             f"({actual[:12]}… ≠ {expected[:12]}…); `localtrack doctor --repair` quarantines it"
         )
+
+
+_MAX_FOOTER_BYTES = 16 << 20  # as limits.MAX_FOOTER_BYTES: real shards' footers have KiBs
+
+
+def open_verified_shard(path: Path, expected: str | None) -> Path | RangeFile:
+    """The shard at `path`, checked before it is parsed: the path, hash-checked
+    (``check_sha256``), or, for a shard a replica reads by byte range (store/rangedfiles.py),
+    a file over its blob, whose sha256 is the one recorded and whose Parquet frame (the magic
+    bytes at its end, a footer length that fits; both in the footer's block, which the read
+    fetches anyway) is sound. FileNotFoundError when it is neither."""
+    source = open_source(path)
+    if isinstance(source, Path):
+        check_sha256(source, expected)
+        return source
+    if expected is not None and source.blob.sha256 != expected:
+        raise CorruptDataError(
+            f"shard {path.name} is committed as blob {source.blob.sha256[:12]}… but was sealed "
+            f"as {expected[:12]}…; the run's files disagree with its run.json"
+        )
+    size = source.size()
+    tail = source.blob.read_at(size - 8, 8) if size >= 12 else b""
+    footer = int.from_bytes(tail[:4], "little")
+    if tail[4:] != b"PAR1" or footer > min(_MAX_FOOTER_BYTES, size - 12):
+        raise CorruptDataError(f"shard {path.name} is damaged: not a whole Parquet file")
+    return source
 
 
 def sha256_file(path: Path) -> str:
@@ -203,11 +230,14 @@ def _row_groups_for(pf: pq.ParquetFile, keys: Sequence[str]) -> tuple[list[int],
     return groups, exact
 
 
-def read_shard(path: Path, keys: Sequence[str] | None = None) -> tuple[pa.Table, dict[str, str]]:
+def read_shard(
+    path: Path | RangeFile, keys: Sequence[str] | None = None
+) -> tuple[pa.Table, dict[str, str]]:
     """Read a shard's rows (optionally only some keys) and its dtypes; damaged → CorruptDataError.
 
     With `keys`, only row groups whose statistics admit those keys are read. ``keys=[]`` reads
-    just the footer (a cheap check that the file is whole).
+    just the footer (a cheap check that the file is whole). `path` may be a ``RangeFile``
+    (``open_verified_shard``): then only the footer and those row groups are fetched.
     """
     try:
         pf = pq.ParquetFile(path, page_checksum_verification=True)
@@ -227,7 +257,7 @@ def read_shard(path: Path, keys: Sequence[str] | None = None) -> tuple[pa.Table,
     return _conform(table, path), dtypes
 
 
-def _conform(table: pa.Table, path: Path) -> pa.Table:
+def _conform(table: pa.Table, path: Path | RangeFile) -> pa.Table:
     table = table.replace_schema_metadata(None)
     if table.schema != SCHEMA:
         try:
@@ -238,7 +268,7 @@ def _conform(table: pa.Table, path: Path) -> pa.Table:
 
 
 def shard_batches(
-    path: Path, batch_rows: int = BATCH_ROWS
+    path: Path | RangeFile, batch_rows: int = BATCH_ROWS
 ) -> tuple[dict[str, str], Iterator[pa.Table]]:
     """A shard's dtypes and its rows in file order, at most `batch_rows` at a time, so memory
     stays bounded whatever the file declares. Damaged → CorruptDataError, from this call (the

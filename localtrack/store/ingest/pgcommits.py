@@ -48,6 +48,8 @@ class SharedRuns:
             ingest.blob_store,
             int(resolve("read_cache_bytes")),
             verified_copy=ingest.local_blobs.local_file,
+            range_min_bytes=int(resolve("read_range_bytes")),
+            block_bytes=int(resolve("read_block_bytes")),
         )
         self.remote = RemoteRuns(self.record, self._run_ids, cache, delete=self.delete)
 
@@ -100,7 +102,7 @@ class SharedRuns:
 
         run_id = plan["run_id"]
         version = {"files": plan["files"], "heartbeat_at": plan.get("heartbeat_at")}
-        view = self.remote.cache.view(run_id, version)
+        view = self.remote.cache.view(run_id, version, whole=True)  # the scan reads it all
         if view.missing:
             shas = sorted({problem.split()[1] for problem in view.missing.values()})
             raise MissingBlobsError(f"run {run_id}: {len(shas)} blobs vanished mid-commit", shas)
