@@ -34,6 +34,7 @@ from localtrack.store.runmeta import load, save
 from localtrack.store.shards import read_shard, write_shard
 
 from .store_fixtures import Child, column, index_rows, raw_row_count, tmp_files, write_script
+from .webui_fixtures import wait_for
 
 STEPS_PER_SHARD = 50
 KEYS = ("acc", "loss", "n", "ok")
@@ -480,6 +481,9 @@ def test_recovery_leaves_a_live_run_alone(root: Path) -> None:
     run.log(_values(0))
     assert run.flush()
     paths = StoreRoot(root).run(run.id)
+    # the environment capture records into run.json from its own thread once it is done: wait
+    # for that, so the only writer left is the one this test watches for (recovery)
+    assert wait_for(lambda: "environment" in (json.loads(paths.run_json.read_bytes())["system"]))
     (paths.metrics / ".0000-000000009-000000009.parquet.tmp").write_bytes(b"being written")
     before = paths.run_json.read_bytes()
     assert StoreReader(root).run(run.id).state == "running"
