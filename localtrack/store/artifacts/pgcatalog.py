@@ -20,16 +20,15 @@ served by every other at once. ``SharedArtifacts`` is the twin of two directory-
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ...errors import ArtifactConflictError, MissingBlobsError, UsageError
+from ...errors import MissingBlobsError, UsageError
 from ..blobstore import BlobStore
-from ..ingest.artifacts import CollectionDoc, CollectionPlan
+from ..ingest.artifacts import CollectionDoc, CollectionPlan, plan_collection
 from ..pgartifacts import (
     CollectionRows,
     add_events,
@@ -62,39 +61,15 @@ class ArtifactDamage:
     files: dict[str, str] = field(default_factory=dict)  # entry path -> what is wrong
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
 def compare(doc: CollectionDoc, rows: CollectionRows) -> CollectionPlan:
     """What `doc` adds to the collection `rows` hold (``missing`` left empty);
     ArtifactConflictError when a version or event there has other content."""
-    plan = CollectionPlan()
-    new: set[int] = set()
-    for m in doc.versions:
-        here = rows.manifests.get(m.version)
-        if here is None:
-            plan.versions.append(m)
-            new.add(m.version)
-        elif here.digest != m.digest and not (here.deleted or m.deleted):
-            raise ArtifactConflictError(
-                f"artifact {doc.key}:v{m.version} here has other content "
-                f"(digest {here.digest[:12]}…, sent {m.digest[:12]}…); it is never overwritten"
-            )
-        elif m.deleted and not here.deleted:
-            plan.versions.append(m)
-    for ev in doc.events:
-        held = rows.events.get(int(ev["seq"]))
-        if held is None:
-            plan.events.append(ev)
-        elif _canonical(held) != _canonical(ev):
-            raise ArtifactConflictError(
-                f"artifact {doc.key}: event {ev['seq']} here differs from the one sent "
-                "(aliases were moved on both sides); it is never overwritten"
-            )
-    plan.uses = [u for u in doc.uses if (u["run_id"], int(u["version"])) not in rows.uses]
-    plan.needed = doc.blobs_of(new)
-    return plan
+    return plan_collection(
+        doc,
+        rows.manifests.get,
+        rows.events.get,
+        lambda run_id, version: (run_id, version) in rows.uses,
+    )
 
 
 def _replay(namespace: str, name: str, rows: CollectionRows) -> CollectionState:

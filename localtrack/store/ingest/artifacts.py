@@ -233,6 +233,45 @@ class CollectionPlan:
         return not (self.versions or self.events or self.uses)
 
 
+def plan_collection(
+    doc: CollectionDoc,
+    manifest_here: Callable[[int], Manifest | None],
+    event_here: Callable[[int], Any],
+    use_here: Callable[[str, int], bool],
+) -> CollectionPlan:
+    """What `doc` adds to a collection as held here (``missing`` left empty), given lookups of
+    what is held: a version's manifest, an event by sequence number (None: not held), whether
+    a run's use of a version is recorded. Shared by the directory store (its files) and a
+    shared-nothing server (PostgreSQL rows, ``artifacts/pgcatalog.py``). ArtifactConflictError
+    when a version or event held here has other content: neither is ever overwritten."""
+    plan = CollectionPlan()
+    new: set[int] = set()
+    for m in doc.versions:
+        here = manifest_here(m.version)
+        if here is None:
+            plan.versions.append(m)
+            new.add(m.version)
+        elif here.digest != m.digest and not (here.deleted or m.deleted):
+            raise ArtifactConflictError(
+                f"artifact {doc.key}:v{m.version} here has other content "
+                f"(digest {here.digest[:12]}…, sent {m.digest[:12]}…); it is never overwritten"
+            )
+        elif m.deleted and not here.deleted:
+            plan.versions.append(m)
+    for ev in doc.events:
+        held = event_here(int(ev["seq"]))
+        if held is None:
+            plan.events.append(ev)
+        elif _canonical(held) != _canonical(ev):
+            raise ArtifactConflictError(
+                f"artifact {doc.key}: event {ev['seq']} here differs from the one sent "
+                "(aliases were moved on both sides); it is never overwritten"
+            )
+    plan.uses = [u for u in doc.uses if not use_here(u["run_id"], int(u["version"]))]
+    plan.needed = doc.blobs_of(new)
+    return plan
+
+
 class ArtifactIngest:
     """Plans and applies collection documents against the store's artifact area."""
 
@@ -256,33 +295,17 @@ class ArtifactIngest:
                 "written before entities were recorded); rename one of them"
             )
         paths = self.repo.collection(doc.namespace, doc.name)
-        plan = CollectionPlan()
-        new: set[int] = set()
-        for m in doc.versions:
-            here = _manifest_here(paths, m.version)
-            if here is None:
-                plan.versions.append(m)
-                new.add(m.version)
-            elif here.digest != m.digest and not (here.deleted or m.deleted):
-                raise ArtifactConflictError(
-                    f"artifact {doc.key}:v{m.version} here has other content "
-                    f"(digest {here.digest[:12]}…, sent {m.digest[:12]}…); it is never overwritten"
-                )
-            elif m.deleted and not here.deleted:
-                plan.versions.append(m)
-        for ev in doc.events:
-            target = paths.event(int(ev["seq"]))
-            if not target.is_file():
-                plan.events.append(ev)
-            elif _canonical(_read(target)) != _canonical(ev):
-                raise ArtifactConflictError(
-                    f"artifact {doc.key}: event {ev['seq']} here differs from the one sent "
-                    "(aliases were moved on both sides); it is never overwritten"
-                )
-        for use in doc.uses:
-            if not paths.use(use["run_id"], int(use["version"])).is_file():
-                plan.uses.append(use)
-        plan.needed = doc.blobs_of(new)
+
+        def event_here(seq: int) -> Any:
+            target = paths.event(seq)
+            return _read(target) if target.is_file() else None
+
+        plan = plan_collection(
+            doc,
+            lambda version: _manifest_here(paths, version),
+            event_here,
+            lambda run_id, version: paths.use(run_id, version).is_file(),
+        )
         plan.missing = sorted(s for s in plan.needed if not self._has(s, counts))
         return plan
 
