@@ -20,7 +20,8 @@ from typing import Any
 from ..errors import UsageError
 from .blobdamage import damage_line
 from .layout import RunPaths
-from .runcache import RunCache, RunView
+from .runcache import RunCache
+from .runview import RunView
 
 LOOKUP_TTL_S = 1.0  # how long one answer of PostgreSQL about a run's version is reused
 

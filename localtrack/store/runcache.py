@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import secrets
@@ -44,50 +43,27 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import CorruptDataError, MissingBlobsError
 from . import rangedfiles
-from .atomic import read_json, write_json_atomic
+from .atomic import write_json_atomic
 from .blobdamage import damage_line
 from .blobstore import BlobStore
 from .blockcache import BlockCache
 from .ingest.manifest_types import check_file_name
 from .layout import RunPaths
+from .runview import VIEW_FILE, RunView, read_view, set_heartbeat, version_digest, view_json
 
 log = logging.getLogger(__name__)
 
 EVICT_GRACE_S = 5.0
 RETRY_MISSING_S = 30.0
 STALE_TMP_S = 3600.0
-_VIEW_FILE = "view.json"
+
 _CHUNK = 1 << 20
 BLOCK_BYTES = 1 << 20  # default size of a cached block of a ranged file
-
-
-@dataclass
-class RunView:
-    """One committed version of a run, made in the cache."""
-
-    digest: str
-    run_id: str
-    bytes: int
-    missing: dict[str, str] = field(default_factory=dict)  # file name -> what is wrong
-    made_at: float = 0.0
-    files: dict[str, str] = field(default_factory=dict)  # file name -> sha256, held whole
-    used_at: float = 0.0
-    ranged: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {sha256, bytes}
-
-    def paths(self, views: Path) -> RunPaths:
-        return RunPaths(views / self.digest / self.run_id)
-
-
-def version_digest(run_id: str, record: Mapping[str, Any]) -> str:
-    """The name of `run_id`'s committed version `record` ({"files": …, "heartbeat_at": …})."""
-    body = {"run": run_id, "files": record.get("files") or {}, "hb": record.get("heartbeat_at")}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
 
 
 class RunCache:
@@ -142,9 +118,9 @@ class RunCache:
         lru = self._entries()
         with self._lock:
             found = lru.get(digest)
-        if found is not None and (self.views / digest / _VIEW_FILE).is_file():
+        if found is not None and (self.views / digest / VIEW_FILE).is_file():
             return found
-        found = _read_view(self.views / digest)  # made by another process sharing the cache
+        found = read_view(self.views / digest)  # made by another process sharing the cache
         if found is not None:
             with self._lock:
                 lru[digest] = found
@@ -173,7 +149,7 @@ class RunCache:
         found = []
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(self.views):
-                view = _read_view(Path(entry.path))
+                view = read_view(Path(entry.path))
                 if view is not None:
                     found.append((entry.stat().st_mtime, view))
         with self._lock:
@@ -226,12 +202,12 @@ class RunCache:
                     view.files[name] = sha
                 else:
                     view.missing[name] = f"blob {sha} {problem}"
-            _set_heartbeat(RunPaths(run_dir), record.get("heartbeat_at"))
-            write_json_atomic(work / _VIEW_FILE, _view_json(view))
+            set_heartbeat(RunPaths(run_dir), record.get("heartbeat_at"))
+            write_json_atomic(work / VIEW_FILE, view_json(view))
             try:
                 os.rename(work, self.views / digest)
             except OSError:  # another process made this very view first: use theirs
-                theirs = _read_view(self.views / digest)
+                theirs = read_view(self.views / digest)
                 if theirs is None:
                     raise
                 view = theirs
@@ -345,7 +321,7 @@ class RunCache:
         view.ranged.pop(name, None)
         view.made_at = time.time()
         with contextlib.suppress(OSError):  # the view may have been evicted meanwhile
-            write_json_atomic(self.views / view.digest / _VIEW_FILE, _view_json(view))
+            write_json_atomic(self.views / view.digest / VIEW_FILE, view_json(view))
         log.error("run %s: %s is %s in %s", view.run_id, name, problem, self.blobs.location)
         when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(view.made_at))
         where, found_by = self.blobs.location, f"reading the run at {when}"
@@ -394,38 +370,3 @@ class RunCache:
         with self._lock:
             views = sum(v.bytes for v in lru.values())
         return views + self.blocks.held_bytes()
-
-
-def _view_json(view: RunView) -> dict[str, Any]:
-    return {
-        "run_id": view.run_id,
-        "bytes": view.bytes,
-        "missing": view.missing,
-        "made_at": view.made_at,
-        "files": view.files,
-        "ranged": view.ranged,
-    }
-
-
-def _read_view(where: Path) -> RunView | None:
-    try:
-        body = read_json(where / _VIEW_FILE)
-        return RunView(
-            where.name,
-            str(body["run_id"]),
-            int(body["bytes"]),
-            dict(body.get("missing") or {}),
-            float(body.get("made_at") or 0.0),
-            files=dict(body.get("files") or {}),
-            ranged=dict(body.get("ranged") or {}),
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _set_heartbeat(paths: RunPaths, heartbeat_at: Any) -> None:
-    if not isinstance(heartbeat_at, (int, float)):
-        return
-    with open(paths.heartbeat, "a"):
-        pass
-    os.utime(paths.heartbeat, (heartbeat_at, heartbeat_at))
