@@ -1,13 +1,10 @@
-"""Hashing files in bounded chunks, and flushing the blob area's file system once (having asked
-the kernel early to start writing packs out)."""
+"""Hashing files in bounded chunks, and flushing the blob area's file system once."""
 
 from __future__ import annotations
 
 import ctypes
-import functools
 import hashlib
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -42,25 +39,3 @@ def syncfs(directory: Path) -> None:
     except (OSError, AttributeError):
         pass
     os.sync()
-
-
-SYNC_FILE_RANGE_WRITE = 2
-
-
-@functools.cache
-def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return None  # not Linux: the one syncfs (or sync) does it all
-    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    return fn  # type: ignore[no-any-return]
-
-
-def start_writeback(fd: int, offset: int, length: int) -> None:
-    """Ask the kernel to start writing bytes of `fd` to disk now, without waiting: the syncfs
-    before publishing then finds most of them written (it is what makes them durable)."""
-    fn = _sync_file_range()
-    if fn is not None:
-        fn(fd, offset, length, SYNC_FILE_RANGE_WRITE)  # a refusal only means later writeback

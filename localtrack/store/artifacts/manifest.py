@@ -50,7 +50,7 @@ def entries_digest(entries: Mapping[str, Entry]) -> str:
     return h.hexdigest()
 
 
-def _entries_json(entries: Mapping[str, Entry]) -> str:
+def entries_json(entries: Mapping[str, Entry]) -> str:
     """The manifest's ``entries`` object as ``json.dumps`` writes it (compact, keys sorted),
     one formatted string per entry rather than a dict each."""
     quote = json.encoder.encode_basestring_ascii  # what json.dumps uses for every str
@@ -61,6 +61,20 @@ def _entries_json(entries: Mapping[str, Entry]) -> str:
         for e in (entries[p],)
     ]
     return "{" + ",".join(parts) + "}"
+
+
+@dataclass(frozen=True)
+class PreparedEntries:
+    """A new version's entries (in path order) with their digest and JSON, made once."""
+
+    entries: Mapping[str, Entry]
+    digest: str
+    json: str
+
+
+def prepare_entries(entries: Mapping[str, Entry]) -> PreparedEntries:
+    ordered = {p: entries[p] for p in sorted(entries)}  # as reading the manifest back gives
+    return PreparedEntries(ordered, entries_digest(ordered), entries_json(ordered))
 
 
 @dataclass(frozen=True)
@@ -119,14 +133,15 @@ class Manifest:
             doc["deleted_at"] = self.deleted_at
         return doc
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, prepared: PreparedEntries | None = None) -> bytes:
         """The document as compact JSON, byte for byte what ``json.dumps(self.as_json(),
-        separators=(",", ":"))`` writes, without building a dict per entry."""
+        separators=(",", ":"))`` writes, without building a dict per entry (`prepared`: these
+        entries already written)."""
         doc = self.as_json(with_entries=False)
         later = {"deleted_at": doc.pop("deleted_at")} if "deleted_at" in doc else {}
         head = json.dumps(doc, separators=(",", ":"), allow_nan=False)
         tail = json.dumps(later, separators=(",", ":"), allow_nan=False)[1:]
-        entries = _entries_json(self.entries)
+        entries = entries_json(self.entries) if prepared is None else prepared.json
         text = f'{head[:-1]},"entries":{entries}{"," if later else ""}{tail}'
         return text.encode() + b"\n"
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import packs
-from .fileio import start_writeback
 from .packindex import PackIndex
 from .packs import PACKED_MAX, PackWriter
 
@@ -145,10 +144,7 @@ class PackAppender:
                 new.append(True)
             if pieces:
                 assert pack is not None
-                start = pack.written
                 packs.write_all(pack.fd, b"".join(pieces))  # looked up here: tests inject ENOSPC
-                pack.written = pack.offset
-                start_writeback(pack.fd, start, pack.offset - start)
                 if pack.full:
                     self._seal()
             return new

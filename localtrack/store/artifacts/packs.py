@@ -68,8 +68,7 @@ class PackWriter:
         self.path = folder / self.name
         self.partial = folder / f".{self.name}.tmp"
         self.fd = os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-        self.offset = 0  # bytes of the members appended (written, or about to be)
-        self.written = 0  # ... of them written
+        self.offset = 0
         self.members: list[Member] = []
         template, self._sum = _header_template(int(time.time()))
         self._middle = bytes(template[64:124])  # after the name, before the size

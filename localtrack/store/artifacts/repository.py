@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -37,7 +38,7 @@ from .layout import (
     check_name,
     check_namespace,
 )
-from .manifest import Entry, Manifest
+from .manifest import Entry, Manifest, prepare_entries
 from .namespace import Namespaces
 from .references import hash_reference
 
@@ -94,28 +95,27 @@ class ArtifactRepository:
         aliases = [a for a in aliases if a == LATEST or check_alias(a)]  # before any byte
         report = AddReport()
         with self.blobs.writing():
-            entries: dict[str, Entry] = {}
             sources = list(sources)
             local = [s for s in sources if s.local is not None]
             stored = self.blobs.add_files([s.local for s in local if s.local], report)
-            for src, (sha, size) in zip(local, stored, strict=True):
-                entries[src.path] = Entry(src.path, sha, size)
-            for src in sources:
-                if src.local is None and src.entry is not None:
-                    e = src.entry
-                    if e.ref is None and not self.blobs._reuse(e.sha256, report, e.size):
-                        raise StoreError(
-                            f"entry {src.path!r} names blob {e.sha256}, which this "
-                            "store does not hold"
-                        )
-                    entries[src.path] = Entry(src.path, e.sha256, e.size, e.ref)
-            self.blobs.make_durable(report)
+            kept = self._stored_entries(sources, report)
+            # New blobs are flushed and indexed (mostly waiting on the disk) while this thread
+            # builds the entries, their digest and their JSON; nothing is published before both.
+            with ThreadPoolExecutor(1, thread_name_prefix="localtrack-durable") as flusher:
+                durable = flusher.submit(self.blobs.make_durable, report)
+                entries = {
+                    src.path: Entry(src.path, sha, size)
+                    for src, (sha, size) in zip(local, stored, strict=True)
+                }
+                entries.update(kept)
+                prepared = prepare_entries(entries)
+                durable.result()
             manifest, created = publish_version(
                 coll,
                 project,
                 name,
                 type_,
-                entries,
+                prepared,
                 description=description,
                 metadata=metadata,
                 run_id=run_id,
@@ -124,6 +124,19 @@ class ArtifactRepository:
             move_aliases(coll, project, name, aliases, manifest.version, run_id)
         self._index(project, name)
         return manifest, created, report
+
+    def _stored_entries(self, sources: list[Source], report: AddReport) -> dict[str, Entry]:
+        """The entries of sources naming a stored blob or a reference (the blob checked)."""
+        entries: dict[str, Entry] = {}
+        for src in sources:
+            if src.local is None and src.entry is not None:
+                e = src.entry
+                if e.ref is None and not self.blobs._reuse(e.sha256, report, e.size):
+                    raise StoreError(
+                        f"entry {src.path!r} names blob {e.sha256}, which this store does not hold"
+                    )
+                entries[src.path] = Entry(src.path, e.sha256, e.size, e.ref)
+        return entries
 
     def set_aliases(self, project: str, name: str, version: int, aliases: Iterable[str]) -> None:
         """Make `aliases` exactly the user aliases of `version` (moving them from elsewhere)."""
