@@ -6,6 +6,7 @@ import errno
 import json
 import multiprocessing
 import os
+import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -239,6 +240,9 @@ def test_download_hard_links_single_blobs_and_cached_packed_ones(
     assert (third / "a.txt").read_text() == "alpha"
     art.verify(third)
     assert run_doctor(root)["problems"] == 0  # the cache is derived: nothing to report
+    shutil.rmtree(ArtifactPaths.of_root(root).extracted)  # removing it is always safe
+    fourth = Path(art.download(tmp_path / "dl4"))  # (by the same process) extracts again
+    assert os.path.samefile(fourth / "a.txt", cached)
 
     art.delete(delete_aliases=True)
     report = ArtifactRepository(root).gc(grace_s=0)

@@ -68,7 +68,11 @@ class ExtractCache:
             with self._lock:
                 self._made.add(fan)
         try:
-            os.link(whole_file, f"{fan}/{sha256}")
+            try:
+                os.link(whole_file, f"{fan}/{sha256}")
+            except FileNotFoundError:  # the cache was removed meanwhile (always allowed)
+                os.makedirs(fan, exist_ok=True)
+                os.link(whole_file, f"{fan}/{sha256}")
         except FileExistsError:
             pass  # cached already (another download of the same content)
         except OSError as exc:
