@@ -407,3 +407,17 @@ def test_manifest_bytes_and_digest_are_the_documented_ones() -> None:
     for doc in (m, replace(m, deleted_at=2.5)):
         expected = json.dumps(doc.as_json(), separators=(",", ":"), allow_nan=False)
         assert doc.to_bytes() == expected.encode() + b"\n"
+
+
+def test_identical_files_read_on_two_threads_are_stored_once(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(600):  # three chunks of files, read, hashed and packed by two threads
+        (d / f"{i:03d}.txt").write_text("same" if i % 2 else "also the same")
+    art = localtrack.Artifact("dup", "dataset")
+    art.add_dir(d)
+    repo = ArtifactRepository(tmp_path / "s", create=True)
+    manifest, _, report = repo.log("p", "dup", "dataset", list(art._sources.values()))
+    assert (report.new_blobs, report.reused) == (2, 598)
+    assert len(list(repo.blobs.all_blobs())) == 2 and len(manifest.entries) == 600
+    assert repo.materialize(manifest, tmp_path / "dl").joinpath("599.txt").read_text() == "same"
