@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import os
+import shutil
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -211,19 +213,58 @@ def test_download_into_non_empty_folder(tmp_path: Path, data: Path) -> None:
         art.download(out)
 
 
-def test_download_links_single_blobs_and_copies_packed_ones(tmp_path: Path, data: Path) -> None:
+def test_download_hard_links_single_blobs_and_cached_packed_ones(
+    tmp_path: Path, data: Path
+) -> None:
     (data / "weights.bin").write_bytes(os.urandom(PACKED_MAX + 1))  # too big for a pack
-    with localtrack.init(project="p", dir=tmp_path / "s") as run:
+    root = tmp_path / "s"
+    with localtrack.init(project="p", dir=root) as run:
         art = run.log_artifact(str(data), name="ds", type="dataset")
     out = Path(art.download(tmp_path / "dl"))
     assert os.stat(out / "weights.bin").st_nlink == 2  # a hard link of the read-only blob
     if os.geteuid() != 0:
         with pytest.raises(PermissionError):
             (out / "weights.bin").write_bytes(b"edit")
-    assert os.stat(out / "a.txt").st_nlink == 1  # packed: a copy, free to edit
-    (out / "a.txt").write_text("edited")
-    again = Path(art.download(tmp_path / "dl2"))
-    assert (again / "a.txt").read_text() == "alpha"
+    # a packed blob: extracted once, the file linked into the extraction cache
+    cached = ArtifactPaths.of_root(root).extracted / art.get_entry("a.txt").sha256[:2]
+    cached = cached / art.get_entry("a.txt").sha256
+    assert os.path.samefile(out / "a.txt", cached)
+    assert os.stat(out / "a.txt").st_mode & 0o222 == 0  # read-only, like a single blob
+    again = Path(art.download(tmp_path / "dl2"))  # a cached version: every file a hard link
+    assert os.path.samefile(again / "sub/b.txt", out / "sub/b.txt")
+    assert os.stat(again / "a.txt").st_nlink == 3
+
+    cached.chmod(0o644)  # damage the cache (e.g. a downloaded file edited in place)
+    cached.write_text("ALPHA")
+    third = Path(art.download(tmp_path / "dl3"))  # the cache is checked, then made again
+    assert (third / "a.txt").read_text() == "alpha"
+    art.verify(third)
+    assert run_doctor(root)["problems"] == 0  # the cache is derived: nothing to report
+    shutil.rmtree(ArtifactPaths.of_root(root).extracted)  # removing it is always safe
+    fourth = Path(art.download(tmp_path / "dl4"))  # (by the same process) extracts again
+    assert os.path.samefile(fourth / "a.txt", cached)
+
+    art.delete(delete_aliases=True)
+    report = ArtifactRepository(root).gc(grace_s=0)
+    assert len(report.extracted.dropped) == 2  # a.txt and sub/b.txt: no version needs them
+    assert not any(ArtifactRepository(root).extracted.files())
+    assert (third / "a.txt").read_text() == "alpha"  # downloads keep their files
+
+
+def test_download_across_file_systems_copies(
+    tmp_path: Path, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with localtrack.init(project="p", dir=tmp_path / "s") as run:
+        art = run.log_artifact(str(data), name="ds", type="dataset")
+
+    def no_links(src: object, dst: object) -> None:  # what link(2) says across devices
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
+    monkeypatch.setattr(os, "link", no_links)
+    out = Path(art.download(tmp_path / "dl"))
+    assert (out / "a.txt").read_text() == "alpha"
+    assert os.stat(out / "a.txt").st_mode & 0o200  # a copy, free to edit
+    assert not any(ArtifactRepository(tmp_path / "s").extracted.files())
 
 
 def test_a_damaged_packed_blob_fails_its_download(tmp_path: Path, data: Path) -> None:
@@ -344,3 +385,39 @@ def test_docs_example_runs(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("True ")
+
+
+def test_manifest_bytes_and_digest_are_the_documented_ones() -> None:
+    """The manifest is written without a dict per entry, and its digest hashed in blocks: both
+    must stay what docs/format.md defines (entries sorted by UTF-8 bytes)."""
+    import hashlib
+    from dataclasses import replace
+
+    from localtrack.store.artifacts.manifest import Entry, Manifest, entries_digest
+
+    paths = ["b", "a/z.txt", "Z", "é.txt", "日本/x", "\U0001f600", 'q"\\uote']
+    entries = {p: Entry(p, hashlib.sha256(p.encode()).hexdigest(), i) for i, p in enumerate(paths)}
+    entries["ref"] = Entry("ref", "0" * 64, 3, "s3://bucket/ké y")
+    h = hashlib.sha256()
+    for p in sorted(entries, key=lambda p: p.encode("utf-8")):
+        e = entries[p]
+        h.update(f"{p}\t{e.sha256}\t{e.size}\t{e.ref or ''}\n".encode())
+    assert entries_digest(entries) == h.hexdigest()
+    m = Manifest("p", "ds", 3, "dataset", h.hexdigest(), entries, 1.5, metadata={"é": [1.25]})
+    for doc in (m, replace(m, deleted_at=2.5)):
+        expected = json.dumps(doc.as_json(), separators=(",", ":"), allow_nan=False)
+        assert doc.to_bytes() == expected.encode() + b"\n"
+
+
+def test_identical_files_read_on_two_threads_are_stored_once(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    for i in range(600):  # three chunks of files, read, hashed and packed by two threads
+        (d / f"{i:03d}.txt").write_text("same" if i % 2 else "also the same")
+    art = localtrack.Artifact("dup", "dataset")
+    art.add_dir(d)
+    repo = ArtifactRepository(tmp_path / "s", create=True)
+    manifest, _, report = repo.log("p", "dup", "dataset", list(art._sources.values()))
+    assert (report.new_blobs, report.reused) == (2, 598)
+    assert len(list(repo.blobs.all_blobs())) == 2 and len(manifest.entries) == 600
+    assert repo.materialize(manifest, tmp_path / "dl").joinpath("599.txt").read_text() == "same"

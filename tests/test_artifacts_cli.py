@@ -70,6 +70,7 @@ def test_put_ls_show_get_rm_gc(store: Path, data: Path, tmp_path: Path) -> None:
     assert _blobs(store) == 2
     code, out = _cli(store, "gc", "--grace", "0")
     assert code == 0 and out.startswith("removed 2 blobs (9 bytes)"), out
+    assert "dropped 2 extraction-cache files no version needs" in out, out  # filled by `get`
     assert _blobs(store) == 0
 
 

@@ -187,6 +187,12 @@ def gc(dir_: str | None, dry_run: bool, grace: float) -> None:
             if report.repacked
             else ""
         )
+        + (
+            f"; {'would drop' if dry_run else 'dropped'} "
+            f"{plural(len(report.extracted.dropped), 'extraction-cache file')} no version needs"
+            if report.extracted.dropped
+            else ""
+        )
     )
 
 

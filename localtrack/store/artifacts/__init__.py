@@ -11,7 +11,9 @@ standard library, pyarrow, numpy, sqlite-utils, localtrack.errors and localtrack
     fileio.py       hashing files in bounded chunks, one syncfs for every new blob
     packs.py        tar packs of small blobs: writing members, sealing, reading headers
     packindex.py    the pack index (SQLite): which pack holds a blob, and where
-    packing.py      one writer's packs: batches appended, sealed, indexed once durable
+    packing.py      one writer's packs: chunks of files read, hashed, appended; sealed, indexed
+    extracted.py    the extraction cache: packed blobs as plain files, for hard-linked downloads
+    download.py     materialising a version: hard links (single blobs, the cache), copies
     gc.py           removing unreferenced blobs, dropping or repacking packs
     locks.py        gc.lock: shared by writers, exclusive for gc
     collection.py   one collection: publish a version (gapless numbering), events, replayed state

@@ -2,19 +2,20 @@
 
 Adding a file reads it once to hash it; only when no blob of that hash exists is it written. A
 blob of at most ``PACKED_MAX`` is appended, a batch at a time, to this writer's pack (packing.py,
-packs.py); a larger one is written as a partial ``.<sha256>.<pid>-<random>.tmp`` in its fan-out
-folder, then renamed into place, so re-logging unchanged content costs one hash and stores
-nothing. Files up to ``SMALL`` are read once into memory and hashed
-and written from there, on the calling thread; bigger ones are hashed, then copied
-(``shutil.copyfile``: kernel copy where possible) on a few worker threads (hashing and copying
-release the GIL), with their size and mtime checked around the copy: a file that changes while it
-is logged is an error, not a wrong blob. Memory stays bounded: one small file at a time, and
-large ones stream.
+packs.py; many files are read, hashed and packed a chunk at a time by two threads); a larger one
+is written as a partial ``.<sha256>.<pid>-<random>.tmp`` in its fan-out folder, then renamed
+into place, so re-logging unchanged content costs one hash and stores nothing. Files up to
+``SMALL`` are read once into memory, hashed and written from there; bigger ones are hashed, then
+copied (``shutil.copyfile``: kernel copy where possible) on a few worker threads (hashing and
+copying release the GIL), with their size and mtime checked around the copy: a file that changes
+while it is logged is an error, not a wrong blob. Memory stays bounded: a few chunks of small
+files at a time, and large ones stream.
 
 New blobs are not fsynced one by one: one ``syncfs`` makes all of them (and their renames) durable
-before this writer's packs are indexed and the manifest naming them is published. The manifest is the commit point; a blob that
-exists but no manifest names yet is only a candidate for gc. A power loss before that sync may
-leave a blob short, so reuse checks the size too (a short blob is rewritten).
+before this writer's packs are indexed and the manifest naming them is published. The manifest
+is the commit point; a blob that exists but no manifest names yet is only a candidate for gc. A
+power loss before that sync may leave a blob short, so reuse checks the size too (a short blob is
+rewritten).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import io
 import itertools
@@ -29,18 +31,18 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar, cast
 
 from ...errors import CorruptDataError, StoreError, UsageError
 from .fileio import CHUNK, hash_file, syncfs
 from .layout import ArtifactPaths, is_sha256
 from .locks import gc_lock
 from .packindex import PackIndex
-from .packing import BATCH_BYTES, BATCH_FILES, PackAppender
+from .packing import BATCH_FILES, Added, AddReport, PackAppender
 from .packs import PACKED_MAX, partial_packs, write_all
 
 log = logging.getLogger(__name__)
@@ -50,29 +52,35 @@ LOCK_TIMEOUT_S = 600.0
 PARTIAL_SUFFIX = ".tmp"
 
 
+READERS = 2  # threads reading, hashing and packing small files
+T = TypeVar("T")
+R = TypeVar("R")
+
+
 def _workers() -> int:
     return max(2, min(4, os.cpu_count() or 1))
 
 
-@dataclass
-class AddReport:
-    """What adding files did: how many blobs and bytes were new."""
-
-    new_blobs: int = 0
-    new_bytes: int = 0
-    reused: int = 0
-    pending_sync: int = 0  # new blobs not yet made durable
-
-    def count(self, new: bool, size: int) -> None:
-        if new:
-            self.new_blobs += 1
-            self.new_bytes += size
-            self.pending_sync += 1
-        else:
-            self.reused += 1
+def _pool(threads: int, what: str) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(threads, thread_name_prefix=f"localtrack-{what}")
 
 
-Added = tuple[str, int, bool]  # (sha256, size, whether a new blob was written)
+def _in_order(
+    pool: ThreadPoolExecutor | None, work: Callable[[T], R], items: Sequence[T]
+) -> Iterator[tuple[T, R]]:
+    """(item, work(item)) in order, run on `pool` (at most two per thread at once) or here."""
+    if pool is None:
+        yield from ((item, work(item)) for item in items)
+        return
+    running: deque[tuple[T, Future[R]]] = deque()
+    for item in items:
+        running.append((item, pool.submit(work, item)))
+        if len(running) >= 2 * READERS:
+            first, done = running.popleft()
+            yield first, done.result()
+    while running:
+        first, done = running.popleft()
+        yield first, done.result()
 
 
 class BlobStore:
@@ -263,73 +271,49 @@ class BlobStore:
     def add_files(self, srcs: Sequence[str | Path], report: AddReport) -> list[tuple[str, int]]:
         """Store many files; (sha256, size) of each, in order.
 
-        Small files are added on the calling thread: for a few KiB the system calls and Python
-        work per file dominate, and threads only add GIL hand-offs (measured: more CPU, no less
-        time). Large files are hashed and copied on worker threads, beside the rest. The first
-        failure stops the rest and is raised; blobs already written stay as gc candidates
-        (nothing names them).
+        Files go a chunk (``BATCH_FILES``) at a time to ``READERS`` threads, each reading,
+        hashing and packing the small files of its chunk: opening, reading, hashing over 2 KiB
+        and the pack's write release the GIL, so two threads keep two cores busy (``tar`` keeps
+        one). A file too big to pack is stored by the calling thread, or, over ``SMALL``, hashed
+        and copied on worker threads beside the rest. The first failure stops the rest and is
+        raised; blobs already written stay as gc candidates (nothing names them).
         """
-        names = [str(s) for s in srcs]
-        pending: list[Added | Future[Added] | None] = []
-        batch: list[tuple[int, str, bytes]] = []  # small files read and hashed, to be packed
-        batch_bytes = 0
-        pool: ThreadPoolExecutor | None = None
+        names = [os.fspath(s) for s in srcs]
+        chunks = [names[i : i + BATCH_FILES] for i in range(0, len(names), BATCH_FILES)]
+        results: list[Added | Future[Added]] = []
+        readers = _pool(READERS, "read") if len(chunks) > 1 else None
+        large: ThreadPoolExecutor | None = None
         try:
-            for name in names:
-                st, small = self._read_small(name)
-                if small is not None:
-                    batch.append((len(pending), *small))
-                    pending.append(None)
-                    batch_bytes += len(small[1])
-                    if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
-                        self._pack_batch(batch, pending)
-                        batch, batch_bytes = [], 0
-                elif st.st_size > SMALL and len(names) > 1:
-                    pool = pool or ThreadPoolExecutor(
-                        _workers(), thread_name_prefix="localtrack-blobs"
-                    )
-                    pending.append(pool.submit(self._add_one, name, st))
-                else:
-                    pending.append(self._add_one(name, st))
-            self._pack_batch(batch, pending)
-            done = [r.result() if isinstance(r, Future) else r for r in pending if r is not None]
+            store = functools.partial(
+                self.appender.store_files, single=self._single_exists, error=self._error
+            )
+            for chunk, stored in _in_order(readers, store, chunks):
+                if None not in stored:  # the common case: every file of the chunk was packed
+                    results += cast("list[Added]", stored)
+                    continue
+                for name, got in zip(chunk, stored, strict=True):
+                    if got is not None:
+                        results.append(got)
+                        continue
+                    st = self._stat(name)
+                    if st.st_size > SMALL and len(names) > 1:
+                        large = large or _pool(_workers(), "blobs")
+                        results.append(large.submit(self._add_one, name, st))
+                    else:
+                        results.append(self._add_one(name, st))
+            done = [r.result() if isinstance(r, Future) else r for r in results]
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-        for _sha, size, new in done:
-            report.count(new, size)
+            for pool in (readers, large):
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
+        report.count_all(done)
         return [(sha, size) for sha, size, _new in done]
 
-    def _read_small(self, name: str) -> tuple[os.stat_result, tuple[str, bytes] | None]:
-        """(stat, (sha256, bytes) if the file is small enough to pack)."""
+    def _stat(self, name: str) -> os.stat_result:
         try:
-            fd = os.open(name, os.O_RDONLY)
-            try:
-                st = os.fstat(fd)
-                if st.st_size > PACKED_MAX:
-                    return st, None
-                data = os.read(fd, PACKED_MAX + 1)  # a short read of a regular file: its end
-            finally:
-                os.close(fd)
+            return os.stat(name)
         except OSError as exc:
             raise self._error(name, exc) from exc
-        if len(data) > PACKED_MAX:  # it grew since fstat: store it as a single file
-            return os.stat(name), None
-        return st, (hashlib.sha256(data).hexdigest(), data)
-
-    def _pack_batch(
-        self, batch: list[tuple[int, str, bytes]], pending: list[Added | Future[Added] | None]
-    ) -> None:
-        if not batch:
-            return
-        try:
-            new = self.appender.append(
-                [(sha, data) for _i, sha, data in batch], self._single_exists
-            )
-        except OSError as exc:
-            raise self._error(f"{len(batch)} files", exc) from exc
-        for (i, sha, data), fresh in zip(batch, new, strict=True):
-            pending[i] = (sha, len(data), fresh)
 
     def make_durable(self, report: AddReport) -> None:
         """Seal this writer's pack, flush every new blob of `report` to disk, then index the

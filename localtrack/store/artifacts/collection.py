@@ -21,7 +21,7 @@ from typing import Any
 from ...errors import CorruptDataError, UsageError
 from ..atomic import publishing, write_json_atomic
 from .layout import FORMAT_VERSION, LATEST, CollectionPaths, check_alias
-from .manifest import Entry, Manifest, entries_digest, read_manifest
+from .manifest import Entry, Manifest, PreparedEntries, prepare_entries, read_manifest
 
 _cache: dict[tuple[str, int, int, int], Manifest] = {}
 _CACHE_MAX = 64
@@ -230,7 +230,7 @@ def publish_version(
     project: str,
     name: str,
     type_: str,
-    entries: Mapping[str, Entry],
+    entries: Mapping[str, Entry] | PreparedEntries,
     *,
     description: str | None = None,
     metadata: Mapping[str, Any] | None = None,
@@ -238,18 +238,18 @@ def publish_version(
     linked_from: Mapping[str, Any] | None = None,
 ) -> tuple[Manifest, bool]:
     """Publish a new version, or find the live one with the same digest (created=False)."""
-    digest = entries_digest(entries)
+    prepared = entries if isinstance(entries, PreparedEntries) else prepare_entries(entries)
     state = load_state(paths, project, name)
     for m in state.live.values():
-        if m.digest == digest and (linked_from is None or m.linked_from == linked_from):
+        if m.digest == prepared.digest and (linked_from is None or m.linked_from == linked_from):
             return m, False
     base = Manifest(
         project=project,
         name=name,
         version=0,
         type=type_,
-        digest=digest,
-        entries={p: entries[p] for p in sorted(entries)},  # as read back from the file
+        digest=prepared.digest,
+        entries=prepared.entries,
         created_at=time.time(),
         run_id=run_id,
         description=description,
@@ -257,7 +257,7 @@ def publish_version(
         linked_from=_as_read_back(dict(linked_from)) if linked_from else None,
     )
     start = max(paths.versions_on_disk(), default=-1) + 1
-    version = _claim(paths.manifest, start, lambda n: replace(base, version=n).to_bytes())
+    version = _claim(paths.manifest, start, lambda n: replace(base, version=n).to_bytes(prepared))
     manifest = replace(base, version=version)
     # Manifests are immutable: the index update that follows need not parse this one back.
     _remember(_cache_key(paths.manifest(version)), manifest)

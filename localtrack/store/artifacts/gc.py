@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ...errors import CorruptDataError
 from .blobs import BlobStore
+from .extracted import CacheReport
 from .fileio import syncfs
 from .packs import Member, PackWriter, read_members, sealed_packs, write_all
 
@@ -33,6 +34,7 @@ class GcReport:
     kept_referenced: int = 0
     partials: list[str] = field(default_factory=list)
     repacked: list[str] = field(default_factory=list)  # packs rewritten without their dead blobs
+    extracted: CacheReport = field(default_factory=CacheReport)  # cache files no version needs
 
 
 def collect(

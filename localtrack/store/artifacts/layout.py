@@ -187,6 +187,11 @@ class ArtifactPaths:
         return self.packs / "index.sqlite"
 
     @property
+    def extracted(self) -> Path:
+        """The extraction cache: packed blobs as plain files, for hard-linked downloads."""
+        return self.dir / "extracted"
+
+    @property
     def incoming(self) -> Path:
         return self.dir / "incoming"
 

@@ -17,6 +17,7 @@ from ...errors import CorruptDataError, DocumentError
 from .layout import FORMAT_VERSION, MANIFEST_FORMAT, check_entry_path, check_name, is_sha256
 
 DOCUMENT = "artifact manifest"
+_BLOCK = 4096  # entries hashed or formatted together
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,47 @@ class Entry:
 
 
 def entries_digest(entries: Mapping[str, Entry]) -> str:
-    """sha256 over `<path>\\t<sha256>\\t<size>\\t<ref>\\n` in path order (UTF-8 bytes)."""
+    """sha256 over `<path>\\t<sha256>\\t<size>\\t<ref>\\n` in path order (UTF-8 bytes).
+
+    Python orders strings by code point, which is the order of their UTF-8 bytes, so the paths
+    are sorted as they are; the lines are hashed a block at a time."""
     h = hashlib.sha256()
-    for path in sorted(entries, key=lambda p: p.encode("utf-8")):
-        e = entries[path]
-        h.update(f"{path}\t{e.sha256}\t{e.size}\t{e.ref or ''}\n".encode())
+    paths = sorted(entries)
+    for start in range(0, len(paths), _BLOCK):
+        lines = [
+            f"{p}\t{e.sha256}\t{e.size}\t{e.ref or ''}\n"
+            for p in paths[start : start + _BLOCK]
+            for e in (entries[p],)
+        ]
+        h.update("".join(lines).encode())
     return h.hexdigest()
+
+
+def entries_json(entries: Mapping[str, Entry]) -> str:
+    """The manifest's ``entries`` object as ``json.dumps`` writes it (compact, keys sorted),
+    one formatted string per entry rather than a dict each."""
+    quote = json.encoder.encode_basestring_ascii  # what json.dumps uses for every str
+    parts = [
+        f'{quote(p)}:{{"sha256":{quote(e.sha256)},"size":{int(e.size)},'
+        f'"ref":{"null" if e.ref is None else quote(e.ref)}}}'
+        for p in sorted(entries)
+        for e in (entries[p],)
+    ]
+    return "{" + ",".join(parts) + "}"
+
+
+@dataclass(frozen=True)
+class PreparedEntries:
+    """A new version's entries (in path order) with their digest and JSON, made once."""
+
+    entries: Mapping[str, Entry]
+    digest: str
+    json: str
+
+
+def prepare_entries(entries: Mapping[str, Entry]) -> PreparedEntries:
+    ordered = {p: entries[p] for p in sorted(entries)}  # as reading the manifest back gives
+    return PreparedEntries(ordered, entries_digest(ordered), entries_json(ordered))
 
 
 @dataclass(frozen=True)
@@ -74,7 +110,7 @@ class Manifest:
     def deleted(self) -> bool:
         return self.deleted_at is not None
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, with_entries: bool = True) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "format": MANIFEST_FORMAT,
             "format_version": FORMAT_VERSION,
@@ -90,14 +126,24 @@ class Manifest:
             "description": self.description,
             "metadata": dict(self.metadata),
             "linked_from": dict(self.linked_from) if self.linked_from else None,
-            "entries": {p: self.entries[p].as_json() for p in sorted(self.entries)},
         }
+        if with_entries:
+            doc["entries"] = {p: self.entries[p].as_json() for p in sorted(self.entries)}
         if self.deleted_at is not None:
             doc["deleted_at"] = self.deleted_at
         return doc
 
-    def to_bytes(self) -> bytes:
-        return json.dumps(self.as_json(), separators=(",", ":"), allow_nan=False).encode() + b"\n"
+    def to_bytes(self, prepared: PreparedEntries | None = None) -> bytes:
+        """The document as compact JSON, byte for byte what ``json.dumps(self.as_json(),
+        separators=(",", ":"))`` writes, without building a dict per entry (`prepared`: these
+        entries already written)."""
+        doc = self.as_json(with_entries=False)
+        later = {"deleted_at": doc.pop("deleted_at")} if "deleted_at" in doc else {}
+        head = json.dumps(doc, separators=(",", ":"), allow_nan=False)
+        tail = json.dumps(later, separators=(",", ":"), allow_nan=False)[1:]
+        entries = entries_json(self.entries) if prepared is None else prepared.json
+        text = f'{head[:-1]},"entries":{entries}{"," if later else ""}{tail}'
+        return text.encode() + b"\n"
 
 
 def _bad(field_name: str, message: str) -> DocumentError:

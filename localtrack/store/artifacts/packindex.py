@@ -76,6 +76,20 @@ class PackIndex:
             query = f"SELECT sha256 FROM blobs WHERE sha256 IN ({marks})"
             return {raw.hex() for (raw,) in db.execute(query, [bytes.fromhex(s) for s in shas])}
 
+    def locate_many(self, shas: Sequence[str]) -> dict[str, tuple[str, int, int]]:
+        """sha256 → (pack, offset, size) of those of `shas` (at most 32,000) that are packed."""
+        with self._lock:
+            db = self._db(create=False)
+            if db is None or not shas:
+                return {}
+            marks = ",".join("?" * len(shas))
+            query = (
+                "SELECT b.sha256, p.name, b.offset, b.size FROM blobs b JOIN packs p "
+                f"ON p.id = b.pack WHERE b.sha256 IN ({marks})"
+            )
+            rows = db.execute(query, [bytes.fromhex(s) for s in shas])
+            return {raw.hex(): (pack, off, size) for raw, pack, off, size in rows}
+
     def add(self, pack: str, members: Iterable[Member]) -> None:
         """Index `members` of `pack` (a blob indexed already keeps its first place)."""
         self.replace(pack, members, drop_pack=None)

@@ -74,18 +74,31 @@ class PackWriter:
         self._middle = bytes(template[64:124])  # after the name, before the size
         self._mtime = bytes(template[136:148])
         self._tail = bytes(template[156:])
+        self._sizes: dict[int, tuple[bytes, int]] = {}  # size -> (its header field, byte sum)
 
     def member(self, sha256: str, data: bytes) -> bytes:
         """The bytes that append `data` as member `sha256` (call `appended` once written)."""
         name = sha256.encode()
-        size = b"%011o\0" % len(data)
-        checksum = b"%06o\0 " % (self._sum + sum(name) + sum(size))
+        sized = self._sizes.get(len(data))
+        if sized is None:
+            field = b"%011o\0" % len(data)
+            sized = self._sizes[len(data)] = (field, self._sum + sum(field))
+        checksum = b"%06o\0 " % (sized[1] + sum(name))
         pad = _PADS[-len(data) % BLOCK]
-        return b"".join((name, self._middle, size, self._mtime, checksum, self._tail, data, pad))
+        return b"".join(
+            (name, self._middle, sized[0], self._mtime, checksum, self._tail, data, pad)
+        )
 
     def appended(self, sha256: str, size: int, written: int) -> None:
         self.members.append((sha256, self.offset + BLOCK, size))
         self.offset += written
+
+    def append_member(self, sha256: str, data: bytes) -> bytes:
+        """`member`, counted as appended: the caller writes the bytes next, in order."""
+        piece = self.member(sha256, data)
+        self.members.append((sha256, self.offset + BLOCK, len(data)))
+        self.offset += len(piece)
+        return piece
 
     @property
     def full(self) -> bool:

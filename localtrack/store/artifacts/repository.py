@@ -2,25 +2,21 @@
 
 Logging: sources (local files, already-stored blobs, references) become entries under the shared
 gc lock, new blobs are made durable, then the version is published and its aliases moved, and
-the index refreshed. Reading: collections replayed from files. Materialising: hard links from
-the blob area (copies where links are impossible), every file's hash verified.
+the index refreshed. Reading: collections replayed from files. Materialising (download.py): hard
+links from the blob area and its extraction cache (copies where links are impossible), every
+file's hash verified.
 """
 
 from __future__ import annotations
 
-import errno
-import hashlib
-import os
-import shutil
 import time
-from collections import deque
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ...errors import CorruptDataError, DigestMismatchError, StoreError, UsageError
+from ...errors import StoreError, UsageError
 from ..root import StoreRoot
 from .blobs import AddReport, BlobStore
 from .catalog import index_collection
@@ -31,24 +27,20 @@ from .collection import (
     publish_version,
     record_use,
 )
-from .fileio import CHUNK, hash_file
+from .download import Materializer, file_matches, files_under
+from .extracted import ExtractCache, drop_unneeded
 from .gc import GcReport, collect
 from .layout import (
     LATEST,
     ArtifactPaths,
     CollectionPaths,
     check_alias,
-    check_entry_path,
     check_name,
     check_namespace,
 )
-from .manifest import Entry, Manifest
+from .manifest import Entry, Manifest, prepare_entries
 from .namespace import Namespaces
-from .packs import PACKED_MAX, write_all
-from .references import hash_reference, open_reference
-
-WRITERS = 4  # threads writing the files of packed blobs on download
-IN_FLIGHT = 256  # packed blobs read but not yet written (memory: at most 256 × 64 KiB)
+from .references import hash_reference
 
 
 @dataclass(frozen=True)
@@ -67,6 +59,7 @@ class ArtifactRepository:
         self.store = StoreRoot(root, create=create)
         self.paths = ArtifactPaths.of_root(self.store.root)
         self.blobs = BlobStore(self.paths)
+        self.extracted = ExtractCache(self.paths.extracted)
         self.namespaces = Namespaces(self.store, self.paths)
 
     def collection(self, project: str, name: str) -> CollectionPaths:
@@ -102,28 +95,27 @@ class ArtifactRepository:
         aliases = [a for a in aliases if a == LATEST or check_alias(a)]  # before any byte
         report = AddReport()
         with self.blobs.writing():
-            entries: dict[str, Entry] = {}
             sources = list(sources)
             local = [s for s in sources if s.local is not None]
             stored = self.blobs.add_files([s.local for s in local if s.local], report)
-            for src, (sha, size) in zip(local, stored, strict=True):
-                entries[src.path] = Entry(src.path, sha, size)
-            for src in sources:
-                if src.local is None and src.entry is not None:
-                    e = src.entry
-                    if e.ref is None and not self.blobs._reuse(e.sha256, report, e.size):
-                        raise StoreError(
-                            f"entry {src.path!r} names blob {e.sha256}, which this "
-                            "store does not hold"
-                        )
-                    entries[src.path] = Entry(src.path, e.sha256, e.size, e.ref)
-            self.blobs.make_durable(report)
+            kept = self._stored_entries(sources, report)
+            # New blobs are flushed and indexed (mostly waiting on the disk) while this thread
+            # builds the entries, their digest and their JSON; nothing is published before both.
+            with ThreadPoolExecutor(1, thread_name_prefix="localtrack-durable") as flusher:
+                durable = flusher.submit(self.blobs.make_durable, report)
+                entries = {
+                    src.path: Entry(src.path, sha, size)
+                    for src, (sha, size) in zip(local, stored, strict=True)
+                }
+                entries.update(kept)
+                prepared = prepare_entries(entries)
+                durable.result()
             manifest, created = publish_version(
                 coll,
                 project,
                 name,
                 type_,
-                entries,
+                prepared,
                 description=description,
                 metadata=metadata,
                 run_id=run_id,
@@ -132,6 +124,19 @@ class ArtifactRepository:
             move_aliases(coll, project, name, aliases, manifest.version, run_id)
         self._index(project, name)
         return manifest, created, report
+
+    def _stored_entries(self, sources: list[Source], report: AddReport) -> dict[str, Entry]:
+        """The entries of sources naming a stored blob or a reference (the blob checked)."""
+        entries: dict[str, Entry] = {}
+        for src in sources:
+            if src.local is None and src.entry is not None:
+                e = src.entry
+                if e.ref is None and not self.blobs._reuse(e.sha256, report, e.size):
+                    raise StoreError(
+                        f"entry {src.path!r} names blob {e.sha256}, which this store does not hold"
+                    )
+                entries[src.path] = Entry(src.path, e.sha256, e.size, e.ref)
+        return entries
 
     def set_aliases(self, project: str, name: str, version: int, aliases: Iterable[str]) -> None:
         """Make `aliases` exactly the user aliases of `version` (moving them from elsewhere)."""
@@ -173,103 +178,11 @@ class ArtifactRepository:
 
     # -- materialising -----------------------------------------------------------------------
 
-    def _fetch(self, entry: Entry, target: Path, packs: dict[str, int]) -> None:
-        """Put a reference's or single blob's bytes at target (hash checked): a hard link of
-        a single blob if possible, else a copy."""
-        if entry.ref is not None:
-            tmp = _partial(target)
-            h = hashlib.sha256()
-            with open_reference(entry.ref) as src, open(tmp, "wb") as out:
-                while chunk := src.read(CHUNK):
-                    h.update(chunk)
-                    out.write(chunk)
-            if h.hexdigest() != entry.sha256:
-                tmp.unlink(missing_ok=True)
-                raise DigestMismatchError(
-                    f"reference {entry.ref} (entry {entry.path!r}) changed since it was logged: "
-                    f"sha256 {h.hexdigest()}, expected {entry.sha256}"
-                )
-            os.replace(tmp, target)
-            return
-        blob = self.paths.blob(entry.sha256)
-        try:
-            sha, _ = hash_file(blob)
-        except FileNotFoundError:
-            raise CorruptDataError(
-                f"blob {entry.sha256} of entry {entry.path!r} is missing from {self.paths.blobs}"
-            ) from None
-        if sha != entry.sha256:
-            raise DigestMismatchError(
-                f"blob {blob} of entry {entry.path!r} is damaged (sha256 {sha}); "
-                "`localtrack doctor` reports such blobs"
-            )
-        try:
-            os.link(blob, target)  # atomic: the name appears with the whole content
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-                raise
-        tmp = _partial(target)
-        shutil.copyfile(blob, tmp)
-        os.replace(tmp, target)
-
     def materialize(self, manifest: Manifest, root: Path) -> Path:
-        """Write every file of `manifest` under `root`; see docs/artifacts.md on non-empty
-        folders (files that already match are kept; anything else there is an error)."""
-        root = Path(root)
-        existing = _files_under(root)
-        extra = sorted(set(existing) - set(manifest.entries))
-        if extra:
-            raise UsageError(
-                f"cannot download {manifest.project}/{manifest.name}:v{manifest.version} into "
-                f"{root}: it holds other files ({', '.join(extra[:5])}"
-                f"{', …' if len(extra) > 5 else ''}); use an empty folder"
-            )
-        packs: dict[str, int] = {}  # pack name -> open file, for packed blobs
-        try:
-            with ThreadPoolExecutor(WRITERS, thread_name_prefix="localtrack-download") as pool:
-                self._materialize(manifest, root, existing, packs, pool)
-        finally:
-            for fd in packs.values():
-                os.close(fd)
-        return root
-
-    def _materialize(
-        self,
-        manifest: Manifest,
-        root: Path,
-        existing: dict[str, Path],
-        packs: dict[str, int],
-        pool: ThreadPoolExecutor,
-    ) -> None:
-        """Packed blobs are read here and written to their files by `pool` (creating many
-        small files is kernel work that several threads share out; at most IN_FLIGHT wait)."""
-        made: set[str] = set()  # folders known to exist (one makedirs each)
-        writes: deque[Future[None]] = deque()
-        for path, entry in manifest.entries.items():
-            target = root / check_entry_path(path)
-            if path in existing:
-                if _file_matches(target, entry):
-                    continue
-                raise UsageError(
-                    f"cannot download into {root}: {path} is there with other content; "
-                    "use an empty folder"
-                )
-            parent = os.path.dirname(target)
-            if parent not in made:
-                os.makedirs(parent, exist_ok=True)
-                made.add(parent)
-            data = None
-            if entry.ref is None and entry.size <= PACKED_MAX:  # only a small blob is packed
-                data = self.blobs.read_packed(entry.sha256, packs)
-            if data is None:
-                self._fetch(entry, target, packs)
-                continue
-            writes.append(pool.submit(_write_packed, entry, data, str(target)))
-            if len(writes) >= IN_FLIGHT:
-                writes.popleft().result()
-        for write in writes:
-            write.result()
+        """Write every file of `manifest` under `root` (download.py: hard links from the blob
+        area and the extraction cache); see docs/artifacts.md on non-empty folders (files that
+        already match are kept; anything else there is an error)."""
+        return Materializer(self.blobs, self.extracted).run(manifest, Path(root))
 
     # -- gc ----------------------------------------------------------------------------------
 
@@ -283,52 +196,10 @@ class ArtifactRepository:
     def gc(self, grace_s: float, dry_run: bool = False, timeout: float = 600.0) -> GcReport:
         """Remove blobs no live version references (older than `grace_s`), under gc.lock."""
         with self.blobs.collecting(timeout):
-            return collect(self.blobs, self.referenced_blobs(), grace_s, dry_run, time.time())
-
-
-def _write_packed(entry: Entry, data: bytes, target: str) -> None:
-    """Write a packed blob's bytes (hash checked) to a new file `target`; a failure removes it
-    (a kill leaves it short, and the next download into that folder says so)."""
-    if hashlib.sha256(data).hexdigest() != entry.sha256:
-        raise DigestMismatchError(
-            f"packed blob {entry.sha256} of entry {entry.path!r} is damaged; "
-            "`localtrack doctor` reports such blobs"
-        )
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        write_all(fd, data)
-    except BaseException:
-        os.unlink(target)
-        raise
-    finally:
-        os.close(fd)
-
-
-def _partial(target: Path) -> Path:
-    """Where a copy is written before it is renamed to `target`."""
-    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
-
-
-def _files_under(root: Path) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    if not root.exists():
-        return out
-    if not root.is_dir():
-        raise UsageError(f"{root} is not a folder")
-    for dirpath, _dirs, files in os.walk(root):
-        for f in files:
-            p = Path(dirpath) / f
-            out[p.relative_to(root).as_posix()] = p
-    return out
-
-
-def _file_matches(path: Path, entry: Entry) -> bool:
-    try:
-        if path.stat().st_size != entry.size:
-            return False
-        return hash_file(path)[0] == entry.sha256
-    except OSError:
-        return False
+            needed = self.referenced_blobs()
+            report = collect(self.blobs, needed, grace_s, dry_run, time.time())
+            report.extracted = drop_unneeded(self.extracted, needed, dry_run)
+            return report
 
 
 def verify_references(manifest: Manifest) -> list[str]:
@@ -352,10 +223,10 @@ def verify_references(manifest: Manifest) -> list[str]:
 
 def verify_folder(manifest: Manifest, root: Path) -> list[str]:
     """Problems of `root` against `manifest`: changed, missing and extra files (empty: ok)."""
-    files = _files_under(Path(root))
+    files = files_under(Path(root))
     problems = [f"missing: {p}" for p in sorted(set(manifest.entries) - set(files))]
     for path, entry in sorted(manifest.entries.items()):
-        if path in files and not _file_matches(files[path], entry):
+        if path in files and not file_matches(files[path], entry):
             problems.append(f"changed: {path} (expected sha256 {entry.sha256})")
     problems += [f"extra: {p}" for p in sorted(set(files) - set(manifest.entries))]
     return problems
