@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.store_fixtures",
     "tests.sync_fixtures",
     "tests.webui_fixtures",
+    "tests.backend_fixtures",  # after pg_ and s3_fixtures, which it imports
 ]
 
 

@@ -59,13 +59,14 @@ class PgCluster:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
 
-    def new_database(self) -> str:
-        """CREATE DATABASE with a new name; returns its URL."""
+    def new_database(self, template: str = "template0") -> str:
+        """CREATE DATABASE with a new name (a copy of `template`, which nobody may be
+        connected to); returns its URL."""
         import psycopg
 
         name = f"t{os.getpid()}_{next(self._names)}"
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         return self.url(name)
 
     def stop(self) -> None:

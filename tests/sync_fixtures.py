@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import random
 import signal
 import socket
@@ -26,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from localtrack.store.reader import StoreReader
+from localtrack.store.root import StoreRoot
 from localtrack.sync.transport import MockTransport, Request, Response
 
 from .conftest import PYTHON, REPO, child_env
@@ -67,12 +70,13 @@ def log_runs(
     return ids
 
 
-def store_files(root: Path) -> dict[str, str]:
-    """{run_id/name: sha256} of every run.json and live shard under a store."""
-    from localtrack.store.root import StoreRoot
+def store_files(root: Path | StoreRoot) -> dict[str, str]:
+    """{run_id/name: sha256} of every run.json and live shard under a store directory (its own
+    files, whatever index the environment names), or as an opened `StoreRoot` reads them (a
+    shared-nothing server's: ``ServerBackend.reader``)."""
     from localtrack.store.runfiles import list_shards
 
-    store = StoreRoot(root)
+    store = root if isinstance(root, StoreRoot) else StoreRoot(root, index_url="")
     out = {}
     for run_id in store.run_ids():
         paths = store.run(run_id)
@@ -87,11 +91,11 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def metric_rows(root: Path, run_id: str) -> list[tuple[Any, ...]]:
-    """A run's metric rows as read back through the store reader (overwrites resolved)."""
-    from localtrack.store.reader import StoreReader
-
-    table = StoreReader(root).long_table(run_id)
+def metric_rows(root: Path | StoreReader, run_id: str) -> list[tuple[Any, ...]]:
+    """A run's metric rows as read back through the store reader (overwrites resolved): of the
+    store directory `root`, or through an opened reader (``ServerBackend.reader``)."""
+    reader = root if isinstance(root, StoreReader) else StoreReader(root, index_url="")
+    table = reader.long_table(run_id)
     return sorted(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True))
 
 
@@ -114,10 +118,18 @@ def get_json(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]
 
 # -- a real server process ------------------------------------------------------------------------
 
+# what names a server's backend (tests/backend_fixtures.py sets them for ``pg+s3``)
+SERVER_BACKEND_VARS = frozenset(
+    {"LOCALTRACK_INDEX_URL", "LOCALTRACK_BLOBS", "LOCALTRACK_S3_ENDPOINT", "LOCALTRACK_S3_REGION"}
+)
+
 
 @dataclass
 class ServerProcess:
-    """``python -m localtrack.cli server`` on 127.0.0.1; `port` stays the same across restarts."""
+    """``python -m localtrack.cli server`` on 127.0.0.1; `port` stays the same across restarts.
+
+    The server gets the backend variables of the test's environment (``server_backend``'s
+    ``pg+s3`` sets them; ``SERVER_BACKEND_VARS``), then `env`, which wins."""
 
     root: Path
     port: int = 0
@@ -148,7 +160,7 @@ class ServerProcess:
                 str(self.port),
                 *self.args,
             ],
-            env=child_env(**self.env),
+            env=child_env(**{**self._backend_env(), **self.env}),
             cwd=str(REPO),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -165,6 +177,12 @@ class ServerProcess:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"server did not answer /healthz in {timeout} s: {self.output()}")
+
+    @staticmethod
+    def _backend_env() -> dict[str, str]:
+        """The server-backend variables of this test's environment (set by ``server_backend``
+        for ``pg+s3``), which ``child_env`` leaves out of every child."""
+        return {k: v for k, v in os.environ.items() if k in SERVER_BACKEND_VARS}
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
@@ -525,3 +543,4 @@ class ThreadServer:
         self.server.close()
         self.thread.join(timeout=10)
         self.app.extensions["localtrack"].close()
+        self.app.extensions["localtrack_ingest"].close()

@@ -1,5 +1,7 @@
 """localtrack.Api(base_url=…) against a real `localtrack server` process on 127.0.0.1: the same
-reads as a local store, and edits with a write (update) or admin (delete) key."""
+reads as a local store, and edits with a write (update) or admin (delete) key. On both server
+backends (``module_server_backend``): the store is written in the server's directory and, for
+``pg+s3``, moved onto PostgreSQL and the bucket with ``server migrate`` before the server starts."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from localtrack.apikeys import KeyStore
 from localtrack.errors import AuthError, DigestMismatchError, RunNotFoundError, UsageError
 from localtrack.store.artifacts.repository import ArtifactRepository
 
+from .backend_fixtures import ServerBackend
 from .sync_fixtures import ServerProcess
 from .test_api_read import QUIET, _log
 
@@ -23,7 +26,9 @@ pytestmark = pytest.mark.server
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, dict]]:
+def served(
+    tmp_path_factory: pytest.TempPathFactory, module_server_backend: ServerBackend
+) -> Iterator[tuple[ServerProcess, dict]]:
     root = tmp_path_factory.mktemp("served") / "store"
     root.mkdir()
     ids = [_log(root, i) for i in range(3)]
@@ -41,8 +46,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
         "admin": keys.create("root", "admin").token,
         "write": keys.create("ci", "write").token,
         "read": keys.create("viewer", "read").token,
+        "backend": module_server_backend,
     }
-    server = ServerProcess(root).start()
+    module_server_backend.adopt(root)
+    server = ServerProcess(root, env=module_server_backend.env).start()
     try:
         yield server, info
     finally:
@@ -146,7 +153,8 @@ def test_remote_update_needs_a_write_key_and_delete_an_admin_key(
     run.config["opt"]["name"] = "lion"
     run.summary["acc"] = 0.99
     run.update()
-    again = localtrack.Api(info["root"]).run(ids[2])
+    # what the server holds now: its directory's index (dir), or PostgreSQL's, as it answers
+    again = (_api(served) if info["backend"].shared else localtrack.Api(info["root"])).run(ids[2])
     assert again.tags == ["new", "t2", "best"] and again.notes == "from a notebook"
     assert again.config["opt"] == {"name": "lion"} and again.summary["acc"] == 0.99
     with pytest.raises(AuthError):

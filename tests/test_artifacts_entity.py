@@ -16,6 +16,8 @@ from localtrack.errors import UsageError
 from localtrack.store.artifacts.repository import ArtifactRepository
 from webui import create_app
 
+from .backend_fixtures import ServerBackend
+
 QUIET = {"console": "off"}
 
 
@@ -82,7 +84,10 @@ def test_ui_routes_of_an_entity_project(three: Path) -> None:
         app.extensions["localtrack"].close()
 
 
-def test_entity_artifacts_after_sync_to_a_real_server(three: Path, tmp_path: Path) -> None:
+def test_entity_artifacts_after_sync_to_a_real_server(
+    three: Path, tmp_path: Path, server_backend: ServerBackend
+) -> None:
+    """On both server backends (``server_backend``)."""
     from localtrack.apikeys import KeyStore
 
     from .sync_fixtures import ServerProcess, env_without_home, get_json, run_cli

@@ -1,5 +1,7 @@
 """Artifacts over sync and bundles: versions, aliases (with their moves) and lineage arrive
-whole; blobs cross once; every collection document is checked against one schema."""
+whole; blobs cross once; every collection document is checked against one schema. The server
+side runs on both server backends (``server_backend``); what the client does in this process
+is done outside the server's variables (``client_side``)."""
 
 from __future__ import annotations
 
@@ -20,11 +22,12 @@ from localtrack.sync.remote import Remote
 from localtrack.sync.transport import Request
 from webui.server.app import create_server_app
 
+from .backend_fixtures import ServerBackend, client_side
 from .sync_fixtures import AppTransport, fast_retry
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Any:
+def app(tmp_path: Path, server_backend: ServerBackend) -> Any:
     app = create_server_app(tmp_path / "server", watch=False)
     yield app
     app.extensions["localtrack"].close()
@@ -33,6 +36,11 @@ def app(tmp_path: Path) -> Any:
 
 def _pipeline(root: Path, data: Path) -> tuple[str, str]:
     """dataset v0 (raw) → train (uses it, logs a model) → dataset v1 takes 'raw'."""
+    with client_side():
+        return _log_pipeline(root, data)
+
+
+def _log_pipeline(root: Path, data: Path) -> tuple[str, str]:
     data.mkdir(parents=True, exist_ok=True)
     (data / "a.txt").write_text("alpha")
     (data / "b.txt").write_text("beta")
@@ -56,6 +64,12 @@ def _pipeline(root: Path, data: Path) -> tuple[str, str]:
     return producer, consumer
 
 
+def _run_ids(root: Path) -> list[str]:
+    """The client store's runs of project p."""
+    with client_side():
+        return [r.id for r in localtrack.Api(root).runs("p")]
+
+
 def _state(root: Path) -> dict[str, Any]:
     repo = ArtifactRepository(root)
     out = {}
@@ -67,7 +81,8 @@ def _state(root: Path) -> dict[str, Any]:
 
 def _client(root: Path, app: Any) -> tuple[SyncClient, AppTransport]:
     transport = AppTransport(app)
-    return SyncClient.for_store(root, Remote(transport, retry=fast_retry(4))), transport
+    with client_side():  # as on another machine
+        return SyncClient.for_store(root, Remote(transport, retry=fast_retry(4))), transport
 
 
 def _count(transport: AppTransport, method: str, path: str = "") -> int:
@@ -80,12 +95,12 @@ def _artifact_puts(transport: AppTransport, root: Path) -> int:
 
 
 def test_sync_carries_versions_aliases_moves_and_lineage(
-    root: Path, tmp_path: Path, app: Any
+    root: Path, tmp_path: Path, app: Any, server_backend: ServerBackend
 ) -> None:
     producer, consumer = _pipeline(root, tmp_path / "data")
-    run_ids = localtrack.Api(root).runs("p")
+    run_ids = _run_ids(root)
     client, _ = _client(root, app)
-    report = client.sync([r.id for r in run_ids])
+    report = client.sync(run_ids)
     assert not report.failed and all(a.outcome == "sent" for a in report.artifacts)
     server = tmp_path / "server"
     assert _state(server) == _state(root)
@@ -97,12 +112,15 @@ def test_sync_carries_versions_aliases_moves_and_lineage(
     ]
     assert state.versions[0].run_id == producer
     assert [u.run_id for u in state.uses] == [consumer]
-    api = localtrack.Api(server)
-    assert [r.id for r in api.artifact("p/ds:v0").used_by()] == [consumer]
+    if server_backend.shared:  # its runs are in the bucket: read them as the server does
+        assert app.extensions["localtrack"].reader.run(consumer).id == consumer
+    else:
+        api = localtrack.Api(server)
+        assert [r.id for r in api.artifact("p/ds:v0").used_by()] == [consumer]
 
     # a second sync sends nothing: no negotiate, no blob, no commit
     client2, transport2 = _client(root, app)
-    again = client2.sync([r.id for r in run_ids])
+    again = client2.sync(run_ids)
     assert again.blobs_sent == 0
     assert _count(transport2, "PUT") == 0
     assert _count(transport2, "POST", "/api/v1/artifacts") == 0
@@ -115,7 +133,7 @@ def test_a_version_whose_blobs_the_server_has_sends_no_blob(
     data = tmp_path / "data"
     data.mkdir()
     (data / "big.bin").write_bytes(b"x" * 100_000)
-    with localtrack.init(project="p", dir=root) as run:
+    with client_side(), localtrack.init(project="p", dir=root) as run:
         art = localtrack.Artifact("shared", "dataset")
         art.add_dir(data)
         run.log_artifact(art)
@@ -126,7 +144,7 @@ def test_a_version_whose_blobs_the_server_has_sends_no_blob(
     # 100 runs use it, and one more collection holds the same bytes: none of it crosses again
     ids = []
     for _ in range(3):
-        with localtrack.init(project="p", dir=root) as run:
+        with client_side(), localtrack.init(project="p", dir=root) as run:
             run.use_artifact("shared:latest")
             copy = localtrack.Artifact("copy", "dataset")
             copy.add_dir(data)
@@ -212,9 +230,9 @@ def test_a_conflicting_version_is_a_409_and_never_overwritten(
     _pipeline(root, tmp_path / "data")
     doc = _state(root)["p/net"]
     client, _ = _client(root, app)
-    client.sync([r.id for r in localtrack.Api(root).runs("p")])
+    client.sync(_run_ids(root))
     other = tmp_path / "elsewhere"
-    with localtrack.init(project="p", dir=other) as run:
+    with client_side(), localtrack.init(project="p", dir=other) as run:
         art = localtrack.Artifact("net", "model")
         with art.new_file("weights.txt") as f:
             f.write("different")
@@ -230,7 +248,9 @@ def test_a_conflicting_version_is_a_409_and_never_overwritten(
     assert not isinstance(info.value, RunConflictError)
 
 
-def test_a_scoped_key_may_only_write_artifacts_of_its_namespace(root: Path, tmp_path: Path) -> None:
+def test_a_scoped_key_may_only_write_artifacts_of_its_namespace(
+    root: Path, tmp_path: Path, server_backend: ServerBackend
+) -> None:
     from localtrack.apikeys import KeyStore
 
     _pipeline(root, tmp_path / "data")
@@ -253,7 +273,9 @@ def test_a_scoped_key_may_only_write_artifacts_of_its_namespace(root: Path, tmp_
         app.extensions["localtrack_ingest"].close()
 
 
-def test_cli_sync_to_a_real_server_carries_artifacts(root: Path, tmp_path: Path) -> None:
+def test_cli_sync_to_a_real_server_carries_artifacts(
+    root: Path, tmp_path: Path, server_backend: ServerBackend
+) -> None:
     from localtrack.apikeys import KeyStore
 
     from .sync_fixtures import ServerProcess, env_without_home, run_cli
@@ -276,6 +298,11 @@ def test_cli_sync_to_a_real_server_carries_artifacts(root: Path, tmp_path: Path)
 
 def _team_pipeline(root: Path, data: Path) -> str:
     """A run of team/proj logs a dataset; a run-less version goes into proj/loose."""
+    with client_side():
+        return _log_team_pipeline(root, data)
+
+
+def _log_team_pipeline(root: Path, data: Path) -> str:
     data.mkdir(parents=True, exist_ok=True)
     (data / "a.txt").write_text("alpha")
     with localtrack.init(project="proj", entity="team", dir=root) as run:
@@ -299,7 +326,7 @@ def test_collections_carry_the_namespace_of_the_run_that_logged_them(
 
 
 def test_a_key_scoped_to_the_runs_namespace_syncs_their_artifacts(
-    root: Path, tmp_path: Path
+    root: Path, tmp_path: Path, server_backend: ServerBackend
 ) -> None:
     from localtrack.apikeys import KeyStore
 
@@ -313,7 +340,8 @@ def test_a_key_scoped_to_the_runs_namespace_syncs_their_artifacts(
     try:
         for token in (bare, other):  # out of scope: refused like its runs, nothing lands
             remote = Remote(AppTransport(app), api_key=token, retry=fast_retry(4))
-            client = SyncClient.for_store(root, remote)
+            with client_side():
+                client = SyncClient.for_store(root, remote)
             report = client.sync([run_id])
             assert [r.outcome for r in report.runs] == ["failed"]
             assert [(a.collection, a.outcome) for a in report.artifacts] == [
@@ -322,7 +350,8 @@ def test_a_key_scoped_to_the_runs_namespace_syncs_their_artifacts(
             assert "forbidden" in report.artifacts[0].message
             assert not ArtifactRepository(server_root).collections()
         remote = Remote(AppTransport(app), api_key=mine, retry=fast_retry(4))
-        client = SyncClient.for_store(root, remote)
+        with client_side():
+            client = SyncClient.for_store(root, remote)
         report = client.sync([run_id])
         assert not report.failed
         assert [(a.collection, a.outcome) for a in report.artifacts] == [("team/proj/ds", "sent")]
@@ -344,9 +373,8 @@ def test_a_key_scoped_to_the_runs_namespace_syncs_their_artifacts(
 
 def test_sync_bundle_carries_artifacts_like_import(root: Path, tmp_path: Path, app: Any) -> None:
     _pipeline(root, tmp_path / "data")
-    ids = [r.id for r in localtrack.Api(root).runs("p")]
     bundle = tmp_path / "b.ltbundle"
-    export_bundle(root, ids, bundle)
+    export_bundle(root, _run_ids(root), bundle)
     source = BundleSource(bundle)
     transport = AppTransport(app)
     client = SyncClient(source, Remote(transport, retry=fast_retry(4)))
@@ -362,7 +390,9 @@ def test_sync_bundle_carries_artifacts_like_import(root: Path, tmp_path: Path, a
     assert all(a.outcome == "current" for a in second.artifacts) and second.blobs_sent == 0
 
 
-def test_cli_sync_bundle_with_a_scoped_key_to_a_real_server(root: Path, tmp_path: Path) -> None:
+def test_cli_sync_bundle_with_a_scoped_key_to_a_real_server(
+    root: Path, tmp_path: Path, server_backend: ServerBackend
+) -> None:
     from localtrack.apikeys import KeyStore
 
     from .sync_fixtures import ServerProcess, env_without_home, run_cli

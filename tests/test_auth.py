@@ -1,6 +1,7 @@
 """Who may reach a real `localtrack server` process: revoked keys and loopback, a same-host
 reverse proxy, namespace scopes when syncing, one 404 for missing and hidden runs, and names
-no filesystem can hold."""
+no filesystem can hold. On both server backends (``server_backend``; runs written into the
+server's directory are moved onto ``pg+s3`` with ``server migrate``, ``ServerBackend.adopt``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from localtrack.apikeys import KeyStore
 from webui.server.app import create_server_app
 
+from .backend_fixtures import ServerBackend, committed_runs
 from .sync_fixtures import (
     FaultPlan,
     FaultProxy,
@@ -54,10 +56,11 @@ def log_entity_run(root: Path, entity: str | None, project: str) -> str:
 
 
 @pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """A real server with one admin key and runs of project alpha."""
+def fresh(tmp_path: Path, server_backend: ServerBackend) -> Iterator[dict[str, Any]]:
+    """A real server with one admin key and runs of project alpha, on each backend."""
     root = tmp_path / "server"
     ids = log_runs(root, n=1, steps=20, project="alpha")
+    server_backend.adopt(root)
     keys = KeyStore(root)
     admin = keys.create("root", "admin")
     proc = ServerProcess(root).start()
@@ -102,7 +105,9 @@ def test_a_same_host_proxy_without_forwarded_headers_gains_nothing(fresh: dict[s
         proxy.close()
 
 
-def test_a_key_for_entity_and_project_syncs_its_own_runs_only(tmp_path: Path) -> None:
+def test_a_key_for_entity_and_project_syncs_its_own_runs_only(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
     client = tmp_path / "client"
     own = log_entity_run(client, "team-a", "mnist")
     root = tmp_path / "server"
@@ -115,12 +120,12 @@ def test_a_key_for_entity_and_project_syncs_its_own_runs_only(tmp_path: Path) ->
         env = dict(env_without_home(tmp_path), LOCALTRACK_API_KEY=team)
         out = run_cli("sync", own, "--dir", str(client), "--to", proc.url, "--json", env=env)
         assert out.returncode == 0, out.stdout + out.stderr
-        assert (root / "runs" / own / "run.json").exists()
+        assert committed_runs(server_backend, root) == {own}
         # A key for the entity-less project "mnist" may not write team-a's (or anyone's) mnist.
         other = log_entity_run(client, "victim", "mnist")
         env = dict(env, LOCALTRACK_API_KEY=bare)
         out = run_cli("sync", other, "--dir", str(client), "--to", proc.url, "--json", env=env)
-        assert out.returncode != 0 and not (root / "runs" / other).exists()
+        assert out.returncode != 0 and committed_runs(server_backend, root) == {own}
         assert "forbidden" in out.stdout + out.stderr
         status, _ = fetch(proc.port, f"/api/v1/runs/{own}", keys.create("r", "read", "mnist").token)
         assert status == 404
@@ -133,10 +138,13 @@ def _shape(body: bytes, name: str) -> bytes:
     return body.replace(name.encode(), b"NAME")
 
 
-def test_a_run_outside_the_scope_answers_exactly_like_a_missing_run(tmp_path: Path) -> None:
+def test_a_run_outside_the_scope_answers_exactly_like_a_missing_run(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
     root = tmp_path / "server"
     [alpha] = log_runs(root, n=1, steps=20, project="alpha")
     [beta] = log_runs(root, n=1, steps=20, project="beta")
+    server_backend.adopt(root)
     keys = KeyStore(root)
     admin = keys.create("root", "admin").token
     scoped = keys.create("alice", "read", "alpha").token
@@ -185,9 +193,12 @@ def _route_urls(root: Path, values: dict[str, str], long: str) -> list[tuple[str
     return out
 
 
-def test_names_too_long_for_any_file_answer_400_or_404_on_every_route(tmp_path: Path) -> None:
+def test_names_too_long_for_any_file_answer_400_or_404_on_every_route(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
     root = tmp_path / "server"
     [run_id] = log_runs(root, n=1, steps=20, project="alpha")
+    server_backend.adopt(root)
     keys = KeyStore(root)
     tokens = [keys.create("root", "admin").token, keys.create("a", "write", "alpha").token]
     values = {"run_id": run_id, "project": "alpha", "name": "output.log", "sha256": "0" * 64}

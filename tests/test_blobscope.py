@@ -1,5 +1,6 @@
 """Blob content is shared on disk, never across projects: a project-scoped key can neither ask
-whether another project's blob exists nor commit it without sending the bytes itself."""
+whether another project's blob exists nor commit it without sending the bytes itself. The server
+tests run on both server backends (``server_backend``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from localtrack.sync import protocol
 from localtrack.sync.manifest_builder import ManifestBuilder
 from localtrack.sync.state import RunSyncState
 
+from .backend_fixtures import ServerBackend, committed_runs
 from .sync_fixtures import ServerProcess, log_runs
 
 SECRET = b"alpha's private weights " * 40
@@ -56,7 +58,7 @@ def _call(url: str, token: str, method: str, body: Any) -> tuple[int, Any]:
 
 
 def _manifest(client: Path, run_id: str, extra: tuple[FileRef, ...] = ()) -> protocol.Manifest:
-    builder = ManifestBuilder(StoreRoot(client))
+    builder = ManifestBuilder(StoreRoot(client, index_url=""))  # the client's own index
     local = builder.build(run_id, RunSyncState(None))
     builder.close()
     run = RunManifest(run_id, local.manifest.files + extra, local.manifest.run.heartbeat_at)
@@ -82,7 +84,10 @@ def _upload(url: str, token: str, client: Path, manifest: protocol.Manifest) -> 
 
 
 @pytest.mark.server
-def test_a_scoped_key_cannot_probe_for_or_commit_another_projects_blob(tmp_path: Path) -> None:
+def test_a_scoped_key_cannot_probe_for_or_commit_another_projects_blob(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
+    """On both server backends: the ledger of who may use a blob is files, or PostgreSQL rows."""
     root = tmp_path / "server"
     keys = KeyStore(root)
     admin = keys.create("root", "admin").token
@@ -113,7 +118,7 @@ def test_a_scoped_key_cannot_probe_for_or_commit_another_projects_blob(tmp_path:
             url + "/api/v1/sync/commit", beta, "POST", protocol.commit_request(probe)
         )
         assert status == 409 and body["error"]["missing"] == [SECRET_SHA]
-        assert not (root / "runs" / beta_run / "files" / "stolen.bin").exists()
+        assert beta_run not in committed_runs(server_backend, root)
         # The namespace that uploaded or references a blob counts it; so does an admin key.
         assert SECRET_SHA not in _missing(url, alpha, _manifest(client, alpha_run, (stolen,)))
         assert SECRET_SHA not in _missing(url, admin, probe)
@@ -126,7 +131,9 @@ def test_a_scoped_key_cannot_probe_for_or_commit_another_projects_blob(tmp_path:
 
 
 @pytest.mark.server
-def test_runs_an_admin_commits_count_for_their_namespace(tmp_path: Path) -> None:
+def test_runs_an_admin_commits_count_for_their_namespace(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
     root = tmp_path / "server"
     keys = KeyStore(root)
     admin = keys.create("root", "admin").token

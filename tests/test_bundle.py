@@ -1,5 +1,7 @@
 """Bundles: export → carry → import, byte-exact; truncated, tampered or malicious bundles refused
-with nothing half-imported and nothing written outside the store."""
+with nothing half-imported and nothing written outside the store. The import side (into a
+server's store, and a bundle pushed to a server) runs on both server backends
+(``server_backend``)."""
 
 from __future__ import annotations
 
@@ -14,12 +16,13 @@ from click.testing import CliRunner
 
 from localtrack.cli.sync import standalone
 from localtrack.errors import BundleError
-from localtrack.sync.bundle import BundleSource, export_bundle, import_bundle
+from localtrack.sync.bundle import BundleSource, ImportReport, export_bundle, import_bundle
 from localtrack.sync.bundle_format import MAGIC, scan_bundle
 from localtrack.sync.client import SyncClient
 from localtrack.sync.remote import Remote
 from webui.server.app import create_server_app
 
+from .backend_fixtures import ServerBackend, committed_runs
 from .sync_fixtures import AppTransport, fast_retry, log_runs, metric_rows, store_files
 
 
@@ -33,30 +36,39 @@ def exported(tmp_path: Path) -> tuple[Path, list[str], Path]:
     return root, ids, bundle
 
 
-def _nothing_imported(store: Path) -> None:
+def _nothing_imported(store: Path, backend: ServerBackend | None = None) -> None:
+    """No run committed, nothing left staged (on ``pg+s3`` a refused bundle's blobs may stay
+    in the bucket: written once under their hash, they are no run's until a commit names them)."""
     assert not (store / "runs").exists() or os.listdir(store / "runs") == []
+    assert committed_runs(backend or ServerBackend("dir"), store) == set()
     for sub in ("blobs", "tmp", "journal"):
         d = store / "ingest" / sub
         assert not d.exists() or os.listdir(d) == [], f"{sub}: {os.listdir(d)}"
 
 
+def _import(bundle: Path, target: Path, backend: ServerBackend) -> ImportReport:
+    """What `localtrack import BUNDLE --dir TARGET` does on the backend (``--blobs`` too)."""
+    return import_bundle(bundle, target, blobs_url=backend.blobs or None)
+
+
 def test_export_then_import_is_byte_exact_and_importing_again_changes_nothing(
-    exported: tuple[Path, list[str], Path], tmp_path: Path
+    exported: tuple[Path, list[str], Path], tmp_path: Path, server_backend: ServerBackend
 ) -> None:
     root, ids, bundle = exported
     target = tmp_path / "central"
-    report = import_bundle(bundle, target)
+    report = _import(bundle, target, server_backend)
     assert report.runs == ids and report.changed == ids and not report.failed
-    assert store_files(target) == store_files(root)
-    for run_id in ids:
-        assert metric_rows(target, run_id) == metric_rows(root, run_id)
-    again = import_bundle(bundle, target)
+    with server_backend.reader(target) as central:
+        assert store_files(central.store) == store_files(root)
+        for run_id in ids:
+            assert metric_rows(central, run_id) == metric_rows(root, run_id)
+    again = _import(bundle, target, server_backend)
     assert again.changed == [] and again.blobs == 0
 
 
 @pytest.mark.parametrize("cut", ["header", "mid_blob", "before_end", "last_byte"])
 def test_a_truncated_bundle_is_refused_with_nothing_imported(
-    exported: tuple[Path, list[str], Path], tmp_path: Path, cut: str
+    exported: tuple[Path, list[str], Path], tmp_path: Path, cut: str, server_backend: ServerBackend
 ) -> None:
     _, _, bundle = exported
     data = bundle.read_bytes()
@@ -70,8 +82,8 @@ def test_a_truncated_bundle_is_refused_with_nothing_imported(
     broken.write_bytes(data[:at])
     target = tmp_path / "central"
     with pytest.raises(BundleError, match=r"truncated|checksum|end frame"):
-        import_bundle(broken, target)
-    _nothing_imported(target)
+        _import(broken, target, server_backend)
+    _nothing_imported(target, server_backend)
 
 
 def _frames(data: bytes) -> list[tuple[bytes, int, int]]:
@@ -86,7 +98,10 @@ def _frames(data: bytes) -> list[tuple[bytes, int, int]]:
 
 @pytest.mark.parametrize("where", ["blob", "manifest", "end_digest", "appended"])
 def test_a_tampered_bundle_is_refused_with_nothing_imported(
-    exported: tuple[Path, list[str], Path], tmp_path: Path, where: str
+    exported: tuple[Path, list[str], Path],
+    tmp_path: Path,
+    where: str,
+    server_backend: ServerBackend,
 ) -> None:
     _, _, bundle = exported
     data = bytearray(bundle.read_bytes())
@@ -101,8 +116,8 @@ def test_a_tampered_bundle_is_refused_with_nothing_imported(
     bad.write_bytes(bytes(data))
     target = tmp_path / "central"
     with pytest.raises(BundleError):
-        import_bundle(bad, target)
-    _nothing_imported(target)
+        _import(bad, target, server_backend)
+    _nothing_imported(target, server_backend)
 
 
 def _forge(path: Path, frames: list[tuple[bytes, bytes]]) -> None:
@@ -199,7 +214,7 @@ def test_export_leaves_a_damaged_run_out_and_names_it(tmp_path: Path) -> None:
 
 
 def test_sync_bundle_pushes_a_bundle_to_a_server(
-    exported: tuple[Path, list[str], Path], tmp_path: Path
+    exported: tuple[Path, list[str], Path], tmp_path: Path, server_backend: ServerBackend
 ) -> None:
     root, ids, bundle = exported
     server = tmp_path / "server"
@@ -208,10 +223,11 @@ def test_sync_bundle_pushes_a_bundle_to_a_server(
         client = SyncClient(BundleSource(bundle), Remote(AppTransport(app), retry=fast_retry(3)))
         report = client.sync(ids)
         assert [r.outcome for r in report.runs] == ["sent"] * 3
-        assert store_files(server) == store_files(root)
+        assert store_files(app.extensions["localtrack"].reader.store) == store_files(root)
         assert [r.outcome for r in client.sync(ids).runs] == ["current"] * 3
     finally:
         app.extensions["localtrack"].close()
+        app.extensions["localtrack_ingest"].close()
 
 
 def test_cli_export_and_import(tmp_path: Path) -> None:

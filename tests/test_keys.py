@@ -1,5 +1,6 @@
 """localtrack.apikeys: namespace scopes, the memory that keys existed, the last admin key, and
-names with a trailing newline."""
+names with a trailing newline; the stateful ones on both key stores (``server_backend``: the
+directory's keys file, and PostgreSQL through ``LOCALTRACK_INDEX_URL``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from click.testing import CliRunner
 from localtrack.apikeys import KeyStore, parse_scope
 from localtrack.cli.sync import standalone
 from localtrack.errors import UsageError
+
+from .backend_fixtures import ServerBackend
 
 
 @pytest.mark.parametrize(
@@ -49,19 +52,25 @@ def test_bad_scopes_are_refused(tmp_path: Path, scope: str) -> None:
         KeyStore(tmp_path).create("ann", "read", scope)
 
 
-def test_a_user_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+def test_a_user_name_with_a_trailing_newline_is_refused(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
     with pytest.raises(UsageError, match="user name"):
         KeyStore(tmp_path).create("ann\n", "read")
 
 
-def test_a_token_with_a_trailing_newline_does_not_authenticate(tmp_path: Path) -> None:
+def test_a_token_with_a_trailing_newline_does_not_authenticate(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
     keys = KeyStore(tmp_path)
     token = keys.create("ann", "read").token
     assert keys.authenticate(token) is not None
     assert keys.authenticate(token + "\n") is None
 
 
-def test_the_keys_file_remembers_that_keys_existed_after_all_are_revoked(tmp_path: Path) -> None:
+def test_the_keys_file_remembers_that_keys_existed_after_all_are_revoked(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
     keys = KeyStore(tmp_path)
     assert not keys.ever_had_keys()
     key = keys.create("ann", "read").key
@@ -69,10 +78,15 @@ def test_the_keys_file_remembers_that_keys_existed_after_all_are_revoked(tmp_pat
     assert keys.active_count() == 0
     fresh = KeyStore(tmp_path)  # what another process (the server) reads from disk
     assert fresh.ever_had_keys()
-    assert json.loads(fresh.path.read_text())["keys_existed"] is True
+    if server_backend.shared:  # the keys document is a row of PostgreSQL, never a file
+        assert fresh.index_url == server_backend.index_url and not fresh.path.exists()
+    else:
+        assert json.loads(fresh.path.read_text())["keys_existed"] is True
 
 
-def test_revoking_the_last_active_admin_key_needs_force(tmp_path: Path) -> None:
+def test_revoking_the_last_active_admin_key_needs_force(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
     keys = KeyStore(tmp_path)
     first = keys.create("root", "admin").key
     second = keys.create("root2", "admin").key
@@ -85,7 +99,7 @@ def test_revoking_the_last_active_admin_key_needs_force(tmp_path: Path) -> None:
 
 
 def test_keys_revoke_cli_refuses_the_last_admin_and_warns_loudly_when_forced(
-    tmp_path: Path,
+    tmp_path: Path, server_backend: ServerBackend
 ) -> None:
     root = str(tmp_path / "s")
     admin = KeyStore(root).create("root", "admin").key

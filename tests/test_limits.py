@@ -26,6 +26,7 @@ from localtrack.store.ingest.importer import Ingest
 from localtrack.store.ingest.manifest_types import FileRef, RunManifest
 from localtrack.store.metrics import SCHEMA
 
+from .backend_fixtures import ServerBackend, committed_runs
 from .conftest import PYTHON, REPO, child_env
 from .sync_fixtures import ServerProcess, log_runs
 
@@ -152,8 +153,11 @@ def test_a_run_json_over_the_json_limit_is_refused_before_it_is_parsed(
     assert not (tmp_path / "server" / "runs" / "r1").exists()
 
 
-def test_a_tiny_shard_of_many_rows_is_refused_by_a_real_server(tmp_path: Path) -> None:
-    """The commit answers 400 naming the limit; the run never lands in the server's store."""
+def test_a_tiny_shard_of_many_rows_is_refused_by_a_real_server(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
+    """The commit answers 400 naming the limit; the run never lands in the server's store (on
+    both server backends)."""
     [run_id] = log_runs(tmp_path / "client", n=1, steps=20, shards=1, keys=1)
     shard = craft_shard(tmp_path / "crafted.parquet", 300_000).read_bytes()
     sha = hashlib.sha256(shard).hexdigest()
@@ -184,7 +188,7 @@ def test_a_tiny_shard_of_many_rows_is_refused_by_a_real_server(tmp_path: Path) -
     message = body["error"]["message"]
     assert "LOCALTRACK_MAX_SHARD_ROWS" in message and "300,000 rows" in message, message
     assert "damaged" not in message  # refused from the footer: the junk pages were never read
-    assert not (tmp_path / "server" / "runs" / run_id).exists()
+    assert run_id not in committed_runs(server_backend, tmp_path / "server")
 
 
 def _http(base: str, method: str, path: str, body: Any) -> tuple[int, Any]:

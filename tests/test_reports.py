@@ -20,6 +20,7 @@ from localtrack.reports.sanitize import markdown_html
 from localtrack.sync.bundle import export_bundle, import_bundle
 from localtrack.sync.bundle_format import FORMAT, MAGIC, VERSION, FrameWriter
 
+from .backend_fixtures import ServerBackend
 from .conftest import PYTHON, REPO, child_env
 from .sync_fixtures import ServerProcess, env_without_home, get_json, log_runs, run_cli
 
@@ -195,7 +196,10 @@ def test_a_bundled_report_that_does_not_parse_is_refused(tmp_path: Path) -> None
     assert not files.list_reports(tmp_path / "store", "p")
 
 
-def test_a_report_is_on_the_server_after_localtrack_sync(tmp_path: Path) -> None:
+def test_a_report_is_on_the_server_after_localtrack_sync(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
+    """On both server backends (``server_backend``): its charts read the synced run."""
     local, root = tmp_path / "laptop", tmp_path / "server"
     ids = log_runs(local, n=1, steps=10, project="p")
     files.save_report(local, "p", "r", _report(ids))

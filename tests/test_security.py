@@ -1,5 +1,8 @@
 """The server's security rules, each a test: deny by default, roles and project scopes, revoked
-keys, path traversal, size and rate limits, Host allowlist, headers, CSRF and sessions."""
+keys, path traversal, size and rate limits, Host allowlist, headers, CSRF and sessions. The
+access checks (roles, scopes, revocation, rate limits, sessions, namespaces) run on both server
+backends (``server_both``, ``server_backend``); the rest are about the HTTP layer and the files
+of one directory, the same code on either."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from localtrack.sync.state import RunSyncState
 from webui.server import access, policies, sessions
 from webui.server.app import create_server_app
 
+from .backend_fixtures import ServerBackend, committed_runs
 from .sync_fixtures import ServerProcess, log_runs
 
 SECRET = "TOPSECRET-5f1e"
@@ -46,16 +50,32 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"root": root, "alpha": alpha, "beta": beta, "tokens": tokens}
 
 
+def _open_server(
+    template: dict[str, Any], tmp_path: Path, backend: ServerBackend
+) -> Iterator[dict[str, Any]]:
+    root = tmp_path / "server"
+    shutil.copytree(template["root"], root)
+    backend.adopt(root)
+    (tmp_path / "secret.txt").write_text(SECRET)
+    app = create_server_app(root, watch=False)
+    yield dict(template, app=app, root=root, keys=KeyStore(root), tmp=tmp_path, backend=backend)
+    app.extensions["localtrack"].close()
+    app.extensions["localtrack_ingest"].close()
+
+
 @pytest.fixture
 def server(template: dict[str, Any], tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A fresh copy of the template store (tests may change it), a secret beside it, the app."""
-    root = tmp_path / "server"
-    shutil.copytree(template["root"], root)
-    (tmp_path / "secret.txt").write_text(SECRET)
-    app = create_server_app(root, watch=False)
-    yield dict(template, app=app, root=root, keys=KeyStore(root), tmp=tmp_path)
-    app.extensions["localtrack"].close()
-    app.extensions["localtrack_ingest"].close()
+    yield from _open_server(template, tmp_path, ServerBackend("dir"))
+
+
+@pytest.fixture
+def server_both(
+    template: dict[str, Any], tmp_path: Path, server_backend: ServerBackend
+) -> Iterator[dict[str, Any]]:
+    """``server`` on each server backend (``pg+s3``: the copy moved onto PostgreSQL and a
+    bucket with ``server migrate``), for the access checks whose code paths differ there."""
+    yield from _open_server(template, tmp_path, server_backend)
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -96,7 +116,8 @@ def test_a_route_added_without_a_policy_is_closed(server: dict[str, Any]) -> Non
 
 
 @pytest.mark.parametrize("who", ["anonymous", "read", "write", "admin"])
-def test_deny_by_default_every_route_by_role(server: dict[str, Any], who: str) -> None:
+def test_deny_by_default_every_route_by_role(server_both: dict[str, Any], who: str) -> None:
+    server = server_both
     client = server["app"].test_client()
     headers = {} if who == "anonymous" else _bearer(server["tokens"][who])
     for endpoint, method, rule in _routes(server["app"]):
@@ -121,7 +142,7 @@ def test_deny_by_default_every_route_by_role(server: dict[str, Any], who: str) -
 def _manifest_for(
     server: dict[str, Any], client_root: Path, run_id: str
 ) -> tuple[protocol.Manifest, dict[str, bytes]]:
-    builder = ManifestBuilder(StoreRoot(client_root))
+    builder = ManifestBuilder(StoreRoot(client_root, index_url=""))  # the client's own index
     local = builder.build(run_id, RunSyncState(None))
     builder.close()
     blobs = {}
@@ -141,7 +162,8 @@ def _push(client: Any, token: str, manifest: protocol.Manifest, blobs: dict[str,
     )
 
 
-def test_a_read_key_cannot_write_anything(server: dict[str, Any]) -> None:
+def test_a_read_key_cannot_write_anything(server_both: dict[str, Any]) -> None:
+    server = server_both
     client = server["app"].test_client()
     token = server["tokens"]["read"]
     for method, path in (
@@ -151,12 +173,13 @@ def test_a_read_key_cannot_write_anything(server: dict[str, Any]) -> None:
     ):
         reply = client.open(path, method=method, headers=_bearer(token), data=b"x")
         assert reply.status_code == 403 and reply.json["error"]["code"] == "forbidden"
-    assert os.listdir(server["root"] / "ingest" / "blobs") == []
+    assert server["backend"].blob_names(server["root"]) == set()
 
 
 def test_a_project_scoped_key_sees_and_writes_only_its_project(
-    server: dict[str, Any], tmp_path: Path
+    server_both: dict[str, Any], tmp_path: Path
 ) -> None:
+    server = server_both
     client = server["app"].test_client()
     read = _bearer(server["tokens"]["read_alpha"])
     alpha, beta = server["alpha"][0], server["beta"][0]
@@ -195,12 +218,14 @@ def test_a_project_scoped_key_sees_and_writes_only_its_project(
     assert reply.json["runs"][0]["code"] == "forbidden"
     lying = protocol.Manifest(manifest.run, "alpha", None)  # claims alpha; its run.json says beta
     reply = _push(client, write, lying, blobs)
-    assert reply.status_code == 403 and not (server["root"] / "runs" / run_id).exists()
+    assert reply.status_code == 403
+    assert run_id not in committed_runs(server["backend"], server["root"])
 
 
 def test_a_scoped_writer_cannot_overwrite_another_projects_run(
-    server: dict[str, Any], tmp_path: Path
+    server_both: dict[str, Any], tmp_path: Path
 ) -> None:
+    server = server_both
     client = server["app"].test_client()
     other = tmp_path / "client"
     [run_id] = log_runs(other, n=1, steps=20, project="beta")
@@ -213,12 +238,12 @@ def test_a_scoped_writer_cannot_overwrite_another_projects_run(
     manifest, blobs = _manifest_for(server, other, run_id)
     reply = _push(client, server["tokens"]["write_alpha"], manifest, blobs)
     assert reply.status_code == 403
-    assert (
-        json.loads((server["root"] / "runs" / run_id / "run.json").read_text())["project"] == "beta"
-    )
+    served = server["app"].extensions["localtrack"].reader.store.run(run_id)
+    assert json.loads(served.run_json.read_text())["project"] == "beta"
 
 
-def test_a_revoked_key_fails_on_the_next_request(server: dict[str, Any]) -> None:
+def test_a_revoked_key_fails_on_the_next_request(server_both: dict[str, Any]) -> None:
+    server = server_both
     client = server["app"].test_client()
     token = server["tokens"]["read"]
     assert client.get("/api/v1/projects", headers=_bearer(token)).status_code == 200
@@ -364,16 +389,13 @@ def test_chunked_uploads_are_size_limited_by_counting_bytes(tmp_path: Path) -> N
         proc.stop()
 
 
-@pytest.mark.parametrize("backend", ["directory", "postgresql"])
 def test_rate_limits_answer_429_with_retry_after(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, backend: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server_backend: ServerBackend
 ) -> None:
-    """Per key, in process memory (directory) or in PostgreSQL rows, where a second app on the
-    same database (a replica) finds the bucket the first one emptied."""
+    """Per key, in process memory (dir) or in PostgreSQL rows (pg+s3), where a second app on
+    the same database (a replica) finds the bucket the first one emptied."""
     monkeypatch.setenv("LOCALTRACK_RATE_LIMIT", "0.5")
     monkeypatch.setenv("LOCALTRACK_RATE_BURST", "3")
-    if backend == "postgresql":
-        monkeypatch.setenv("LOCALTRACK_INDEX_URL", request.getfixturevalue("pg_url"))
     root = tmp_path / "s"
     token = KeyStore(root).create("u", "read").token
     app = create_server_app(root, watch=False)
@@ -384,7 +406,7 @@ def test_rate_limits_answer_429_with_retry_after(
     assert reply.json["error"]["code"] == "rate_limited" and int(reply.headers["Retry-After"]) >= 1
     other = KeyStore(root).create("v", "read").token  # per key: another key is not limited
     assert client.get("/api/v1/projects", headers=_bearer(other)).status_code == 200
-    if backend == "postgresql":
+    if server_backend.shared:
         replica = create_server_app(root, watch=False)
         assert (
             replica.test_client().get("/api/v1/projects", headers=_bearer(token)).status_code == 429
@@ -393,8 +415,8 @@ def test_rate_limits_answer_429_with_retry_after(
     app.extensions["localtrack"].close()
 
 
-def test_failed_logins_are_rate_limited(server: dict[str, Any]) -> None:
-    client = server["app"].test_client()
+def test_failed_logins_are_rate_limited(server_both: dict[str, Any]) -> None:
+    client = server_both["app"].test_client()
     codes = {
         client.get("/api/v1/projects", headers=_bearer(f"lt_{i:012x}_{'b' * 43}")).status_code
         for i in range(30)
@@ -501,7 +523,8 @@ def test_state_changing_requests_on_a_session_need_the_csrf_token(server: dict[s
     assert client.post("/logout", data={"csrf_token": token}).status_code == 303
 
 
-def test_a_tampered_session_cookie_is_ignored(server: dict[str, Any]) -> None:
+def test_a_tampered_session_cookie_is_ignored(server_both: dict[str, Any]) -> None:
+    server = server_both
     client = server["app"].test_client()
     _login(client, server["tokens"]["read"])
     value = client.get_cookie(sessions.SESSION_COOKIE).value
@@ -528,7 +551,9 @@ def test_without_keys_only_loopback_clients_are_answered(tmp_path: Path) -> None
     app.extensions["localtrack"].close()
 
 
-def test_entity_namespaces_keep_same_named_projects_apart(tmp_path: Path) -> None:
+def test_entity_namespaces_keep_same_named_projects_apart(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
     import localtrack
 
     root = tmp_path / "ns-server"
@@ -539,6 +564,7 @@ def test_entity_namespaces_keep_same_named_projects_apart(tmp_path: Path) -> Non
         run.log({"loss": 1.0})
         run.finish()
         ids[entity] = run.id
+    server_backend.adopt(root)
     app = create_server_app(root, watch=False)
     try:
         store_keys = KeyStore(root)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from click.testing import CliRunner
 from localtrack.apikeys import KeyStore
 from localtrack.cli.sync import standalone
 
+from .backend_fixtures import ServerBackend
 from .conftest import PYTHON, REPO, child_env
 from .pg_fixtures import indexed_run_ids
 from .sync_fixtures import (
@@ -31,51 +31,34 @@ from .sync_fixtures import (
 pytestmark = pytest.mark.server
 
 
-BOTH_BACKENDS = pytest.mark.parametrize("live", ["directory", "postgresql"], indirect=True)
-
-
 @pytest.fixture
-def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """A server process on a new store: its index and keys in the store directory, or (with
-    ``BOTH_BACKENDS``, for the sync, commit and query paths) in a fresh PostgreSQL database
-    (``--index``; ``index_env`` gives other commands the same)."""
+def live(tmp_path: Path, server_backend: ServerBackend) -> Iterator[dict[str, Any]]:
+    """A server process on a new store, on each backend (``server_backend``): its index, keys,
+    blobs and runs in the store directory, or in a fresh PostgreSQL database and bucket
+    (``--index … --blobs …``; ``backend.env`` gives other server-side commands the same)."""
     server_root = tmp_path / "server"
-    index_env: dict[str, str] = {}
-    args: tuple[str, ...] = ()
-    if getattr(request, "param", "directory") == "postgresql":
-        url = request.getfixturevalue("pg_url")
-        index_env, args = {"LOCALTRACK_INDEX_URL": url}, ("--index", url)
-    keys = KeyStore(server_root, index_env.get("LOCALTRACK_INDEX_URL"))
+    keys = KeyStore(server_root, server_backend.index_url)
     tokens = {
         "admin": keys.create("root", "admin").token,
         "write": keys.create("ci", "write").token,
     }
-    proc = ServerProcess(server_root, args=args).start()
+    proc = ServerProcess(server_root, args=server_backend.server_args).start()
     try:
         yield {
             "proc": proc,
             "root": server_root,
             "tokens": tokens,
             "tmp": tmp_path,
-            "index_env": index_env,
+            "backend": server_backend,
         }
     finally:
         proc.stop()
-    if index_env:  # nothing fell back to an index.db in the directory
+    if server_backend.shared:  # nothing fell back to the directory: no index, keys or runs
         assert not (server_root / "index.db").exists()
         assert not (server_root / "server" / "keys.json").exists()
+        assert not any((server_root / "runs").glob("*/run.json"))
 
 
-def _files_state(root: Path) -> dict[str, tuple[int, int]]:
-    out = {}
-    for dirpath, _, names in os.walk(root / "runs"):
-        for name in names:
-            st = os.stat(os.path.join(dirpath, name))
-            out[os.path.join(dirpath, name)] = (st.st_size, st.st_mtime_ns)
-    return out
-
-
-@BOTH_BACKENDS
 def test_sync_to_a_real_server_then_a_second_sync_sends_nothing(live: dict[str, Any]) -> None:
     client = live["tmp"] / "cluster"
     ids = log_runs(client, n=3)
@@ -84,15 +67,17 @@ def test_sync_to_a_real_server_then_a_second_sync_sends_nothing(live: dict[str, 
     first = run_cli("sync", "--all", "--dir", str(client), "--to", url, env=env)
     assert first.returncode == 0, first.stderr
     assert "3 sent" in first.stdout
-    assert store_files(live["root"]) == store_files(client)
-    for run_id in ids:
-        assert metric_rows(live["root"], run_id) == metric_rows(client, run_id)
-    before = _files_state(live["root"])
+    backend: ServerBackend = live["backend"]
+    with backend.reader(live["root"]) as server:
+        assert store_files(server.store) == store_files(client)
+        for run_id in ids:
+            assert metric_rows(server, run_id) == metric_rows(client, run_id)
+    before = backend.snapshot(live["root"])
     second = run_cli("sync", "--all", "--dir", str(client), "--to", url, "--json", env=env)
     assert second.returncode == 0, second.stderr
     report = json.loads(second.stdout)
     assert report["blobs_sent"] == 0 and {r["outcome"] for r in report["runs"]} == {"current"}
-    assert _files_state(live["root"]) == before
+    assert backend.snapshot(live["root"]) == before
     status = run_cli("sync", "--status", "--dir", str(client), "--to", url, env=env)
     assert status.stdout.count("synced") == 3, status.stdout
     code, data = get_json(
@@ -101,8 +86,8 @@ def test_sync_to_a_real_server_then_a_second_sync_sends_nothing(live: dict[str, 
     assert code == 200 and data["total"] == 3
     code, _ = get_json(f"{url}/api/v1/projects/proj/runs")
     assert code == 401
-    if live["index_env"]:  # the commits were indexed in PostgreSQL
-        assert indexed_run_ids(live["index_env"]["LOCALTRACK_INDEX_URL"]) == sorted(ids)
+    if backend.shared:  # the commits were indexed in PostgreSQL
+        assert indexed_run_ids(backend.index_url) == sorted(ids)
 
 
 def test_login_checks_the_key_and_saves_it_privately_for_sync(live: dict[str, Any]) -> None:
@@ -123,7 +108,6 @@ def test_login_checks_the_key_and_saves_it_privately_for_sync(live: dict[str, An
     assert synced.returncode == 0 and "1 sent" in synced.stdout, synced.stderr
 
 
-@BOTH_BACKENDS
 def test_import_into_a_running_servers_directory(live: dict[str, Any]) -> None:
     client = live["tmp"] / "cluster"
     ids = log_runs(client, n=2)
@@ -132,7 +116,7 @@ def test_import_into_a_running_servers_directory(live: dict[str, Any]) -> None:
     exported = run_cli("export", "--all", "--dir", str(client), "-o", str(bundle), env=env)
     assert exported.returncode == 0, exported.stderr
     imported = run_cli(
-        "import", str(bundle), "--dir", str(live["root"]), env=dict(env, **live["index_env"])
+        "import", str(bundle), "--dir", str(live["root"]), env=dict(env, **live["backend"].env)
     )
     assert imported.returncode == 0 and "imported 2 of 2 runs" in imported.stdout, imported.stderr
     headers = {"Authorization": f"Bearer {live['tokens']['admin']}"}
@@ -153,7 +137,9 @@ def test_import_into_a_running_servers_directory(live: dict[str, Any]) -> None:
     assert json.loads(again.stdout)["blobs_sent"] == 0
 
 
-def test_the_server_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
+def test_the_server_refuses_a_public_address_without_keys(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
     out = subprocess.run(
         [
             PYTHON,
@@ -167,8 +153,9 @@ def test_the_server_refuses_a_public_address_without_keys(tmp_path: Path) -> Non
             "0.0.0.0",
             "--port",
             "0",
+            *server_backend.server_args,
         ],
-        env=child_env(),
+        env=child_env(**server_backend.env),
         cwd=str(REPO),
         capture_output=True,
         text=True,
@@ -179,7 +166,10 @@ def test_the_server_refuses_a_public_address_without_keys(tmp_path: Path) -> Non
     assert "keys create" in out.stderr
 
 
-def test_keys_commands_show_a_key_once_and_store_no_secret(tmp_path: Path) -> None:
+def test_keys_commands_show_a_key_once_and_store_no_secret(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
+    """On ``pg+s3`` the keys are rows of PostgreSQL (``LOCALTRACK_INDEX_URL``), not a file."""
     runner = CliRunner()
     root = str(tmp_path / "s")
     out = runner.invoke(
@@ -200,6 +190,7 @@ def test_keys_commands_show_a_key_once_and_store_no_secret(tmp_path: Path) -> No
         ["keys", "create", "--user", "x", "--role", "admin", "--project", "p", "--dir", root],
     )
     assert out.exit_code == 1 and "admin keys cover every project" in out.output
+    assert (tmp_path / "s" / "server" / "keys.json").exists() != server_backend.shared
 
 
 def test_init_online_logs_locally_and_pushes_to_a_real_server(live: dict[str, Any]) -> None:
@@ -214,7 +205,8 @@ def test_init_online_logs_locally_and_pushes_to_a_real_server(live: dict[str, An
         run.log({"loss": 1.0 / (step + 1)})
     run.finish()
     assert metric_rows(client, run.id)  # logged locally exactly as offline does
-    assert metric_rows(live["root"], run.id) == metric_rows(client, run.id)
+    with live["backend"].reader(live["root"]) as server:
+        assert metric_rows(server, run.id) == metric_rows(client, run.id)
     headers = {"Authorization": f"Bearer {live['tokens']['admin']}"}
     code, data = get_json(f"{live['proc'].url}/api/v1/runs/{run.id}", headers)
     assert code == 200 and data["run"]["state"] == "finished"

@@ -1,7 +1,8 @@
 """A sweep a real `localtrack server` hosts: agent processes with their own stores (as on other
 machines) claim trials over HTTP with a write key scoped to the project; one is killed -9 while
 training and its trial is re-queued; a key of another project sees no sweep; hyperband stops
-come from the server."""
+come from the server. On both server backends (``module_server_backend``: on ``pg+s3`` the
+server's sweeps are rows of PostgreSQL, read here with its URL)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from localtrack.apikeys import KeyStore
 from localtrack.errors import AuthError, RemoteError
 from localtrack.sweeps.controller import Sweep
 
+from .backend_fixtures import ServerBackend
 from .conftest import PYTHON, REPO
 from .store_fixtures import Child, child_env, write_script
 from .sync_fixtures import ServerProcess, get_json
@@ -58,17 +60,20 @@ GRID = {
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, dict]]:
+def served(
+    tmp_path_factory: pytest.TempPathFactory, module_server_backend: ServerBackend
+) -> Iterator[tuple[ServerProcess, dict]]:
     root = tmp_path_factory.mktemp("sweepserver") / "store"
     root.mkdir()
-    keys = KeyStore(root)
+    keys = KeyStore(root, module_server_backend.index_url)
     info = {
         "root": root,
+        "index_url": module_server_backend.index_url or None,
         "write": keys.create("agent", "write", project="sweeps").token,
         "other": keys.create("stranger", "write", project="elsewhere").token,
         "read": keys.create("viewer", "read").token,
     }
-    server = ServerProcess(root).start()
+    server = ServerProcess(root, env=module_server_backend.env).start()
     try:
         yield server, info
     finally:
@@ -111,7 +116,7 @@ def test_cli_creates_a_sweep_on_the_server_and_agents_claim_each_point_once(
     finally:
         for child in children:
             child.stop()
-    sweep = Sweep(info["root"], sweep_id)
+    sweep = Sweep(info["root"], sweep_id, info["index_url"])
     attempts = sweep.files.attempts()
     assert sorted(attempts) == list(range(12)), "every grid point claimed on the server, once"
     number = int(run_id.rsplit("-", 1)[1])
@@ -159,7 +164,7 @@ def test_pause_on_the_server_makes_remote_agents_wait_then_resume(
     (child,) = _agents(tmp_path, server.url, key, sweep_id, ["run"])
     try:
         child.expect("ready", timeout=60)
-        assert not Sweep(info["root"], sweep_id).files.attempts()
+        assert not Sweep(info["root"], sweep_id, info["index_url"]).files.attempts()
         set_remote_control(server.url, sweep_id, "running", key)
         done = json.loads(child.expect("done", timeout=240).split(" ", 1)[1])
     finally:
@@ -196,7 +201,7 @@ def test_sync_carries_a_local_sweep_with_its_state_and_refuses_a_bad_one(
     finally:
         client.close()
     assert report.sweeps == [sweep_id] and not report.failed
-    here = Sweep(info["root"], sweep_id)
+    here = Sweep(info["root"], sweep_id, info["index_url"])
     assert here.status()["state"] == "finished" and here.status()["best"]["value"] == 1.0
     assert {n: a[-1].result["state"] for n, a in here.files.attempts().items()} == {
         0: "finished",

@@ -1,5 +1,6 @@
 """`localtrack sync` end to end against an in-process server app (no sockets; see
-test_server.py for the same against a real server process)."""
+test_server.py for the same against a real server process), on both server backends
+(``server_backend``): what the server holds is read through the app's own reader."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ import pytest
 
 import localtrack
 from localtrack.store.reader import StoreReader
-from localtrack.sync.client import SyncClient, sync_status
+from localtrack.sync.client import RunSyncStatus, SyncClient, sync_status
 from localtrack.sync.remote import Remote
 from localtrack.sync.transport import Request, Response
 from webui.server.app import create_server_app
 
+from .backend_fixtures import ServerBackend, client_side, committed_runs
 from .sync_fixtures import AppTransport, fast_retry, log_runs, metric_rows, store_files
 
 
@@ -28,7 +30,7 @@ def server_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def app(server_root: Path) -> Any:
+def app(server_root: Path, server_backend: ServerBackend) -> Any:
     app = create_server_app(server_root, watch=False)
     yield app
     app.extensions["localtrack"].close()
@@ -36,18 +38,21 @@ def app(server_root: Path) -> Any:
 
 
 def _client(root: Path, app: Any, before: Any = None) -> tuple[SyncClient, AppTransport]:
+    """A sync client of the store at `root` (made as on another machine: ``client_side``)."""
     transport = AppTransport(app, before=before)
-    return SyncClient.for_store(root, Remote(transport, retry=fast_retry(4))), transport
+    with client_side():
+        return SyncClient.for_store(root, Remote(transport, retry=fast_retry(4))), transport
 
 
-def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    """(size, mtime_ns) of every file under the server's runs/ (to prove nothing was touched)."""
-    out = {}
-    for dirpath, _, names in os.walk(root / "runs"):
-        for name in names:
-            st = os.stat(os.path.join(dirpath, name))
-            out[os.path.join(dirpath, name)] = (st.st_size, st.st_mtime_ns)
-    return out
+def _status(root: Path, url: str, run_ids: list[str]) -> list[RunSyncStatus]:
+    with client_side():
+        return sync_status(root, url, run_ids)
+
+
+def _served(app: Any) -> StoreReader:
+    """The server's reader: its store as the UI and API read it, on either backend."""
+    reader: StoreReader = app.extensions["localtrack"].reader
+    return reader
 
 
 def _puts(transport: AppTransport) -> int:
@@ -55,25 +60,25 @@ def _puts(transport: AppTransport) -> int:
 
 
 def test_sync_copies_runs_byte_exact_and_a_second_sync_sends_nothing(
-    root: Path, server_root: Path, app: Any
+    root: Path, server_root: Path, app: Any, server_backend: ServerBackend
 ) -> None:
     ids = log_runs(root, n=3)
     client, transport = _client(root, app)
     report = client.sync(ids)
     assert [r.outcome for r in report.runs] == ["sent"] * 3 and not report.failed
-    assert store_files(server_root) == store_files(root)
+    server = _served(app)
+    assert store_files(server.store) == store_files(root)
     for run_id in ids:
-        assert metric_rows(server_root, run_id) == metric_rows(root, run_id)
-        assert (server_root / "runs" / run_id / "files" / "requirements.txt").read_bytes() == (
+        assert metric_rows(server, run_id) == metric_rows(root, run_id)
+        assert (server.store.run(run_id).dir / "files" / "requirements.txt").read_bytes() == (
             root / "runs" / run_id / "files" / "requirements.txt"
         ).read_bytes()
-    server = StoreReader(server_root)
     assert {r.id: r.state for r in server.runs("proj")} == dict.fromkeys(ids, "finished")
-    before, puts = _snapshot(server_root), _puts(transport)
+    before, puts = server_backend.snapshot(server_root), _puts(transport)
     again = client.sync(ids)
     assert [r.outcome for r in again.runs] == ["current"] * 3
     assert again.blobs_sent == 0 and _puts(transport) == puts
-    assert _snapshot(server_root) == before
+    assert server_backend.snapshot(server_root) == before
 
 
 def test_an_interrupted_sync_resumes_without_sending_blobs_twice(
@@ -101,7 +106,7 @@ def test_an_interrupted_sync_resumes_without_sending_blobs_twice(
     second = client.sync(ids)
     assert [r.outcome for r in second.runs] == ["sent", "sent"]
     assert _puts(transport) == 0  # the server kept the verified blobs until their commit
-    assert store_files(server_root) == store_files(root)
+    assert store_files(_served(app).store) == store_files(root)
 
 
 def test_a_live_run_syncs_its_sealed_part_now_and_the_rest_later(
@@ -120,21 +125,23 @@ def test_a_live_run_syncs_its_sealed_part_now_and_the_rest_later(
     client, _ = _client(root, app)
     [result] = client.sync([run.id]).runs
     assert result.outcome == "sent" and result.live and result.unsealed_bytes > 0
-    server = StoreReader(server_root)
+    server = _served(app)
     assert server.run(run.id).state == "running"
     assert server.history(run.id)["x"].to_pylist() == [float(s) for s in range(100)]
-    [status] = sync_status(root, "http://127.0.0.1", [run.id])
+    [status] = _status(root, "http://127.0.0.1", [run.id])
     assert status.status == "partial" and status.unsealed_bytes > 0
     run.finish()
     [result] = client.sync([run.id]).runs
     assert result.outcome == "sent" and not result.live
     assert server.run(run.id).state == "finished"
     assert server.history(run.id)["x"].to_pylist() == [float(s) for s in range(130)]
-    [status] = sync_status(root, "http://127.0.0.1", [run.id])
+    [status] = _status(root, "http://127.0.0.1", [run.id])
     assert status.status == "synced"
 
 
-def test_one_damaged_run_fails_alone_and_is_named(root: Path, server_root: Path, app: Any) -> None:
+def test_one_damaged_run_fails_alone_and_is_named(
+    root: Path, server_root: Path, app: Any, server_backend: ServerBackend
+) -> None:
     good, damaged, unreadable = log_runs(root, n=3)
     shard = sorted((root / "runs" / damaged / "metrics").iterdir())[0]
     data = bytearray(shard.read_bytes())
@@ -145,9 +152,9 @@ def test_one_damaged_run_fails_alone_and_is_named(root: Path, server_root: Path,
     report = client.sync([good, damaged, unreadable])
     assert [r.outcome for r in report.runs] == ["sent", "failed", "failed"]
     assert "damaged" in report.runs[1].message and "run.json" in report.runs[2].message
-    assert metric_rows(server_root, good) == metric_rows(root, good)
+    assert metric_rows(_served(app), good) == metric_rows(root, good)
     assert "2 failed, 1 sent" in report.summary()
-    assert not (server_root / "runs" / damaged).exists()
+    assert committed_runs(server_backend, server_root) == {good}
 
 
 def test_a_shard_compacted_away_mid_sync_sends_the_run_again_with_a_fresh_manifest(
@@ -167,10 +174,9 @@ def test_a_shard_compacted_away_mid_sync_sends_the_run_again_with_a_fresh_manife
     client, _ = _client(root, app, before=compact_after_negotiate)
     [result] = client.sync([run_id]).runs
     assert result.outcome == "sent", result.message
-    assert os.listdir(server_root / "runs" / run_id / "metrics") == [
-        "0000-000000001-000000003.parquet"
-    ]
-    assert metric_rows(server_root, run_id) == metric_rows(root, run_id)
+    server = _served(app)
+    assert os.listdir(server.store.run(run_id).metrics) == ["0000-000000001-000000003.parquet"]
+    assert metric_rows(server, run_id) == metric_rows(root, run_id)
 
 
 def test_media_and_run_files_travel_with_the_run(root: Path, server_root: Path, app: Any) -> None:
@@ -187,22 +193,23 @@ def test_media_and_run_files_travel_with_the_run(root: Path, server_root: Path, 
         for p in (root / "runs" / run.id).rglob("*")
         if p.is_file() and "media" in p.parts
     )
+    served = _served(app).store.run(run.id).dir
     remote = sorted(
-        p.relative_to(server_root / "runs").as_posix()
-        for p in (server_root / "runs" / run.id).rglob("*")
-        if p.is_file() and "media" in p.parts
+        f"{run.id}/{p.relative_to(served).as_posix()}"
+        for p in served.rglob("*")
+        if p.is_file() and "media" in p.relative_to(served).parts
     )
     assert local and local == remote
     for name in local:
-        assert (root / "runs" / name).read_bytes() == (server_root / "runs" / name).read_bytes()
+        assert (root / "runs" / name).read_bytes() == (served.parent / name).read_bytes()
 
 
 def test_status_says_never_partial_synced_and_dry_run_sends_nothing(
-    root: Path, server_root: Path, app: Any
+    root: Path, server_root: Path, app: Any, server_backend: ServerBackend
 ) -> None:
     a, b = log_runs(root, n=2)
     url = "http://127.0.0.1"
-    assert [s.status for s in sync_status(root, url, [a, b])] == ["never", "never"]
+    assert [s.status for s in _status(root, url, [a, b])] == ["never", "never"]
     client, transport = _client(root, app)
     plan = client.sync([a, b], dry_run=True)
     assert [r.outcome for r in plan.runs] == ["would-send"] * 2 and _puts(transport) == 0
@@ -211,13 +218,13 @@ def test_status_says_never_partial_synced_and_dry_run_sends_nothing(
         for p in (root / "runs" / a).rglob("*")
         if p.is_file() and p.name != "heartbeat"
     )
-    assert not (server_root / "runs" / a).exists()
+    assert committed_runs(server_backend, server_root) == set()
     client.sync([a])
-    assert [s.status for s in sync_status(root, url, [a, b])] == ["synced", "never"]
+    assert [s.status for s in _status(root, url, [a, b])] == ["synced", "never"]
     meta = json.loads((root / "runs" / a / "run.json").read_text())
     meta["notes"] = "edited after the sync"
     (root / "runs" / a / "run.json").write_text(json.dumps(meta))
-    [status] = sync_status(root, url, [a])
+    [status] = _status(root, url, [a])
     assert status.status == "partial" and status.pending_files == 1
 
 
@@ -241,4 +248,4 @@ def test_a_run_id_taken_by_another_run_fails_that_run_only(
     report = client2.sync([mine, theirs])
     assert [r.outcome for r in report.runs] == ["failed", "sent"]
     assert "another run" in report.runs[0].message
-    assert metric_rows(server_root, mine) == metric_rows(root, mine)
+    assert metric_rows(_served(app), mine) == metric_rows(root, mine)

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from localtrack.cli.sync import COMMANDS, standalone
 from webui.server.app import create_server_app
 
+from .backend_fixtures import ServerBackend
 from .sync_fixtures import ThreadServer, log_runs
 
 
@@ -22,7 +23,8 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ThreadServer]:
+def server(tmp_path: Path, server_backend: ServerBackend) -> Iterator[ThreadServer]:
+    """A server in a thread of this process, on each backend."""
     with ThreadServer(create_server_app(tmp_path / "server", watch=False)) as s:
         yield s
 

@@ -1,5 +1,6 @@
 """Background pushing: `sync --watch` and the online-mode pusher, against a waitress server in a
-thread of this process."""
+thread of this process, on both server backends (``server_backend``; what the server holds is
+read through the server app's own reader)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,7 @@ from localtrack.sync.remote import Remote
 from localtrack.sync.watch import watch
 from webui.server.app import create_server_app
 
+from .backend_fixtures import ServerBackend, client_side
 from .sync_fixtures import (
     AppTransport,
     ThreadServer,
@@ -35,9 +38,9 @@ FAST = localtrack.Settings(
 )
 
 
-def _server_has(server_root: Path, run_id: str, steps: int, state: str | None = None) -> bool:
+def _server_has(app: Any, run_id: str, steps: int, state: str | None = None) -> bool:
+    reader: StoreReader = app.extensions["localtrack"].reader
     try:
-        reader = StoreReader(server_root)
         info = reader.run(run_id)
         got = len(reader.history(run_id))
     except (localtrack.LocaltrackError, OSError):
@@ -45,11 +48,14 @@ def _server_has(server_root: Path, run_id: str, steps: int, state: str | None = 
     return got >= steps and (state is None or info.state == state)
 
 
-def test_watch_pushes_new_and_growing_runs_until_stopped(root: Path, tmp_path: Path) -> None:
+def test_watch_pushes_new_and_growing_runs_until_stopped(
+    root: Path, tmp_path: Path, server_backend: ServerBackend
+) -> None:
     server_root = tmp_path / "server"
     app = create_server_app(server_root, watch=False)
     [first] = log_runs(root, n=1, steps=50)
-    client = SyncClient.for_store(root, Remote(AppTransport(app), retry=fast_retry(3)))
+    with client_side():  # as on another machine
+        client = SyncClient.for_store(root, Remote(AppTransport(app), retry=fast_retry(3)))
     stop = threading.Event()
     reports = []
     thread = threading.Thread(
@@ -59,19 +65,20 @@ def test_watch_pushes_new_and_growing_runs_until_stopped(root: Path, tmp_path: P
     )
     thread.start()
     try:
-        assert wait_until(lambda: _server_has(server_root, first, 50, "finished"))
+        assert wait_until(lambda: _server_has(app, first, 50, "finished"))
         [second] = log_runs(root, n=1, steps=60)
-        assert wait_until(lambda: _server_has(server_root, second, 60, "finished"))
-        assert metric_rows(server_root, second) == metric_rows(root, second)
+        assert wait_until(lambda: _server_has(app, second, 60, "finished"))
+        assert metric_rows(app.extensions["localtrack"].reader, second) == metric_rows(root, second)
     finally:
         stop.set()
         thread.join(timeout=10)
         app.extensions["localtrack"].close()
+        app.extensions["localtrack_ingest"].close()
     assert not thread.is_alive() and all(not r.failed for r in reports)
 
 
 def test_online_pusher_streams_a_live_run_and_pushes_the_end_after_finish(
-    root: Path, tmp_path: Path
+    root: Path, tmp_path: Path, server_backend: ServerBackend
 ) -> None:
     server_root = tmp_path / "server"
     with ThreadServer(create_server_app(server_root, watch=False)) as server:
@@ -81,13 +88,14 @@ def test_online_pusher_streams_a_live_run_and_pushes_the_end_after_finish(
         for step in range(50):
             run.log({"loss": 1.0 / (step + 1)})
         run.flush()
-        assert wait_until(lambda: _server_has(server_root, run.id, 50, "running"))
+        assert wait_until(lambda: _server_has(server.app, run.id, 50, "running"))
         for step in range(50, 80):
             run.log({"loss": 1.0 / (step + 1)})
         run.finish()
         assert pusher.wait(timeout=30)
-        assert _server_has(server_root, run.id, 80, "finished")
-        assert metric_rows(server_root, run.id) == metric_rows(root, run.id)
+        assert _server_has(server.app, run.id, 80, "finished")
+        served = server.app.extensions["localtrack"].reader
+        assert metric_rows(served, run.id) == metric_rows(root, run.id)
 
 
 def test_a_dead_server_never_blocks_training_and_finish_says_what_is_left(

@@ -1,10 +1,11 @@
 """Sync under failure, against a real server process on 127.0.0.1: the client killed with -9 at
 random moments, the server killed and restarted mid-sync, and a proxy that resets, stalls, answers
-503/429 and flips bytes. Each time, syncing again converges to the client's exact data."""
+503/429 and flips bytes. Each time, syncing again converges to the client's exact data. On both
+server backends (``server_backend``); on ``pg+s3`` with fewer kills (the commit path is the same
+for every trial) and its blobs checked in the bucket."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import signal
@@ -19,6 +20,7 @@ from localtrack.sync.client import SyncClient, SyncReport
 from localtrack.sync.remote import Remote, RetryPolicy
 from localtrack.sync.transport import HTTPTransport
 
+from .backend_fixtures import ServerBackend, committed_runs
 from .conftest import PYTHON, REPO, child_env
 from .pg_fixtures import indexed_run_ids
 from .sync_fixtures import FaultPlan, FaultProxy, ServerProcess, log_runs, metric_rows, store_files
@@ -27,20 +29,22 @@ pytestmark = [pytest.mark.server, pytest.mark.crash, pytest.mark.slow]
 TRIALS = 20
 
 
-def _assert_converged(client: Path, server: Path) -> None:
+def _assert_converged(client: Path, root: Path, backend: ServerBackend) -> None:
     """The server holds exactly the client's runs: same files, same bytes, same rows, and no
     leftovers (covered shards, partial files, unfinished commits, blobs with a wrong hash)."""
-    assert store_files(server) == store_files(client)
-    for run_id in os.listdir(client / "runs"):
-        local = sorted(os.listdir(client / "runs" / run_id / "metrics"))
-        remote = sorted(os.listdir(server / "runs" / run_id / "metrics"))
-        assert remote == local, run_id
-        assert metric_rows(server, run_id) == metric_rows(client, run_id)
-    assert sorted(os.listdir(server / "runs")) == sorted(os.listdir(client / "runs"))
-    assert os.listdir(server / "ingest" / "journal") == []
-    for blob in (server / "ingest" / "blobs").iterdir():
-        assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name
-    partials = [p for p in (server / "runs").rglob(".*.tmp")]
+    with backend.reader(root) as server:
+        assert store_files(server.store) == store_files(client)
+        for run_id in os.listdir(client / "runs"):
+            local = sorted(os.listdir(client / "runs" / run_id / "metrics"))
+            remote = sorted(os.listdir(server.store.run(run_id).metrics))
+            assert remote == local, run_id
+            assert metric_rows(server, run_id) == metric_rows(client, run_id)
+    assert committed_runs(backend, root) == set(os.listdir(client / "runs"))
+    if not backend.shared:  # no leftover run directory either
+        assert sorted(os.listdir(root / "runs")) == sorted(os.listdir(client / "runs"))
+    assert os.listdir(root / "ingest" / "journal") == []
+    assert backend.misnamed_blobs(root) == []
+    partials = [p for p in (root / "runs").rglob(".*.tmp")]
     assert partials == []
 
 
@@ -54,14 +58,17 @@ def _sync_all(client: Path, url: str) -> SyncReport:
     return report
 
 
-def test_killing_the_client_at_random_moments_then_syncing_again_converges(tmp_path: Path) -> None:
+def test_killing_the_client_at_random_moments_then_syncing_again_converges(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
     rng = random.Random(4)
     client = tmp_path / "cluster"
     log_runs(client, n=4, steps=300)
     server = ServerProcess(tmp_path / "server").start()
+    kills_wanted = 5 if server_backend.shared else TRIALS
     try:
         kills, trial = 0, 0
-        while kills < TRIALS and trial < 3 * TRIALS:  # 20 kills that land mid-sync
+        while kills < kills_wanted and trial < 3 * kills_wanted:  # kills that land mid-sync
             trial += 1
             log_runs(client, n=1, steps=120, project=f"p{trial % 3}")
             proc = subprocess.Popen(
@@ -86,28 +93,26 @@ def test_killing_the_client_at_random_moments_then_syncing_again_converges(tmp_p
                 proc.send_signal(signal.SIGKILL)
                 kills += 1
             proc.wait(timeout=30)
-        assert kills >= TRIALS, f"only {kills} of {trial} kills landed before the sync finished"
+        assert kills >= kills_wanted, f"only {kills} of {trial} kills landed mid-sync"
         report = _sync_all(client, server.url)
         assert not report.failed, [r.message for r in report.failed]
-        _assert_converged(client, tmp_path / "server")
+        _assert_converged(client, tmp_path / "server", server_backend)
         assert _sync_all(client, server.url).blobs_sent == 0
     finally:
         server.stop()
 
 
-@pytest.mark.parametrize(("backend", "trials"), [("directory", TRIALS), ("postgresql", 3)])
 def test_restarting_the_server_mid_sync_converges(
-    request: pytest.FixtureRequest, tmp_path: Path, backend: str, trials: int
+    tmp_path: Path, server_backend: ServerBackend
 ) -> None:
-    """Killed with -9 and restarted mid-sync: with its index in the store directory, and (fewer
-    trials: the commit path is the same) with its index in PostgreSQL, which must end up
-    listing every run exactly once."""
+    """Killed with -9 and restarted mid-sync: with everything in the store directory, and
+    (fewer trials: the commit path is the same) with PostgreSQL and the bucket, where the index
+    must end up listing every run exactly once."""
     rng = random.Random(7)
     client = tmp_path / "cluster"
     log_runs(client, n=2, steps=300)
-    pg_url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
-    args = ("--index", pg_url) if pg_url else ()
-    server = ServerProcess(tmp_path / "server", args=args).start()
+    trials = 3 if server_backend.shared else TRIALS
+    server = ServerProcess(tmp_path / "server", args=server_backend.server_args).start()
     policy = RetryPolicy(attempts=80, base_s=0.05, cap_s=0.5, deadline_s=60)
     try:
         for _ in range(trials):
@@ -128,15 +133,17 @@ def test_restarting_the_server_mid_sync_converges(
             assert not thread.is_alive()
             remote.transport.close()
             assert reports and not reports[0].failed, [r.message for r in reports[0].failed]
-        _assert_converged(client, tmp_path / "server")
+        _assert_converged(client, tmp_path / "server", server_backend)
         assert _sync_all(client, server.url).blobs_sent == 0
-        if pg_url:
-            assert indexed_run_ids(pg_url) == sorted(os.listdir(client / "runs"))
+        if server_backend.shared:
+            assert indexed_run_ids(server_backend.index_url) == sorted(os.listdir(client / "runs"))
     finally:
         server.stop()
 
 
-def test_a_faulty_link_still_converges_and_keeps_no_damaged_blob(tmp_path: Path) -> None:
+def test_a_faulty_link_still_converges_and_keeps_no_damaged_blob(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
     client = tmp_path / "cluster"
     log_runs(client, n=4, steps=300)
     server = ServerProcess(tmp_path / "server").start()
@@ -165,7 +172,7 @@ def test_a_faulty_link_still_converges_and_keeps_no_damaged_blob(tmp_path: Path)
         assert not report.failed, [r.message for r in report.failed]
         assert set(proxy.injected) == {"reset", "stall", "503", "429", "flip"}, proxy.injected
         assert remote.stats.transit_errors, "no flipped byte reached the server's hash check"
-        _assert_converged(client, tmp_path / "server")
+        _assert_converged(client, tmp_path / "server", server_backend)
         assert sync.sync(run_ids).blobs_sent == 0
     finally:
         remote.transport.close()

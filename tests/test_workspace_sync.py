@@ -1,7 +1,9 @@
 """Saved workspace views travel with their project: ``localtrack sync`` puts them on a real
 server, a bundle carries them into another store, the receiving side checks them with the
 schema (a bad one is refused naming the field), and the newer copy wins. Also: the central
-server's view routes need the session's CSRF token when called on a browser session."""
+server's view routes need the session's CSRF token when called on a browser session. The
+server-side tests run on both server backends (``server_backend``: on ``pg+s3`` the server's
+views are rows of PostgreSQL, read here through ``workspaces.open_views`` with its URL)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from localtrack.sync.bundle_format import FORMAT, MAGIC, VERSION, FrameWriter
 from webui.server import sessions
 from webui.server.app import create_server_app
 
+from .backend_fixtures import ServerBackend, committed_runs
 from .sync_fixtures import ServerProcess, env_without_home, get_json, log_runs, run_cli
 
 STATE = {"smoothing": "ema", "amount": 0.8, "pinned": ["k1"], "panels": [], "runs": "all"}
@@ -30,7 +33,9 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_a_view_saved_locally_is_on_the_server_after_localtrack_sync(tmp_path: Path) -> None:
+def test_a_view_saved_locally_is_on_the_server_after_localtrack_sync(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
     local = tmp_path / "laptop"
     ids = log_runs(local, n=1, steps=20, project="vis")
     workspaces.save_view(local, "vis", "losses", STATE)
@@ -45,16 +50,17 @@ def test_a_view_saved_locally_is_on_the_server_after_localtrack_sync(tmp_path: P
         env = dict(env_without_home(tmp_path), LOCALTRACK_API_KEY=write)
         out = run_cli("sync", "--all", "--dir", str(local), "--to", proc.url, "--json", env=env)
         assert out.returncode == 0, out.stdout + out.stderr
-        assert (root / "runs" / ids[0] / "run.json").exists()
+        assert committed_runs(server_backend, root) == {ids[0]}
+        served = workspaces.open_views(root, server_backend.index_url)
         status, view = get_json(f"{proc.url}/api/v1/projects/vis/views/losses", _bearer(read))
         assert status == 200, view
         assert view["state"]["smoothing"] == "ema" and view["state"]["pinned"] == ["k1"]
         assert view["updated_at"] == workspaces.read_view(local, "vis", "losses")["updated_at"]
         status, listed = get_json(f"{proc.url}/api/v1/projects/vis/views", _bearer(read))
         assert listed["default"] == "losses" and [v["name"] for v in listed["views"]] == ["losses"]
-        assert not workspaces.list_views(root, "elsewhere")
+        assert not served.list_views("elsewhere")
         # a copy changed on the server afterwards is newer: a later sync leaves it alone
-        workspaces.save_view(root, "vis", "losses", dict(STATE, smoothing="gaussian"))
+        served.save_view("vis", "losses", dict(STATE, smoothing="gaussian"))
         out = run_cli("sync", "--all", "--dir", str(local), "--to", proc.url, "--json", env=env)
         assert out.returncode == 0, out.stdout + out.stderr
         _, view = get_json(f"{proc.url}/api/v1/projects/vis/views/losses", _bearer(read))
@@ -113,9 +119,13 @@ def _login(client: Any, token: str) -> None:
     assert reply.status_code == 303
 
 
-def test_view_writes_on_a_browser_session_need_its_csrf_token(tmp_path: Path) -> None:
+def test_view_writes_on_a_browser_session_need_its_csrf_token(
+    tmp_path: Path, server_backend: ServerBackend
+) -> None:
     root = tmp_path / "server"
     log_runs(root, n=1, steps=5, project="vis")
+    server_backend.adopt(root)
+    served = workspaces.open_views(root, server_backend.index_url)
     token = KeyStore(root).create("alice", "write", "vis").token
     app = create_server_app(root, watch=False)
     try:
@@ -123,7 +133,7 @@ def test_view_writes_on_a_browser_session_need_its_csrf_token(tmp_path: Path) ->
         _login(client, token)
         url = "/api/v1/projects/vis/views/mine"
         assert client.put(url, json={"state": STATE}).status_code == 403
-        assert not workspaces.list_views(root, "vis")
+        assert not served.list_views("vis")
         cfg = app.extensions["localtrack_auth"]
         session = cfg.sessions.read(client.get_cookie(sessions.SESSION_COOKIE).value)
         csrf = {"X-CSRF-Token": cfg.sessions.csrf_token(session)}
@@ -135,7 +145,7 @@ def test_view_writes_on_a_browser_session_need_its_csrf_token(tmp_path: Path) ->
         refused = client.delete(url)
         assert refused.status_code == 403 and refused.json["error"]["code"] == "csrf"
         assert client.delete(url, headers=csrf).status_code == 200
-        assert not workspaces.list_views(root, "vis")
+        assert not served.list_views("vis")
     finally:
         app.extensions["localtrack"].close()
         app.extensions["localtrack_ingest"].close()
