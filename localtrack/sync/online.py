@@ -65,9 +65,13 @@ class OnlinePusher:
         self._thread.start()
         return self
 
-    def push(self, deadline_s: float | None = None) -> bool:
-        """One sync of the run now; True if it is fully on the server. Never raises."""
-        with self._lock:
+    def push(self, deadline_s: float | None = None, wait_s: float = -1) -> bool:
+        """One sync of the run now; True if it is fully on the server. Never raises. With
+        `wait_s`, gives up after that long if an earlier push still waits for the server (a
+        server that accepts but never answers must not hold up ``finish()`` past its bound)."""
+        if not self._lock.acquire(timeout=wait_s):
+            return self._failed("an earlier push is still waiting for the server to answer")
+        try:
             self.client.remote.retry.deadline_s = deadline_s
             try:
                 [result] = self.client.sync([self.run_id]).runs
@@ -82,6 +86,8 @@ class OnlinePusher:
                 self._warned = False
             self.last_error = None
             return True
+        finally:
+            self._lock.release()
 
     def _failed(self, message: str) -> bool:
         self.last_error = message
@@ -127,7 +133,7 @@ class OnlinePusher:
                     pass
                 time.sleep(0.05)
             left = max(0.5, deadline - time.monotonic())
-            if not self.push(deadline_s=left):
+            if not self.push(deadline_s=left, wait_s=left):
                 log.warning(
                     "run %s: not everything reached %s within %.0f s (%s); "
                     "`localtrack sync %s` sends the rest",
