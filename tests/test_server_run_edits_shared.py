@@ -18,10 +18,16 @@ import pytest
 
 import localtrack
 from localtrack.apikeys import KeyStore
+from localtrack.errors import StoreError
+from localtrack.store.ingest.importer import Ingest
+from localtrack.store.root import StoreRoot
+from localtrack.store.runedit import edit_run
 
+from .s3_fixtures import use_new_bucket
 from .sync_fixtures import ServerProcess, env_without_home, log_runs, run_cli, wait_until
 from .test_server_replicas import _key
 from .test_server_shared_nothing import get_json
+from .test_sync_importer import _manifest
 
 pytestmark = pytest.mark.server
 
@@ -159,3 +165,34 @@ def test_an_edit_through_one_replica_is_read_through_the_other(
     finally:
         a.stop()
         b.stop()
+
+
+def test_a_run_still_being_written_is_refused_as_on_a_directory(
+    tmp_path: Path, pg_url: str, moto_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live run synced into the bucket has no writer lock on the server: its heartbeat says
+    it is live, and the edit is refused with the directory backend's message."""
+    client = tmp_path / "client"
+    quiet = localtrack.Settings(system_metrics=False, console=False, save_code=False)
+    live = localtrack.init(project="proj", dir=client, settings=quiet)
+    try:
+        live.log({"x": 1.0})
+        live.flush()
+        manifest, data = _manifest(client, live.id)
+        blobs = use_new_bucket(monkeypatch, moto_port)
+        area = Ingest(tmp_path / "a", blobs_url=blobs, index_url=pg_url).create()
+        for sha, payload in data.items():
+            area.receive(sha, [payload], 1 << 30)
+        area.commit(manifest)
+        shared = StoreRoot(area.paths.root)
+        shared.remote = area.shared.remote  # type: ignore[union-attr]
+        with pytest.raises(StoreError) as there:
+            edit_run(shared, live.id, {"notes": "x"})
+        with pytest.raises(StoreError) as here:
+            edit_run(StoreRoot(client), live.id, {"notes": "x"})
+        assert "still being written by a live process" in str(there.value)
+        assert str(there.value) == str(here.value)
+        assert json.loads(shared.run(live.id).run_json.read_text()).get("notes") is None
+        area.close()
+    finally:
+        live.finish()
