@@ -14,6 +14,11 @@ the bucket (docs/deploy.md). A commit of a run is one transaction that
 A failure anywhere rolls the transaction back: nothing is half-committed, and the view made in
 the cache is only a cache entry nobody asks for. No journal, undo copies or lock files are needed
 on this path.
+
+An edit of a run on the server (``edit``, ``PATCH /api/v1/runs/<id>``) is a commit too: a new
+run.json blob, its ``run_files`` row and the index rows, in one transaction under the same lock.
+The run.json the client sent is kept beside it (``run_commits.synced_run_json_*``): ``record``
+answers with it, as the directory's commit record does, so the next sync plans as it would there.
 """
 
 from __future__ import annotations
