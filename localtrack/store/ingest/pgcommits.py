@@ -155,7 +155,15 @@ class SharedRuns:
             files, heartbeat_at = dict(stored.get("files") or {}), stored.get("heartbeat_at")
             if "run.json" not in files:
                 raise RunNotFoundError(f"no run {run_id!r} in the shared store")
-            paths = self._whole(run_id, files, heartbeat_at)
+            try:
+                paths = self._whole(run_id, files, heartbeat_at)
+            except MissingBlobsError as exc:
+                raise MissingBlobsError(
+                    f"run {run_id} cannot be edited: {len(exc.missing)} of its blobs are missing in "
+                    f"{self.ingest.blob_store.location} (`localtrack server check` names them; "
+                    "`--repair` or a sync of the run from its client puts them back)",
+                    exc.missing,
+                ) from None
             data = run_json_bytes(change(load(paths.run_json), paths))
             sha256 = hashlib.sha256(data).hexdigest()
             self.ingest.receive(sha256, [data], len(data))
