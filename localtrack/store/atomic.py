@@ -89,8 +89,13 @@ def write_json_atomic(
 ) -> None:
     """Publish `value` as pretty JSON at `path` atomically and durably (`unique`, `mode`: see
     publishing)."""
+    write_bytes_atomic(path, json_bytes(value), unique, mode)
+
+
+def json_bytes(value: Any) -> bytes:
+    """`value` as the pretty JSON ``write_json_atomic`` publishes."""
     text = json.dumps(value, indent=1, sort_keys=True, allow_nan=True, default=str)
-    write_bytes_atomic(path, text.encode("utf-8") + b"\n", unique, mode)
+    return text.encode("utf-8") + b"\n"
 
 
 def read_json(path: Path) -> Any:

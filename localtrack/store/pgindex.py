@@ -312,14 +312,24 @@ class PgIndex:
         self._execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [RUN_LOCK_CLASS, run_id])
 
     def write_run_record(
-        self, run_id: str, files: Mapping[str, Mapping[str, Any]], heartbeat_at: float | None
+        self,
+        run_id: str,
+        files: Mapping[str, Mapping[str, Any]],
+        heartbeat_at: float | None,
+        synced_run_json: Mapping[str, Any] | None = None,
     ) -> None:
-        """Make `run_id`'s committed files exactly `files` ({name: {"sha256", "bytes"}})."""
+        """Make `run_id`'s committed files exactly `files` ({name: {"sha256", "bytes"}});
+        `synced_run_json`: the run.json its client sent, when an edit on the server replaced it
+        (``files["run.json"]`` is then the edited one)."""
+        synced = synced_run_json or {}
         self._execute(
-            "INSERT INTO run_commits (run_id, heartbeat_at, committed_at) VALUES (%s, %s, %s) "
+            "INSERT INTO run_commits (run_id, heartbeat_at, committed_at, "
+            "synced_run_json_sha256, synced_run_json_bytes) VALUES (%s, %s, %s, %s, %s) "
             "ON CONFLICT (run_id) DO UPDATE SET heartbeat_at=excluded.heartbeat_at, "
-            "committed_at=excluded.committed_at",
-            [run_id, heartbeat_at, time.time()],
+            "committed_at=excluded.committed_at, "
+            "synced_run_json_sha256=excluded.synced_run_json_sha256, "
+            "synced_run_json_bytes=excluded.synced_run_json_bytes",
+            [run_id, heartbeat_at, time.time(), synced.get("sha256"), synced.get("bytes")],
         )
         self._execute("DELETE FROM run_files WHERE run_id=%s", [run_id])
         self._executemany(
@@ -343,7 +353,10 @@ class PgIndex:
             [run_id],
         )
         files = {r["name"]: {"sha256": r["sha256"], "bytes": int(r["bytes"])} for r in rows}
-        return dict(head[0], files=files)
+        record = dict(head[0], files=files)
+        sha, size = record.pop("synced_run_json_sha256"), record.pop("synced_run_json_bytes")
+        record["synced_run_json"] = None if sha is None else {"sha256": sha, "bytes": int(size)}
+        return record
 
     def committed_run_ids(self) -> list[str]:
         """Every run with a commit recorded here, sorted."""

@@ -216,4 +216,12 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX alert_events_seq ON alert_events (project, seq);
         """,
     ),
+    (
+        12,
+        "run_json_synced",
+        """
+        ALTER TABLE run_commits ADD COLUMN synced_run_json_sha256 text;
+        ALTER TABLE run_commits ADD COLUMN synced_run_json_bytes bigint;
+        """,
+    ),
 )

@@ -26,6 +26,7 @@ from .runview import RunView
 LOOKUP_TTL_S = 1.0  # how long one answer of PostgreSQL about a run's version is reused
 
 RecordOf = Callable[[str], "dict[str, Any] | None"]
+ChangeRunJson = Callable[["dict[str, Any]", RunPaths], "dict[str, Any]"]
 
 
 class RemoteRuns:
@@ -37,10 +38,12 @@ class RemoteRuns:
         run_ids: Callable[[], list[str]],
         cache: RunCache,
         delete: Callable[[str], None] | None = None,
+        edit: Callable[[str, ChangeRunJson], None] | None = None,
     ):
         self._record_of = record_of  # run_id -> {"files", "heartbeat_at", …} or None
         self._run_ids = run_ids
         self._delete = delete
+        self._edit = edit
         self.cache = cache
         self._seen: dict[str, tuple[float, RunView]] = {}
         self._lock = threading.Lock()
@@ -76,6 +79,14 @@ class RemoteRuns:
         if self._delete is None:
             raise UsageError("runs cannot be deleted through this reader")
         self._delete(run_id)
+        self.forget(run_id)
+
+    def edit_run(self, run_id: str, change: ChangeRunJson) -> None:
+        """Replace the run's run.json with ``change(run.json, run paths)`` for every replica
+        (a new blob, its ``run_files`` row and index rows, in one transaction)."""
+        if self._edit is None:
+            raise UsageError("runs cannot be edited through this reader")
+        self._edit(run_id, change)
         self.forget(run_id)
 
     def forget(self, run_id: str) -> None:

@@ -10,6 +10,11 @@ A delete drops the index rows first (a crash then leaves a run that is still who
 by the next scan), renames the directory aside to a dot-name no reader lists, and removes it.
 Both hold the run's writer lock and its commit lock, and refuse a run that a live process is
 still writing (its writer would overwrite the edit with its own copy of run.json).
+
+On a shared-nothing server (``--index`` + ``--blobs``, docs/deploy.md) a run lives in
+PostgreSQL and the bucket: ``store.remote.edit_run`` applies the same ``edited_run_json`` in one
+PostgreSQL transaction under the run's advisory lock (``ingest/pgcommits.py``), and refuses a run
+whose synced heartbeat says its writer is still live, with the same message.
 """
 
 from __future__ import annotations
@@ -25,14 +30,15 @@ from typing import Any
 from ..errors import DocumentError, RunNotFoundError, StoreError, UsageError
 from .atomic import fsync_dir
 from .indexbackend import INDEX_ERRORS
+from .layout import RunPaths
 from .recovery import index_run, scan_run
 from .root import StoreRoot
 from .runlock import WriterLock, run_lock
-from .runmeta import compute_summary, load, save
+from .runmeta import compute_summary, effective_state, heartbeat_time, load, save
 from .runschema import check_run_json
 from .runstats import scan_stats
 
-__all__ = ["EDITABLE", "delete_run", "edit_run"]
+__all__ = ["EDITABLE", "delete_run", "edit_run", "edited_run_json", "refuse_live"]
 
 EDITABLE = ("name", "notes", "tags", "group", "job_type", "config", "summary")
 _INGEST_LOCKS = ("ingest", "locks")
@@ -43,10 +49,7 @@ def _held(store: StoreRoot, run_id: str) -> Iterator[None]:
     """The run's writer lock and commit lock, or StoreError when a live process writes it."""
     writer = WriterLock(store.root, run_id)
     if not writer.acquire():
-        raise StoreError(
-            f"run {run_id} is still being written by a live process; edit it after it finishes "
-            "(or change it from the training script: run.tags, run.notes, run.summary)"
-        )
+        raise _live(run_id)
     try:
         with run_lock(store.root.joinpath(*_INGEST_LOCKS), run_id):
             yield
@@ -54,14 +57,18 @@ def _held(store: StoreRoot, run_id: str) -> Iterator[None]:
         writer.release()
 
 
-def _refuse_shared(store: StoreRoot, run_id: str) -> None:
-    """UsageError for a run a shared-nothing server reads from the object store: such runs
-    cannot be edited yet (docs/deploy.md)."""
-    if store.remote is not None and store.remote.view(run_id) is not None:
-        raise UsageError(
-            f"run {run_id} lives in the object store (a server with --index and --blobs): it "
-            "cannot be edited through the server yet; change it where it was logged and sync again"
-        )
+def _live(run_id: str) -> StoreError:
+    return StoreError(
+        f"run {run_id} is still being written by a live process; edit it after it finishes "
+        "(or change it from the training script: run.tags, run.notes, run.summary)"
+    )
+
+
+def refuse_live(run_id: str, meta: Mapping[str, Any], paths: RunPaths) -> None:
+    """StoreError when run.json and the synced heartbeat say the run's writer is still live
+    (a run in the object store has no writer lock on this machine: its heartbeat is the sign)."""
+    if effective_state(meta, heartbeat_time(paths.heartbeat)) == "running":
+        raise _live(run_id)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -72,15 +79,48 @@ def _same(a: Any, b: Any) -> bool:
     )
 
 
-def _summary_fields(store: StoreRoot, run_id: str, meta: Mapping[str, Any], wanted: Any) -> dict:
+def _summary_fields(paths: RunPaths, meta: Mapping[str, Any], wanted: Any) -> dict:
     """The overrides and deletions that make the run's summary read `wanted`."""
     if not isinstance(wanted, Mapping):
         raise UsageError(f"summary must be a mapping, not {type(wanted).__name__}")
     base_meta = {k: v for k, v in meta.items() if k not in ("summary_overrides", "summary_deleted")}
-    base = compute_summary(base_meta, scan_stats(store.run(run_id)).stats)
+    base = compute_summary(base_meta, scan_stats(paths).stats)
     overrides = {str(k): v for k, v in wanted.items() if k not in base or not _same(base[k], v)}
     deleted = sorted(k for k in base if k not in wanted)
     return {"summary_overrides": overrides or None, "summary_deleted": deleted or None}
+
+
+def _checked(run_id: str, name: str, value: Any, kind: type) -> Any:
+    """`value` when it is a `kind` (tags: a list, tuple too; config: a mapping)."""
+    if isinstance(value, kind) or (kind is list and isinstance(value, tuple)):
+        return value
+    what = "a list of strings" if kind is list else "a mapping of names to values"
+    raise UsageError(
+        f"cannot update run {run_id}: {name} must be {what}, not {type(value).__name__}"
+    )
+
+
+def edited_run_json(
+    run_id: str, meta: Mapping[str, Any], changes: Mapping[str, Any], paths: RunPaths
+) -> dict[str, Any]:
+    """`meta` (a run's run.json) with `changes` applied and checked against ``runschema``;
+    UsageError naming the field otherwise. `paths`: the run, for the summary computed from
+    its metrics (a summary edit is kept as overrides over it)."""
+    new = dict(meta)
+    for name, value in changes.items():
+        if name == "summary":
+            new.update(_summary_fields(paths, meta, value))
+        elif name == "tags":
+            new["tags"] = None if value is None else list(_checked(run_id, name, value, list))
+        elif name == "config":
+            new["config"] = None if value is None else dict(_checked(run_id, name, value, Mapping))
+        else:
+            new[name] = value
+    try:
+        check_run_json(new, f"run {run_id}")
+    except DocumentError as exc:
+        raise UsageError(f"cannot update run {run_id}: {exc}") from None
+    return new
 
 
 def edit_run(store: StoreRoot, run_id: str, changes: Mapping[str, Any]) -> None:
@@ -88,27 +128,19 @@ def edit_run(store: StoreRoot, run_id: str, changes: Mapping[str, Any]) -> None:
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown:
         raise UsageError(f"cannot change {', '.join(unknown)}; editable: {', '.join(EDITABLE)}")
-    _refuse_shared(store, run_id)
+    if store.remote is not None and store.remote.view(run_id) is not None:
+
+        def change(meta: dict[str, Any], paths: RunPaths) -> dict[str, Any]:
+            refuse_live(run_id, meta, paths)
+            return edited_run_json(run_id, meta, changes, paths)
+
+        store.remote.edit_run(run_id, change)
+        return
     paths = store.run(run_id)
     with _held(store, run_id):
         if not paths.run_json.is_file():
             raise RunNotFoundError(f"no run {run_id!r} in {store.root}")
-        meta = load(paths.run_json)
-        new = dict(meta)
-        for name, value in changes.items():
-            if name == "summary":
-                new.update(_summary_fields(store, run_id, meta, value))
-            elif name == "tags":
-                new["tags"] = list(value) if value is not None else None
-            elif name == "config":
-                new["config"] = dict(value) if value is not None else None
-            else:
-                new[name] = value
-        try:
-            check_run_json(new, f"run {run_id}")
-        except DocumentError as exc:
-            raise UsageError(f"cannot update run {run_id}: {exc}") from None
-        save(paths.run_json, new)
+        save(paths.run_json, edited_run_json(run_id, load(paths.run_json), changes, paths))
         _reindex(store, run_id)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import CorruptDataError, DocumentError
 from ..settings import default, resolve
-from .atomic import read_json, write_json_atomic
+from .atomic import json_bytes, read_json, write_json_atomic
 from .index import encode_json
 from .keystats import KeyStats
 from .layout import FORMAT_VERSION
@@ -53,6 +53,11 @@ def load(path: Path) -> dict[str, Any]:
 
 def save(path: Path, meta: Mapping[str, Any]) -> None:
     write_json_atomic(path, dict(meta, format_version=FORMAT_VERSION))
+
+
+def run_json_bytes(meta: Mapping[str, Any]) -> bytes:
+    """The bytes ``save`` writes for `meta` (a run.json kept as a blob elsewhere)."""
+    return json_bytes(dict(meta, format_version=FORMAT_VERSION))
 
 
 def pid_alive(pid: int) -> bool:

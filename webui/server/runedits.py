@@ -3,7 +3,8 @@
 
 ``PATCH /api/v1/runs/<id>`` needs a write key, ``DELETE`` an admin key (route registry); both
 go through ``localtrack.store.runedit``, which checks the new run.json against its schema,
-replaces it atomically and refreshes the index row.
+replaces it atomically and refreshes the index row (on a shared-nothing server: a new run.json
+blob and its rows, in one PostgreSQL transaction, ``store/ingest/pgcommits.py``).
 """
 
 from __future__ import annotations
