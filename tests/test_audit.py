@@ -107,12 +107,10 @@ def served(
         yield from _serve(
             tmp_path_factory.mktemp("audit"),
             module_server_backend.index_url,
-            edits=not module_server_backend.shared,
         )
 
 
-def _serve(tmp: Path, index_url: str, edits: bool) -> Iterator[dict[str, Any]]:
-    """`edits`: whether the server edits runs (a pg+s3 server refuses, docs/deploy.md)."""
+def _serve(tmp: Path, index_url: str) -> Iterator[dict[str, Any]]:
     root, client = tmp / "server", tmp / "cluster"
     root.mkdir()
     tokens = {
@@ -143,9 +141,7 @@ def _serve(tmp: Path, index_url: str, edits: bool) -> Iterator[dict[str, Any]]:
         status, _, body = _request(
             f"{srv.url}/api/v1/runs/{ids[0]}", "PATCH", tokens["write"], {"notes": "checked"}
         )
-        assert status == (200 if edits else 400), body
-        if not edits:  # not built yet on that path: the answer says so and what to do
-            assert b"cannot be edited through the server yet" in body
+        assert status == 200, body
         status, _, _ = _request(f"{srv.url}/api/v1/runs/{ids[1]}", "DELETE", tokens["admin"])
         assert status == 200
         assert _login(srv.url, "lt_000000000000_" + "x" * 43) == 401
@@ -160,7 +156,6 @@ def _serve(tmp: Path, index_url: str, edits: bool) -> Iterator[dict[str, Any]]:
             "bundle": bundle_ids,
             "artifact_run": artifact_run,
             "index_url": index_url,
-            "edits": edits,
         }
     app.extensions["localtrack_ingest"].close()
 
@@ -199,15 +194,12 @@ def test_every_action_is_recorded_with_user_key_time_and_source(served: dict[str
         ("p/ds:raw", None, 0),
         ("p/ds:raw", 0, 1),
     ]
-    if served["edits"]:
-        [edit] = by_action["run.edit"]
-        assert (edit["target"], edit["user"], edit["detail"]["fields"]) == (
-            served["ids"][0],
-            "ci",
-            ["notes"],
-        )
-    else:  # a refused edit changed nothing and is not recorded as one
-        assert "run.edit" not in by_action
+    [edit] = by_action["run.edit"]
+    assert (edit["target"], edit["user"], edit["detail"]["fields"]) == (
+        served["ids"][0],
+        "ci",
+        ["notes"],
+    )
     [delete] = by_action["run.delete"]
     assert (delete["target"], delete["user"], delete["key_id"]) == (
         served["ids"][1],
@@ -267,7 +259,7 @@ def test_only_admins_read_it_and_the_nav_links_it_for_them(served: dict[str, Any
     assert status == 200
     assert b'id="nav-audit" href="/admin/audit"' in page
     rows = re.findall(rb'<tr data-id="\d+" data-action="([a-z.]+)"', page)
-    assert sorted(rows) == [b"run.delete", b"run.edit"][: 2 if served["edits"] else 1]
+    assert sorted(rows) == [b"run.delete", b"run.edit"]
     assert served["ids"][1].encode() in page
 
 
