@@ -20,7 +20,11 @@ write a client store as a directory) and, where it logs artifacts or reads with 
 Where a test looked at the server's directory (``runs/``, ``ingest/blobs``), it reads what the
 server reads instead: ``reader(root)`` is a reader of the server's store as a server process
 opens it (the runs of a ``pg+s3`` server are rows of PostgreSQL and objects in the bucket, read
-through a local cache), and ``blob_names()`` lists the blobs wherever they are kept.
+through a local cache), and ``blob_names()`` lists the blobs wherever they are kept. Its
+artifact collections are read the same way: ``artifacts(root)`` is the server's catalog (the
+directory's ``ArtifactRepository``, or on ``pg+s3`` ``SharedArtifacts``: documents in
+PostgreSQL, blobs through the bucket) and ``artifact_documents(root)`` the documents that carry
+them, as a client's ``collection_document`` writes them.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ from typing import Any
 
 import pytest
 
+from localtrack.store.artifacts.pgcatalog import SharedArtifacts
+from localtrack.store.artifacts.repository import ArtifactRepository
+from localtrack.store.ingest.artifacts import collection_document
 from localtrack.store.ingest.importer import Ingest
 from localtrack.store.reader import StoreReader
 
@@ -79,6 +86,46 @@ class ServerBackend:
         finally:
             if area is not None:
                 area.close()
+
+    @contextlib.contextmanager
+    def artifacts(self, root: Path) -> Iterator[ArtifactRepository | SharedArtifacts]:
+        """The artifact collections of the server store at `root`, opened as the server opens
+        them: its directory's repository, or PostgreSQL's documents with blobs in the bucket."""
+        if not self.shared:
+            yield ArtifactRepository(root)
+            return
+        with pytest.MonkeyPatch.context() as env:
+            for key, value in self.env.items():
+                env.setenv(key, value)
+            area = Ingest(root, blobs_url=self.blobs, index_url=self.index_url)
+            try:
+                shared = SharedArtifacts.open(area)
+                assert shared is not None
+                yield shared
+            finally:
+                area.close()
+
+    def artifact_documents(self, root: Path) -> dict[str, dict[str, Any]]:
+        """{"namespace/name": the document that carries it} of every collection on the server."""
+        with self.artifacts(root) as source:
+            return artifact_documents(source)
+
+    def damage_blob(self, root: Path, sha256: str) -> None:
+        """Overwrite the stored bytes of blob `sha256` with as many others (a disk or object
+        store that rots): in the directory's pack, or the bucket's object."""
+        if not self.shared:
+            blobs = ArtifactRepository(root).blobs
+            pack, offset, size = blobs.index.find(sha256)
+            (blobs.paths.packs / pack).chmod(0o644)
+            with open(blobs.paths.packs / pack, "r+b") as f:
+                f.seek(offset)
+                f.write(b"x" * size)
+            return
+        bucket = self.blobs.removeprefix("s3://").partition("/")[0]
+        client: Any = s3_client(self.moto_port)
+        (key,) = [k for k in self._objects() if k.rsplit("/", 1)[-1] == sha256]
+        size = len(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        client.put_object(Bucket=bucket, Key=key, Body=b"x" * size)
 
     def adopt(self, root: Path) -> None:
         """Make the runs, keys, sweeps and views a test wrote straight into the server's
@@ -136,6 +183,20 @@ class ServerBackend:
         client: Any = s3_client(self.moto_port)
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         return {o["Key"]: o["LastModified"] for page in pages for o in page.get("Contents", [])}
+
+
+def artifact_documents(source: ArtifactRepository | SharedArtifacts) -> dict[str, dict[str, Any]]:
+    """{"namespace/name": the document that carries it} of every collection of `source`."""
+    if isinstance(source, ArtifactRepository):
+        return {
+            f"{namespace}/{name}": collection_document(source, namespace, name)
+            for namespace, name in source.collections()
+        }
+    out = {}
+    for doc in source.documents():
+        namespace = f"{doc['entity']}/{doc['project']}" if doc["entity"] else doc["project"]
+        out[f"{namespace}/{doc['name']}"] = doc
+    return out
 
 
 @contextlib.contextmanager

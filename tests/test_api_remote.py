@@ -16,7 +16,6 @@ import pytest
 import localtrack
 from localtrack.apikeys import KeyStore
 from localtrack.errors import AuthError, DigestMismatchError, RunNotFoundError, UsageError
-from localtrack.store.artifacts.repository import ArtifactRepository
 
 from .backend_fixtures import ServerBackend
 from .sync_fixtures import ServerProcess
@@ -224,15 +223,24 @@ def test_remote_artifacts_as_locally(served: tuple[ServerProcess, dict], tmp_pat
     with pytest.raises(UsageError, match="read-only"):
         best.save()
     assert local.artifact("arts/ds:best").aliases == ["latest", "best"]
-    v0 = local.artifact("arts/ds:v0")
-    server_blobs = ArtifactRepository(info["root"]).blobs
-    pack, offset, size = server_blobs.index.find(v0.get_entry("a.txt").sha256)
-    (server_blobs.paths.packs / pack).chmod(0o644)
-    with open(server_blobs.paths.packs / pack, "r+b") as f:  # the server hands out what its
-        f.seek(offset)  # disk holds
-        f.write(b"x" * size)
-    with pytest.raises(DigestMismatchError, match=r"a\.txt"):
-        remote.artifact("arts/ds:v0").download(tmp_path / "tampered")
+    backend, v0 = info["backend"], local.artifact("arts/ds:v0")
+    backend.damage_blob(info["root"], v0.get_entry("a.txt").sha256)
+    if not backend.shared:  # the server hands out what its disk holds: the client's check stops it
+        with pytest.raises(DigestMismatchError, match=r"a\.txt"):
+            remote.artifact("arts/ds:v0").download(tmp_path / "tampered")
+        assert not (tmp_path / "tampered" / "a.txt").exists()
+        return
+    # pg+s3: the replica that read the blob serves its hash-checked copy; one that never read it
+    # checks the bucket's bytes on the way into its cache and refuses them, naming the file
+    kept = Path(remote.artifact("arts/ds:v0").download(tmp_path / "kept"))
+    assert (kept / "a.txt").read_text() == "alpha"
+    replica = ServerProcess(tmp_path / "replica", env=backend.env).start()
+    try:
+        fresh = localtrack.Api(base_url=replica.url, api_key=info["read"])
+        with pytest.raises(RunNotFoundError, match=r"a\.txt: .* damaged"):
+            fresh.artifact("arts/ds:v0").download(tmp_path / "tampered")
+    finally:
+        replica.stop()
     assert not (tmp_path / "tampered" / "a.txt").exists()
 
 

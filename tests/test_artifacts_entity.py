@@ -113,9 +113,15 @@ def test_entity_artifacts_after_sync_to_a_real_server(
         assert names == ["other/p/ds:v0", "p/ds:v0", "team/p/ds:v0"]
     finally:
         proc.stop()
-    # a run on the server's store uses the received version by its full name
-    with localtrack.init(project="p", entity="team", dir=server_root, settings=QUIET) as run:
-        assert _text(run.use_artifact("team/p/ds:v0"), tmp_path / "on-server") == "team's"
+    # the server's catalog holds each namespace's version apart, and their bytes
+    with server_backend.artifacts(server_root) as artifacts:
+        manifest, _ = artifacts.resolve("team/p", "ds", "v0")
+        with artifacts.open_blob(manifest.entries["a.txt"]) as f:
+            assert f.read() == b"team's"
+        assert artifacts.collections() == [("other/p", "ds"), ("p", "ds"), ("team/p", "ds")]
+    if not server_backend.shared:  # a run on the server's directory store uses it by full name
+        with localtrack.init(project="p", entity="team", dir=server_root, settings=QUIET) as run:
+            assert _text(run.use_artifact("team/p/ds:v0"), tmp_path / "on-server") == "team's"
 
 
 def test_a_store_of_the_old_layout_stays_readable_and_writable(tmp_path: Path) -> None:

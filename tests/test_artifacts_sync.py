@@ -14,7 +14,7 @@ import pytest
 import localtrack
 from localtrack.errors import ArtifactConflictError, BundleError, RunConflictError
 from localtrack.store.artifacts.repository import ArtifactRepository
-from localtrack.store.ingest.artifacts import ArtifactIngest, collection_document, parse_collection
+from localtrack.store.ingest.artifacts import ArtifactIngest, parse_collection
 from localtrack.sync.artifact_manifests import COMMIT_PATH, NEGOTIATE_PATH
 from localtrack.sync.bundle import BundleSource, export_bundle, import_bundle
 from localtrack.sync.client import SyncClient
@@ -22,7 +22,7 @@ from localtrack.sync.remote import Remote
 from localtrack.sync.transport import Request
 from webui.server.app import create_server_app
 
-from .backend_fixtures import ServerBackend, client_side
+from .backend_fixtures import ServerBackend, artifact_documents, client_side
 from .sync_fixtures import AppTransport, fast_retry
 
 
@@ -71,12 +71,8 @@ def _run_ids(root: Path) -> list[str]:
 
 
 def _state(root: Path) -> dict[str, Any]:
-    repo = ArtifactRepository(root)
-    out = {}
-    for project, name in repo.collections():
-        doc = collection_document(repo, project, name)
-        out[f"{project}/{name}"] = doc
-    return out
+    """The client store's collections, as the documents that carry them."""
+    return artifact_documents(ArtifactRepository(root))
 
 
 def _client(root: Path, app: Any) -> tuple[SyncClient, AppTransport]:
@@ -103,8 +99,9 @@ def test_sync_carries_versions_aliases_moves_and_lineage(
     report = client.sync(run_ids)
     assert not report.failed and all(a.outcome == "sent" for a in report.artifacts)
     server = tmp_path / "server"
-    assert _state(server) == _state(root)
-    state = ArtifactRepository(server).state("p", "ds")
+    assert server_backend.artifact_documents(server) == _state(root)
+    with server_backend.artifacts(server) as artifacts:
+        state = artifacts.state("p", "ds")
     assert state.aliases == {"raw": 1}
     assert [(m.alias, m.from_version, m.to_version) for m in state.moves] == [
         ("raw", None, 0),
@@ -128,7 +125,7 @@ def test_sync_carries_versions_aliases_moves_and_lineage(
 
 
 def test_a_version_whose_blobs_the_server_has_sends_no_blob(
-    root: Path, tmp_path: Path, app: Any
+    root: Path, tmp_path: Path, app: Any, server_backend: ServerBackend
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -158,7 +155,8 @@ def test_a_version_whose_blobs_the_server_has_sends_no_blob(
         "p/copy": "sent",
         "p/shared": "sent",
     }
-    assert len(ArtifactRepository(tmp_path / "server").state("p", "shared").uses) == 3
+    with server_backend.artifacts(tmp_path / "server") as artifacts:
+        assert len(artifacts.state("p", "shared").uses) == 3
 
 
 def test_export_import_round_trip_keeps_versions_aliases_and_lineage(
@@ -225,7 +223,7 @@ def test_a_bad_document_is_a_4xx_naming_the_field(root: Path, tmp_path: Path, ap
 
 
 def test_a_conflicting_version_is_a_409_and_never_overwritten(
-    root: Path, tmp_path: Path, app: Any
+    root: Path, tmp_path: Path, app: Any, server_backend: ServerBackend
 ) -> None:
     _pipeline(root, tmp_path / "data")
     doc = _state(root)["p/net"]
@@ -242,10 +240,17 @@ def test_a_conflicting_version_is_a_409_and_never_overwritten(
     assert status == 409 and body["error"]["code"] == "artifact_conflict"
     status, body = _post(app, NEGOTIATE_PATH, {"protocol": 1, "collections": [doc]})
     assert body["collections"][0]["code"] == "artifact_conflict"
-    ingest = ArtifactIngest(tmp_path / "server", lambda sha: tmp_path / "nowhere" / sha)
-    with pytest.raises(ArtifactConflictError) as info:
-        ingest.plan(parse_collection(doc))
+    with server_backend.artifacts(tmp_path / "server") as artifacts:
+        server = artifact_documents(artifacts)
+        ingest = (
+            artifacts
+            if not isinstance(artifacts, ArtifactRepository)
+            else ArtifactIngest(tmp_path / "server", lambda sha: tmp_path / "nowhere" / sha)
+        )
+        with pytest.raises(ArtifactConflictError) as info:
+            ingest.plan(parse_collection(doc))
     assert not isinstance(info.value, RunConflictError)
+    assert server["p/net"] == _state(root)["p/net"]  # the version synced first stays
 
 
 def test_a_scoped_key_may_only_write_artifacts_of_its_namespace(
@@ -289,7 +294,7 @@ def test_cli_sync_to_a_real_server_carries_artifacts(
         args = ("sync", "--all", "--dir", str(root), "--to", proc.url, "--json")
         first = run_cli(*args, env=env)
         assert first.returncode == 0, first.stderr
-        assert _state(server_root) == _state(root)
+        assert server_backend.artifact_documents(server_root) == _state(root)
         second = run_cli(*args, env=env)
         assert json.loads(second.stdout)["blobs_sent"] == 0
     finally:
@@ -348,14 +353,15 @@ def test_a_key_scoped_to_the_runs_namespace_syncs_their_artifacts(
                 ("team/proj/ds", "failed")
             ]
             assert "forbidden" in report.artifacts[0].message
-            assert not ArtifactRepository(server_root).collections()
+            assert not server_backend.artifact_documents(server_root)
         remote = Remote(AppTransport(app), api_key=mine, retry=fast_retry(4))
         with client_side():
             client = SyncClient.for_store(root, remote)
         report = client.sync([run_id])
         assert not report.failed
         assert [(a.collection, a.outcome) for a in report.artifacts] == [("team/proj/ds", "sent")]
-        assert _state(server_root)["team/proj/ds"] == _state(root)["team/proj/ds"]
+        server = server_backend.artifact_documents(server_root)
+        assert server["team/proj/ds"] == _state(root)["team/proj/ds"]
         # the same name of another entity's project is another collection, beside it
         doc = dict(_state(root)["team/proj/ds"], entity="other")
         status, body = _post(app, COMMIT_PATH, {"protocol": 1, "collection": doc}, mine)
@@ -363,7 +369,7 @@ def test_a_key_scoped_to_the_runs_namespace_syncs_their_artifacts(
         admin = keys.create("root", "admin").token
         status, body = _post(app, COMMIT_PATH, {"protocol": 1, "collection": doc}, admin)
         assert status == 200, body
-        server = _state(server_root)
+        server = server_backend.artifact_documents(server_root)
         assert sorted(server) == ["other/proj/ds", "team/proj/ds"]
         assert server["other/proj/ds"]["versions"] == server["team/proj/ds"]["versions"]
     finally:
@@ -371,7 +377,9 @@ def test_a_key_scoped_to_the_runs_namespace_syncs_their_artifacts(
         app.extensions["localtrack_ingest"].close()
 
 
-def test_sync_bundle_carries_artifacts_like_import(root: Path, tmp_path: Path, app: Any) -> None:
+def test_sync_bundle_carries_artifacts_like_import(
+    root: Path, tmp_path: Path, app: Any, server_backend: ServerBackend
+) -> None:
     _pipeline(root, tmp_path / "data")
     bundle = tmp_path / "b.ltbundle"
     export_bundle(root, _run_ids(root), bundle)
@@ -384,7 +392,7 @@ def test_sync_bundle_carries_artifacts_like_import(root: Path, tmp_path: Path, a
         ("p/ds", "sent"),
         ("p/net", "sent"),
     ]
-    assert _state(tmp_path / "server") == _state(root)
+    assert server_backend.artifact_documents(tmp_path / "server") == _state(root)
     again = SyncClient(BundleSource(bundle), Remote(AppTransport(app), retry=fast_retry(4)))
     second = again.sync(source.run_ids)
     assert all(a.outcome == "current" for a in second.artifacts) and second.blobs_sent == 0
@@ -411,6 +419,7 @@ def test_cli_sync_bundle_with_a_scoped_key_to_a_real_server(
         assert [(a["collection"], a["outcome"]) for a in out["artifacts"]] == [
             ("team/proj/ds", "sent")
         ]
-        assert _state(server_root)["team/proj/ds"] == _state(root)["team/proj/ds"]
+        server = server_backend.artifact_documents(server_root)
+        assert server["team/proj/ds"] == _state(root)["team/proj/ds"]
     finally:
         proc.stop()
