@@ -20,7 +20,13 @@ def test_a_run_page_loads_its_scripts_as_one_file_in_order(tmp_path: Path) -> No
     html = client.get(f"/runs/{ids['alpha']}").get_data(as_text=True)
     (src,) = re.findall(r'<script src="([^"]+)"', html)
     names = src.split("f=", 1)[1].split(",")
-    assert names[:3] == ["vendor/uPlot.iife.min.js", "js/core.js", "js/chart.js"]
+    # uPlot's Intl formatter is deferred by the script just before it (intl_deferred.js)
+    assert names[:4] == [
+        "js/intl_deferred.js",
+        "vendor/uPlot.iife.min.js",
+        "js/core.js",
+        "js/chart.js",
+    ]
     assert names[-2:] == ["js/run.js", "js/run_artifacts.js"]
 
     reply = client.get(src, headers={"Accept-Encoding": "gzip, deflate"})
