@@ -48,7 +48,8 @@ from .store_fixtures import Child, column, integrity_check, raw_row_count, tmp_f
 pytestmark = pytest.mark.crash
 
 SEED = int(os.environ.get("CRASH_SEED") or time.time_ns() % 1_000_000)
-KILL_ITERATIONS = 20
+# random kill moments per run (12 in CI; CRASH_KILLS=200 for a deeper search by hand)
+KILL_ITERATIONS = int(os.environ.get("CRASH_KILLS") or 12)
 KILL_DELAY_S = (0.3, 2.5)
 DURABLE_WAIT_S = 120.0  # outer bound for two writer rounds to land, however loaded the machine
 SEAL_DEFAULT = 1_000_000
