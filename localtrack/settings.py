@@ -72,6 +72,9 @@ def _parse(spec: SettingSpec, raw: str, env: str = "") -> Any:
     if spec.minimum is not None and value < spec.minimum:
         what = f"is below {_show(spec.minimum)}"
         raise bad(spec, raw, what, f"{_show(spec.minimum)} or more (default {spec.default})")
+    if spec.maximum is not None and value > spec.maximum:
+        what = f"is above {_show(spec.maximum)}"
+        raise bad(spec, raw, what, f"{_show(spec.maximum)} or less (default {spec.default})")
     return value
 
 

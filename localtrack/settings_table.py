@@ -50,7 +50,7 @@ class SettingSpec:
 
     argument: how code sets it (a ``Settings`` field name, or e.g. ``init(dir=)``); None when
     only the environment can. unit: what a number counts, for messages. choices: the only
-    values allowed. minimum: the smallest number allowed. shown_default: the default as the
+    values allowed. minimum / maximum: the smallest / largest number allowed. shown_default: the default as the
     docs show it, when the plain value would mislead.
     """
 
@@ -64,6 +64,7 @@ class SettingSpec:
     unit: str = ""
     choices: tuple[str, ...] = ()
     minimum: float | None = None
+    maximum: float | None = None
     shown_default: str | None = None
     wandb: tuple[WandbEnv, ...] = ()
 
@@ -435,9 +436,11 @@ SPECS: tuple[SettingSpec, ...] = (
         int,
         1 << 20,
         "the size of the blocks the read cache keeps of files read by byte range "
-        "(`<dir>/readcache/blocks/`, bounded with the rest by `LOCALTRACK_READ_CACHE_BYTES`)",
+        "(`<dir>/readcache/blocks/`, bounded with the rest by `LOCALTRACK_READ_CACHE_BYTES`; "
+        "at most 64 MiB, as a block is read into memory whole)",
         unit="bytes",
         minimum=4096,
+        maximum=64 << 20,  # a block is read into memory whole
         shown_default="`1048576` (1 MiB)",
     ),
     _env_only(

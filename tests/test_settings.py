@@ -113,6 +113,21 @@ def test_a_bad_value_is_one_usage_error_naming_variable_and_value(
     assert "set it to" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [s for s in SPECS if s.maximum is not None],
+    ids=lambda s: s.env.removeprefix("LOCALTRACK_"),
+)
+def test_a_value_above_its_maximum_is_refused_naming_the_limit(
+    monkeypatch: pytest.MonkeyPatch, spec: SettingSpec
+) -> None:
+    value = str(int(spec.maximum or 0) * 2)
+    monkeypatch.setenv(spec.env, value)
+    with pytest.raises(UsageError, match=re.escape(f"{spec.env}={value!r}")) as info:
+        resolve(spec.name)
+    assert f"{int(spec.maximum or 0)} or less" in str(info.value)
+
+
 def test_stale_after_message_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCALTRACK_STALE_AFTER", "abc")
     with pytest.raises(UsageError) as info:
